@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# bench.sh BUILD — `make bench`: the lock and task benchmarks of issue 4, on
+# this machine, side by side, as one table.
+#
+#   1. Starts MariaDB and PostgreSQL (scripts/test-env.sh, its own env file,
+#      stopped on exit) and creates a database `boxd_bench` on each.
+#   2. Lock matrix (BUILD/bench/lockbench): every implementation × {1, 8}
+#      processes × {distinct names, one shared name}; each run does at most
+#      LOCKBENCH_MAX_PAIRS pairs per process and stops after
+#      LOCKBENCH_SECONDS (so slow implementations get fewer pairs, and the
+#      matrix takes about 44 × LOCKBENCH_SECONDS).
+#   3. Task benchmarks against a real daemon on SQLite (BUILD/bench/taskbench):
+#      start latency over TASKBENCH_START tasks posted one at a time, the
+#      rate of TASKBENCH_RATE `hold` tasks of 0 s, daemon RSS idle and with 50
+#      running `hold` tasks.
+#   4. Prints the table and the targets (PASS/MISS); the JSON lines go to
+#      bench/results/latest.jsonl.
+#
+# Environment: LOCKBENCH_SECONDS (default 3), LOCKBENCH_MAX_PAIRS (2000),
+# LOCKBENCH_IMPLS (space-separated subset), TASKBENCH_START (200),
+# TASKBENCH_RATE (1000), BENCH_SKIP_TASKS=1, BENCH_SKIP_LOCKS=1.
+#
+#   bench.sh --report [FILE]   print the table and targets again from a
+#                              results file (default bench/results/latest.jsonl)
+#
+# docs/BENCHMARKS.md explains the measurements and the results.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+# ------------------------------------------------------------------ report
+
+# report FILE — the table and the targets from a results file.
+report() {
+	local f=$1
+	# One table: the lock rows (pairs/s in four configurations, hand-off
+	# latency with 8 processes on one name), then the task rows.
+	jq -rs '
+		def r: if . == null then "-" elif . >= 100 then (. | round | tostring) elif . >= 1 then ((. * 100 | round) / 100 | tostring)
+			else ((. * 1000 | round) / 1000 | tostring) end;
+		def ms: if . == null then "-" else (r + " ms") end;
+		def mib: if . == null then "-" else ((. / 1024 * 10 | round) / 10 | tostring) + " MiB" end;
+		def run($i; $p; $n): [ .[] | select(.impl == $i and .procs == $p and .names == $n) ][0];
+		def cell($i; $p; $n): run($i; $p; $n) as $x | if $x == null then "-" elif $x.error then "ERROR" else ($x.pairs_per_s | r) end;
+		. as $all
+		| ["implementation", "pairs/s 1p distinct", "8p distinct", "1p shared", "8p shared", "hand-off p50 (8p shared)", "hand-off p99 (8p shared)"],
+		  (["boxd-sqlite", "boxd-mysql", "boxd-postgres", "flock", "getlock", "pg-advisory", "update-sqlite", "update-mysql", "update-postgres", "boxd-sqlite-full", "update-sqlite-full"][] as $i
+		   | select([ $all[] | select(.impl == $i) ] | length > 0)
+		   | $all | run($i; 8; "shared") as $h
+		   | [$i, cell($i; 1; "distinct"), cell($i; 8; "distinct"), cell($i; 1; "shared"), cell($i; 8; "shared"),
+		      ($h.handoff_p50_ms | ms), ($h.handoff_p99_ms | ms)]),
+		  ([ .[] | select(.bench == "task-start") ][0] as $s | select($s) |
+		   ["task start, POST -> running (\($s.tasks) tasks)", "p50 \($s.p50_ms) ms", "p99 \($s.p99_ms) ms", "max \($s.max_ms) ms", "", "", ""]),
+		  ([ .[] | select(.bench == "task-rate") ][0] as $t | select($t) |
+		   ["\($t.tasks) hold tasks of 0 s", "\($t.tasks_per_s | r) tasks/s", "\($t.seconds | r) s", "posted \($t.posts_per_s | r)/s", "\($t.succeeded) succeeded", "", ""]),
+		  ([ .[] | select(.bench == "rss") ][0] as $m | select($m) |
+		   ["daemon RSS", "idle \($m.idle_kb | mib)", "\($m.running) running: \($m.with_tasks_kb | mib)", "after stop \($m.after_stop_kb | mib)",
+		    "at end \([ $all[] | select(.bench == "rss-end") ][0].idle_kb | mib)", "", ""])
+		| @tsv' "$f" |
+	awk -F'\t' '
+		{ rows[NR] = $0; for (i = 1; i <= NF; i++) if (length($i) > w[i]) w[i] = length($i); if (NF > nf) nf = NF }
+		END {
+			for (r = 1; r <= NR; r++) {
+				n = split(rows[r], c, "\t"); line = "|"
+				for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? " %-*s |" : " %*s |", w[i], c[i])
+				print line
+				if (r == 1) { line = "|"; for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i]; k++) d = d "-"; line = line (i == 1 ? "-" d "-|" : "-" d ":|") } print line }
+			}
+		}'
+	echo
+	jq -rs '
+		def run($i; $p; $n): [ .[] | select(.impl == $i and .procs == $p and .names == $n and (.error | not)) ][0];
+		def pf($b): if $b then "PASS" else "MISS" end;
+		def f: if . >= 100 then (round | tostring) else ((. * 100 | round) / 100 | tostring) end;
+		def cfgs: [[1, "distinct"], [8, "distinct"], [1, "shared"], [8, "shared"]];
+		. as $all
+		| ( [cfgs[] as [$p, $n] | ($all | run("boxd-sqlite"; $p; $n)) as $a | ($all | run("getlock"; $p; $n)) as $b
+		     | select($a and $b) | {c: "\($p)p \($n)", ok: ($a.pairs_per_s >= $b.pairs_per_s), t: "\($a.pairs_per_s | f) vs \($b.pairs_per_s | f)"}] as $x
+		    | "\(pf(($x | length) > 0 and all($x[]; .ok)))  boxd-sqlite pairs/s >= getlock (MariaDB GET_LOCK): " + ([$x[] | "\(.c) \(.t)\(if .ok then "" else " (miss)" end)"] | join("; "))),
+		  ( ["sqlite", "mysql", "postgres"][] as $db
+		    | [cfgs[] as [$p, $n] | ($all | run("boxd-" + $db; $p; $n)) as $a | ($all | run("update-" + $db; $p; $n)) as $b
+		       | select($a and $b) | ($b.pairs_per_s / $a.pairs_per_s) as $q | {c: "\($p)p \($n)", ok: ($q <= 3), t: "\($q * 100 | round / 100)x"}] as $x
+		    | "\(pf(($x | length) > 0 and all($x[]; .ok)))  boxd-\($db) within 3x of update-\($db) (bare UPDATE commit): " + ([$x[] | "\(.c) \(.t)"] | join("; "))),
+		  ( ["boxd-sqlite", "boxd-mysql", "boxd-postgres"][] as $i | ($all | run($i; 8; "shared")) as $a | select($a)
+		    | "\(pf($a.handoff_p99_ms != null and $a.handoff_p99_ms < 10))  \($i) hand-off p99 < 10 ms with 8 processes: \($a.handoff_p99_ms) ms"),
+		  ( [ .[] | select(.bench == "task-start") ][0] as $s | select($s)
+		    | "\(pf($s.p50_ms < 10))  task start p50 < 10 ms: \($s.p50_ms) ms"),
+		  ( [ .[] | select(.bench == "meta") ][0] | "load average (1, 5, 15 min): \(.loadavg_start) at start, \(.loadavg_end) at end; \(.cpus) CPUs; \(.date)")
+		' "$f"
+}
+
+if [[ ${1:-} == --report ]]; then
+	report "${2:-$root/bench/results/latest.jsonl}"
+	exit 0
+fi
+
+build=${1:-build-bench}
+[[ $build == /* ]] || build=$root/$build
+lockbench=$build/bench/lockbench
+taskbench=$build/bench/taskbench
+for b in "$lockbench" "$taskbench" "$build/boxd"; do
+	[[ -x $b ]] || { echo "bench: $b is missing (build first: ninja -C $build)" >&2; exit 1; }
+done
+
+seconds=${LOCKBENCH_SECONDS:-3}
+max_pairs=${LOCKBENCH_MAX_PAIRS:-2000}
+impls=${LOCKBENCH_IMPLS:-"boxd-sqlite boxd-mysql boxd-postgres flock getlock pg-advisory update-sqlite update-mysql update-postgres boxd-sqlite-full update-sqlite-full"}
+n_start=${TASKBENCH_START:-200}
+n_rate=${TASKBENCH_RATE:-1000}
+
+results_dir=$root/bench/results
+mkdir -p "$results_dir"
+out=$results_dir/latest.jsonl
+work=$(mktemp -d /tmp/boxd-bench.XXXXXX)
+envfile=$work/test-env.env
+daemon_pid=
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+cleanup() {
+	if [[ -n $daemon_pid ]]; then
+		kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
+	fi
+	[[ -f $envfile ]] && "$root/scripts/test-env.sh" stop "$envfile" >/dev/null 2>&1
+	# The daemon bind-mounts its appsdata and volumes dirs: unmount what is
+	# left under the work dir, deepest first, before removing it.
+	local m
+	while read -r m; do
+		umount -l "$m" 2>/dev/null || true
+	done < <(awk -v d="$work" 'index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+	rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+echo "{\"bench\": \"meta\", \"date\": \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\", \"host\": \"$(uname -n)\", \"cpus\": $(nproc), \"kernel\": \"$(uname -r)\", \"commit\": \"$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)\", \"loadavg_start\": \"$(load)\", \"lock_seconds\": $seconds, \"lock_max_pairs\": $max_pairs}" >"$out.tmp"
+
+# ------------------------------------------------------------ lock matrix
+
+if [[ ${BENCH_SKIP_LOCKS:-0} != 1 ]]; then
+	say "starting MariaDB and PostgreSQL (scripts/test-env.sh)"
+	"$root/scripts/test-env.sh" start "$envfile" 2>"$work/test-env.log" ||
+		{ cat "$work/test-env.log" >&2; echo "bench: the test servers did not start" >&2; exit 1; }
+	envval() { sed -n "s/^$1=//p" "$envfile" | head -n1; }
+	mysql_socket=$(envval BOXD_TEST_MYSQL_SOCKET)
+	pg_dsn=$(envval BOXD_TEST_PG_DSN)
+	mariadb --no-defaults -uroot --socket="$mysql_socket" -e 'CREATE DATABASE boxd_bench'
+	psql -q "$pg_dsn" -c 'CREATE DATABASE boxd_bench' >/dev/null
+	mysql_dsn="mysql://root@localhost/boxd_bench?socket=$mysql_socket"
+	pg_dsn=${pg_dsn%/postgres}/boxd_bench
+	mkdir -p "$work/lock"
+
+	# run_lockbench IMPL PROCS NAMES SECONDS — one run, its JSON line on stdout.
+	run_lockbench() {
+		local args=(--impl "$1" --procs "$2" --names "$3" --iterations "$max_pairs" --seconds "$4"
+			--dir "$work/lock" --timeout 60)
+		case $1 in
+		*-mysql | getlock) args+=(--dsn "$mysql_dsn") ;;
+		*-postgres | pg-advisory) args+=(--dsn "$pg_dsn") ;;
+		esac
+		timeout 180 "$lockbench" "${args[@]}"
+	}
+	# Warm-up, not recorded: the first runs after the servers start (cold
+	# caches, the boxd schema just created, podman settling) are slower,
+	# which would bias whichever configuration comes first.
+	say "warming up (load $(load))"
+	for impl in $impls; do
+		run_lockbench "$impl" 1 distinct 0.3 >/dev/null || true
+	done
+
+	say "lock matrix: $(wc -w <<<"$impls") implementations x {1, 8} processes x {distinct, shared}, up to ${seconds}s each (load $(load))"
+	for procs in 1 8; do
+		for names in distinct shared; do
+			for impl in $impls; do
+				line=$(run_lockbench "$impl" "$procs" "$names" "$seconds") ||
+					line=${line:-"{\"impl\": \"$impl\", \"procs\": $procs, \"names\": \"$names\", \"error\": \"lockbench failed or timed out\"}"}
+				echo "$line" >>"$out.tmp"
+				jq -r '"bench:   \(.impl) \(.procs)p \(.names): " + (if .error then "ERROR \(.error)" else "\(.pairs_per_s | floor) pairs/s" + (if .handoff_p99_ms then ", hand-off p50 \(.handoff_p50_ms) ms p99 \(.handoff_p99_ms) ms" else "" end) end)' <<<"$line" >&2
+			done
+		done
+	done
+	"$root/scripts/test-env.sh" stop "$envfile" >/dev/null 2>&1 || true
+fi
+
+# ---------------------------------------------------------- task benchmarks
+
+if [[ ${BENCH_SKIP_TASKS:-0} != 1 ]]; then
+	state=$work/state
+	mkdir -p "$state"
+	say "task benchmarks: daemon on SQLite in $state (load $(load))"
+	env -u BOXD_STATE_DIR -u BOXD_STORE_BACKEND -u BOXD_STORE_DSN -u BOXD_SOCKET -u BOXD_HOST_ID \
+		"$build/boxd" --state-dir "$state" serve --log-level warn 2>"$work/daemon.log" &
+	daemon_pid=$!
+	for _ in $(seq 200); do [[ -S $state/boxd.sock ]] && break; sleep 0.05; done
+	[[ -S $state/boxd.sock ]] || { tail "$work/daemon.log" >&2; echo "bench: the daemon did not start" >&2; exit 1; }
+	sleep 1 # let start-up work settle before measuring the idle RSS
+	tb=("$taskbench" --socket "$state/boxd.sock")
+	"${tb[@]}" --pid "$daemon_pid" rss 50 60 >>"$out.tmp"
+	say "  rss done; start latency over $n_start tasks"
+	"${tb[@]}" start "$n_start" >>"$out.tmp"
+	say "  rate of $n_rate tasks"
+	"${tb[@]}" rate "$n_rate" >>"$out.tmp"
+	echo "{\"bench\": \"rss-end\", \"idle_kb\": $(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")}" >>"$out.tmp"
+	kill "$daemon_pid" && wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=
+fi
+
+jq -c --arg l "$(load)" 'if .bench == "meta" then . + {loadavg_end: $l} else . end' "$out.tmp" >"$out"
+rm -f "$out.tmp"
+
+report "$out"

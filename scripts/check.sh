@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# check.sh BUILD BUILD_SAN — run every test, then the unit tests again under
+# AddressSanitizer + UBSan, and print "N passed, N failed".
+set -uo pipefail
+build=${1:-build}
+san=${2:-build-san}
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+# Servers shared by the tests (MariaDB, PostgreSQL, Podman) are started by
+# scripts/test-env.sh when present; it exports their addresses and is torn
+# down on exit whatever happens.
+if [[ -x "$root/scripts/test-env.sh" ]]; then
+	envfile=$(mktemp /tmp/boxd-test-env.XXXXXX)
+	# shellcheck disable=SC1090
+	"$root/scripts/test-env.sh" start "$envfile" || { echo "check: test services failed to start" >&2; exit 1; }
+	trap '"$root/scripts/test-env.sh" stop "$envfile"; rm -f "$envfile"' EXIT
+	set -a; source "$envfile"; set +a
+fi
+
+status=0
+meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
+meson test -C "$san" --suite unit --print-errorlogs --num-processes 2 || status=1
+
+count() { # file → "passed failed"
+	jq -rs '[ .[] | .result ] | "\(map(select(. == "OK" or . == "EXPECTEDFAIL")) | length) \(map(select(. == "FAIL" or . == "TIMEOUT" or . == "ERROR" or . == "UNEXPECTEDPASS")) | length) \(map(select(. == "SKIP")) | length)"' "$1"
+}
+read -r p1 f1 s1 < <(count "$build/meson-logs/testlog.json")
+read -r p2 f2 s2 < <(count "$san/meson-logs/testlog.json")
+passed=$((p1 + p2)) failed=$((f1 + f2)) skipped=$((s1 + s2))
+echo
+echo "$passed passed, $failed failed, $skipped skipped"
+[[ $failed -eq 0 && $status -eq 0 ]]

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# deps.sh — install the Debian packages boxd needs, only those missing.
+#   scripts/deps.sh          build + run (make, make run)
+#   scripts/deps.sh --test   also what the tests need (make check)
+# Does nothing (and needs no network) when everything is present.
+set -euo pipefail
+
+build_pkgs=(
+	build-essential meson ninja-build pkg-config
+	libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libmariadb-dev libpq-dev
+	libcurl4-openssl-dev libarchive-dev libssl-dev libinih-dev
+)
+test_pkgs=(
+	libcmocka-dev sqlite3 jq curl procps util-linux psmisc iproute2
+	mariadb-server mariadb-client postgresql postgresql-client
+	podman runc openssh-server openssh-client busybox-static
+	faketime
+)
+
+want=("${build_pkgs[@]}")
+if [[ "${1:-}" == "--test" ]]; then
+	want+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "deps.sh: missing packages: ${missing[*]}" >&2
+	echo "deps.sh: run as root (or: sudo apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+echo "deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Services in these packages must not start at install time: tests start
+# their own servers in temp dirs.
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [[ ! -e $policy ]]; then
+	printf '#!/bin/sh\nexit 101\n' > "$policy"
+	chmod +x "$policy"
+	made_policy=1
+fi
+trap '[[ $made_policy -eq 1 ]] && rm -f "$policy"' EXIT
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"

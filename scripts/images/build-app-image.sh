@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# build-app-image.sh [TAG] — the app image for the tests, built offline from
+# the host's busybox-static: /bin/sh and every other applet, nothing else.
+# Its default command runs forever (apps need a long-running process) and
+# exits at once on SIGTERM (as PID 1 a plain shell loop would ignore it).
+# Skips the build when TAG already exists with the same inputs.
+# Default TAG: localhost/boxd-test/busybox:latest. Prints the tag.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/images/common.sh
+source "$here/common.sh"
+
+tag=${1:-localhost/boxd-test/busybox:latest}
+bb=$(command -v busybox)
+# The script itself is an input: changing the layout below rebuilds.
+hash=$(input_hash "$0" "$here/common.sh" "$bb")
+
+if image_up_to_date "$tag" "$hash"; then
+	echo "$tag"
+	exit 0
+fi
+
+work=$(mktemp -d /tmp/boxd-app-image.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+root=$work/rootfs
+install_busybox "$root"
+mkdir -p "$root"/{dev,proc,sys,etc,root,data,run,var/log}
+install -d -m 1777 "$root/tmp"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+
+import_rootfs "$root" "$tag" "$hash" \
+	'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \
+	'WORKDIR /' \
+	'CMD ["/bin/sh", "-c", "trap \"exit 0\" TERM INT; while :; do sleep 1 & wait; done"]'
+echo "$tag"

@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+# test-env.sh — real servers for the tests, as plain processes in a temp dir.
+#
+#   scripts/test-env.sh start ENVFILE   start MariaDB, PostgreSQL 15 and Podman's
+#                                       Docker API service, build the offline
+#                                       test images if missing, write ENVFILE
+#   scripts/test-env.sh stop ENVFILE    stop all of it (containers too) and remove
+#                                       the temp dir; safe to repeat, and after a
+#                                       start that failed halfway
+#
+# ENVFILE gets KEY=value lines, no quoting needed (source it with `set -a`):
+#   BOXD_TEST_ENV_DIR         the temp dir (/tmp/boxd-testenv.XXXX)
+#   BOXD_TEST_MYSQL_DSN       mysql://root@localhost/?socket=DIR/mysql/mysqld.sock
+#                             (root, no password, no database selected)
+#   BOXD_TEST_MYSQL_SOCKET    DIR/mysql/mysqld.sock
+#   BOXD_TEST_PG_DSN          postgresql://postgres@%2Ftmp%2Fboxd-testenv.XXXX%2Fpg:5432/postgres
+#                             (libpq URI, socket dir percent-encoded as the
+#                             host; superuser postgres, trust auth)
+#   BOXD_TEST_PG_HOST         DIR/pg (the socket directory)
+#   BOXD_TEST_PG_PORT         5432 (only names the socket file: no TCP)
+#   BOXD_TEST_ENGINE_SOCKET   DIR/podman/podman.sock (Docker API v1.41)
+#   CONTAINERS_CONF, CONTAINERS_STORAGE_CONF   so that the podman CLI sees the
+#                             same containers as the API service
+#   BOXD_TEST_APP_IMAGE       localhost/boxd-test/busybox:latest
+#   BOXD_TEST_SFTP_IMAGE      localhost/boxd/sftp:latest
+#
+# Servers die with the test run: a watchdog runs `stop` once the parent
+# process of `start` (check.sh) is gone, even if it was killed without running
+# its exit trap. BOXD_TEST_ENV_OWNER_PID=PID watches another process instead
+# (needed when start runs in a subshell that exits at once);
+# BOXD_TEST_ENV_OWNER_PID=none disables the watchdog (then call stop yourself).
+#
+# A persistent cache (BOXD_TEST_CACHE, default /var/tmp/boxd-test) keeps what
+# is slow to make: the test images, in an image store (podman/storage) that
+# each run's podman reads as an additional, read-only store, and freshly
+# initialized MariaDB and PostgreSQL data dirs, copied for each run.
+# Everything else podman keeps (containers, networks, locks, events) lives in
+# the run's temp dir, so concurrent runs, and other podman users on this
+# machine, neither see nor remove each other's containers.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+self=$root/scripts/test-env.sh
+pgbin=/usr/lib/postgresql/15/bin
+# Persistent cache: images and database templates, reused across runs.
+cache=${BOXD_TEST_CACHE:-/var/tmp/boxd-test}
+pcache=$cache/podman
+app_image=localhost/boxd-test/busybox:latest
+sftp_image=localhost/boxd/sftp:latest
+pg_port=5432
+startup_timeout=60 # seconds, per server
+
+t0=$(date +%s%N)
+say() { # message to stderr with the time since start
+	local now
+	now=$(date +%s%N)
+	printf 'test-env: %s (%d.%02ds)\n' "$*" $(((now - t0) / 1000000000)) $(((now - t0) / 10000000 % 100)) >&2
+}
+die() {
+	echo "test-env: error: $*" >&2
+	exit 1
+}
+
+# wait_until SECONDS WHAT CMD... — poll CMD until it succeeds or time is up.
+wait_until() {
+	local limit=$1 what=$2
+	shift 2
+	local deadline=$(($(date +%s) + limit))
+	until "$@" >/dev/null 2>&1; do
+		if (($(date +%s) >= deadline)); then
+			echo "test-env: $what not ready after ${limit}s" >&2
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# wait_ready WHAT PID CMD... — wait_until CMD succeeds, failing at once if
+# the server PID exits.
+wait_ready() {
+	local what=$1 pid=$2
+	shift 2
+	wait_until "$startup_timeout" "$what" alive_or_done "$pid" "$@" && "$@" >/dev/null 2>&1 ||
+		{ echo "test-env: $what did not start" >&2; return 1; }
+}
+alive_or_done() { # true when CMD succeeds or PID is gone (to end the wait)
+	local pid=$1
+	shift
+	"$@" || ! running "$pid"
+}
+
+# running PID — PID exists and is not a zombie. (kill -0 is not enough:
+# the servers are reparented to PID 1, which may reap them late.)
+running() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# start_time PID — field 22 of /proc/PID/stat (ticks since boot), to tell a
+# process from a later one that reuses its pid.
+start_time() {
+	local stat f
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) } # the command name may contain spaces and parens
+	read -r -a f <<<"$stat"
+	echo "${f[19]}"
+}
+
+# ------------------------------------------------------ database templates
+
+# A freshly initialized data dir is kept in the cache, one per server
+# version, and copied for each run: mariadb-install-db and initdb take a
+# second or two each, a copy a fraction of that. Bump template_format when
+# the init options below change.
+template_format=1
+
+# template NAME INIT_FUNCTION — set $template to the cached data dir NAME,
+# creating it with INIT_FUNCTION DIR (DIR/data must not exist) if missing.
+template() {
+	local name=$1 init=$2 tmp
+	template=$cache/$name-f$template_format/data
+	[[ -d "$template" ]] && return 0
+	mkdir -p "$cache"
+	tmp=$(mktemp -d "$cache/.$name.XXXXXX")
+	chmod 0755 "$tmp"
+	"$init" "$tmp" || { rm -rf "$tmp"; return 1; }
+	sync -f "$tmp/data" 2>/dev/null || true
+	# Two runs may race to make it: the first rename wins.
+	mv -T "$tmp" "${template%/data}" 2>/dev/null || rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------- MariaDB
+
+init_mariadb() {
+	# --no-defaults everywhere: /etc/mysql/my.cnf is for the system server.
+	# Root gets a normal (empty) password instead of unix_socket auth, so the
+	# DSN works whatever OS user the client runs as.
+	mariadb-install-db --no-defaults --user=root --datadir="$1/data" \
+		--auth-root-authentication-method=normal --skip-test-db \
+		--innodb-log-file-size=16M >"$dir/logs/mariadb-install-db.log" 2>&1 ||
+		{ cat "$dir/logs/mariadb-install-db.log" >&2; echo "test-env: mariadb-install-db failed" >&2; return 1; }
+}
+
+start_mariadb() {
+	local d=$dir/mysql template
+	template "mariadb-$(mariadbd --version | awk '{ print $3 }')" init_mariadb
+	mkdir -p "$d"
+	cp -a "$template" "$d/data"
+	setsid mariadbd --no-defaults --user=root --datadir="$d/data" \
+		--socket="$d/mysqld.sock" --skip-networking --pid-file="$d/mysqld.pid" \
+		--tmpdir="$d" --log-error="$d/mysqld.log" \
+		--innodb-log-file-size=16M --innodb-buffer-pool-size=64M \
+		</dev/null >>"$d/mysqld.log" 2>&1 &
+	echo $! >"$dir/pids/mariadbd"
+	wait_ready MariaDB $! \
+		mariadb-admin --no-defaults --socket="$d/mysqld.sock" -uroot ping ||
+		{ tail -n 20 "$d/mysqld.log" >&2; return 1; }
+	say "MariaDB ready"
+}
+
+# ------------------------------------------------------------- PostgreSQL
+
+# postgres refuses to run as root, so initdb and the server run as the
+# `postgres` system user, on a data dir that user owns.
+as_postgres() {
+	runuser -u postgres -- "$@"
+}
+
+init_postgres() {
+	chown postgres: "$1" &&
+		as_postgres "$pgbin/initdb" -D "$1/data" -U postgres -A trust -E UTF8 \
+			--locale=C.UTF-8 --no-sync >"$dir/logs/initdb.log" 2>&1 ||
+		{ cat "$dir/logs/initdb.log" >&2; echo "test-env: initdb failed" >&2; return 1; }
+}
+
+start_postgres() {
+	local d=$dir/pg template
+	template "postgres-$("$pgbin/postgres" --version | awk '{ print $3 }')" init_postgres
+	# $d is also the socket dir: owned by postgres, open to other users.
+	install -d -o postgres -g postgres -m 0755 "$d"
+	cp -a "$template" "$d/data" # keeps owner postgres and mode 0700
+	# Sockets only: no TCP (listen_addresses empty), socket in $d.
+	as_postgres "$pgbin/pg_ctl" -D "$d/data" -l "$d/postgres.log" -s -w \
+		-t "$startup_timeout" -o "-k $d -p $pg_port -c listen_addresses=''" start ||
+		{ tail -n 20 "$d/postgres.log" >&2; die "postgres failed to start"; }
+	head -n1 "$d/data/postmaster.pid" >"$dir/pids/postgres"
+	say "PostgreSQL ready"
+}
+
+# ----------------------------------------------------------------- Podman
+
+# write_podman_conf DIR GRAPHROOT RUNROOT TMPDIR [ADDITIONAL_IMAGE_STORE]
+# — DIR/containers.conf and DIR/storage.conf; more containers.conf text
+# (a [network] table) may follow on stdin.
+write_podman_conf() {
+	local d=$1 graphroot=$2 runroot=$3 tmp=$4 extra=${5:-}
+	mkdir -p "$d"
+	# runc, cgroupfs, file events and fixed ulimits: crun fails on these
+	# hybrid cgroups and raising rlimits is not permitted here. lock_type
+	# "file" keeps the container locks in tmp_dir: the default shm segment
+	# is shared by every podman on the machine and reset by a fresh one.
+	{
+		cat <<-EOF
+			[containers]
+			default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+
+			[engine]
+			runtime = "runc"
+			cgroup_manager = "cgroupfs"
+			events_logger = "file"
+			lock_type = "file"
+			tmp_dir = "$tmp"
+		EOF
+		cat
+	} >"$d/containers.conf"
+	cat >"$d/storage.conf" <<-EOF
+		[storage]
+		driver = "vfs"
+		graphroot = "$graphroot"
+		runroot = "$runroot"
+	EOF
+	if [[ -n "$extra" ]]; then
+		printf '\n[storage.options]\nadditionalimagestores = ["%s"]\n' "$extra" >>"$d/storage.conf"
+	fi
+}
+
+# The images live in $pcache/storage; building them runs no container.
+build_images() {
+	mkdir -p "$pcache"
+	write_podman_conf "$pcache" "$pcache/storage" "$pcache/run" "$pcache/tmp" </dev/null
+	(
+		# One builder at a time; a second run waits and then finds them built.
+		exec 9>"$pcache/build.lock"
+		flock 9
+		export CONTAINERS_CONF=$pcache/containers.conf CONTAINERS_STORAGE_CONF=$pcache/storage.conf
+		"$root/scripts/images/build-app-image.sh" "$app_image"
+		"$root/scripts/images/build-sftp-image.sh" "$sftp_image"
+	) >"$dir/logs/images.log" 2>&1 || { cat "$dir/logs/images.log" >&2; die "building the test images failed"; }
+	say "images ready"
+}
+
+start_podman() {
+	local d=$dir/podman id=${dir##*.}
+	# The run's own default network, on its own bridge: on the stock
+	# "podman" network (bridge podman0, 10.88.0.0/16) every podman database
+	# hands out addresses on its own, so two podman instances would give
+	# containers the same IP. The bridge is named after the run, the subnet
+	# is a random /24 in 10.128.0.0/9.
+	write_podman_conf "$d" "$d/storage" "$d/run" "$d/tmp" "$pcache/storage" <<-EOF
+
+		[network]
+		network_config_dir = "$d/networks"
+		default_network = "boxdtest"
+	EOF
+	export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
+	# Written by hand: this podman's `network create` cannot name the bridge.
+	mkdir -p "$d/networks"
+	local net=10.$((128 + RANDOM % 128)).$((RANDOM % 256))
+	cat >"$d/networks/boxdtest.json" <<-EOF
+		{
+		  "name": "boxdtest",
+		  "id": "$(head -c 32 /dev/urandom | sha256sum | cut -c1-64)",
+		  "driver": "bridge",
+		  "network_interface": "boxd$id",
+		  "created": "$(date -u +%Y-%m-%dT%H:%M:%SZ)",
+		  "subnets": [{"subnet": "$net.0/24", "gateway": "$net.1"}],
+		  "ipv6_enabled": false,
+		  "internal": false,
+		  "dns_enabled": false,
+		  "ipam_options": {"driver": "host-local"}
+		}
+	EOF
+	setsid podman system service --time=0 "unix://$d/podman.sock" \
+		</dev/null >"$dir/logs/podman.log" 2>&1 &
+	echo $! >"$dir/pids/podman"
+	wait_ready "podman API" $! \
+		curl -sf --unix-socket "$d/podman.sock" http://d/v1.41/_ping ||
+		{ tail -n 20 "$dir/logs/podman.log" >&2; return 1; }
+	say "podman API ready"
+}
+
+# --------------------------------------------------------------- watchdog
+
+start_watchdog() {
+	local owner=${BOXD_TEST_ENV_OWNER_PID:-$PPID}
+	[[ "$owner" == none ]] && return 0
+	local since
+	since=$(start_time "$owner") || die "owner pid $owner not running"
+	# Poll once a second: bash cannot wait for a process it did not start.
+	setsid bash -c '
+		owner=$1 since=$2 self=$3 envfile=$4
+		echo "watchdog: watching pid $owner"
+		while stat=$(cat /proc/$owner/stat 2>/dev/null); do
+			stat=${stat##*) }
+			read -r -a f <<<"$stat"
+			[[ ${f[0]} != Z && ${f[19]} == "$since" ]] || break
+			sleep 1
+		done
+		echo "watchdog: pid $owner is gone, stopping"
+		exec "$self" stop "$envfile"
+	' watchdog "$owner" "$since" "$self" "$dir/env" </dev/null >>"$dir/logs/watchdog.log" 2>&1 &
+	echo $! >"$dir/pids/watchdog"
+}
+
+# ------------------------------------------------------------------ start
+
+cmd_start() {
+	local envfile=$1
+	dir=$(mktemp -d /tmp/boxd-testenv.XXXX)
+	# Other users (postgres) must reach their subdirectory.
+	chmod 0755 "$dir"
+	mkdir -p "$dir/pids" "$dir/logs"
+	# Written first, so that `stop ENVFILE` finds the dir after any failure.
+	echo "BOXD_TEST_ENV_DIR=$dir" >"$envfile"
+	cp "$envfile" "$dir/env"
+	started=0
+	trap '[[ $started -eq 1 ]] || { echo "test-env: start failed, cleaning up" >&2; "$self" stop "$dir/env"; }' EXIT
+	trap 'exit 130' INT TERM # so that the EXIT trap runs
+	start_watchdog
+	say "dir $dir"
+
+	# The three servers start in parallel; the images are built (or found
+	# up to date) before podman starts so that its image list is complete.
+	local pids=() p rc=0
+	start_mariadb &
+	pids+=($!)
+	start_postgres &
+	pids+=($!)
+	{
+		build_images
+		start_podman
+	} &
+	pids+=($!)
+	for p in "${pids[@]}"; do
+		wait "$p" || rc=1
+	done
+	[[ $rc -eq 0 ]] || die "a server failed to start"
+
+	local sock=$dir/mysql/mysqld.sock
+	cat >"$envfile" <<-EOF
+		BOXD_TEST_ENV_DIR=$dir
+		BOXD_TEST_MYSQL_DSN=mysql://root@localhost/?socket=$sock
+		BOXD_TEST_MYSQL_SOCKET=$sock
+		BOXD_TEST_PG_DSN=postgresql://postgres@${dir//\//%2F}%2Fpg:$pg_port/postgres
+		BOXD_TEST_PG_HOST=$dir/pg
+		BOXD_TEST_PG_PORT=$pg_port
+		BOXD_TEST_ENGINE_SOCKET=$dir/podman/podman.sock
+		CONTAINERS_CONF=$dir/podman/containers.conf
+		CONTAINERS_STORAGE_CONF=$dir/podman/storage.conf
+		BOXD_TEST_APP_IMAGE=$app_image
+		BOXD_TEST_SFTP_IMAGE=$sftp_image
+	EOF
+	cp "$envfile" "$dir/env"
+	started=1
+	say "started"
+}
+
+# ------------------------------------------------------------------- stop
+
+# stop_pid NAME SECONDS — SIGTERM the pid recorded as NAME, SIGKILL after
+# SECONDS.
+stop_pid() {
+	local pid
+	pid=$(head -n1 "$dir/pids/$1" 2>/dev/null) || return 0
+	[[ -n "$pid" && "$pid" != "$$" ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || return 0
+	wait_until "$2" "$1 exit" not running "$pid" || kill -KILL "$pid" 2>/dev/null || true
+}
+
+not() { ! "$@"; }
+
+cmd_stop() {
+	local envfile=$1
+	[[ -f "$envfile" ]] || return 0
+	dir=$(sed -n 's/^BOXD_TEST_ENV_DIR=//p' "$envfile" | head -n1)
+	[[ -n "$dir" ]] || return 0
+	# Never remove anything but a dir this script made.
+	[[ "$dir" =~ ^/tmp/boxd-testenv\.[A-Za-z0-9]{4}$ ]] || die "refusing to clean up '$dir'"
+	[[ -d "$dir" ]] || return 0
+	# One stopper at a time (the watchdog and check.sh's trap may race).
+	exec 8<"$dir"
+	flock 8
+	[[ -d "$dir" ]] || return 0
+
+	local d=$dir/podman
+	if [[ -f "$d/containers.conf" && -f "$d/storage.conf" ]]; then
+		# Every container the tests started: through the CLI, which works
+		# whether or not the API service still runs.
+		export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
+		timeout 60 podman pod rm -af -t 0 >/dev/null 2>&1 || true
+		timeout 60 podman rm -af -t 0 >/dev/null 2>&1 || echo "test-env: podman rm -af failed" >&2
+		say "containers removed"
+	fi
+	stop_pid podman 10
+	if [[ -f "$dir/pg/data/postmaster.pid" ]]; then
+		as_postgres "$pgbin/pg_ctl" -D "$dir/pg/data" -s -m fast -w -t 20 stop >/dev/null 2>&1 || true
+	fi
+	stop_pid postgres 10
+	stop_pid mariadbd 20
+	stop_pid watchdog 1
+	say "servers stopped"
+
+	# Leftovers: any process whose command line names the temp dir (conmon,
+	# a server that ignored SIGTERM). Not this script nor its callers,
+	# though: a caller's command line may name it (`test-env.sh stop $dir/env`).
+	local p stat keep=" " q=$BASHPID args f
+	while [[ -n "$q" && "$q" != 0 ]]; do
+		keep+="$q "
+		stat=$(cat "/proc/$q/stat" 2>/dev/null) || break
+		stat=${stat##*) }
+		read -r -a f <<<"$stat"
+		q=${f[1]}
+	done
+	for p in /proc/[0-9]*; do
+		p=${p#/proc/}
+		[[ "$keep" == *" $p "* ]] && continue
+		mapfile -d "" -t args 2>/dev/null <"/proc/$p/cmdline" || continue
+		if [[ "${args[*]}" == *"$dir"* ]] && running "$p"; then
+			echo "test-env: killing leftover $p: ${args[*]:0:8}" >&2
+			kill -KILL "$p" 2>/dev/null || true
+		fi
+	done
+
+	# Mounts podman (or a test) left under the dir, deepest first.
+	local m
+	while read -r m; do
+		umount -l "$m" 2>/dev/null || true
+	done < <(awk -v d="$dir" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r)
+
+	rm -rf --one-file-system "$dir"
+	say "stopped"
+}
+
+case "${1:-}" in
+start)
+	[[ $# -eq 2 ]] || die "usage: $0 start ENVFILE"
+	cmd_start "$2"
+	;;
+stop)
+	[[ $# -eq 2 ]] || die "usage: $0 stop ENVFILE"
+	cmd_stop "$2"
+	;;
+*)
+	echo "usage: $0 start|stop ENVFILE" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,89 @@
+/* api-internal.h — what route handlers see. Only src/api includes it.
+ *
+ * A handler gets a struct api_req with the path parameters already split
+ * out, the request body (complete, at most API_MAX_BODY bytes), and a store
+ * connection borrowed for this request. It answers with exactly one of the
+ * api_reply_*() calls and returns.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "store/store.h"
+
+#define API_MAX_BODY (1024 * 1024)
+#define API_MAX_PARAMS 4
+
+struct api_server;
+
+struct api_req {
+	struct api_server *srv;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;
+	const char *params[API_MAX_PARAMS]; /* ":name" segments of the route, in order */
+	int n_params;
+	const char *body;
+	size_t body_len;
+	struct store *store;                /* borrowed for this request */
+	bool store_broken;                  /* set when the store failed oddly */
+	/* The answer. */
+	unsigned status;
+	struct MHD_Response *response;
+};
+
+typedef void (*api_handler_fn)(struct api_req *req);
+
+struct api_route {
+	const char *method;
+	const char *pattern; /* e.g. "/api/v1/tasks/:id/stop" */
+	api_handler_fn handler;
+};
+
+/* Route tables of each group of routes (routes_*.c), NULL-handler terminated. */
+extern const struct api_route api_routes_tasks[];
+extern const struct api_route api_routes_status[];
+extern const struct api_route api_routes_services[];
+extern const struct api_route api_routes_apps[];
+extern const struct api_route api_routes_update[];
+extern const struct api_route api_routes_backups[];
+
+/* Server facts for handlers. */
+const struct boxd_config *api_config(const struct api_req *req);
+const char *api_host(const struct api_req *req);
+int64_t api_started_at_ms(const struct api_req *req);
+void api_wake(struct api_req *req);
+
+/* Answers. reply_json takes ownership of `body`. */
+void api_reply_json(struct api_req *req, unsigned status, json_t *body);
+void api_reply_error(struct api_req *req, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void api_reply_text(struct api_req *req, unsigned status, const char *content_type, const char *text, size_t len);
+void api_reply_empty(struct api_req *req, unsigned status);
+/* A store failure: 503 when busy/unreachable, else 500, with its message. */
+void api_reply_store_error(struct api_req *req, int err);
+/* Hand over a prepared response (streams). */
+void api_reply_response(struct api_req *req, unsigned status, struct MHD_Response *resp);
+
+/* A query-string argument, or NULL. */
+const char *api_query(struct api_req *req, const char *name);
+
+/* Parse the body as a JSON object. On failure answers 400 and returns
+ * NULL. */
+json_t *api_body_object(struct api_req *req);
+
+/* Check that an object has only `allowed` keys (NULL-terminated); else
+ * answers 400 naming the unknown key and returns false. */
+bool api_check_fields(struct api_req *req, json_t *obj, const char *const *allowed);
+
+/* Parse a positive int64 path parameter; else answers 404 and returns false. */
+bool api_param_id(struct api_req *req, int idx, int64_t *ret);
+
+/* Borrow another store connection (streams that outlive the handler). */
+int api_store_get(struct api_server *srv, struct store **ret);
+void api_store_put(struct api_server *srv, struct store *s);

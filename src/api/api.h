@@ -1,0 +1,35 @@
+/* api.h — the REST API server (DESIGN.md "REST API (v1)").
+ *
+ * libmicrohttpd serves each connection in its own thread. Handlers borrow a
+ * store connection from a small pool for the length of one request (the
+ * loop thread has its own; no connection is ever shared by two threads at
+ * once). A handler that creates or stops a task calls api_wake(), which
+ * wakes the daemon's libuv loop (uv_async_send is thread-safe): the
+ * scheduler then decides, in the loop thread, what starts.
+ *
+ * Listening: a unix socket (default <state>/boxd.sock, mode 0660; access is
+ * granted by the file's permissions) and optionally TCP (`[api] listen`),
+ * where every request needs `Authorization: Bearer <token>`; tokens are
+ * stored as SHA-256 hashes in the tokens file and compared in constant time.
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "common/config.h"
+
+struct api_server;
+
+struct api_opts {
+	const struct boxd_config *config;
+	const char *host;             /* this host's id */
+	int64_t started_at_ms;        /* for uptime */
+	void (*wake)(void *userdata); /* thread-safe: wake the loop */
+	void *userdata;
+};
+
+/* Bind the sockets and start serving. On failure a message is in err. */
+int api_server_start(const struct api_opts *opts, struct api_server **ret, char *err, size_t errlen);
+
+/* Stop accepting, finish in-flight requests, close the pool. Accepts NULL. */
+void api_server_stop(struct api_server *srv);

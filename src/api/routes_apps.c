@@ -1,0 +1,411 @@
+/* routes_apps.c — /api/v1/apps and /api/v1/volumes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api-internal.h"
+#include "apps/app.h"
+#include "apps/app_tasks.h"
+#include "common/fs.h"
+#include "common/paths.h"
+#include "tasks/task.h"
+
+static bool image_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 255)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		      strchr("./:_@-", *p)))
+			return false;
+	return true;
+}
+
+static bool env_valid(struct api_req *req, json_t *env)
+{
+	if (!json_is_object(env)) {
+		api_reply_error(req, 400, "bad_request", "\"env\" must be an object of strings");
+		return false;
+	}
+	const char *key;
+	json_t *v;
+	json_object_foreach(env, key, v) {
+		bool ok = key[0] && !(key[0] >= '0' && key[0] <= '9') && strlen(key) < 256;
+		for (const char *p = key; ok && *p; p++)
+			ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_';
+		if (!ok) {
+			api_reply_error(req, 400, "bad_request", "env: \"%s\" is not a valid variable name", key);
+			return false;
+		}
+		if (!json_is_string(v)) {
+			api_reply_error(req, 400, "bad_request", "env: the value of %s must be a string", key);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A custom data dir: a valid path, and not inside the appsdata root (the
+ * root holds the default dirs, named after apps). */
+static bool data_dir_valid(struct api_req *req, const char *dir)
+{
+	const struct boxd_config *cfg = api_config(req);
+	char err[512];
+	if (path_check_app_data(dir, cfg->state_dir, err, sizeof(err)) < 0) {
+		api_reply_error(req, 422, "bad_path", "%s", err);
+		return false;
+	}
+	if (path_is_under(dir, cfg->appsdata_root) || path_is_under(cfg->appsdata_root, dir) ||
+	    path_is_under(dir, cfg->volumes_root) || path_is_under(dir, cfg->backups_dir)) {
+		api_reply_error(req, 422, "bad_path",
+				"%s: a custom data dir must lie outside the appsdata, volumes and backups dirs", dir);
+		return false;
+	}
+	return true;
+}
+
+/* A custom data dir must not be, contain or lie inside the data dir of
+ * another app or the host path of a volume: uninstalling one app would
+ * delete the other's data. Called inside the write transaction that
+ * queues the task. 0, -EEXIST with a message, or a store error. */
+static int data_dir_free(struct api_req *req, const char *id, const char *dir, char *msg, size_t msglen)
+{
+	struct app *apps;
+	size_t n;
+	int r = app_list(req->store, &apps, &n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (strcmp(apps[i].id, id) == 0)
+			continue;
+		char *other = app_data_dir(api_config(req), &apps[i]);
+		if (!other) {
+			r = -ENOMEM;
+		} else if (path_is_under(dir, other) || path_is_under(other, dir)) {
+			snprintf(msg, msglen, "dataDir %s overlaps the data dir of app %s (%s)", dir, apps[i].id, other);
+			r = -EEXIST;
+		}
+		free(other);
+	}
+	app_list_free(apps, n);
+	if (r < 0)
+		return r;
+	struct volume *v;
+	if ((r = volume_list(req->store, &v, &n)) < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (path_is_under(dir, v[i].host_path) || path_is_under(v[i].host_path, dir)) {
+			snprintf(msg, msglen, "dataDir %s overlaps volume %s (%s)", dir, v[i].id, v[i].host_path);
+			r = -EEXIST;
+		}
+	}
+	volume_list_free(v, n);
+	return r;
+}
+
+static void reply_check_error(struct api_req *req, int r, const char *msg)
+{
+	if (r == -ENOENT)
+		api_reply_error(req, 404, "not_found", "%s", msg);
+	else if (r == -EEXIST || r == -EBUSY)
+		api_reply_error(req, 409, "conflict", "%s", msg);
+	else
+		api_reply_store_error(req, r);
+}
+
+/* Check and queue an app task in one write transaction, so that two
+ * requests cannot both pass the check. For install, the row is inserted in
+ * the same transaction. `data_dir`: the custom data dir the task gives the
+ * app (install, configure), checked against the other apps' and volumes'. */
+static void queue_app_task(struct api_req *req, const char *type, const char *id, json_t *args, const char *image,
+			   const char *env_text, const char *data_dir)
+{
+	struct store *s = req->store;
+	char msg[512] = "";
+	int64_t task_id = 0;
+	int r = store_begin(s, true);
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		return;
+	}
+	r = app_task_check(s, type, id, msg, sizeof(msg));
+	if (r >= 0 && data_dir)
+		r = data_dir_free(req, id, data_dir, msg, sizeof(msg));
+	if (r >= 0 && strcmp(type, "install") == 0)
+		r = app_insert(s, id, image, env_text, data_dir);
+	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+	if (r >= 0)
+		r = task_create(s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
+	free(args_text);
+	if (r >= 0)
+		r = app_set_task(s, id, task_id);
+	if (r >= 0)
+		r = store_commit(s);
+	else
+		store_rollback(s);
+	if (r < 0) {
+		reply_check_error(req, r, msg[0] ? msg : store_errmsg(s));
+		return;
+	}
+	api_wake(req);
+	api_reply_json(req, 202, json_pack("{s:s, s:I}", "id", id, "taskId", (json_int_t)task_id));
+}
+
+static void list_apps(struct api_req *req)
+{
+	struct app *apps;
+	size_t n;
+	int r = app_list(req->store, &apps, &n);
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, app_to_json(api_config(req), &apps[i]));
+	app_list_free(apps, n);
+	api_reply_json(req, 200, json_pack("{s:o}", "apps", arr));
+}
+
+static void install_app(struct api_req *req)
+{
+	static const char *const fields[] = { "id", "image", "env", "dataDir", NULL };
+	json_t *body = api_body_object(req);
+	if (!body || !api_check_fields(req, body, fields))
+		goto out;
+	json_t *id = json_object_get(body, "id"), *image = json_object_get(body, "image"),
+	       *env = json_object_get(body, "env"), *dir = json_object_get(body, "dataDir");
+	if (!json_is_string(id) || !app_id_valid(json_string_value(id))) {
+		api_reply_error(req, 400, "bad_request",
+				"\"id\" must be 1-63 characters of lowercase letters, digits and '-'");
+		goto out;
+	}
+	if (!json_is_string(image) || !image_valid(json_string_value(image))) {
+		api_reply_error(req, 400, "bad_request", "\"image\" must be an image name such as localhost/app:1");
+		goto out;
+	}
+	if (env && !env_valid(req, env))
+		goto out;
+	if (dir && !json_is_null(dir) && (!json_is_string(dir) || !data_dir_valid(req, json_string_value(dir)))) {
+		if (!req->response)
+			api_reply_error(req, 400, "bad_request", "\"dataDir\" must be an absolute path");
+		goto out;
+	}
+	char *env_text = json_dumps(env ? env : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
+	json_t *args = json_object();
+	queue_app_task(req, "install", json_string_value(id), args, json_string_value(image), env_text,
+		       json_is_string(dir) ? json_string_value(dir) : NULL);
+	json_decref(args);
+	free(env_text);
+out:
+	json_decref(body);
+}
+
+static void get_app(struct api_req *req)
+{
+	struct app a;
+	int r = app_get(req->store, req->params[0], &a);
+	if (r == -ENOENT) {
+		api_reply_error(req, 404, "not_found", "no app %s", req->params[0]);
+		return;
+	}
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		return;
+	}
+	api_reply_json(req, 200, app_to_json(api_config(req), &a));
+	app_release(&a);
+}
+
+static void simple_app_task(struct api_req *req, const char *type)
+{
+	if (req->body_len > 0) {
+		json_t *body = api_body_object(req);
+		static const char *const none[] = { NULL };
+		bool ok = body && api_check_fields(req, body, none);
+		json_decref(body);
+		if (!ok)
+			return;
+	}
+	json_t *args = json_object();
+	queue_app_task(req, type, req->params[0], args, NULL, NULL, NULL);
+	json_decref(args);
+}
+
+static void uninstall_app(struct api_req *req) { simple_app_task(req, "uninstall"); }
+static void restart_app(struct api_req *req) { simple_app_task(req, "restart"); }
+
+static void configure_app(struct api_req *req)
+{
+	static const char *const fields[] = { "env", "dataDir", NULL };
+	json_t *body = api_body_object(req);
+	if (!body || !api_check_fields(req, body, fields))
+		goto out;
+	json_t *env = json_object_get(body, "env"), *dir = json_object_get(body, "dataDir");
+	if (!env && !dir) {
+		api_reply_error(req, 400, "bad_request", "configure needs \"env\" and/or \"dataDir\"");
+		goto out;
+	}
+	if (env && !env_valid(req, env))
+		goto out;
+	if (dir && !json_is_null(dir) && (!json_is_string(dir) || !data_dir_valid(req, json_string_value(dir)))) {
+		if (!req->response)
+			api_reply_error(req, 400, "bad_request", "\"dataDir\" must be an absolute path or null");
+		goto out;
+	}
+	queue_app_task(req, "configure", req->params[0], body, NULL, NULL, json_string_value(dir));
+out:
+	json_decref(body);
+}
+
+static void update_app(struct api_req *req)
+{
+	static const char *const fields[] = { "image", NULL };
+	json_t *body = api_body_object(req);
+	if (!body || !api_check_fields(req, body, fields))
+		goto out;
+	json_t *image = json_object_get(body, "image");
+	if (!json_is_string(image) || !image_valid(json_string_value(image))) {
+		api_reply_error(req, 400, "bad_request", "\"image\" must be an image name such as localhost/app:2");
+		goto out;
+	}
+	queue_app_task(req, "update", req->params[0], body, NULL, NULL, NULL);
+out:
+	json_decref(body);
+}
+
+/* ---- volumes ---------------------------------------------------------------- */
+
+static void list_volumes(struct api_req *req)
+{
+	struct volume *v;
+	size_t n;
+	int r = volume_list(req->store, &v, &n);
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, volume_to_json(&v[i]));
+	volume_list_free(v, n);
+	api_reply_json(req, 200, json_pack("{s:o}", "volumes", arr));
+}
+
+static void add_volume(struct api_req *req)
+{
+	static const char *const fields[] = { "id", "name", "hostPath", "mountType", NULL };
+	const struct boxd_config *cfg = api_config(req);
+	json_t *body = api_body_object(req);
+	if (!body || !api_check_fields(req, body, fields))
+		goto out;
+	json_t *id = json_object_get(body, "id"), *name = json_object_get(body, "name"),
+	       *path = json_object_get(body, "hostPath"), *type = json_object_get(body, "mountType");
+	if (!json_is_string(id) || !app_id_valid(json_string_value(id))) {
+		api_reply_error(req, 400, "bad_request",
+				"\"id\" must be 1-63 characters of lowercase letters, digits and '-'");
+		goto out;
+	}
+	if ((name && !json_is_string(name)) || (path && !json_is_string(path)) || (type && !json_is_string(type))) {
+		api_reply_error(req, 400, "bad_request", "\"name\", \"hostPath\" and \"mountType\" must be strings");
+		goto out;
+	}
+	const char *mount_type = type ? json_string_value(type) : "dir";
+	if (strcmp(mount_type, "dir") != 0 && strcmp(mount_type, "mountpoint") != 0) {
+		api_reply_error(req, 400, "bad_request", "\"mountType\" is \"dir\" or \"mountpoint\"");
+		goto out;
+	}
+	char host_path[4096];
+	if (path)
+		snprintf(host_path, sizeof(host_path), "%s", json_string_value(path));
+	else
+		snprintf(host_path, sizeof(host_path), "%s/%s", cfg->volumes_root, json_string_value(id));
+	char err[512];
+	if (path_check_volume(host_path, cfg->volumes_root, cfg->state_dir, err, sizeof(err)) < 0) {
+		api_reply_error(req, 422, "bad_path", "%s", err);
+		goto out;
+	}
+	/* Not where an app keeps its data (nor around it): an uninstall of
+	 * the app would delete the volume's data. Checked and inserted in one
+	 * transaction, like the app side in queue_app_task(). */
+	char msg[5120] = "";
+	int r = store_begin(req->store, true);
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		goto out;
+	}
+	struct app *apps;
+	size_t n;
+	r = app_list(req->store, &apps, &n);
+	if (r >= 0) {
+		for (size_t i = 0; i < n && !msg[0]; i++) {
+			char *dir = app_data_dir(cfg, &apps[i]);
+			if (dir && (path_is_under(host_path, dir) || path_is_under(dir, host_path)))
+				snprintf(msg, sizeof(msg), "%s overlaps the data dir of app %s (%s)", host_path,
+					 apps[i].id, dir);
+			free(dir);
+		}
+		app_list_free(apps, n);
+	}
+	if (r >= 0 && !msg[0])
+		r = volume_insert(req->store, json_string_value(id),
+				  name ? json_string_value(name) : json_string_value(id), host_path, mount_type);
+	if (r >= 0 && !msg[0])
+		r = store_commit(req->store);
+	else
+		store_rollback(req->store);
+	if (msg[0] || r == -EEXIST) {
+		if (!msg[0])
+			snprintf(msg, sizeof(msg), "volume %s already exists", json_string_value(id));
+		api_reply_error(req, 409, "conflict", "%s", msg);
+		goto out;
+	}
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		goto out;
+	}
+	/* A plain directory is made now; a mount point is the host's to mount. */
+	if (strcmp(mount_type, "dir") == 0 && fs_mkdir_p(host_path, 0755, err, sizeof(err)) < 0) {
+		volume_delete(req->store, json_string_value(id));
+		api_reply_error(req, 500, "fs_error", "%s", err);
+		goto out;
+	}
+	struct volume v;
+	volume_get(req->store, json_string_value(id), &v);
+	api_wake(req); /* the sftp spec may have changed */
+	api_reply_json(req, 201, volume_to_json(&v));
+	volume_release(&v);
+out:
+	json_decref(body);
+}
+
+static void delete_volume(struct api_req *req)
+{
+	/* Only boxd's record goes; the data on the host stays. */
+	int r = volume_delete(req->store, req->params[0]);
+	if (r == -ENOENT)
+		api_reply_error(req, 404, "not_found", "no volume %s", req->params[0]);
+	else if (r < 0)
+		api_reply_store_error(req, r);
+	else {
+		api_wake(req);
+		api_reply_empty(req, 204);
+	}
+}
+
+const struct api_route api_routes_apps[] = {
+	{ "GET", "/api/v1/apps", list_apps },
+	{ "POST", "/api/v1/apps", install_app },
+	{ "GET", "/api/v1/apps/:id", get_app },
+	{ "POST", "/api/v1/apps/:id/uninstall", uninstall_app },
+	{ "POST", "/api/v1/apps/:id/restart", restart_app },
+	{ "POST", "/api/v1/apps/:id/configure", configure_app },
+	{ "POST", "/api/v1/apps/:id/update", update_app },
+	{ "GET", "/api/v1/volumes", list_volumes },
+	{ "POST", "/api/v1/volumes", add_volume },
+	{ "DELETE", "/api/v1/volumes/:id", delete_volume },
+	{ NULL, NULL, NULL },
+};

@@ -1,0 +1,483 @@
+/* server.c — libmicrohttpd plumbing: sockets, auth, bodies, routing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api-internal.h"
+#include "common/log.h"
+#include "store_pool.h"
+
+#define POOL_SIZE 8
+
+struct listener {
+	struct api_server *srv;
+	struct MHD_Daemon *mhd;
+	bool needs_token;
+};
+
+struct api_server {
+	struct api_opts o;
+	struct store_pool *pool;
+	struct listener unix_l, tcp_l;
+	int unix_fd;
+};
+
+struct conn_state {
+	char *body;
+	size_t len;
+	bool too_large;
+};
+
+static const struct api_route *const route_tables[] = {
+	api_routes_status,
+	api_routes_tasks,
+	api_routes_services,
+	api_routes_apps,
+	api_routes_update,
+	api_routes_backups,
+};
+
+const struct boxd_config *api_config(const struct api_req *req) { return req->srv->o.config; }
+const char *api_host(const struct api_req *req) { return req->srv->o.host; }
+int64_t api_started_at_ms(const struct api_req *req) { return req->srv->o.started_at_ms; }
+
+void api_wake(struct api_req *req)
+{
+	if (req->srv->o.wake)
+		req->srv->o.wake(req->srv->o.userdata);
+}
+
+int api_store_get(struct api_server *srv, struct store **ret)
+{
+	char err[256];
+	return store_pool_get(srv->pool, ret, err, sizeof(err));
+}
+
+void api_store_put(struct api_server *srv, struct store *s) { store_pool_put(srv->pool, s, false); }
+
+/* ---- answers ------------------------------------------------------------ */
+
+void api_reply_response(struct api_req *req, unsigned status, struct MHD_Response *resp)
+{
+	if (req->response)
+		MHD_destroy_response(req->response);
+	req->response = resp;
+	req->status = status;
+}
+
+void api_reply_text(struct api_req *req, unsigned status, const char *content_type, const char *text, size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	MHD_add_response_header(r, "Content-Type", content_type);
+	api_reply_response(req, status, r);
+}
+
+void api_reply_json(struct api_req *req, unsigned status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_decref(body);
+	if (!text) {
+		api_reply_text(req, 500, "application/json",
+			       "{\"error\":{\"code\":\"internal\",\"message\":\"cannot encode the answer\"}}", 66);
+		return;
+	}
+	size_t len = strlen(text);
+	text[len] = '\0';
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	api_reply_response(req, status, r);
+}
+
+void api_reply_error(struct api_req *req, unsigned status, const char *code, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	api_reply_json(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+}
+
+void api_reply_empty(struct api_req *req, unsigned status)
+{
+	api_reply_response(req, status, MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT));
+}
+
+void api_reply_store_error(struct api_req *req, int err)
+{
+	const char *msg = req->store ? store_errmsg(req->store) : "no database connection";
+	if (err == -EBUSY || err == -ECONNRESET || err == -ENOTCONN || err == -ECONNREFUSED) {
+		req->store_broken = err != -EBUSY;
+		api_reply_error(req, 503, "store_unavailable", "the database is unavailable: %s", msg);
+	} else {
+		api_reply_error(req, 500, "store_error", "database error: %s", msg);
+	}
+}
+
+const char *api_query(struct api_req *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+json_t *api_body_object(struct api_req *req)
+{
+	if (!req->body || req->body_len == 0) {
+		api_reply_error(req, 400, "bad_request", "the request needs a JSON object body");
+		return NULL;
+	}
+	json_error_t jerr;
+	json_t *v = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!v) {
+		api_reply_error(req, 400, "bad_json", "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+				jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(v)) {
+		json_decref(v);
+		api_reply_error(req, 400, "bad_request", "the body must be a JSON object");
+		return NULL;
+	}
+	return v;
+}
+
+bool api_check_fields(struct api_req *req, json_t *obj, const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v) {
+		bool ok = false;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, key) == 0;
+		if (!ok) {
+			api_reply_error(req, 400, "unknown_field", "unknown field \"%s\"", key);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool api_param_id(struct api_req *req, int idx, int64_t *ret)
+{
+	const char *p = idx < req->n_params ? req->params[idx] : NULL;
+	char *end;
+	errno = 0;
+	long long v = p ? strtoll(p, &end, 10) : 0;
+	if (!p || errno || *end || end == p || v <= 0) {
+		api_reply_error(req, 404, "not_found", "no such id: %s", p ? p : "");
+		return false;
+	}
+	*ret = v;
+	return true;
+}
+
+/* ---- routing ------------------------------------------------------------- */
+
+/* Split `s` (modified in place) on '/' into at most `max` segments. */
+static int split_path(char *s, char **segs, int max)
+{
+	int n = 0;
+	char *save;
+	for (char *t = strtok_r(s, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+		if (n == max)
+			return -1;
+		segs[n++] = t;
+	}
+	return n;
+}
+
+/* Match the path (a writable copy in `buf`) against a pattern whose
+ * ":name" segments capture; captured values point into `buf`. */
+static bool match(const char *pattern, char *buf, struct api_req *req)
+{
+	char pat[256], *psegs[16], *segs[16];
+	snprintf(pat, sizeof(pat), "%s", pattern);
+	int np = split_path(pat, psegs, 16), ns = split_path(buf, segs, 16);
+	if (np < 0 || np != ns)
+		return false;
+	int n = 0;
+	for (int i = 0; i < np; i++) {
+		if (psegs[i][0] == ':') {
+			if (n == API_MAX_PARAMS)
+				return false;
+			req->params[n++] = segs[i];
+		} else if (strcmp(psegs[i], segs[i]) != 0) {
+			return false;
+		}
+	}
+	req->n_params = n;
+	return true;
+}
+
+static void dispatch(struct api_req *req)
+{
+	bool path_matched = false;
+	for (size_t t = 0; t < sizeof(route_tables) / sizeof(route_tables[0]); t++) {
+		for (const struct api_route *r = route_tables[t]; r->handler; r++) {
+			char buf[1024];
+			snprintf(buf, sizeof(buf), "%s", req->url);
+			struct api_req probe = *req;
+			if (!match(r->pattern, buf, &probe))
+				continue;
+			path_matched = true;
+			if (strcmp(r->method, req->method) != 0)
+				continue;
+			/* Params point into buf: keep it alive through the call. */
+			req->n_params = probe.n_params;
+			for (int i = 0; i < probe.n_params; i++)
+				req->params[i] = probe.params[i];
+			r->handler(req);
+			return;
+		}
+	}
+	if (path_matched)
+		api_reply_error(req, 405, "method_not_allowed", "%s is not allowed on %s", req->method, req->url);
+	else
+		api_reply_error(req, 404, "not_found", "no such route: %s", req->url);
+}
+
+/* ---- auth ---------------------------------------------------------------- */
+
+static bool token_ok(const struct boxd_config *cfg, const char *header)
+{
+	if (!header || strncmp(header, "Bearer ", 7) != 0)
+		return false;
+	const char *token = header + 7;
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	if (!EVP_Digest(token, strlen(token), digest, &dlen, EVP_sha256(), NULL))
+		return false;
+	char hex[65];
+	for (unsigned i = 0; i < dlen && i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	FILE *f = fopen(cfg->tokens_file, "re");
+	if (!f)
+		return false;
+	char line[256];
+	bool ok = false;
+	while (fgets(line, sizeof(line), f)) {
+		/* "<sha256 hex> [name]": compare all 64 characters whatever
+		 * the line holds, in constant time. */
+		char want[65] = { 0 };
+		memcpy(want, line, strnlen(line, 64));
+		ok |= CRYPTO_memcmp(want, hex, 64) == 0;
+	}
+	fclose(f);
+	return ok;
+}
+
+/* ---- libmicrohttpd callbacks -------------------------------------------- */
+
+static enum MHD_Result queue(struct MHD_Connection *conn, struct api_req *req)
+{
+	if (!req->response)
+		api_reply_error(req, 500, "internal", "the handler gave no answer");
+	enum MHD_Result r = MHD_queue_response(conn, req->status, req->response);
+	MHD_destroy_response(req->response);
+	return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)version;
+	struct listener *l = cls;
+	struct conn_state *cs = *con_cls;
+	if (!cs) {
+		cs = calloc(1, sizeof(*cs));
+		if (!cs)
+			return MHD_NO;
+		*con_cls = cs;
+		return MHD_YES;
+	}
+	if (*upload_data_size > 0) {
+		if (!cs->too_large && cs->len + *upload_data_size <= API_MAX_BODY) {
+			char *grown = realloc(cs->body, cs->len + *upload_data_size + 1);
+			if (grown) {
+				cs->body = grown;
+				memcpy(cs->body + cs->len, upload_data, *upload_data_size);
+				cs->len += *upload_data_size;
+				cs->body[cs->len] = '\0';
+			} else {
+				cs->too_large = true;
+			}
+		} else {
+			cs->too_large = true;
+		}
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+
+	struct api_req req = { .srv = l->srv, .conn = conn, .method = method, .url = url, .body = cs->body,
+			       .body_len = cs->len };
+	if (l->needs_token &&
+	    !token_ok(l->srv->o.config, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"))) {
+		api_reply_error(&req, 401, "unauthorized", "a valid bearer token is required");
+		struct MHD_Response *resp = req.response;
+		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+		return queue(conn, &req);
+	}
+	if (cs->too_large) {
+		api_reply_error(&req, 413, "body_too_large", "the request body is larger than %d bytes", API_MAX_BODY);
+		return queue(conn, &req);
+	}
+	char err[256];
+	if (store_pool_get(l->srv->pool, &req.store, err, sizeof(err)) < 0) {
+		api_reply_error(&req, 503, "store_unavailable", "the database is unavailable: %s", err);
+		return queue(conn, &req);
+	}
+	dispatch(&req);
+	store_pool_put(l->srv->pool, req.store, req.store_broken);
+	log_debug("%s %s -> %u", method, url, req.status);
+	return queue(conn, &req);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	struct conn_state *cs = *con_cls;
+	if (cs) {
+		free(cs->body);
+		free(cs);
+		*con_cls = NULL;
+	}
+}
+
+/* ---- sockets ------------------------------------------------------------- */
+
+static int bind_unix(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* A stale socket file from a daemon that died is replaced; a live one
+	 * means another boxd serves this state dir. */
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket", path);
+			close(fd);
+			return -EEXIST;
+		}
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(probe);
+			close(fd);
+			snprintf(err, errlen, "another boxd is already listening on %s", path);
+			return -EADDRINUSE;
+		}
+		if (probe >= 0)
+			close(probe);
+		unlink(path);
+	}
+	mode_t old = umask(0117);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+static struct MHD_Daemon *start_mhd(struct listener *l, int fd, const struct sockaddr_in *addr)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	if (fd >= 0)
+		return MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
+					MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	return MHD_start_daemon(flags, ntohs(addr->sin_port), NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+}
+
+int api_server_start(const struct api_opts *opts, struct api_server **ret, char *err, size_t errlen)
+{
+	struct api_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return -ENOMEM;
+	srv->o = *opts;
+	srv->unix_fd = -1;
+	srv->unix_l.srv = srv->tcp_l.srv = srv;
+	srv->tcp_l.needs_token = true;
+	int r = store_pool_new(opts->config, POOL_SIZE, &srv->pool);
+	if (r < 0)
+		goto fail;
+
+	r = srv->unix_fd = bind_unix(opts->config->socket_path, err, errlen);
+	if (r < 0)
+		goto fail;
+	srv->unix_l.mhd = start_mhd(&srv->unix_l, srv->unix_fd, NULL);
+	if (!srv->unix_l.mhd) {
+		snprintf(err, errlen, "cannot start the HTTP server on %s", opts->config->socket_path);
+		r = -EIO;
+		goto fail;
+	}
+	if (opts->config->listen) {
+		struct sockaddr_in sa = { .sin_family = AF_INET };
+		char host[64];
+		int port = 0;
+		const char *colon = strrchr(opts->config->listen, ':');
+		if (!colon || (size_t)(colon - opts->config->listen) >= sizeof(host) ||
+		    sscanf(colon + 1, "%d", &port) != 1 || port <= 0 || port > 65535) {
+			snprintf(err, errlen, "[api] listen must be HOST:PORT, not '%s'", opts->config->listen);
+			r = -EINVAL;
+			goto fail;
+		}
+		memcpy(host, opts->config->listen, (size_t)(colon - opts->config->listen));
+		host[colon - opts->config->listen] = '\0';
+		if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+			snprintf(err, errlen, "[api] listen: '%s' is not an IPv4 address", host);
+			r = -EINVAL;
+			goto fail;
+		}
+		sa.sin_port = htons((uint16_t)port);
+		srv->tcp_l.mhd = start_mhd(&srv->tcp_l, -1, &sa);
+		if (!srv->tcp_l.mhd) {
+			snprintf(err, errlen, "cannot listen on %s", opts->config->listen);
+			r = -EADDRINUSE;
+			goto fail;
+		}
+	}
+	*ret = srv;
+	return 0;
+fail:
+	api_server_stop(srv);
+	return r;
+}
+
+void api_server_stop(struct api_server *srv)
+{
+	if (!srv)
+		return;
+	if (srv->tcp_l.mhd)
+		MHD_stop_daemon(srv->tcp_l.mhd);
+	if (srv->unix_l.mhd)
+		MHD_stop_daemon(srv->unix_l.mhd);
+	if (srv->unix_fd >= 0) {
+		close(srv->unix_fd);
+		unlink(srv->o.config->socket_path);
+	}
+	store_pool_free(srv->pool);
+	free(srv);
+}

@@ -1,0 +1,280 @@
+/* app.c — see app.h. */
+#include "app.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+
+bool app_id_valid(const char *id)
+{
+	size_t n = 0;
+	for (const char *p = id; *p; p++, n++) {
+		bool ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || (*p == '-' && n > 0);
+		if (!ok)
+			return false;
+	}
+	return n > 0 && n < APP_ID_MAX;
+}
+
+static char *dup_col(struct store_stmt *st, int col)
+{
+	const char *v = store_col_text(st, col);
+	return v ? strdup(v) : NULL;
+}
+
+void app_release(struct app *a)
+{
+	if (!a)
+		return;
+	free(a->id);
+	free(a->image);
+	free(a->env);
+	free(a->data_dir);
+	free(a->install_state);
+	free(a->run_state);
+	free(a->health);
+	free(a->container_id);
+	memset(a, 0, sizeof(*a));
+}
+
+void app_list_free(struct app *apps, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		app_release(&apps[i]);
+	free(apps);
+}
+
+void volume_release(struct volume *v)
+{
+	if (!v)
+		return;
+	free(v->id);
+	free(v->name);
+	free(v->host_path);
+	free(v->mount_type);
+	memset(v, 0, sizeof(*v));
+}
+
+void volume_list_free(struct volume *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		volume_release(&v[i]);
+	free(v);
+}
+
+char *app_data_dir(const struct boxd_config *cfg, const struct app *a)
+{
+	if (a->data_dir)
+		return strdup(a->data_dir);
+	size_t len = strlen(cfg->appsdata_root) + strlen(a->id) + 2;
+	char *p = malloc(len);
+	if (p)
+		snprintf(p, len, "%s/%s", cfg->appsdata_root, a->id);
+	return p;
+}
+
+#define APP_COLS \
+	"id, image, env, data_dir, install_state, run_state, health, task_id, container_id, created_at, updated_at"
+
+static void row_to_app(struct store_stmt *st, struct app *a)
+{
+	*a = (struct app){
+		.id = dup_col(st, 0), .image = dup_col(st, 1), .env = dup_col(st, 2), .data_dir = dup_col(st, 3),
+		.install_state = dup_col(st, 4), .run_state = dup_col(st, 5), .health = dup_col(st, 6),
+		.task_id = store_col_int64(st, 7), .container_id = dup_col(st, 8),
+		.created_at = store_col_int64(st, 9), .updated_at = store_col_int64(st, 10),
+	};
+}
+
+int app_insert(struct store *s, const char *id, const char *image, const char *env_json, const char *data_dir)
+{
+	int64_t now = now_wall_ms();
+	int64_t n = store_run(s,
+			      "INSERT INTO apps (id, image, env, data_dir, install_state, run_state, health, created_at, "
+			      "updated_at) VALUES (?, ?, ?, ?, 'pending_install', 'stopped', 'unknown', ?, ?)",
+			      "ssssii", id, image, env_json ? env_json : "{}", data_dir, now, now);
+	return n < 0 ? (int)n : 0;
+}
+
+int app_get(struct store *s, const char *id, struct app *ret)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT " APP_COLS " FROM apps WHERE id = ?", "s", id);
+	if (r < 0)
+		return r;
+	r = store_step(st);
+	if (r == 1) {
+		row_to_app(st, ret);
+		r = 0;
+	} else if (r == 0) {
+		r = -ENOENT;
+	}
+	store_finalize(st);
+	return r;
+}
+
+int app_list(struct store *s, struct app **ret, size_t *ret_n)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT " APP_COLS " FROM apps ORDER BY id", NULL);
+	if (r < 0)
+		return r;
+	struct app *apps = NULL;
+	size_t n = 0;
+	while ((r = store_step(st)) == 1) {
+		struct app *grown = realloc(apps, (n + 1) * sizeof(*apps));
+		if (!grown) {
+			r = -ENOMEM;
+			break;
+		}
+		apps = grown;
+		row_to_app(st, &apps[n++]);
+	}
+	store_finalize(st);
+	if (r < 0) {
+		app_list_free(apps, n);
+		return r;
+	}
+	*ret = apps;
+	*ret_n = n;
+	return 0;
+}
+
+int app_delete(struct store *s, const char *id)
+{
+	int64_t n = store_run(s, "DELETE FROM apps WHERE id = ?", "s", id);
+	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
+}
+
+int app_set(struct store *s, const char *id, const char *column, const char *value)
+{
+	/* Column names cannot be bound; pick the statement from a fixed list. */
+	static const char *const columns[] = { "install_state", "run_state", "health", "image",
+					       "env", "data_dir", "container_id" };
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		if (strcmp(column, columns[i]) != 0)
+			continue;
+		char sql[128];
+		snprintf(sql, sizeof(sql), "UPDATE apps SET %s = ?, updated_at = ? WHERE id = ?", columns[i]);
+		int64_t n = store_run(s, sql, "sis", value, now_wall_ms(), id);
+		return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
+	}
+	return -EINVAL;
+}
+
+int app_set_task(struct store *s, const char *id, int64_t task_id)
+{
+	int64_t n = store_run(s, "UPDATE apps SET task_id = ?, updated_at = ? WHERE id = ?", "iis", task_id,
+			      now_wall_ms(), id);
+	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
+}
+
+int app_transition(struct store *s, const char *id, const char *const *from, const char *to)
+{
+	for (const char *const *f = from; *f; f++) {
+		int64_t n = store_run(s, "UPDATE apps SET install_state = ?, updated_at = ? WHERE id = ? AND install_state = ?",
+				      "siss", to, now_wall_ms(), id, *f);
+		if (n < 0)
+			return (int)n;
+		if (n > 0)
+			return 1;
+	}
+	struct app a;
+	int r = app_get(s, id, &a);
+	if (r < 0)
+		return r;
+	app_release(&a);
+	return 0;
+}
+
+static json_t *str_or_null(const char *s) { return s ? json_string(s) : json_null(); }
+
+json_t *app_to_json(const struct boxd_config *cfg, const struct app *a)
+{
+	char *dir = app_data_dir(cfg, a);
+	json_t *env = json_loads(a->env ? a->env : "{}", 0, NULL);
+	char created[40], updated[40];
+	format_rfc3339_ms(a->created_at, created, sizeof(created));
+	format_rfc3339_ms(a->updated_at, updated, sizeof(updated));
+	json_t *o = json_pack("{s:s, s:s, s:o, s:s, s:b, s:s, s:s, s:s, s:o, s:o, s:s, s:s}", "id", a->id, "image",
+			      a->image, "env", env ? env : json_object(), "dataDir", dir ? dir : "", "customDataDir",
+			      a->data_dir != NULL, "installationState", a->install_state, "runState", a->run_state,
+			      "health", a->health, "taskId", a->task_id ? json_integer(a->task_id) : json_null(),
+			      "containerId", str_or_null(a->container_id), "createdAt", created, "updatedAt", updated);
+	free(dir);
+	return o;
+}
+
+static void row_to_volume(struct store_stmt *st, struct volume *v)
+{
+	*v = (struct volume){ .id = dup_col(st, 0), .name = dup_col(st, 1), .host_path = dup_col(st, 2),
+			      .mount_type = dup_col(st, 3), .created_at = store_col_int64(st, 4) };
+}
+
+int volume_insert(struct store *s, const char *id, const char *name, const char *host_path, const char *mount_type)
+{
+	int64_t n = store_run(s, "INSERT INTO volumes (id, name, host_path, mount_type, created_at) VALUES (?, ?, ?, ?, ?)",
+			      "ssssi", id, name, host_path, mount_type, now_wall_ms());
+	return n < 0 ? (int)n : 0;
+}
+
+int volume_get(struct store *s, const char *id, struct volume *ret)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT id, name, host_path, mount_type, created_at FROM volumes WHERE id = ?", "s", id);
+	if (r < 0)
+		return r;
+	r = store_step(st);
+	if (r == 1) {
+		row_to_volume(st, ret);
+		r = 0;
+	} else if (r == 0) {
+		r = -ENOENT;
+	}
+	store_finalize(st);
+	return r;
+}
+
+int volume_list(struct store *s, struct volume **ret, size_t *ret_n)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT id, name, host_path, mount_type, created_at FROM volumes ORDER BY id", NULL);
+	if (r < 0)
+		return r;
+	struct volume *v = NULL;
+	size_t n = 0;
+	while ((r = store_step(st)) == 1) {
+		struct volume *grown = realloc(v, (n + 1) * sizeof(*v));
+		if (!grown) {
+			r = -ENOMEM;
+			break;
+		}
+		v = grown;
+		row_to_volume(st, &v[n++]);
+	}
+	store_finalize(st);
+	if (r < 0) {
+		volume_list_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int volume_delete(struct store *s, const char *id)
+{
+	int64_t n = store_run(s, "DELETE FROM volumes WHERE id = ?", "s", id);
+	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
+}
+
+json_t *volume_to_json(const struct volume *v)
+{
+	char created[40];
+	format_rfc3339_ms(v->created_at, created, sizeof(created));
+	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", v->id, "name", v->name, "hostPath", v->host_path,
+			 "mountType", v->mount_type, "createdAt", created);
+}

@@ -1,0 +1,85 @@
+/* app.h — the app and volume model (rows in `apps` and `volumes`).
+ *
+ * An app is an image, its env and a data directory; boxd runs it as the
+ * container `app-<id>` with the data dir bound at /app/data. A volume is a
+ * host directory (or a mount point the host mounts at leisure) that apps and
+ * the sftp service can see.
+ *
+ * Installation states, and who moves an app between them:
+ *   pending_install → installed            (install task)
+ *   installed → pending_configure → installed | error
+ *   installed → pending_update → installed | error
+ *   any → pending_uninstall → (row deleted) | error
+ * Run state: running | stopped | unknown. The API refuses a task that the
+ * current state does not allow (409, naming the state).
+ *
+ * All functions take the calling thread's store connection and return 0 or
+ * negative errno (-ENOENT for an unknown id).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "store/store.h"
+
+#define APP_ID_MAX 64
+
+struct app {
+	char *id;
+	char *image;
+	char *env;            /* JSON object text */
+	char *data_dir;       /* NULL: default <appsdata_root>/<id> */
+	char *install_state;
+	char *run_state;
+	char *health;
+	int64_t task_id;      /* current or last task; 0 none */
+	char *container_id;
+	int64_t created_at;
+	int64_t updated_at;
+};
+
+struct volume {
+	char *id;
+	char *name;
+	char *host_path;
+	char *mount_type;     /* "dir" or "mountpoint" */
+	int64_t created_at;
+};
+
+/* An app or volume id: 1..63 of [a-z0-9-], starting with a letter or digit. */
+bool app_id_valid(const char *id);
+
+void app_release(struct app *a);
+void app_list_free(struct app *apps, size_t n);
+void volume_release(struct volume *v);
+void volume_list_free(struct volume *v, size_t n);
+
+/* The data dir the app uses (its own, or the default), malloc'ed. */
+char *app_data_dir(const struct boxd_config *cfg, const struct app *a);
+
+/* Insert in state pending_install. -EEXIST when the id is taken. */
+int app_insert(struct store *s, const char *id, const char *image, const char *env_json, const char *data_dir);
+int app_get(struct store *s, const char *id, struct app *ret);
+int app_list(struct store *s, struct app **ret, size_t *ret_n);
+int app_delete(struct store *s, const char *id);
+
+/* Set one column. Allowed names: install_state, run_state, health, image,
+ * env, data_dir, container_id. NULL value sets NULL. */
+int app_set(struct store *s, const char *id, const char *column, const char *value);
+int app_set_task(struct store *s, const char *id, int64_t task_id);
+
+/* Move from one of `from` states (NULL-terminated) to `to`, atomically.
+ * Returns 1 if moved, 0 if the app was in another state, -ENOENT. */
+int app_transition(struct store *s, const char *id, const char *const *from, const char *to);
+
+json_t *app_to_json(const struct boxd_config *cfg, const struct app *a);
+
+int volume_insert(struct store *s, const char *id, const char *name, const char *host_path, const char *mount_type);
+int volume_get(struct store *s, const char *id, struct volume *ret);
+int volume_list(struct store *s, struct volume **ret, size_t *ret_n);
+int volume_delete(struct store *s, const char *id);
+json_t *volume_to_json(const struct volume *v);

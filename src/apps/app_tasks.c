@@ -1,0 +1,480 @@
+/* app_tasks.c — see app_tasks.h. */
+#include "app_tasks.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app.h"
+#include "common/fs.h"
+#include "common/paths.h"
+#include "engine/engine.h"
+#include "tasks/task.h"
+#include "tasks/task_type.h"
+
+#define CONTAINER_STOP_TIMEOUT_S 10
+
+/* ---- queueing rules ------------------------------------------------------ */
+
+int app_task_check(struct store *s, const char *type, const char *id, char *err, size_t errlen)
+{
+	struct app a;
+	int r = app_get(s, id, &a);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	bool exists = r == 0;
+	/* The state the app will be in after its queued and running tasks. */
+	char projected[40] = "absent";
+	if (exists)
+		snprintf(projected, sizeof(projected), "%s", a.install_state);
+	struct store_stmt *st;
+	r = store_query(s, &st,
+			"SELECT type FROM tasks WHERE app_id = ? AND state IN ('queued','waiting','running') "
+			"ORDER BY id DESC LIMIT 1",
+			"s", id);
+	if (r >= 0) {
+		if ((r = store_step(st)) == 1) {
+			const char *last = store_col_text(st, 0);
+			snprintf(projected, sizeof(projected), "%s",
+				 last && strcmp(last, "uninstall") == 0 ? "pending_uninstall" : "installed");
+		}
+		store_finalize(st);
+	}
+	if (exists)
+		app_release(&a);
+	if (r < 0)
+		return r;
+
+	if (strcmp(type, "install") == 0) {
+		if (!exists)
+			return 0;
+		snprintf(err, errlen, "app %s already exists (state %s)", id, projected);
+		return -EEXIST;
+	}
+	if (!exists) {
+		snprintf(err, errlen, "no app %s", id);
+		return -ENOENT;
+	}
+	if (strcmp(type, "uninstall") == 0)
+		return 0;
+	/* configure and restore are also how an app in error is repaired;
+	 * backup (like restart and update) needs it installed. */
+	bool repairs = strcmp(type, "configure") == 0 || strcmp(type, "restore") == 0;
+	bool ok = strcmp(projected, "installed") == 0 || (repairs && strcmp(projected, "error") == 0);
+	if (ok)
+		return 0;
+	snprintf(err, errlen, "app %s is %s; %s needs it installed%s", id, projected, type,
+		 repairs ? " (or in error)" : "");
+	return -EBUSY;
+}
+
+/* ---- helpers for handlers ------------------------------------------------ */
+
+struct app_job {
+	struct task_ctx *ctx;
+	struct app app;
+	struct engine *engine;
+	char container[APP_ID_MAX + 8];
+	char *data_dir;
+	bool quiet;          /* no progress reports (app_container_recreate) */
+};
+
+static int job_open(struct task_ctx *ctx, struct app_job *job, bool need_engine)
+{
+	memset(job, 0, sizeof(*job));
+	job->ctx = ctx;
+	const char *id = ctx->task->app_id;
+	int r = app_get(ctx->store, id, &job->app);
+	if (r == -ENOENT)
+		return task_ctx_fail(ctx, r, "not_found", "no app %s", id);
+	if (r < 0)
+		return task_ctx_fail(ctx, r, "store_error", "cannot load app %s: %s", id, store_errmsg(ctx->store));
+	snprintf(job->container, sizeof(job->container), "app-%s", id);
+	job->data_dir = app_data_dir(ctx->config, &job->app);
+	if (!need_engine)
+		return 0;
+	char err[256];
+	struct engine_options eo = { .socket_path = ctx->config->engine_socket };
+	r = engine_open_opts(&eo, &job->engine, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, "engine_unavailable", "%s", err);
+	r = engine_ping(job->engine);
+	if (r < 0)
+		return task_ctx_fail(ctx, r, "engine_unavailable", "%s", engine_errmsg(job->engine));
+	return 0;
+}
+
+static void job_close(struct app_job *job)
+{
+	engine_close(job->engine);
+	app_release(&job->app);
+	free(job->data_dir);
+}
+
+static int job_engine_fail(struct app_job *job, int r, const char *what)
+{
+	return task_ctx_fail(job->ctx, r, "engine_error", "%s %s: %s", what, job->container, engine_errmsg(job->engine));
+}
+
+/* Mark the app as failed (the task's error says why). */
+static int job_fail_state(struct app_job *job, int r)
+{
+	app_set(job->ctx->store, job->app.id, "install_state", "error");
+	return r;
+}
+
+/* The state checked when the worker starts (tasks ahead of it may have
+ * failed since the API accepted it). */
+static int job_require(struct app_job *job, const char *const *states, const char *type)
+{
+	for (const char *const *s = states; *s; s++)
+		if (strcmp(job->app.install_state, *s) == 0)
+			return 0;
+	return task_ctx_fail(job->ctx, -EBUSY, "bad_state", "app %s is %s; cannot %s it", job->app.id,
+			     job->app.install_state, type);
+}
+
+/* Create and start app-<id> from the row's image, env and data dir,
+ * replacing a container of that name left by an earlier attempt. */
+static int job_create_container(struct app_job *job)
+{
+	struct task_ctx *ctx = job->ctx;
+	json_t *env = json_loads(job->app.env ? job->app.env : "{}", 0, NULL);
+	size_t n = json_object_size(env);
+	const char **envv = calloc(n + 1, sizeof(*envv));
+	char **owned = calloc(n + 1, sizeof(*owned));
+	size_t i = 0;
+	const char *key;
+	json_t *val;
+	json_object_foreach(env, key, val) {
+		if (!json_is_string(val))
+			continue;
+		size_t len = strlen(key) + strlen(json_string_value(val)) + 2;
+		owned[i] = malloc(len);
+		snprintf(owned[i], len, "%s=%s", key, json_string_value(val));
+		envv[i] = owned[i];
+		i++;
+	}
+	struct engine_kv labels[] = { { "boxd.app", job->app.id } };
+	struct engine_mount mounts[] = {
+		{ .type = ENGINE_MOUNT_BIND, .source = job->data_dir, .target = "/app/data" },
+	};
+	struct engine_container_spec spec = {
+		.name = job->container, .image = job->app.image, .env = envv, .labels = labels, .n_labels = 1,
+		.mounts = mounts, .n_mounts = 1, .restart = ENGINE_RESTART_UNLESS_STOPPED,
+		.stop_timeout_s = CONTAINER_STOP_TIMEOUT_S,
+	};
+	engine_container_remove(job->engine, job->container, ENGINE_REMOVE_FORCE);
+	/* Until the new one runs, there is none: a failure below must not
+	 * leave the row saying "running". */
+	app_set(ctx->store, job->app.id, "run_state", "stopped");
+	app_set(ctx->store, job->app.id, "container_id", NULL);
+	char id[ENGINE_ID_MAX];
+	int r = engine_container_create(job->engine, &spec, id);
+	for (size_t k = 0; k < i; k++)
+		free(owned[k]);
+	free(owned);
+	free(envv);
+	json_decref(env);
+	if (r < 0)
+		return job_engine_fail(job, r, "cannot create container");
+	app_set(ctx->store, job->app.id, "container_id", id);
+	if (!job->quiet)
+		task_ctx_progress(ctx, 70, "Starting container %s", job->container);
+	r = engine_container_start(job->engine, id);
+	if (r < 0)
+		return job_engine_fail(job, r, "cannot start container");
+	app_set(ctx->store, job->app.id, "run_state", "running");
+	return 0;
+}
+
+int app_container_recreate(struct task_ctx *ctx, struct engine *engine, const struct app *a)
+{
+	/* A job around the caller's app and engine; job_create_container()
+	 * only reads them. */
+	struct app_job job = { .ctx = ctx, .app = *a, .engine = engine, .quiet = true };
+	snprintf(job.container, sizeof(job.container), "app-%s", a->id);
+	job.data_dir = app_data_dir(ctx->config, a);
+	if (!job.data_dir)
+		return task_ctx_fail(ctx, -ENOMEM, "internal", "out of memory");
+	int r = job_create_container(&job);
+	free(job.data_dir);
+	return r;
+}
+
+/* ---- handlers ------------------------------------------------------------- */
+
+static int run_install(struct task_ctx *ctx)
+{
+	struct app_job job;
+	int r = job_open(ctx, &job, true);
+	if (r >= 0) {
+		static const char *const ok[] = { "pending_install", "error", NULL };
+		r = job_require(&job, ok, "install");
+	}
+	if (r >= 0) {
+		char err[512];
+		task_ctx_progress(ctx, 10, "Creating data directory %s", job.data_dir);
+		r = fs_mkdir_p(job.data_dir, 0755, err, sizeof(err));
+		if (r < 0)
+			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
+	}
+	if (r >= 0) {
+		task_ctx_progress(ctx, 40, "Creating container %s from %s", job.container, job.app.image);
+		r = job_create_container(&job);
+		if (r < 0)
+			job_fail_state(&job, r);
+	}
+	if (r >= 0) {
+		app_set(ctx->store, job.app.id, "install_state", "installed");
+		ctx->result = json_pack("{s:s, s:s}", "appId", job.app.id, "dataDir", job.data_dir);
+	}
+	job_close(&job);
+	return r;
+}
+
+/* A data dir may only be deleted where boxd put it: under the appsdata root,
+ * or the custom path the operator gave (validated again now). */
+static int check_deletable(struct task_ctx *ctx, struct app_job *job)
+{
+	char err[512];
+	if (!job->app.data_dir)
+		return path_is_under(job->data_dir, ctx->config->appsdata_root)
+			       ? 0
+			       : task_ctx_fail(ctx, -EINVAL, "bad_path", "refusing to delete %s: not under %s",
+					       job->data_dir, ctx->config->appsdata_root);
+	int r = path_check_app_data(job->data_dir, ctx->config->state_dir, err, sizeof(err));
+	return r < 0 ? task_ctx_fail(ctx, r, "bad_path", "refusing to delete the data dir: %s", err) : 0;
+}
+
+static int run_uninstall(struct task_ctx *ctx)
+{
+	struct app_job job;
+	int r = job_open(ctx, &job, true);
+	if (r >= 0) {
+		app_set(ctx->store, job.app.id, "install_state", "pending_uninstall");
+		task_ctx_progress(ctx, 20, "Removing container %s", job.container);
+		r = engine_container_remove(job.engine, job.container, ENGINE_REMOVE_FORCE | ENGINE_REMOVE_VOLUMES);
+		if (r == -ENOENT)
+			r = 0;
+		if (r < 0)
+			r = job_fail_state(&job, job_engine_fail(&job, r, "cannot remove container"));
+	}
+	if (r >= 0)
+		r = check_deletable(ctx, &job);
+	if (r >= 0) {
+		char err[512];
+		task_ctx_progress(ctx, 60, "Deleting data directory %s", job.data_dir);
+		r = fs_remove_tree(job.data_dir, err, sizeof(err));
+		if (r < 0)
+			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
+	}
+	if (r >= 0) {
+		r = app_delete(ctx->store, job.app.id);
+		if (r < 0)
+			r = task_ctx_fail(ctx, r, "store_error", "cannot delete the app row: %s", store_errmsg(ctx->store));
+		else
+			ctx->result = json_pack("{s:s}", "appId", job.app.id);
+	}
+	job_close(&job);
+	return r;
+}
+
+static int run_restart(struct task_ctx *ctx)
+{
+	struct app_job job;
+	int r = job_open(ctx, &job, true);
+	static const char *const ok[] = { "installed", NULL };
+	if (r >= 0)
+		r = job_require(&job, ok, "restart");
+	if (r >= 0) {
+		task_ctx_progress(ctx, 30, "Restarting container %s", job.container);
+		r = engine_container_restart(job.engine, job.container, CONTAINER_STOP_TIMEOUT_S);
+		if (r < 0)
+			r = job_engine_fail(&job, r, "cannot restart container");
+		else
+			app_set(ctx->store, job.app.id, "run_state", "running");
+	}
+	job_close(&job);
+	return r;
+}
+
+/* A data dir may be moved to a path that does not exist yet or is an empty
+ * directory (not a symlink). */
+static bool target_is_free(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode))
+		return false;
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *e;
+	bool empty = true;
+	while (empty && (e = readdir(d)))
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	return empty;
+}
+
+static int run_configure(struct task_ctx *ctx)
+{
+	struct app_job job;
+	int r = job_open(ctx, &job, true);
+	static const char *const ok[] = { "installed", "error", NULL };
+	if (r >= 0)
+		r = job_require(&job, ok, "configure");
+	if (r < 0)
+		goto out;
+	json_t *env = json_object_get(ctx->args, "env"), *dir = json_object_get(ctx->args, "dataDir");
+	/* A move needs a free target: refuse one that holds something before
+	 * changing anything (no stop, no copy, the app stays as it was). */
+	if (dir) {
+		struct app target = job.app;
+		target.data_dir = (char *)json_string_value(dir); /* NULL: the default */
+		char *target_dir = app_data_dir(ctx->config, &target);
+		if (target_dir && strcmp(target_dir, job.data_dir) != 0 && !target_is_free(target_dir))
+			r = task_ctx_fail(ctx, -EEXIST, "target_exists",
+					  "cannot move the data to %s: it exists and is not an empty directory",
+					  target_dir);
+		free(target_dir);
+		if (r < 0)
+			goto out;
+	}
+	app_set(ctx->store, job.app.id, "install_state", "pending_configure");
+	if (env) {
+		char *text = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
+		app_set(ctx->store, job.app.id, "env", text);
+		free(job.app.env);
+		job.app.env = text;
+	}
+	if (dir) {
+		/* null: back to the default dir under the appsdata root. */
+		const char *new_custom = json_is_string(dir) ? json_string_value(dir) : NULL;
+		struct app moved = job.app;
+		moved.data_dir = (char *)new_custom;
+		char *new_dir = app_data_dir(ctx->config, &moved);
+		if (strcmp(new_dir, job.data_dir) != 0) {
+			char err[512];
+			task_ctx_progress(ctx, 20, "Stopping container %s", job.container);
+			engine_container_stop(job.engine, job.container, CONTAINER_STOP_TIMEOUT_S);
+			app_set(ctx->store, job.app.id, "run_state", "stopped");
+			task_ctx_progress(ctx, 40, "Moving data from %s to %s", job.data_dir, new_dir);
+			r = fs_move_tree(job.data_dir, new_dir, err, sizeof(err));
+			if (r < 0) {
+				free(new_dir);
+				r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
+				goto out;
+			}
+			app_set(ctx->store, job.app.id, "data_dir", new_custom);
+			free(job.data_dir);
+			job.data_dir = new_dir;
+		} else {
+			free(new_dir);
+		}
+	}
+	task_ctx_progress(ctx, 60, "Recreating container %s", job.container);
+	r = job_create_container(&job);
+	if (r < 0) {
+		job_fail_state(&job, r);
+		goto out;
+	}
+	app_set(ctx->store, job.app.id, "install_state", "installed");
+	ctx->result = json_pack("{s:s, s:s}", "appId", job.app.id, "dataDir", job.data_dir);
+out:
+	job_close(&job);
+	return r;
+}
+
+static int run_update(struct task_ctx *ctx)
+{
+	struct app_job job;
+	int r = job_open(ctx, &job, true);
+	static const char *const ok[] = { "installed", NULL };
+	if (r >= 0)
+		r = job_require(&job, ok, "update");
+	if (r < 0)
+		goto out;
+	const char *image = json_string_value(json_object_get(ctx->args, "image"));
+	task_ctx_progress(ctx, 10, "Checking image %s", image);
+	r = engine_image_exists(job.engine, image);
+	if (r <= 0) {
+		r = task_ctx_fail(ctx, r < 0 ? r : -ENOENT, "image_not_found", "image %s is not available: %s", image,
+				  r < 0 ? engine_errmsg(job.engine) : "no such image");
+		goto out;
+	}
+	app_set(ctx->store, job.app.id, "install_state", "pending_update");
+	app_set(ctx->store, job.app.id, "image", image);
+	free(job.app.image);
+	job.app.image = strdup(image);
+	task_ctx_progress(ctx, 40, "Recreating container %s from %s", job.container, image);
+	r = job_create_container(&job);
+	if (r < 0) {
+		job_fail_state(&job, r);
+		goto out;
+	}
+	app_set(ctx->store, job.app.id, "install_state", "installed");
+	ctx->result = json_pack("{s:s, s:s}", "appId", job.app.id, "image", image);
+out:
+	job_close(&job);
+	return r;
+}
+
+/* ---- locks and registration ------------------------------------------------ */
+
+static int app_locks(const struct task *t, bool touches_data_dirs, struct lock_req **ret, size_t *ret_n)
+{
+	if (!t->app_id)
+		return -EINVAL;
+	size_t n = touches_data_dirs ? 3 : 2;
+	struct lock_req *reqs = calloc(n, sizeof(*reqs));
+	if (!reqs)
+		return -ENOMEM;
+	snprintf(reqs[0].name, sizeof(reqs[0].name), "app:%s", t->app_id);
+	reqs[0].mode = LOCK_EXCLUSIVE;
+	snprintf(reqs[1].name, sizeof(reqs[1].name), "platform");
+	reqs[1].mode = LOCK_SHARED;
+	if (touches_data_dirs) {
+		snprintf(reqs[2].name, sizeof(reqs[2].name), "service:sftp");
+		reqs[2].mode = LOCK_SHARED;
+	}
+	*ret = reqs;
+	*ret_n = n;
+	return 0;
+}
+
+static int locks_with_sftp(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
+{
+	(void)args;
+	return app_locks(t, true, ret, ret_n);
+}
+
+static int locks_without_sftp(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
+{
+	(void)args;
+	return app_locks(t, false, ret, ret_n);
+}
+
+static int locks_configure(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
+{
+	return app_locks(t, json_object_get(args, "dataDir") != NULL, ret, ret_n);
+}
+
+static const struct task_type app_types[] = {
+	{ .name = "install", .app_task = true, .locks = locks_with_sftp, .run = run_install },
+	{ .name = "uninstall", .app_task = true, .locks = locks_with_sftp, .run = run_uninstall },
+	{ .name = "restart", .app_task = true, .locks = locks_without_sftp, .run = run_restart },
+	{ .name = "configure", .app_task = true, .locks = locks_configure, .run = run_configure },
+	{ .name = "update", .app_task = true, .locks = locks_without_sftp, .run = run_update },
+};
+
+void apps_register_task_types(void)
+{
+	for (size_t i = 0; i < sizeof(app_types) / sizeof(app_types[0]); i++)
+		task_type_register(&app_types[i]);
+}

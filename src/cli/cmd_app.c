@@ -1,0 +1,270 @@
+/* cmd_app.c — `boxctl app ...` and `boxctl volume ...`. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boxctl.h"
+#include "format.h"
+#include "table.h"
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "-";
+}
+
+
+/* Options shared by the app task commands: --wait, and per command a few
+ * more (collected into `body`). */
+struct app_opts {
+	bool wait;
+	json_t *body;
+};
+
+static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts *o, bool env, bool data_dir,
+			bool image)
+{
+	static const struct option options[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "default-data-dir", no_argument, NULL, 'D' },
+		{ "image", required_argument, NULL, 'i' },
+		{ 0 },
+	};
+	o->wait = false;
+	o->body = json_object();
+	json_t *envo = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c == 'w') {
+			o->wait = true;
+		} else if (c == 'e' && env) {
+			const char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg)
+				return cli_usage_error(cli, "--env takes KEY=VALUE");
+			if (!envo)
+				envo = json_object();
+			char key[256];
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - optarg), optarg);
+			json_object_set_new(envo, key, json_string(eq + 1));
+		} else if (c == 'd' && data_dir) {
+			json_object_set_new(o->body, "dataDir", json_string(optarg));
+		} else if (c == 'D' && data_dir) {
+			json_object_set_new(o->body, "dataDir", json_null());
+		} else if (c == 'i' && image) {
+			json_object_set_new(o->body, "image", json_string(optarg));
+		} else {
+			json_decref(envo);
+			return cli_bad_option(cli, c, argv);
+		}
+	}
+	if (envo)
+		json_object_set_new(o->body, "env", envo);
+	return 0;
+}
+
+int cmd_app_list(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_no_options(cli, argc, argv, 0, 0);
+	if (r)
+		return r;
+	struct api_answer a;
+	if ((r = api_call(cli, "GET", "/api/v1/apps", NULL, &a)))
+		return r;
+	if (cli->json) {
+		api_print_raw(&a);
+	} else {
+		static const char *const header[] = { "ID", "STATE", "RUN", "IMAGE", "DATA DIR" };
+		struct table t;
+		table_init(&t, 5, header);
+		size_t i;
+		json_t *app;
+		json_array_foreach(json_object_get(a.json, "apps"), i, app) {
+			const char *row[] = { str(app, "id"), str(app, "installationState"), str(app, "runState"),
+					      str(app, "image"), str(app, "dataDir") };
+			table_add(&t, row);
+		}
+		if (table_rows(&t) == 0)
+			printf("no apps\n");
+		else
+			table_print(&t, stdout, 0);
+		table_release(&t);
+	}
+	api_answer_release(&a);
+	return CLI_EXIT_OK;
+}
+
+int cmd_app_show(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_no_options(cli, argc, argv, 1, 1);
+	if (r)
+		return r;
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/apps/%s", argv[optind]);
+	struct api_answer a;
+	if ((r = api_call(cli, "GET", path, NULL, &a)))
+		return r;
+	if (cli->json) {
+		api_print_raw(&a);
+	} else {
+		json_t *app = a.json;
+		printf("app %s\n  state:     %s (%s)\n  image:     %s\n  data dir:  %s%s\n  container: %s\n", str(app, "id"),
+		       str(app, "installationState"), str(app, "runState"), str(app, "image"), str(app, "dataDir"),
+		       json_is_true(json_object_get(app, "customDataDir")) ? " (custom)" : "", str(app, "containerId"));
+		json_t *task = json_object_get(app, "taskId");
+		if (json_is_integer(task))
+			printf("  last task: %lld\n", (long long)json_integer_value(task));
+		const char *key;
+		json_t *v;
+		json_object_foreach(json_object_get(app, "env"), key, v)
+			printf("  env:       %s=%s\n", key, json_string_value(v));
+	}
+	api_answer_release(&a);
+	return CLI_EXIT_OK;
+}
+
+int cmd_app_install(struct cli *cli, int argc, char **argv)
+{
+	struct app_opts o;
+	int r = parse_common(cli, argc, argv, &o, true, true, true);
+	if (r == 0)
+		r = cli_positionals(cli, argc, argv, 1, 1);
+	if (r == 0 && !json_object_get(o.body, "image"))
+		r = cli_usage_error(cli, "--image is required");
+	if (r) {
+		json_decref(o.body);
+		return r;
+	}
+	json_object_set_new(o.body, "id", json_string(argv[optind]));
+	struct api_answer a;
+	r = api_call(cli, "POST", "/api/v1/apps", o.body, &a);
+	json_decref(o.body);
+	return r ? r : cli_task_started_as(cli, &a, o.wait, "installing");
+}
+
+static int app_action(struct cli *cli, int argc, char **argv, const char *action, bool env, bool data_dir,
+		      bool image, const char *what)
+{
+	struct app_opts o;
+	int r = parse_common(cli, argc, argv, &o, env, data_dir, image);
+	if (r == 0)
+		r = cli_positionals(cli, argc, argv, 1, 1);
+	if (r) {
+		json_decref(o.body);
+		return r;
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/apps/%s/%s", argv[optind], action);
+	struct api_answer a;
+	r = api_call(cli, "POST", path, json_object_size(o.body) ? o.body : NULL, &a);
+	json_decref(o.body);
+	return r ? r : cli_task_started_as(cli, &a, o.wait, what);
+}
+
+int cmd_app_uninstall(struct cli *cli, int argc, char **argv)
+{
+	return app_action(cli, argc, argv, "uninstall", false, false, false, "uninstalling");
+}
+
+int cmd_app_restart(struct cli *cli, int argc, char **argv)
+{
+	return app_action(cli, argc, argv, "restart", false, false, false, "restarting");
+}
+
+int cmd_app_configure(struct cli *cli, int argc, char **argv)
+{
+	return app_action(cli, argc, argv, "configure", true, true, false, "configuring");
+}
+
+int cmd_app_update(struct cli *cli, int argc, char **argv)
+{
+	return app_action(cli, argc, argv, "update", false, false, true, "updating");
+}
+
+int cmd_volume_list(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_no_options(cli, argc, argv, 0, 0);
+	if (r)
+		return r;
+	struct api_answer a;
+	if ((r = api_call(cli, "GET", "/api/v1/volumes", NULL, &a)))
+		return r;
+	if (cli->json) {
+		api_print_raw(&a);
+	} else {
+		static const char *const header[] = { "ID", "NAME", "TYPE", "HOST PATH" };
+		struct table t;
+		table_init(&t, 4, header);
+		size_t i;
+		json_t *v;
+		json_array_foreach(json_object_get(a.json, "volumes"), i, v) {
+			const char *row[] = { str(v, "id"), str(v, "name"), str(v, "mountType"), str(v, "hostPath") };
+			table_add(&t, row);
+		}
+		if (table_rows(&t) == 0)
+			printf("no volumes\n");
+		else
+			table_print(&t, stdout, 0);
+		table_release(&t);
+	}
+	api_answer_release(&a);
+	return CLI_EXIT_OK;
+}
+
+int cmd_volume_add(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "host-path", required_argument, NULL, 'p' },
+		{ "mountpoint", no_argument, NULL, 'm' },
+		{ 0 },
+	};
+	json_t *body = json_object();
+	int c;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c == 'n')
+			json_object_set_new(body, "name", json_string(optarg));
+		else if (c == 'p')
+			json_object_set_new(body, "hostPath", json_string(optarg));
+		else if (c == 'm')
+			json_object_set_new(body, "mountType", json_string("mountpoint"));
+		else {
+			json_decref(body);
+			return cli_bad_option(cli, c, argv);
+		}
+	}
+	int r = cli_positionals(cli, argc, argv, 1, 1);
+	if (r) {
+		json_decref(body);
+		return r;
+	}
+	json_object_set_new(body, "id", json_string(argv[optind]));
+	struct api_answer a;
+	r = api_call(cli, "POST", "/api/v1/volumes", body, &a);
+	json_decref(body);
+	if (r)
+		return r;
+	if (cli->json)
+		api_print_raw(&a);
+	else
+		printf("volume %s at %s\n", str(a.json, "id"), str(a.json, "hostPath"));
+	api_answer_release(&a);
+	return CLI_EXIT_OK;
+}
+
+int cmd_volume_remove(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_no_options(cli, argc, argv, 1, 1);
+	if (r)
+		return r;
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/volumes/%s", argv[optind]);
+	struct api_answer a;
+	if ((r = api_call(cli, "DELETE", path, NULL, &a)))
+		return r;
+	if (!cli->json)
+		printf("volume %s removed from boxd (the data on the host is kept)\n", argv[optind]);
+	api_answer_release(&a);
+	return CLI_EXIT_OK;
+}

@@ -1,0 +1,251 @@
+/* config.c — INI parsing with inih; see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+void config_set(char **field, const char *value)
+{
+	free(*field);
+	*field = value ? strdup(value) : NULL;
+}
+
+static char *join(const char *dir, const char *name)
+{
+	size_t len = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(len);
+	if (p)
+		snprintf(p, len, "%s/%s", dir, name);
+	return p;
+}
+
+struct parse_ctx {
+	struct boxd_config *cfg;
+	char *err;
+	size_t errlen;
+	const char *path;
+	int error_line;
+};
+
+static int set_int(const char *value, int min, int max, int *dst)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(value, &end, 10);
+	if (errno || *end || end == value || v < min || v > max)
+		return -EINVAL;
+	*dst = (int)v;
+	return 0;
+}
+
+static int handle(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_ctx *ctx = user;
+	struct boxd_config *cfg = ctx->cfg;
+	int r = 0;
+
+#define IS(s, n) (strcmp(section, s) == 0 && strcmp(name, n) == 0)
+	if (IS("boxd", "state_dir"))
+		config_set(&cfg->state_dir, value);
+	else if (IS("boxd", "log_level"))
+		r = (cfg->log_level = log_level_from_string(value)) < 0 ? -EINVAL : 0;
+	else if (IS("api", "socket"))
+		config_set(&cfg->socket_path, value);
+	else if (IS("api", "listen"))
+		config_set(&cfg->listen, *value ? value : NULL);
+	else if (IS("api", "tokens_file"))
+		config_set(&cfg->tokens_file, value);
+	else if (IS("tasks", "user"))
+		config_set(&cfg->task_user, *value ? value : NULL);
+	else if (IS("tasks", "app_concurrency"))
+		r = set_int(value, 1, 1000, &cfg->app_task_concurrency);
+	else if (IS("tasks", "stop_grace"))
+		r = parse_duration_ms(value, &cfg->stop_grace_ms);
+	else if (IS("timeouts", "default"))
+		r = parse_duration_ms(value, &cfg->default_timeout_ms);
+	else if (strcmp(section, "timeouts") == 0) {
+		if (cfg->n_timeouts >= CONFIG_MAX_TIMEOUTS || strlen(name) >= sizeof(cfg->timeouts[0].type)) {
+			r = -E2BIG;
+		} else {
+			struct config_timeout *t = &cfg->timeouts[cfg->n_timeouts];
+			r = parse_duration_ms(value, &t->ms);
+			if (r >= 0) {
+				snprintf(t->type, sizeof(t->type), "%s", name);
+				cfg->n_timeouts++;
+			}
+		}
+	} else if (IS("store", "backend"))
+		config_set(&cfg->store_backend, value);
+	else if (IS("store", "path"))
+		config_set(&cfg->sqlite_path, value);
+	else if (IS("store", "dsn"))
+		config_set(&cfg->dsn, value);
+	else if (IS("store", "lease"))
+		r = parse_duration_ms(value, &cfg->lease_ms);
+	else if (IS("engine", "socket"))
+		config_set(&cfg->engine_socket, *value ? value : NULL);
+	else if (IS("paths", "appsdata"))
+		config_set(&cfg->appsdata_root, value);
+	else if (IS("paths", "volumes"))
+		config_set(&cfg->volumes_root, value);
+	else if (IS("paths", "backups"))
+		config_set(&cfg->backups_dir, value);
+	else if (IS("backups", "dir"))
+		config_set(&cfg->backups_dir, value);
+	else if (IS("backups", "format"))
+		r = strcmp(value, "zstd") == 0 || strcmp(value, "gzip") == 0 ? (config_set(&cfg->backups_format, value), 0)
+									     : -EINVAL;
+	else if (IS("backups", "keep"))
+		r = set_int(value, 1, 100000, &cfg->backups_keep);
+	else if (IS("sched", "sftp_quiet"))
+		r = parse_duration_ms(value, &cfg->sftp_quiet_ms);
+	else if (IS("sftp", "authorized_keys_file"))
+		config_set(&cfg->sftp_authorized_keys_file, value);
+	else if (IS("sftp", "port"))
+		r = set_int(value, 1, 65535, &cfg->sftp_port);
+	else if (IS("sftp", "image"))
+		r = *value ? (config_set(&cfg->sftp_image, value), 0) : -EINVAL;
+	else if (IS("sftp", "memory_limit"))
+		r = parse_size_bytes(value, &cfg->sftp_memory_bytes);
+	else if (IS("update", "install_root"))
+		r = value[0] == '/' ? (config_set(&cfg->install_root, value), 0) : -EINVAL;
+	else {
+		snprintf(ctx->err, ctx->errlen, "unknown key [%s] %s", section, name);
+		return 0;
+	}
+#undef IS
+	if (r < 0) {
+		snprintf(ctx->err, ctx->errlen, "bad value for [%s] %s: '%s'", section, name, value);
+		return 0;
+	}
+	return 1;
+}
+
+int config_load(struct boxd_config *cfg, const char *path, const char *state_dir_override, char *errbuf,
+		size_t errlen)
+{
+	*cfg = (struct boxd_config){
+		.log_level = LOG_LVL_INFO,
+		.app_task_concurrency = 5,
+		.stop_grace_ms = 10000,
+		.default_timeout_ms = 6LL * 3600 * 1000,
+		.sftp_quiet_ms = 1000,
+		.sftp_port = 2222,
+		.sftp_memory_bytes = 256LL * 1024 * 1024,
+		.lease_ms = -1, /* auto: see config_lease_ms() */
+		.backups_keep = 7,
+	};
+	config_set(&cfg->store_backend, "sqlite");
+	config_set(&cfg->state_dir, "/var/lib/boxd");
+	config_set(&cfg->sftp_image, "localhost/boxd/sftp:latest");
+	config_set(&cfg->backups_format, "zstd");
+	config_set(&cfg->install_root, "/opt/boxd");
+	const char *env_state = getenv("BOXD_STATE_DIR");
+
+	if (path) {
+		char msg[256] = "";
+		struct parse_ctx ctx = { cfg, msg, sizeof(msg), path, 0 };
+		int line = ini_parse(path, handle, &ctx);
+		if (line < 0) {
+			snprintf(errbuf, errlen, "cannot read config file %s", path);
+			config_release(cfg);
+			return -ENOENT;
+		}
+		if (line > 0) {
+			snprintf(errbuf, errlen, "%s:%d: %s", path, line, *msg ? msg : "syntax error");
+			config_release(cfg);
+			return -EINVAL;
+		}
+		config_set(&cfg->config_path, path);
+	}
+	if (env_state && *env_state)
+		config_set(&cfg->state_dir, env_state);
+	/* Set by `boxd serve` for its workers (see serve.c). */
+	const char *env_backend = getenv("BOXD_STORE_BACKEND"), *env_dsn = getenv("BOXD_STORE_DSN");
+	if (env_backend && *env_backend)
+		config_set(&cfg->store_backend, env_backend);
+	if (env_dsn && *env_dsn)
+		config_set(&cfg->dsn, env_dsn);
+	if (state_dir_override)
+		config_set(&cfg->state_dir, state_dir_override);
+
+	/* Derived defaults hang off the final state dir. */
+	if (!cfg->sqlite_path)
+		cfg->sqlite_path = join(cfg->state_dir, "boxd.db");
+	if (!cfg->socket_path) {
+		const char *env_sock = getenv("BOXD_SOCKET");
+		cfg->socket_path = env_sock && *env_sock ? strdup(env_sock) : join(cfg->state_dir, "boxd.sock");
+	}
+	if (!cfg->tokens_file)
+		cfg->tokens_file = join(cfg->state_dir, "api-tokens");
+	if (!cfg->appsdata_root)
+		cfg->appsdata_root = join(cfg->state_dir, "appsdata");
+	if (!cfg->volumes_root)
+		cfg->volumes_root = join(cfg->state_dir, "volumes");
+	if (!cfg->backups_dir)
+		cfg->backups_dir = join(cfg->state_dir, "backups");
+	if (!cfg->sftp_authorized_keys_file)
+		cfg->sftp_authorized_keys_file = join(cfg->state_dir, "sftp_authorized_keys");
+	return 0;
+}
+
+void config_release(struct boxd_config *cfg)
+{
+	if (!cfg)
+		return;
+	char **fields[] = { &cfg->state_dir, &cfg->socket_path, &cfg->listen, &cfg->tokens_file, &cfg->task_user,
+			    &cfg->store_backend, &cfg->sqlite_path, &cfg->dsn, &cfg->engine_socket,
+			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir, &cfg->backups_format, &cfg->config_path,
+			    &cfg->sftp_authorized_keys_file, &cfg->sftp_image, &cfg->install_root };
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		free(*fields[i]);
+		*fields[i] = NULL;
+	}
+}
+
+int parse_size_bytes(const char *s, int64_t *ret)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno || end == s || v < 0 || *s == '-' || *s == '+')
+		return -EINVAL;
+	int64_t mult = 1;
+	switch (*end) {
+	case 'k': case 'K': mult = 1024; end++; break;
+	case 'm': case 'M': mult = 1024LL * 1024; end++; break;
+	case 'g': case 'G': mult = 1024LL * 1024 * 1024; end++; break;
+	case 't': case 'T': mult = 1024LL * 1024 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	if (mult > 1 && *end == 'i')
+		end++;
+	if (*end == 'B' || *end == 'b')
+		end++;
+	if (*end || (mult > 1 && v > INT64_MAX / mult))
+		return -EINVAL;
+	*ret = (int64_t)v * mult;
+	return 0;
+}
+
+int64_t config_lease_ms(const struct boxd_config *cfg)
+{
+	if (cfg->lease_ms >= 0)
+		return cfg->lease_ms;
+	/* A server database may be shared by several hosts; SQLite never is. */
+	return cfg->store_backend && strcmp(cfg->store_backend, "sqlite") != 0 ? 10000 : 0;
+}
+
+int64_t config_task_timeout_ms(const struct boxd_config *cfg, const char *type)
+{
+	for (int i = 0; i < cfg->n_timeouts; i++)
+		if (strcmp(cfg->timeouts[i].type, type) == 0)
+			return cfg->timeouts[i].ms;
+	return cfg->default_timeout_ms;
+}

@@ -1,0 +1,82 @@
+/* config.h — boxd's configuration: defaults, the INI file, overrides.
+ *
+ * Precedence: built-in defaults < config file (--config FILE) < environment
+ * (BOXD_STATE_DIR, BOXD_SOCKET) < command-line flags. The daemon and its
+ * workers read the same file, so a worker sees what its daemon saw: the
+ * daemon passes --config and --state-dir on to every worker it spawns.
+ * See etc/boxd.conf.example for every key with its meaning.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_MAX_TIMEOUTS 16
+
+struct config_timeout {
+	char type[32];
+	int64_t ms;
+};
+
+struct boxd_config {
+	char *state_dir;            /* [boxd] state_dir */
+	char *socket_path;          /* [api] socket (default <state_dir>/boxd.sock) */
+	char *listen;               /* [api] listen = HOST:PORT for TCP; NULL = none */
+	char *tokens_file;          /* [api] tokens_file (default <state_dir>/api-tokens) */
+	int log_level;              /* [boxd] log_level */
+	char *task_user;            /* [tasks] user: run workers via sudo -n -u USER */
+	int app_task_concurrency;   /* [tasks] app_concurrency, default 5 */
+	int64_t stop_grace_ms;      /* [tasks] stop_grace, default 10s */
+	int64_t default_timeout_ms; /* [timeouts] default, default 6h */
+	struct config_timeout timeouts[CONFIG_MAX_TIMEOUTS]; /* [timeouts] <type> = DURATION */
+	int n_timeouts;
+	/* [store] */
+	char *store_backend;        /* sqlite | mysql | postgres */
+	char *sqlite_path;          /* default <state_dir>/boxd.db */
+	char *dsn;
+	int64_t lease_ms;           /* [store] lease: multi-host lock leases; 0 = off, -1 = auto
+				     * (read it through config_lease_ms()) */
+	/* [engine] */
+	char *engine_socket;        /* NULL = autodetect */
+	/* [paths] */
+	char *appsdata_root;        /* default <state_dir>/appsdata */
+	char *volumes_root;         /* default <state_dir>/volumes */
+	char *backups_dir;          /* default <state_dir>/backups */
+	char *backups_format;       /* [backups] format = zstd | gzip (default zstd) */
+	int backups_keep;           /* [backups] keep = N full backups (default 7) */
+	/* [sched] */
+	int64_t sftp_quiet_ms;      /* default 1s */
+	/* [sftp] the sftp service container */
+	char *sftp_authorized_keys_file; /* authorized_keys (default <state_dir>/sftp_authorized_keys) */
+	int sftp_port;              /* port sshd listens on (host network), default 2222 */
+	char *sftp_image;           /* default localhost/boxd/sftp:latest */
+	int64_t sftp_memory_bytes;  /* memory_limit, default 256M; 0 = no limit */
+	/* [update] */
+	char *install_root;         /* install_root: releases/<version>, current; default /opt/boxd */
+	/* Where the config came from, for messages. */
+	char *config_path;
+};
+
+/* Fill defaults, read `path` (may be NULL), then apply environment. The
+ * state dir given as `state_dir_override` (a --state-dir flag, may be NULL)
+ * wins over everything. On error returns negative errno with a message
+ * ("FILE:LINE: ...") in errbuf. Free with config_release(). */
+int config_load(struct boxd_config *cfg, const char *path, const char *state_dir_override, char *errbuf,
+		size_t errlen);
+void config_release(struct boxd_config *cfg);
+
+/* [store] lease: the multi-host lock lease. Unset: 10 s on a server
+ * database (mysql, postgres), which several hosts may share; 0 (off) on
+ * SQLite. */
+int64_t config_lease_ms(const struct boxd_config *cfg);
+
+/* The timeout for a task type: [timeouts] <type>, else the default. */
+int64_t config_task_timeout_ms(const struct boxd_config *cfg, const char *type);
+
+/* Parse a size such as "0", "4096", "512k", "256M", "1G" (powers of 1024;
+ * an optional trailing "B"/"iB" is accepted) into bytes. 0 or -EINVAL. */
+int parse_size_bytes(const char *s, int64_t *ret);
+
+/* Set a string field, replacing (and freeing) the old value. */
+void config_set(char **field, const char *value);

@@ -1,0 +1,25 @@
+/* log.h — leveled logging for the daemon, the worker and the tools.
+ *
+ * Library code (store, locks, engine, ...) never logs: it returns a negative
+ * errno and, where useful, a message. Only programs (boxd serve, the worker,
+ * boxctl) call these. Output goes to stderr, one line per call, prefixed with
+ * an ISO-8601 UTC timestamp, the level and the pid, so that a worker's task
+ * log and the daemon's journal read the same way.
+ */
+#pragma once
+
+#include <stdarg.h>
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Parse "error", "warn", "info", "debug". Returns the level or -EINVAL. */
+int log_level_from_string(const char *s);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)

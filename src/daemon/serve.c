@@ -1,0 +1,363 @@
+/* serve.c — `boxd serve`: the daemon.
+ *
+ * Threads: the libuv loop thread owns the supervisor and the scheduler (and
+ * its two store connections); libmicrohttpd's threads serve the API with
+ * connections from a pool and wake the loop through `wake` (uv_async).
+ *
+ * SIGTERM/SIGINT: stop serving and exit, leaving workers running; the next
+ * daemon re-adopts them.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "api/api.h"
+#include "cli_common.h"
+#include "common/log.h"
+#include "common/proc.h"
+#include "common/timeutil.h"
+#include "locks/locks.h"
+#include "sched/sched.h"
+#include "services/service.h"
+#include "services/sftp.h"
+#include "services/mounts.h"
+#include "tasks/supervisor.h"
+#include "update/platformstart.h"
+#include "update/reexec.h"
+#include "update/release.h"
+
+#define HOUSEKEEPING_MS 1000
+
+struct daemon {
+	struct boxd_config cfg;
+	char host[LOCK_HOST_MAX];
+	char self_exe[PATH_MAX];
+	uv_loop_t *loop;
+	uv_async_t wake;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t housekeeping;
+	struct store *store, *lock_store;
+	struct supervisor *sv;
+	struct sched *sched;
+	struct api_server *api;
+	/* SIGUSR2 from an update task: re-exec into the new release once the
+	 * loop has stopped (update/reexec.h). */
+	uv_signal_t sigusr2;
+	int64_t reexec_task;
+	char reexec_exe[PATH_MAX];
+	bool renew_failing;
+};
+
+static void on_wake(uv_async_t *h)
+{
+	struct daemon *d = h->data;
+	supervisor_apply_stops(d->sv);
+	/* An operator's change (an app, a volume) may change the sftp spec. */
+	sched_note_spec_change(d->sched);
+}
+
+static void wake_from_thread(void *userdata)
+{
+	struct daemon *d = userdata;
+	uv_async_send(&d->wake);
+}
+
+static void on_worker_exit(int64_t task_id, const char *app_id, void *userdata)
+{
+	(void)task_id;
+	struct daemon *d = userdata;
+	if (app_id)
+		sched_note_spec_change(d->sched);
+	else
+		sched_kick(d->sched);
+}
+
+/* The scheduler's question after app work went quiet (loop thread). */
+static int sftp_changed(void *userdata, bool *ret_changed)
+{
+	struct daemon *d = userdata;
+	char err[512];
+	int r = service_spec_changed(NULL, &sftp_service, &d->cfg, d->store, ret_changed, err, sizeof(err));
+	if (r < 0)
+		log_debug("sftp: cannot compare its spec: %s", err);
+	return r;
+}
+
+static void on_housekeeping(uv_timer_t *h)
+{
+	struct daemon *d = h->data;
+	/* First the leases of this host's holders and waiters, in the
+	 * database's clock: other hosts reap them once they expire. */
+	int64_t lease_ms = config_lease_ms(&d->cfg);
+	if (lease_ms > 0) {
+		int r = locks_renew_leases(d->lock_store, d->host, lease_ms, NULL);
+		if (r < 0 && !d->renew_failing)
+			log_error("cannot renew the lock leases of this host (other hosts reap them %lld ms after the "
+				  "last renewal): %s",
+				  (long long)lease_ms, store_errmsg(d->lock_store));
+		else if (r >= 0 && d->renew_failing)
+			log_info("lock leases renewed again");
+		d->renew_failing = r < 0;
+	}
+	/* Only a server database can be shared with other hosts. A gone
+	 * host's tasks are failed (task_lock_lease_expired). */
+	if (store_get_backend(d->lock_store) != STORE_BACKEND_SQLITE)
+		locks_reap_expired(d->lock_store, d->host, task_lock_lease_expired, d->store, NULL);
+	/* A safety net: tasks created or stopped by another process (another
+	 * host's API, an operator's tool) are picked up within a second. */
+	supervisor_apply_stops(d->sv);
+	sched_kick(d->sched);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct daemon *d = h->data;
+	log_info("received %s: stopping; running workers keep going and are re-adopted at the next start",
+		 strsignal(sig));
+	uv_stop(d->loop);
+}
+
+static void on_reexec_signal(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	struct daemon *d = h->data;
+	char err[600];
+	int r = update_reexec_pending(&d->cfg, &d->reexec_task, d->reexec_exe, sizeof(d->reexec_exe), err, sizeof(err));
+	if (r < 0) {
+		log_warn("SIGUSR2 ignored: %s", err);
+		return;
+	}
+	log_info("update task %lld: re-executing as %s; running workers keep going and are re-adopted",
+		 (long long)d->reexec_task, d->reexec_exe);
+	uv_stop(d->loop);
+}
+
+static int apply_flags(struct boxd_config *cfg, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "socket", required_argument, NULL, 'S' },
+		{ "listen", required_argument, NULL, 'L' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "store", required_argument, NULL, 'b' },
+		{ "dsn", required_argument, NULL, 'd' },
+		{ "task-user", required_argument, NULL, 'u' },
+		{ "app-concurrency", required_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "stop-grace", required_argument, NULL, 'g' },
+		{ 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case 'S': config_set(&cfg->socket_path, optarg); break;
+		case 'L': config_set(&cfg->listen, optarg); break;
+		case 'l':
+			if ((cfg->log_level = log_level_from_string(optarg)) < 0) {
+				fprintf(stderr, "boxd serve: --log-level is error, warn, info or debug\n");
+				return -EINVAL;
+			}
+			break;
+		case 'b': config_set(&cfg->store_backend, optarg); break;
+		case 'd': config_set(&cfg->dsn, optarg); break;
+		case 'u': config_set(&cfg->task_user, optarg); break;
+		case 'n': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 1000) {
+				fprintf(stderr, "boxd serve: --app-concurrency takes 1..1000\n");
+				return -EINVAL;
+			}
+			cfg->app_task_concurrency = (int)v;
+			break;
+		}
+		case 'g':
+			if (parse_duration_ms(optarg, &cfg->stop_grace_ms) < 0) {
+				fprintf(stderr, "boxd serve: --stop-grace takes a duration\n");
+				return -EINVAL;
+			}
+			break;
+		case 't': {
+			const char *eq = strchr(optarg, '=');
+			struct config_timeout *t = &cfg->timeouts[cfg->n_timeouts];
+			if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof(t->type) ||
+			    cfg->n_timeouts >= CONFIG_MAX_TIMEOUTS || parse_duration_ms(eq + 1, &t->ms) < 0) {
+				fprintf(stderr, "boxd serve: --timeout takes TYPE=DURATION, e.g. hold=30s\n");
+				return -EINVAL;
+			}
+			memcpy(t->type, optarg, (size_t)(eq - optarg));
+			t->type[eq - optarg] = '\0';
+			cfg->n_timeouts++;
+			break;
+		}
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "boxd serve: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	/* Workers re-read the configuration: hand the store choice on to them
+	 * through the environment (not argv, where a DSN's password would show
+	 * in ps). */
+	setenv("BOXD_STORE_BACKEND", cfg->store_backend, 1);
+	if (cfg->dsn)
+		setenv("BOXD_STORE_DSN", cfg->dsn, 1);
+	setenv("BOXD_STATE_DIR", cfg->state_dir, 1);
+	return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
+{
+	static struct daemon d;
+	if (boxd_load_config(g, &d.cfg) < 0)
+		return 1;
+	if (apply_flags(&d.cfg, argc, argv) < 0)
+		return 2;
+	log_set_level((enum log_level)d.cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+
+	int r = host_id_get(d.host, sizeof(d.host));
+	ssize_t n = readlink("/proc/self/exe", d.self_exe, sizeof(d.self_exe) - 1);
+	if (r < 0 || n <= 0) {
+		log_error("cannot identify this host or this program");
+		return 1;
+	}
+	d.self_exe[n] = '\0';
+	if (mkdir(d.cfg.state_dir, 0750) < 0 && errno != EEXIST) {
+		log_error("cannot create the state dir %s: %s", d.cfg.state_dir, strerror(errno));
+		return 1;
+	}
+	if (boxd_open_store(&d.cfg, false, &d.store) < 0 || boxd_open_store(&d.cfg, true, &d.lock_store) < 0)
+		return 1;
+	/* The sftp container binds the roots rslave; only a shared root
+	 * passes later host mounts on to it. Not fatal: without it boxd works,
+	 * only without that propagation. */
+	char roots_err[512];
+	if (services_prepare_roots(&d.cfg, roots_err, sizeof(roots_err)) < 0)
+		log_warn("the appsdata and volumes roots are not shared mounts: %s", roots_err);
+
+	d.loop = uv_default_loop();
+	uv_async_init(d.loop, &d.wake, on_wake);
+	d.wake.data = &d;
+	uv_signal_init(d.loop, &d.sigterm);
+	uv_signal_init(d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_signal_init(d.loop, &d.sigusr2);
+	d.sigusr2.data = &d;
+	uv_signal_start(&d.sigusr2, on_reexec_signal, SIGUSR2);
+
+	struct supervisor_opts so = { .loop = d.loop, .store = d.store, .lock_store = d.lock_store, .config = &d.cfg,
+				      .self_exe = d.self_exe, .host = d.host, .on_exit = on_worker_exit,
+				      .userdata = &d };
+	struct sched_opts sco = { .loop = d.loop, .store = d.store, .config = &d.cfg, .host = d.host,
+				  .sftp_changed = sftp_changed, .userdata = &d };
+	if (supervisor_new(&so, &d.sv) < 0)
+		return 1;
+	sco.supervisor = d.sv;
+	if (sched_new(&sco, &d.sched) < 0)
+		return 1;
+
+	/* Before anything new starts: re-adopt survivors, free what the dead
+	 * left behind. */
+	int adopted = 0, crashed = 0, reaped = 0;
+	if (supervisor_adopt(d.sv, &adopted, &crashed) < 0)
+		log_error("re-adopting workers failed: %s", store_errmsg(d.store));
+	if (locks_reap(d.lock_store, d.host, &reaped) < 0)
+		log_error("reaping locks failed: %s", store_errmsg(d.lock_store));
+	if (adopted || crashed || reaped)
+		log_info("start: re-adopted %d worker(s), %d task(s) crashed while boxd was down, reaped %d lock(s)",
+			 adopted, crashed, reaped);
+	if (store_get_backend(d.lock_store) != STORE_BACKEND_SQLITE && config_lease_ms(&d.cfg) == 0)
+		log_warn("[store] lease = 0: should this host die, other hosts sharing the database never free its locks");
+	else if (config_lease_ms(&d.cfg) > 0)
+		log_info("host %s: lock leases of %lld ms, renewed every %d ms", d.host,
+			 (long long)config_lease_ms(&d.cfg), HOUSEKEEPING_MS);
+
+	/* Platform start (update/platformstart.h): its row exists before the
+	 * API serves (so it is older than any task the API creates); it is
+	 * spawned and in line for `platform` before the loop, and so the
+	 * scheduler, runs. */
+	int64_t ps_id = 0;
+	bool ps_new = false;
+	if (platformstart_queue(d.store, &d.cfg, d.host, &ps_id, &ps_new) < 0)
+		log_error("cannot queue the platformstart task: %s", store_errmsg(d.store));
+
+	char err[512];
+	struct api_opts ao = { .config = &d.cfg, .host = d.host, .started_at_ms = now_wall_ms(),
+			       .wake = wake_from_thread, .userdata = &d };
+	if (api_server_start(&ao, &d.api, err, sizeof(err)) < 0) {
+		log_error("cannot start the API: %s", err);
+		return 1;
+	}
+	uv_timer_init(d.loop, &d.housekeeping);
+	d.housekeeping.data = &d;
+	uv_timer_start(&d.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
+	sched_kick(d.sched);
+
+	log_info("boxd %s serving on unix:%s%s%s (store: %s, state: %s)", update_running_version(&d.cfg),
+		 d.cfg.socket_path,
+		 d.cfg.listen ? " and tcp:" : "", d.cfg.listen ? d.cfg.listen : "", d.cfg.store_backend,
+		 d.cfg.state_dir);
+	log_info("try: boxctl --socket %s status", d.cfg.socket_path);
+	char perr[600];
+	int64_t answered;
+	if (update_pidfile_write(&d.cfg, perr, sizeof(perr)) < 0)
+		log_warn("updates cannot re-execute this daemon: %s", perr);
+	int fr = update_reexec_finish(&d.cfg, &answered, perr, sizeof(perr));
+	if (fr == 1)
+		log_info("update task %lld: now serving release %s", (long long)answered, update_running_version(&d.cfg));
+	else if (fr < 0)
+		log_warn("cannot answer the update waiting for this re-exec: %s", perr);
+	/* The API already answers, but tasks it creates start only once the
+	 * loop runs: spawn platformstart alone and wait until it is in line
+	 * for `platform`, so that app tasks queue behind it (FIFO) and wait
+	 * for it visibly. */
+	int psr = ps_new ? platformstart_spawn(d.store, d.sv, ps_id) : 0;
+	if (psr < 0)
+		log_error("cannot start the platformstart task %lld: %s", (long long)ps_id, strerror(-psr));
+	if (ps_id > 0 && platformstart_wait_queued(d.lock_store, d.store, ps_id, 2000) < 0)
+		log_warn("platformstart task %lld is not in line for platform after 2 s; going on", (long long)ps_id);
+	if (ps_id > 0)
+		log_info("platformstart: task %lld%s", (long long)ps_id, ps_new ? "" : " (already active)");
+
+	uv_run(d.loop, UV_RUN_DEFAULT);
+
+	api_server_stop(d.api);
+	supervisor_close(d.sv);
+	sched_close(d.sched);
+	uv_walk(d.loop, close_walk, NULL);
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	uv_loop_close(d.loop);
+	supervisor_free(d.sv);
+	sched_free(d.sched);
+	store_close(d.lock_store);
+	store_close(d.store);
+	if (d.reexec_task > 0) {
+		char rerr[1024];
+		update_reexec_exec(&d.cfg, d.reexec_task, d.reexec_exe, boxd_original_argv(), d.self_exe, rerr,
+				   sizeof(rerr));
+		log_error("update task %lld: %s", (long long)d.reexec_task, rerr);
+		config_release(&d.cfg);
+		return 1;
+	}
+	config_release(&d.cfg);
+	log_info("stopped");
+	return 0;
+}

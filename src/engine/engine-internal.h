@@ -1,0 +1,69 @@
+/* engine-internal.h — the pure half of the engine client, shared by
+ * engine.c (transport), engine_json.c (building requests, parsing replies)
+ * and the unit tests and fuzzer.
+ *
+ * Nothing here does I/O: every function turns bytes or a jansson tree into
+ * structs or back, so each can be tested and fuzzed without an engine.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+
+/* Build the body of POST /containers/create. Returns 0 and a new reference
+ * in *ret, or -EINVAL with a message in errbuf, or -ENOMEM. */
+int engine_spec_to_json(const struct engine_container_spec *spec, json_t **ret, char *errbuf, size_t errlen);
+
+/* Validators for what goes into a URL path. Container references (ids and
+ * names) are [a-zA-Z0-9][a-zA-Z0-9_.-]*; image references also allow '/',
+ * ':' and '@' but no "." or ".." path segment. Both are at most 512 bytes.
+ * Because only these characters pass, nothing in a path needs escaping and
+ * curl's dot-segment removal cannot turn a name into another endpoint. */
+bool engine_container_ref_valid(const char *s);
+bool engine_image_ref_valid(const char *s);
+
+/* Reply parsers. Each takes a parsed reply (borrowed; the result takes its
+ * own reference where it keeps strings) and fills *ret on success. They
+ * return -EBADMSG when the reply's top-level shape is wrong (an object
+ * where an array belongs) and -ENOMEM; a missing field is not an error. */
+int engine_parse_version(json_t *root, struct engine_version *ret);
+int engine_parse_image(json_t *obj, bool from_list, struct engine_image *ret);
+int engine_parse_image_list(json_t *root, struct engine_image_list *ret);
+int engine_parse_container_inspect(json_t *root, struct engine_container *ret);
+int engine_parse_container_list(json_t *root, struct engine_container_list *ret);
+
+/* The "Id" of a create reply: 1..64 lowercase hex digits, else -EBADMSG. */
+int engine_parse_create_reply(json_t *root, char ret_id[ENGINE_ID_MAX]);
+
+/* RFC 3339 with optional fraction and a "Z" or ±hh:mm offset → wall ms.
+ * Times before 1970 (Go's zero time "0001-01-01T00:00:00Z" means "never")
+ * give 0. -EINVAL for anything else. */
+int engine_parse_time_ms(const char *s, int64_t *ret_ms);
+
+/* Map an HTTP error status and the engine's error body (`cause` is
+ * Podman's extra field; either may be NULL) to a negative errno. */
+int engine_http_error(long status, const char *cause, const char *message);
+
+/* Extract a user-readable message from an error body: its JSON "message"
+ * (Docker and Podman), else the body's first line with control characters
+ * replaced, else "HTTP <status>". Also returns Podman's "cause" in
+ * ret_cause (may be ""). */
+void engine_error_text(long status, const char *body, size_t len, char *buf, size_t buflen, char *cause,
+		       size_t causelen);
+
+/* Demultiplex a Docker log stream: frames of an 8-byte header (stream type
+ * 0 stdin, 1 stdout, 2 stderr, 3 engine error; three zero bytes; big-endian
+ * 32-bit payload length) followed by the payload. Keeps the payloads of the
+ * streams in `streams` (ENGINE_LOGS_STDOUT/STDERR; type 3 goes with
+ * stderr) in order. A final frame cut short keeps what arrived. -EBADMSG
+ * for a malformed header. *ret is malloc'ed and NUL-terminated. */
+int engine_demux_logs(const void *buf, size_t len, unsigned streams, char **ret, size_t *ret_len);
+
+/* libFuzzer-compatible entry: feeds `data` to every reply parser above.
+ * Always returns 0. A harness is one line:
+ *	int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return engine_fuzz_one(d, n); } */
+int engine_fuzz_one(const uint8_t *data, size_t size);

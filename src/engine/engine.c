@@ -1,0 +1,704 @@
+/* engine.c — the engine client's transport half: one curl easy handle per
+ * `struct engine`, HTTP over a unix socket, errors mapped to errno plus a
+ * message, and the API calls built on that.
+ *
+ * The easy handle is reused for every request so that curl keeps the
+ * connection alive; each request starts with curl_easy_reset(), which clears
+ * options but keeps live connections, so no option leaks from one request
+ * into the next. A kept-alive connection the engine has closed meanwhile is
+ * retried by curl itself on a fresh connection.
+ */
+#include "engine/engine-internal.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#define API "/v" ENGINE_API_VERSION
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 2000
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_LONG_TIMEOUT_MS 300000
+#define DEFAULT_MAX_REPLY ((size_t)64 << 20)
+#define PING_TIMEOUT_MS 5000
+
+struct engine {
+	CURL *curl;
+	char *socket_path;
+	long connect_timeout_ms;
+	long timeout_ms;
+	long long_timeout_ms;
+	size_t max_reply;
+	struct curl_slist *json_headers;  /* Content-Type: application/json, no Expect */
+	char curl_err[CURL_ERROR_SIZE];
+	char errmsg[1024];
+};
+
+/* One reply, accumulated by the write callback. */
+struct reply {
+	char *data;                /* NUL-terminated when len > 0 */
+	size_t len;
+	size_t cap;
+	size_t max;
+	bool too_big;
+	bool oom;
+	long status;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_result;
+
+static void curl_init_once(void)
+{
+	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int set_error(struct engine *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int set_error(struct engine *e, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->errmsg, sizeof(e->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static void reply_release(struct reply *rep)
+{
+	free(rep->data);
+	*rep = (struct reply){0};
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct reply *rep = userdata;
+	size_t n = size * nmemb; /* curl guarantees size == 1 */
+
+	if (n > rep->max - rep->len) {
+		rep->too_big = true;
+		return 0;
+	}
+	if (rep->len + n + 1 > rep->cap) {
+		size_t cap = rep->cap ? rep->cap : 4096;
+		while (cap < rep->len + n + 1)
+			cap *= 2;
+		char *d = realloc(rep->data, cap);
+		if (!d) {
+			rep->oom = true;
+			return 0;
+		}
+		rep->data = d;
+		rep->cap = cap;
+	}
+	memcpy(rep->data + rep->len, ptr, n);
+	rep->len += n;
+	rep->data[rep->len] = '\0';
+	return n;
+}
+
+/* Map a failed transfer to an errno and a message. */
+static int transport_error(struct engine *e, CURLcode code, const struct reply *rep, const char *method,
+			   const char *path, long timeout_ms)
+{
+	long os_errno = 0;
+	const char *why = e->curl_err[0] ? e->curl_err : curl_easy_strerror(code);
+
+	switch (code) {
+	case CURLE_WRITE_ERROR:
+		if (rep->too_big)
+			return set_error(e, -EMSGSIZE, "reply of the container engine to %s %s exceeds %zu bytes",
+					 method, path, rep->max);
+		if (rep->oom)
+			return set_error(e, -ENOMEM, "out of memory reading the container engine's reply");
+		break;
+	case CURLE_OUT_OF_MEMORY:
+		return set_error(e, -ENOMEM, "out of memory talking to the container engine");
+	case CURLE_OPERATION_TIMEDOUT:
+		return set_error(e, -ETIMEDOUT, "container engine at %s did not answer %s %s within %ld ms",
+				 e->socket_path, method, path, timeout_ms);
+	case CURLE_COULDNT_CONNECT:
+		curl_easy_getinfo(e->curl, CURLINFO_OS_ERRNO, &os_errno);
+		if (os_errno <= 0)
+			os_errno = ECONNREFUSED;
+		return set_error(e, -(int)os_errno, "container engine not reachable at %s: %s", e->socket_path,
+				 strerror((int)os_errno));
+	default:
+		break;
+	}
+	return set_error(e, -EIO, "container engine at %s: %s %s: %s", e->socket_path, method, path, why);
+}
+
+/* Send one request. `body` is JSON text or NULL. Returns 0 when an HTTP
+ * reply arrived, whatever its status (in rep->status), else a negative errno
+ * with the message set. On 0 the caller releases rep. */
+static int request(struct engine *e, const char *method, const char *path, const char *body, long timeout_ms,
+		   struct reply *rep)
+{
+	char *url;
+	CURLcode code;
+
+	*rep = (struct reply){ .max = e->max_reply };
+	/* The host name is never looked up: the socket is the address. */
+	if (asprintf(&url, "http://localhost%s", path) < 0)
+		return set_error(e, -ENOMEM, "out of memory");
+
+	curl_easy_reset(e->curl);
+	e->curl_err[0] = '\0';
+	curl_easy_setopt(e->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket_path);
+	curl_easy_setopt(e->curl, CURLOPT_URL, url);
+	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->curl_err);
+	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
+	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, rep);
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->json_headers);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body ? body : "");
+		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, body ? (long)strlen(body) : 0L);
+	} else if (strcmp(method, "DELETE") == 0) {
+		curl_easy_setopt(e->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+	}
+
+	code = curl_easy_perform(e->curl);
+	free(url);
+	if (code != CURLE_OK) {
+		int r = transport_error(e, code, rep, method, path, timeout_ms);
+		reply_release(rep);
+		return r;
+	}
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+	return 0;
+}
+
+/* The reply's status as a result: 0 for 2xx, 1 for 304 (nothing to do),
+ * else a negative errno with the engine's message. */
+static int status_result(struct engine *e, const struct reply *rep)
+{
+	char cause[128];
+
+	if (rep->status >= 200 && rep->status < 300)
+		return 0;
+	if (rep->status == 304)
+		return 1;
+	engine_error_text(rep->status, rep->data, rep->len, e->errmsg, sizeof(e->errmsg), cause, sizeof(cause));
+	return engine_http_error(rep->status, cause, e->errmsg);
+}
+
+/* A request whose answer is only a status: 0, 1 (304) or negative errno. */
+static int call(struct engine *e, const char *method, const char *path, const char *body, long timeout_ms)
+{
+	struct reply rep;
+	int r = request(e, method, path, body, timeout_ms, &rep);
+
+	if (r < 0)
+		return r;
+	r = status_result(e, &rep);
+	reply_release(&rep);
+	return r;
+}
+
+/* A request that answers with JSON: parses a 2xx reply into *ret. */
+static int call_json(struct engine *e, const char *method, const char *path, const char *body, long timeout_ms,
+		     json_t **ret)
+{
+	struct reply rep;
+	json_error_t jerr;
+	json_t *root;
+	int r = request(e, method, path, body, timeout_ms, &rep);
+
+	if (r < 0)
+		return r;
+	r = status_result(e, &rep);
+	if (r < 0)
+		goto out;
+	root = json_loadb(rep.data ? rep.data : "", rep.len, 0, &jerr);
+	if (!root) {
+		r = set_error(e, -EBADMSG, "container engine sent bad JSON for %s %s: %s", method, path, jerr.text);
+		goto out;
+	}
+	*ret = root;
+	r = 0;
+out:
+	reply_release(&rep);
+	return r;
+}
+
+static int parse_failed(struct engine *e, int r, const char *what)
+{
+	if (r == -ENOMEM)
+		return set_error(e, r, "out of memory");
+	return set_error(e, r, "container engine sent an unexpected reply for %s", what);
+}
+
+static void begin(struct engine *e)
+{
+	e->errmsg[0] = '\0';
+}
+
+static int check_container(struct engine *e, const char *id)
+{
+	if (!engine_container_ref_valid(id))
+		return set_error(e, -EINVAL, "bad container id or name \"%.64s\"", id ? id : "(null)");
+	return 0;
+}
+
+/* ---- handles ---------------------------------------------------------------- */
+
+static int open_path(const struct engine_options *opts, const char *path, struct engine **ret, char *errbuf,
+		     size_t errlen)
+{
+	struct engine *e;
+
+	if (!path[0] || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		if (errbuf)
+			snprintf(errbuf, errlen, "bad container engine socket path \"%.200s\"", path);
+		return -EINVAL;
+	}
+	pthread_once(&curl_once, curl_init_once);
+	if (curl_init_result != CURLE_OK) {
+		if (errbuf)
+			snprintf(errbuf, errlen, "libcurl: %s", curl_easy_strerror(curl_init_result));
+		return -ENOMEM;
+	}
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		goto oom;
+	e->curl = curl_easy_init();
+	e->socket_path = strdup(path);
+	e->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
+	if (e->json_headers) {
+		/* curl sends "Expect: 100-continue" for larger bodies and then
+		 * waits up to a second for an answer some servers never send. */
+		struct curl_slist *l = curl_slist_append(e->json_headers, "Expect:");
+		if (l)
+			e->json_headers = l;
+		else {
+			curl_slist_free_all(e->json_headers);
+			e->json_headers = NULL;
+		}
+	}
+	if (!e->curl || !e->socket_path || !e->json_headers)
+		goto oom;
+	e->connect_timeout_ms = opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
+	e->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+	e->long_timeout_ms = opts->long_timeout_ms > 0 ? opts->long_timeout_ms : DEFAULT_LONG_TIMEOUT_MS;
+	e->max_reply = opts->max_reply_bytes > 0 ? opts->max_reply_bytes : DEFAULT_MAX_REPLY;
+	*ret = e;
+	return 0;
+oom:
+	engine_close(e);
+	if (errbuf)
+		snprintf(errbuf, errlen, "out of memory");
+	return -ENOMEM;
+}
+
+int engine_open_opts(const struct engine_options *opts, struct engine **ret, char *errbuf, size_t errlen)
+{
+	static const char *const defaults[] = { ENGINE_DOCKER_SOCKET, ENGINE_PODMAN_SOCKET, NULL };
+	const char *const *cand;
+	char tried[512] = "";
+	size_t tlen = 0;
+	int first_err = 0;
+
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	if (opts->socket_path)
+		return open_path(opts, opts->socket_path, ret, errbuf, errlen);
+
+	cand = opts->autodetect_paths ? opts->autodetect_paths : defaults;
+	for (size_t i = 0; cand[i]; i++) {
+		struct engine *e;
+		struct stat st;
+		int r;
+
+		if (tlen < sizeof(tried))
+			tlen += snprintf(tried + tlen, sizeof(tried) - tlen, "%s%s", i ? ", " : "", cand[i]);
+		if (stat(cand[i], &st) < 0 || !S_ISSOCK(st.st_mode))
+			continue;
+		r = open_path(opts, cand[i], &e, errbuf, errlen);
+		if (r < 0) {
+			if (r == -ENOMEM)
+				return r;
+			continue; /* a path too long for a socket cannot be one */
+		}
+		r = engine_ping(e);
+		if (r == 0) {
+			*ret = e;
+			return 0;
+		}
+		if (!first_err) {
+			first_err = r;
+			if (errbuf)
+				snprintf(errbuf, errlen, "%s", engine_errmsg(e));
+		}
+		engine_close(e);
+	}
+	if (first_err)
+		return first_err;
+	if (errbuf)
+		snprintf(errbuf, errlen, "no container engine found (tried %s)", tried);
+	return -ENOENT;
+}
+
+int engine_open(const char *socket_path, struct engine **ret)
+{
+	struct engine_options opts = { .socket_path = socket_path };
+	return engine_open_opts(&opts, ret, NULL, 0);
+}
+
+void engine_close(struct engine *e)
+{
+	if (!e)
+		return;
+	if (e->curl)
+		curl_easy_cleanup(e->curl);
+	curl_slist_free_all(e->json_headers);
+	free(e->socket_path);
+	free(e);
+}
+
+const char *engine_socket_path(const struct engine *e)
+{
+	return e->socket_path;
+}
+
+const char *engine_errmsg(const struct engine *e)
+{
+	return e->errmsg;
+}
+
+/* ---- the engine --------------------------------------------------------------- */
+
+int engine_ping(struct engine *e)
+{
+	struct reply rep;
+	long t = e->timeout_ms < PING_TIMEOUT_MS ? e->timeout_ms : PING_TIMEOUT_MS;
+	int r;
+
+	begin(e);
+	r = request(e, "GET", "/_ping", NULL, t, &rep);
+	if (r < 0)
+		return r;
+	r = status_result(e, &rep);
+	if (r == 0 && (rep.len < 2 || strncmp(rep.data, "OK", 2) != 0))
+		r = set_error(e, -EBADMSG, "%s does not answer like a container engine (GET /_ping)",
+			      e->socket_path);
+	else if (r == 1)
+		r = set_error(e, -EBADMSG, "%s: unexpected HTTP 304 to GET /_ping", e->socket_path);
+	reply_release(&rep);
+	return r;
+}
+
+int engine_version(struct engine *e, struct engine_version *ret)
+{
+	json_t *root;
+	int r;
+
+	begin(e);
+	r = call_json(e, "GET", API "/version", NULL, e->timeout_ms, &root);
+	if (r < 0)
+		return r;
+	r = engine_parse_version(root, ret);
+	json_decref(root);
+	return r < 0 ? parse_failed(e, r, "GET /version") : 0;
+}
+
+/* ---- images ------------------------------------------------------------------ */
+
+int engine_image_list(struct engine *e, struct engine_image_list *ret)
+{
+	json_t *root;
+	int r;
+
+	begin(e);
+	r = call_json(e, "GET", API "/images/json", NULL, e->timeout_ms, &root);
+	if (r < 0)
+		return r;
+	r = engine_parse_image_list(root, ret);
+	json_decref(root);
+	return r < 0 ? parse_failed(e, r, "GET /images/json") : 0;
+}
+
+int engine_image_inspect(struct engine *e, const char *name, struct engine_image *ret)
+{
+	char path[700];
+	json_t *root;
+	int r;
+
+	begin(e);
+	if (!engine_image_ref_valid(name))
+		return set_error(e, -EINVAL, "bad image name \"%.64s\"", name ? name : "(null)");
+	snprintf(path, sizeof(path), API "/images/%s/json", name);
+	r = call_json(e, "GET", path, NULL, e->timeout_ms, &root);
+	if (r < 0)
+		return r;
+	r = engine_parse_image(root, false, ret);
+	json_decref(root);
+	return r < 0 ? parse_failed(e, r, "GET /images/{name}/json") : 0;
+}
+
+int engine_image_exists(struct engine *e, const char *name)
+{
+	struct engine_image img;
+	int r = engine_image_inspect(e, name, &img);
+
+	if (r == -ENOENT) {
+		begin(e);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	engine_image_release(&img);
+	return 1;
+}
+
+/* ---- containers --------------------------------------------------------------- */
+
+int engine_container_create(struct engine *e, const struct engine_container_spec *spec, char ret_id[ENGINE_ID_MAX])
+{
+	char path[700], id[ENGINE_ID_MAX];
+	json_t *body = NULL, *root = NULL;
+	char *text = NULL;
+	int r;
+
+	begin(e);
+	r = engine_spec_to_json(spec, &body, e->errmsg, sizeof(e->errmsg));
+	if (r < 0) {
+		if (r == -ENOMEM)
+			set_error(e, r, "out of memory");
+		return r;
+	}
+	text = json_dumps(body, JSON_COMPACT);
+	if (!text) {
+		r = set_error(e, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (spec->name)
+		snprintf(path, sizeof(path), API "/containers/create?name=%s", spec->name);
+	else
+		snprintf(path, sizeof(path), API "/containers/create");
+	r = call_json(e, "POST", path, text, e->long_timeout_ms, &root);
+	if (r < 0)
+		goto out;
+	r = engine_parse_create_reply(root, id);
+	if (r < 0) {
+		r = parse_failed(e, r, "POST /containers/create");
+		goto out;
+	}
+	memcpy(ret_id, id, sizeof(id));
+out:
+	json_decref(root);
+	free(text);
+	json_decref(body);
+	return r;
+}
+
+int engine_container_start(struct engine *e, const char *id)
+{
+	char path[700];
+
+	begin(e);
+	if (check_container(e, id) < 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), API "/containers/%s/start", id);
+	return call(e, "POST", path, NULL, e->long_timeout_ms);
+}
+
+/* stop and restart: the request may take the stop timeout on top of the
+ * engine's own work. */
+static int stop_like(struct engine *e, const char *id, const char *verb, int timeout_s)
+{
+	char path[700];
+	long t = e->long_timeout_ms;
+
+	if (check_container(e, id) < 0)
+		return -EINVAL;
+	if (timeout_s >= 0) {
+		snprintf(path, sizeof(path), API "/containers/%s/%s?t=%d", id, verb, timeout_s);
+		t += (long)timeout_s * 1000;
+	} else {
+		snprintf(path, sizeof(path), API "/containers/%s/%s", id, verb);
+	}
+	return call(e, "POST", path, NULL, t);
+}
+
+int engine_container_stop(struct engine *e, const char *id, int timeout_s)
+{
+	begin(e);
+	return stop_like(e, id, "stop", timeout_s);
+}
+
+int engine_container_restart(struct engine *e, const char *id, int timeout_s)
+{
+	int r;
+
+	begin(e);
+	r = stop_like(e, id, "restart", timeout_s);
+	return r > 0 ? 0 : r;
+}
+
+int engine_container_remove(struct engine *e, const char *id, unsigned flags)
+{
+	char path[700];
+	int r;
+
+	begin(e);
+	if (check_container(e, id) < 0)
+		return -EINVAL;
+	if (flags & ENGINE_REMOVE_FORCE) {
+		/* Docker kills a running container at once on a forced remove;
+		 * Podman's compatible API first waits for the container's stop
+		 * timeout. Stopping with t=0 first gives Docker's behaviour on
+		 * both. Its failures other than "no such container" do not
+		 * matter: the forced DELETE below has the last word. */
+		r = stop_like(e, id, "stop", 0);
+		if (r == -ENOENT)
+			return r;
+		begin(e);
+	}
+	snprintf(path, sizeof(path), API "/containers/%s?force=%d&v=%d", id, (flags & ENGINE_REMOVE_FORCE) ? 1 : 0,
+		 (flags & ENGINE_REMOVE_VOLUMES) ? 1 : 0);
+	r = call(e, "DELETE", path, NULL, e->long_timeout_ms);
+	return r > 0 ? 0 : r;
+}
+
+int engine_container_inspect(struct engine *e, const char *id, struct engine_container *ret)
+{
+	char path[700];
+	json_t *root;
+	int r;
+
+	begin(e);
+	if (check_container(e, id) < 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), API "/containers/%s/json", id);
+	r = call_json(e, "GET", path, NULL, e->timeout_ms, &root);
+	if (r < 0)
+		return r;
+	r = engine_parse_container_inspect(root, ret);
+	json_decref(root);
+	return r < 0 ? parse_failed(e, r, "GET /containers/{id}/json") : 0;
+}
+
+int engine_container_list(struct engine *e, const char *const *labels, bool all, struct engine_container_list *ret)
+{
+	json_t *filters = NULL, *arr, *root = NULL;
+	char *text = NULL, *esc = NULL, *path = NULL;
+	int r = -ENOMEM;
+
+	begin(e);
+	if (labels && labels[0]) {
+		filters = json_object();
+		if (!filters)
+			goto oom;
+		arr = json_array();
+		/* Takes arr's reference, and fails for arr == NULL. */
+		if (json_object_set_new(filters, "label", arr) < 0)
+			goto oom;
+		for (size_t i = 0; labels[i]; i++) {
+			json_t *s = json_string(labels[i]);
+			if (!s) {
+				r = set_error(e, -EINVAL, "label filter %zu is not valid UTF-8", i);
+				goto out;
+			}
+			if (json_array_append_new(arr, s) < 0)
+				goto oom;
+		}
+		text = json_dumps(filters, JSON_COMPACT);
+		if (!text)
+			goto oom;
+		esc = curl_easy_escape(e->curl, text, 0);
+		if (!esc)
+			goto oom;
+	}
+	if (asprintf(&path, API "/containers/json?all=%d%s%s", all ? 1 : 0, esc ? "&filters=" : "",
+		     esc ? esc : "") < 0) {
+		path = NULL;
+		goto oom;
+	}
+	r = call_json(e, "GET", path, NULL, e->timeout_ms, &root);
+	if (r < 0)
+		goto out;
+	r = engine_parse_container_list(root, ret);
+	if (r < 0)
+		r = parse_failed(e, r, "GET /containers/json");
+	goto out;
+oom:
+	r = set_error(e, -ENOMEM, "out of memory");
+out:
+	json_decref(root);
+	free(path);
+	curl_free(esc);
+	free(text);
+	json_decref(filters);
+	return r;
+}
+
+int engine_container_logs(struct engine *e, const char *id, const struct engine_logs_opts *opts, char **ret_text,
+			  size_t *ret_len)
+{
+	struct engine_logs_opts o = opts ? *opts : (struct engine_logs_opts){0};
+	struct engine_container c;
+	struct reply rep = {0};
+	char path[800], tail[32];
+	bool tty;
+	int r;
+
+	/* The API (before 1.42) does not say whether the stream is
+	 * multiplexed; that depends on the container's TTY. */
+	r = engine_container_inspect(e, id, &c);
+	if (r < 0)
+		return r;
+	tty = c.tty;
+	engine_container_release(&c);
+
+	if ((o.flags & (ENGINE_LOGS_STDOUT | ENGINE_LOGS_STDERR)) == 0)
+		o.flags |= ENGINE_LOGS_STDOUT | ENGINE_LOGS_STDERR;
+	if (o.tail > 0)
+		snprintf(tail, sizeof(tail), "%d", o.tail);
+	else
+		snprintf(tail, sizeof(tail), "all");
+	snprintf(path, sizeof(path), API "/containers/%s/logs?stdout=%d&stderr=%d&timestamps=%d&tail=%s", id,
+		 (o.flags & ENGINE_LOGS_STDOUT) ? 1 : 0, (o.flags & ENGINE_LOGS_STDERR) ? 1 : 0,
+		 (o.flags & ENGINE_LOGS_TIMESTAMPS) ? 1 : 0, tail);
+
+	r = request(e, "GET", path, NULL, e->timeout_ms, &rep);
+	if (r < 0)
+		return r;
+	r = status_result(e, &rep);
+	if (r < 0)
+		goto out;
+	if (tty) {
+		char *text = malloc(rep.len + 1);
+		if (!text) {
+			r = set_error(e, -ENOMEM, "out of memory");
+			goto out;
+		}
+		if (rep.len)
+			memcpy(text, rep.data, rep.len);
+		text[rep.len] = '\0';
+		*ret_text = text;
+		*ret_len = rep.len;
+		r = 0;
+	} else {
+		r = engine_demux_logs(rep.data, rep.len, o.flags, ret_text, ret_len);
+		if (r == -EBADMSG)
+			r = set_error(e, r, "container engine sent a corrupt log stream for %s", id);
+		else if (r < 0)
+			r = set_error(e, r, "out of memory");
+	}
+out:
+	reply_release(&rep);
+	return r;
+}

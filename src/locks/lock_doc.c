@@ -1,0 +1,593 @@
+/* lock_doc.c — pure lock document logic; see lock_doc.h for the rules. */
+#include "lock_doc.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *lock_mode_name(enum lock_mode m) { return m == LOCK_SHARED ? "shared" : "exclusive"; }
+
+int lock_mode_from_string(const char *s, enum lock_mode *ret)
+{
+	if (strcmp(s, "shared") == 0)
+		*ret = LOCK_SHARED;
+	else if (strcmp(s, "exclusive") == 0)
+		*ret = LOCK_EXCLUSIVE;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+bool lock_modes_compatible(enum lock_mode a, enum lock_mode b) { return a == LOCK_SHARED && b == LOCK_SHARED; }
+
+bool lock_name_valid(const char *name)
+{
+	size_t len = 0;
+	for (const char *p = name; *p; p++, len++) {
+		char c = *p;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+			  strchr(":._-@/", c) != NULL;
+		if (!ok)
+			return false;
+	}
+	return len > 0 && len < LOCK_NAME_MAX;
+}
+
+int lock_req_parse(const char *spec, struct lock_req *ret)
+{
+	struct lock_req r = { .mode = LOCK_EXCLUSIVE };
+	size_t len = strlen(spec);
+	static const struct { const char *suffix; enum lock_mode mode; } suffixes[] = {
+		{ ":shared", LOCK_SHARED },
+		{ ":exclusive", LOCK_EXCLUSIVE },
+	};
+	for (size_t i = 0; i < 2; i++) {
+		size_t sl = strlen(suffixes[i].suffix);
+		if (len > sl && strcmp(spec + len - sl, suffixes[i].suffix) == 0) {
+			len -= sl;
+			r.mode = suffixes[i].mode;
+			break;
+		}
+	}
+	if (len == 0 || len >= LOCK_NAME_MAX)
+		return -EINVAL;
+	memcpy(r.name, spec, len);
+	r.name[len] = '\0';
+	if (!lock_name_valid(r.name))
+		return -EINVAL;
+	*ret = r;
+	return 0;
+}
+
+bool lock_owner_same(const struct lock_owner *a, const struct lock_owner *b)
+{
+	return a->task_id == b->task_id && a->pid == b->pid && a->start_time == b->start_time &&
+	       strcmp(a->host, b->host) == 0;
+}
+
+void lock_doc_init(struct lock_doc *doc)
+{
+	*doc = (struct lock_doc){ .next_ticket = 1 };
+}
+
+static void waiter_release(struct lock_waiter *w)
+{
+	free(w->locks);
+	w->locks = NULL;
+	w->n_locks = 0;
+}
+
+void lock_doc_release(struct lock_doc *doc)
+{
+	if (!doc)
+		return;
+	for (size_t i = 0; i < doc->n_waiters; i++)
+		waiter_release(&doc->waiters[i]);
+	free(doc->waiters);
+	free(doc->holders);
+	lock_doc_init(doc);
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+static int bad(char *errbuf, size_t errlen, const char *fmt, const char *what, size_t idx)
+{
+	snprintf(errbuf, errlen, fmt, what, idx);
+	return -EBADMSG;
+}
+
+static int parse_owner(json_t *o, struct lock_owner *ret, const char *what, size_t idx, char *errbuf, size_t errlen)
+{
+	json_t *task = json_object_get(o, "task"), *host = json_object_get(o, "host"),
+	       *pid = json_object_get(o, "pid"), *start = json_object_get(o, "start"),
+	       *at = json_object_get(o, "at"), *lease = json_object_get(o, "lease");
+	if (!json_is_integer(task) || !json_is_string(host) || !json_is_integer(pid) || !json_is_integer(start))
+		return bad(errbuf, errlen, "%s[%zu]: owner needs integer task, pid, start and string host", what, idx);
+	if ((at && !json_is_integer(at)) || (lease && !json_is_integer(lease)))
+		return bad(errbuf, errlen, "%s[%zu]: at/lease must be integers", what, idx);
+	if (json_integer_value(pid) < 0 || json_integer_value(pid) > INT32_MAX)
+		return bad(errbuf, errlen, "%s[%zu]: pid out of range", what, idx);
+	if (strlen(json_string_value(host)) >= LOCK_HOST_MAX)
+		return bad(errbuf, errlen, "%s[%zu]: host id too long", what, idx);
+	*ret = (struct lock_owner){
+		.task_id = json_integer_value(task),
+		.pid = (int32_t)json_integer_value(pid),
+		.start_time = (uint64_t)json_integer_value(start),
+		.acquired_at_ms = at ? json_integer_value(at) : 0,
+		.lease_expires_ms = lease ? json_integer_value(lease) : 0,
+	};
+	strcpy(ret->host, json_string_value(host));
+	return 0;
+}
+
+static int parse_req(json_t *o, struct lock_req *ret, const char *what, size_t idx, char *errbuf, size_t errlen)
+{
+	json_t *name = json_object_get(o, "name"), *mode = json_object_get(o, "mode");
+	if (!json_is_string(name) || !lock_name_valid(json_string_value(name)))
+		return bad(errbuf, errlen, "%s[%zu]: missing or invalid lock name", what, idx);
+	if (!json_is_string(mode) || lock_mode_from_string(json_string_value(mode), &ret->mode) < 0)
+		return bad(errbuf, errlen, "%s[%zu]: mode must be \"shared\" or \"exclusive\"", what, idx);
+	strcpy(ret->name, json_string_value(name));
+	return 0;
+}
+
+int lock_doc_parse(const char *text, struct lock_doc *ret, char *errbuf, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(text ? text : "", JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		snprintf(errbuf, errlen, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return -EBADMSG;
+	}
+	struct lock_doc doc;
+	lock_doc_init(&doc);
+	int r = -EBADMSG;
+	json_t *holders = json_object_get(root, "holders"), *queue = json_object_get(root, "queue"),
+	       *next = json_object_get(root, "nextTicket");
+	if (!json_is_object(root) || !json_is_array(holders) || !json_is_array(queue) || !json_is_integer(next) ||
+	    json_integer_value(next) < 1) {
+		snprintf(errbuf, errlen, "expected an object with arrays \"holders\", \"queue\" and integer \"nextTicket\"");
+		goto out;
+	}
+	doc.next_ticket = json_integer_value(next);
+
+	size_t nh = json_array_size(holders), nq = json_array_size(queue);
+	doc.holders = calloc(nh ? nh : 1, sizeof(*doc.holders));
+	doc.waiters = calloc(nq ? nq : 1, sizeof(*doc.waiters));
+	if (!doc.holders || !doc.waiters) {
+		r = -ENOMEM;
+		snprintf(errbuf, errlen, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		json_t *h = json_array_get(holders, i);
+		struct lock_holder *dst = &doc.holders[i];
+		if (!json_is_object(h)) {
+			bad(errbuf, errlen, "%s[%zu]: not an object", "holders", i);
+			goto out;
+		}
+		if (parse_req(h, &dst->lock, "holders", i, errbuf, errlen) < 0 ||
+		    parse_owner(h, &dst->owner, "holders", i, errbuf, errlen) < 0)
+			goto out;
+		doc.n_holders++;
+	}
+	int64_t last_ticket = 0;
+	for (size_t i = 0; i < nq; i++) {
+		json_t *w = json_array_get(queue, i);
+		struct lock_waiter *dst = &doc.waiters[i];
+		json_t *ticket = json_object_get(w, "ticket"), *expires = json_object_get(w, "expires"),
+		       *locks = json_object_get(w, "locks");
+		if (!json_is_object(w) || !json_is_integer(ticket) || !json_is_integer(expires) ||
+		    !json_is_array(locks) || json_array_size(locks) == 0) {
+			bad(errbuf, errlen, "%s[%zu]: needs integer ticket, expires and a non-empty locks array", "queue", i);
+			goto out;
+		}
+		dst->ticket = json_integer_value(ticket);
+		if (dst->ticket <= last_ticket || dst->ticket >= doc.next_ticket) {
+			bad(errbuf, errlen, "%s[%zu]: tickets must ascend and be below nextTicket", "queue", i);
+			goto out;
+		}
+		last_ticket = dst->ticket;
+		dst->expires_ms = json_integer_value(expires);
+		if (parse_owner(w, &dst->owner, "queue", i, errbuf, errlen) < 0)
+			goto out;
+		dst->n_locks = json_array_size(locks);
+		dst->locks = calloc(dst->n_locks, sizeof(*dst->locks));
+		doc.n_waiters++; /* counted now so lock_doc_release frees it */
+		if (!dst->locks) {
+			r = -ENOMEM;
+			snprintf(errbuf, errlen, "out of memory");
+			goto out;
+		}
+		for (size_t j = 0; j < dst->n_locks; j++)
+			if (parse_req(json_array_get(locks, j), &dst->locks[j], "queue", i, errbuf, errlen) < 0)
+				goto out;
+	}
+	*ret = doc;
+	lock_doc_init(&doc);
+	r = 0;
+out:
+	lock_doc_release(&doc);
+	json_decref(root);
+	return r;
+}
+
+/* ---- formatting --------------------------------------------------------- */
+
+static void owner_to_json(json_t *o, const struct lock_owner *ow)
+{
+	json_object_set_new(o, "task", json_integer(ow->task_id));
+	json_object_set_new(o, "host", json_string(ow->host));
+	json_object_set_new(o, "pid", json_integer(ow->pid));
+	json_object_set_new(o, "start", json_integer((json_int_t)ow->start_time));
+	json_object_set_new(o, "at", json_integer(ow->acquired_at_ms));
+	json_object_set_new(o, "lease", json_integer(ow->lease_expires_ms));
+}
+
+static json_t *req_to_json(const struct lock_req *r)
+{
+	return json_pack("{s:s, s:s}", "name", r->name, "mode", lock_mode_name(r->mode));
+}
+
+int lock_doc_format(const struct lock_doc *doc, char **ret)
+{
+	json_t *root = json_object(), *holders = json_array(), *queue = json_array();
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		json_t *h = req_to_json(&doc->holders[i].lock);
+		owner_to_json(h, &doc->holders[i].owner);
+		json_array_append_new(holders, h);
+	}
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		const struct lock_waiter *w = &doc->waiters[i];
+		json_t *o = json_object(), *locks = json_array();
+		json_object_set_new(o, "ticket", json_integer(w->ticket));
+		json_object_set_new(o, "expires", json_integer(w->expires_ms));
+		owner_to_json(o, &w->owner);
+		for (size_t j = 0; j < w->n_locks; j++)
+			json_array_append_new(locks, req_to_json(&w->locks[j]));
+		json_object_set_new(o, "locks", locks);
+		json_array_append_new(queue, o);
+	}
+	json_object_set_new(root, "holders", holders);
+	json_object_set_new(root, "queue", queue);
+	json_object_set_new(root, "nextTicket", json_integer(doc->next_ticket));
+	char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	if (!text)
+		return -ENOMEM;
+	*ret = text;
+	return 0;
+}
+
+/* ---- acquiring ---------------------------------------------------------- */
+
+static struct lock_waiter *find_ticket(struct lock_doc *doc, int64_t ticket, const struct lock_owner *owner)
+{
+	for (size_t i = 0; i < doc->n_waiters; i++)
+		if (doc->waiters[i].ticket == ticket && lock_owner_same(&doc->waiters[i].owner, owner))
+			return &doc->waiters[i];
+	return NULL;
+}
+
+static void remove_waiter_at(struct lock_doc *doc, size_t i)
+{
+	waiter_release(&doc->waiters[i]);
+	memmove(&doc->waiters[i], &doc->waiters[i + 1], (doc->n_waiters - i - 1) * sizeof(*doc->waiters));
+	doc->n_waiters--;
+}
+
+static void blocker_from(struct lock_blocker *b, const char *name, enum lock_mode mode, const struct lock_owner *o,
+			 bool queued, int64_t ticket)
+{
+	if (!b)
+		return;
+	*b = (struct lock_blocker){ .mode = mode, .queued = queued, .task_id = o->task_id, .pid = o->pid,
+				    .ticket = ticket };
+	snprintf(b->lock, sizeof(b->lock), "%s", name);
+	snprintf(b->host, sizeof(b->host), "%s", o->host);
+}
+
+/* Whether `req` of `owner` conflicts with a holder; fills the blocker. */
+static bool conflicts_with_holder(const struct lock_doc *doc, const struct lock_owner *owner,
+				  const struct lock_req *req, struct lock_blocker *b)
+{
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		const struct lock_holder *h = &doc->holders[i];
+		if (strcmp(h->lock.name, req->name) != 0 || lock_owner_same(&h->owner, owner))
+			continue;
+		if (!lock_modes_compatible(h->lock.mode, req->mode)) {
+			blocker_from(b, h->lock.name, h->lock.mode, &h->owner, false, 0);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Whether `req` conflicts with a ticket earlier than `my_ticket` (all
+ * tickets when my_ticket is 0: a newcomer is behind everyone). */
+static bool conflicts_with_queue(const struct lock_doc *doc, const struct lock_owner *owner,
+				 const struct lock_req *req, int64_t my_ticket, struct lock_blocker *b)
+{
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		const struct lock_waiter *w = &doc->waiters[i];
+		if (my_ticket && w->ticket >= my_ticket)
+			break;
+		if (lock_owner_same(&w->owner, owner))
+			continue;
+		for (size_t j = 0; j < w->n_locks; j++) {
+			if (strcmp(w->locks[j].name, req->name) == 0 &&
+			    !lock_modes_compatible(w->locks[j].mode, req->mode)) {
+				blocker_from(b, req->name, w->locks[j].mode, &w->owner, true, w->ticket);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* Whether `owner` already holds `req->name` in `req->mode` or a stronger
+ * mode. Such a request is already satisfied: it is granted without looking
+ * at the queue, so a repeated request stays idempotent even while others
+ * wait for the name (they wait for this owner anyway). */
+static bool already_held(const struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *req)
+{
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		const struct lock_holder *h = &doc->holders[i];
+		if (strcmp(h->lock.name, req->name) == 0 && lock_owner_same(&h->owner, owner))
+			return h->lock.mode == LOCK_EXCLUSIVE || req->mode == LOCK_SHARED;
+	}
+	return false;
+}
+
+static int validate_reqs(const struct lock_req *reqs, size_t n)
+{
+	if (n == 0)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (!lock_name_valid(reqs[i].name) || (reqs[i].mode != LOCK_SHARED && reqs[i].mode != LOCK_EXCLUSIVE))
+			return -EINVAL;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(reqs[i].name, reqs[j].name) == 0)
+				return -EINVAL;
+	}
+	return 0;
+}
+
+static int grant(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		 int64_t now_ms)
+{
+	struct lock_holder *grown = realloc(doc->holders, (doc->n_holders + n) * sizeof(*doc->holders));
+	if (!grown)
+		return -ENOMEM;
+	doc->holders = grown;
+	for (size_t i = 0; i < n; i++) {
+		/* Already held by this owner: keep one entry, with the stronger mode. */
+		struct lock_holder *mine = NULL;
+		for (size_t k = 0; k < doc->n_holders; k++)
+			if (strcmp(doc->holders[k].lock.name, reqs[i].name) == 0 &&
+			    lock_owner_same(&doc->holders[k].owner, owner))
+				mine = &doc->holders[k];
+		if (mine) {
+			if (reqs[i].mode == LOCK_EXCLUSIVE)
+				mine->lock.mode = LOCK_EXCLUSIVE;
+			continue;
+		}
+		struct lock_holder *h = &doc->holders[doc->n_holders++];
+		h->lock = reqs[i];
+		h->owner = *owner;
+		h->owner.acquired_at_ms = now_ms;
+	}
+	return 0;
+}
+
+static int enqueue(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		   int64_t expires_ms, int64_t *ret_ticket)
+{
+	if (doc->next_ticket == INT64_MAX) /* only a doctored document gets here */
+		return -EOVERFLOW;
+	struct lock_waiter *grown = realloc(doc->waiters, (doc->n_waiters + 1) * sizeof(*doc->waiters));
+	if (!grown)
+		return -ENOMEM;
+	doc->waiters = grown;
+	struct lock_req *copy = malloc(n * sizeof(*copy));
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, reqs, n * sizeof(*copy));
+	struct lock_waiter *w = &doc->waiters[doc->n_waiters++];
+	*w = (struct lock_waiter){ .ticket = doc->next_ticket++, .owner = *owner, .expires_ms = expires_ms,
+				   .locks = copy, .n_locks = n };
+	*ret_ticket = w->ticket;
+	return 0;
+}
+
+static bool owner_holds_any(const struct lock_doc *doc, const struct lock_owner *owner)
+{
+	for (size_t i = 0; i < doc->n_holders; i++)
+		if (lock_owner_same(&doc->holders[i].owner, owner))
+			return true;
+	return false;
+}
+
+int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		     int64_t *ticket, int64_t now_ms, int64_t ttl_ms, struct lock_blocker *ret_blocker)
+{
+	int r = validate_reqs(reqs, n);
+	if (r < 0)
+		return r;
+
+	struct lock_waiter *mine = ticket && *ticket ? find_ticket(doc, *ticket, owner) : NULL;
+	int64_t my_ticket = mine ? mine->ticket : 0;
+
+	/* An owner that already holds locks (a full backup holding `platform`
+	 * while it takes `app:X` for one app after another) waits only for
+	 * holders, never behind the queue. Otherwise the queue could close a
+	 * cycle: the backup queued behind an app task for app:X, the app task
+	 * queued behind an update wanting `platform` exclusive, the update
+	 * waiting for the backup's shared `platform`. Holders never wait for
+	 * tickets, so no such cycle can form. */
+	bool holds_something = owner_holds_any(doc, owner);
+	bool blocked = false;
+	for (size_t i = 0; i < n && !blocked; i++)
+		blocked = !already_held(doc, owner, &reqs[i]) &&
+			  (conflicts_with_holder(doc, owner, &reqs[i], ret_blocker) ||
+			   (!holds_something && conflicts_with_queue(doc, owner, &reqs[i], my_ticket, ret_blocker)));
+
+	if (!blocked) {
+		r = grant(doc, owner, reqs, n, now_ms);
+		if (r < 0)
+			return r;
+		if (mine)
+			remove_waiter_at(doc, (size_t)(mine - doc->waiters));
+		return 1;
+	}
+	if (!ticket)
+		return 0;
+	if (mine) {
+		/* Compared without subtracting: expires_ms comes from the stored
+		 * document and may be anything. */
+		if (mine->expires_ms < now_ms + ttl_ms * 2 / 3)
+			mine->expires_ms = now_ms + ttl_ms;
+		return 0;
+	}
+	r = enqueue(doc, owner, reqs, n, now_ms + ttl_ms, ticket);
+	return r < 0 ? r : 0;
+}
+
+/* ---- releasing and reaping ---------------------------------------------- */
+
+typedef bool (*holder_pred)(const struct lock_holder *h, const void *ctx);
+typedef bool (*waiter_pred)(const struct lock_waiter *w, const void *ctx);
+
+static int remove_holders_if(struct lock_doc *doc, holder_pred pred, const void *ctx)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < doc->n_holders; i++)
+		if (!pred(&doc->holders[i], ctx))
+			doc->holders[kept++] = doc->holders[i];
+	int removed = (int)(doc->n_holders - kept);
+	doc->n_holders = kept;
+	return removed;
+}
+
+static int remove_waiters_if(struct lock_doc *doc, waiter_pred pred, const void *ctx)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		if (pred(&doc->waiters[i], ctx))
+			waiter_release(&doc->waiters[i]);
+		else
+			doc->waiters[kept++] = doc->waiters[i];
+	}
+	int removed = (int)(doc->n_waiters - kept);
+	doc->n_waiters = kept;
+	return removed;
+}
+
+struct release_ctx {
+	const struct lock_owner *owner;
+	const char *const *names;
+	size_t n;
+};
+
+static bool holder_matches_release(const struct lock_holder *h, const void *vctx)
+{
+	const struct release_ctx *ctx = vctx;
+	if (!lock_owner_same(&h->owner, ctx->owner))
+		return false;
+	if (ctx->n == 0)
+		return true;
+	for (size_t i = 0; i < ctx->n; i++)
+		if (strcmp(h->lock.name, ctx->names[i]) == 0)
+			return true;
+	return false;
+}
+
+int lock_doc_unlock(struct lock_doc *doc, const struct lock_owner *owner, const char *const *names, size_t n)
+{
+	struct release_ctx ctx = { owner, names, n };
+	return remove_holders_if(doc, holder_matches_release, &ctx);
+}
+
+static bool holder_of_task(const struct lock_holder *h, const void *ctx)
+{
+	return h->owner.task_id == *(const int64_t *)ctx;
+}
+
+static bool waiter_of_task(const struct lock_waiter *w, const void *ctx)
+{
+	return w->owner.task_id == *(const int64_t *)ctx;
+}
+
+int lock_doc_unlock_task(struct lock_doc *doc, int64_t task_id)
+{
+	if (task_id <= 0)
+		return 0;
+	remove_waiters_if(doc, waiter_of_task, &task_id);
+	return remove_holders_if(doc, holder_of_task, &task_id);
+}
+
+static bool waiter_has_ticket(const struct lock_waiter *w, const void *ctx)
+{
+	return w->ticket == *(const int64_t *)ctx;
+}
+
+int lock_doc_cancel_ticket(struct lock_doc *doc, int64_t ticket)
+{
+	return remove_waiters_if(doc, waiter_has_ticket, &ticket);
+}
+
+static bool waiter_expired(const struct lock_waiter *w, const void *ctx)
+{
+	return w->expires_ms < *(const int64_t *)ctx;
+}
+
+int lock_doc_prune_tickets(struct lock_doc *doc, int64_t now_ms)
+{
+	return remove_waiters_if(doc, waiter_expired, &now_ms);
+}
+
+struct reap_ctx {
+	lock_owner_dead_fn is_dead;
+	void *userdata;
+};
+
+static bool holder_dead(const struct lock_holder *h, const void *vctx)
+{
+	const struct reap_ctx *ctx = vctx;
+	return ctx->is_dead(&h->owner, ctx->userdata);
+}
+
+static bool waiter_dead(const struct lock_waiter *w, const void *vctx)
+{
+	const struct reap_ctx *ctx = vctx;
+	return ctx->is_dead(&w->owner, ctx->userdata);
+}
+
+int lock_doc_reap(struct lock_doc *doc, lock_owner_dead_fn is_dead, void *userdata)
+{
+	struct reap_ctx ctx = { is_dead, userdata };
+	remove_waiters_if(doc, waiter_dead, &ctx);
+	return remove_holders_if(doc, holder_dead, &ctx);
+}
+
+int lock_doc_renew_leases(struct lock_doc *doc, const char *host, int64_t expires_ms)
+{
+	int n = 0;
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		if (strcmp(doc->holders[i].owner.host, host) == 0 && doc->holders[i].owner.lease_expires_ms != expires_ms) {
+			doc->holders[i].owner.lease_expires_ms = expires_ms;
+			n++;
+		}
+	}
+	/* A waiter's ticket carries its host's lease too: another host reaps
+	 * it (and may fail its task) only once the host stopped renewing. */
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		if (strcmp(doc->waiters[i].owner.host, host) == 0 && doc->waiters[i].owner.lease_expires_ms != expires_ms) {
+			doc->waiters[i].owner.lease_expires_ms = expires_ms;
+			n++;
+		}
+	}
+	return n;
+}

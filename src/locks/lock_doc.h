@@ -1,0 +1,166 @@
+/* lock_doc.h — the lock document and the pure functions that change it.
+ *
+ * boxd keeps every held lock, and the queue of waiters, in one JSON document
+ * in one database row (see locks.h for the compare-and-swap loop that reads
+ * and writes it). Everything here is pure: no I/O, no clock, no /proc. Time
+ * comes in as `now_ms` (the database's clock) and liveness of owners as a
+ * callback, so the rules can be tested exhaustively.
+ *
+ * The rules:
+ *   - Modes: many `shared` holders of a name may coexist; an `exclusive`
+ *     holder excludes every other holder of that name.
+ *   - A request names one or more locks and is granted all or none.
+ *   - An owner's own holdings never conflict with its own request. A request
+ *     for a name the owner already holds in that mode or a stronger one is
+ *     granted without a change, whoever waits in the queue (a repeated
+ *     request is idempotent). shared → exclusive upgrades when nobody else
+ *     holds the name (the owner is a holder, so it does not wait behind the
+ *     queue, see below); two shared holders that both want to upgrade wait
+ *     for each other until they time out — take the exclusive lock up front
+ *     instead.
+ *   - FIFO: a request that cannot be granted takes a ticket in the queue. A
+ *     request is also refused while an *earlier* live ticket wants a
+ *     conflicting mode on one of the same names, so a waiter never overtakes
+ *     the waiter ahead of it, and a stream of shared holders cannot starve an
+ *     exclusive waiter.
+ *   - Except: an owner that already holds some lock waits only for holders,
+ *     not behind the queue (it is mid-operation, e.g. a full backup taking
+ *     app:X after app:W while holding `platform`). Queue-before-holder
+ *     ordering could otherwise close a wait cycle through the queue.
+ *   - A ticket carries an expiry; the waiter refreshes it while it polls. A
+ *     ticket whose waiter went away expires and is pruned, so it cannot block
+ *     the queue for ever.
+ *   - Reap: holders and tickets whose owner is dead are removed.
+ *
+ * Memory: a struct lock_doc owns its arrays; lock_doc_init() gives an empty
+ * document, lock_doc_release() frees the contents (the struct itself is the
+ * caller's). Functions that fail return a negative errno and leave the
+ * document as it was.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LOCK_NAME_MAX 128
+#define LOCK_HOST_MAX 64
+
+enum lock_mode { LOCK_SHARED, LOCK_EXCLUSIVE };
+
+/* Who holds or waits. Identity is (task_id, host, pid, start_time);
+ * acquired_at_ms and lease_expires_ms are facts about one holding. */
+struct lock_owner {
+	int64_t task_id;           /* 0: not a task (e.g. `boxd locks hold`) */
+	char host[LOCK_HOST_MAX];  /* boot id of the owner's host */
+	int32_t pid;
+	uint64_t start_time;       /* /proc/PID/stat field 22 */
+	int64_t acquired_at_ms;    /* database clock */
+	int64_t lease_expires_ms;  /* database clock; 0 = no lease */
+};
+
+struct lock_req {
+	char name[LOCK_NAME_MAX];
+	enum lock_mode mode;
+};
+
+struct lock_holder {
+	struct lock_req lock;
+	struct lock_owner owner;
+};
+
+struct lock_waiter {
+	int64_t ticket;
+	struct lock_owner owner;
+	int64_t expires_ms;        /* database clock */
+	struct lock_req *locks;
+	size_t n_locks;
+};
+
+struct lock_doc {
+	struct lock_holder *holders;
+	size_t n_holders;
+	struct lock_waiter *waiters;  /* ascending ticket order */
+	size_t n_waiters;
+	int64_t next_ticket;
+};
+
+/* What a refused request waits for: the first conflict found. */
+struct lock_blocker {
+	char lock[LOCK_NAME_MAX];
+	enum lock_mode mode;        /* the mode the blocker holds or wants */
+	bool queued;                /* true: an earlier waiter, not a holder */
+	int64_t task_id;            /* 0 if the blocker is not a task */
+	int32_t pid;
+	char host[LOCK_HOST_MAX];
+	int64_t ticket;             /* when queued */
+};
+
+const char *lock_mode_name(enum lock_mode m);
+/* "shared" or "exclusive" → 0; else -EINVAL. */
+int lock_mode_from_string(const char *s, enum lock_mode *ret);
+bool lock_modes_compatible(enum lock_mode a, enum lock_mode b);
+
+/* A name is 1..127 characters of [A-Za-z0-9] and ":._-@/". */
+bool lock_name_valid(const char *name);
+
+/* Parse "NAME", "NAME:shared" or "NAME:exclusive" (default exclusive). The
+ * name itself may contain ':' (app:wiki). -EINVAL on a bad name. */
+int lock_req_parse(const char *spec, struct lock_req *ret);
+
+bool lock_owner_same(const struct lock_owner *a, const struct lock_owner *b);
+
+void lock_doc_init(struct lock_doc *doc);
+void lock_doc_release(struct lock_doc *doc);
+
+/* Parse the JSON text. On failure returns -EBADMSG and describes the problem
+ * (with the position) in errbuf; *ret is untouched. */
+int lock_doc_parse(const char *json, struct lock_doc *ret, char *errbuf, size_t errlen);
+
+/* Serialize; *ret is malloc'ed. Output is canonical: the same document
+ * always gives the same text. */
+int lock_doc_format(const struct lock_doc *doc, char **ret);
+
+/* Try to grant `reqs` (n >= 1) to `owner` at `now_ms`.
+ *
+ * ticket == NULL: try only. Returns 1 and adds the holders if granted; 0 if
+ * refused (the document is unchanged).
+ * ticket != NULL: a waiting acquire. *ticket is 0 on the first call and is
+ * set to the ticket taken; pass it back on each later call. If refused, the
+ * ticket is created or kept (and its expiry pushed to now + ttl_ms when less
+ * than two thirds of the ttl is left, so that a poll that changes nothing
+ * leaves the document byte-identical). If granted, the ticket is removed. A
+ * ticket that has expired and been pruned is replaced by a new one at the
+ * back of the queue.
+ *
+ * On refusal, *ret_blocker (if not NULL) says what the request waits for.
+ * Returns 1 granted, 0 refused, -EINVAL bad request (n == 0, invalid name,
+ * invalid mode, the same name twice), -ENOMEM, -EOVERFLOW if nextTicket is
+ * exhausted (only a doctored document). */
+int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs,
+		     size_t n, int64_t *ticket, int64_t now_ms, int64_t ttl_ms,
+		     struct lock_blocker *ret_blocker);
+
+/* Remove the owner's holdings of `names` (all of its holdings if n == 0).
+ * Returns the number of holders removed. */
+int lock_doc_unlock(struct lock_doc *doc, const struct lock_owner *owner, const char *const *names, size_t n);
+
+/* Remove every holding and ticket of task `task_id` (> 0), whichever process
+ * took them. Returns the number of holders removed. */
+int lock_doc_unlock_task(struct lock_doc *doc, int64_t task_id);
+
+/* Remove the ticket `ticket` (a waiter that gives up). Returns 1 if removed. */
+int lock_doc_cancel_ticket(struct lock_doc *doc, int64_t ticket);
+
+/* Remove tickets whose expiry is before now_ms. Returns how many. */
+int lock_doc_prune_tickets(struct lock_doc *doc, int64_t now_ms);
+
+/* Remove every holder and ticket whose owner `is_dead` says is dead.
+ * Returns the number of holders removed (tickets are removed too but not
+ * counted). */
+typedef bool (*lock_owner_dead_fn)(const struct lock_owner *owner, void *userdata);
+int lock_doc_reap(struct lock_doc *doc, lock_owner_dead_fn is_dead, void *userdata);
+
+/* Set lease_expires_ms of every holder and every ticket on `host` to
+ * `expires_ms`. Returns the number of entries changed. */
+int lock_doc_renew_leases(struct lock_doc *doc, const char *host, int64_t expires_ms);

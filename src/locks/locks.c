@@ -1,0 +1,715 @@
+/* locks.c — the compare-and-swap loop over the store; see locks.h. */
+#include "locks.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/proc.h"
+#include "../common/timeutil.h"
+
+#define LOCK_ROW_ID 1
+#define DEFAULT_TICKET_TTL_MS 10000
+#define REAP_INTERVAL_MS 1000
+#define POLL_MIN_US 100
+#define POLL_MAX_US 2000
+/* The waiter that only holders stand in front of polls faster: it is the
+ * one a release hands the lock to. */
+#define POLL_NEXT_MAX_US 200
+
+static struct locks_stats stats;
+
+void locks_stats_get(struct locks_stats *ret) { *ret = stats; }
+
+int lock_owner_self(struct lock_owner *ret, int64_t task_id)
+{
+	struct lock_owner o = { .task_id = task_id, .pid = (int32_t)getpid() };
+	int r = host_id_get(o.host, sizeof(o.host));
+	if (r < 0)
+		return r;
+	r = proc_start_time(getpid(), &o.start_time);
+	if (r < 0)
+		return r;
+	*ret = o;
+	return 0;
+}
+
+/* A mutation of the document. Called once per CAS attempt on a freshly read
+ * document, so it must not keep state between calls except through its
+ * context's per-attempt fields. Returns >= 0 (passed back) or negative errno
+ * (the transaction is abandoned). */
+typedef int (*mutate_fn)(struct lock_doc *doc, int64_t now_ms, void *ctx);
+
+/* Read the row, and with ret_now the database clock too: on the server
+ * backends in the same statement, which saves a round trip per change
+ * (SQLite's clock is this host's, read without a query). */
+static int read_row_now(struct store *s, int64_t *ret_version, char **ret_text, int64_t *ret_now)
+{
+	const char *sql = "SELECT version, data FROM locks WHERE id = ?";
+	bool now_in_query = false;
+	if (ret_now) {
+		switch (store_get_backend(s)) {
+		case STORE_BACKEND_MYSQL:
+			sql = "SELECT version, data, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM locks WHERE id = ?";
+			now_in_query = true;
+			break;
+		case STORE_BACKEND_POSTGRES:
+			sql = "SELECT version, data, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) "
+			      "FROM locks WHERE id = ?";
+			now_in_query = true;
+			break;
+		case STORE_BACKEND_SQLITE:
+			break;
+		}
+	}
+	struct store_stmt *st;
+	int r = store_query(s, &st, sql, "i", (int64_t)LOCK_ROW_ID);
+	if (r < 0)
+		return r;
+	r = store_step(st);
+	if (r == 1) {
+		const char *text = store_col_text(st, 1);
+		*ret_version = store_col_int64(st, 0);
+		if (now_in_query)
+			*ret_now = store_col_int64(st, 2);
+		*ret_text = strdup(text ? text : "");
+		r = *ret_text ? 0 : -ENOMEM;
+	} else if (r == 0) {
+		r = -ENOENT;
+	}
+	store_finalize(st);
+	if (r == -ENOENT)
+		return store_set_error(s, r, "lock document row locks.id=1 is missing");
+	if (r >= 0 && ret_now && !now_in_query) {
+		r = store_now_ms(s, ret_now);
+		if (r < 0) {
+			free(*ret_text);
+			*ret_text = NULL;
+		}
+	}
+	return r;
+}
+
+static int read_row(struct store *s, int64_t *ret_version, char **ret_text)
+{
+	return read_row_now(s, ret_version, ret_text, NULL);
+}
+
+static int parse_row(struct store *s, const char *text, struct lock_doc *doc)
+{
+	char err[256];
+	int r = lock_doc_parse(text, doc, err, sizeof(err));
+	if (r == -EBADMSG)
+		return store_set_error(s, r,
+					      "lock document in row locks.id=1 does not parse: %s "
+					      "(nothing was changed; run `boxd locks repair` to fix it)",
+					      err);
+	return r;
+}
+
+static bool in_tx_backend(struct store *s) { return store_get_backend(s) == STORE_BACKEND_SQLITE; }
+
+/* One read-modify-write with retry. *ret_version gets the version after the
+ * change (or the unchanged version when nothing changed); *ret_result what
+ * `fn` returned. */
+static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result, bool need_now)
+{
+	for (;;) {
+		bool tx = in_tx_backend(s);
+		int r = tx ? store_begin(s, true) : 0;
+		if (r < 0)
+			return r;
+
+		int64_t version = 0, now = 0;
+		char *old_text = NULL, *new_text = NULL;
+		struct lock_doc doc;
+		lock_doc_init(&doc);
+		int result = 0;
+
+		r = read_row_now(s, &version, &old_text, need_now ? &now : NULL);
+		if (r >= 0)
+			r = parse_row(s, old_text, &doc);
+		if (r >= 0)
+			r = result = fn(&doc, now, ctx);
+		if (r >= 0)
+			r = lock_doc_format(&doc, &new_text);
+		lock_doc_release(&doc);
+
+		bool changed = r >= 0 && strcmp(old_text, new_text) != 0;
+		int64_t n = 1;
+		if (changed)
+			n = store_run(s, "UPDATE locks SET data = ?, version = version + 1 WHERE id = ? AND version = ?",
+				      "sii", new_text, (int64_t)LOCK_ROW_ID, version);
+		free(old_text);
+		free(new_text);
+		if (r >= 0 && n < 0)
+			r = (int)n;
+		if (r < 0) {
+			if (tx)
+				store_rollback(s);
+			return r;
+		}
+		if (tx) {
+			r = store_commit(s);
+			if (r < 0)
+				return r;
+		}
+		if (n == 0) {
+			stats.cas_conflicts++;
+			continue; /* lost the race: re-read */
+		}
+		if (changed)
+			stats.cas_commits++;
+		else
+			stats.cas_noops++;
+		*ret_version = changed ? version + 1 : version;
+		if (ret_result)
+			*ret_result = result;
+		return 0;
+	}
+}
+
+static int cas(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result)
+{
+	return cas_x(s, fn, ctx, ret_version, ret_result, true);
+}
+
+/* For mutations that ignore now_ms (release, cancel): on the server
+ * backends the database clock is a round trip of its own. */
+static int cas_nonow(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result)
+{
+	return cas_x(s, fn, ctx, ret_version, ret_result, false);
+}
+
+static int read_version(struct store *s, int64_t *ret)
+{
+	return store_query_int64(s, ret, "SELECT version FROM locks WHERE id = ?", "i", (int64_t)LOCK_ROW_ID);
+}
+
+/* ---- reaping ------------------------------------------------------------- */
+
+/* Owners of other hosts whose expired leases one CAS attempt reaped. */
+struct expired_list {
+	struct lock_owner *v;
+	size_t n, cap;
+	int64_t now_ms;
+};
+
+static void expired_add(struct expired_list *l, const struct lock_owner *o)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (lock_owner_same(&l->v[i], o))
+			return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4;
+		struct lock_owner *grown = realloc(l->v, cap * sizeof(*grown));
+		if (!grown)
+			return; /* only the report is lost, not the reap */
+		l->v = grown;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *o;
+}
+
+/* After the change committed: tell the caller. */
+static void expired_notify(struct expired_list *l, locks_expired_fn fn, void *userdata)
+{
+	for (size_t i = 0; fn && i < l->n; i++)
+		fn(&l->v[i], l->now_ms, userdata);
+	free(l->v);
+	*l = (struct expired_list){ 0 };
+}
+
+struct reap_ctx {
+	const char *my_host;
+	int64_t now_ms;
+	struct expired_list *expired; /* optional */
+	bool other_hosts_only;
+};
+
+static bool owner_is_dead(const struct lock_owner *o, void *userdata)
+{
+	const struct reap_ctx *ctx = userdata;
+	if (strcmp(o->host, ctx->my_host) == 0)
+		return !ctx->other_hosts_only && proc_check(o->pid, o->start_time) != PROC_ALIVE;
+	/* Another host's process cannot be checked from here: only its lease,
+	 * in the database's clock, says it is gone. */
+	bool expired = o->lease_expires_ms > 0 && o->lease_expires_ms < ctx->now_ms;
+	if (expired && ctx->expired)
+		expired_add(ctx->expired, o);
+	return expired;
+}
+
+static int reap_in(struct lock_doc *doc, const char *my_host, int64_t now_ms, struct expired_list *expired,
+		   bool other_hosts_only)
+{
+	if (expired) {
+		expired->n = 0; /* a new attempt on a fresh document */
+		expired->now_ms = now_ms;
+	}
+	struct reap_ctx ctx = { my_host, now_ms, expired, other_hosts_only };
+	return lock_doc_reap(doc, owner_is_dead, &ctx);
+}
+
+struct reap_op {
+	const char *my_host;
+	bool other_hosts_only;
+	struct expired_list expired;
+};
+
+static int mutate_reap(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	struct reap_op *op = vctx;
+	return reap_in(doc, op->my_host, now_ms, &op->expired, op->other_hosts_only);
+}
+
+static int reap(struct store *s, struct reap_op *op, locks_expired_fn on_expired, void *userdata, int *ret_reaped)
+{
+	int64_t version;
+	int reaped = 0;
+	int r = cas(s, mutate_reap, op, &version, &reaped);
+	if (r < 0)
+		op->expired.n = 0;
+	expired_notify(&op->expired, on_expired, userdata);
+	if (r >= 0 && ret_reaped)
+		*ret_reaped = reaped;
+	return r;
+}
+
+int locks_reap(struct store *s, const char *my_host, int *ret_reaped)
+{
+	struct reap_op op = { .my_host = my_host };
+	return reap(s, &op, NULL, NULL, ret_reaped);
+}
+
+int locks_reap_expired(struct store *s, const char *my_host, locks_expired_fn on_expired, void *userdata,
+		       int *ret_reaped)
+{
+	struct reap_op op = { .my_host = my_host, .other_hosts_only = true };
+	return reap(s, &op, on_expired, userdata, ret_reaped);
+}
+
+/* ---- acquire ------------------------------------------------------------- */
+
+struct acquire_op {
+	const struct lock_owner *owner;
+	const struct lock_req *reqs;
+	size_t n;
+	bool queue;             /* take/keep a ticket when refused */
+	bool reap;              /* reap dead owners first */
+	int64_t ticket_ttl_ms;
+	int64_t lease_ms;
+	int64_t ticket;         /* committed ticket (0 = none) */
+	int64_t attempt_ticket; /* ticket as computed by the latest attempt */
+	struct lock_blocker blocker;
+	struct expired_list expired;
+	bool reap_if_refused;   /* first attempt: when refused, reap and look again */
+	bool reaped;            /* this attempt reaped */
+	bool next_in_line;      /* refused, but no earlier ticket conflicts */
+};
+
+/* Whether no ticket earlier than `ticket` wants a conflicting mode of one of
+ * the requested names: then only holders stand between us and the grant. */
+static bool next_in_line(const struct lock_doc *doc, const struct acquire_op *op, int64_t ticket)
+{
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		const struct lock_waiter *w = &doc->waiters[i];
+		if (ticket && w->ticket >= ticket)
+			break;
+		if (lock_owner_same(&w->owner, op->owner))
+			continue;
+		for (size_t j = 0; j < w->n_locks; j++)
+			for (size_t k = 0; k < op->n; k++)
+				if (strcmp(w->locks[j].name, op->reqs[k].name) == 0 &&
+				    !lock_modes_compatible(w->locks[j].mode, op->reqs[k].mode))
+					return false;
+	}
+	return true;
+}
+
+static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	struct acquire_op *op = vctx;
+	lock_doc_prune_tickets(doc, now_ms);
+	op->expired.n = 0;
+	if (op->reap)
+		reap_in(doc, op->owner->host, now_ms, &op->expired, false);
+	/* Holders and tickets carry the lease, in the database's clock. */
+	struct lock_owner owner = *op->owner;
+	owner.lease_expires_ms = op->lease_ms > 0 ? now_ms + op->lease_ms : 0;
+	op->attempt_ticket = op->ticket;
+	op->reaped = op->reap;
+	int r = lock_doc_acquire(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
+				 op->ticket_ttl_ms, &op->blocker);
+	if (r == 0 && op->reap_if_refused && !op->reap) {
+		/* Refused: reap dead owners and look again in the same change
+		 * (what the next attempt would do, minus one transaction). */
+		reap_in(doc, op->owner->host, now_ms, &op->expired, false);
+		op->reaped = true;
+		r = lock_doc_acquire(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
+				     op->ticket_ttl_ms, &op->blocker);
+	}
+	if (r == 0)
+		op->next_in_line = next_in_line(doc, op, op->attempt_ticket);
+	return r;
+}
+
+struct cancel_op {
+	int64_t ticket;
+};
+
+static int mutate_cancel(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	(void)now_ms;
+	return lock_doc_cancel_ticket(doc, ((struct cancel_op *)vctx)->ticket);
+}
+
+static int give_up(struct store *s, struct acquire_op *op, int err)
+{
+	if (op->ticket) {
+		struct cancel_op c = { op->ticket };
+		int64_t v;
+		cas_nonow(s, mutate_cancel, &c, &v, NULL); /* best effort: it also expires */
+	}
+	return err;
+}
+
+/* Would the request be granted now? Reads the document outside any
+ * transaction and runs the pure acquire on a private copy. Returns 1 when a
+ * real attempt is worth making (granted, or our ticket is gone), 0 when it
+ * would still be refused (*ret_blocker says why), negative errno. *version
+ * gets the version that was read. */
+static int dry_run(struct store *s, struct acquire_op *op, int64_t *version, struct lock_blocker *ret_blocker)
+{
+	char *text = NULL;
+	struct lock_doc doc;
+	int64_t now;
+	int r = read_row_now(s, version, &text, &now);
+	if (r >= 0)
+		r = parse_row(s, text, &doc);
+	free(text);
+	if (r < 0)
+		return r;
+	if (r >= 0) {
+		lock_doc_prune_tickets(&doc, now);
+		int64_t ticket = op->ticket;
+		r = lock_doc_acquire(&doc, op->owner, op->reqs, op->n, &ticket, now, op->ticket_ttl_ms, ret_blocker);
+		if (r == 0 && ticket != op->ticket)
+			r = 1; /* our ticket expired: re-queue for real */
+		if (r == 0)
+			op->next_in_line = next_in_line(&doc, op, op->ticket);
+	}
+	lock_doc_release(&doc);
+	return r;
+}
+
+static bool blocker_differs(const struct lock_blocker *a, const struct lock_blocker *b)
+{
+	return strcmp(a->lock, b->lock) != 0 || a->task_id != b->task_id || a->pid != b->pid ||
+	       a->queued != b->queued || strcmp(a->host, b->host) != 0;
+}
+
+int locks_acquire(struct store *s, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		  const struct locks_acquire_opts *opts, int64_t *ret_version, struct lock_blocker *ret_blocker)
+{
+	static const struct locks_acquire_opts defaults = { 0 };
+	if (!opts)
+		opts = &defaults;
+	struct acquire_op op = {
+		.owner = owner, .reqs = reqs, .n = n, .queue = opts->timeout_ms != 0,
+		.ticket_ttl_ms = opts->ticket_ttl_ms > 0 ? opts->ticket_ttl_ms : DEFAULT_TICKET_TTL_MS,
+		.lease_ms = opts->lease_ms,
+	};
+	int64_t start = now_mono_ms();
+	int64_t deadline = opts->timeout_ms < 0 ? INT64_MAX : start + opts->timeout_ms;
+	int64_t last_reap = 0, last_write = start;
+	bool reaped_once = false, reap_next = false;
+	struct lock_blocker reported = { .lock = "" };
+
+	for (;;) {
+		int64_t version;
+		int granted = 0;
+		/* The first attempt does not reap (it costs a /proc look-up per
+		 * owner); once refused, reap at once and then once a second. */
+		op.reap = reap_next;
+		if (op.reap) {
+			last_reap = now_mono_ms();
+			reaped_once = true;
+			reap_next = false;
+		}
+		op.reap_if_refused = !reaped_once;
+		int r = cas(s, mutate_acquire, &op, &version, &granted);
+		if (r >= 0 && op.reaped && !reaped_once) {
+			last_reap = now_mono_ms();
+			reaped_once = true;
+		}
+		if (r < 0)
+			op.expired.n = 0;
+		if (op.expired.n > 0 || op.expired.v)
+			expired_notify(&op.expired, opts->on_expired, opts->expired_userdata);
+		if (r < 0)
+			return give_up(s, &op, r);
+		if (op.attempt_ticket != op.ticket)
+			last_write = now_mono_ms();
+		op.ticket = op.attempt_ticket;
+		if (granted == 1) {
+			*ret_version = version;
+			return 0;
+		}
+		if (ret_blocker)
+			*ret_blocker = op.blocker;
+		if (!reaped_once) {
+			reap_next = true;
+			continue;
+		}
+		if (opts->timeout_ms == 0)
+			return -EAGAIN;
+		if (opts->on_wait && blocker_differs(&reported, &op.blocker)) {
+			reported = op.blocker;
+			opts->on_wait(&op.blocker, opts->userdata);
+		}
+
+		/* Wait for the document to change, for the ticket to need a
+		 * refresh, for the next reap, or for the deadline. */
+		int64_t poll_us = POLL_MIN_US;
+		for (;;) {
+			if (opts->cancel && *opts->cancel)
+				return give_up(s, &op, -ECANCELED);
+			int64_t now = now_mono_ms();
+			if (now >= deadline)
+				return give_up(s, &op, -ETIMEDOUT);
+			if (now - last_reap >= REAP_INTERVAL_MS) {
+				reap_next = true;
+				break;
+			}
+			if (now - last_write >= op.ticket_ttl_ms / 3) {
+				last_write = now; /* the next attempt refreshes the ticket */
+				break;
+			}
+			sleep_us(poll_us);
+			int64_t cap = op.next_in_line ? POLL_NEXT_MAX_US : POLL_MAX_US;
+			poll_us = poll_us * 2 > cap ? cap : poll_us * 2;
+			int64_t v;
+			stats.polls++;
+			r = read_version(s, &v);
+			if (r < 0)
+				return give_up(s, &op, r);
+			if (v == version)
+				continue;
+			/* The document moved. Look first, without the write lock:
+			 * only a request that would now be granted (or a ticket that
+			 * vanished) is worth a write transaction. Every other waiter
+			 * woken by the same change only reads. */
+			struct lock_blocker b;
+			r = dry_run(s, &op, &version, &b);
+			if (r < 0)
+				return give_up(s, &op, r);
+			if (r == 1)
+				break;
+			if (ret_blocker)
+				*ret_blocker = b;
+			if (opts->on_wait && blocker_differs(&reported, &b)) {
+				reported = b;
+				opts->on_wait(&b, opts->userdata);
+			}
+			poll_us = POLL_MIN_US;
+		}
+	}
+}
+
+/* ---- release ------------------------------------------------------------- */
+
+struct release_op {
+	const struct lock_owner *owner;
+	const char *const *names;
+	size_t n;
+	int64_t task_id;
+};
+
+static int mutate_release(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	(void)now_ms;
+	struct release_op *op = vctx;
+	return lock_doc_unlock(doc, op->owner, op->names, op->n);
+}
+
+int locks_release(struct store *s, const struct lock_owner *owner, const char *const *names, size_t n,
+		  int *ret_released)
+{
+	struct release_op op = { .owner = owner, .names = names, .n = n };
+	int64_t v;
+	int released = 0;
+	int r = cas_nonow(s, mutate_release, &op, &v, &released);
+	if (r >= 0 && ret_released)
+		*ret_released = released;
+	return r;
+}
+
+static int mutate_release_task(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	(void)now_ms;
+	return lock_doc_unlock_task(doc, ((struct release_op *)vctx)->task_id);
+}
+
+int locks_release_task(struct store *s, int64_t task_id, int *ret_released)
+{
+	struct release_op op = { .task_id = task_id };
+	int64_t v;
+	int released = 0;
+	int r = cas_nonow(s, mutate_release_task, &op, &v, &released);
+	if (r >= 0 && ret_released)
+		*ret_released = released;
+	return r;
+}
+
+struct renew_op {
+	const char *host;
+	int64_t lease_ms;
+};
+
+static int mutate_renew(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	struct renew_op *op = vctx;
+	return lock_doc_renew_leases(doc, op->host, now_ms + op->lease_ms);
+}
+
+int locks_renew_leases(struct store *s, const char *host, int64_t lease_ms, int *ret_renewed)
+{
+	struct renew_op op = { host, lease_ms };
+	int64_t v;
+	int renewed = 0;
+	int r = cas(s, mutate_renew, &op, &v, &renewed);
+	if (r >= 0 && ret_renewed)
+		*ret_renewed = renewed;
+	return r;
+}
+
+/* ---- read and repair ------------------------------------------------------ */
+
+int locks_read(struct store *s, struct lock_doc *ret_doc, int64_t *ret_version, char **ret_text)
+{
+	int64_t version = 0;
+	char *text = NULL;
+	int r = read_row(s, &version, &text);
+	if (r < 0)
+		return r;
+	if (ret_doc) {
+		r = parse_row(s, text, ret_doc);
+		if (r < 0) {
+			free(text);
+			return r;
+		}
+	}
+	if (ret_version)
+		*ret_version = version;
+	if (ret_text)
+		*ret_text = text;
+	else
+		free(text);
+	return 0;
+}
+
+/* Salvage every holder entry that parses on its own. */
+static void salvage(const char *text, int64_t version, struct lock_doc *out, struct locks_repair_report *rep)
+{
+	lock_doc_init(out);
+	/* Tickets are only issued by writes, and every write bumps the version,
+	 * so no ticket ever issued is >= version + 1. */
+	out->next_ticket = version + 1;
+	json_t *root = json_loads(text, 0, NULL);
+	json_t *holders = json_object_get(root, "holders");
+	json_t *queue = json_object_get(root, "queue");
+	rep->entries_dropped = (int)json_array_size(queue);
+	/* That holds for documents written by this CAS loop; a document that was
+	 * edited by hand (the usual reason for a repair) may carry larger
+	 * numbers, so also stay past every ticket still readable in it. */
+	json_t *next = json_object_get(root, "nextTicket");
+	if (json_is_integer(next) && json_integer_value(next) > out->next_ticket &&
+	    json_integer_value(next) < INT64_MAX)
+		out->next_ticket = json_integer_value(next);
+	for (size_t i = 0; i < json_array_size(queue); i++) {
+		json_t *t = json_object_get(json_array_get(queue, i), "ticket");
+		if (json_is_integer(t) && json_integer_value(t) >= out->next_ticket &&
+		    json_integer_value(t) < INT64_MAX - 1)
+			out->next_ticket = json_integer_value(t) + 1;
+	}
+	size_t nh = json_array_size(holders);
+	out->holders = calloc(nh ? nh : 1, sizeof(*out->holders));
+	for (size_t i = 0; i < nh && out->holders; i++) {
+		/* Reuse the strict parser on a one-holder document. */
+		json_t *one = json_pack("{s:[O], s:[], s:I}", "holders", json_array_get(holders, i), "queue",
+					"nextTicket", (json_int_t)1);
+		char *one_text = one ? json_dumps(one, JSON_COMPACT) : NULL;
+		struct lock_doc single;
+		char err[128];
+		if (one_text && lock_doc_parse(one_text, &single, err, sizeof(err)) == 0) {
+			out->holders[out->n_holders++] = single.holders[0];
+			lock_doc_release(&single);
+		} else {
+			rep->entries_dropped++;
+		}
+		free(one_text);
+		json_decref(one);
+	}
+	rep->holders_kept = (int)out->n_holders;
+	json_decref(root);
+}
+
+int locks_repair(struct store *s, struct locks_repair_report *rep)
+{
+	*rep = (struct locks_repair_report){ 0 };
+	bool tx = in_tx_backend(s);
+	int r = tx ? store_begin(s, true) : 0;
+	if (r < 0)
+		return r;
+	int64_t version;
+	char *text = NULL, *new_text = NULL;
+	r = read_row(s, &version, &text);
+	if (r < 0)
+		goto out;
+	rep->old_version = rep->new_version = version;
+	struct lock_doc doc;
+	r = lock_doc_parse(text, &doc, rep->problem, sizeof(rep->problem));
+	if (r == 0) {
+		lock_doc_release(&doc);
+		rep->was_valid = true;
+		goto out;
+	}
+	salvage(text, version, &doc, rep);
+	r = lock_doc_format(&doc, &new_text);
+	lock_doc_release(&doc);
+	if (r < 0)
+		goto out;
+	int64_t n = store_run(s, "UPDATE locks SET data = ?, version = version + 1 WHERE id = ? AND version = ?",
+			      "sii", new_text, (int64_t)LOCK_ROW_ID, version);
+	if (n < 0)
+		r = (int)n;
+	else if (n == 0)
+		r = store_set_error(s, -EAGAIN, "the lock document changed during repair; run it again");
+	else
+		rep->new_version = version + 1;
+out:
+	free(new_text);
+	if (tx) {
+		if (r < 0)
+			store_rollback(s);
+		else
+			r = store_commit(s);
+	}
+	if (r < 0)
+		free(text);
+	else
+		rep->old_text = text;
+	return r;
+}
+
+void locks_repair_report_release(struct locks_repair_report *rep)
+{
+	if (!rep)
+		return;
+	free(rep->old_text);
+	rep->old_text = NULL;
+}

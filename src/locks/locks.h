@@ -1,0 +1,137 @@
+/* locks.h — multi-process locks kept in the database.
+ *
+ * The lock document (lock_doc.h) lives in row id=1 of table
+ * locks(id, version, data). Every change here is one compare-and-swap:
+ *
+ *	read (version, data) → compute the new document with a pure function →
+ *	UPDATE locks SET data=?, version=version+1 WHERE id=1 AND version=?
+ *
+ * and zero rows updated means another process won the race: re-read and
+ * retry. On SQLite the read and the update run inside BEGIN IMMEDIATE, so the
+ * CAS always wins there and waiting is done by SQLite's write lock; on the
+ * server databases the WHERE version=? is what keeps it correct. A change
+ * that leaves the document byte-identical is not written at all, so pollers
+ * that find nothing to do do not wake each other.
+ *
+ * Waiting: a waiter takes a ticket in the document's FIFO queue, then polls
+ * the version (a cheap read) with a backoff capped at 2 ms, and tries again
+ * whenever the version moved. Once a second while waiting it also reaps dead
+ * owners, so a holder that was SIGKILLed cannot block anyone for long.
+ *
+ * All functions take an open store connection (see store.h) and return 0 or
+ * a negative errno with store_errmsg() or the function's own message saying
+ * what went wrong. A lock document that does not parse is an error
+ * (-EBADMSG, "lock document in row locks.id=1 does not parse: ...") and is
+ * never reset silently; locks_repair() is the operator's explicit way out.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "../store/store.h"
+#include "lock_doc.h"
+
+/* Fill `ret` with this process as owner: host id, pid, pid start time.
+ * task_id 0 for a process that is not a task. */
+int lock_owner_self(struct lock_owner *ret, int64_t task_id);
+
+typedef void (*locks_wait_fn)(const struct lock_blocker *blocker, void *userdata);
+
+/* Multi-host: called after a change that removed the holdings or ticket of
+ * an owner of another host because its lease had expired by the database's
+ * clock — its host stopped renewing it, so the host is presumed gone. Once
+ * per owner; `now_ms` is the database time of that change. */
+typedef void (*locks_expired_fn)(const struct lock_owner *owner, int64_t now_ms, void *userdata);
+
+struct locks_acquire_opts {
+	/* 0: try once (with one reap of dead owners before giving up);
+	 * > 0: wait at most this long; < 0: wait without a deadline. */
+	int64_t timeout_ms;
+	/* Called when the request starts waiting and whenever what it waits
+	 * for changes. */
+	locks_wait_fn on_wait;
+	void *userdata;
+	/* When it becomes non-zero the wait gives up with -ECANCELED (a
+	 * worker's SIGTERM handler sets it). */
+	const volatile sig_atomic_t *cancel;
+	/* Ticket expiry; default 10 s. A waiter refreshes its ticket well
+	 * before then; a ticket of a waiter that vanished blocks the queue for
+	 * at most this long (less when the reaper sees the waiter is dead). */
+	int64_t ticket_ttl_ms;
+	/* Multi-host: holders and tickets get lease_expires = db now +
+	 * lease_ms (then renewed by the host's daemon). 0: none. */
+	int64_t lease_ms;
+	/* Called with `expired_userdata` for each owner of another host that
+	 * this request reaped because its lease expired (a worker passes
+	 * task_lock_lease_expired, tasks/task.h, with its store). */
+	locks_expired_fn on_expired;
+	void *expired_userdata;
+};
+
+/* Acquire all of `reqs` for `owner`, all or none.
+ * Returns 0 and sets *ret_version (the fencing token: the document version
+ * that recorded the grant); -EAGAIN when a try was refused (and *ret_blocker,
+ * if given, says why); -ETIMEDOUT when the deadline passed; -ECANCELED when
+ * cancelled; -EINVAL for a bad request; -EBADMSG for a corrupt document;
+ * other negative errno from the store. A waiter that gives up removes its
+ * ticket. */
+int locks_acquire(struct store *s, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		  const struct locks_acquire_opts *opts, int64_t *ret_version, struct lock_blocker *ret_blocker);
+
+/* Release the owner's holdings of `names` (all of them if n == 0).
+ * *ret_released (optional) gets the number of holdings removed. */
+int locks_release(struct store *s, const struct lock_owner *owner, const char *const *names, size_t n,
+		  int *ret_released);
+
+/* Release every holding and ticket of task `task_id`, whichever process
+ * took them (the supervisor does this when a worker ends). */
+int locks_release_task(struct store *s, int64_t task_id, int *ret_released);
+
+/* Remove holders and tickets of dead owners: on this host (`my_host`) an
+ * owner whose pid is gone or was reused (start time differs); on another
+ * host an owner whose lease has expired by the database's clock (an owner
+ * of another host without a lease is never reaped from here). */
+int locks_reap(struct store *s, const char *my_host, int *ret_reaped);
+
+/* Remove only the holders and tickets of other hosts whose lease has
+ * expired by the database's clock (this host's own dead owners are left to
+ * the supervisor, which kills a dead worker's process group before it frees
+ * its locks), and call `on_expired` (if not NULL) for each such owner. */
+int locks_reap_expired(struct store *s, const char *my_host, locks_expired_fn on_expired, void *userdata,
+		       int *ret_reaped);
+
+/* Renew the lease of every holder and ticket on `host` to db now +
+ * lease_ms (the daemon does this every second). */
+int locks_renew_leases(struct store *s, const char *host, int64_t lease_ms, int *ret_renewed);
+
+/* Read the document. ret_doc and ret_text are optional; *ret_text is the
+ * stored JSON (malloc'ed). */
+int locks_read(struct store *s, struct lock_doc *ret_doc, int64_t *ret_version, char **ret_text);
+
+struct locks_repair_report {
+	bool was_valid;        /* nothing needed repair */
+	char *old_text;        /* the document as it was (malloc'ed) */
+	int64_t old_version;
+	int64_t new_version;
+	int holders_kept;
+	int entries_dropped;   /* holders and tickets that could not be salvaged */
+	char problem[256];     /* why the old document did not parse */
+};
+
+/* Operator repair of a document that does not parse: keeps every holder
+ * entry that still parses (so live holders stay protected), drops the rest
+ * and the wait queue (waiters re-queue by themselves), and sets nextTicket
+ * past any ticket ever issued. A valid document is left alone. The caller
+ * keeps report->old_text for the record. Free with locks_repair_report_release(). */
+int locks_repair(struct store *s, struct locks_repair_report *report);
+void locks_repair_report_release(struct locks_repair_report *report);
+
+/* Per-process counters, for tests and benchmarks. */
+struct locks_stats {
+	uint64_t cas_commits;     /* document writes */
+	uint64_t cas_conflicts;   /* CAS lost to another writer: retried */
+	uint64_t cas_noops;       /* computed document identical: not written */
+	uint64_t polls;           /* version reads while waiting */
+};
+void locks_stats_get(struct locks_stats *ret);

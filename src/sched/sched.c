@@ -1,0 +1,222 @@
+/* sched.c — see sched.h. */
+#include "sched.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "tasks/task.h"
+#include "tasks/task_type.h"
+
+struct sched {
+	struct sched_opts o;
+	uv_idle_t idle;     /* runs a kicked pass once the loop is idle */
+	bool kicked;
+	uv_timer_t quiet;   /* the sftp quiet period */
+	bool spec_dirty;    /* app work happened since the last sftp check */
+	bool app_busy;      /* app tasks active or queued at the last pass */
+	unsigned rebuilds;
+};
+
+static void on_idle(uv_idle_t *h)
+{
+	struct sched *sc = h->data;
+	uv_idle_stop(&sc->idle);
+	sc->kicked = false;
+	sched_pass(sc);
+}
+
+int sched_new(const struct sched_opts *opts, struct sched **ret)
+{
+	struct sched *sc = calloc(1, sizeof(*sc));
+	if (!sc)
+		return -ENOMEM;
+	sc->o = *opts;
+	uv_idle_init(opts->loop, &sc->idle);
+	sc->idle.data = sc;
+	uv_timer_init(opts->loop, &sc->quiet);
+	sc->quiet.data = sc;
+	*ret = sc;
+	return 0;
+}
+
+void sched_close(struct sched *sc)
+{
+	if (!sc)
+		return;
+	uv_close((uv_handle_t *)&sc->idle, NULL);
+	uv_close((uv_handle_t *)&sc->quiet, NULL);
+}
+
+unsigned sched_sftp_rebuilds(const struct sched *sc) { return sc->rebuilds; }
+
+static void on_quiet(uv_timer_t *h)
+{
+	struct sched *sc = h->data;
+	if (sc->app_busy || supervisor_count_app_tasks(sc->o.supervisor, NULL) > 0 || !sc->spec_dirty)
+		return; /* the next pass that finds app work over restarts the timer */
+	sc->spec_dirty = false;
+	bool changed = false;
+	int r = sc->o.sftp_changed ? sc->o.sftp_changed(sc->o.userdata, &changed) : 0;
+	if (r < 0) {
+		/* No engine at all is a normal state (status says so); anything
+		 * else deserves a warning. */
+		if (r == -ENOENT || r == -ECONNREFUSED)
+			log_debug("scheduler: no container engine: sftp spec not compared");
+		else
+			log_warn("scheduler: cannot compare the sftp spec (%s); will retry after the next app task",
+				 strerror(-r));
+		return;
+	}
+	if (!changed)
+		return;
+	int64_t id;
+	r = task_create(sc->o.store, "service.rebuild", NULL, "{\"force\":false,\"name\":\"sftp\"}",
+			config_task_timeout_ms(sc->o.config, "service.rebuild"), &id);
+	if (r < 0) {
+		log_error("scheduler: cannot queue the sftp rebuild: %s", store_errmsg(sc->o.store));
+		return;
+	}
+	sc->rebuilds++;
+	log_info("scheduler: app work is over and the sftp mount spec changed: queued rebuild task %lld", (long long)id);
+	sched_kick(sc);
+}
+
+void sched_note_spec_change(struct sched *sc)
+{
+	sc->spec_dirty = true;
+	/* The quiet period counts from the latest change: the next pass that
+	 * finds app work over starts it afresh. */
+	uv_timer_stop(&sc->quiet);
+	sched_kick(sc);
+}
+
+void sched_free(struct sched *sc) { free(sc); }
+
+void sched_kick(struct sched *sc)
+{
+	if (sc->kicked)
+		return;
+	sc->kicked = true;
+	uv_idle_start(&sc->idle, on_idle);
+}
+
+/* Apps seen in this pass that already have an earlier task queued or
+ * running: a later task of the same app must not overtake it. */
+struct app_set {
+	char **ids;
+	size_t n;
+};
+
+static bool app_set_has(const struct app_set *s, const char *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->ids[i], id) == 0)
+			return true;
+	return false;
+}
+
+static void app_set_add(struct app_set *s, const char *id)
+{
+	char **grown = realloc(s->ids, (s->n + 1) * sizeof(*s->ids));
+	if (!grown)
+		return;
+	s->ids = grown;
+	s->ids[s->n++] = strdup(id);
+}
+
+static void app_set_free(struct app_set *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->ids[i]);
+	free(s->ids);
+}
+
+int sched_pass(struct sched *sc)
+{
+	struct store *s = sc->o.store;
+	/* Oldest first: FIFO. Only tasks nobody claimed yet (host IS NULL). */
+	struct store_stmt *st;
+	int r = store_query(s, &st,
+			    "SELECT id, type, app_id, stop_reason FROM tasks WHERE state = 'queued' AND host IS NULL "
+			    "ORDER BY id",
+			    NULL);
+	if (r < 0) {
+		log_error("scheduler: cannot read the queue: %s", store_errmsg(s));
+		return r;
+	}
+	struct queued {
+		int64_t id;
+		char *type, *app_id;
+		bool stop;
+	} *q = NULL;
+	size_t n = 0;
+	while ((r = store_step(st)) == 1) {
+		struct queued *grown = realloc(q, (n + 1) * sizeof(*q));
+		if (!grown)
+			break;
+		q = grown;
+		const char *app = store_col_text(st, 2);
+		q[n++] = (struct queued){ .id = store_col_int64(st, 0), .type = strdup(store_col_text(st, 1)),
+					  .app_id = app ? strdup(app) : NULL, .stop = !store_col_is_null(st, 3) };
+	}
+	store_finalize(st);
+
+	int started = 0;
+	size_t app_active = supervisor_count_app_tasks(sc->o.supervisor, NULL);
+	size_t app_queued = 0;
+	struct app_set busy = { 0 };
+	for (size_t i = 0; i < n; i++) {
+		struct queued *t = &q[i];
+		if (t->stop) {
+			task_finish(s, t->id, TASK_CANCELLED, TASK_ERR_STOPPED, "stopped before it started", NULL);
+			continue;
+		}
+		const struct task_type *type = task_type_find(t->type);
+		if (!type) {
+			task_finish(s, t->id, TASK_FAILED, "bad_task", "unknown task type", NULL);
+			continue;
+		}
+		if (type->app_task)
+			app_queued++;
+		if (type->app_task && t->app_id) {
+			if (app_set_has(&busy, t->app_id))
+				continue;
+			app_set_add(&busy, t->app_id);
+			if (supervisor_count_app_tasks(sc->o.supervisor, t->app_id) > 0)
+				continue;
+			if (app_active >= (size_t)sc->o.config->app_task_concurrency)
+				continue;
+		}
+		if (task_claim(s, t->id, sc->o.host) != 1)
+			continue;
+		struct task full;
+		if (task_get(s, t->id, &full) < 0)
+			continue;
+		if (supervisor_spawn(sc->o.supervisor, &full) == 0) {
+			started++;
+			if (type->app_task) {
+				app_active++;
+				app_queued--;
+			}
+		}
+		task_release(&full);
+	}
+	app_set_free(&busy);
+	/* Quiet period: started by the first pass that finds app work over,
+	 * and not pushed back by later passes without news (the housekeeping
+	 * tick kicks a pass every second: restarting the timer on each pass
+	 * meant a quiet period longer than that never ended). */
+	sc->app_busy = app_active > 0 || app_queued > 0;
+	if (sc->app_busy)
+		uv_timer_stop(&sc->quiet);
+	else if (sc->spec_dirty && !uv_is_active((uv_handle_t *)&sc->quiet))
+		uv_timer_start(&sc->quiet, on_quiet, (uint64_t)sc->o.config->sftp_quiet_ms, 0);
+	for (size_t i = 0; i < n; i++) {
+		free(q[i].type);
+		free(q[i].app_id);
+	}
+	free(q);
+	return started;
+}

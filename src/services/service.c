@@ -1,0 +1,796 @@
+/* service.c — see service.h. The spec, its hash, the registry, and the
+ * rebuild / restart / status operations. One forward `goto out` per function
+ * for cleanup. */
+#include "service.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/timeutil.h"
+#include "sftp.h"
+
+#define STOP_TIMEOUT_S 10
+#define DEFAULT_HEALTH_TIMEOUT_MS 30000
+/* A container that started this recently and does not answer yet is
+ * "starting", not "unhealthy". */
+#define STARTING_GRACE_MS 10000
+#define PROBE_TIMEOUT_MS 500
+
+/* ---- the spec ----------------------------------------------------------- */
+
+int service_spec_init(struct service_spec *s, const char *name, const char *image)
+{
+	*s = (struct service_spec){ .restart = ENGINE_RESTART_UNLESS_STOPPED };
+	s->name = strdup(name);
+	s->image = strdup(image);
+	if (!s->name || !s->image) {
+		service_spec_release(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void kv_free(struct service_kv *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].key);
+		free(v[i].value);
+	}
+	free(v);
+}
+
+void service_spec_release(struct service_spec *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		free(s->mounts[i].source);
+		free(s->mounts[i].target);
+		free(s->mounts[i].origin);
+	}
+	free(s->mounts);
+	kv_free(s->env, s->n_env);
+	kv_free(s->labels, s->n_labels);
+	for (size_t i = 0; i < s->n_ports; i++)
+		free(s->ports[i].host_ip);
+	free(s->ports);
+	free(s->name);
+	free(s->image);
+	free(s->network_mode);
+	*s = (struct service_spec){ 0 };
+}
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+	if (!s)
+		return NULL;
+	char *d = strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+int service_spec_add_mount(struct service_spec *s, const char *source, const char *target,
+			   enum engine_propagation propagation, bool read_only, const char *origin)
+{
+	bool oom = false;
+	struct service_mount m = {
+		.source = dup_or_null(source, &oom), .target = dup_or_null(target, &oom), .read_only = read_only,
+		.propagation = propagation, .origin = dup_or_null(origin, &oom),
+	};
+	struct service_mount *grown = oom ? NULL : realloc(s->mounts, (s->n_mounts + 1) * sizeof(*grown));
+	if (!grown) {
+		free(m.source);
+		free(m.target);
+		free(m.origin);
+		return -ENOMEM;
+	}
+	s->mounts = grown;
+	s->mounts[s->n_mounts++] = m;
+	return 0;
+}
+
+/* Set key=value in a kv list, replacing an existing key. */
+static int kv_set(struct service_kv **v, size_t *n, const char *key, const char *value)
+{
+	char *k = strdup(key), *val = strdup(value ? value : "");
+	if (!k || !val)
+		goto oom;
+	for (size_t i = 0; i < *n; i++) {
+		if (strcmp((*v)[i].key, key) == 0) {
+			free(k);
+			free((*v)[i].value);
+			(*v)[i].value = val;
+			return 0;
+		}
+	}
+	struct service_kv *grown = realloc(*v, (*n + 1) * sizeof(*grown));
+	if (!grown)
+		goto oom;
+	*v = grown;
+	(*v)[(*n)++] = (struct service_kv){ k, val };
+	return 0;
+oom:
+	free(k);
+	free(val);
+	return -ENOMEM;
+}
+
+int service_spec_add_env(struct service_spec *s, const char *key, const char *value)
+{
+	return kv_set(&s->env, &s->n_env, key, value);
+}
+
+int service_spec_add_label(struct service_spec *s, const char *key, const char *value)
+{
+	return kv_set(&s->labels, &s->n_labels, key, value);
+}
+
+int service_spec_add_port(struct service_spec *s, uint16_t container_port, const char *protocol,
+			  const char *host_ip, uint16_t host_port)
+{
+	bool oom = false;
+	struct service_port p = { .container_port = container_port, .host_port = host_port,
+				  .host_ip = dup_or_null(host_ip, &oom) };
+	snprintf(p.protocol, sizeof(p.protocol), "%s", protocol && *protocol ? protocol : "tcp");
+	struct service_port *grown = oom ? NULL : realloc(s->ports, (s->n_ports + 1) * sizeof(*grown));
+	if (!grown) {
+		free(p.host_ip);
+		return -ENOMEM;
+	}
+	s->ports = grown;
+	s->ports[s->n_ports++] = p;
+	return 0;
+}
+
+static int cmp_mount_target(const void *a, const void *b)
+{
+	const struct service_mount *const *x = a, *const *y = b;
+	return strcmp((*x)->target, (*y)->target);
+}
+
+static int cmp_port(const void *a, const void *b)
+{
+	const struct service_port *const *x = a, *const *y = b;
+	if ((*x)->container_port != (*y)->container_port)
+		return (*x)->container_port < (*y)->container_port ? -1 : 1;
+	int c = strcmp((*x)->protocol, (*y)->protocol);
+	if (c)
+		return c;
+	return (*x)->host_port < (*y)->host_port ? -1 : (*x)->host_port > (*y)->host_port;
+}
+
+static json_t *kv_object(const struct service_kv *v, size_t n)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < n; i++)
+		json_object_set_new(o, v[i].key, json_string(v[i].value));
+	return o;
+}
+
+static json_t *mount_json(const struct service_mount *m, bool with_origin)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "source", m->source, "target", m->target, "propagation",
+			      engine_propagation_to_string(m->propagation), "readOnly", m->read_only);
+	if (o && with_origin)
+		json_object_set_new(o, "origin", m->origin ? json_string(m->origin) : json_null());
+	return o;
+}
+
+static json_t *port_json(const struct service_port *p)
+{
+	json_t *o = json_pack("{s:i, s:s, s:i}", "containerPort", p->container_port, "protocol", p->protocol,
+			      "hostPort", p->host_port);
+	if (o)
+		json_object_set_new(o, "hostIp", p->host_ip ? json_string(p->host_ip) : json_null());
+	return o;
+}
+
+/* The spec as JSON with mounts sorted by target and ports sorted; `canonical`
+ * adds what only the hash needs (env, labels, name) and leaves out origins. */
+static json_t *spec_json(const struct service_spec *s, bool canonical)
+{
+	json_t *o = NULL, *mounts = NULL, *ports = NULL;
+	const struct service_mount **ms = calloc(s->n_mounts + 1, sizeof(*ms));
+	const struct service_port **ps = calloc(s->n_ports + 1, sizeof(*ps));
+	if (!ms || !ps)
+		goto out;
+	for (size_t i = 0; i < s->n_mounts; i++)
+		ms[i] = &s->mounts[i];
+	for (size_t i = 0; i < s->n_ports; i++)
+		ps[i] = &s->ports[i];
+	qsort(ms, s->n_mounts, sizeof(*ms), cmp_mount_target);
+	qsort(ps, s->n_ports, sizeof(*ps), cmp_port);
+	mounts = json_array();
+	ports = json_array();
+	if (!mounts || !ports)
+		goto out;
+	for (size_t i = 0; i < s->n_mounts; i++)
+		if (json_array_append_new(mounts, mount_json(ms[i], !canonical)) < 0)
+			goto out;
+	for (size_t i = 0; i < s->n_ports; i++)
+		if (json_array_append_new(ports, port_json(ps[i])) < 0)
+			goto out;
+	o = json_pack("{s:s, s:O, s:O, s:I, s:s}", "image", s->image, "mounts", mounts, "ports", ports, "memoryBytes",
+		      (json_int_t)s->memory_bytes, "restart", engine_restart_policy_to_string(s->restart));
+	if (!o)
+		goto out;
+	json_object_set_new(o, "networkMode", s->network_mode ? json_string(s->network_mode) : json_null());
+	if (canonical) {
+		/* Bump "format" when the meaning of a field changes, so that
+		 * every container is rebuilt once. */
+		json_object_set_new(o, "format", json_integer(1));
+		json_object_set_new(o, "name", json_string(s->name));
+		json_object_set_new(o, "env", kv_object(s->env, s->n_env));
+		json_object_set_new(o, "labels", kv_object(s->labels, s->n_labels));
+	}
+out:
+	json_decref(mounts);
+	json_decref(ports);
+	free(ms);
+	free(ps);
+	return o;
+}
+
+char *service_spec_canonical(const struct service_spec *s)
+{
+	json_t *o = spec_json(s, true);
+	if (!o)
+		return NULL;
+	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(o);
+	return text;
+}
+
+int service_spec_hash(const struct service_spec *s, char ret[SERVICE_HASH_MAX])
+{
+	char *text = service_spec_canonical(s);
+	if (!text)
+		return -ENOMEM;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	int ok = EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL);
+	free(text);
+	if (!ok || len != 32)
+		return -EIO;
+	for (unsigned i = 0; i < len; i++)
+		snprintf(ret + 2 * i, 3, "%02x", md[i]);
+	return 0;
+}
+
+json_t *service_spec_to_json(const struct service_spec *s)
+{
+	return spec_json(s, false);
+}
+
+/* ---- the registry ------------------------------------------------------- */
+
+static const struct service_def *const services[] = { &sftp_service };
+
+const struct service_def *service_find(const char *name)
+{
+	for (size_t i = 0; name && i < sizeof(services) / sizeof(services[0]); i++)
+		if (strcmp(services[i]->name, name) == 0)
+			return services[i];
+	return NULL;
+}
+
+const struct service_def *const *service_list(size_t *ret_n)
+{
+	*ret_n = sizeof(services) / sizeof(services[0]);
+	return services;
+}
+
+void service_container_name(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "boxd-%s", name);
+}
+
+/* ---- the engine ----------------------------------------------------------- */
+
+int service_engine_open(const struct boxd_config *cfg, int timeout_ms, struct engine **ret, char *err,
+			size_t errlen)
+{
+	struct engine_options o = { .socket_path = cfg->engine_socket };
+	if (timeout_ms > 0) {
+		o.connect_timeout_ms = timeout_ms < 2000 ? timeout_ms : 2000;
+		o.timeout_ms = timeout_ms;
+		o.long_timeout_ms = timeout_ms;
+	}
+	struct engine *e;
+	char msg[512] = "";
+	int r = engine_open_opts(&o, &e, msg, sizeof(msg));
+	if (r < 0) {
+		snprintf(err, errlen, "%s", *msg ? msg : strerror(-r));
+		return r;
+	}
+	r = engine_ping(e);
+	if (r < 0) {
+		snprintf(err, errlen, "%s", engine_errmsg(e));
+		engine_close(e);
+		return r;
+	}
+	*ret = e;
+	return 0;
+}
+
+/* ---- operations ------------------------------------------------------------- */
+
+static int fail(struct service_error *err, int r, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(struct service_error *err, int r, const char *code, const char *fmt, ...)
+{
+	snprintf(err->code, sizeof(err->code), "%s", code);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+	return r < 0 ? r : -EIO;
+}
+
+static void progress(const struct service_op *op, int percent, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void progress(const struct service_op *op, int percent, const char *fmt, ...)
+{
+	if (!op || !op->progress)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	op->progress(op->userdata, percent, msg);
+}
+
+static bool cancelled(const struct service_op *op)
+{
+	return op && op->cancel && *op->cancel;
+}
+
+/* Every bind source must exist, as a directory or a file, right now. The
+ * engine would create a missing one (Podman does) as an empty directory,
+ * which would hide that an app's data or a volume is gone. */
+static int check_sources(const struct service_spec *s, struct service_error *err)
+{
+	char missing[800] = "";
+	size_t used = 0;
+	int n = 0, first = 0;
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		const struct service_mount *m = &s->mounts[i];
+		struct stat st;
+		const char *why = NULL;
+		int e = 0;
+		if (stat(m->source, &st) < 0) {
+			e = errno;
+			why = e == ENOENT ? "does not exist" : strerror(e);
+		} else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+			e = ENOTDIR;
+			why = "is neither a directory nor a file";
+		}
+		if (!why)
+			continue;
+		if (!first)
+			first = e;
+		n++;
+		if (used < sizeof(missing))
+			used += (size_t)snprintf(missing + used, sizeof(missing) - used, "%s%s (%s) %s",
+						 n > 1 ? "; " : "", m->source, m->origin ? m->origin : m->target, why);
+	}
+	if (n == 0)
+		return 0;
+	return fail(err, -first, SERVICE_ERR_MISSING_SOURCE,
+		    "cannot create the %s container: bind source%s missing: %s. boxd does not create missing sources; "
+		    "restore %s, or change or remove the app or volume that names %s",
+		    s->name, n > 1 ? "s" : "", missing, n > 1 ? "them" : "it", n > 1 ? "them" : "it");
+}
+
+/* The last lines of a container's log on one line, for an error message. */
+static void logs_tail(struct engine *e, const char *id, char *buf, size_t len)
+{
+	struct engine_logs_opts lo = { .tail = 8 };
+	char *text = NULL;
+	size_t n = 0;
+	buf[0] = '\0';
+	if (engine_container_logs(e, id, &lo, &text, &n) < 0)
+		return;
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 4 < len; i++) {
+		char c = text[i];
+		if (c == '\n') {
+			if (i + 1 < n) {
+				memcpy(buf + o, " | ", 3);
+				o += 3;
+			}
+		} else if ((unsigned char)c >= 0x20) {
+			buf[o++] = c;
+		}
+	}
+	buf[o] = '\0';
+	free(text);
+}
+
+/* Wait until the started container answers (or exits, or time is up). */
+static int wait_healthy(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
+			const char *id, const struct service_op *op, struct service_error *err)
+{
+	int timeout = op && op->health_timeout_ms > 0 ? op->health_timeout_ms : DEFAULT_HEALTH_TIMEOUT_MS;
+	int64_t deadline = now_mono_ms() + timeout;
+	char why[256] = "";
+	for (;;) {
+		if (cancelled(op))
+			return -ECANCELED;
+		struct engine_container c = { 0 };
+		int r = engine_container_inspect(e, id, &c);
+		if (r < 0)
+			return fail(err, r, SERVICE_ERR_ENGINE, "cannot inspect the %s container: %s", def->name,
+				    engine_errmsg(e));
+		bool running = c.running;
+		int code = c.exit_code;
+		engine_container_release(&c);
+		if (!running) {
+			char logs[600];
+			logs_tail(e, id, logs, sizeof(logs));
+			return fail(err, -EIO, SERVICE_ERR_UNHEALTHY, "the %s container exited (code %d) right after it started%s%s",
+				    def->name, code, *logs ? "; its log: " : "", logs);
+		}
+		if (!def->probe || def->probe(cfg, PROBE_TIMEOUT_MS, why, sizeof(why)) == 1)
+			return 0;
+		if (now_mono_ms() >= deadline) {
+			char logs[600];
+			logs_tail(e, id, logs, sizeof(logs));
+			return fail(err, -ETIMEDOUT, SERVICE_ERR_UNHEALTHY, "the %s container runs but does not answer after %d s: %s%s%s",
+				    def->name, timeout / 1000, why, *logs ? "; its log: " : "", logs);
+		}
+		sleep_us(50 * 1000);
+	}
+}
+
+/* Create (not start) the container of `s` named `cname` carrying `hash`. */
+static int create_container(struct engine *e, const struct service_spec *s, const char *cname, const char *hash,
+			    char id[ENGINE_ID_MAX], struct service_error *err)
+{
+	int r = -ENOMEM;
+	char **env = calloc(s->n_env + 1, sizeof(*env));
+	struct engine_kv *labels = calloc(s->n_labels + 2, sizeof(*labels));
+	struct engine_mount *mounts = calloc(s->n_mounts + 1, sizeof(*mounts));
+	struct engine_port_binding *ports = calloc(s->n_ports + 1, sizeof(*ports));
+	if (!env || !labels || !mounts || !ports)
+		goto out;
+	for (size_t i = 0; i < s->n_env; i++)
+		if (asprintf(&env[i], "%s=%s", s->env[i].key, s->env[i].value) < 0) {
+			env[i] = NULL;
+			goto out;
+		}
+	for (size_t i = 0; i < s->n_labels; i++)
+		labels[i] = (struct engine_kv){ s->labels[i].key, s->labels[i].value };
+	labels[s->n_labels] = (struct engine_kv){ SERVICE_LABEL_NAME, s->name };
+	labels[s->n_labels + 1] = (struct engine_kv){ SERVICE_LABEL_HASH, hash };
+	for (size_t i = 0; i < s->n_mounts; i++)
+		mounts[i] = (struct engine_mount){ .type = ENGINE_MOUNT_BIND, .source = s->mounts[i].source,
+						   .target = s->mounts[i].target, .read_only = s->mounts[i].read_only,
+						   .propagation = s->mounts[i].propagation };
+	for (size_t i = 0; i < s->n_ports; i++)
+		ports[i] = (struct engine_port_binding){ .container_port = s->ports[i].container_port,
+							 .protocol = s->ports[i].protocol, .host_ip = s->ports[i].host_ip,
+							 .host_port = s->ports[i].host_port };
+	struct engine_container_spec cs = {
+		.name = cname, .image = s->image, .env = (const char *const *)env, .labels = labels,
+		.n_labels = s->n_labels + 2, .mounts = mounts, .n_mounts = s->n_mounts, .restart = s->restart,
+		.network_mode = s->network_mode, .ports = ports, .n_ports = s->n_ports, .memory_bytes = s->memory_bytes,
+		.stop_timeout_s = STOP_TIMEOUT_S,
+	};
+	r = engine_container_create(e, &cs, id);
+	if (r < 0)
+		fail(err, r, SERVICE_ERR_ENGINE, "cannot create the %s container: %s", s->name, engine_errmsg(e));
+out:
+	if (r == -ENOMEM && !err->code[0])
+		fail(err, r, SERVICE_ERR_ENGINE, "out of memory");
+	for (size_t i = 0; env && i < s->n_env; i++)
+		free(env[i]);
+	free(env);
+	free(labels);
+	free(mounts);
+	free(ports);
+	return r;
+}
+
+/* Look up the service's container. 1 found (*c filled), 0 none, < 0 error
+ * (err filled). A container of that name that boxd did not make (no
+ * boxd.service label naming this service) is an error: it is never
+ * removed. */
+static int find_container(struct engine *e, const char *service, const char *cname, struct engine_container *c,
+			  struct service_error *err)
+{
+	int r = engine_container_inspect(e, cname, c);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return fail(err, r, SERVICE_ERR_ENGINE, "cannot inspect the container %s: %s", cname, engine_errmsg(e));
+	const char *label = engine_container_label(c, SERVICE_LABEL_NAME);
+	if (!label || strcmp(label, service) != 0) {
+		engine_container_release(c);
+		return fail(err, -EEXIST, SERVICE_ERR_ENGINE,
+			    "a container named %s exists that boxd did not create (no label %s=%s); remove or rename it",
+			    cname, SERVICE_LABEL_NAME, service);
+	}
+	return 1;
+}
+
+int service_rebuild(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
+		    struct store *store, bool force, const struct service_op *op, struct service_rebuild_result *ret,
+		    struct service_error *err)
+{
+	struct service_spec spec = { 0 };
+	struct engine_container old = { 0 };
+	struct service_rebuild_result res = { .reason = "created" };
+	char cname[64], msg[512] = "";
+	bool have_old = false;
+	*err = (struct service_error){ 0 };
+	service_container_name(def->name, cname, sizeof(cname));
+
+	progress(op, 5, "Computing the %s spec", def->name);
+	int r = def->build_spec(cfg, store, &spec, msg, sizeof(msg));
+	if (r < 0) {
+		r = fail(err, r, SERVICE_ERR_SPEC, "cannot build the %s spec: %s", def->name, msg);
+		goto out;
+	}
+	r = service_spec_hash(&spec, res.spec_hash);
+	if (r < 0) {
+		r = fail(err, r, SERVICE_ERR_SPEC, "cannot hash the %s spec", def->name);
+		goto out;
+	}
+	r = find_container(e, def->name, cname, &old, err);
+	if (r < 0)
+		goto out;
+	have_old = r == 1;
+	/* Check before anything changes: a missing source leaves the old
+	 * container as it is. */
+	r = check_sources(&spec, err);
+	if (r < 0)
+		goto out;
+
+	if (have_old) {
+		snprintf(res.previous_id, sizeof(res.previous_id), "%s", old.id);
+		const char *label = engine_container_label(&old, SERVICE_LABEL_HASH);
+		bool same = label && strcmp(label, res.spec_hash) == 0;
+		if (same && !force) {
+			snprintf(res.container_id, sizeof(res.container_id), "%s", old.id);
+			res.reason = "unchanged";
+			if (!old.running) {
+				progress(op, 50, "Starting the stopped %s container", def->name);
+				r = engine_container_start(e, old.id);
+				if (r < 0) {
+					r = fail(err, r, SERVICE_ERR_ENGINE, "cannot start %s: %s", cname, engine_errmsg(e));
+					goto out;
+				}
+				res.reason = "unchanged; started the stopped container";
+				r = wait_healthy(e, def, cfg, old.id, op, err);
+				if (r < 0)
+					goto out;
+			}
+			r = 0;
+			goto done;
+		}
+		res.reason = force ? "forced" : "spec changed";
+	}
+
+	r = engine_image_exists(e, spec.image);
+	if (r <= 0) {
+		r = r < 0 ? fail(err, r, SERVICE_ERR_ENGINE, "cannot check the image %s: %s", spec.image, engine_errmsg(e))
+			  : fail(err, -ENOENT, SERVICE_ERR_IMAGE_MISSING,
+				 "the engine has no image %s (for sftp: scripts/images/build-sftp-image.sh builds it)",
+				 spec.image);
+		goto out;
+	}
+	if (cancelled(op)) {
+		r = -ECANCELED;
+		goto out;
+	}
+	if (have_old) {
+		progress(op, 20, "Removing the old %s container (%s)", def->name, res.reason);
+		if (old.running) {
+			r = engine_container_stop(e, old.id, STOP_TIMEOUT_S);
+			if (r < 0 && r != -ENOENT) {
+				r = fail(err, r, SERVICE_ERR_ENGINE, "cannot stop %s: %s", cname, engine_errmsg(e));
+				goto out;
+			}
+		}
+		r = engine_container_remove(e, old.id, ENGINE_REMOVE_FORCE);
+		if (r < 0 && r != -ENOENT) {
+			r = fail(err, r, SERVICE_ERR_ENGINE, "cannot remove %s: %s", cname, engine_errmsg(e));
+			goto out;
+		}
+	}
+	/* Again right before the create: this is the check that counts. */
+	r = check_sources(&spec, err);
+	if (r < 0)
+		goto out;
+	progress(op, 40, "Creating the %s container", def->name);
+	r = create_container(e, &spec, cname, res.spec_hash, res.container_id, err);
+	if (r < 0)
+		goto out;
+	res.rebuilt = true;
+	progress(op, 60, "Starting the %s container", def->name);
+	r = engine_container_start(e, res.container_id);
+	if (r < 0) {
+		r = fail(err, r, SERVICE_ERR_ENGINE, "cannot start %s: %s", cname, engine_errmsg(e));
+		goto out;
+	}
+	progress(op, 80, "Waiting for %s to answer", def->name);
+	r = wait_healthy(e, def, cfg, res.container_id, op, err);
+	if (r < 0)
+		goto out;
+done:
+	progress(op, 100, "%s: %s", def->name, res.reason);
+	*ret = res;
+out:
+	if (have_old)
+		engine_container_release(&old);
+	service_spec_release(&spec);
+	return r;
+}
+
+int service_restart(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
+		    const struct service_op *op, char ret_id[ENGINE_ID_MAX], struct service_error *err)
+{
+	struct engine_container c = { 0 };
+	char cname[64], id[ENGINE_ID_MAX];
+	*err = (struct service_error){ 0 };
+	service_container_name(def->name, cname, sizeof(cname));
+	int r = find_container(e, def->name, cname, &c, err);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return fail(err, -ENOENT, SERVICE_ERR_NOT_CREATED,
+			    "the %s container does not exist yet; a rebuild creates it (a restart never does)", def->name);
+	snprintf(id, sizeof(id), "%s", c.id);
+	engine_container_release(&c);
+	progress(op, 20, "Restarting the %s container", def->name);
+	r = engine_container_restart(e, id, STOP_TIMEOUT_S);
+	if (r < 0)
+		return fail(err, r, SERVICE_ERR_ENGINE, "cannot restart %s: %s", cname, engine_errmsg(e));
+	progress(op, 60, "Waiting for %s to answer", def->name);
+	r = wait_healthy(e, def, cfg, id, op, err);
+	if (r < 0)
+		return r;
+	progress(op, 100, "%s restarted", def->name);
+	memcpy(ret_id, id, ENGINE_ID_MAX);
+	return 0;
+}
+
+int service_spec_changed(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
+			 struct store *store, bool *ret_changed, char *err, size_t errlen)
+{
+	struct engine *own = NULL;
+	struct service_spec spec = { 0 };
+	char hash[SERVICE_HASH_MAX], cname[64], msg[512] = "";
+	service_container_name(def->name, cname, sizeof(cname));
+	int r = def->build_spec(cfg, store, &spec, msg, sizeof(msg));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot build the %s spec: %s", def->name, msg);
+		return r;
+	}
+	r = service_spec_hash(&spec, hash);
+	service_spec_release(&spec);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot hash the %s spec", def->name);
+		return r;
+	}
+	if (!e) {
+		r = service_engine_open(cfg, 5000, &own, err, errlen);
+		if (r < 0)
+			return r;
+		e = own;
+	}
+	struct engine_container c = { 0 };
+	r = engine_container_inspect(e, cname, &c);
+	if (r == -ENOENT) {
+		*ret_changed = true;
+		r = 0;
+	} else if (r < 0) {
+		snprintf(err, errlen, "cannot inspect %s: %s", cname, engine_errmsg(e));
+	} else {
+		const char *label = engine_container_label(&c, SERVICE_LABEL_HASH);
+		*ret_changed = !label || strcmp(label, hash) != 0;
+		engine_container_release(&c);
+	}
+	engine_close(own);
+	return r;
+}
+
+/* ---- status ------------------------------------------------------------------- */
+
+static json_t *time_or_null(int64_t ms)
+{
+	if (ms <= 0)
+		return json_null();
+	char buf[40];
+	format_rfc3339_ms(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *engine_mounts_json(const struct engine_container *c)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < c->n_mounts; i++) {
+		const struct engine_mount_info *m = &c->mounts[i];
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", m->type, "source", m->source,
+						   "target", m->destination, "propagation", m->propagation, "readOnly",
+						   m->read_only));
+	}
+	return a;
+}
+
+json_t *service_status(struct engine *e, const char *engine_error, const struct service_def *def,
+		       const struct boxd_config *cfg, struct store *store)
+{
+	char cname[64], msg[512] = "", hash[SERVICE_HASH_MAX] = "";
+	service_container_name(def->name, cname, sizeof(cname));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:n, s:n, s:n, s:n, s:n, s:n, s:s, s:[], s:n, s:n}",
+			      "name", def->name, "summary", def->summary, "containerName", cname, "exists", 0, "running",
+			      0, "state", "unknown", "containerId", "image", "startedAt", "specHash", "currentSpecHash",
+			      "upToDate", "health", "unknown", "mounts", "spec", "error");
+	if (!o)
+		return NULL;
+	struct service_spec spec = { 0 };
+	char spec_error[600] = "";
+	if (def->build_spec(cfg, store, &spec, msg, sizeof(msg)) == 0 && service_spec_hash(&spec, hash) == 0) {
+		json_object_set_new(o, "currentSpecHash", json_string(hash));
+		json_object_set_new(o, "spec", service_spec_to_json(&spec));
+	} else {
+		hash[0] = '\0';
+		snprintf(spec_error, sizeof(spec_error), "cannot build the %s spec: %s", def->name, msg);
+	}
+	service_spec_release(&spec);
+
+	if (!e) {
+		json_object_set_new(o, "error", json_string(engine_error ? engine_error : "no container engine"));
+		return o;
+	}
+	struct engine_container c = { 0 };
+	int r = engine_container_inspect(e, cname, &c);
+	if (r == -ENOENT) {
+		json_object_set_new(o, "state", json_string("missing"));
+		json_object_set_new(o, "health", json_string("missing"));
+		if (*spec_error)
+			json_object_set_new(o, "error", json_string(spec_error));
+		return o;
+	}
+	if (r < 0) {
+		json_object_set_new(o, "error", json_string(engine_errmsg(e)));
+		return o;
+	}
+	const char *label = engine_container_label(&c, SERVICE_LABEL_HASH);
+	json_object_set_new(o, "exists", json_true());
+	json_object_set_new(o, "running", json_boolean(c.running));
+	json_object_set_new(o, "state", json_string(c.status));
+	json_object_set_new(o, "containerId", json_string(c.id));
+	json_object_set_new(o, "image", json_string(c.image));
+	json_object_set_new(o, "startedAt", c.running ? time_or_null(c.started_ms) : json_null());
+	json_object_set_new(o, "specHash", label ? json_string(label) : json_null());
+	if (*hash)
+		json_object_set_new(o, "upToDate", json_boolean(label && strcmp(label, hash) == 0));
+	json_object_set_new(o, "mounts", engine_mounts_json(&c));
+	const char *health = "stopped";
+	if (c.running) {
+		char why[256] = "";
+		if (!def->probe || def->probe(cfg, PROBE_TIMEOUT_MS, why, sizeof(why)) == 1)
+			health = "healthy";
+		else if (c.started_ms > 0 && now_wall_ms() - c.started_ms < STARTING_GRACE_MS)
+			health = "starting";
+		else
+			health = "unhealthy";
+		if (strcmp(health, "healthy") != 0 && *why && !*spec_error)
+			snprintf(spec_error, sizeof(spec_error), "%s", why);
+	}
+	json_object_set_new(o, "health", json_string(health));
+	if (*spec_error)
+		json_object_set_new(o, "error", json_string(spec_error));
+	engine_container_release(&c);
+	return o;
+}

@@ -1,0 +1,160 @@
+/* service_tasks.c — the task types `service.rebuild` and `service.restart`.
+ *
+ * args: {"name": "sftp", "force": false}   ("force": rebuild only)
+ * locks: service:<name> exclusive — app tasks that create, move or delete
+ * data dirs hold it shared, so no data dir changes while the bind sources
+ * are checked and the container is created.
+ *
+ * Results:
+ *	service.rebuild  {"rebuilt": bool, "containerId", "previousContainerId",
+ *	                  "reason", "specHash", "seconds"}
+ *	service.restart  {"restarted": true, "containerId", "seconds"}
+ * Errors: the codes of service.h (engine_unavailable when no engine
+ * answers, missing_source, image_missing, not_created, unhealthy, ...).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+#include "service.h"
+#include "tasks/task_type.h"
+
+static int validate(json_t *args, bool rebuild, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(args, key, v) {
+		if (strcmp(key, "name") != 0 && (!rebuild || strcmp(key, "force") != 0)) {
+			snprintf(err, errlen, "unknown argument \"%s\" (expected \"name\"%s)", key,
+				 rebuild ? " and \"force\"" : "");
+			return -EINVAL;
+		}
+	}
+	json_t *name = json_object_get(args, "name"), *force = json_object_get(args, "force");
+	if (!json_is_string(name)) {
+		snprintf(err, errlen, "\"name\" must be the name of a service, e.g. \"sftp\"");
+		return -EINVAL;
+	}
+	if (!service_find(json_string_value(name))) {
+		snprintf(err, errlen, "no service \"%s\"", json_string_value(name));
+		return -EINVAL;
+	}
+	if (force && !json_is_boolean(force)) {
+		snprintf(err, errlen, "\"force\" must be true or false");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int validate_rebuild(json_t *args, char *err, size_t errlen) { return validate(args, true, err, errlen); }
+static int validate_restart(json_t *args, char *err, size_t errlen) { return validate(args, false, err, errlen); }
+
+static int service_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
+{
+	(void)t;
+	const char *name = json_string_value(json_object_get(args, "name"));
+	if (!name || !service_find(name))
+		return -EINVAL;
+	struct lock_req *req = calloc(1, sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	snprintf(req->name, sizeof(req->name), "service:%s", name);
+	req->mode = LOCK_EXCLUSIVE;
+	*ret = req;
+	*ret_n = 1;
+	return 0;
+}
+
+static void on_progress(void *userdata, int percent, const char *message)
+{
+	struct task_ctx *ctx = userdata;
+	task_ctx_progress(ctx, percent, "%s", message);
+	printf("%s\n", message);
+	fflush(stdout);
+}
+
+/* Open the engine or fail the task with engine_unavailable. */
+static int open_engine(struct task_ctx *ctx, struct engine **ret)
+{
+	char err[600];
+	int r = service_engine_open(ctx->config, 0, ret, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, SERVICE_ERR_ENGINE_UNAVAILABLE, "no container engine answers: %s", err);
+	return 0;
+}
+
+static int run_rebuild(struct task_ctx *ctx)
+{
+	const struct service_def *def = service_find(json_string_value(json_object_get(ctx->args, "name")));
+	bool force = json_is_true(json_object_get(ctx->args, "force"));
+	if (!def)
+		return task_ctx_fail(ctx, -EINVAL, "bad_task", "unknown service");
+	struct engine *e;
+	int r = open_engine(ctx, &e);
+	if (r < 0)
+		return r;
+	int64_t t0 = now_mono_ms();
+	struct service_op op = { .cancel = ctx->cancel, .progress = on_progress, .userdata = ctx };
+	struct service_rebuild_result res;
+	struct service_error err;
+	r = service_rebuild(e, def, ctx->config, ctx->store, force, &op, &res, &err);
+	engine_close(e);
+	if (r == -ECANCELED)
+		return r;
+	if (r < 0)
+		return task_ctx_fail(ctx, r, err.code, "%s", err.message);
+	double secs = (double)(now_mono_ms() - t0) / 1000.0;
+	printf("%s: %s (%s) in %.3f s\n", def->name, res.rebuilt ? "rebuilt" : "not rebuilt", res.reason, secs);
+	ctx->result = json_pack("{s:b, s:s, s:s, s:s, s:f}", "rebuilt", res.rebuilt, "containerId", res.container_id,
+				"reason", res.reason, "specHash", res.spec_hash, "seconds", secs);
+	json_object_set_new(ctx->result, "previousContainerId",
+			    *res.previous_id ? json_string(res.previous_id) : json_null());
+	return 0;
+}
+
+static int run_restart(struct task_ctx *ctx)
+{
+	const struct service_def *def = service_find(json_string_value(json_object_get(ctx->args, "name")));
+	if (!def)
+		return task_ctx_fail(ctx, -EINVAL, "bad_task", "unknown service");
+	struct engine *e;
+	int r = open_engine(ctx, &e);
+	if (r < 0)
+		return r;
+	int64_t t0 = now_mono_ms();
+	struct service_op op = { .cancel = ctx->cancel, .progress = on_progress, .userdata = ctx };
+	struct service_error err;
+	char id[ENGINE_ID_MAX];
+	r = service_restart(e, def, ctx->config, &op, id, &err);
+	engine_close(e);
+	if (r == -ECANCELED)
+		return r;
+	if (r < 0)
+		return task_ctx_fail(ctx, r, err.code, "%s", err.message);
+	double secs = (double)(now_mono_ms() - t0) / 1000.0;
+	printf("%s: restarted in %.3f s\n", def->name, secs);
+	ctx->result = json_pack("{s:b, s:s, s:f}", "restarted", 1, "containerId", id, "seconds", secs);
+	return 0;
+}
+
+static const struct task_type rebuild_type = {
+	.name = "service.rebuild",
+	.validate = validate_rebuild,
+	.locks = service_locks,
+	.run = run_rebuild,
+};
+
+static const struct task_type restart_type = {
+	.name = "service.restart",
+	.validate = validate_restart,
+	.locks = service_locks,
+	.run = run_restart,
+};
+
+void services_register_task_types(void)
+{
+	task_type_register(&rebuild_type);
+	task_type_register(&restart_type);
+}

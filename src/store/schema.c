@@ -1,0 +1,240 @@
+/* schema.c — versioned schema migrations, one list of statements per backend.
+ *
+ * Migrations run at store_open() inside one write transaction that first
+ * reads schema_version, so several processes opening a fresh database at
+ * once apply each migration exactly once (on SQLite the BEGIN IMMEDIATE
+ * serializes them; the other backends take their own lock, see below).
+ * A migration is never edited once it has shipped: add a new one.
+ */
+#include "store-internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#define EMPTY_LOCK_DOC "{\"holders\":[],\"queue\":[],\"nextTicket\":1}"
+
+/* Every MySQL table: InnoDB (row locks, transactions) and a binary UTF-8
+ * collation, so that text compares byte for byte as on SQLite and
+ * PostgreSQL ('Running' != 'running'). */
+#define MYSQL_TABLE " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+struct migration {
+	int version;
+	const char *const *sqlite;
+	const char *const *mysql;
+	const char *const *postgres;
+};
+
+/* --- 1: the lock document ------------------------------------------------ */
+static const char *const m1_sqlite[] = {
+	"CREATE TABLE locks (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, data TEXT NOT NULL)",
+	"INSERT INTO locks (id, version, data) VALUES (1, 0, '" EMPTY_LOCK_DOC "')",
+	NULL,
+};
+static const char *const m1_mysql[] = {
+	"CREATE TABLE locks (id INT PRIMARY KEY, version BIGINT NOT NULL, data LONGTEXT NOT NULL)" MYSQL_TABLE,
+	"INSERT INTO locks (id, version, data) VALUES (1, 0, '" EMPTY_LOCK_DOC "')",
+	NULL,
+};
+static const char *const m1_postgres[] = {
+	"CREATE TABLE locks (id INT PRIMARY KEY, version BIGINT NOT NULL, data TEXT NOT NULL)",
+	"INSERT INTO locks (id, version, data) VALUES (1, 0, '" EMPTY_LOCK_DOC "')",
+	NULL,
+};
+
+/* --- 2: tasks -------------------------------------------------------------
+ * Times are milliseconds since the epoch (UTC); JSON columns are TEXT. */
+#define TASK_COLUMNS(ID, TEXT, BIG)                                                          \
+	"CREATE TABLE tasks (" ID ", type " TEXT " NOT NULL, app_id " TEXT ", args " TEXT   \
+	" NOT NULL, state " TEXT " NOT NULL, percent INT NOT NULL DEFAULT 0, message " TEXT \
+	" NOT NULL, waiting_for " TEXT ", error_code " TEXT ", error_message " TEXT         \
+	", result " TEXT ", pid INT, pid_start " BIG ", host " TEXT ", stop_reason " TEXT  \
+	", created_at " BIG " NOT NULL, started_at " BIG ", finished_at " BIG               \
+	", timeout_ms " BIG ")"
+static const char *const m2_sqlite[] = {
+	TASK_COLUMNS("id INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "INTEGER"),
+	"CREATE INDEX tasks_state ON tasks (state)",
+	"CREATE INDEX tasks_app ON tasks (app_id)",
+	NULL,
+};
+static const char *const m2_mysql[] = {
+	TASK_COLUMNS("id BIGINT AUTO_INCREMENT PRIMARY KEY", "VARCHAR(255)", "BIGINT") MYSQL_TABLE,
+	"ALTER TABLE tasks MODIFY args LONGTEXT NOT NULL, MODIFY message TEXT NOT NULL, MODIFY waiting_for TEXT, "
+	"MODIFY error_message TEXT, MODIFY result LONGTEXT",
+	"CREATE INDEX tasks_state ON tasks (state)",
+	"CREATE INDEX tasks_app ON tasks (app_id)",
+	NULL,
+};
+static const char *const m2_postgres[] = {
+	TASK_COLUMNS("id BIGSERIAL PRIMARY KEY", "TEXT", "BIGINT"),
+	"CREATE INDEX tasks_state ON tasks (state)",
+	"CREATE INDEX tasks_app ON tasks (app_id)",
+	NULL,
+};
+
+/* --- 3: apps and volumes ---------------------------------------------------
+ * data_dir NULL: the default <appsdata_root>/<id>. env is a JSON object. */
+#define APPS_TABLE(TEXT, KEY, BIG)                                                                    \
+	"CREATE TABLE apps (id " KEY " PRIMARY KEY, image " TEXT " NOT NULL, env " TEXT " NOT NULL, "     \
+	"data_dir " TEXT ", install_state " TEXT " NOT NULL, run_state " TEXT " NOT NULL, health " TEXT \
+	" NOT NULL, task_id " BIG ", container_id " TEXT ", created_at " BIG " NOT NULL, updated_at " BIG  \
+	" NOT NULL)"
+#define VOLUMES_TABLE(TEXT, KEY, BIG)                                                                  \
+	"CREATE TABLE volumes (id " KEY " PRIMARY KEY, name " TEXT " NOT NULL, host_path " TEXT           \
+	" NOT NULL, mount_type " TEXT " NOT NULL, created_at " BIG " NOT NULL)"
+static const char *const m3_sqlite[] = {
+	APPS_TABLE("TEXT", "TEXT", "INTEGER"),
+	VOLUMES_TABLE("TEXT", "TEXT", "INTEGER"),
+	NULL,
+};
+static const char *const m3_mysql[] = {
+	APPS_TABLE("TEXT", "VARCHAR(128)", "BIGINT") MYSQL_TABLE,
+	VOLUMES_TABLE("TEXT", "VARCHAR(128)", "BIGINT") MYSQL_TABLE,
+	NULL,
+};
+static const char *const m3_postgres[] = {
+	APPS_TABLE("TEXT", "TEXT", "BIGINT"),
+	VOLUMES_TABLE("TEXT", "TEXT", "BIGINT"),
+	NULL,
+};
+
+/* --- 4: backups ------------------------------------------------------------
+ * One row per archive (kind app or box) and per full backup (kind full);
+ * full_backup_id links the archives of a full backup to it. See
+ * src/backups/backup_store.h. */
+#define BACKUPS_TABLE(ID, TEXT, KEY, BIG)                                                                  \
+	"CREATE TABLE backups (" ID ", kind " KEY " NOT NULL, app_id " KEY ", task_id " BIG ", path " TEXT   \
+	", format " KEY " NOT NULL, sha256 " KEY ", size " BIG " NOT NULL DEFAULT 0, created_at " BIG          \
+	" NOT NULL, state " KEY " NOT NULL, full_backup_id " BIG ")"
+static const char *const m4_sqlite[] = {
+	BACKUPS_TABLE("id INTEGER PRIMARY KEY AUTOINCREMENT", "TEXT", "TEXT", "INTEGER"),
+	"CREATE INDEX backups_app ON backups (app_id)",
+	"CREATE INDEX backups_full ON backups (full_backup_id)",
+	NULL,
+};
+static const char *const m4_mysql[] = {
+	BACKUPS_TABLE("id BIGINT AUTO_INCREMENT PRIMARY KEY", "TEXT", "VARCHAR(128)", "BIGINT") MYSQL_TABLE,
+	"CREATE INDEX backups_app ON backups (app_id)",
+	"CREATE INDEX backups_full ON backups (full_backup_id)",
+	NULL,
+};
+static const char *const m4_postgres[] = {
+	BACKUPS_TABLE("id BIGSERIAL PRIMARY KEY", "TEXT", "TEXT", "BIGINT"),
+	"CREATE INDEX backups_app ON backups (app_id)",
+	"CREATE INDEX backups_full ON backups (full_backup_id)",
+	NULL,
+};
+
+static const struct migration migrations[] = {
+	{ 1, m1_sqlite, m1_mysql, m1_postgres },
+	{ 2, m2_sqlite, m2_mysql, m2_postgres },
+	{ 3, m3_sqlite, m3_mysql, m3_postgres },
+	{ 4, m4_sqlite, m4_mysql, m4_postgres },
+};
+
+static const char *const *statements_for(const struct migration *m, enum store_backend b)
+{
+	switch (b) {
+	case STORE_BACKEND_SQLITE: return m->sqlite;
+	case STORE_BACKEND_MYSQL: return m->mysql;
+	case STORE_BACKEND_POSTGRES: return m->postgres;
+	}
+	return NULL;
+}
+
+static int ensure_version_table(struct store *s)
+{
+	/* CREATE TABLE IF NOT EXISTS is portable across all three. */
+	int64_t r = store_run(s, "CREATE TABLE IF NOT EXISTS schema_version (version INT NOT NULL)", NULL);
+	if (r < 0)
+		return (int)r;
+	return 0;
+}
+
+static int apply_pending(struct store *s)
+{
+	int64_t current = 0;
+	int r = store_query_int64(s, &current, "SELECT version FROM schema_version", NULL);
+	if (r == -ENOENT) {
+		int64_t n = store_run(s, "INSERT INTO schema_version (version) VALUES (0)", NULL);
+		if (n < 0)
+			return (int)n;
+		current = 0;
+	} else if (r < 0) {
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(migrations) / sizeof(migrations[0]); i++) {
+		const struct migration *m = &migrations[i];
+		if (m->version <= current)
+			continue;
+		const char *const *stmts = statements_for(m, s->backend);
+		for (; stmts && *stmts; stmts++) {
+			int64_t n = store_run(s, *stmts, NULL);
+			if (n < 0)
+				return store_set_error(s, (int)n, "migration %d: %s (in: %.120s)", m->version,
+						       store_errmsg(s), *stmts);
+		}
+		int64_t n = store_run(s, "UPDATE schema_version SET version = ?", "i", (int64_t)m->version);
+		if (n < 0)
+			return (int)n;
+	}
+	return 0;
+}
+
+int store_migrate(struct store *s)
+{
+	int r;
+	if (s->backend == STORE_BACKEND_MYSQL) {
+		/* MySQL DDL commits implicitly, so a transaction cannot serialize
+		 * concurrent migrators; a named server lock does. Named locks are
+		 * server-wide, so the name includes the database. The lock lives
+		 * in the session: pin it, so that a lost connection is an error
+		 * rather than a silent reconnect without the lock. */
+		int64_t got = 0;
+		s->session_pinned = true;
+		r = store_query_int64(s, &got,
+				      "SELECT GET_LOCK(CONCAT('boxd_migrate_', SHA1(COALESCE(DATABASE(), ''))), 60)", NULL);
+		if (r >= 0 && got != 1)
+			r = store_set_error(s, -EBUSY, "timed out waiting for another process's migration");
+		if (r >= 0) {
+			r = ensure_version_table(s);
+			if (r >= 0)
+				r = apply_pending(s);
+			int64_t ignored;
+			store_query_int64(s, &ignored,
+					  "SELECT RELEASE_LOCK(CONCAT('boxd_migrate_', SHA1(COALESCE(DATABASE(), ''))))", NULL);
+		}
+		s->session_pinned = false;
+		return r;
+	}
+
+	if (s->backend == STORE_BACKEND_SQLITE) {
+		/* The version table must exist before the transaction reads it; a
+		 * racing creator is harmless with IF NOT EXISTS. */
+		r = ensure_version_table(s);
+		if (r < 0)
+			return r;
+	}
+	r = store_begin(s, true);
+	if (r < 0)
+		return r;
+	if (s->backend == STORE_BACKEND_POSTGRES) {
+		/* Transactional DDL; the advisory xact lock (per database)
+		 * serializes migrators and is released at commit. A migrator
+		 * waits for another one longer than for a row lock. */
+		int64_t n = store_run(s, "SET LOCAL lock_timeout = '60s'", NULL);
+		if (n >= 0)
+			n = store_run(s, "SELECT pg_advisory_xact_lock(4242)", NULL);
+		r = n < 0 ? (int)n : 0;
+		if (r >= 0)
+			r = ensure_version_table(s);
+	}
+	if (r >= 0)
+		r = apply_pending(s);
+	if (r < 0) {
+		store_rollback(s);
+		return r;
+	}
+	return store_commit(s);
+}

@@ -1,0 +1,61 @@
+/* store-internal.h — what a backend implements. Only src/store includes it.
+ *
+ * A backend allocates a struct that begins with `struct store` (and one that
+ * begins with `struct store_stmt` for statements), fills in `ops`, and
+ * reports failures through store_set_error(), which records a message and
+ * returns the negative errno it was given.
+ */
+#pragma once
+
+#include "store.h"
+
+struct store_ops {
+	void (*close)(struct store *s);
+	int (*prepare)(struct store *s, const char *sql, struct store_stmt **ret);
+	int (*bind_int64)(struct store_stmt *st, int idx, int64_t v);
+	int (*bind_text)(struct store_stmt *st, int idx, const char *v);
+	int (*bind_null)(struct store_stmt *st, int idx);
+	int (*step)(struct store_stmt *st);
+	int64_t (*col_int64)(struct store_stmt *st, int col);
+	const char *(*col_text)(struct store_stmt *st, int col);
+	bool (*col_is_null)(struct store_stmt *st, int col);
+	int64_t (*changes)(struct store_stmt *st);
+	void (*finalize)(struct store_stmt *st);
+	int (*begin)(struct store *s, bool write);
+	int (*commit)(struct store *s);
+	void (*rollback)(struct store *s);
+	int (*now_ms)(struct store *s, int64_t *ret);
+};
+
+struct store {
+	const struct store_ops *ops;
+	enum store_backend backend;
+	int busy_timeout_ms;
+	bool in_tx;
+	/* Session state that a new connection would not have is in use (the
+	 * MySQL migration holds GET_LOCK). While set, a server backend treats
+	 * a lost connection like one lost inside a transaction: it reports
+	 * -ECONNRESET instead of reconnecting behind the caller's back. */
+	bool session_pinned;
+	char errmsg[512];
+};
+
+struct store_stmt {
+	struct store *store;
+};
+
+
+/* Backend constructors: connect, but do not migrate. */
+int store_sqlite_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen);
+int store_mysql_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen);
+int store_postgres_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen);
+
+/* True when `sql` only reads (its first keyword is SELECT, SHOW or VALUES,
+ * after comments and parentheses), so that running it again after a
+ * connection was lost mid-statement cannot apply anything twice. Functions
+ * with side effects called from a SELECT (nextval, GET_LOCK) are not
+ * detected: such statements run inside a transaction or a pinned session. */
+bool store_sql_is_read_only(const char *sql);
+
+/* Bring the schema to the newest version (schema.c). */
+int store_migrate(struct store *s);

@@ -1,0 +1,190 @@
+/* store.h — the backend-neutral database API.
+ *
+ * boxd keeps all of its state in one database: SQLite (the embedded default),
+ * MariaDB/MySQL or PostgreSQL. This API is the only way the rest of boxd
+ * talks to it, so that every module works on every backend unchanged.
+ *
+ * Connections: a `struct store` is one connection and is used by one thread
+ * at a time. The daemon's loop thread, each API thread and each worker open
+ * their own.
+ *
+ * SQL: portable SQL with `?` placeholders (the PostgreSQL backend rewrites
+ * them to $1, $2, ... outside string literals, quoted identifiers and
+ * comments). Every statement is prepared; a user string is only ever bound,
+ * never spliced into SQL. Backend-specific DDL lives in the migrations
+ * (schema.c), not in callers. Portable means, among others:
+ *   - `INSERT ... RETURNING id` works everywhere (MariaDB >= 10.5; not
+ *     MySQL);
+ *   - PostgreSQL infers a parameter's type from its context; where the
+ *     context does not say (`SELECT ? IS NULL`), write CAST(? AS BIGINT);
+ *   - on MySQL, text compares byte for byte (utf8mb4_bin tables), a
+ *     backslash in a literal is just a backslash and "x" is an identifier,
+ *     as on the other two (the session's sql_mode sees to it);
+ *   - no `?` operators (PostgreSQL's jsonb `?`, `?|`, `?&`).
+ *
+ * Errors: functions return 0 (or a documented non-negative value) on success
+ * and a negative errno on failure; store_errmsg() then says what happened in
+ * words for the user. The same causes give the same errno on every backend:
+ * -EEXIST a constraint (duplicate key, NOT NULL, foreign key), -EBUSY a
+ * busy or locked database, a lock wait timeout or a deadlock (retried until
+ * the connection's busy timeout has passed, then reported), -ECONNRESET a
+ * lost connection (see below), -ENOTCONN a lost connection that could not
+ * be re-established, -EACCES permissions, -EINVAL on the server backends bad
+ * SQL (SQLite reports it as -EIO).
+ *
+ * Lost connections (MariaDB/MySQL, PostgreSQL): a statement outside a
+ * transaction reconnects transparently, at most once, when the connection
+ * was found closed before the statement was sent (a killed or timed-out
+ * session), or when the statement only reads (SELECT). A write lost in
+ * flight may or may not have been applied: it fails with -ECONNRESET and
+ * the message says so; the next statement reconnects. Inside a transaction
+ * nothing reconnects: the transaction is gone, the statement and every
+ * later one until store_rollback() fail with -ECONNRESET, and
+ * store_commit() says that nothing was committed (or, when the connection
+ * broke during COMMIT itself, that the outcome is unknown). Statements
+ * cached or held by the caller are prepared again on the new connection.
+ *
+ * Calling sequence for a query:
+ *
+ *	struct store_stmt *st;
+ *	r = store_query(s, &st, "SELECT id, state FROM tasks WHERE id = ?", "i", id);
+ *	if (r < 0) return r;
+ *	while ((r = store_step(st)) == 1) {
+ *		int64_t id = store_col_int64(st, 0);
+ *		const char *state = store_col_text(st, 1);   // valid until next step
+ *	}
+ *	store_finalize(st);                               // always, also on error
+ *
+ * and for a statement without rows: n = store_run(s, "UPDATE ...", "is", 3, "x");
+ * which returns the number of rows changed.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_backend {
+	STORE_BACKEND_SQLITE,
+	STORE_BACKEND_MYSQL,
+	STORE_BACKEND_POSTGRES,
+};
+
+struct store_options {
+	enum store_backend backend;
+	/* SQLite: path of the database file (created with its directory's
+	 * permissions if missing). */
+	const char *sqlite_path;
+	/* MariaDB/MySQL: mysql://[user[:pass]@][host[:port]][/dbname][?socket=/path]
+	 * (or mariadb://; parts percent-encoded as in a URI; all optional,
+	 * e.g. "mysql://boxd:secret@localhost/boxd?socket=/run/mysqld/mysqld.sock").
+	 * PostgreSQL: a libpq connection string or URI, passed to PQconnectdb
+	 * as is (e.g. "postgresql:///boxd?host=/run/postgresql"). A malformed
+	 * DSN fails store_open() with -EINVAL. */
+	const char *dsn;
+	/* How long a busy or locked database is retried before -EBUSY.
+	 * 0 means the default (10 s). */
+	int busy_timeout_ms;
+	/* SQLite only: commit with synchronous=NORMAL instead of FULL. Used for
+	 * the connection that changes only the lock document — see DESIGN.md
+	 * "Durability": a power loss that drops its last commits also kills
+	 * every holder. */
+	bool relaxed_durability;
+	/* Skip schema migrations at open (tools that only read). */
+	bool no_migrate;
+};
+
+struct store;
+struct store_stmt;
+
+/* Parse "sqlite", "mysql" (or "mariadb"), "postgres" (or "postgresql").
+ * Returns 0 or -EINVAL. */
+int store_backend_from_string(const char *s, enum store_backend *ret);
+const char *store_backend_name(enum store_backend b);
+
+/* Open a connection and bring the schema up to date (unless no_migrate).
+ * On failure returns negative errno, writes a message into errbuf, and
+ * *ret is untouched. */
+int store_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen);
+
+/* Close the connection; accepts NULL. Any open transaction is rolled back. */
+void store_close(struct store *s);
+
+enum store_backend store_get_backend(const struct store *s);
+
+/* The message of the last failure on this connection ("" if none). */
+const char *store_errmsg(const struct store *s);
+
+/* Record a message for store_errmsg() and return `err` (a negative errno).
+ * Modules built on the store (locks, tasks) use it so that one message
+ * travels with the error. */
+int store_set_error(struct store *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Prepare `sql` (statements are cached per connection, so preparing the same
+ * SQL again is cheap). */
+int store_prepare(struct store *s, const char *sql, struct store_stmt **ret);
+
+/* Bind parameter `idx` (1-based). Text is copied. A NULL text binds SQL NULL. */
+int store_bind_int64(struct store_stmt *st, int idx, int64_t v);
+int store_bind_text(struct store_stmt *st, int idx, const char *v);
+int store_bind_null(struct store_stmt *st, int idx);
+
+/* Run or advance the statement: 1 = a row is available, 0 = done,
+ * negative errno on failure. */
+int store_step(struct store_stmt *st);
+
+/* Columns of the current row, 0-based. Text is valid until the next
+ * store_step() or store_finalize(); NULL for SQL NULL. */
+int64_t store_col_int64(struct store_stmt *st, int col);
+const char *store_col_text(struct store_stmt *st, int col);
+bool store_col_is_null(struct store_stmt *st, int col);
+
+/* Rows changed by the last completed INSERT/UPDATE/DELETE step. An UPDATE
+ * counts every row it matched, also one it left unchanged (MySQL: the
+ * connection uses CLIENT_FOUND_ROWS), so 0 means "no row matched". */
+int64_t store_changes(struct store_stmt *st);
+
+/* Release the statement (back into the connection's cache). Accepts NULL. */
+void store_finalize(struct store_stmt *st);
+
+/* Prepare `sql` and bind arguments by a format string, one letter per `?`:
+ *   'i' int64_t, 's' const char * (NULL binds NULL), 'n' NULL (no argument).
+ * On success *ret is ready for store_step(). */
+int store_query(struct store *s, struct store_stmt **ret, const char *sql, const char *fmt, ...);
+
+/* Like store_query() but runs the statement to completion and returns the
+ * number of rows changed (>= 0), or negative errno. */
+int64_t store_run(struct store *s, const char *sql, const char *fmt, ...);
+
+/* Run `sql` and return the first column of the first row as int64 in *ret.
+ * -ENOENT when there is no row. */
+int store_query_int64(struct store *s, int64_t *ret, const char *sql, const char *fmt, ...);
+
+/* Transactions. store_begin(s, true) starts a transaction that will write:
+ * on SQLite it is BEGIN IMMEDIATE, which takes the write lock up front (a
+ * deferred transaction that upgrades later fails with SQLITE_BUSY at once
+ * instead of waiting). A busy database is retried up to the busy timeout.
+ * store_rollback() accepts a connection with no open transaction. */
+/*
+ * store_commit() ends the transaction whether it succeeds or not: on failure
+ * everything since store_begin() has been rolled back (calling
+ * store_rollback() afterwards is a harmless no-op).
+ *
+ * A statement that fails inside a transaction: on SQLite and MySQL the
+ * transaction stays usable, on PostgreSQL it is aborted (later statements
+ * fail with -ECANCELED). The portable reaction to any failure inside a
+ * transaction is store_rollback(). Busy errors (-EBUSY: a lock wait timed
+ * out, a deadlock) and -ECONNRESET always end the transaction on the server
+ * backends. */
+int store_begin(struct store *s, bool write);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* The database's clock, milliseconds since the epoch. Lease expiry across
+ * hosts is always computed in this clock, never in a host's local clock. On
+ * SQLite, which is local by nature, it is this host's wall clock; on the
+ * server backends it is the server's (one round trip). */
+int store_now_ms(struct store *s, int64_t *ret_ms);
+
+/* Current schema version (after migrations). */
+int store_schema_version(struct store *s, int64_t *ret);

@@ -1,0 +1,1061 @@
+/* store_mysql.c — the MariaDB/MySQL backend (libmariadb, binary protocol).
+ *
+ * Every statement is a server-side prepared statement (mysql_stmt_*), cached
+ * per connection by its SQL text like the SQLite backend does. Results are
+ * buffered client-side at the first step (mysql_stmt_store_result), so a
+ * caller may run other statements while it iterates over rows, as it can on
+ * SQLite. Result columns are all bound as strings: integers are parsed from
+ * the text, and a value longer than its buffer grows the buffer and is
+ * fetched again with mysql_stmt_fetch_column().
+ *
+ * Session: utf8mb4; CLIENT_FOUND_ROWS, so that an UPDATE that matches a row
+ * without changing it counts 1 as on SQLite and PostgreSQL (the lock CAS
+ * reads 0 as "lost the race"); an sql_mode that makes string literals and
+ * quoting standard (NO_BACKSLASH_ESCAPES, ANSI_QUOTES, PIPES_AS_CONCAT) and
+ * bad data an error (STRICT_ALL_TABLES); time_zone +00:00; and row lock
+ * waits bounded by the busy timeout (innodb_lock_wait_timeout, in whole
+ * seconds, rounded up).
+ *
+ * Busy: a lock wait timeout or a deadlock is -EBUSY. Outside a transaction
+ * the statement is retried until the busy timeout has passed (InnoDB rolled
+ * back only that statement). Inside one we roll the transaction back at once
+ * and fail every later statement until the caller rolls back: after a
+ * deadlock InnoDB has already rolled back the whole transaction, and letting
+ * the caller go on would run its remaining statements in autocommit mode.
+ *
+ * Connection loss. MySQL's protocol is strictly request/response, so bytes
+ * (or EOF) on the socket of an idle connection mean the server is gone or
+ * going (KILL, wait_timeout, shutdown: it sends an error packet and closes).
+ * Before each statement we poll the socket (no round trip). The rules:
+ *   - never reconnect inside a transaction or a pinned session: the
+ *     transaction is gone with the connection, so the statement fails with
+ *     -ECONNRESET, and so does everything up to the rollback;
+ *   - otherwise reconnect at most once per statement, when the connection
+ *     was found dead before sending, when sending failed
+ *     (CR_SERVER_GONE_ERROR: libmariadb sets it only when the write failed),
+ *     or when the statement only reads;
+ *   - a write lost after it was sent may or may not have been applied:
+ *     -ECONNRESET says so, and the next statement reconnects.
+ * After a reconnect the session is set up again, and every cached statement
+ * is prepared again on the new connection the next time it is used (each
+ * statement remembers the connection generation it was prepared on).
+ */
+#include "store-internal.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <errmsg.h>
+#include <mysql.h>
+#include <mysqld_error.h>
+
+#include "../common/timeutil.h"
+
+#define STMT_CACHE_SIZE 48
+#define COL_INITIAL_CAP 64
+#define CONNECT_TIMEOUT_S 10
+#define SQL_IN_MSG 200
+#define ER_CLIENT_INTERACTION_TIMEOUT_MYSQL8 4031
+
+struct my_dsn {
+	char *user, *pass, *host, *db, *socket;
+	unsigned port;
+};
+
+enum param_kind { P_NULL = 0, P_INT, P_TEXT };
+
+struct my_param {
+	enum param_kind kind;
+	int64_t i;
+	char *text;
+	unsigned long len;
+};
+
+struct my_col {
+	char *buf;          /* holds cap bytes; the value plus a NUL */
+	unsigned long cap;
+	unsigned long len;
+	my_bool is_null;
+	my_bool error;
+};
+
+enum stmt_state { ST_IDLE, ST_ROWS, ST_DONE };
+
+struct my_stmt {
+	struct store_stmt base;
+	MYSQL_STMT *st;     /* NULL when not prepared */
+	uint64_t gen;       /* connection generation st was prepared on */
+	char *sql;          /* the SQL; cache key when cached */
+	bool cached;
+	bool in_use;
+	bool read_only;
+	enum stmt_state state;
+	int nparams;
+	struct my_param *params;
+	MYSQL_BIND *pbind;
+	unsigned ncols;
+	struct my_col *cols;
+	MYSQL_BIND *rbind;
+	int64_t changes;
+};
+
+struct my_store {
+	struct store base;
+	MYSQL *db;          /* NULL after the connection was found lost */
+	uint64_t gen;       /* bumped by every (re)connect */
+	struct my_dsn dsn;
+	int lock_wait_s;
+	/* The transaction ended on the server behind the caller's back (lost
+	 * connection, deadlock): every statement fails with tx_err until the
+	 * caller rolls back. */
+	int tx_err;
+	char tx_msg[256];
+	struct my_stmt *cache[STMT_CACHE_SIZE];
+};
+
+#define MY(s) ((struct my_store *)(s))
+#define MYST(st) ((struct my_stmt *)(st))
+
+/* ---- errors ---------------------------------------------------------------- */
+
+static int map_errno(unsigned e)
+{
+	switch (e) {
+	case ER_DUP_ENTRY:
+	case ER_DUP_KEY:
+	case ER_DUP_UNIQUE:
+	case ER_DUP_ENTRY_WITH_KEY_NAME:
+	case ER_BAD_NULL_ERROR:
+	case ER_NO_DEFAULT_FOR_FIELD:
+	case ER_ROW_IS_REFERENCED:
+	case ER_NO_REFERENCED_ROW:
+	case ER_ROW_IS_REFERENCED_2:
+	case ER_NO_REFERENCED_ROW_2:
+	case ER_CONSTRAINT_FAILED:
+	case ER_TABLE_EXISTS_ERROR:
+	case ER_DUP_KEYNAME:
+		return -EEXIST; /* a constraint, as SQLITE_CONSTRAINT */
+	case ER_LOCK_WAIT_TIMEOUT:
+	case ER_LOCK_DEADLOCK:
+		return -EBUSY;
+	case ER_ACCESS_DENIED_ERROR:
+	case ER_DBACCESS_DENIED_ERROR:
+	case ER_TABLEACCESS_DENIED_ERROR:
+	case ER_COLUMNACCESS_DENIED_ERROR:
+	case ER_SPECIFIC_ACCESS_DENIED_ERROR:
+	case ER_OPTION_PREVENTS_STATEMENT:
+		return -EACCES;
+	case ER_BAD_DB_ERROR:
+		return -ENOENT;
+	case ER_NO_SUCH_TABLE:
+	case ER_BAD_FIELD_ERROR:
+	case ER_PARSE_ERROR:
+	case ER_NO_DB_ERROR:
+	case ER_WRONG_VALUE_COUNT_ON_ROW:
+	case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
+	case ER_WRONG_ARGUMENTS:
+		return -EINVAL;
+	case ER_DATA_TOO_LONG:
+		return -E2BIG;
+	case ER_WARN_DATA_OUT_OF_RANGE:
+		return -ERANGE;
+	case ER_RECORD_FILE_FULL:
+	case ER_DISK_FULL:
+		return -ENOSPC;
+	case ER_OUTOFMEMORY:
+	case CR_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case ER_STATEMENT_TIMEOUT:
+	case ER_QUERY_INTERRUPTED:
+		return -ECANCELED;
+	case ER_CON_COUNT_ERROR:
+	case ER_TOO_MANY_USER_CONNECTIONS:
+		return -EAGAIN;
+	case CR_CONNECTION_ERROR:
+	case CR_CONN_HOST_ERROR:
+	case CR_IPSOCK_ERROR:
+	case CR_UNKNOWN_HOST:
+		return -ECONNREFUSED;
+	case CR_SERVER_GONE_ERROR:
+	case CR_SERVER_LOST:
+	case CR_SERVER_LOST_EXTENDED:
+	case CR_SERVER_HANDSHAKE_ERR:
+	case ER_CONNECTION_KILLED:
+	case ER_SERVER_SHUTDOWN:
+	case ER_CLIENT_INTERACTION_TIMEOUT_MYSQL8:
+		return -ECONNRESET;
+	default:
+		return -EIO;
+	}
+}
+
+static bool is_conn_lost(unsigned e) { return map_errno(e) == -ECONNRESET; }
+
+static int fail_code(struct my_store *s, unsigned e, const char *msg, const char *what, const char *sql)
+{
+	return store_set_error(&s->base, map_errno(e), "mysql: %s: %s (error %u)%s%.*s", what, msg, e,
+			       sql ? " in: " : "", SQL_IN_MSG, sql ? sql : "");
+}
+
+static int fail_stmt(struct my_store *s, MYSQL_STMT *st, const char *what, const char *sql)
+{
+	return fail_code(s, mysql_stmt_errno(st), mysql_stmt_error(st), what, sql);
+}
+
+/* ---- DSN ------------------------------------------------------------------- */
+
+static void dsn_release(struct my_dsn *d)
+{
+	free(d->user);
+	free(d->pass);
+	free(d->host);
+	free(d->db);
+	free(d->socket);
+	*d = (struct my_dsn){ 0 };
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Percent-decode [p, p+n) into a new string; NULL (and *bad) when empty or
+ * malformed. */
+static char *decode(const char *p, size_t n, bool *bad)
+{
+	if (n == 0)
+		return NULL;
+	char *out = malloc(n + 1), *o = out;
+	if (!out) {
+		*bad = true;
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '%') {
+			*o++ = p[i];
+			continue;
+		}
+		int hi = i + 2 < n ? hexval(p[i + 1]) : -1;
+		int lo = i + 2 < n ? hexval(p[i + 2]) : -1;
+		if (hi < 0 || lo < 0) {
+			free(out);
+			*bad = true;
+			return NULL;
+		}
+		*o++ = (char)(hi * 16 + lo);
+		i += 2;
+	}
+	*o = 0;
+	return out;
+}
+
+/* mysql://[user[:pass]@][host[:port]][/[dbname]][?socket=/path] */
+static int dsn_parse(const char *dsn, struct my_dsn *ret, char *err, size_t errlen)
+{
+	struct my_dsn d = { 0 };
+	bool bad = false;
+	const char *p;
+	if (!dsn || !*dsn) {
+		snprintf(err, errlen, "mysql: no DSN given (e.g. mysql://user:pass@host/dbname?socket=/path)");
+		return -EINVAL;
+	}
+	if (strncmp(dsn, "mysql://", 8) == 0)
+		p = dsn + 8;
+	else if (strncmp(dsn, "mariadb://", 10) == 0)
+		p = dsn + 10;
+	else {
+		snprintf(err, errlen, "mysql: DSN must start with mysql:// or mariadb://");
+		return -EINVAL;
+	}
+	size_t auth_len = strcspn(p, "/?");
+	const char *auth_end = p + auth_len;
+	const char *at = NULL;
+	for (const char *q = p; q < auth_end; q++)
+		if (*q == '@')
+			at = q;
+	const char *hp = p;
+	if (at) {
+		const char *colon = memchr(p, ':', (size_t)(at - p));
+		if (colon) {
+			d.user = decode(p, (size_t)(colon - p), &bad);
+			d.pass = decode(colon + 1, (size_t)(at - colon - 1), &bad);
+			if (!d.pass && !bad)
+				d.pass = strdup(""); /* "user:@host": an empty password */
+		} else {
+			d.user = decode(p, (size_t)(at - p), &bad);
+		}
+		hp = at + 1;
+	}
+	const char *host_end = auth_end, *port_str = NULL;
+	if (*hp == '[') {
+		const char *rb = memchr(hp, ']', (size_t)(auth_end - hp));
+		if (!rb) {
+			bad = true;
+		} else {
+			d.host = decode(hp + 1, (size_t)(rb - hp - 1), &bad);
+			if (rb + 1 < auth_end) {
+				if (rb[1] != ':')
+					bad = true;
+				port_str = rb + 2;
+			}
+		}
+	} else {
+		const char *colon = memchr(hp, ':', (size_t)(auth_end - hp));
+		if (colon) {
+			host_end = colon;
+			port_str = colon + 1;
+		}
+		d.host = decode(hp, (size_t)(host_end - hp), &bad);
+	}
+	if (port_str && !bad) {
+		char *end;
+		long port = strtol(port_str, &end, 10);
+		if (end != auth_end || port < 1 || port > 65535)
+			bad = true;
+		else
+			d.port = (unsigned)port;
+	}
+	const char *q = auth_end;
+	if (*q == '/') {
+		size_t n = strcspn(q + 1, "?");
+		d.db = decode(q + 1, n, &bad);
+		q += 1 + n;
+	}
+	if (bad) {
+		snprintf(err, errlen, "mysql: malformed DSN (expected mysql://user:pass@host:port/dbname?socket=/path)");
+		dsn_release(&d);
+		return -EINVAL;
+	}
+	if (*q == '?') {
+		q++;
+		while (*q) {
+			size_t n = strcspn(q, "&");
+			const char *eq = memchr(q, '=', n);
+			if (eq && (size_t)(eq - q) == 6 && strncmp(q, "socket", 6) == 0) {
+				free(d.socket);
+				d.socket = decode(eq + 1, n - 7, &bad);
+			} else if (n > 0) {
+				snprintf(err, errlen, "mysql: unknown DSN parameter \"%.*s\" (only socket= is known)",
+					 (int)(eq ? (size_t)(eq - q) : n), q);
+				dsn_release(&d);
+				return -EINVAL;
+			}
+			q += n;
+			if (*q == '&')
+				q++;
+		}
+		if (bad) {
+			snprintf(err, errlen, "mysql: malformed socket= parameter in DSN");
+			dsn_release(&d);
+			return -EINVAL;
+		}
+	}
+	*ret = d;
+	return 0;
+}
+
+/* ---- connection ------------------------------------------------------------ */
+
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+static int library_status;
+
+static void library_init(void) { library_status = mysql_library_init(0, NULL, NULL); }
+
+/* Open a connection and set up the session; on failure writes err. */
+static int connect_db(struct my_store *s, MYSQL **ret, char *err, size_t errlen)
+{
+	pthread_once(&library_once, library_init);
+	if (library_status != 0) {
+		snprintf(err, errlen, "mysql: cannot initialize the client library");
+		return -EIO;
+	}
+	MYSQL *db = mysql_init(NULL);
+	if (!db) {
+		snprintf(err, errlen, "mysql: out of memory");
+		return -ENOMEM;
+	}
+	unsigned timeout = CONNECT_TIMEOUT_S;
+	my_bool no = 0;
+	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* we reconnect ourselves, see above */
+	const struct my_dsn *d = &s->dsn;
+	if (!mysql_real_connect(db, d->host, d->user, d->pass, d->db, d->port, d->socket, CLIENT_FOUND_ROWS)) {
+		unsigned e = mysql_errno(db);
+		snprintf(err, errlen, "mysql: cannot connect: %s (error %u)", mysql_error(db), e);
+		mysql_close(db);
+		int r = map_errno(e);
+		return r == -EIO || r == -ECONNRESET ? -ECONNREFUSED : r;
+	}
+	char setup[512];
+	snprintf(setup, sizeof(setup),
+		 "SET SESSION sql_mode = 'STRICT_ALL_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION,"
+		 "NO_BACKSLASH_ESCAPES,ANSI_QUOTES,PIPES_AS_CONCAT', time_zone = '+00:00', "
+		 "innodb_lock_wait_timeout = %d, lock_wait_timeout = %d",
+		 s->lock_wait_s, s->lock_wait_s);
+	if (mysql_real_query(db, setup, strlen(setup)) != 0) {
+		unsigned e = mysql_errno(db);
+		snprintf(err, errlen, "mysql: session setup failed: %s (error %u)", mysql_error(db), e);
+		mysql_close(db);
+		return map_errno(e);
+	}
+	*ret = db;
+	return 0;
+}
+
+/* Forget a lost connection. The statements prepared on it were invalidated by
+ * mysql_close() (they stay allocated until mysql_stmt_close()). */
+static void drop_conn(struct my_store *s)
+{
+	if (s->db) {
+		mysql_close(s->db);
+		s->db = NULL;
+	}
+}
+
+static int reconnect(struct my_store *s)
+{
+	char err[sizeof(s->base.errmsg)];
+	drop_conn(s);
+	MYSQL *db;
+	int r = connect_db(s, &db, err, sizeof(err));
+	if (r < 0)
+		return store_set_error(&s->base, -ENOTCONN, "%s (the connection was lost; reconnecting failed)", err);
+	s->db = db;
+	s->gen++;
+	return 0;
+}
+
+/* True when the server has closed (or is closing) this idle connection. */
+static bool conn_dead(struct my_store *s)
+{
+	if (!s->db)
+		return true;
+	int fd = (int)mysql_get_socket(s->db);
+	if (fd < 0)
+		return true;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
+		return true;
+	if (mysql_get_ssl_cipher(s->db)) {
+		/* TLS may have records of its own in flight: only EOF counts. */
+		char c;
+		return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+	}
+	/* Bytes nobody asked for: the server's last words before it closes. */
+	return true;
+}
+
+static bool must_not_reconnect(struct my_store *s) { return s->base.in_tx || s->base.session_pinned; }
+
+/* The connection is gone while the caller depends on its session: remember
+ * that the transaction is gone and report it. */
+static int lost_in_session(struct my_store *s, const char *how)
+{
+	drop_conn(s);
+	if (s->base.in_tx) {
+		snprintf(s->tx_msg, sizeof(s->tx_msg),
+			 "mysql: the connection to the server was lost inside a transaction, which the server "
+			 "rolled back; roll back and start again");
+		s->tx_err = -ECONNRESET;
+		return store_set_error(&s->base, -ECONNRESET, "mysql: the connection to the server was lost %s, "
+				       "inside a transaction: nothing of it was committed", how);
+	}
+	return store_set_error(&s->base, -ECONNRESET,
+			       "mysql: the connection to the server was lost %s while session state (a named lock) "
+			       "was held; not reconnecting", how);
+}
+
+/* Make sure there is a live connection before sending. *reconnected is set
+ * when this reconnected. */
+static int ensure_conn(struct my_store *s, bool *reconnected)
+{
+	if (s->base.in_tx && s->tx_err)
+		return store_set_error(&s->base, s->tx_err, "%s", s->tx_msg);
+	if (!conn_dead(s))
+		return 0;
+	if (must_not_reconnect(s))
+		return lost_in_session(s, "while idle");
+	if (*reconnected)
+		return store_set_error(&s->base, -ECONNRESET, "mysql: the connection to the server was lost again");
+	*reconnected = true;
+	return reconnect(s);
+}
+
+static void backoff(int attempt)
+{
+	int64_t us = 1000LL << (attempt < 5 ? attempt : 5);
+	sleep_us(us);
+}
+
+/* Busy inside a transaction: end it now (InnoDB may already have, after a
+ * deadlock) and make the caller roll back. */
+static int busy_in_tx(struct my_store *s, int r)
+{
+	if (s->db)
+		mysql_real_query(s->db, "ROLLBACK", 8);
+	s->tx_err = r;
+	snprintf(s->tx_msg, sizeof(s->tx_msg),
+		 "mysql: the transaction was rolled back after a lock wait timeout or deadlock; roll back and "
+		 "retry");
+	return r;
+}
+
+/* ---- statements ------------------------------------------------------------ */
+
+static void clear_params(struct my_stmt *c)
+{
+	for (int i = 0; i < c->nparams; i++) {
+		free(c->params[i].text);
+		c->params[i] = (struct my_param){ 0 };
+	}
+}
+
+static void free_cols(struct my_stmt *c)
+{
+	for (unsigned i = 0; i < c->ncols; i++)
+		free(c->cols[i].buf);
+	free(c->cols);
+	free(c->rbind);
+	c->cols = NULL;
+	c->rbind = NULL;
+	c->ncols = 0;
+}
+
+static void stmt_free(struct my_stmt *c)
+{
+	if (!c)
+		return;
+	if (c->st)
+		mysql_stmt_close(c->st);
+	clear_params(c);
+	free(c->params);
+	free(c->pbind);
+	free_cols(c);
+	free(c->sql);
+	free(c);
+}
+
+/* Prepare c->sql on the current connection (again, after a reconnect).
+ * Preparing changes no data, so a connection found lost here is always
+ * reconnected (outside a transaction). */
+static int stmt_ready(struct my_store *s, struct my_stmt *c, bool *reconnected)
+{
+	for (;;) {
+		int r = ensure_conn(s, reconnected);
+		if (r < 0)
+			return r;
+		if (c->st && c->gen == s->gen)
+			return 0;
+		if (c->st) {
+			mysql_stmt_close(c->st); /* invalidated with the old connection */
+			c->st = NULL;
+		}
+		MYSQL_STMT *st = mysql_stmt_init(s->db);
+		if (!st)
+			return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+		if (mysql_stmt_prepare(st, c->sql, strlen(c->sql)) != 0) {
+			unsigned e = mysql_stmt_errno(st);
+			if (is_conn_lost(e)) {
+				mysql_stmt_close(st);
+				drop_conn(s);
+				if (must_not_reconnect(s))
+					return lost_in_session(s, "while preparing a statement");
+				if (*reconnected)
+					return store_set_error(&s->base, -ECONNRESET,
+							       "mysql: the connection to the server was lost again");
+				continue; /* ensure_conn() reconnects */
+			}
+			r = fail_stmt(s, st, "prepare", c->sql);
+			mysql_stmt_close(st);
+			return r;
+		}
+		int n = (int)mysql_stmt_param_count(st);
+		if (c->params && n != c->nparams) {
+			mysql_stmt_close(st);
+			return store_set_error(&s->base, -EIO, "mysql: statement changed its parameters on re-prepare");
+		}
+		if (!c->params && n > 0) {
+			c->params = calloc((size_t)n, sizeof(*c->params));
+			c->pbind = calloc((size_t)n, sizeof(*c->pbind));
+			if (!c->params || !c->pbind) {
+				mysql_stmt_close(st);
+				return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+			}
+		}
+		c->nparams = n;
+		c->st = st;
+		c->gen = s->gen;
+		return 0;
+	}
+}
+
+static int my_prepare(struct store *base, const char *sql, struct store_stmt **ret)
+{
+	struct my_store *s = MY(base);
+	struct my_stmt *c = NULL;
+	int free_slot = -1;
+	for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+		struct my_stmt *e = s->cache[i];
+		if (!e) {
+			if (free_slot < 0)
+				free_slot = i;
+			continue;
+		}
+		if (!e->in_use && strcmp(e->sql, sql) == 0) {
+			c = e;
+			break;
+		}
+	}
+	bool fresh = !c;
+	if (fresh) {
+		c = calloc(1, sizeof(*c));
+		if (!c || !(c->sql = strdup(sql))) {
+			free(c);
+			return store_set_error(base, -ENOMEM, "mysql: out of memory");
+		}
+		c->base.store = base;
+		c->read_only = store_sql_is_read_only(sql);
+	}
+	bool reconnected = false;
+	int r = stmt_ready(s, c, &reconnected);
+	if (r < 0) {
+		if (fresh)
+			stmt_free(c);
+		return r;
+	}
+	if (fresh && free_slot >= 0) {
+		c->cached = true;
+		s->cache[free_slot] = c;
+	}
+	c->in_use = true;
+	c->state = ST_IDLE;
+	c->changes = 0;
+	*ret = &c->base;
+	return 0;
+}
+
+static struct my_param *param_at(struct store_stmt *st, int idx)
+{
+	struct my_stmt *c = MYST(st);
+	if (idx < 1 || idx > c->nparams) {
+		store_set_error(st->store, -EINVAL, "mysql: bind index %d out of range (statement has %d parameters)",
+				idx, c->nparams);
+		return NULL;
+	}
+	struct my_param *p = &c->params[idx - 1];
+	free(p->text);
+	*p = (struct my_param){ 0 };
+	return p;
+}
+
+static int my_bind_int64(struct store_stmt *st, int idx, int64_t v)
+{
+	struct my_param *p = param_at(st, idx);
+	if (!p)
+		return -EINVAL;
+	p->kind = P_INT;
+	p->i = v;
+	return 0;
+}
+
+static int my_bind_text(struct store_stmt *st, int idx, const char *v)
+{
+	struct my_param *p = param_at(st, idx);
+	if (!p)
+		return -EINVAL;
+	if (!v)
+		return 0;
+	p->text = strdup(v);
+	if (!p->text)
+		return store_set_error(st->store, -ENOMEM, "mysql: out of memory");
+	p->kind = P_TEXT;
+	p->len = (unsigned long)strlen(v);
+	return 0;
+}
+
+static int my_bind_null(struct store_stmt *st, int idx) { return param_at(st, idx) ? 0 : -EINVAL; }
+
+static int bind_params(struct my_store *s, struct my_stmt *c)
+{
+	if (c->nparams == 0)
+		return 0;
+	for (int i = 0; i < c->nparams; i++) {
+		struct my_param *p = &c->params[i];
+		MYSQL_BIND *b = &c->pbind[i];
+		*b = (MYSQL_BIND){ 0 };
+		switch (p->kind) {
+		case P_NULL:
+			b->buffer_type = MYSQL_TYPE_NULL;
+			break;
+		case P_INT:
+			b->buffer_type = MYSQL_TYPE_LONGLONG;
+			b->buffer = &p->i;
+			break;
+		case P_TEXT:
+			b->buffer_type = MYSQL_TYPE_STRING;
+			b->buffer = p->text;
+			b->buffer_length = p->len;
+			b->length = &p->len;
+			break;
+		}
+	}
+	if (mysql_stmt_bind_param(c->st, c->pbind) != 0)
+		return fail_stmt(s, c->st, "bind", c->sql);
+	return 0;
+}
+
+static int bind_results(struct my_store *s, struct my_stmt *c)
+{
+	unsigned n = mysql_stmt_field_count(c->st);
+	if (n != c->ncols) {
+		free_cols(c);
+		c->cols = calloc(n, sizeof(*c->cols));
+		c->rbind = calloc(n, sizeof(*c->rbind));
+		if (!c->cols || !c->rbind) {
+			free_cols(c);
+			return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+		}
+		c->ncols = n;
+		for (unsigned i = 0; i < n; i++) {
+			c->cols[i].cap = COL_INITIAL_CAP;
+			c->cols[i].buf = malloc(COL_INITIAL_CAP);
+			if (!c->cols[i].buf) {
+				free_cols(c);
+				return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+			}
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct my_col *col = &c->cols[i];
+		c->rbind[i] = (MYSQL_BIND){
+			.buffer_type = MYSQL_TYPE_STRING,
+			.buffer = col->buf,
+			.buffer_length = col->cap - 1, /* room for our NUL */
+			.length = &col->len,
+			.is_null = &col->is_null,
+			.error = &col->error,
+		};
+	}
+	if (n > 0 && mysql_stmt_bind_result(c->st, c->rbind) != 0)
+		return fail_stmt(s, c->st, "bind result", c->sql);
+	return 0;
+}
+
+/* Execute with the reconnect and busy rules described at the top. On success
+ * the result (if any) is buffered and bound. */
+static int execute(struct my_store *s, struct my_stmt *c)
+{
+	bool reconnected = false;
+	int64_t start = now_mono_ms();
+	for (int attempt = 0;; attempt++) {
+		int r = stmt_ready(s, c, &reconnected);
+		if (r < 0)
+			return r;
+		r = bind_params(s, c);
+		if (r < 0)
+			return r;
+		bool ok = mysql_stmt_execute(c->st) == 0;
+		bool has_rows = ok && mysql_stmt_field_count(c->st) > 0;
+		if (ok && has_rows)
+			ok = mysql_stmt_store_result(c->st) == 0;
+		if (ok)
+			return has_rows ? bind_results(s, c) : 0;
+
+		unsigned e = mysql_stmt_errno(c->st);
+		if (is_conn_lost(e)) {
+			/* libmariadb reports CR_SERVER_GONE_ERROR only when the
+			 * command could not be written: the server never saw it. */
+			bool unsent = e == CR_SERVER_GONE_ERROR;
+			char msg[256];
+			snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(c->st));
+			drop_conn(s);
+			if (must_not_reconnect(s))
+				return lost_in_session(s, "while running a statement");
+			if (!reconnected && (unsent || c->read_only))
+				continue; /* stmt_ready() reconnects */
+			return store_set_error(&s->base, -ECONNRESET,
+					       "mysql: the connection to the server was lost while running a statement, "
+					       "which may or may not have been applied: %s (error %u) in: %.*s",
+					       msg, e, SQL_IN_MSG, c->sql);
+		}
+		if (e == ER_NEED_REPREPARE && attempt < 3) {
+			c->gen = 0; /* the server did not run it: prepare again */
+			continue;
+		}
+		r = fail_stmt(s, c->st, "step", c->sql);
+		if (r == -EBUSY) {
+			if (s->base.in_tx)
+				return busy_in_tx(s, r);
+			if (now_mono_ms() - start < s->base.busy_timeout_ms) {
+				backoff(attempt);
+				continue;
+			}
+		}
+		return r;
+	}
+}
+
+static int fetch_row(struct my_store *s, struct my_stmt *c)
+{
+	int rc = mysql_stmt_fetch(c->st);
+	if (rc == MYSQL_NO_DATA) {
+		c->state = ST_DONE;
+		return 0;
+	}
+	if (rc == 1) {
+		c->state = ST_DONE;
+		return fail_stmt(s, c->st, "fetch", c->sql);
+	}
+	if (rc == MYSQL_DATA_TRUNCATED) {
+		bool rebind = false;
+		for (unsigned i = 0; i < c->ncols; i++) {
+			struct my_col *col = &c->cols[i];
+			if (col->is_null || col->len < col->cap)
+				continue;
+			unsigned long cap = col->len + 1;
+			if (cap < col->cap * 2)
+				cap = col->cap * 2;
+			char *buf = malloc(cap);
+			if (!buf)
+				return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+			free(col->buf);
+			col->buf = buf;
+			col->cap = cap;
+			c->rbind[i].buffer = buf;
+			c->rbind[i].buffer_length = cap - 1;
+			rebind = true;
+			if (mysql_stmt_fetch_column(c->st, &c->rbind[i], i, 0) != 0)
+				return fail_stmt(s, c->st, "fetch column", c->sql);
+		}
+		/* Keep the bigger buffers for the rows still to come. */
+		if (rebind && mysql_stmt_bind_result(c->st, c->rbind) != 0)
+			return fail_stmt(s, c->st, "bind result", c->sql);
+	}
+	for (unsigned i = 0; i < c->ncols; i++) {
+		struct my_col *col = &c->cols[i];
+		if (!col->is_null)
+			col->buf[col->len < col->cap ? col->len : col->cap - 1] = 0;
+	}
+	return 1;
+}
+
+static int my_step(struct store_stmt *st)
+{
+	struct my_stmt *c = MYST(st);
+	struct my_store *s = MY(st->store);
+	switch (c->state) {
+	case ST_ROWS:
+		return fetch_row(s, c);
+	case ST_DONE:
+		return 0;
+	case ST_IDLE:
+		break;
+	}
+	int r = execute(s, c);
+	if (r < 0)
+		return r;
+	if (mysql_stmt_field_count(c->st) == 0) {
+		my_ulonglong n = mysql_stmt_affected_rows(c->st);
+		c->changes = n == (my_ulonglong)-1 ? 0 : (int64_t)n;
+		c->state = ST_DONE;
+		return 0;
+	}
+	/* With a result (INSERT ... RETURNING): the rows it produced. */
+	c->changes = (int64_t)mysql_stmt_num_rows(c->st);
+	c->state = ST_ROWS;
+	return fetch_row(s, c);
+}
+
+static bool col_ok(struct my_stmt *c, int col)
+{
+	return c->state == ST_ROWS && col >= 0 && (unsigned)col < c->ncols && !c->cols[col].is_null;
+}
+
+static int64_t my_col_int64(struct store_stmt *st, int col)
+{
+	struct my_stmt *c = MYST(st);
+	if (!col_ok(c, col))
+		return 0;
+	long long v = strtoll(c->cols[col].buf, NULL, 10);
+	return (int64_t)v;
+}
+
+static const char *my_col_text(struct store_stmt *st, int col)
+{
+	struct my_stmt *c = MYST(st);
+	return col_ok(c, col) ? c->cols[col].buf : NULL;
+}
+
+static bool my_col_is_null(struct store_stmt *st, int col) { return !col_ok(MYST(st), col); }
+
+static int64_t my_changes(struct store_stmt *st) { return MYST(st)->changes; }
+
+static void my_finalize(struct store_stmt *st)
+{
+	struct my_stmt *c = MYST(st);
+	struct my_store *s = MY(st->store);
+	if (!c->cached) {
+		stmt_free(c);
+		return;
+	}
+	/* Client-side only (no round trip): the result was fully buffered. */
+	if (c->st && c->gen == s->gen && s->db)
+		mysql_stmt_free_result(c->st);
+	clear_params(c);
+	c->state = ST_IDLE;
+	c->in_use = false;
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
+/* A statement without parameters or rows, over the text protocol. */
+static int simple_query(struct my_store *s, const char *sql, unsigned *ret_errno)
+{
+	*ret_errno = 0;
+	if (mysql_real_query(s->db, sql, strlen(sql)) == 0)
+		return 0;
+	*ret_errno = mysql_errno(s->db);
+	return fail_code(s, *ret_errno, mysql_error(s->db), sql, NULL);
+}
+
+static int my_begin(struct store *base, bool write)
+{
+	struct my_store *s = MY(base);
+	(void)write; /* InnoDB takes row locks as it goes: nothing to take up front */
+	s->tx_err = 0;
+	bool reconnected = false;
+	for (;;) {
+		int r = ensure_conn(s, &reconnected);
+		if (r < 0)
+			return r;
+		unsigned e;
+		r = simple_query(s, "START TRANSACTION", &e);
+		if (r < 0 && is_conn_lost(e) && !reconnected) {
+			drop_conn(s); /* nothing to lose yet: reconnect and retry */
+			continue;
+		}
+		if (r < 0 && is_conn_lost(e))
+			drop_conn(s);
+		return r;
+	}
+}
+
+static void end_tx(struct my_store *s) { s->tx_err = 0; }
+
+static int my_commit(struct store *base)
+{
+	struct my_store *s = MY(base);
+	if (s->tx_err) {
+		int r = s->tx_err;
+		if (s->db)
+			mysql_real_query(s->db, "ROLLBACK", 8);
+		store_set_error(base, r, "%s (nothing was committed)", s->tx_msg);
+		end_tx(s);
+		return r;
+	}
+	if (conn_dead(s)) {
+		drop_conn(s);
+		end_tx(s);
+		return store_set_error(base, -ECONNRESET, "mysql: the connection to the server was lost inside a "
+				       "transaction, which the server rolled back: nothing was committed");
+	}
+	unsigned e;
+	int r = simple_query(s, "COMMIT", &e);
+	if (r < 0 && is_conn_lost(e)) {
+		drop_conn(s);
+		if (e == CR_SERVER_GONE_ERROR)
+			r = store_set_error(base, -ECONNRESET, "mysql: the connection to the server was lost before "
+					    "COMMIT was sent: nothing was committed");
+		else
+			r = store_set_error(base, -ECONNRESET, "mysql: the connection to the server was lost during "
+					    "COMMIT: the transaction may or may not have been committed");
+	} else if (r < 0) {
+		char msg[sizeof(base->errmsg)];
+		snprintf(msg, sizeof(msg), "%s", base->errmsg);
+		mysql_real_query(s->db, "ROLLBACK", 8);
+		store_set_error(base, r, "%s (the transaction was rolled back)", msg);
+	}
+	end_tx(s);
+	return r;
+}
+
+static void my_rollback(struct store *base)
+{
+	struct my_store *s = MY(base);
+	if (!s->tx_err && !conn_dead(s)) {
+		unsigned e;
+		if (simple_query(s, "ROLLBACK", &e) < 0 && is_conn_lost(e))
+			drop_conn(s); /* the server rolls back a lost session by itself */
+	}
+	end_tx(s);
+}
+
+static int my_now_ms(struct store *base, int64_t *ret)
+{
+	return store_query_int64(base, ret, "SELECT CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)", NULL);
+}
+
+static void my_close(struct store *base)
+{
+	struct my_store *s = MY(base);
+	drop_conn(s);
+	for (int i = 0; i < STMT_CACHE_SIZE; i++)
+		stmt_free(s->cache[i]);
+	dsn_release(&s->dsn);
+	free(s);
+}
+
+static const struct store_ops mysql_ops = {
+	.close = my_close,
+	.prepare = my_prepare,
+	.bind_int64 = my_bind_int64,
+	.bind_text = my_bind_text,
+	.bind_null = my_bind_null,
+	.step = my_step,
+	.col_int64 = my_col_int64,
+	.col_text = my_col_text,
+	.col_is_null = my_col_is_null,
+	.changes = my_changes,
+	.finalize = my_finalize,
+	.begin = my_begin,
+	.commit = my_commit,
+	.rollback = my_rollback,
+	.now_ms = my_now_ms,
+};
+
+int store_mysql_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen)
+{
+	struct my_store *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(errbuf, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	s->base.ops = &mysql_ops;
+	s->base.busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
+	s->lock_wait_s = (s->base.busy_timeout_ms + 999) / 1000;
+	int r = dsn_parse(opts->dsn, &s->dsn, errbuf, errlen);
+	if (r >= 0)
+		r = connect_db(s, &s->db, errbuf, errlen);
+	if (r < 0) {
+		dsn_release(&s->dsn);
+		free(s);
+		return r;
+	}
+	s->gen = 1;
+	*ret = &s->base;
+	return 0;
+}

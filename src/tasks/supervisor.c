@@ -1,0 +1,615 @@
+/* supervisor.c — see supervisor.h. */
+#include "supervisor.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "common/proc.h"
+#include "common/timeutil.h"
+#include "locks/locks.h"
+#include "spawn.h"
+#include "task_type.h"
+#include "worker.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+struct child {
+	struct supervisor *sv;
+	struct child *next;
+	int64_t task_id;
+	char *app_id;
+	bool app_task;
+	pid_t pid;
+	int pidfd;
+	bool own;          /* our child: we can read its exit status */
+	bool term_sent;
+	bool timeout_armed; /* the timeout counts from the task's startedAt */
+	bool ended;
+	int open_handles;
+	uv_poll_t poll;
+	uv_timer_t kill_timer;
+	uv_timer_t timeout_timer;
+};
+
+/* A worker started ahead of its task (`boxd task standby`, see worker.h):
+ * exec and library loading are paid before the next task arrives. */
+struct spare {
+	pid_t pid;          /* 0: none */
+	int pidfd;
+	int sock;           /* our end of its socketpair */
+};
+
+struct supervisor {
+	struct supervisor_opts o;
+	struct child *children;
+	size_t n_children;
+	bool closing;
+	struct spare spare;
+};
+
+int supervisor_new(const struct supervisor_opts *opts, struct supervisor **ret)
+{
+	struct supervisor *sv = calloc(1, sizeof(*sv));
+	if (!sv)
+		return -ENOMEM;
+	sv->o = *opts;
+	*ret = sv;
+	return 0;
+}
+
+static void child_handle_closed(uv_handle_t *h)
+{
+	struct child *c = h->data;
+	if (--c->open_handles == 0) {
+		if (c->pidfd >= 0)
+			close(c->pidfd);
+		free(c->app_id);
+		free(c);
+	}
+}
+
+static void child_unlink(struct child *c)
+{
+	struct supervisor *sv = c->sv;
+	for (struct child **p = &sv->children; *p; p = &(*p)->next) {
+		if (*p == c) {
+			*p = c->next;
+			sv->n_children--;
+			break;
+		}
+	}
+	uv_close((uv_handle_t *)&c->poll, child_handle_closed);
+	uv_close((uv_handle_t *)&c->kill_timer, child_handle_closed);
+	uv_close((uv_handle_t *)&c->timeout_timer, child_handle_closed);
+}
+
+/* Decide how a task whose worker ended without finalizing it ends. */
+static void finalize_after_exit(struct supervisor *sv, struct child *c, bool have_status, const siginfo_t *info)
+{
+	struct store *s = sv->o.store;
+	struct task t;
+	if (task_get(s, c->task_id, &t) < 0)
+		return;
+	if (task_state_is_final(t.state)) {
+		task_release(&t);
+		return;
+	}
+	char msg[256];
+	enum task_state state = TASK_FAILED;
+	const char *code = TASK_ERR_CRASHED;
+	bool stopped = t.stop_reason && strcmp(t.stop_reason, "stopped") == 0;
+	bool timed_out = t.stop_reason && strcmp(t.stop_reason, "timeout") == 0;
+
+	if (timed_out) {
+		code = TASK_ERR_TIMEOUT;
+		snprintf(msg, sizeof(msg), "the task ran longer than its timeout (%llds) and was killed",
+			 (long long)(t.timeout_ms / 1000));
+	} else if (stopped) {
+		state = TASK_CANCELLED;
+		code = TASK_ERR_STOPPED;
+		snprintf(msg, sizeof(msg), "stopped by request");
+	} else if (!have_status) {
+		snprintf(msg, sizeof(msg),
+			 "the worker (pid %d) ended without recording a result; its exit status is unknown "
+			 "(it was re-adopted after a restart of boxd)",
+			 c->pid);
+	} else if (info->si_code == CLD_EXITED) {
+		int st = info->si_status;
+		if (st == WORKER_EXIT_CAUGHT)
+			snprintf(msg, sizeof(msg), "the task handler crashed (worker exit status %d)", st);
+		else if (st == WORKER_EXIT_STOPPED) {
+			state = TASK_CANCELLED;
+			code = TASK_ERR_STOPPED;
+			snprintf(msg, sizeof(msg), "the worker was stopped by SIGTERM");
+		} else if (st == 0)
+			snprintf(msg, sizeof(msg), "the worker exited without recording a result");
+		else
+			snprintf(msg, sizeof(msg), "the worker exited with status %d", st);
+	} else {
+		snprintf(msg, sizeof(msg), "the worker was killed by signal %d (%s)", info->si_status,
+			 strsignal(info->si_status));
+	}
+	if (task_finish(s, c->task_id, state, code, msg, NULL) == 1)
+		log_info("task %lld %s: %s", (long long)c->task_id, task_state_name(state), msg);
+	task_release(&t);
+}
+
+static void on_child_exit(struct child *c, bool have_status, const siginfo_t *info)
+{
+	struct supervisor *sv = c->sv;
+	c->ended = true;
+	int released = 0;
+	/* Never trust a worker to clean up after itself. */
+	if (locks_release_task(sv->o.lock_store, c->task_id, &released) < 0)
+		log_error("task %lld: cannot release its locks: %s", (long long)c->task_id, store_errmsg(sv->o.lock_store));
+	else if (released > 0)
+		log_info("task %lld: released %d lock(s) its worker left behind", (long long)c->task_id, released);
+	finalize_after_exit(sv, c, have_status, info);
+	int64_t id = c->task_id;
+	char *app = c->app_id ? strdup(c->app_id) : NULL;
+	child_unlink(c);
+	if (sv->o.on_exit)
+		sv->o.on_exit(id, app, sv->o.userdata);
+	free(app);
+}
+
+static void on_pidfd(uv_poll_t *h, int status, int events)
+{
+	(void)status;
+	(void)events;
+	struct child *c = h->data;
+	if (c->ended)
+		return;
+	siginfo_t info = { 0 };
+	bool have_status = false;
+	if (c->own) {
+		/* Peek first (WNOWAIT): while the worker is an unreaped zombie its
+		 * pid, and so its process group id, cannot be reused. */
+		int w = waitid(P_PIDFD, (id_t)c->pidfd, &info, WEXITED | WNOHANG | WNOWAIT);
+		if (w == 0 && info.si_pid == 0)
+			return; /* spurious wake-up: still running */
+		if (w == 0) {
+			/* A task's processes must not outlive it: kill whatever the
+			 * worker left in its process group, then reap it. */
+			killpg(c->pid, SIGKILL);
+			siginfo_t reaped;
+			waitid(P_PIDFD, (id_t)c->pidfd, &reaped, WEXITED);
+			have_status = true;
+		}
+	} else {
+		/* A re-adopted worker. After a re-exec of the daemon (an update
+		 * keeps the pid) it is still our child: then reap it and use its
+		 * status like our own. Otherwise (ECHILD) someone else reaps it
+		 * and its exit status is lost to us. What it started may still
+		 * run in its process group; while anything does, or while it is
+		 * our unreaped zombie, the group id (= its pid) stays allocated
+		 * and cannot name another process. */
+		int w = waitid(P_PIDFD, (id_t)c->pidfd, &info, WEXITED | WNOHANG | WNOWAIT);
+		if (w == 0 && info.si_pid == 0)
+			return; /* spurious wake-up: still running */
+		killpg(c->pid, SIGKILL);
+		if (w == 0) {
+			siginfo_t reaped;
+			waitid(P_PIDFD, (id_t)c->pidfd, &reaped, WEXITED);
+			have_status = true;
+		} else {
+			memset(&info, 0, sizeof(info));
+		}
+	}
+	on_child_exit(c, have_status, &info);
+}
+
+static void on_kill_timer(uv_timer_t *h)
+{
+	struct child *c = h->data;
+	log_warn("task %lld: worker did not stop within the grace period; sending SIGKILL", (long long)c->task_id);
+	/* Our own worker is not reaped before we have seen its exit, so its
+	 * pid (the group id) cannot have been reused yet. */
+	killpg(c->pid, SIGKILL);
+}
+
+static void send_term(struct supervisor *sv, struct child *c)
+{
+	if (c->term_sent || c->ended)
+		return;
+	c->term_sent = true;
+	killpg(c->pid, SIGTERM);
+	uv_timer_start(&c->kill_timer, on_kill_timer, (uint64_t)sv->o.config->stop_grace_ms, 0);
+}
+
+static void on_timeout_timer(uv_timer_t *h)
+{
+	struct child *c = h->data;
+	struct supervisor *sv = c->sv;
+	log_warn("task %lld: timed out; stopping it", (long long)c->task_id);
+	task_request_stop(sv->o.store, c->task_id, "timeout");
+	send_term(sv, c);
+}
+
+static int watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task, pid_t pid, int pidfd,
+		 bool own)
+{
+	struct child *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	*c = (struct child){ .sv = sv, .task_id = task_id, .app_id = app_id ? strdup(app_id) : NULL,
+			     .app_task = app_task, .pid = pid, .pidfd = pidfd, .own = own };
+	uv_poll_init(sv->o.loop, &c->poll, pidfd);
+	uv_timer_init(sv->o.loop, &c->kill_timer);
+	uv_timer_init(sv->o.loop, &c->timeout_timer);
+	c->poll.data = c->kill_timer.data = c->timeout_timer.data = c;
+	c->open_handles = 3;
+	c->next = sv->children;
+	sv->children = c;
+	sv->n_children++;
+	uv_poll_start(&c->poll, UV_READABLE, on_pidfd);
+	return 0;
+}
+
+static int open_log(const struct boxd_config *cfg, int64_t id)
+{
+	char dir[4096], path[4200];
+	snprintf(dir, sizeof(dir), "%s/logs", cfg->state_dir);
+	mkdir(dir, 0750);
+	snprintf(dir, sizeof(dir), "%s/logs/tasks", cfg->state_dir);
+	mkdir(dir, 0750);
+	snprintf(path, sizeof(path), "%s/%lld.log", dir, (long long)id);
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	return fd < 0 ? -errno : fd;
+}
+
+static void spare_drop(struct supervisor *sv)
+{
+	struct spare *sp = &sv->spare;
+	if (!sp->pid)
+		return;
+	close(sp->sock);
+	/* Closing the socket makes it exit; reap it so no zombie stays. */
+	siginfo_t info;
+	waitid(P_PIDFD, (id_t)sp->pidfd, &info, WEXITED);
+	close(sp->pidfd);
+	*sp = (struct spare){ 0 };
+}
+
+/* Keep one standby worker ready (not with [tasks] user: sudo closes the
+ * socket it would wait on). Best effort: without one, tasks start by exec. */
+static void spare_ensure(struct supervisor *sv)
+{
+	const struct boxd_config *cfg = sv->o.config;
+	if (sv->spare.pid || sv->closing || cfg->task_user)
+		return;
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
+		return;
+	const char *argv[10];
+	int n = 0;
+	argv[n++] = "boxd";
+	argv[n++] = "--state-dir";
+	argv[n++] = cfg->state_dir;
+	if (cfg->config_path) {
+		argv[n++] = "--config";
+		argv[n++] = cfg->config_path;
+	}
+	argv[n++] = "task";
+	argv[n++] = "standby";
+	argv[n] = NULL;
+	struct spawn_opts so = { .path = sv->o.self_exe, .argv = (char *const *)argv, .output_fd = -1,
+				 .pass_fd = sp[1] };
+	pid_t pid;
+	int pidfd;
+	int r = spawn_process(&so, &pid, &pidfd);
+	close(sp[1]);
+	if (r < 0) {
+		close(sp[0]);
+		log_warn("cannot start a standby worker: %s", strerror(-r));
+		return;
+	}
+	sv->spare = (struct spare){ .pid = pid, .pidfd = pidfd, .sock = sp[0] };
+}
+
+/* Hand task `id` and its log to the standby worker. Returns 0 with the
+ * worker's pid and pidfd (now the task's), or negative errno (no spare, or
+ * it died: the caller starts the task by exec). */
+static int spare_take(struct supervisor *sv, int64_t id, int logfd, pid_t *ret_pid, int *ret_pidfd)
+{
+	struct spare *sp = &sv->spare;
+	if (!sp->pid)
+		return -ENOENT;
+	char control[CMSG_SPACE(sizeof(int))];
+	memset(control, 0, sizeof(control));
+	struct iovec iov = { .iov_base = &id, .iov_len = sizeof(id) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &logfd, sizeof(int));
+	ssize_t n;
+	do
+		n = sendmsg(sp->sock, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(id)) {
+		spare_drop(sv);
+		return -EPIPE;
+	}
+	close(sp->sock);
+	*ret_pid = sp->pid;
+	*ret_pidfd = sp->pidfd;
+	*sp = (struct spare){ 0 };
+	return 0;
+}
+
+int supervisor_spawn(struct supervisor *sv, const struct task *t)
+{
+	const struct boxd_config *cfg = sv->o.config;
+	char id[32];
+	snprintf(id, sizeof(id), "%lld", (long long)t->id);
+
+	/* argv before fork: [sudo -n -u USER --] boxd --state-dir D [--config F] task run ID */
+	const char *argv[16];
+	int n = 0;
+	const char *path = sv->o.self_exe;
+	if (cfg->task_user) {
+		path = "/usr/bin/sudo";
+		argv[n++] = "sudo";
+		argv[n++] = "-n";
+		argv[n++] = "-u";
+		argv[n++] = cfg->task_user;
+		argv[n++] = "--";
+		argv[n++] = sv->o.self_exe;
+	} else {
+		argv[n++] = "boxd";
+	}
+	argv[n++] = "--state-dir";
+	argv[n++] = cfg->state_dir;
+	if (cfg->config_path) {
+		argv[n++] = "--config";
+		argv[n++] = cfg->config_path;
+	}
+	argv[n++] = "task";
+	argv[n++] = "run";
+	argv[n++] = id;
+	argv[n] = NULL;
+
+	int logfd = open_log(cfg, t->id);
+	if (logfd < 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "cannot open the task log under %s/logs/tasks: %s", cfg->state_dir,
+			 strerror(-logfd));
+		task_finish(sv->o.store, t->id, TASK_FAILED, "spawn_failed", msg, NULL);
+		return logfd;
+	}
+	struct spawn_opts so = { .path = path, .argv = (char *const *)argv, .output_fd = logfd, .pass_fd = -1 };
+	pid_t pid;
+	int pidfd;
+	int r = spare_take(sv, t->id, logfd, &pid, &pidfd);
+	if (r < 0)
+		r = spawn_process(&so, &pid, &pidfd);
+	close(logfd);
+	if (r < 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "cannot start the worker %s: %s", path, strerror(-r));
+		task_finish(sv->o.store, t->id, TASK_FAILED, "spawn_failed", msg, NULL);
+		log_error("task %lld: %s", (long long)t->id, msg);
+		return r;
+	}
+	uint64_t start = 0;
+	proc_start_time(pid, &start);
+	r = task_set_pid(sv->o.store, t->id, pid, start);
+	if (r < 0)
+		log_error("task %lld: cannot record the worker pid: %s", (long long)t->id, store_errmsg(sv->o.store));
+	const struct task_type *type = task_type_find(t->type);
+	r = watch(sv, t->id, t->app_id, type && type->app_task, pid, pidfd, true);
+	if (r < 0) {
+		killpg(pid, SIGKILL);
+		close(pidfd);
+		return r;
+	}
+	log_debug("task %lld (%s): worker pid %d", (long long)t->id, t->type, (int)pid);
+	/* The next task's worker, loaded while this one runs. */
+	spare_ensure(sv);
+	return 0;
+}
+
+static bool watches_pid(const struct supervisor *sv, pid_t pid)
+{
+	for (const struct child *c = sv->children; c; c = c->next)
+		if (c->pid == pid)
+			return true;
+	return false;
+}
+
+/* One child of ours that supervisor_adopt() did not adopt: a worker of the
+ * image this daemon was before an update's re-exec, whose task ended. */
+static void adopt_stray(struct supervisor *sv, pid_t pid)
+{
+	siginfo_t info = { 0 };
+	if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+		return; /* not our child after all */
+	if (info.si_pid == pid) {
+		/* Ended while no loop watched it: nobody else will reap it. */
+		killpg(pid, SIGKILL);
+		waitid(P_PID, (id_t)pid, &info, WEXITED);
+		log_info("reaped worker pid %d, which ended during the daemon's re-exec", (int)pid);
+		return;
+	}
+	/* Still running (its task ended just before the exec): watch it, so
+	 * that its exit is reaped and its process group cleaned up. */
+	struct store_stmt *st;
+	if (store_query(sv->o.store, &st, "SELECT id, type, app_id FROM tasks WHERE pid = ? AND host = ? ORDER BY id DESC "
+			"LIMIT 1", "is", (int64_t)pid, sv->o.host) < 0)
+		return;
+	if (store_step(st) == 1) {
+		const struct task_type *type = task_type_find(store_col_text(st, 1) ? store_col_text(st, 1) : "");
+		int pidfd = pidfd_open_pid(pid);
+		if (pidfd >= 0 && watch(sv, store_col_int64(st, 0), store_col_text(st, 2), type && type->app_task, pid,
+					pidfd, false) < 0)
+			close(pidfd);
+	} else {
+		/* No task: the previous image's standby worker (it exits on the
+		 * EOF of its socket, which the exec closed). Reap it. */
+		kill(pid, SIGKILL);
+		waitid(P_PID, (id_t)pid, &info, WEXITED);
+	}
+	store_finalize(st);
+}
+
+/* After a re-exec the workers of the previous image are still our children
+ * (the pid stayed): find those that are not watched (/proc lists each
+ * thread's children). */
+static void adopt_strays(struct supervisor *sv)
+{
+	DIR *dir = opendir("/proc/self/task");
+	if (!dir)
+		return;
+	struct dirent *de;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char path[300];
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		int pid;
+		while (fscanf(f, "%d", &pid) == 1)
+			if (pid > 0 && !watches_pid(sv, pid))
+				adopt_stray(sv, pid);
+		fclose(f);
+	}
+	closedir(dir);
+}
+
+int supervisor_adopt(struct supervisor *sv, int *ret_adopted, int *ret_crashed)
+{
+	struct task_filter f = { .state = -1, .active_only = true, .per_page = 100000 };
+	struct task *tasks;
+	size_t n;
+	int r = task_list(sv->o.store, &f, &tasks, &n, NULL);
+	if (r < 0)
+		return r;
+	int adopted = 0, crashed = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct task *t = &tasks[i];
+		if (!t->host || strcmp(t->host, sv->o.host) != 0)
+			continue; /* queued (never claimed), or another host's */
+		if (supervisor_watches(sv, t->id))
+			continue;
+		int pidfd = -1;
+		if (t->pid > 0 && proc_check(t->pid, t->pid_start) == PROC_ALIVE)
+			pidfd = pidfd_open_pid(t->pid);
+		/* Re-check after opening the pidfd: the pid cannot be recycled
+		 * while we hold it, so a matching start time now is conclusive. */
+		if (pidfd >= 0 && proc_check(t->pid, t->pid_start) != PROC_ALIVE) {
+			close(pidfd);
+			pidfd = -1;
+		}
+		if (pidfd >= 0) {
+			const struct task_type *type = task_type_find(t->type);
+			if (watch(sv, t->id, t->app_id, type && type->app_task, t->pid, pidfd, false) == 0) {
+				adopted++;
+				log_info("task %lld: re-adopted its running worker (pid %d)", (long long)t->id, t->pid);
+			}
+			continue;
+		}
+		locks_release_task(sv->o.lock_store, t->id, NULL);
+		char msg[200];
+		if (t->pid > 0)
+			snprintf(msg, sizeof(msg), "the worker (pid %d) died while boxd was not running", t->pid);
+		else
+			snprintf(msg, sizeof(msg), "boxd stopped before the worker was started");
+		if (task_finish(sv->o.store, t->id, TASK_FAILED, TASK_ERR_CRASHED, msg, NULL) == 1) {
+			crashed++;
+			log_warn("task %lld: %s", (long long)t->id, msg);
+		}
+	}
+	task_list_free(tasks, n);
+	adopt_strays(sv);
+	if (ret_adopted)
+		*ret_adopted = adopted;
+	if (ret_crashed)
+		*ret_crashed = crashed;
+	spare_ensure(sv);
+	return 0;
+}
+
+/* The timeout counts from the task's startedAt (set by the worker once it
+ * holds its locks): time spent waiting for a lock is not the task's fault,
+ * and the same rule holds for a worker re-adopted after a restart. */
+static void arm_timeout(struct supervisor *sv, struct child *c, const struct task *t)
+{
+	if (c->timeout_armed || t->timeout_ms <= 0 || t->started_at <= 0)
+		return;
+	c->timeout_armed = true;
+	int64_t left = t->started_at + t->timeout_ms - now_wall_ms();
+	uv_timer_start(&c->timeout_timer, on_timeout_timer, (uint64_t)(left > 0 ? left : 0), 0);
+	(void)sv;
+}
+
+void supervisor_apply_stops(struct supervisor *sv)
+{
+	for (struct child *c = sv->children; c; c = c->next) {
+		if (c->term_sent || c->ended)
+			continue;
+		struct task t;
+		if (task_get(sv->o.store, c->task_id, &t) < 0)
+			continue;
+		if (t.stop_reason) {
+			log_info("task %lld: stopping (%s)", (long long)c->task_id, t.stop_reason);
+			send_term(sv, c);
+		} else {
+			arm_timeout(sv, c, &t);
+		}
+		task_release(&t);
+	}
+}
+
+size_t supervisor_count(const struct supervisor *sv) { return sv->n_children; }
+
+size_t supervisor_count_app_tasks(const struct supervisor *sv, const char *app_id)
+{
+	size_t n = 0;
+	for (const struct child *c = sv->children; c; c = c->next)
+		if (c->app_task && (!app_id || (c->app_id && strcmp(c->app_id, app_id) == 0)))
+			n++;
+	return n;
+}
+
+bool supervisor_watches(const struct supervisor *sv, int64_t task_id)
+{
+	for (const struct child *c = sv->children; c; c = c->next)
+		if (c->task_id == task_id)
+			return true;
+	return false;
+}
+
+void supervisor_close(struct supervisor *sv)
+{
+	if (!sv || sv->closing)
+		return;
+	sv->closing = true;
+	spare_drop(sv);
+	while (sv->children) {
+		struct child *c = sv->children;
+		c->ended = true;
+		child_unlink(c);
+	}
+}
+
+void supervisor_free(struct supervisor *sv)
+{
+	free(sv);
+}

@@ -1,0 +1,61 @@
+/* supervisor.h — the daemon's side of worker processes.
+ *
+ * Runs in the libuv loop thread only (no locking: every field is owned by
+ * that thread). It spawns workers, watches each through a pidfd, enforces
+ * timeouts and stops (SIGTERM to the worker's process group, SIGKILL after
+ * the grace period), and when a worker ends for any reason it releases every
+ * lock still owned by the task and finalizes the row if the worker did not.
+ * At start it re-adopts workers that survived a restart of the daemon.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/config.h"
+#include "store/store.h"
+#include "task.h"
+
+struct supervisor;
+
+/* Called in the loop thread after a worker ended and its task was
+ * finalized (the scheduler starts the next task from here). */
+typedef void (*supervisor_exit_fn)(int64_t task_id, const char *app_id, void *userdata);
+
+struct supervisor_opts {
+	uv_loop_t *loop;
+	struct store *store;       /* loop thread's connection (durable) */
+	struct store *lock_store;  /* loop thread's lock connection */
+	const struct boxd_config *config;
+	const char *self_exe;      /* path of the boxd binary for workers */
+	const char *host;          /* this host's id */
+	supervisor_exit_fn on_exit;
+	void *userdata;
+};
+
+int supervisor_new(const struct supervisor_opts *opts, struct supervisor **ret);
+
+/* Stop watching (at daemon shutdown): workers keep running and are
+ * re-adopted by the next daemon. Closes handles; free after the loop ran
+ * the close callbacks with supervisor_free(). */
+void supervisor_close(struct supervisor *sv);
+void supervisor_free(struct supervisor *sv);
+
+/* Spawn the worker of a claimed task. On failure the task is finalized as
+ * failed with the reason and a negative errno is returned. */
+int supervisor_spawn(struct supervisor *sv, const struct task *t);
+
+/* Re-adopt workers of this host that survive from a previous daemon;
+ * finalize as crashed (and free the locks of) those that are gone. */
+int supervisor_adopt(struct supervisor *sv, int *ret_adopted, int *ret_crashed);
+
+/* Apply stop requests recorded in the store (task_request_stop) to the
+ * workers being watched. */
+void supervisor_apply_stops(struct supervisor *sv);
+
+/* Running workers: all, and app tasks (optionally of one app). */
+size_t supervisor_count(const struct supervisor *sv);
+size_t supervisor_count_app_tasks(const struct supervisor *sv, const char *app_id);
+bool supervisor_watches(const struct supervisor *sv, int64_t task_id);

@@ -1,0 +1,345 @@
+/* task.c — task rows; see task.h. */
+#include "task.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "locks/lock_doc.h"
+
+static const char *const state_names[] = {
+	[TASK_QUEUED] = "queued",       [TASK_WAITING] = "waiting", [TASK_RUNNING] = "running",
+	[TASK_SUCCEEDED] = "succeeded", [TASK_FAILED] = "failed",   [TASK_CANCELLED] = "cancelled",
+};
+
+#define FINAL_STATES "('succeeded','failed','cancelled')"
+#define ACTIVE_STATES "('queued','waiting','running')"
+
+const char *task_state_name(enum task_state s)
+{
+	return (unsigned)s < sizeof(state_names) / sizeof(state_names[0]) ? state_names[s] : "unknown";
+}
+
+int task_state_from_string(const char *s, enum task_state *ret)
+{
+	for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+		if (strcmp(s, state_names[i]) == 0) {
+			*ret = (enum task_state)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool task_state_is_final(enum task_state s) { return s >= TASK_SUCCEEDED; }
+
+void task_release(struct task *t)
+{
+	if (!t)
+		return;
+	free(t->type);
+	free(t->app_id);
+	free(t->args);
+	free(t->message);
+	free(t->waiting_for);
+	free(t->error_code);
+	free(t->error_message);
+	free(t->result);
+	free(t->host);
+	free(t->stop_reason);
+	memset(t, 0, sizeof(*t));
+}
+
+#define TASK_COLS                                                                                        \
+	"id, type, app_id, args, state, percent, message, waiting_for, error_code, error_message, result, " \
+	"pid, pid_start, host, stop_reason, created_at, started_at, finished_at, timeout_ms"
+
+static char *dup_col(struct store_stmt *st, int col)
+{
+	const char *v = store_col_text(st, col);
+	return v ? strdup(v) : NULL;
+}
+
+static void row_to_task(struct store_stmt *st, struct task *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->id = store_col_int64(st, 0);
+	t->type = dup_col(st, 1);
+	t->app_id = dup_col(st, 2);
+	t->args = dup_col(st, 3);
+	const char *state = store_col_text(st, 4);
+	if (!state || task_state_from_string(state, &t->state) < 0)
+		t->state = TASK_FAILED;
+	t->percent = (int)store_col_int64(st, 5);
+	t->message = dup_col(st, 6);
+	t->waiting_for = dup_col(st, 7);
+	t->error_code = dup_col(st, 8);
+	t->error_message = dup_col(st, 9);
+	t->result = dup_col(st, 10);
+	t->pid = (int)store_col_int64(st, 11);
+	t->pid_start = (uint64_t)store_col_int64(st, 12);
+	t->host = dup_col(st, 13);
+	t->stop_reason = dup_col(st, 14);
+	t->created_at = store_col_int64(st, 15);
+	t->started_at = store_col_int64(st, 16);
+	t->finished_at = store_col_int64(st, 17);
+	t->timeout_ms = store_col_int64(st, 18);
+}
+
+int task_create(struct store *s, const char *type, const char *app_id, const char *args_json, int64_t timeout_ms,
+		int64_t *ret_id)
+{
+	return store_query_int64(s, ret_id,
+				 "INSERT INTO tasks (type, app_id, args, state, percent, message, created_at, timeout_ms) "
+				 "VALUES (?, ?, ?, 'queued', 0, '', ?, ?) RETURNING id",
+				 "sssii", type, app_id, args_json ? args_json : "{}", now_wall_ms(), timeout_ms);
+}
+
+int task_get(struct store *s, int64_t id, struct task *ret)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT " TASK_COLS " FROM tasks WHERE id = ?", "i", id);
+	if (r < 0)
+		return r;
+	r = store_step(st);
+	if (r == 1) {
+		row_to_task(st, ret);
+		r = 0;
+	} else if (r == 0) {
+		r = -ENOENT;
+	}
+	store_finalize(st);
+	return r;
+}
+
+void task_list_free(struct task *tasks, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		task_release(&tasks[i]);
+	free(tasks);
+}
+
+int task_list(struct store *s, const struct task_filter *f, struct task **ret, size_t *ret_n, int64_t *ret_total)
+{
+	/* The filter is fixed SQL with "? = 0 OR col = ?" pairs (a flag: is
+	 * this filter set?), so every value is bound and the statement text
+	 * never varies. Not "? IS NULL": PostgreSQL cannot infer the type of a
+	 * parameter there. */
+	const char *where = " WHERE (? = 0 OR type = ?) AND (? = 0 OR app_id = ?) AND (? = 0 OR state = ?)"
+			    " AND (? = 0 OR state IN " ACTIVE_STATES ")";
+	const char *state = f->state >= 0 ? task_state_name((enum task_state)f->state) : NULL;
+	int64_t per_page = f->per_page > 0 ? f->per_page : 50;
+	int64_t page = f->page > 0 ? f->page : 1;
+	int64_t has_type = f->type != NULL, has_app = f->app_id != NULL, has_state = state != NULL;
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM tasks%s", where);
+	int64_t total = 0;
+	int r = store_query_int64(s, &total, sql, "isisisi", has_type, f->type, has_app, f->app_id, has_state, state,
+				  (int64_t)f->active_only);
+	if (r < 0)
+		return r;
+
+	snprintf(sql, sizeof(sql), "SELECT " TASK_COLS " FROM tasks%s ORDER BY id DESC LIMIT ? OFFSET ?", where);
+	struct store_stmt *st;
+	r = store_query(s, &st, sql, "isisisiii", has_type, f->type, has_app, f->app_id, has_state, state,
+			(int64_t)f->active_only, per_page, (page - 1) * per_page);
+	if (r < 0)
+		return r;
+	struct task *tasks = NULL;
+	size_t n = 0;
+	while ((r = store_step(st)) == 1) {
+		struct task *grown = realloc(tasks, (n + 1) * sizeof(*tasks));
+		if (!grown) {
+			r = -ENOMEM;
+			break;
+		}
+		tasks = grown;
+		row_to_task(st, &tasks[n++]);
+	}
+	store_finalize(st);
+	if (r < 0) {
+		task_list_free(tasks, n);
+		return r;
+	}
+	*ret = tasks;
+	*ret_n = n;
+	if (ret_total)
+		*ret_total = total;
+	return 0;
+}
+
+int task_claim(struct store *s, int64_t id, const char *host)
+{
+	int64_t n = store_run(s, "UPDATE tasks SET host = ? WHERE id = ? AND state = 'queued' AND host IS NULL "
+				 "AND stop_reason IS NULL",
+			      "si", host, id);
+	return n < 0 ? (int)n : n > 0;
+}
+
+int task_set_pid(struct store *s, int64_t id, int pid, uint64_t pid_start)
+{
+	int64_t n = store_run(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ?", "iii", (int64_t)pid,
+			      (int64_t)pid_start, id);
+	return n < 0 ? (int)n : 0;
+}
+
+int task_set_pid_if_unset(struct store *s, int64_t id, int pid, uint64_t pid_start)
+{
+	int64_t n = store_run(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0)", "iii",
+			      (int64_t)pid, (int64_t)pid_start, id);
+	return n < 0 ? (int)n : 0;
+}
+
+int task_set_waiting(struct store *s, int64_t id, const char *waiting_for_json, const char *message)
+{
+	int64_t n = store_run(s,
+			      "UPDATE tasks SET state = 'waiting', waiting_for = ?, message = ? "
+			      "WHERE id = ? AND state NOT IN " FINAL_STATES,
+			      "ssi", waiting_for_json, message, id);
+	return n < 0 ? (int)n : 0;
+}
+
+int task_report_waiting(struct store *s, int64_t id, const struct lock_blocker *b, char *msg, size_t msglen)
+{
+	char holder[96];
+	struct task other;
+	if (b->task_id > 0 && task_get(s, b->task_id, &other) == 0) {
+		snprintf(holder, sizeof(holder), "task %lld, %s", (long long)b->task_id, other.type);
+		task_release(&other);
+	} else if (b->task_id > 0) {
+		snprintf(holder, sizeof(holder), "task %lld", (long long)b->task_id);
+	} else {
+		snprintf(holder, sizeof(holder), "pid %d", b->pid);
+	}
+	char text_msg[256];
+	snprintf(text_msg, sizeof(text_msg), "Waiting for %s (%s %s)", b->lock, b->queued ? "queued behind" : "held by",
+		 holder);
+	if (msg)
+		snprintf(msg, msglen, "%s", text_msg);
+	json_t *wf = json_pack("{s:s, s:s, s:b, s:i}", "lock", b->lock, "mode", lock_mode_name(b->mode), "queued",
+			       b->queued, "pid", b->pid);
+	json_object_set_new(wf, "heldBy", b->task_id > 0 ? json_integer(b->task_id) : json_null());
+	char *text = json_dumps(wf, JSON_COMPACT);
+	json_decref(wf);
+	int r = task_set_waiting(s, id, text, text_msg);
+	free(text);
+	return r;
+}
+
+int task_set_running(struct store *s, int64_t id)
+{
+	int64_t n = store_run(s,
+			      "UPDATE tasks SET state = 'running', waiting_for = NULL, message = '', "
+			      "started_at = COALESCE(started_at, ?) WHERE id = ? AND state NOT IN " FINAL_STATES,
+			      "ii", now_wall_ms(), id);
+	return n < 0 ? (int)n : n > 0;
+}
+
+int task_set_progress(struct store *s, int64_t id, int percent, const char *message)
+{
+	if (percent < 0)
+		percent = 0;
+	if (percent > 100)
+		percent = 100;
+	int64_t n = store_run(s, "UPDATE tasks SET percent = ?, message = ? WHERE id = ? AND state NOT IN " FINAL_STATES,
+			      "isi", (int64_t)percent, message ? message : "", id);
+	return n < 0 ? (int)n : 0;
+}
+
+int task_finish(struct store *s, int64_t id, enum task_state state, const char *error_code,
+		const char *error_message, const char *result_json)
+{
+	if (!task_state_is_final(state))
+		return -EINVAL;
+	int64_t n = store_run(s,
+			      "UPDATE tasks SET state = ?, error_code = ?, error_message = ?, result = ?, "
+			      "waiting_for = NULL, finished_at = ?, percent = CASE WHEN ? = 'succeeded' THEN 100 "
+			      "ELSE percent END WHERE id = ? AND state NOT IN " FINAL_STATES,
+			      "ssssisi", task_state_name(state), error_code, error_message, result_json, now_wall_ms(),
+			      task_state_name(state), id);
+	return n < 0 ? (int)n : n > 0;
+}
+
+int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t expired_ms_ago)
+{
+	char msg[400];
+	snprintf(msg, sizeof(msg),
+		 "host %s stopped renewing its lock leases (this task's lease expired %lld ms earlier by the "
+		 "database's clock): the host is presumed gone with its worker, and another host freed its locks",
+		 host, (long long)expired_ms_ago);
+	int64_t n = store_run(s,
+			      "UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, waiting_for = NULL, "
+			      "finished_at = ? WHERE id = ? AND host = ? AND state IN " ACTIVE_STATES,
+			      "ssiis", TASK_ERR_CRASHED, msg, now_wall_ms(), id, host);
+	return n < 0 ? (int)n : n > 0;
+}
+
+void task_lock_lease_expired(const struct lock_owner *o, int64_t now_ms, void *store)
+{
+	int64_t ago = now_ms - o->lease_expires_ms;
+	log_warn("freed the locks of host %s (pid %d, task %lld): its lease expired %lld ms ago", o->host, o->pid,
+		 (long long)o->task_id, (long long)ago);
+	if (o->task_id > 0 && task_fail_host_gone(store, o->task_id, o->host, ago) == 1)
+		log_warn("task %lld (host %s) failed: its host stopped renewing its lock leases", (long long)o->task_id,
+			 o->host);
+}
+
+int task_request_stop(struct store *s, int64_t id, const char *reason)
+{
+	int64_t n = store_run(s,
+			      "UPDATE tasks SET stop_reason = ? WHERE id = ? AND stop_reason IS NULL AND state IN " ACTIVE_STATES,
+			      "si", reason, id);
+	if (n < 0)
+		return (int)n;
+	if (n > 0)
+		return 1;
+	int64_t exists;
+	int r = store_query_int64(s, &exists, "SELECT id FROM tasks WHERE id = ?", "i", id);
+	return r == -ENOENT ? -ENOENT : r < 0 ? r : 0;
+}
+
+static json_t *json_or_null(const char *text)
+{
+	if (!text)
+		return json_null();
+	json_t *v = json_loads(text, JSON_DECODE_ANY, NULL);
+	return v ? v : json_string(text);
+}
+
+static json_t *time_or_null(int64_t ms)
+{
+	if (ms <= 0)
+		return json_null();
+	char buf[40];
+	format_rfc3339_ms(ms, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+json_t *task_to_json(const struct task *t)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(t->id));
+	json_object_set_new(o, "type", json_string(t->type ? t->type : ""));
+	json_object_set_new(o, "appId", t->app_id ? json_string(t->app_id) : json_null());
+	json_object_set_new(o, "args", json_or_null(t->args));
+	json_object_set_new(o, "state", json_string(task_state_name(t->state)));
+	json_object_set_new(o, "percent", json_integer(t->percent));
+	json_object_set_new(o, "message", json_string(t->message ? t->message : ""));
+	json_object_set_new(o, "waitingFor", json_or_null(t->waiting_for));
+	if (t->error_code)
+		json_object_set_new(o, "error", json_pack("{s:s, s:s}", "code", t->error_code, "message",
+							  t->error_message ? t->error_message : ""));
+	else
+		json_object_set_new(o, "error", json_null());
+	json_object_set_new(o, "result", json_or_null(t->result));
+	json_object_set_new(o, "pid", t->pid ? json_integer(t->pid) : json_null());
+	json_object_set_new(o, "createdAt", time_or_null(t->created_at));
+	json_object_set_new(o, "startedAt", time_or_null(t->started_at));
+	json_object_set_new(o, "finishedAt", time_or_null(t->finished_at));
+	return o;
+}

@@ -1,0 +1,150 @@
+/* task.h — task rows and their states.
+ *
+ * A task is one admin operation run by one worker process. Its row is the
+ * single source of truth that the daemon, the worker and the API share:
+ *
+ *	queued ──(scheduler spawns a worker)──▶ waiting ⇄ running
+ *	   │                                        │
+ *	   └─(stopped before start)─▶ cancelled     └─▶ succeeded | failed | cancelled
+ *
+ * `waiting` means the worker runs but waits for a lock (waiting_for says
+ * which, and who holds it). Once a task is in a final state nothing changes
+ * it again: every transition into a final state is a conditional UPDATE
+ * (`... WHERE state NOT IN (final states)`), so the worker and the
+ * supervisor can both try to finalize and exactly one wins.
+ *
+ * Who writes what:
+ *   API threads   create rows (queued), set stop_reason
+ *   scheduler     claims a queued row (host, pid) when it spawns the worker
+ *   worker        waiting/running, progress, result or error
+ *   supervisor    finalizes rows whose worker ended without doing so
+ *
+ * All functions take a store connection of the calling thread and return 0
+ * or a negative errno (the store's message says why).
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+enum task_state {
+	TASK_QUEUED,
+	TASK_WAITING,
+	TASK_RUNNING,
+	TASK_SUCCEEDED,
+	TASK_FAILED,
+	TASK_CANCELLED,
+};
+
+const char *task_state_name(enum task_state s);
+int task_state_from_string(const char *s, enum task_state *ret);
+bool task_state_is_final(enum task_state s);
+
+/* Error codes recorded by the supervisor (handlers add their own). */
+#define TASK_ERR_CRASHED "crashed"
+#define TASK_ERR_TIMEOUT "timeout"
+#define TASK_ERR_STOPPED "stopped"
+
+struct task {
+	int64_t id;
+	char *type;
+	char *app_id;            /* NULL when not an app task */
+	char *args;              /* JSON object text */
+	enum task_state state;
+	int percent;
+	char *message;
+	char *waiting_for;       /* JSON object text or NULL */
+	char *error_code;        /* NULL unless failed/cancelled */
+	char *error_message;
+	char *result;            /* JSON text or NULL */
+	int pid;                 /* 0 until spawned */
+	uint64_t pid_start;
+	char *host;              /* host id of the daemon that spawned it */
+	char *stop_reason;       /* NULL, "stopped" or "timeout" */
+	int64_t created_at;      /* wall ms */
+	int64_t started_at;      /* 0 = not yet */
+	int64_t finished_at;     /* 0 = not yet */
+	int64_t timeout_ms;      /* 0 = none */
+};
+
+void task_release(struct task *t);
+
+/* Insert a queued task. args_json must be a JSON object text. */
+int task_create(struct store *s, const char *type, const char *app_id, const char *args_json, int64_t timeout_ms,
+		int64_t *ret_id);
+
+/* -ENOENT when there is no such task. */
+int task_get(struct store *s, int64_t id, struct task *ret);
+
+struct task_filter {
+	const char *type;       /* NULL = any */
+	const char *app_id;
+	int state;              /* -1 = any; else enum task_state */
+	bool active_only;       /* queued, waiting or running */
+	int64_t page;           /* 1-based */
+	int64_t per_page;
+};
+
+/* Newest first. *ret is an array of *ret_n tasks; free with task_list_free. */
+int task_list(struct store *s, const struct task_filter *f, struct task **ret, size_t *ret_n, int64_t *ret_total);
+void task_list_free(struct task *tasks, size_t n);
+
+/* Scheduler: claim a queued task for spawning (records host and timestamps
+ * nothing else). Returns 1 if claimed, 0 if it was no longer claimable (e.g.
+ * stopped meanwhile). */
+int task_claim(struct store *s, int64_t id, const char *host);
+
+/* Supervisor: record the spawned worker. */
+int task_set_pid(struct store *s, int64_t id, int pid, uint64_t pid_start);
+
+/* Worker: record itself, unless the supervisor already did. Closes the
+ * window where a daemon that dies between spawning a worker and recording
+ * its pid would leave a live worker that the next daemon cannot re-adopt. */
+int task_set_pid_if_unset(struct store *s, int64_t id, int pid, uint64_t pid_start);
+
+/* Worker: waiting for a lock (waiting_for JSON and a message), or running.
+ * No effect on a task in a final state. task_set_running() returns 1, or 0
+ * when the task had already ended (it must not run then). */
+int task_set_waiting(struct store *s, int64_t id, const char *waiting_for_json, const char *message);
+int task_set_running(struct store *s, int64_t id);
+
+/* Worker or handler waiting for a lock: record waitingFor {lock, mode,
+ * queued, pid, heldBy} and the message "Waiting for app:x (held by task 17,
+ * fullbackup)" (the holder's type looked up here), and copy the message to
+ * `msg` (may be NULL) for the caller's log. */
+struct lock_blocker;
+int task_report_waiting(struct store *s, int64_t id, const struct lock_blocker *b, char *msg, size_t msglen);
+int task_set_progress(struct store *s, int64_t id, int percent, const char *message);
+
+/* Enter a final state. Returns 1 if this call finalized the task, 0 if it
+ * was already final (nothing changed). error_code/error_message/result may
+ * be NULL. */
+int task_finish(struct store *s, int64_t id, enum task_state state, const char *error_code,
+		const char *error_message, const char *result_json);
+
+/* Multi-host: another host's lock lease for task `id` expired by the
+ * database's clock (`expired_ms_ago` before the reap) and its locks were
+ * freed — `host` stopped renewing, so it is presumed gone. Fails the task
+ * with error code crashed, with a message naming the host, if it is still
+ * active and was claimed by `host`. Returns 1 if this call ended it, 0 if
+ * not, negative errno. */
+int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t expired_ms_ago);
+
+/* A locks_expired_fn (locks/locks.h) for whoever waits for locks: logs the
+ * reap and fails the gone owner's task with task_fail_host_gone() through
+ * `store` (a struct store *). Pass it as .on_expired with
+ * .expired_userdata = the task's store, so that it does not matter whether a
+ * waiting worker or a daemon reaps a gone host's locks first. */
+struct lock_owner;
+void task_lock_lease_expired(const struct lock_owner *owner, int64_t now_ms, void *store);
+
+/* Ask for a stop: records the reason if none is recorded yet on an active
+ * task. Returns 1 if recorded, 0 if the task is not active (or already being
+ * stopped), -ENOENT if unknown. */
+int task_request_stop(struct store *s, int64_t id, const char *reason);
+
+/* The task as the API shows it (DESIGN.md "Task object"). */
+json_t *task_to_json(const struct task *t);

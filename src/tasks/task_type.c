@@ -1,0 +1,103 @@
+/* task_type.c — task type registry and handler helpers. */
+#include "task_type.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/timeutil.h"
+
+#define MAX_TYPES 32
+
+static const struct task_type *types[MAX_TYPES];
+static size_t n_types;
+
+void task_type_register(const struct task_type *type)
+{
+	if (task_type_find(type->name))
+		return;
+	if (n_types < MAX_TYPES)
+		types[n_types++] = type;
+}
+
+const struct task_type *task_type_find(const char *name)
+{
+	for (size_t i = 0; i < n_types; i++)
+		if (strcmp(types[i]->name, name) == 0)
+			return types[i];
+	return NULL;
+}
+
+void task_ctx_progress(struct task_ctx *ctx, int percent, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	/* Progress is advisory: a failed write must not fail the task. */
+	(void)task_set_progress(ctx->store, ctx->task->id, percent, msg);
+}
+
+int task_ctx_fail(struct task_ctx *ctx, int err, const char *code, const char *fmt, ...)
+{
+	snprintf(ctx->error_code, sizeof(ctx->error_code), "%s", code);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->error_message, sizeof(ctx->error_message), fmt, ap);
+	va_end(ap);
+	return err < 0 ? err : -EIO;
+}
+
+int task_ctx_sleep(struct task_ctx *ctx, int64_t ms)
+{
+	int64_t until = now_mono_ms() + ms;
+	for (;;) {
+		if (ctx->cancel && *ctx->cancel)
+			return -ECANCELED;
+		int64_t left = until - now_mono_ms();
+		if (left <= 0)
+			return 0;
+		sleep_us((left > 50 ? 50 : left) * 1000);
+	}
+}
+
+int task_parse_lock_list(json_t *locks, struct lock_req **ret, size_t *ret_n, char *err, size_t errlen)
+{
+	if (!json_is_array(locks) || json_array_size(locks) == 0 || json_array_size(locks) > 64) {
+		snprintf(err, errlen, "\"locks\" must be an array of 1 to 64 {\"name\",\"mode\"} objects");
+		return -EINVAL;
+	}
+	size_t n = json_array_size(locks);
+	struct lock_req *reqs = calloc(n, sizeof(*reqs));
+	if (!reqs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		json_t *l = json_array_get(locks, i);
+		json_t *name = json_object_get(l, "name"), *mode = json_object_get(l, "mode");
+		if (!json_is_object(l) || !json_is_string(name) || !lock_name_valid(json_string_value(name))) {
+			snprintf(err, errlen, "locks[%zu]: \"name\" must be 1-127 characters of letters, digits and :._-@/", i);
+			free(reqs);
+			return -EINVAL;
+		}
+		snprintf(reqs[i].name, sizeof(reqs[i].name), "%s", json_string_value(name));
+		reqs[i].mode = LOCK_EXCLUSIVE;
+		if (mode && (!json_is_string(mode) || lock_mode_from_string(json_string_value(mode), &reqs[i].mode) < 0)) {
+			snprintf(err, errlen, "locks[%zu]: \"mode\" must be \"shared\" or \"exclusive\"", i);
+			free(reqs);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(reqs[j].name, reqs[i].name) == 0) {
+				snprintf(err, errlen, "locks[%zu]: \"%s\" is named twice", i, reqs[i].name);
+				free(reqs);
+				return -EINVAL;
+			}
+		}
+	}
+	*ret = reqs;
+	*ret_n = n;
+	return 0;
+}

@@ -1,0 +1,74 @@
+/* task_type.h — the registry of task types and the context a handler runs in.
+ *
+ * A task type says how to validate its arguments (in the API thread, before
+ * a row exists), which locks its worker takes before the handler runs, and
+ * the handler itself (in the worker process). Modules above `tasks` (apps,
+ * backups, update, services) register their types at program start with
+ * task_type_register(); the `hold` type is built in (task_hold.c).
+ *
+ * Handlers run in the worker process. They report progress through
+ * task_ctx_progress(), must return promptly once *ctx->cancel becomes
+ * non-zero (SIGTERM: a stop or a timeout), and on failure return a negative
+ * errno after task_ctx_fail() has recorded an error code and message.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "locks/lock_doc.h"
+#include "store/store.h"
+#include "task.h"
+
+struct task_ctx {
+	struct store *store;                  /* the worker's connection */
+	const struct boxd_config *config;
+	const struct task *task;
+	json_t *args;                         /* parsed task args (borrowed) */
+	const struct lock_owner *owner;       /* this worker as lock owner */
+	const volatile sig_atomic_t *cancel;  /* set on SIGTERM */
+	json_t *result;                       /* set by the handler; owned by ctx */
+	char error_code[64];
+	char error_message[1024];
+};
+
+struct task_type {
+	const char *name;
+	/* App tasks need an appId, queue per app (one active per app) and count
+	 * against the app-task concurrency limit. */
+	bool app_task;
+	/* May be created through POST /api/v1/tasks (generic types). */
+	bool generic;
+	/* Check args (a JSON object) before the task is created. Return 0, or
+	 * -EINVAL with a message for the user in err. NULL: any object. */
+	int (*validate)(json_t *args, char *err, size_t errlen);
+	/* The locks the worker takes, all at once, before run(). *ret is
+	 * malloc'ed (may be NULL with *ret_n = 0: no locks). */
+	int (*locks)(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n);
+	/* The work. 0 = succeeded; negative errno = failed (see task_ctx_fail). */
+	int (*run)(struct task_ctx *ctx);
+};
+
+/* Register a type (the struct must outlive the program). */
+void task_type_register(const struct task_type *type);
+const struct task_type *task_type_find(const char *name);
+/* Register the built-in types (hold). Idempotent. */
+void task_types_register_builtin(void);
+
+/* Progress: percent 0..100 and a message shown to the operator. */
+void task_ctx_progress(struct task_ctx *ctx, int percent, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Record why the task failed; returns `err` for `return task_ctx_fail(...)`. */
+int task_ctx_fail(struct task_ctx *ctx, int err, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Sleep up to ms, returning early (-ECANCELED) when the task is cancelled. */
+int task_ctx_sleep(struct task_ctx *ctx, int64_t ms);
+
+/* Parse a "locks" array of {"name","mode"} objects (used by hold and
+ * tests). On error -EINVAL with a message. */
+int task_parse_lock_list(json_t *locks, struct lock_req **ret, size_t *ret_n, char *err, size_t errlen);

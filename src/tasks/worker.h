@@ -1,0 +1,27 @@
+/* worker.h — the worker process: `boxd task run <id>`.
+ *
+ * It loads the task, takes the task's locks (state `waiting` with
+ * waitingFor while it waits), runs the handler, records the result or the
+ * error, releases its locks and exits. Exit codes (DESIGN.md "Processes"):
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include "common/config.h"
+
+#define WORKER_EXIT_DONE 0     /* finished: state and result are in the DB */
+#define WORKER_EXIT_CAUGHT 50  /* the handler crashed and the worker caught it */
+#define WORKER_EXIT_STOPPED 70 /* stopped on SIGTERM (stop or timeout) */
+#define WORKER_EXIT_SETUP 71   /* could not even load the task */
+
+int worker_main(const struct boxd_config *cfg, int64_t task_id);
+
+/* `boxd task standby`: a worker started before its task exists. Starting
+ * the boxd binary costs most of a task's start latency (the dynamic loader
+ * maps ~50 libraries), so the supervisor keeps one such process ready. It
+ * blocks on the socket `sock_fd` (fd 3) for one message: the task id, with
+ * the task's log file as SCM_RIGHTS; it makes the log its stdout and stderr
+ * and becomes that task's worker (worker_main). EOF (the daemon went away or
+ * re-exec'd): exit 0 without doing anything. */
+int worker_standby(const struct boxd_config *cfg, int sock_fd);

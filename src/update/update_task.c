@@ -1,0 +1,352 @@
+/* update_task.c — the `update` task type (see update.h). */
+#include "update.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "backups/backups.h"
+#include "common/log.h"
+#include "locks/locks.h"
+#include "platformstart.h"
+#include "reexec.h"
+#include "release.h"
+#include "tasks/store_open.h"
+#include "tasks/task.h"
+#include "tasks/task_type.h"
+
+/* How long the worker waits for the re-executed daemon to answer. */
+#define REEXEC_TIMEOUT_MS 60000
+
+/* ---- args ------------------------------------------------------------------- */
+
+static bool hex64(const char *s)
+{
+	if (!s || strlen(s) != 64)
+		return false;
+	for (const char *p = s; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+			return false;
+	return true;
+}
+
+int update_args_validate(json_t *args, char *err, size_t errlen)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(args, key, v) {
+		if (strcmp(key, "package") != 0 && strcmp(key, "sha256") != 0 && strcmp(key, "skipBackup") != 0) {
+			snprintf(err, errlen, "unknown field \"%s\" (expected \"package\", \"sha256\", \"skipBackup\")", key);
+			return -EINVAL;
+		}
+	}
+	const char *pkg = json_string_value(json_object_get(args, "package"));
+	if (!pkg || pkg[0] != '/' || strlen(pkg) >= 4096) {
+		snprintf(err, errlen, "\"package\" must be the absolute path of the update package on the server");
+		return -EINVAL;
+	}
+	if (!hex64(json_string_value(json_object_get(args, "sha256")))) {
+		snprintf(err, errlen, "\"sha256\" must be the package's SHA-256 as 64 hex digits");
+		return -EINVAL;
+	}
+	json_t *skip = json_object_get(args, "skipBackup");
+	if (skip && !json_is_boolean(skip)) {
+		snprintf(err, errlen, "\"skipBackup\" must be true or false");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int update_find_active(struct store *s, int64_t *ret_id, char *ret_state, size_t state_len)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st,
+			    "SELECT id, state FROM tasks WHERE type = 'platformupdate' AND state IN ('queued','waiting','running') "
+			    "ORDER BY id LIMIT 1",
+			    NULL);
+	if (r < 0)
+		return r;
+	r = store_step(st);
+	if (r == 1) {
+		*ret_id = store_col_int64(st, 0);
+		snprintf(ret_state, state_len, "%s", store_col_text(st, 1) ? store_col_text(st, 1) : "");
+	}
+	store_finalize(st);
+	return r;
+}
+
+/* ---- taking `platform` from inside the handler --------------------------------- */
+
+struct wait_report {
+	struct task_ctx *ctx;
+};
+
+/* Like the worker's own report (worker.c): the row shows what we wait
+ * for and who holds it. */
+static void report_wait(const struct lock_blocker *b, void *userdata)
+{
+	struct wait_report *w = userdata;
+	char msg[256];
+	if (task_report_waiting(w->ctx->store, w->ctx->task->id, b, msg, sizeof(msg)) >= 0)
+		log_info("task %lld: %s", (long long)w->ctx->task->id, msg);
+}
+
+/* Take `platform` exclusive for this task (the worker releases it with the
+ * task's other locks when the handler returns). *ret_ls is the relaxed
+ * lock-store connection used; the caller closes it. */
+static int take_platform(struct task_ctx *ctx, struct store **ret_ls)
+{
+	char err[512];
+	struct store *ls;
+	int r = store_open_config(ctx->config, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &ls, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, "store_error", "cannot open the lock store: %s", err);
+	struct lock_req req = { .name = "platform", .mode = LOCK_EXCLUSIVE };
+	struct wait_report wr = { ctx };
+	struct locks_acquire_opts opts = {
+		.timeout_ms = -1, .on_wait = report_wait, .userdata = &wr, .cancel = ctx->cancel,
+		.lease_ms = config_lease_ms(ctx->config),
+		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store,
+	};
+	int64_t token;
+	r = locks_acquire(ls, ctx->owner, &req, 1, &opts, &token, NULL);
+	if (r < 0) {
+		if (r != -ECANCELED)
+			task_ctx_fail(ctx, r, "lock_error", "cannot take platform: %s", store_errmsg(ls));
+		store_close(ls);
+		return r;
+	}
+	log_info("task %lld: took platform exclusive (fencing token %lld)", (long long)ctx->task->id, (long long)token);
+	task_set_running(ctx->store, ctx->task->id);
+	*ret_ls = ls;
+	return 0;
+}
+
+/* ---- the backup before ------------------------------------------------------------ */
+
+/* A full backup inside this task (backups.h): it takes app:<id> for one app
+ * at a time and never `platform` exclusively, so app tasks go on. */
+static int backup_first(struct task_ctx *ctx, int64_t *ret_id)
+{
+	task_ctx_progress(ctx, 5, "Backing up before the update");
+	int r = backups_run_full(ctx, 5, 60, ret_id);
+	if (r < 0 && !ctx->error_code[0])
+		task_ctx_fail(ctx, r, "backup_failed", "the backup before the update failed: %s", strerror(-r));
+	return r;
+}
+
+/* ---- the handler ------------------------------------------------------------------ */
+
+/* Does <root>/current resolve to <root>/releases/<version> (however the
+ * symlink spells it)? */
+static bool points_to_release(const char *root, const char *version)
+{
+	char cur[4200], rel[4200], a[PATH_MAX], b[PATH_MAX];
+	snprintf(cur, sizeof(cur), "%s/current", root);
+	snprintf(rel, sizeof(rel), "%s/releases/%s", root, version);
+	return realpath(cur, a) && realpath(rel, b) && strcmp(a, b) == 0;
+}
+
+struct apply {
+	struct task_ctx *ctx;
+	const char *root;
+	char version[UPDATE_VERSION_MAX];
+	char old_target[4096];     /* `current` before, "" if none */
+	bool unpacked, replaced_dir, switched;
+};
+
+/* Undo what the apply did so far; returns the task's error. */
+static int apply_fail(struct apply *ap, int r, const char *fmt, const char *detail)
+{
+	char undo[600] = "";
+	char err[512];
+	if (ap->switched) {
+		if (update_current_switch(ap->root, ap->old_target, err, sizeof(err)) < 0)
+			snprintf(undo, sizeof(undo), "; restoring current failed too: %s", err);
+		else
+			snprintf(undo, sizeof(undo), "; current points at %.500s again",
+				 ap->old_target[0] ? ap->old_target : "nothing (as before)");
+	} else {
+		snprintf(undo, sizeof(undo), "; current is unchanged (%.500s)", ap->old_target[0] ? ap->old_target : "none");
+	}
+	if (ap->unpacked && !ap->replaced_dir)
+		update_release_remove(ap->root, ap->version, err, sizeof(err));
+	char what[700];
+	snprintf(what, sizeof(what), fmt, detail);
+	return task_ctx_fail(ap->ctx, r, "apply_failed", "%s%s; boxd keeps running release %s", what, undo,
+			     update_running_version(ap->ctx->config));
+}
+
+static int run_update(struct task_ctx *ctx)
+{
+	const struct boxd_config *cfg = ctx->config;
+	const char *package = json_string_value(json_object_get(ctx->args, "package"));
+	const char *want = json_string_value(json_object_get(ctx->args, "sha256"));
+	bool skip_backup = json_is_true(json_object_get(ctx->args, "skipBackup"));
+	struct apply ap = { .ctx = ctx, .root = cfg->install_root };
+	struct store *ls = NULL;
+	int64_t backup_id = 0;
+	char err[1024], got[UPDATE_SHA256_HEX];
+	int r;
+
+	/* 1. The checksum, before anything else. */
+	task_ctx_progress(ctx, 1, "Verifying the SHA-256 of %s", package);
+	int fd = open(package, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		return task_ctx_fail(ctx, r, r == -ENOENT ? "package_missing" : "package_unreadable",
+				     "cannot open the package %s: %s", package, strerror(-r));
+	}
+	r = update_sha256_fd(fd, got, err, sizeof(err));
+	if (r < 0) {
+		task_ctx_fail(ctx, r, "package_unreadable", "%s", err);
+		goto out;
+	}
+	if (!update_sha256_equal(got, want)) {
+		r = task_ctx_fail(ctx, -EBADMSG, "bad_checksum",
+				  "the package's SHA-256 is %s, not %s: refused, nothing was changed", got, want);
+		goto out;
+	}
+
+	/* 2. Is it a release at all, and a new one? */
+	task_ctx_progress(ctx, 3, "Checking the package");
+	struct update_manifest m;
+	r = update_package_check(fd, &m, err, sizeof(err));
+	if (r < 0) {
+		task_ctx_fail(ctx, r, "bad_package", "%s: %s", package, err);
+		goto out;
+	}
+	snprintf(ap.version, sizeof(ap.version), "%s", m.version);
+	r = update_current_read(ap.root, ap.old_target, sizeof(ap.old_target), err, sizeof(err));
+	if (r < 0) {
+		task_ctx_fail(ctx, r, "install_root_error", "%s", err);
+		goto out;
+	}
+	char new_target[UPDATE_VERSION_MAX + 16];
+	snprintf(new_target, sizeof(new_target), "releases/%s", m.version);
+	if (strcmp(ap.old_target, new_target) == 0 || points_to_release(ap.root, m.version)) {
+		r = task_ctx_fail(ctx, -EEXIST, "same_version", "release %s is already installed (%s/current -> %s)",
+				  m.version, ap.root, ap.old_target);
+		goto out;
+	}
+	log_info("task %lld: package %s holds release %s (%zu entries, %lld bytes)", (long long)ctx->task->id,
+		 package, m.version, m.entries, m.bytes);
+
+	/* 3. Back up first: per-app locks only, so the box keeps working. */
+	if (!skip_backup && (r = backup_first(ctx, &backup_id)) < 0)
+		goto out;
+	if (*ctx->cancel) {
+		r = -ECANCELED;
+		goto out;
+	}
+
+	/* 4. The apply, under `platform` exclusive: no app task or backup runs
+	 * while the code changes under them. */
+	task_ctx_progress(ctx, 60, "Waiting for the running app tasks to finish (platform)");
+	r = take_platform(ctx, &ls);
+	if (r < 0)
+		goto out;
+	task_ctx_progress(ctx, 65, "Unpacking release %s into %s/releases/%s", m.version, ap.root, m.version);
+	char dir[4200];
+	snprintf(dir, sizeof(dir), "%s/releases/%s", ap.root, m.version);
+	struct stat st;
+	ap.replaced_dir = lstat(dir, &st) == 0;
+	r = update_release_unpack(fd, want, ap.root, m.version, ctx->cancel, err, sizeof(err));
+	if (r == -ECANCELED)
+		goto out;
+	if (r < 0) {
+		r = apply_fail(&ap, r, "cannot unpack the release: %s", err);
+		goto out;
+	}
+	ap.unpacked = true;
+	task_ctx_progress(ctx, 75, "Checking that the new boxd runs here");
+	r = update_release_preflight(dir, err, sizeof(err));
+	if (r < 0) {
+		r = apply_fail(&ap, r, "the new release does not run: %s", err);
+		goto out;
+	}
+	if (*ctx->cancel) {
+		apply_fail(&ap, -ECANCELED, "%s", "cancelled");
+		r = -ECANCELED;
+		goto out;
+	}
+	task_ctx_progress(ctx, 80, "Switching %s/current to %s", ap.root, new_target);
+	r = update_current_switch(ap.root, new_target, err, sizeof(err));
+	if (r < 0) {
+		r = apply_fail(&ap, r, "cannot switch current: %s", err);
+		goto out;
+	}
+	ap.switched = true;
+	log_info("task %lld: %s/current -> %s (was %s); asking boxd to re-execute", (long long)ctx->task->id, ap.root,
+		 new_target, ap.old_target[0] ? ap.old_target : "none");
+
+	/* From here on a stop request is not honoured: the daemon may be in
+	 * the middle of its exec, and only its answer tells whether to keep
+	 * the new `current` or to restore the old one. */
+	task_ctx_progress(ctx, 85, "Restarting boxd into release %s", m.version);
+	r = update_reexec_request(cfg, ctx->task->id, m.version, err, sizeof(err));
+	if (r < 0) {
+		r = apply_fail(&ap, r, "cannot ask boxd to re-execute: %s", err);
+		goto out;
+	}
+	char running[UPDATE_VERSION_MAX];
+	int daemon_pid = 0;
+	r = update_reexec_wait(cfg, ctx->task->id, REEXEC_TIMEOUT_MS, running, &daemon_pid, err, sizeof(err));
+	if (r < 0) {
+		update_reexec_cancel(cfg, ctx->task->id);
+		r = apply_fail(&ap, r, "%s", err);
+		goto out;
+	}
+	if (strcmp(running, m.version) != 0) {
+		char detail[200];
+		snprintf(detail, sizeof(detail), "boxd came back running release %s, not %s", running, m.version);
+		r = apply_fail(&ap, -EIO, "%s", detail);
+		goto out;
+	}
+	log_info("task %lld: boxd (pid %d) serves release %s", (long long)ctx->task->id, daemon_pid, running);
+	task_ctx_progress(ctx, 100, "boxd runs release %s", m.version);
+	ctx->result = json_pack("{s:s, s:s, s:s, s:s?, s:o, s:i}", "version", m.version, "previousVersion",
+				update_running_version(cfg), "release", new_target, "previousRelease",
+				ap.old_target[0] ? ap.old_target : NULL, "backupId",
+				backup_id > 0 ? json_integer(backup_id) : json_null(), "daemonPid", daemon_pid);
+	r = 0;
+out:
+	store_close(ls);
+	close(fd);
+	return r;
+}
+
+static int update_validate(json_t *args, char *err, size_t errlen) { return update_args_validate(args, err, errlen); }
+
+static int update_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
+{
+	(void)t;
+	(void)args;
+	struct lock_req *reqs = calloc(1, sizeof(*reqs));
+	if (!reqs)
+		return -ENOMEM;
+	snprintf(reqs[0].name, sizeof(reqs[0].name), "type:update");
+	reqs[0].mode = LOCK_EXCLUSIVE;
+	*ret = reqs;
+	*ret_n = 1;
+	return 0;
+}
+
+static const struct task_type update_type = {
+	.name = "platformupdate",
+	.generic = false,
+	.validate = update_validate,
+	.locks = update_locks,
+	.run = run_update,
+};
+
+void update_register_task_types(void)
+{
+	task_type_register(&update_type);
+	platformstart_register();
+}

@@ -1,0 +1,1252 @@
+/* test-locks.c — the compare-and-swap loop of locks.h over a real SQLite
+ * file: fencing tokens, try and waiting acquire, timeouts and cancel, a
+ * waiter in another process, release, reaping of dead owners (SIGKILLed,
+ * pid reuse, expired lease of another host), and corrupt-document handling
+ * with locks_repair(). Every test gets its own database in a fresh mkdtemp
+ * directory.
+ *
+ * Backends: SQLite by default; BOXD_TEST_STORE=mysql or postgres runs the
+ * same tests on a fresh database (created and dropped per test) of the
+ * server that BOXD_TEST_MYSQL_DSN / BOXD_TEST_PG_DSN name — skipped (exit
+ * status 77) when that variable is not set.
+ *
+ * Fork discipline: SQLite keeps per-process state about open files (POSIX
+ * lock bookkeeping, the WAL index mapping) that a forked child must not
+ * inherit and use, so the parent closes its connection before fork() and
+ * reopens it afterwards; the child opens its own. Children never call
+ * cmocka and end with _exit(). Ordering between processes is by awaiting
+ * observable state with a deadline, never by fixed sleeps. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/proc.h"
+#include "common/timeutil.h"
+#include "locks/locks.h"
+#include "store/store.h"
+
+#define HOST_ID "locktest-host"
+#define MAX_CHILDREN 4
+
+struct fx {
+	char dir[256];
+	char path[1024];   /* SQLite: the file; a server backend: the DSN */
+	char dbname[64];   /* a server backend: the test's database */
+	struct store *s;
+	pid_t children[MAX_CHILDREN];
+};
+
+static enum store_backend test_backend = STORE_BACKEND_SQLITE;
+static const char *admin_dsn; /* a server backend: no database selected */
+static int db_counter;
+
+/* What a child reports through its pipe. */
+struct child_report {
+	int r;
+	int64_t version;
+};
+
+/* ---- fixture ------------------------------------------------------------ */
+
+static int open_db(const char *path, struct store **ret)
+{
+	struct store_options o = {
+		.backend = test_backend,
+		.sqlite_path = path,
+		.dsn = path,
+		.relaxed_durability = true, /* as the daemon's lock connection */
+	};
+	char err[512] = "";
+	int r = store_open(&o, ret, err, sizeof(err));
+	if (r < 0)
+		print_error("store_open(%s): %s\n", path, err);
+	return r;
+}
+
+/* DSN of database `db` on the server of `admin`: a URI gets its path
+ * replaced, a key=value conninfo gets dbname appended. */
+static void dsn_for(const char *admin, const char *db, char *out, size_t len)
+{
+	const char *sep = strstr(admin, "://");
+	if (!sep) {
+		snprintf(out, len, "%s dbname=%s", admin, db);
+		return;
+	}
+	const char *auth = sep + 3;
+	size_t auth_len = strcspn(auth, "/?");
+	const char *rest = auth + auth_len;
+	if (*rest == '/')
+		rest += strcspn(rest, "?");
+	snprintf(out, len, "%.*s/%s%s", (int)(auth + auth_len - admin), admin, db, rest);
+}
+
+/* Create (or drop) the test's own database on the server backend and point
+ * f->path at it. */
+static int server_db(struct fx *f, bool create)
+{
+	struct store_options o = { .backend = test_backend, .dsn = admin_dsn, .no_migrate = true };
+	struct store *admin;
+	char err[512], sql[256];
+	if (store_open(&o, &admin, err, sizeof(err)) < 0) {
+		print_error("cannot connect to %s: %s\n", admin_dsn, err);
+		return -1;
+	}
+	if (create) {
+		snprintf(f->dbname, sizeof(f->dbname), "boxd_test_locks_%d_%d", (int)getpid(), ++db_counter);
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s%s", f->dbname,
+			 test_backend == STORE_BACKEND_MYSQL ? " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" : "");
+		dsn_for(admin_dsn, f->dbname, f->path, sizeof(f->path));
+	} else {
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s%s", f->dbname,
+			 test_backend == STORE_BACKEND_POSTGRES ? " WITH (FORCE)" : "");
+	}
+	int r = store_run(admin, sql, NULL) < 0 ? -1 : 0;
+	if (r < 0)
+		print_error("%s: %s\n", sql, store_errmsg(admin));
+	store_close(admin);
+	return r;
+}
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	const char *tmp = getenv("TMPDIR");
+	snprintf(f->dir, sizeof(f->dir), "%s/boxd-test-locks-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(f->dir)) {
+		free(f);
+		return -1;
+	}
+	snprintf(f->path, sizeof(f->path), "%s/boxd.db", f->dir);
+	if (test_backend != STORE_BACKEND_SQLITE && server_db(f, true) < 0) {
+		rmdir(f->dir);
+		free(f);
+		return -1;
+	}
+	if (open_db(f->path, &f->s) < 0) {
+		if (f->dbname[0])
+			server_db(f, false);
+		rmdir(f->dir);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+				unlinkat(dirfd(d), e->d_name, 0);
+		closedir(d);
+	}
+	rmdir(dir);
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		if (f->children[i] > 0) { /* a test failed half-way */
+			kill(f->children[i], SIGKILL);
+			waitpid(f->children[i], NULL, 0);
+		}
+	}
+	store_close(f->s);
+	if (f->dbname[0])
+		server_db(f, false);
+	remove_dir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void close_for_fork(struct fx *f)
+{
+	store_close(f->s);
+	f->s = NULL;
+}
+
+static void reopen_after_fork(struct fx *f)
+{
+	assert_int_equal(open_db(f->path, &f->s), 0);
+}
+
+/* Forks; in the child runs fn(path, arg, report fd) and _exits with its
+ * return value. The parent's connection must be closed. */
+typedef int (*child_fn)(const char *path, void *arg, int report_fd);
+
+static pid_t spawn_child(struct fx *f, child_fn fn, void *arg, int *ret_read_fd)
+{
+	assert_null(f->s);
+	int fds[2];
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(fn(f->path, arg, fds[1]));
+	}
+	close(fds[1]);
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		if (f->children[i] == 0) {
+			f->children[i] = pid;
+			break;
+		}
+	}
+	*ret_read_fd = fds[0];
+	return pid;
+}
+
+static void forget_child(struct fx *f, pid_t pid)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (f->children[i] == pid)
+			f->children[i] = 0;
+}
+
+static int read_with_deadline(int fd, void *buf, size_t len, int64_t ms)
+{
+	int64_t end = now_mono_ms() + ms;
+	size_t got = 0;
+	while (got < len) {
+		int64_t left = end - now_mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int r = poll(&p, 1, (int)left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -ETIMEDOUT;
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n == 0 ? -EPIPE : -errno;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* waitpid with a deadline; returns the exit status or a negative errno. */
+static int wait_child(struct fx *f, pid_t pid, int64_t ms)
+{
+	int64_t end = now_mono_ms() + ms;
+	for (;;) {
+		int status;
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid) {
+			forget_child(f, pid);
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		if (r < 0)
+			return -errno;
+		if (now_mono_ms() >= end)
+			return -ETIMEDOUT;
+		sleep_us(1000);
+	}
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static struct lock_owner self_owner(int64_t task)
+{
+	struct lock_owner o;
+	assert_int_equal(lock_owner_self(&o, task), 0);
+	assert_string_equal(o.host, HOST_ID);
+	assert_int_equal(o.pid, getpid());
+	return o;
+}
+
+static int acquire_spec(struct store *s, const struct lock_owner *o, const char *spec,
+			const struct locks_acquire_opts *opts, int64_t *ret_version, struct lock_blocker *b)
+{
+	struct lock_req r;
+	assert_int_equal(lock_req_parse(spec, &r), 0);
+	int64_t v = -1;
+	int rc = locks_acquire(s, o, &r, 1, opts, &v, b);
+	if (rc == 0 && ret_version)
+		*ret_version = v;
+	return rc;
+}
+
+static int64_t current_version(struct store *s)
+{
+	int64_t v = -1;
+	assert_int_equal(locks_read(s, NULL, &v, NULL), 0);
+	return v;
+}
+
+static char *current_text(struct store *s)
+{
+	char *t = NULL;
+	assert_int_equal(locks_read(s, NULL, NULL, &t), 0);
+	assert_non_null(t);
+	return t;
+}
+
+static const struct lock_holder *holder_named(const struct lock_doc *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_holders; i++)
+		if (strcmp(d->holders[i].lock.name, name) == 0)
+			return &d->holders[i];
+	return NULL;
+}
+
+/* Replace the stored document (a test fixture: bumps the version like a
+ * real write would). */
+static void put_text(struct store *s, const char *text)
+{
+	assert_int_equal(store_run(s, "UPDATE locks SET data = ?, version = version + 1 WHERE id = 1", "s", text), 1);
+}
+
+static void put_doc(struct store *s, const struct lock_doc *d)
+{
+	char *text = NULL;
+	assert_int_equal(lock_doc_format(d, &text), 0);
+	put_text(s, text);
+	free(text);
+}
+
+/* Wait until the stored queue has `n` tickets; returns the document. */
+static void await_queue_len(struct store *s, size_t n, struct lock_doc *ret)
+{
+	int64_t end = now_mono_ms() + 10000;
+	for (;;) {
+		struct lock_doc d;
+		assert_int_equal(locks_read(s, &d, NULL, NULL), 0);
+		if (d.n_waiters == n) {
+			*ret = d;
+			return;
+		}
+		lock_doc_release(&d);
+		if (now_mono_ms() >= end)
+			fail_msg("queue did not reach %zu tickets within 10 s", n);
+		sleep_us(1000);
+	}
+}
+
+struct wait_log {
+	int calls;
+	struct lock_blocker last;
+	volatile sig_atomic_t *cancel;   /* set on the first call, if given */
+	struct store *release_store;     /* release `release_owner` on the first call */
+	const struct lock_owner *release_owner;
+	int release_rc;
+};
+
+static void on_wait_record(const struct lock_blocker *b, void *userdata)
+{
+	struct wait_log *log = userdata;
+	log->calls++;
+	log->last = *b;
+	if (log->cancel)
+		*log->cancel = 1;
+	if (log->release_store && log->calls == 1)
+		log->release_rc = locks_release(log->release_store, log->release_owner, NULL, 0, NULL);
+}
+
+/* ---- fencing and try ---------------------------------------------------- */
+
+static void test_try_grant_fencing_token_increases(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(1);
+	int64_t v0 = current_version(f->s), v1 = -1, v2 = -1, v3 = -1, v4 = -1, v5 = -1;
+	assert_int_equal(v0, 0);
+
+	assert_int_equal(acquire_spec(f->s, &a, "app:a", NULL, &v1, NULL), 0);
+	assert_true(v1 > v0);
+	assert_int_equal(current_version(f->s), v1);
+	assert_int_equal(acquire_spec(f->s, &a, "app:b:shared", NULL, &v2, NULL), 0);
+	assert_int_equal(v2, v1 + 1);
+
+	const char *names[] = { "app:a" };
+	int released = -1;
+	assert_int_equal(locks_release(f->s, &a, names, 1, &released), 0);
+	assert_int_equal(released, 1);
+	int64_t after_release = current_version(f->s);
+	assert_int_equal(after_release, v2 + 1);
+	assert_int_equal(acquire_spec(f->s, &a, "app:a", NULL, &v3, NULL), 0);
+	assert_true(v3 > after_release);
+
+	/* A repeat writes nothing: the same token, the same version. */
+	struct locks_stats st0, st1;
+	locks_stats_get(&st0);
+	assert_int_equal(acquire_spec(f->s, &a, "app:a", NULL, &v4, NULL), 0);
+	assert_int_equal(v4, v3);
+	assert_int_equal(current_version(f->s), v3);
+	locks_stats_get(&st1);
+	assert_int_equal(st1.cas_noops, st0.cas_noops + 1);
+	assert_int_equal(st1.cas_commits, st0.cas_commits);
+
+	/* Several locks: one CAS, one new token. */
+	struct lock_req reqs[2];
+	assert_int_equal(lock_req_parse("app:c", &reqs[0]), 0);
+	assert_int_equal(lock_req_parse("app:d:shared", &reqs[1]), 0);
+	assert_int_equal(locks_acquire(f->s, &a, reqs, 2, NULL, &v5, NULL), 0);
+	assert_int_equal(v5, v3 + 1);
+
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 4);
+	const struct lock_holder *h = holder_named(&d, "app:d");
+	assert_non_null(h);
+	assert_int_equal(h->lock.mode, LOCK_SHARED);
+	assert_true(lock_owner_same(&h->owner, &a));
+	assert_true(h->owner.acquired_at_ms > 0);
+	assert_int_equal(h->owner.lease_expires_ms, 0);
+	lock_doc_release(&d);
+}
+
+static void test_try_conflict_returns_eagain_with_blocker(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(11), b = self_owner(12);
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, NULL), 0);
+	char *before = current_text(f->s);
+	int64_t v = current_version(f->s);
+
+	struct lock_blocker bl;
+	memset(&bl, 0, sizeof(bl));
+	int64_t token = 12345;
+	struct lock_req r;
+	assert_int_equal(lock_req_parse("app:x:shared", &r), 0);
+	assert_int_equal(locks_acquire(f->s, &b, &r, 1, NULL, &token, &bl), -EAGAIN);
+	assert_int_equal(token, 12345); /* not written on failure */
+	assert_string_equal(bl.lock, "app:x");
+	assert_int_equal(bl.mode, LOCK_EXCLUSIVE);
+	assert_false(bl.queued);
+	assert_int_equal(bl.task_id, 11);
+	assert_int_equal(bl.pid, getpid());
+	assert_string_equal(bl.host, HOST_ID);
+
+	/* A try takes no ticket and writes nothing. */
+	char *after = current_text(f->s);
+	assert_string_equal(after, before);
+	assert_int_equal(current_version(f->s), v);
+	free(before);
+	free(after);
+
+	/* Explicit zero timeout is a try too; other names are free. */
+	struct locks_acquire_opts opts = { .timeout_ms = 0 };
+	assert_int_equal(acquire_spec(f->s, &b, "app:x", &opts, NULL, NULL), -EAGAIN);
+	assert_int_equal(acquire_spec(f->s, &b, "app:y", &opts, NULL, NULL), 0);
+	/* Shared with shared is fine. */
+	assert_int_equal(acquire_spec(f->s, &a, "app:s:shared", NULL, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &b, "app:s:shared", NULL, NULL, NULL), 0);
+}
+
+static void test_invalid_request(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(1);
+	int64_t v = current_version(f->s), token = -1;
+	struct lock_req reqs[2];
+	assert_int_equal(lock_req_parse("app:x", &reqs[0]), 0);
+	reqs[1] = reqs[0];
+	assert_int_equal(locks_acquire(f->s, &a, reqs, 0, NULL, &token, NULL), -EINVAL);
+	assert_int_equal(locks_acquire(f->s, &a, reqs, 2, NULL, &token, NULL), -EINVAL);
+	struct locks_acquire_opts opts = { .timeout_ms = 1000 };
+	assert_int_equal(locks_acquire(f->s, &a, reqs, 2, &opts, &token, NULL), -EINVAL);
+	strcpy(reqs[1].name, "bad name");
+	assert_int_equal(locks_acquire(f->s, &a, reqs, 2, &opts, &token, NULL), -EINVAL);
+	assert_int_equal(token, -1);
+	assert_int_equal(current_version(f->s), v);
+}
+
+/* A try reaps dead owners once before it gives up. */
+static void test_try_reaps_dead_holder(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner stale = self_owner(3), b = self_owner(4);
+	stale.start_time += 1; /* our pid, but not our process: pid reuse */
+	assert_int_equal(acquire_spec(f->s, &stale, "app:x", NULL, NULL, NULL), 0);
+	struct lock_blocker bl;
+	assert_int_equal(acquire_spec(f->s, &b, "app:x", NULL, NULL, &bl), 0);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_int_equal(d.holders[0].owner.task_id, 4);
+	lock_doc_release(&d);
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static void test_wait_timeout_leaves_no_ticket(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(21), b = self_owner(22);
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, NULL), 0);
+	struct lock_doc before;
+	assert_int_equal(locks_read(f->s, &before, NULL, NULL), 0);
+
+	struct wait_log log = { 0 };
+	struct locks_acquire_opts opts = { .timeout_ms = 150, .on_wait = on_wait_record, .userdata = &log };
+	struct lock_blocker bl;
+	int64_t t0 = now_mono_ms();
+	assert_int_equal(acquire_spec(f->s, &b, "app:x:shared", &opts, NULL, &bl), -ETIMEDOUT);
+	int64_t elapsed = now_mono_ms() - t0;
+	assert_true(elapsed >= 150);
+	assert_true(elapsed < 5000);
+	assert_int_equal(bl.task_id, 21);
+	assert_false(bl.queued);
+
+	/* on_wait: once, with the holder (what it waited for never changed). */
+	assert_int_equal(log.calls, 1);
+	assert_string_equal(log.last.lock, "app:x");
+	assert_int_equal(log.last.task_id, 21);
+	assert_int_equal(log.last.pid, getpid());
+	assert_int_equal(log.last.mode, LOCK_EXCLUSIVE);
+	assert_false(log.last.queued);
+
+	/* The ticket it took is gone again; the holder is untouched. */
+	struct lock_doc after;
+	assert_int_equal(locks_read(f->s, &after, NULL, NULL), 0);
+	assert_int_equal(after.n_waiters, 0);
+	assert_int_equal(after.next_ticket, before.next_ticket + 1);
+	assert_int_equal(after.n_holders, 1);
+	assert_int_equal(after.holders[0].owner.task_id, 21);
+	lock_doc_release(&before);
+	lock_doc_release(&after);
+}
+
+static void test_on_wait_sees_blocker_and_wakes_on_release(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(31), b = self_owner(32);
+	assert_int_equal(acquire_spec(f->s, &a, "app:x:shared", NULL, NULL, NULL), 0);
+	int64_t v_held = current_version(f->s);
+	/* The callback releases the holder, as another process would: the
+	 * waiter must notice the version change and be granted. */
+	struct wait_log log = { .release_store = f->s, .release_owner = &a };
+	struct locks_acquire_opts opts = { .timeout_ms = 10000, .on_wait = on_wait_record, .userdata = &log };
+	int64_t token = -1, t0 = now_mono_ms();
+	assert_int_equal(acquire_spec(f->s, &b, "app:x", &opts, &token, NULL), 0);
+	assert_true(now_mono_ms() - t0 < 5000);
+	assert_int_equal(log.release_rc, 0);
+	assert_int_equal(log.calls, 1);
+	assert_string_equal(log.last.lock, "app:x");
+	assert_int_equal(log.last.mode, LOCK_SHARED);
+	assert_int_equal(log.last.task_id, 31);
+	assert_string_equal(log.last.host, HOST_ID);
+	assert_true(token > v_held);
+	assert_int_equal(token, current_version(f->s));
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_waiters, 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_int_equal(d.holders[0].owner.task_id, 32);
+	assert_int_equal(d.holders[0].lock.mode, LOCK_EXCLUSIVE);
+	lock_doc_release(&d);
+}
+
+static void test_cancel_flag(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(41), b = self_owner(42);
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, NULL), 0);
+
+	/* Cancelled while waiting (without a deadline). */
+	volatile sig_atomic_t cancel = 0;
+	struct wait_log log = { .cancel = &cancel };
+	struct locks_acquire_opts opts = {
+		.timeout_ms = -1, .on_wait = on_wait_record, .userdata = &log, .cancel = &cancel,
+	};
+	int64_t t0 = now_mono_ms();
+	assert_int_equal(acquire_spec(f->s, &b, "app:x", &opts, NULL, NULL), -ECANCELED);
+	assert_true(now_mono_ms() - t0 < 5000);
+	assert_int_equal(log.calls, 1);
+	assert_int_equal(log.last.task_id, 41);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_waiters, 0);
+	assert_int_equal(d.next_ticket, 2);
+	lock_doc_release(&d);
+
+	/* Already cancelled when it would start waiting. */
+	struct locks_acquire_opts opts2 = { .timeout_ms = 10000, .cancel = &cancel };
+	assert_int_equal(acquire_spec(f->s, &b, "app:x", &opts2, NULL, NULL), -ECANCELED);
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_waiters, 0);
+	lock_doc_release(&d);
+}
+
+struct waiter_arg {
+	int64_t task;
+	const char *spec;
+	int64_t timeout_ms;
+	bool release_after; /* release at once after the grant */
+};
+
+static int child_waiter(const char *path, void *varg, int report_fd)
+{
+	struct waiter_arg *arg = varg;
+	struct store *s;
+	struct child_report rep = { .r = -EIO };
+	if (open_db(path, &s) < 0)
+		return 10;
+	struct lock_owner me;
+	struct lock_req req;
+	if (lock_owner_self(&me, arg->task) < 0 || lock_req_parse(arg->spec, &req) < 0)
+		return 11;
+	struct locks_acquire_opts opts = { .timeout_ms = arg->timeout_ms };
+	rep.r = locks_acquire(s, &me, &req, 1, &opts, &rep.version, NULL);
+	if (rep.r == 0 && arg->release_after && locks_release(s, &me, NULL, 0, NULL) < 0)
+		rep.r = -EPROTO;
+	if (write(report_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+		return 12;
+	store_close(s);
+	return 0;
+}
+
+static void test_waiter_in_child_is_granted_after_release(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(51);
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, NULL), 0);
+
+	close_for_fork(f);
+	struct waiter_arg arg = { .task = 52, .spec = "app:x", .timeout_ms = 30000 };
+	int fd;
+	pid_t child = spawn_child(f, child_waiter, &arg, &fd);
+	reopen_after_fork(f);
+
+	/* The child is waiting once its ticket is in the queue. */
+	struct lock_doc d;
+	await_queue_len(f->s, 1, &d);
+	assert_int_equal(d.waiters[0].owner.task_id, 52);
+	assert_int_equal(d.waiters[0].owner.pid, child);
+	assert_int_equal(d.waiters[0].n_locks, 1);
+	assert_string_equal(d.waiters[0].locks[0].name, "app:x");
+	lock_doc_release(&d);
+
+	/* The version is read before the release: the child may be granted
+	 * before a read after it could run. The release is one write and the
+	 * grant at least one more. */
+	int64_t v_before = current_version(f->s);
+	int64_t t0 = now_mono_ms();
+	int released = 0;
+	assert_int_equal(locks_release(f->s, &a, NULL, 0, &released), 0);
+	assert_int_equal(released, 1);
+	struct child_report rep;
+	assert_int_equal(read_with_deadline(fd, &rep, sizeof(rep), 10000), 0);
+	int64_t latency = now_mono_ms() - t0;
+	close(fd);
+	assert_int_equal(rep.r, 0);
+	assert_true(rep.version >= v_before + 2);
+	assert_int_equal(rep.version, current_version(f->s)); /* the grant was the last write */
+	/* Promptly: the waiter polls the version with a 2 ms backoff cap. */
+	if (latency > 2000)
+		fail_msg("waiter took %lld ms to notice the release", (long long)latency);
+	assert_int_equal(wait_child(f, child, 10000), 0);
+
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_waiters, 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_int_equal(d.holders[0].owner.task_id, 52);
+	assert_int_equal(d.holders[0].owner.pid, child);
+	lock_doc_release(&d);
+}
+
+/* Two waiting processes are granted in the order they queued. */
+static void test_fifo_across_processes(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(61);
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, NULL), 0);
+
+	struct waiter_arg arg1 = { .task = 62, .spec = "app:x", .timeout_ms = 30000, .release_after = true };
+	struct waiter_arg arg2 = { .task = 63, .spec = "app:x", .timeout_ms = 30000, .release_after = true };
+	int fd1, fd2;
+	struct lock_doc d;
+	close_for_fork(f);
+	pid_t c1 = spawn_child(f, child_waiter, &arg1, &fd1);
+	reopen_after_fork(f);
+	await_queue_len(f->s, 1, &d);
+	lock_doc_release(&d);
+	close_for_fork(f);
+	pid_t c2 = spawn_child(f, child_waiter, &arg2, &fd2);
+	reopen_after_fork(f);
+	await_queue_len(f->s, 2, &d);
+	assert_int_equal(d.waiters[0].owner.pid, c1);
+	assert_int_equal(d.waiters[1].owner.pid, c2);
+	lock_doc_release(&d);
+
+	assert_int_equal(locks_release(f->s, &a, NULL, 0, NULL), 0);
+	struct child_report r1, r2;
+	assert_int_equal(read_with_deadline(fd1, &r1, sizeof(r1), 10000), 0);
+	assert_int_equal(read_with_deadline(fd2, &r2, sizeof(r2), 10000), 0);
+	close(fd1);
+	close(fd2);
+	assert_int_equal(r1.r, 0);
+	assert_int_equal(r2.r, 0);
+	assert_true(r1.version < r2.version); /* the first queued went first */
+	assert_int_equal(wait_child(f, c1, 10000), 0);
+	assert_int_equal(wait_child(f, c2, 10000), 0);
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 0);
+	assert_int_equal(d.n_waiters, 0);
+	lock_doc_release(&d);
+}
+
+/* ---- release ------------------------------------------------------------ */
+
+static void test_release_named_and_all(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(71), b = self_owner(72);
+	assert_int_equal(acquire_spec(f->s, &a, "app:a", NULL, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &a, "app:b", NULL, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &a, "app:c:shared", NULL, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &b, "app:c:shared", NULL, NULL, NULL), 0);
+	const char *names[] = { "app:a", "app:c" };
+	int n = -1;
+	assert_int_equal(locks_release(f->s, &a, names, 2, &n), 0);
+	assert_int_equal(n, 2);
+	/* Releasing what is not held: 0 and no write. */
+	int64_t v = current_version(f->s);
+	assert_int_equal(locks_release(f->s, &a, names, 2, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(current_version(f->s), v);
+	assert_int_equal(locks_release(f->s, &a, NULL, 0, NULL), 0);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_int_equal(d.holders[0].owner.task_id, 72);
+	lock_doc_release(&d);
+}
+
+static void test_release_task(void **state)
+{
+	struct fx *f = *state;
+	/* Task 9 as two processes, with a ticket; task 10 with a holding and
+	 * a ticket. Planted as a document: tickets need blocked waiters. */
+	struct lock_owner t9 = self_owner(9), t9b = self_owner(9), t10 = self_owner(10), t11 = self_owner(11);
+	t9b.pid = 1; /* another process of task 9 */
+	struct lock_doc d;
+	lock_doc_init(&d);
+	struct lock_req ra, rb, rc;
+	assert_int_equal(lock_req_parse("app:a", &ra), 0);
+	assert_int_equal(lock_req_parse("app:b:shared", &rb), 0);
+	assert_int_equal(lock_req_parse("app:c", &rc), 0);
+	int64_t now = 0, k9 = 0, k10 = 0;
+	assert_int_equal(store_now_ms(f->s, &now), 0);
+	assert_int_equal(lock_doc_acquire(&d, &t9, &ra, 1, NULL, now, 60000, NULL), 1);
+	assert_int_equal(lock_doc_acquire(&d, &t9b, &rb, 1, NULL, now, 60000, NULL), 1);
+	assert_int_equal(lock_doc_acquire(&d, &t10, &rb, 1, NULL, now, 60000, NULL), 1);
+	assert_int_equal(lock_doc_acquire(&d, &t11, &rc, 1, NULL, now, 60000, NULL), 1);
+	assert_int_equal(lock_doc_acquire(&d, &t9, &rc, 1, &k9, now, 60000, NULL), 0);
+	assert_int_equal(lock_doc_acquire(&d, &t10, &rc, 1, &k10, now, 60000, NULL), 0);
+	put_doc(f->s, &d);
+	lock_doc_release(&d);
+
+	int n = -1;
+	assert_int_equal(locks_release_task(f->s, 9, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 2);
+	for (size_t i = 0; i < d.n_holders; i++)
+		assert_true(d.holders[i].owner.task_id != 9);
+	assert_int_equal(d.n_waiters, 1);
+	assert_int_equal(d.waiters[0].ticket, k10);
+	assert_int_equal(d.waiters[0].owner.task_id, 10);
+	lock_doc_release(&d);
+
+	/* Again: nothing left of task 9, nothing written. */
+	int64_t v = current_version(f->s);
+	assert_int_equal(locks_release_task(f->s, 9, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(locks_release_task(f->s, 0, NULL), 0);
+	assert_int_equal(current_version(f->s), v);
+}
+
+/* ---- reaping ------------------------------------------------------------ */
+
+static int child_holder(const char *path, void *varg, int report_fd)
+{
+	struct waiter_arg *arg = varg;
+	struct store *s;
+	struct child_report rep = { .r = -EIO };
+	if (open_db(path, &s) < 0)
+		return 10;
+	struct lock_owner me;
+	struct lock_req req;
+	if (lock_owner_self(&me, arg->task) < 0 || lock_req_parse(arg->spec, &req) < 0)
+		return 11;
+	rep.r = locks_acquire(s, &me, &req, 1, NULL, &rep.version, NULL);
+	if (write(report_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
+		return 12;
+	for (;;)
+		pause(); /* hold until killed */
+}
+
+static void test_reap_sigkilled_child(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(81);
+	close_for_fork(f);
+	struct waiter_arg arg = { .task = 82, .spec = "app:x" };
+	int fd;
+	pid_t child = spawn_child(f, child_holder, &arg, &fd);
+	reopen_after_fork(f);
+	struct child_report rep;
+	assert_int_equal(read_with_deadline(fd, &rep, sizeof(rep), 10000), 0);
+	close(fd);
+	assert_int_equal(rep.r, 0);
+
+	/* Alive: neither a try (which reaps once) nor locks_reap frees it. */
+	struct lock_blocker bl;
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, &bl), -EAGAIN);
+	assert_int_equal(bl.task_id, 82);
+	assert_int_equal(bl.pid, child);
+	int reaped = -1;
+	assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+	assert_int_equal(reaped, 0);
+
+	assert_int_equal(kill(child, SIGKILL), 0);
+	assert_int_equal(wait_child(f, child, 10000), 128 + SIGKILL);
+	int64_t v = current_version(f->s);
+	assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+	assert_int_equal(reaped, 1);
+	assert_int_equal(current_version(f->s), v + 1);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 0);
+	lock_doc_release(&d);
+	assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+	assert_int_equal(reaped, 0);
+	assert_int_equal(current_version(f->s), v + 1); /* nothing to do: no write */
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, NULL), 0);
+}
+
+static void test_reap_live_pid_wrong_start_time(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner stale = self_owner(91), live = self_owner(92);
+	stale.start_time += 7; /* our pid is alive, but it is not this process */
+	assert_int_equal(acquire_spec(f->s, &stale, "app:x", NULL, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &live, "app:y", NULL, NULL, NULL), 0);
+	assert_int_equal(proc_check(stale.pid, stale.start_time), PROC_REUSED);
+	int reaped = -1;
+	assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+	assert_int_equal(reaped, 1);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_int_equal(d.holders[0].owner.task_id, 92);
+	assert_string_equal(d.holders[0].lock.name, "app:y");
+	lock_doc_release(&d);
+}
+
+static void test_reap_other_host_by_lease(void **state)
+{
+	struct fx *f = *state;
+	/* Owners of another host: their pids mean nothing here. pid 1 exists
+	 * on this host, which must not keep them alive or kill them. */
+	struct lock_owner leased = { .task_id = 101, .pid = 1, .start_time = 1 },
+			  nolease = { .task_id = 102, .pid = 999999, .start_time = 1 };
+	strcpy(leased.host, "other-host");
+	strcpy(nolease.host, "other-host");
+	struct locks_acquire_opts lopts = { .lease_ms = 300 };
+	assert_int_equal(acquire_spec(f->s, &leased, "app:l", &lopts, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &nolease, "app:n", NULL, NULL, NULL), 0);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	const struct lock_holder *h = holder_named(&d, "app:l");
+	assert_non_null(h);
+	assert_int_equal(h->owner.lease_expires_ms, h->owner.acquired_at_ms + 300);
+	int64_t lease = h->owner.lease_expires_ms;
+	assert_int_equal(holder_named(&d, "app:n")->owner.lease_expires_ms, 0);
+	lock_doc_release(&d);
+
+	int reaped = -1;
+	int64_t now = 0;
+	assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+	/* The clock is read after the reap: if the lease is still running
+	 * now, it was running when the reap looked. */
+	assert_int_equal(store_now_ms(f->s, &now), 0);
+	if (now < lease)
+		assert_int_equal(reaped, 0);
+	/* Await the lease's end in the database clock. */
+	int64_t end = now_mono_ms() + 10000;
+	int total = reaped;
+	while (total == 0) {
+		if (now_mono_ms() >= end)
+			fail_msg("the expired lease was not reaped within 10 s");
+		sleep_us(5000);
+		assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+		total += reaped;
+	}
+	assert_int_equal(total, 1);
+	assert_int_equal(store_now_ms(f->s, &now), 0);
+	assert_true(now > lease);
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_string_equal(d.holders[0].lock.name, "app:n"); /* no lease: never reaped from here */
+	lock_doc_release(&d);
+	assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+	assert_int_equal(reaped, 0);
+}
+
+static void test_renew_leases(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(111);
+	struct locks_acquire_opts lopts = { .lease_ms = 1000 };
+	assert_int_equal(acquire_spec(f->s, &a, "app:r", &lopts, NULL, NULL), 0);
+	int n = -1;
+	assert_int_equal(locks_renew_leases(f->s, HOST_ID, 60000, &n), 0);
+	assert_int_equal(n, 1);
+	int64_t now = 0;
+	assert_int_equal(store_now_ms(f->s, &now), 0);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_true(d.holders[0].owner.lease_expires_ms > now + 50000);
+	lock_doc_release(&d);
+	assert_int_equal(locks_renew_leases(f->s, "other-host", 60000, &n), 0);
+	assert_int_equal(n, 0);
+}
+
+struct expired_log {
+	int calls;
+	struct lock_owner owners[4];
+	int64_t now_ms[4];
+};
+
+static void on_expired_record(const struct lock_owner *o, int64_t now_ms, void *userdata)
+{
+	struct expired_log *log = userdata;
+	if (log->calls < 4) {
+		log->owners[log->calls] = *o;
+		log->now_ms[log->calls] = now_ms;
+	}
+	log->calls++;
+}
+
+static void test_reap_expired_reports_other_hosts_only(void **state)
+{
+	struct fx *f = *state;
+	/* Another host's holder and waiter, with a short lease; and an owner
+	 * of this host whose process is gone (pid reused). */
+	struct lock_owner held = { .task_id = 121, .pid = 1, .start_time = 1 },
+			  waiting = { .task_id = 122, .pid = 2, .start_time = 2 }, stale = self_owner(123);
+	strcpy(held.host, "other-host");
+	strcpy(waiting.host, "other-host");
+	stale.start_time += 7;
+	struct locks_acquire_opts lopts = { .lease_ms = 300 };
+	assert_int_equal(acquire_spec(f->s, &held, "app:e", &lopts, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &stale, "app:z", NULL, NULL, NULL), 0);
+	int64_t now;
+	assert_int_equal(store_now_ms(f->s, &now), 0);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	struct lock_req req;
+	assert_int_equal(lock_req_parse("app:e", &req), 0);
+	int64_t ticket = 0;
+	waiting.lease_expires_ms = holder_named(&d, "app:e")->owner.lease_expires_ms; /* both end at once */
+	assert_int_equal(lock_doc_acquire(&d, &waiting, &req, 1, &ticket, now, 60000, NULL), 0);
+	put_doc(f->s, &d);
+	lock_doc_release(&d);
+
+	struct expired_log log = { 0 };
+	int reaped = 0, total = 0;
+	int64_t end = now_mono_ms() + 10000;
+	while (total == 0) {
+		if (now_mono_ms() >= end)
+			fail_msg("the expired leases were not reaped within 10 s");
+		assert_int_equal(locks_reap_expired(f->s, HOST_ID, on_expired_record, &log, &reaped), 0);
+		total += reaped;
+		if (total == 0) {
+			assert_int_equal(log.calls, 0);
+			sleep_us(5000);
+		}
+	}
+	assert_int_equal(total, 1); /* holders counted: the other host's one */
+	assert_int_equal(log.calls, 2); /* once per owner: the holder and the waiter */
+	int64_t tasks = log.owners[0].task_id + log.owners[1].task_id;
+	assert_int_equal(tasks, 121 + 122);
+	for (int i = 0; i < 2; i++) {
+		assert_string_equal(log.owners[i].host, "other-host");
+		assert_true(log.now_ms[i] > log.owners[i].lease_expires_ms);
+	}
+	/* This host's dead owner is the supervisor's (or locks_reap's) to free. */
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_string_equal(d.holders[0].lock.name, "app:z");
+	assert_int_equal(d.n_waiters, 0);
+	lock_doc_release(&d);
+	log.calls = 0;
+	assert_int_equal(locks_reap_expired(f->s, HOST_ID, on_expired_record, &log, &reaped), 0);
+	assert_int_equal(reaped, 0);
+	assert_int_equal(log.calls, 0);
+	assert_int_equal(locks_reap(f->s, HOST_ID, &reaped), 0);
+	assert_int_equal(reaped, 1);
+}
+
+static void test_waiter_reports_expired_holder(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner gone = { .task_id = 131, .pid = 1, .start_time = 1 }, me = self_owner(132);
+	strcpy(gone.host, "other-host");
+	struct locks_acquire_opts lopts = { .lease_ms = 300 };
+	assert_int_equal(acquire_spec(f->s, &gone, "app:w", &lopts, NULL, NULL), 0);
+	struct expired_log log = { 0 };
+	struct locks_acquire_opts wait = { .timeout_ms = 10000, .lease_ms = 60000, .on_expired = on_expired_record,
+					   .expired_userdata = &log };
+	int64_t t0 = now_mono_ms();
+	assert_int_equal(acquire_spec(f->s, &me, "app:w", &wait, NULL, NULL), 0);
+	assert_true(now_mono_ms() - t0 < 5000);
+	assert_int_equal(log.calls, 1);
+	assert_int_equal(log.owners[0].task_id, 131);
+	assert_true(log.now_ms[0] > log.owners[0].lease_expires_ms);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_int_equal(d.holders[0].owner.task_id, 132);
+	/* The grant carries the lease in the database's clock. */
+	assert_int_equal(d.holders[0].owner.lease_expires_ms, d.holders[0].owner.acquired_at_ms + 60000);
+	lock_doc_release(&d);
+}
+
+/* ---- corrupt documents and repair -------------------------------------- */
+
+static void assert_badmsg(struct store *s, int r, const char *what)
+{
+	if (r != -EBADMSG)
+		fail_msg("%s returned %d (%s), want -EBADMSG", what, r, strerror(-r));
+	const char *msg = store_errmsg(s);
+	if (!strstr(msg, "locks.id=1") || !strstr(msg, "does not parse"))
+		fail_msg("%s: message \"%s\" does not name the row", what, msg);
+}
+
+static void test_corrupt_row_fails_and_is_left_alone(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(42), b = self_owner(43);
+	assert_int_equal(acquire_spec(f->s, &a, "app:keep", NULL, NULL, NULL), 0);
+	assert_int_equal(store_run(f->s, "UPDATE locks SET data = '{broken' WHERE id = 1", ""), 1);
+	int64_t v = current_version(f->s);
+
+	struct locks_acquire_opts wopts = { .timeout_ms = 5000 };
+	int64_t token = -1;
+	int n = -1;
+	int64_t t0 = now_mono_ms();
+	assert_badmsg(f->s, acquire_spec(f->s, &b, "app:x", NULL, &token, NULL), "try acquire");
+	assert_badmsg(f->s, acquire_spec(f->s, &b, "app:x", &wopts, &token, NULL), "waiting acquire");
+	assert_true(now_mono_ms() - t0 < 2000); /* fails at once, does not wait */
+	assert_int_equal(token, -1);
+	assert_badmsg(f->s, locks_release(f->s, &a, NULL, 0, &n), "release");
+	assert_badmsg(f->s, locks_release_task(f->s, 42, &n), "release_task");
+	assert_badmsg(f->s, locks_reap(f->s, HOST_ID, &n), "reap");
+	assert_badmsg(f->s, locks_renew_leases(f->s, HOST_ID, 1000, &n), "renew");
+	assert_int_equal(n, -1);
+	assert_true(strstr(store_errmsg(f->s), "invalid JSON") != NULL);
+
+	struct lock_doc d, copy;
+	memset(&d, 0x5a, sizeof(d));
+	memcpy(&copy, &d, sizeof(d));
+	int64_t rv = -1;
+	char *text = NULL;
+	assert_badmsg(f->s, locks_read(f->s, &d, &rv, &text), "read");
+	assert_memory_equal(&d, &copy, sizeof(d));
+	assert_int_equal(rv, -1);
+	assert_null(text);
+
+	/* Never reset silently: the row is exactly as it was. */
+	assert_int_equal(locks_read(f->s, NULL, &rv, &text), 0);
+	assert_string_equal(text, "{broken");
+	assert_int_equal(rv, v);
+	free(text);
+
+	/* The operator repairs it; nothing in it could be kept. */
+	struct locks_repair_report rep;
+	assert_int_equal(locks_repair(f->s, &rep), 0);
+	assert_false(rep.was_valid);
+	assert_string_equal(rep.old_text, "{broken");
+	assert_int_equal(rep.old_version, v);
+	assert_int_equal(rep.new_version, v + 1);
+	assert_int_equal(rep.holders_kept, 0);
+	assert_int_equal(rep.entries_dropped, 0);
+	assert_true(strstr(rep.problem, "invalid JSON") != NULL);
+	locks_repair_report_release(&rep);
+	assert_null(rep.old_text);
+	locks_repair_report_release(NULL);
+
+	assert_int_equal(locks_read(f->s, &d, &rv, NULL), 0);
+	assert_int_equal(rv, v + 1);
+	assert_int_equal(d.n_holders, 0);
+	assert_int_equal(d.n_waiters, 0);
+	assert_true(d.next_ticket >= v + 1);
+	lock_doc_release(&d);
+	assert_int_equal(acquire_spec(f->s, &b, "app:x", NULL, NULL, NULL), 0);
+}
+
+static void test_repair_keeps_valid_holders(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(42), b = self_owner(43);
+	char *text = NULL;
+	/* Holders 0 and 3 are fine; 1 has a bad mode, 2 is not an object; the
+	 * queue entry is valid but queues are dropped; nextTicket is far past
+	 * the row's version (the document was edited by hand). */
+	assert_true(asprintf(&text,
+			     "{\"holders\":["
+			     "{\"name\":\"app:keep\",\"mode\":\"exclusive\",\"task\":42,\"host\":\"%s\",\"pid\":%d,"
+			     "\"start\":%llu,\"at\":5,\"lease\":0},"
+			     "{\"name\":\"app:bad\",\"mode\":\"write\",\"task\":44,\"host\":\"%s\",\"pid\":%d,"
+			     "\"start\":%llu},"
+			     "5,"
+			     "{\"name\":\"app:also\",\"mode\":\"shared\",\"task\":42,\"host\":\"%s\",\"pid\":%d,"
+			     "\"start\":%llu,\"at\":6,\"lease\":0}],"
+			     "\"queue\":[{\"ticket\":499,\"expires\":1,\"locks\":[{\"name\":\"app:keep\","
+			     "\"mode\":\"shared\"}],\"task\":43,\"host\":\"%s\",\"pid\":%d,\"start\":%llu}],"
+			     "\"nextTicket\":500}",
+			     HOST_ID, a.pid, (unsigned long long)a.start_time, HOST_ID, a.pid,
+			     (unsigned long long)a.start_time, HOST_ID, a.pid, (unsigned long long)a.start_time,
+			     HOST_ID, b.pid, (unsigned long long)b.start_time) > 0);
+	put_text(f->s, text);
+	int64_t v = current_version(f->s);
+	assert_badmsg(f->s, acquire_spec(f->s, &b, "app:x", NULL, NULL, NULL), "acquire");
+	assert_true(strstr(store_errmsg(f->s), "holders[1]") != NULL);
+
+	struct locks_repair_report rep;
+	assert_int_equal(locks_repair(f->s, &rep), 0);
+	assert_false(rep.was_valid);
+	assert_string_equal(rep.old_text, text);
+	assert_int_equal(rep.old_version, v);
+	assert_int_equal(rep.new_version, v + 1);
+	assert_int_equal(rep.holders_kept, 2);
+	assert_int_equal(rep.entries_dropped, 3); /* two holders, one ticket */
+	assert_true(strstr(rep.problem, "holders[1]") != NULL);
+	locks_repair_report_release(&rep);
+	free(text);
+
+	struct lock_doc d;
+	int64_t rv;
+	assert_int_equal(locks_read(f->s, &d, &rv, NULL), 0);
+	assert_int_equal(rv, v + 1);
+	assert_int_equal(d.n_holders, 2);
+	const struct lock_holder *keep = holder_named(&d, "app:keep");
+	assert_non_null(keep);
+	assert_int_equal(keep->lock.mode, LOCK_EXCLUSIVE);
+	assert_true(lock_owner_same(&keep->owner, &a));
+	assert_int_equal(keep->owner.acquired_at_ms, 5);
+	assert_non_null(holder_named(&d, "app:also"));
+	assert_int_equal(holder_named(&d, "app:also")->lock.mode, LOCK_SHARED);
+	assert_int_equal(d.n_waiters, 0);
+	/* Past every ticket ever issued, including those in the old text. */
+	assert_true(d.next_ticket >= 500);
+	int64_t next = d.next_ticket;
+	lock_doc_release(&d);
+
+	/* The kept holder still protects its lock. */
+	struct lock_blocker bl;
+	assert_int_equal(acquire_spec(f->s, &b, "app:keep:shared", NULL, NULL, &bl), -EAGAIN);
+	assert_int_equal(bl.task_id, 42);
+	struct locks_acquire_opts wopts = { .timeout_ms = 30 };
+	assert_int_equal(acquire_spec(f->s, &b, "app:keep", &wopts, NULL, NULL), -ETIMEDOUT);
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.next_ticket, next + 1); /* the new ticket was >= the old ones */
+	assert_int_equal(d.n_waiters, 0);
+	lock_doc_release(&d);
+
+	/* Repaired: a second repair finds nothing to do. */
+	assert_int_equal(locks_repair(f->s, &rep), 0);
+	assert_true(rep.was_valid);
+	locks_repair_report_release(&rep);
+}
+
+static void test_repair_leaves_valid_document_alone(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(42);
+	assert_int_equal(acquire_spec(f->s, &a, "app:x", NULL, NULL, NULL), 0);
+	char *before = current_text(f->s);
+	int64_t v = current_version(f->s);
+
+	struct locks_repair_report rep;
+	assert_int_equal(locks_repair(f->s, &rep), 0);
+	assert_true(rep.was_valid);
+	assert_non_null(rep.old_text);
+	assert_string_equal(rep.old_text, before);
+	assert_int_equal(rep.old_version, v);
+	assert_int_equal(rep.new_version, v);
+	assert_int_equal(rep.holders_kept, 0);
+	assert_int_equal(rep.entries_dropped, 0);
+	assert_string_equal(rep.problem, "");
+	locks_repair_report_release(&rep);
+
+	char *after = current_text(f->s);
+	assert_string_equal(after, before);
+	assert_int_equal(current_version(f->s), v);
+	free(before);
+	free(after);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
+
+int main(void)
+{
+	/* One stable host id for this process and its children. */
+	setenv("BOXD_HOST_ID", HOST_ID, 1);
+	const char *backend = getenv("BOXD_TEST_STORE");
+	if (backend && *backend && store_backend_from_string(backend, &test_backend) < 0) {
+		fprintf(stderr, "BOXD_TEST_STORE=%s: use sqlite, mysql or postgres\n", backend);
+		return 1;
+	}
+	if (test_backend != STORE_BACKEND_SQLITE) {
+		const char *var = test_backend == STORE_BACKEND_MYSQL ? "BOXD_TEST_MYSQL_DSN" : "BOXD_TEST_PG_DSN";
+		admin_dsn = getenv(var);
+		if (!admin_dsn || !*admin_dsn) {
+			printf("SKIP: %s is not set (the test env is not started; run make check)\n", var);
+			return 77;
+		}
+	}
+	printf("# backend: %s\n", store_backend_name(test_backend));
+	const struct CMUnitTest tests[] = {
+		T(test_try_grant_fencing_token_increases),
+		T(test_try_conflict_returns_eagain_with_blocker),
+		T(test_invalid_request),
+		T(test_try_reaps_dead_holder),
+		T(test_wait_timeout_leaves_no_ticket),
+		T(test_on_wait_sees_blocker_and_wakes_on_release),
+		T(test_cancel_flag),
+		T(test_waiter_in_child_is_granted_after_release),
+		T(test_fifo_across_processes),
+		T(test_release_named_and_all),
+		T(test_release_task),
+		T(test_reap_sigkilled_child),
+		T(test_reap_live_pid_wrong_start_time),
+		T(test_reap_other_host_by_lease),
+		T(test_renew_leases),
+		T(test_reap_expired_reports_other_hosts_only),
+		T(test_waiter_reports_expired_holder),
+		T(test_corrupt_row_fails_and_is_left_alone),
+		T(test_repair_keeps_valid_holders),
+		T(test_repair_leaves_valid_document_alone),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

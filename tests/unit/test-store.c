@@ -1,0 +1,989 @@
+/* test-store.c — the store API, run against every backend available:
+ * SQLite always (a temp file), MariaDB/MySQL when BOXD_TEST_MYSQL_DSN is set
+ * and PostgreSQL when BOXD_TEST_PG_DSN is set. Those DSNs name a server
+ * without a specific database; each test creates a fresh database
+ * boxd_test_<pid>_<n> through an admin connection and drops it afterwards.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/timeutil.h"
+#include "locks/locks.h"
+#include "store/store.h"
+
+struct backend {
+	const char *name;
+	enum store_backend kind;
+	const char *env;
+	const char *admin_dsn;
+	struct store *admin;
+	/* the current test's database */
+	char dbname[64];
+	char dsn[1024];
+	char dir[PATH_MAX];
+	char path[PATH_MAX + 16];
+};
+
+static struct backend backends[] = {
+	{ .name = "sqlite", .kind = STORE_BACKEND_SQLITE },
+	{ .name = "mysql", .kind = STORE_BACKEND_MYSQL, .env = "BOXD_TEST_MYSQL_DSN" },
+	{ .name = "postgres", .kind = STORE_BACKEND_POSTGRES, .env = "BOXD_TEST_PG_DSN" },
+};
+static struct backend *cur;
+static int db_counter;
+
+#define B(state) ((struct backend *)*(state))
+#define SKIP_UNLESS_AVAILABLE(b)                                                                 \
+	do {                                                                                         \
+		if ((b)->kind != STORE_BACKEND_SQLITE && !(b)->admin)                                \
+			skip();                                                                      \
+	} while (0)
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static int open_opts(struct backend *b, struct store **ret, int busy_ms, bool no_migrate, char *err, size_t errlen)
+{
+	struct store_options o = {
+		.backend = b->kind,
+		.sqlite_path = b->path,
+		.dsn = b->dsn,
+		.busy_timeout_ms = busy_ms,
+		.no_migrate = no_migrate,
+	};
+	return store_open(&o, ret, err, errlen);
+}
+
+static struct store *open_db(struct backend *b, int busy_ms)
+{
+	struct store *s = NULL;
+	char err[512];
+	int r = open_opts(b, &s, busy_ms, false, err, sizeof(err));
+	if (r < 0)
+		fail_msg("open %s: %s (%d)", b->name, err, r);
+	return s;
+}
+
+static int64_t q_int(struct store *s, const char *sql)
+{
+	int64_t v = -1;
+	int r = store_query_int64(s, &v, sql, NULL);
+	if (r < 0)
+		fail_msg("%s: %s (%d)", sql, store_errmsg(s), r);
+	return v;
+}
+
+static void run_ok(struct store *s, const char *sql)
+{
+	int64_t n = store_run(s, sql, NULL);
+	if (n < 0)
+		fail_msg("%s: %s (%d)", sql, store_errmsg(s), (int)n);
+}
+
+/* DSN of database `db` on the server of `admin_dsn`: a URI gets its path
+ * replaced, a key=value conninfo gets dbname appended. */
+static void dsn_for(const char *admin_dsn, const char *db, char *out, size_t len)
+{
+	const char *sep = strstr(admin_dsn, "://");
+	if (!sep) {
+		snprintf(out, len, "%s dbname=%s", admin_dsn, db);
+		return;
+	}
+	const char *auth = sep + 3;
+	size_t auth_len = strcspn(auth, "/?");
+	const char *rest = auth + auth_len;
+	if (*rest == '/')
+		rest += strcspn(rest, "?");
+	snprintf(out, len, "%.*s/%s%s", (int)(auth + auth_len - admin_dsn), admin_dsn, db, rest);
+}
+
+static int group_setup(void **state)
+{
+	struct backend *b = cur;
+	*state = b;
+	if (b->kind == STORE_BACKEND_SQLITE)
+		return 0;
+	b->admin_dsn = getenv(b->env);
+	if (!b->admin_dsn || !*b->admin_dsn) {
+		printf("# %s: %s is not set; skipping its tests\n", b->name, b->env);
+		return 0;
+	}
+	snprintf(b->dsn, sizeof(b->dsn), "%s", b->admin_dsn);
+	char err[512];
+	struct store *admin = NULL;
+	int r = open_opts(b, &admin, 0, true, err, sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "%s: cannot open admin connection: %s\n", b->name, err);
+		return -1;
+	}
+	b->admin = admin;
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	struct backend *b = B(state);
+	store_close(b->admin);
+	b->admin = NULL;
+	return 0;
+}
+
+static int test_setup(void **state)
+{
+	struct backend *b = B(state);
+	snprintf(b->dbname, sizeof(b->dbname), "boxd_test_%d_%d", (int)getpid(), ++db_counter);
+	char sql[256];
+	switch (b->kind) {
+	case STORE_BACKEND_SQLITE:
+		snprintf(b->dir, sizeof(b->dir), "/tmp/boxd-test-store-XXXXXX");
+		if (!mkdtemp(b->dir))
+			return -1;
+		snprintf(b->path, sizeof(b->path), "%s/boxd.db", b->dir);
+		return 0;
+	case STORE_BACKEND_MYSQL:
+		if (!b->admin)
+			return 0;
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", b->dbname);
+		break;
+	case STORE_BACKEND_POSTGRES:
+		if (!b->admin)
+			return 0;
+		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", b->dbname);
+		break;
+	}
+	if (store_run(b->admin, sql, NULL) < 0) {
+		fprintf(stderr, "%s: %s\n", sql, store_errmsg(b->admin));
+		return -1;
+	}
+	dsn_for(b->admin_dsn, b->dbname, b->dsn, sizeof(b->dsn));
+	return 0;
+}
+
+static int test_teardown(void **state)
+{
+	struct backend *b = B(state);
+	char sql[256];
+	switch (b->kind) {
+	case STORE_BACKEND_SQLITE: {
+		const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
+		for (size_t i = 0; i < 4; i++) {
+			char p[PATH_MAX + 32];
+			snprintf(p, sizeof(p), "%s%s", b->path, suffixes[i]);
+			unlink(p);
+		}
+		rmdir(b->dir);
+		return 0;
+	}
+	case STORE_BACKEND_MYSQL:
+		if (!b->admin)
+			return 0;
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", b->dbname);
+		break;
+	case STORE_BACKEND_POSTGRES:
+		if (!b->admin)
+			return 0;
+		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", b->dbname);
+		break;
+	}
+	if (store_run(b->admin, sql, NULL) < 0) {
+		fprintf(stderr, "%s: %s\n", sql, store_errmsg(b->admin));
+		return -1;
+	}
+	return 0;
+}
+
+static const char *long_text_type(const struct backend *b)
+{
+	return b->kind == STORE_BACKEND_MYSQL ? "LONGTEXT" : "TEXT";
+}
+
+static void create_t(struct backend *b, struct store *s)
+{
+	char sql[256];
+	snprintf(sql, sizeof(sql), "CREATE TABLE t (id BIGINT PRIMARY KEY, name %s, n BIGINT)", long_text_type(b));
+	run_ok(s, sql);
+}
+
+/* Fork children that each run fn(b, i) and exit with its result; they start
+ * together when the parent closes the barrier. Returns the number of
+ * children that failed. */
+static int run_children(struct backend *b, int n, int (*fn)(struct backend *b, int i))
+{
+	int barrier[2];
+	pid_t pids[16];
+	assert_true(n <= 16);
+	assert_int_equal(pipe(barrier), 0);
+	fflush(NULL);
+	for (int i = 0; i < n; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			close(barrier[1]);
+			char c;
+			(void)!read(barrier[0], &c, 1);
+			_exit(fn(b, i) < 0 ? 1 : 0);
+		}
+	}
+	close(barrier[0]);
+	close(barrier[1]);
+	int failed = 0;
+	for (int i = 0; i < n; i++) {
+		int status;
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			failed++;
+	}
+	return failed;
+}
+
+/* ---- migrations ------------------------------------------------------------ */
+
+/* Migrations keep being added: the first open's version is the newest. */
+#define OLDEST_LATEST_SCHEMA 2
+
+static void t_migrate_once(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	int64_t latest = 0, v = 0;
+	assert_int_equal(store_schema_version(s, &latest), 0);
+	assert_true(latest >= OLDEST_LATEST_SCHEMA);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM schema_version"), 1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM locks"), 1);
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 0);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM tasks"), 0);
+	run_ok(s, "UPDATE locks SET version = 5 WHERE id = 1");
+	store_close(s);
+
+	/* Reopening applies nothing again (the lock row is not reset). */
+	s = open_db(b, 0);
+	assert_int_equal(store_schema_version(s, &v), 0);
+	assert_int_equal(v, latest);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM schema_version"), 1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM locks"), 1);
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 5);
+	store_close(s);
+
+	/* no_migrate opens without touching the schema. */
+	char err[512];
+	assert_int_equal(open_opts(b, &s, 0, true, err, sizeof(err)), 0);
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 5);
+	store_close(s);
+}
+
+static int child_open(struct backend *b, int i)
+{
+	(void)i;
+	struct store *s = NULL;
+	char err[512];
+	int r = open_opts(b, &s, 20000, false, err, sizeof(err));
+	if (r < 0)
+		fprintf(stderr, "child open: %s\n", err);
+	store_close(s);
+	return r;
+}
+
+static void t_migrate_concurrent(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	assert_int_equal(run_children(b, 6, child_open), 0);
+	struct store *s = open_db(b, 0);
+	int64_t v = 0;
+	assert_int_equal(store_schema_version(s, &v), 0);
+	assert_true(v >= OLDEST_LATEST_SCHEMA);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM schema_version"), 1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM locks"), 1);
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 0);
+	store_close(s);
+}
+
+/* ---- text, placeholders, NULL ---------------------------------------------- */
+
+static const char tricky[] = "it's \"quoted\" ? ?? $1 :x back\\slash -- not a comment /* nor this */ \xc3\xbc\xe2\x82\xac";
+
+static void expect_text(struct store *s, const char *sql, int64_t id, const char *want)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st, sql, "i", id);
+	if (r < 0)
+		fail_msg("%s: %s", sql, store_errmsg(s));
+	r = store_step(st);
+	if (r != 1)
+		fail_msg("%s: step %d: %s", sql, r, store_errmsg(s));
+	const char *got = store_col_text(st, 0);
+	assert_non_null(got);
+	assert_string_equal(got, want);
+	assert_int_equal(store_step(st), 0);
+	store_finalize(st);
+}
+
+static void t_text(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name, n) VALUES (?, ?, ?)", "isi", (int64_t)1, tricky,
+				   (int64_t)-42), 1);
+	expect_text(s, "SELECT name FROM t WHERE id = ?", 1, tricky);
+
+	/* Placeholders inside literals, identifiers and comments are text. */
+	int64_t n = store_run(s,
+			      "INSERT INTO t (id, name, n) /* a ? here */ VALUES (?, 'lit ''?'' -- ? /* ? */', ?) -- and ?\n",
+			      "ii", (int64_t)2, (int64_t)7);
+	if (n != 1)
+		fail_msg("insert with literal: %d %s", (int)n, store_errmsg(s));
+	expect_text(s, "SELECT name FROM t WHERE id = ?", 2, "lit '?' -- ? /* ? */");
+	assert_int_equal(q_int(s, "SELECT n FROM t WHERE id = 2"), 7);
+	assert_int_equal(q_int(s, "SELECT n FROM t WHERE id = 1"), -42);
+
+	struct store_stmt *st;
+	assert_int_equal(store_query(s, &st, "SELECT 'a?b' AS \"c?d\", name, ? FROM t WHERE name = ? AND id <> ?", "ssi",
+				     "p?", tricky, (int64_t)2), 0);
+	assert_int_equal(store_step(st), 1);
+	assert_string_equal(store_col_text(st, 0), "a?b");
+	assert_string_equal(store_col_text(st, 1), tricky);
+	assert_string_equal(store_col_text(st, 2), "p?");
+	assert_int_equal(store_step(st), 0);
+	store_finalize(st);
+
+	/* A backslash in a literal is just a backslash on every backend. */
+	int64_t eq = -1;
+	assert_int_equal(store_query_int64(s, &eq, "SELECT COUNT(*) FROM t WHERE 'a\\b' = ? AND id = 1", "s", "a\\b"), 0);
+	assert_int_equal(eq, 1);
+
+	assert_int_equal(store_run(s, "UPDATE t SET name = ? WHERE name = ?", "ss", "new ? name", tricky), 1);
+	expect_text(s, "SELECT name FROM t WHERE id = ?", 1, "new ? name");
+
+	if (b->kind == STORE_BACKEND_POSTGRES) {
+		assert_int_equal(store_query(s, &st, "SELECT E'x\\'?', $$?$$, $tag$ ' ? $tag$, ? FROM t WHERE id = 1", "s",
+					     "v"), 0);
+		assert_int_equal(store_step(st), 1);
+		assert_string_equal(store_col_text(st, 0), "x'?");
+		assert_string_equal(store_col_text(st, 1), "?");
+		assert_string_equal(store_col_text(st, 2), " ' ? ");
+		assert_string_equal(store_col_text(st, 3), "v");
+		store_finalize(st);
+	}
+
+	/* Long values, and a later row longer than an earlier one. */
+	size_t big = 300000;
+	char *longtext = malloc(big + 1);
+	assert_non_null(longtext);
+	for (size_t i = 0; i < big; i++)
+		longtext[i] = (char)('a' + i % 26);
+	longtext[big] = 0;
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name, n) VALUES (10, ?, 1)", "s", "short"), 1);
+	longtext[100] = 0;
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name, n) VALUES (11, ?, 2)", "s", longtext), 1);
+	longtext[100] = 'w';
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name, n) VALUES (12, ?, 3)", "s", longtext), 1);
+	assert_int_equal(store_query(s, &st, "SELECT name, n FROM t WHERE id >= 10 ORDER BY id", NULL), 0);
+	assert_int_equal(store_step(st), 1);
+	assert_string_equal(store_col_text(st, 0), "short");
+	assert_int_equal(store_step(st), 1);
+	assert_int_equal(strlen(store_col_text(st, 0)), 100);
+	assert_int_equal(store_col_int64(st, 1), 2);
+	assert_int_equal(store_step(st), 1);
+	assert_int_equal(strlen(store_col_text(st, 0)), big);
+	assert_string_equal(store_col_text(st, 0), longtext);
+	assert_int_equal(store_col_int64(st, 1), 3);
+	assert_int_equal(store_step(st), 0);
+	store_finalize(st);
+	free(longtext);
+
+	/* Another statement may run while a result is being read. */
+	assert_int_equal(store_query(s, &st, "SELECT id FROM t WHERE id >= 10 ORDER BY id", NULL), 0);
+	int rows = 0;
+	while (store_step(st) == 1) {
+		assert_int_equal(store_run(s, "UPDATE t SET n = n + 100 WHERE id = ?", "i", store_col_int64(st, 0)), 1);
+		rows++;
+	}
+	store_finalize(st);
+	assert_int_equal(rows, 3);
+	assert_int_equal(q_int(s, "SELECT SUM(n) FROM t WHERE id >= 10"), 306);
+	store_close(s);
+}
+
+static void t_nulls(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name, n) VALUES (?, ?, ?)", "isn", (int64_t)3, NULL), 1);
+	struct store_stmt *st;
+	assert_int_equal(store_prepare(s, "INSERT INTO t (id, name, n) VALUES (?, ?, ?)", &st), 0);
+	assert_int_equal(store_bind_int64(st, 1, 4), 0);
+	assert_int_equal(store_bind_text(st, 2, "x"), 0);
+	assert_int_equal(store_bind_null(st, 2), 0); /* rebinding to NULL */
+	assert_int_equal(store_bind_null(st, 3), 0);
+	assert_int_equal(store_step(st), 0);
+	assert_int_equal(store_changes(st), 1);
+	store_finalize(st);
+
+	assert_int_equal(store_query(s, &st, "SELECT name, n, id FROM t ORDER BY id", NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(store_step(st), 1);
+		assert_true(store_col_is_null(st, 0));
+		assert_true(store_col_is_null(st, 1));
+		assert_false(store_col_is_null(st, 2));
+		assert_null(store_col_text(st, 0));
+		assert_int_equal(store_col_int64(st, 1), 0);
+		assert_int_equal(store_col_int64(st, 2), 3 + i);
+	}
+	assert_int_equal(store_step(st), 0);
+	store_finalize(st);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t WHERE name IS NULL AND n IS NULL"), 2);
+	store_close(s);
+}
+
+/* ---- RETURNING, errors ------------------------------------------------------ */
+
+static const char insert_task[] =
+	"INSERT INTO tasks (type, args, state, message, created_at) VALUES (?, ?, 'queued', '', ?) RETURNING id";
+
+static void t_returning(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	int64_t id1 = 0, id2 = 0;
+	int r = store_query_int64(s, &id1, insert_task, "ssi", "hold", "{\"a\":\"?\"}", now_wall_ms());
+	if (r < 0)
+		fail_msg("RETURNING: %s", store_errmsg(s));
+	assert_true(id1 > 0);
+	struct store_stmt *st;
+	assert_int_equal(store_query(s, &st, insert_task, "ssi", "hold", "{}", now_wall_ms()), 0);
+	assert_int_equal(store_step(st), 1);
+	id2 = store_col_int64(st, 0);
+	assert_int_equal(store_step(st), 0);
+	assert_int_equal(store_changes(st), 1);
+	store_finalize(st);
+	assert_int_equal(id2, id1 + 1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM tasks"), 2);
+	store_close(s);
+}
+
+static void t_errors(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+	struct store_stmt *st = NULL;
+	int r = store_prepare(s, "SELEKT nonsense", &st);
+	if (r == 0) /* PostgreSQL's unnamed statements report at step */
+		r = store_step(st), store_finalize(st);
+	assert_true(r < 0);
+	assert_true(strlen(store_errmsg(s)) > 0);
+	int64_t v;
+	assert_true(store_query_int64(s, &v, "SELECT x FROM no_such_table", NULL) < 0);
+	assert_int_equal(store_run(s, "INSERT INTO t (id) VALUES (1)", NULL), 1);
+	assert_int_equal(store_run(s, "INSERT INTO t (id) VALUES (1)", NULL), -EEXIST);
+	assert_int_equal(store_query(s, &st, "SELECT id FROM t WHERE id = ?", NULL), 0);
+	assert_true(store_bind_int64(st, 2, 1) < 0);
+	store_finalize(st);
+	assert_int_equal(store_query_int64(s, &v, "SELECT id FROM t WHERE id = 2", NULL), -ENOENT);
+	/* The connection is still fine. */
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 1);
+	store_close(s);
+}
+
+static void t_bad_dsn(void **state)
+{
+	struct backend *b = B(state);
+	if (b->kind == STORE_BACKEND_SQLITE)
+		skip();
+	static const char *const my_bad[] = { "http://x/", "mysql://h/db?bogus=1", "mysql://h:99999/db",
+					      "mysql://u%zz@h/db", "" };
+	static const char *const pg_bad[] = { "nonsense_keyword=1", "postgresql://[", "" };
+	const char *const *bad = b->kind == STORE_BACKEND_MYSQL ? my_bad : pg_bad;
+	for (; **bad; bad++) {
+		struct store_options o = { .backend = b->kind, .dsn = *bad, .no_migrate = true };
+		struct store *s = NULL;
+		char err[512] = "";
+		int r = store_open(&o, &s, err, sizeof(err));
+		if (r != -EINVAL)
+			fail_msg("DSN \"%s\": got %d (%s), want -EINVAL", *bad, r, err);
+		assert_null(s);
+		assert_true(strlen(err) > 0);
+	}
+	/* Percent-encoded parts are decoded (the socket path here). */
+	const char *sock = b->admin ? strstr(b->admin_dsn, "socket=/") : NULL;
+	if (b->kind == STORE_BACKEND_MYSQL && sock) {
+		char dsn[1200];
+		snprintf(dsn, sizeof(dsn), "%.*ssocket=%%2F%s", (int)(sock - b->admin_dsn), b->admin_dsn, sock + 8);
+		struct store_options o = { .backend = b->kind, .dsn = dsn, .no_migrate = true };
+		struct store *s = NULL;
+		char err[512] = "";
+		if (store_open(&o, &s, err, sizeof(err)) < 0)
+			fail_msg("DSN \"%s\": %s", dsn, err);
+		assert_int_equal(q_int(s, "SELECT 1"), 1);
+		store_close(s);
+	}
+}
+
+/* ---- transactions and the CAS ------------------------------------------------ */
+
+static void t_transactions(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0), *other = open_db(b, 0);
+	create_t(b, s);
+
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_begin(s, true), -EINPROGRESS);
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name) VALUES (1, 'a')", NULL), 1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 1);
+	assert_int_equal(q_int(other, "SELECT COUNT(*) FROM t"), 0);
+	store_rollback(s);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 0);
+	store_rollback(s); /* no transaction: a no-op */
+	assert_int_equal(store_commit(s), -EINVAL);
+
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name) VALUES (1, 'a')", NULL), 1);
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name) VALUES (2, 'b')", NULL), 1);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(q_int(other, "SELECT COUNT(*) FROM t"), 2);
+
+	/* A failed statement, then rollback: nothing stays, the connection
+	 * works. */
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name) VALUES (3, 'c')", NULL), 1);
+	assert_int_equal(store_run(s, "INSERT INTO t (id, name) VALUES (1, 'dup')", NULL), -EEXIST);
+	store_rollback(s);
+	assert_int_equal(q_int(other, "SELECT COUNT(*) FROM t"), 2);
+
+	/* A failed commit leaves no transaction behind. */
+	if (b->kind == STORE_BACKEND_POSTGRES) {
+		assert_int_equal(store_begin(s, true), 0);
+		assert_true(store_run(s, "INSERT INTO t (id, name) VALUES (1, 'dup')", NULL) < 0);
+		assert_int_equal(store_run(s, "INSERT INTO t (id, name) VALUES (4, 'd')", NULL), -ECANCELED);
+		assert_true(store_commit(s) < 0);
+		assert_int_equal(store_begin(s, true), 0);
+		store_rollback(s);
+		assert_int_equal(q_int(other, "SELECT COUNT(*) FROM t"), 2);
+	}
+	store_close(other);
+	store_close(s);
+}
+
+static const char cas_sql[] = "UPDATE locks SET data = ?, version = version + 1 WHERE id = ? AND version = ?";
+
+static void t_cas(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0), *other = open_db(b, 0);
+	int64_t v = q_int(s, "SELECT version FROM locks WHERE id = 1");
+	assert_int_equal(store_run(s, cas_sql, "sii", "{\"x\":1}", (int64_t)1, v), 1);
+	assert_int_equal(store_run(s, cas_sql, "sii", "{\"x\":2}", (int64_t)1, v), 0); /* stale */
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), v + 1);
+
+	/* Another connection wins between our read and our write. */
+	int64_t mine = q_int(s, "SELECT version FROM locks WHERE id = 1");
+	assert_int_equal(store_run(other, cas_sql, "sii", "{\"y\":1}", (int64_t)1, mine), 1);
+	assert_int_equal(store_run(s, cas_sql, "sii", "{\"y\":2}", (int64_t)1, mine), 0);
+
+	/* A matched row that does not change still counts (CLIENT_FOUND_ROWS). */
+	assert_int_equal(store_run(s, "UPDATE locks SET data = data WHERE id = 1", NULL), 1);
+	struct store_stmt *st;
+	assert_int_equal(store_query(s, &st, "SELECT data FROM locks WHERE id = 1", NULL), 0);
+	assert_int_equal(store_step(st), 1);
+	assert_string_equal(store_col_text(st, 0), "{\"y\":1}");
+	store_finalize(st);
+	store_close(other);
+	store_close(s);
+}
+
+static void t_now(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	int64_t db = 0;
+	assert_int_equal(store_now_ms(s, &db), 0);
+	int64_t wall = now_wall_ms();
+	if (llabs(db - wall) > 2000)
+		fail_msg("database clock %lld vs wall clock %lld", (long long)db, (long long)wall);
+	int64_t db2 = 0;
+	sleep_us(20000);
+	assert_int_equal(store_now_ms(s, &db2), 0);
+	assert_true(db2 >= db + 10);
+	store_close(s);
+}
+
+/* ---- busy ---------------------------------------------------------------------- */
+
+/* A child holds the write lock (SQLite: BEGIN IMMEDIATE; servers: the row
+ * lock of locks.id=1) for hold_ms, then commits. */
+static pid_t start_holder(struct backend *b, int hold_ms)
+{
+	int ready[2];
+	assert_int_equal(pipe(ready), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(ready[0]);
+		struct store *s = NULL;
+		char err[512];
+		if (open_opts(b, &s, 0, true, err, sizeof(err)) < 0 || store_begin(s, true) < 0 ||
+		    store_run(s, "UPDATE locks SET version = version + 1 WHERE id = 1", NULL) != 1)
+			_exit(1);
+		(void)!write(ready[1], "x", 1);
+		sleep_us((int64_t)hold_ms * 1000);
+		int r = store_commit(s);
+		store_close(s);
+		_exit(r < 0 ? 1 : 0);
+	}
+	close(ready[1]);
+	char c;
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	return pid;
+}
+
+static void wait_child(pid_t pid)
+{
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int write_locks_row(struct store *s)
+{
+	int r = store_begin(s, true);
+	if (r < 0)
+		return r;
+	int64_t n = store_run(s, "UPDATE locks SET version = version + 1 WHERE id = 1", NULL);
+	if (n < 0) {
+		store_rollback(s);
+		return (int)n;
+	}
+	return store_commit(s);
+}
+
+static void t_busy(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 3000);
+
+	/* Held for 200 ms: we wait and then succeed. */
+	pid_t pid = start_holder(b, 200);
+	int64_t t0 = now_mono_ms();
+	int r = write_locks_row(s);
+	int64_t waited = now_mono_ms() - t0;
+	if (r < 0)
+		fail_msg("write while held briefly: %d %s", r, store_errmsg(s));
+	assert_true(waited >= 100);
+	assert_true(waited < 3000);
+	wait_child(pid);
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 2);
+	store_close(s);
+
+	/* Held longer than the busy timeout: -EBUSY after about that long. */
+	s = open_db(b, 1000);
+	pid = start_holder(b, 3000);
+	t0 = now_mono_ms();
+	r = write_locks_row(s);
+	waited = now_mono_ms() - t0;
+	if (r != -EBUSY)
+		fail_msg("write while held long: got %d (%s), want -EBUSY", r, store_errmsg(s));
+	if (waited < 800 || waited > 2800)
+		fail_msg("gave up after %lld ms with a busy timeout of 1000 ms", (long long)waited);
+	assert_true(strlen(store_errmsg(s)) > 0);
+	wait_child(pid);
+	/* And the connection works afterwards. */
+	assert_int_equal(write_locks_row(s), 0);
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 4);
+
+	/* The same outside a transaction (autocommit). */
+	static const char bump[] = "UPDATE locks SET version = version + 1 WHERE id = 1";
+	pid = start_holder(b, 200);
+	int64_t n = store_run(s, bump, NULL);
+	if (n != 1)
+		fail_msg("autocommit write while held briefly: %d %s", (int)n, store_errmsg(s));
+	wait_child(pid);
+	pid = start_holder(b, 2500);
+	t0 = now_mono_ms();
+	n = store_run(s, bump, NULL);
+	waited = now_mono_ms() - t0;
+	if (n != -EBUSY || waited < 800 || waited > 2400)
+		fail_msg("autocommit write while held long: %d after %lld ms (%s)", (int)n, (long long)waited,
+			 store_errmsg(s));
+	wait_child(pid);
+	assert_int_equal(store_run(s, bump, NULL), 1);
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 8);
+	store_close(s);
+}
+
+/* ---- reconnect ---------------------------------------------------------------- */
+
+static int64_t session_id(struct backend *b, struct store *s)
+{
+	return q_int(s, b->kind == STORE_BACKEND_MYSQL ? "SELECT CONNECTION_ID()" : "SELECT pg_backend_pid()");
+}
+
+static void kill_session(struct backend *b, int64_t id)
+{
+	char sql[128];
+	if (b->kind == STORE_BACKEND_MYSQL) {
+		snprintf(sql, sizeof(sql), "KILL CONNECTION %lld", (long long)id);
+		run_ok(b->admin, sql);
+		/* KILL returns before the session is gone. */
+		for (int i = 0; i < 500; i++) {
+			int64_t n = -1;
+			assert_int_equal(store_query_int64(b->admin, &n,
+							   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?",
+							   "i", id), 0);
+			if (n == 0)
+				return;
+			sleep_us(10000);
+		}
+		fail_msg("connection %lld still there after KILL", (long long)id);
+	} else {
+		int64_t ok = 0;
+		assert_int_equal(store_query_int64(b->admin, &ok, "SELECT CAST(pg_terminate_backend(?, 5000) AS INT)",
+						   "i", id), 0);
+		assert_int_equal(ok, 1);
+	}
+}
+
+static void t_reconnect(void **state)
+{
+	struct backend *b = B(state);
+	if (b->kind == STORE_BACKEND_SQLITE)
+		skip();
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+	static const char ins[] = "INSERT INTO t (id, name) VALUES (?, ?)";
+	assert_int_equal(store_run(s, ins, "is", (int64_t)1, "before"), 1);
+
+	/* Outside a transaction: the next statement, even a write, runs on a
+	 * new connection; cached statements are prepared again. */
+	int64_t id = session_id(b, s);
+	kill_session(b, id);
+	int64_t n = store_run(s, ins, "is", (int64_t)2, "after kill");
+	if (n != 1)
+		fail_msg("insert after kill: %d %s", (int)n, store_errmsg(s));
+	int64_t id2 = session_id(b, s);
+	assert_true(id2 != id);
+	assert_int_equal(store_run(s, ins, "is", (int64_t)3, "again"), 1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 3);
+
+	/* A read after a kill. */
+	kill_session(b, id2);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 3);
+
+	/* Inside a transaction: the transaction is gone, and every statement
+	 * says so until the rollback; nothing of it is applied. */
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_run(s, ins, "is", (int64_t)10, "in tx"), 1);
+	kill_session(b, session_id(b, s));
+	assert_int_equal(store_run(s, ins, "is", (int64_t)11, "in tx"), -ECONNRESET);
+	assert_non_null(strstr(store_errmsg(s), "transaction"));
+	int64_t v;
+	assert_int_equal(store_query_int64(s, &v, "SELECT COUNT(*) FROM t", NULL), -ECONNRESET);
+	assert_int_equal(store_commit(s), -ECONNRESET);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 3);
+
+	/* Killed right before COMMIT. */
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_run(s, ins, "is", (int64_t)12, "in tx"), 1);
+	kill_session(b, session_id(b, s));
+	assert_int_equal(store_commit(s), -ECONNRESET);
+	store_rollback(s);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 3);
+
+	/* Killed between statements, then rolled back: fine. */
+	assert_int_equal(store_begin(s, true), 0);
+	kill_session(b, session_id(b, s));
+	store_rollback(s);
+	assert_int_equal(store_run(s, ins, "is", (int64_t)13, "after rollback"), 1);
+
+	/* begin itself reconnects (nothing to lose yet). */
+	kill_session(b, session_id(b, s));
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_run(s, ins, "is", (int64_t)14, "tx after kill"), 1);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 5);
+	int64_t dbnow;
+	kill_session(b, session_id(b, s));
+	assert_int_equal(store_now_ms(s, &dbnow), 0);
+	store_close(s);
+}
+
+/* More statements than the per-connection cache holds, all open at once,
+ * then again after the session was killed (uncached statements too). */
+static void t_many_statements(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+	enum { N = 70 };
+	for (int round = 0; round < 2; round++) {
+		struct store_stmt *st[N];
+		for (int i = 0; i < N; i++) {
+			char sql[96];
+			snprintf(sql, sizeof(sql), "SELECT CAST(? AS BIGINT) + %d + COUNT(*) FROM t", i);
+			if (b->kind == STORE_BACKEND_MYSQL)
+				snprintf(sql, sizeof(sql), "SELECT CAST(? AS SIGNED) + %d + COUNT(*) FROM t", i);
+			int r = store_query(s, &st[i], sql, "i", (int64_t)1000);
+			if (r < 0)
+				fail_msg("statement %d: %s", i, store_errmsg(s));
+		}
+		for (int i = 0; i < N; i++) {
+			int r = store_step(st[i]);
+			if (r != 1)
+				fail_msg("round %d statement %d: %d %s", round, i, r, store_errmsg(s));
+			assert_int_equal(store_col_int64(st[i], 0), 1000 + i);
+			assert_int_equal(store_step(st[i]), 0);
+			store_finalize(st[i]);
+		}
+		if (b->kind != STORE_BACKEND_SQLITE && round == 0)
+			kill_session(b, session_id(b, s));
+	}
+
+	/* A statement prepared and bound before the session was killed runs
+	 * on the new connection. */
+	if (b->kind != STORE_BACKEND_SQLITE) {
+		struct store_stmt *st;
+		assert_int_equal(store_query(s, &st, "INSERT INTO t (id, name) VALUES (?, ?)", "is", (int64_t)5,
+					     "bound before"), 0);
+		kill_session(b, session_id(b, s));
+		int r = store_step(st);
+		if (r != 0)
+			fail_msg("step after kill: %d %s", r, store_errmsg(s));
+		assert_int_equal(store_changes(st), 1);
+		store_finalize(st);
+		assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t WHERE name = 'bound before'"), 1);
+	}
+	store_close(s);
+}
+
+/* ---- locks on top of the store -------------------------------------------------- */
+
+static struct lock_req req(const char *name, enum lock_mode mode)
+{
+	struct lock_req r = { .mode = mode };
+	snprintf(r.name, sizeof(r.name), "%s", name);
+	return r;
+}
+
+static void t_locks_basic(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	struct lock_owner o1, o2;
+	assert_int_equal(lock_owner_self(&o1, 1), 0);
+	assert_int_equal(lock_owner_self(&o2, 2), 0);
+	struct lock_req x = req("app:x", LOCK_EXCLUSIVE);
+	int64_t v1 = 0, v2 = 0;
+	struct lock_blocker bl;
+	int r = locks_acquire(s, &o1, &x, 1, NULL, &v1, NULL);
+	if (r < 0)
+		fail_msg("acquire: %d %s", r, store_errmsg(s));
+	assert_true(v1 > 0);
+	assert_int_equal(locks_acquire(s, &o2, &x, 1, NULL, &v2, &bl), -EAGAIN);
+	assert_int_equal(bl.task_id, 1);
+	int released = 0;
+	assert_int_equal(locks_release(s, &o1, NULL, 0, &released), 0);
+	assert_int_equal(released, 1);
+	assert_int_equal(locks_acquire(s, &o2, &x, 1, NULL, &v2, NULL), 0);
+	assert_true(v2 > v1);
+	struct lock_doc doc;
+	int64_t version;
+	assert_int_equal(locks_read(s, &doc, &version, NULL), 0);
+	assert_int_equal(doc.n_holders, 1);
+	assert_int_equal(doc.holders[0].owner.task_id, 2);
+	assert_int_equal(version, v2);
+	lock_doc_release(&doc);
+	assert_int_equal(locks_release_task(s, 2, &released), 0);
+	assert_int_equal(released, 1);
+	store_close(s);
+}
+
+/* Children take an exclusive lock and do a non-atomic increment under it. */
+#define LOCK_ROUNDS 8
+static int child_lock_counter(struct backend *b, int i)
+{
+	struct store *s = NULL;
+	char err[512];
+	if (open_opts(b, &s, 20000, true, err, sizeof(err)) < 0)
+		return -1;
+	struct lock_owner o;
+	int r = lock_owner_self(&o, 100 + i);
+	struct lock_req x = req("app:counter", LOCK_EXCLUSIVE);
+	struct locks_acquire_opts opts = { .timeout_ms = 60000 };
+	for (int k = 0; k < LOCK_ROUNDS && r >= 0; k++) {
+		int64_t v;
+		r = locks_acquire(s, &o, &x, 1, &opts, &v, NULL);
+		int64_t n = 0;
+		if (r >= 0)
+			r = store_query_int64(s, &n, "SELECT n FROM t WHERE id = 1", NULL);
+		if (r >= 0 && store_run(s, "UPDATE t SET n = ? WHERE id = 1", "i", n + 1) != 1)
+			r = -EIO;
+		if (r >= 0)
+			r = locks_release(s, &o, NULL, 0, NULL);
+	}
+	if (r < 0)
+		fprintf(stderr, "child %d: %d %s\n", i, r, store_errmsg(s));
+	store_close(s);
+	return r;
+}
+
+static void t_locks_processes(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+	run_ok(s, "INSERT INTO t (id, n) VALUES (1, 0)");
+	assert_int_equal(run_children(b, 4, child_lock_counter), 0);
+	assert_int_equal(q_int(s, "SELECT n FROM t WHERE id = 1"), 4 * LOCK_ROUNDS);
+	struct lock_doc doc;
+	assert_int_equal(locks_read(s, &doc, NULL, NULL), 0);
+	assert_int_equal(doc.n_holders, 0);
+	lock_doc_release(&doc);
+	store_close(s);
+}
+
+/* ---- main ------------------------------------------------------------------------ */
+
+#define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning),
+		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_cas), T(t_now), T(t_busy),
+		T(t_reconnect), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
+	};
+	int failed = 0;
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+		cur = &backends[i];
+		failed += cmocka_run_group_tests_name(cur->name, tests, group_setup, group_teardown);
+	}
+	return failed ? 1 : 0;
+}
