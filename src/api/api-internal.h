@@ -65,7 +65,9 @@ void api_reply_error(struct api_req *req, unsigned status, const char *code, con
 	__attribute__((format(printf, 4, 5)));
 void api_reply_text(struct api_req *req, unsigned status, const char *content_type, const char *text, size_t len);
 void api_reply_empty(struct api_req *req, unsigned status);
-/* A store failure: 503 when busy/unreachable, else 500, with its message. */
+/* A store failure, with its message: 503 disk_full when the database
+ * cannot write for lack of space, 503 store_unavailable when it is busy or
+ * unreachable, else 500 store_error. */
 void api_reply_store_error(struct api_req *req, int err);
 /* Hand over a prepared response (streams). */
 void api_reply_response(struct api_req *req, unsigned status, struct MHD_Response *resp);

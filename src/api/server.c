@@ -117,8 +117,13 @@ void api_reply_empty(struct api_req *req, unsigned status)
 void api_reply_store_error(struct api_req *req, int err)
 {
 	const char *msg = req->store ? store_errmsg(req->store) : "no database connection";
-	if (err == -EBUSY || err == -ECONNRESET || err == -ENOTCONN || err == -ECONNREFUSED) {
-		req->store_broken = err != -EBUSY;
+	if (err == -ENOSPC) {
+		/* Nothing was stored (a failed commit leaves nothing behind):
+		 * the client may retry once there is room again. */
+		api_reply_error(req, 503, "disk_full", "the database cannot write (no space left): %s", msg);
+	} else if (err == -EBUSY || err == -ECONNRESET || err == -ENOTCONN || err == -ECONNREFUSED ||
+		   err == -EAGAIN) {
+		req->store_broken = err != -EBUSY && err != -EAGAIN;
 		api_reply_error(req, 503, "store_unavailable", "the database is unavailable: %s", msg);
 	} else {
 		api_reply_error(req, 500, "store_error", "database error: %s", msg);

@@ -180,11 +180,15 @@ int store_query_int64(struct store *s, int64_t *ret, const char *sql, const char
 		return r;
 	r = store_step(st);
 	if (r == 1) {
-		*ret = store_col_int64(st, 0);
-		r = 0;
-		/* Drain so the statement is complete (matters for RETURNING). */
-		while (store_step(st) == 1)
+		int64_t v = store_col_int64(st, 0);
+		/* Step to the end, and check that step too: an INSERT ...
+		 * RETURNING in autocommit mode commits on its final step (SQLite
+		 * writes the WAL there), which fails on a full disk. Its row
+		 * then does not exist, and its id must not be handed out. */
+		while ((r = store_step(st)) == 1)
 			;
+		if (r == 0)
+			*ret = v;
 	} else if (r == 0) {
 		r = -ENOENT;
 	}

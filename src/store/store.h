@@ -157,7 +157,11 @@ int store_query(struct store *s, struct store_stmt **ret, const char *sql, const
 int64_t store_run(struct store *s, const char *sql, const char *fmt, ...);
 
 /* Run `sql` and return the first column of the first row as int64 in *ret.
- * -ENOENT when there is no row. */
+ * -ENOENT when there is no row. The statement is stepped to its end and
+ * every step is checked: for `INSERT ... RETURNING id` a failure of the
+ * final step (where an autocommit statement commits: a full disk, an I/O
+ * error) is returned as such, *ret is left alone and nothing was
+ * inserted. */
 int store_query_int64(struct store *s, int64_t *ret, const char *sql, const char *fmt, ...);
 
 /* Transactions. store_begin(s, true) starts a transaction that will write:

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -473,6 +476,50 @@ static void t_returning(void **state)
 	assert_int_equal(store_changes(st), 1);
 	store_finalize(st);
 	assert_int_equal(id2, id1 + 1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM tasks"), 2);
+	store_close(s);
+}
+
+/* An autocommit INSERT ... RETURNING commits on its final step, where
+ * SQLite writes the WAL: when that write fails (here the kernel refuses to
+ * grow the file past RLIMIT_FSIZE, as it refuses on a full disk),
+ * store_query_int64() must fail and hand out no id, and no row exists. */
+static void t_returning_commit_fails(void **state)
+{
+	struct backend *b = B(state);
+	if (b->kind != STORE_BACKEND_SQLITE)
+		skip(); /* the server backends commit before they answer */
+	struct store *s = open_db(b, 0);
+	int64_t id = 0;
+	assert_int_equal(store_query_int64(s, &id, insert_task, "ssi", "hold", "{}", now_wall_ms()), 0);
+	char wal[PATH_MAX + 32];
+	snprintf(wal, sizeof(wal), "%s-wal", b->path);
+	struct stat st;
+	assert_int_equal(stat(wal, &st), 0);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size;
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	/* Big enough for new pages, small enough to stay in the page cache
+	 * until the commit. */
+	char *big = malloc(20000);
+	assert_non_null(big);
+	memset(big, 'x', 19999);
+	big[19999] = 0;
+	int64_t id2 = -1;
+	int r = store_query_int64(s, &id2, insert_task, "ssi", "hold", big, now_wall_ms());
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	free(big);
+	assert_true(r < 0);
+	assert_int_equal(id2, -1);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM tasks"), 1);
+	/* Nothing is left half-done: the next insert works and gets a new id. */
+	int64_t id3 = 0;
+	assert_int_equal(store_query_int64(s, &id3, insert_task, "ssi", "hold", "{}", now_wall_ms()), 0);
+	assert_true(id3 > id);
 	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM tasks"), 2);
 	store_close(s);
 }
@@ -976,7 +1023,7 @@ static void t_locks_processes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning),
+		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning), T(t_returning_commit_fails),
 		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_cas), T(t_now), T(t_busy),
 		T(t_reconnect), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
 	};
