@@ -5,10 +5,16 @@
  * boxctl) call these. Output goes to stderr, one line per call, prefixed with
  * an ISO-8601 UTC timestamp, the level and the pid, so that a worker's task
  * log and the daemon's journal read the same way.
+ *
+ * One call is one line, whatever the arguments hold: log_msg() passes the
+ * formatted message through log_escape(), so a user string (a URL with a
+ * decoded %0a, an app id, an engine's error text) can neither start a
+ * forged line nor send escape sequences to an operator's terminal.
  */
 #pragma once
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
@@ -16,6 +22,13 @@ enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 int log_level_from_string(const char *s);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+
+/* Copy `s` into buf (always NUL-terminated; cut at len - 1 bytes, never in
+ * the middle of an escape) with every byte that could break or fake a log
+ * line made visible: \n, \r and \t as such, other control characters,
+ * DEL, the C1 controls (U+0080-U+009F) and bytes that are not well-formed
+ * UTF-8 as \xHH. Valid UTF-8 text is copied as it is. Returns buf. */
+char *log_escape(const char *s, char *buf, size_t len);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
