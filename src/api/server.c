@@ -3,8 +3,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +15,7 @@
 #include "api-internal.h"
 #include "common/log.h"
 #include "store_pool.h"
+#include "tokens.h"
 
 #define POOL_SIZE 8
 
@@ -257,28 +256,7 @@ static bool token_ok(const struct boxd_config *cfg, const char *header)
 {
 	if (!header || strncmp(header, "Bearer ", 7) != 0)
 		return false;
-	const char *token = header + 7;
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
-	if (!EVP_Digest(token, strlen(token), digest, &dlen, EVP_sha256(), NULL))
-		return false;
-	char hex[65];
-	for (unsigned i = 0; i < dlen && i < 32; i++)
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	FILE *f = fopen(cfg->tokens_file, "re");
-	if (!f)
-		return false;
-	char line[256];
-	bool ok = false;
-	while (fgets(line, sizeof(line), f)) {
-		/* "<sha256 hex> [name]": compare all 64 characters whatever
-		 * the line holds, in constant time. */
-		char want[65] = { 0 };
-		memcpy(want, line, strnlen(line, 64));
-		ok |= CRYPTO_memcmp(want, hex, 64) == 0;
-	}
-	fclose(f);
-	return ok;
+	return tokens_check(cfg->tokens_file, header + 7);
 }
 
 /* ---- libmicrohttpd callbacks -------------------------------------------- */

@@ -1,50 +1,60 @@
-/* cmd_token.c — `boxd token create NAME`: make an API token for TCP clients.
- * Only its SHA-256 is stored (in the tokens file); the token itself is
- * printed once. */
+/* cmd_token.c — `boxd token create|list|revoke`: API tokens for TCP clients
+ * (the tokens file: api/tokens.h). A token is printed once, at creation;
+ * only its SHA-256 is stored. */
 #include <errno.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "api/tokens.h"
 #include "cli_common.h"
-#include "locks/lock_doc.h"
+
+static int usage(void)
+{
+	fprintf(stderr, "usage: boxd token create NAME | list | revoke NAME\n"
+			"       (NAME: 1 to %d of letters, digits and ._-, starting with a letter or digit)\n",
+		TOKEN_NAME_MAX);
+	return 2;
+}
 
 int cmd_token(const struct boxd_config *cfg, int argc, char **argv)
 {
-	if (argc != 3 || strcmp(argv[1], "create") != 0 || !lock_name_valid(argv[2])) {
-		fprintf(stderr, "usage: boxd token create NAME   (NAME: letters, digits and ._-)\n");
-		return 2;
+	char err[600];
+	if (argc == 3 && strcmp(argv[1], "create") == 0) {
+		char token[TOKEN_LEN + 1];
+		int r = tokens_create(cfg->tokens_file, argv[2], token, err, sizeof(err));
+		if (r == -EINVAL) {
+			fprintf(stderr, "boxd token: %s\n", err);
+			return 2;
+		}
+		if (r < 0) {
+			fprintf(stderr, "boxd token: %s\n", err);
+			return 1;
+		}
+		printf("%s\n", token);
+		fprintf(stderr,
+			"token '%s' created; it is shown only now. Use: boxctl --url http://HOST:PORT --token TOKEN ...\n",
+			argv[2]);
+		return 0;
 	}
-	unsigned char raw[24];
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
-		fprintf(stderr, "boxd token: no randomness available\n");
-		return 1;
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		struct token_list l;
+		if (tokens_list(cfg->tokens_file, &l, err, sizeof(err)) < 0) {
+			fprintf(stderr, "boxd token: %s\n", err);
+			return 1;
+		}
+		printf("%-40s %s\n", "NAME", "CREATED");
+		for (size_t i = 0; i < l.n; i++)
+			printf("%-40s %s\n", l.v[i].name, *l.v[i].created ? l.v[i].created : "-");
+		token_list_release(&l);
+		return 0;
 	}
-	char token[64];
-	strcpy(token, "boxd_");
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(token + 5 + 2 * i, 3, "%02x", raw[i]);
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen;
-	EVP_Digest(token, strlen(token), digest, &dlen, EVP_sha256(), NULL);
-	char line[160];
-	int n = 0;
-	for (unsigned i = 0; i < 32; i++)
-		n += snprintf(line + n, sizeof(line) - (size_t)n, "%02x", digest[i]);
-	n += snprintf(line + n, sizeof(line) - (size_t)n, " %s\n", argv[2]);
-	int fd = open(cfg->tokens_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || write(fd, line, (size_t)n) != n || fsync(fd) < 0) {
-		fprintf(stderr, "boxd token: cannot write %s: %s\n", cfg->tokens_file, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return 1;
+	if (argc == 3 && strcmp(argv[1], "revoke") == 0) {
+		if (tokens_revoke(cfg->tokens_file, argv[2], err, sizeof(err)) < 0) {
+			fprintf(stderr, "boxd token: %s\n", err);
+			return 1;
+		}
+		fprintf(stderr, "token '%s' revoked\n", argv[2]);
+		return 0;
 	}
-	close(fd);
-	printf("%s\n", token);
-	fprintf(stderr, "token '%s' created; it is shown only now. Use: boxctl --url http://HOST:PORT --token TOKEN ...\n",
-		argv[2]);
-	return 0;
+	return usage();
 }

@@ -24,7 +24,7 @@ static void usage(FILE *f)
 		"        [--task-user U] [--app-concurrency N] [--timeout TYPE=DURATION]...\n"
 		"                                         run the daemon in the foreground\n"
 		"  task run ID                            run one task (what the daemon spawns)\n"
-		"  token create NAME                      create an API token for TCP clients\n"
+		"  token create NAME | list | revoke NAME API tokens for TCP clients\n"
 		"  locks list [--json]                    show held locks and the wait queue\n"
 		"  locks hold NAME[:shared|:exclusive]... --for SECONDS [--wait SECONDS]\n"
 		"                                         take locks as this process, hold, release\n"

@@ -14,7 +14,7 @@ mkdir -p "$STATE"
 token=$("$BOXD" --state-dir "$STATE" token create e2e 2>/dev/null)
 check "boxd token create prints a token" test -n "$token"
 check "the tokens file holds a SHA-256 hash, never the token" \
-	bash -c "grep -q '^[0-9a-f]\{64\} e2e\$' '$STATE/api-tokens' && ! grep -q -- '$token' '$STATE/api-tokens'"
+	bash -c "grep -q '^[0-9a-f]\{64\} e2e [0-9TZ:.-]*\$' '$STATE/api-tokens' && ! grep -q -- '$token' '$STATE/api-tokens'"
 
 daemon_start --listen "127.0.0.1:$port"
 url="http://127.0.0.1:$port/api/v1/status"
