@@ -54,7 +54,7 @@ static bool data_dir_valid(struct api_req *req, const char *dir)
 {
 	const struct boxd_config *cfg = api_config(req);
 	char err[512];
-	if (path_check_app_data(dir, cfg->state_dir, err, sizeof(err)) < 0) {
+	if (path_check_app_data(cfg, dir, err, sizeof(err)) < 0) {
 		api_reply_error(req, 422, "bad_path", "%s", err);
 		return false;
 	}
@@ -324,7 +324,7 @@ static void add_volume(struct api_req *req)
 	else
 		snprintf(host_path, sizeof(host_path), "%s/%s", cfg->volumes_root, json_string_value(id));
 	char err[512];
-	if (path_check_volume(host_path, cfg->volumes_root, cfg->state_dir, err, sizeof(err)) < 0) {
+	if (path_check_volume(cfg, host_path, err, sizeof(err)) < 0) {
 		api_reply_error(req, 422, "bad_path", "%s", err);
 		goto out;
 	}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/paths.h"
 #include "common/timeutil.h"
 
 bool app_id_valid(const char *id)
@@ -74,6 +75,28 @@ char *app_data_dir(const struct boxd_config *cfg, const struct app *a)
 	if (p)
 		snprintf(p, len, "%s/%s", cfg->appsdata_root, a->id);
 	return p;
+}
+
+int app_data_dir_checked(const struct boxd_config *cfg, const struct app *a, char **ret, char *err, size_t errlen)
+{
+	if (!a->id || !app_id_valid(a->id)) {
+		snprintf(err, errlen, "the app row has an invalid id \"%.80s\"", a->id ? a->id : "");
+		return -EINVAL;
+	}
+	if (a->data_dir) {
+		char why[512];
+		if (path_check_app_data(cfg, a->data_dir, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "app %s: its data dir is not acceptable: %s", a->id, why);
+			return -EINVAL;
+		}
+	}
+	char *dir = app_data_dir(cfg, a);
+	if (!dir) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	*ret = dir;
+	return 0;
 }
 
 #define APP_COLS \

@@ -58,8 +58,17 @@ void app_list_free(struct app *apps, size_t n);
 void volume_release(struct volume *v);
 void volume_list_free(struct volume *v, size_t n);
 
-/* The data dir the app uses (its own, or the default), malloc'ed. */
+/* The data dir the app uses (its own, or the default), malloc'ed, as the
+ * row says: for display and comparisons only. */
 char *app_data_dir(const struct boxd_config *cfg, const struct app *a);
+
+/* The data dir of `a`, checked again before boxd acts on it (the store is
+ * not trusted for path safety, paths.h): <appsdata_root>/<id> for a valid
+ * id, or a custom dir that passes path_check_app_data(). malloc'ed into
+ * *ret; -EINVAL with a message in err for a row that fails, -ENOMEM. Every
+ * task that creates, moves, deletes, archives, restores or binds a data dir
+ * takes it from here. */
+int app_data_dir_checked(const struct boxd_config *cfg, const struct app *a, char **ret, char *err, size_t errlen);
 
 /* Insert in state pending_install. -EEXIST when the id is taken. */
 int app_insert(struct store *s, const char *id, const char *image, const char *env_json, const char *data_dir);

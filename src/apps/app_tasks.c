@@ -78,7 +78,8 @@ struct app_job {
 	struct app app;
 	struct engine *engine;
 	char container[APP_ID_MAX + 8];
-	char *data_dir;
+	char *data_dir;      /* checked: app_data_dir_checked() */
+	const char *roots[PATHS_TRUSTED_MAX + 1]; /* for the fs_*() walks */
 	bool quiet;          /* no progress reports (app_container_recreate) */
 };
 
@@ -93,10 +94,13 @@ static int job_open(struct task_ctx *ctx, struct app_job *job, bool need_engine)
 	if (r < 0)
 		return task_ctx_fail(ctx, r, "store_error", "cannot load app %s: %s", id, store_errmsg(ctx->store));
 	snprintf(job->container, sizeof(job->container), "app-%s", id);
-	job->data_dir = app_data_dir(ctx->config, &job->app);
+	char err[512];
+	r = app_data_dir_checked(ctx->config, &job->app, &job->data_dir, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, r == -ENOMEM ? "internal" : "bad_path", "%s", err);
+	paths_trusted_roots(ctx->config, job->roots);
 	if (!need_engine)
 		return 0;
-	char err[256];
 	struct engine_options eo = { .socket_path = ctx->config->engine_socket };
 	r = engine_open_opts(&eo, &job->engine, err, sizeof(err));
 	if (r < 0)
@@ -197,10 +201,12 @@ int app_container_recreate(struct task_ctx *ctx, struct engine *engine, const st
 	 * only reads them. */
 	struct app_job job = { .ctx = ctx, .app = *a, .engine = engine, .quiet = true };
 	snprintf(job.container, sizeof(job.container), "app-%s", a->id);
-	job.data_dir = app_data_dir(ctx->config, a);
-	if (!job.data_dir)
-		return task_ctx_fail(ctx, -ENOMEM, "internal", "out of memory");
-	int r = job_create_container(&job);
+	char err[512];
+	int r = app_data_dir_checked(ctx->config, a, &job.data_dir, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, r == -ENOMEM ? "internal" : "bad_path", "%s", err);
+	paths_trusted_roots(ctx->config, job.roots);
+	r = job_create_container(&job);
 	free(job.data_dir);
 	return r;
 }
@@ -218,7 +224,7 @@ static int run_install(struct task_ctx *ctx)
 	if (r >= 0) {
 		char err[512];
 		task_ctx_progress(ctx, 10, "Creating data directory %s", job.data_dir);
-		r = fs_mkdir_p(job.data_dir, 0755, err, sizeof(err));
+		r = fs_mkdir_nofollow(job.roots, job.data_dir, 0755, NULL, err, sizeof(err));
 		if (r < 0)
 			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
 	}
@@ -236,20 +242,6 @@ static int run_install(struct task_ctx *ctx)
 	return r;
 }
 
-/* A data dir may only be deleted where boxd put it: under the appsdata root,
- * or the custom path the operator gave (validated again now). */
-static int check_deletable(struct task_ctx *ctx, struct app_job *job)
-{
-	char err[512];
-	if (!job->app.data_dir)
-		return path_is_under(job->data_dir, ctx->config->appsdata_root)
-			       ? 0
-			       : task_ctx_fail(ctx, -EINVAL, "bad_path", "refusing to delete %s: not under %s",
-					       job->data_dir, ctx->config->appsdata_root);
-	int r = path_check_app_data(job->data_dir, ctx->config->state_dir, err, sizeof(err));
-	return r < 0 ? task_ctx_fail(ctx, r, "bad_path", "refusing to delete the data dir: %s", err) : 0;
-}
-
 static int run_uninstall(struct task_ctx *ctx)
 {
 	struct app_job job;
@@ -263,12 +255,12 @@ static int run_uninstall(struct task_ctx *ctx)
 		if (r < 0)
 			r = job_fail_state(&job, job_engine_fail(&job, r, "cannot remove container"));
 	}
-	if (r >= 0)
-		r = check_deletable(ctx, &job);
 	if (r >= 0) {
+		/* job_open() checked the path again; the walk below never
+		 * follows a symlink put in its way since. */
 		char err[512];
 		task_ctx_progress(ctx, 60, "Deleting data directory %s", job.data_dir);
-		r = fs_remove_tree(job.data_dir, err, sizeof(err));
+		r = fs_remove_tree(job.roots, job.data_dir, err, sizeof(err));
 		if (r < 0)
 			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
 	}
@@ -325,6 +317,7 @@ static bool target_is_free(const char *path)
 static int run_configure(struct task_ctx *ctx)
 {
 	struct app_job job;
+	char *new_dir = NULL;
 	int r = job_open(ctx, &job, true);
 	static const char *const ok[] = { "installed", "error", NULL };
 	if (r >= 0)
@@ -335,16 +328,20 @@ static int run_configure(struct task_ctx *ctx)
 	/* A move needs a free target: refuse one that holds something before
 	 * changing anything (no stop, no copy, the app stays as it was). */
 	if (dir) {
+		/* The args come from the store too: checked again. */
 		struct app target = job.app;
 		target.data_dir = (char *)json_string_value(dir); /* NULL: the default */
-		char *target_dir = app_data_dir(ctx->config, &target);
-		if (target_dir && strcmp(target_dir, job.data_dir) != 0 && !target_is_free(target_dir))
-			r = task_ctx_fail(ctx, -EEXIST, "target_exists",
-					  "cannot move the data to %s: it exists and is not an empty directory",
-					  target_dir);
-		free(target_dir);
-		if (r < 0)
+		char err[512];
+		r = app_data_dir_checked(ctx->config, &target, &new_dir, err, sizeof(err));
+		if (r < 0) {
+			r = task_ctx_fail(ctx, r, r == -ENOMEM ? "internal" : "bad_path", "%s", err);
 			goto out;
+		}
+		if (strcmp(new_dir, job.data_dir) != 0 && !target_is_free(new_dir)) {
+			r = task_ctx_fail(ctx, -EEXIST, "target_exists",
+					  "cannot move the data to %s: it exists and is not an empty directory", new_dir);
+			goto out;
+		}
 	}
 	app_set(ctx->store, job.app.id, "install_state", "pending_configure");
 	if (env) {
@@ -356,26 +353,21 @@ static int run_configure(struct task_ctx *ctx)
 	if (dir) {
 		/* null: back to the default dir under the appsdata root. */
 		const char *new_custom = json_is_string(dir) ? json_string_value(dir) : NULL;
-		struct app moved = job.app;
-		moved.data_dir = (char *)new_custom;
-		char *new_dir = app_data_dir(ctx->config, &moved);
 		if (strcmp(new_dir, job.data_dir) != 0) {
 			char err[512];
 			task_ctx_progress(ctx, 20, "Stopping container %s", job.container);
 			engine_container_stop(job.engine, job.container, CONTAINER_STOP_TIMEOUT_S);
 			app_set(ctx->store, job.app.id, "run_state", "stopped");
 			task_ctx_progress(ctx, 40, "Moving data from %s to %s", job.data_dir, new_dir);
-			r = fs_move_tree(job.data_dir, new_dir, err, sizeof(err));
+			r = fs_move_tree(job.roots, job.data_dir, new_dir, NULL, err, sizeof(err));
 			if (r < 0) {
-				free(new_dir);
 				r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
 				goto out;
 			}
 			app_set(ctx->store, job.app.id, "data_dir", new_custom);
 			free(job.data_dir);
 			job.data_dir = new_dir;
-		} else {
-			free(new_dir);
+			new_dir = NULL;
 		}
 	}
 	task_ctx_progress(ctx, 60, "Recreating container %s", job.container);
@@ -387,6 +379,7 @@ static int run_configure(struct task_ctx *ctx)
 	app_set(ctx->store, job.app.id, "install_state", "installed");
 	ctx->result = json_pack("{s:s, s:s}", "appId", job.app.id, "dataDir", job.data_dir);
 out:
+	free(new_dir);
 	job_close(&job);
 	return r;
 }

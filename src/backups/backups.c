@@ -26,6 +26,7 @@
 #include "backup_store.h"
 #include "box_state.h"
 #include "common/fs.h"
+#include "common/paths.h"
 #include "common/timeutil.h"
 #include "engine/engine.h"
 #include "locks/locks.h"
@@ -174,7 +175,8 @@ static int archive_box_state(struct task_ctx *ctx, int64_t full_id, struct archi
 		r = task_ctx_fail(ctx, r, "backup_failed", "cannot dump the box state: %s", err);
 	else
 		r = make_archive(ctx, "box", NULL, tmp, full_id, ret);
-	fs_remove_tree(tmp, err, sizeof(err));
+	const char *roots[] = { ctx->config->backups_dir, NULL };
+	fs_remove_tree(roots, tmp, err, sizeof(err));
 	return r;
 }
 
@@ -231,10 +233,19 @@ static void unlock_app(struct task_ctx *ctx, struct store *ls, const char *app_i
 
 /* ---- retention ------------------------------------------------------------------------- */
 
-static void remove_files_of(const struct backup *b)
+/* The files of a deleted row, if the row names a file in the backup dir
+ * (the store is not trusted for path safety: a row naming anything else
+ * loses its row, never that file). */
+static void remove_files_of(struct task_ctx *ctx, const struct backup *b)
 {
+	char err[512];
 	if (!b->path)
 		return;
+	if (path_check_backup_file(ctx->config, b->path, err, sizeof(err)) < 0) {
+		printf("retention: not deleting the file of backup %lld: %s\n", (long long)b->id, err);
+		fflush(stdout);
+		return;
+	}
 	unlink(b->path);
 	if (strcmp(b->kind, "full") != 0) {
 		char meta[PATH_MAX + 8];
@@ -272,7 +283,7 @@ static int apply_retention(struct task_ctx *ctx, int *ret_deleted)
 			if (r == -ENOENT)
 				r = 0; /* someone else's retention was faster */
 			else if (r == 0) {
-				remove_files_of(&all[j]);
+				remove_files_of(ctx, &all[j]);
 				deleted++;
 			}
 			break;
@@ -325,11 +336,16 @@ static int full_one_app(struct task_ctx *ctx, struct store *ls, const char *app_
 		unlock_app(ctx, ls, app_id);
 		return task_ctx_fail(ctx, r, "store_error", "cannot load app %s: %s", app_id, store_errmsg(ctx->store));
 	}
-	char *dir = app_data_dir(ctx->config, &a);
+	char *dir = NULL, err[512];
+	r = app_data_dir_checked(ctx->config, &a, &dir, err, sizeof(err));
 	app_release(&a);
+	if (r < 0) {
+		unlock_app(ctx, ls, app_id);
+		return task_ctx_fail(ctx, r, "bad_path", "%s", err);
+	}
 	struct archived ar;
 	int64_t t0 = now_mono_ms();
-	r = dir ? make_archive(ctx, "app", app_id, dir, full_id, &ar) : -ENOMEM;
+	r = make_archive(ctx, "app", app_id, dir, full_id, &ar);
 	/* Released at once: only this app waited for us, and only this long. */
 	unlock_app(ctx, ls, app_id);
 	free(dir);
@@ -532,7 +548,11 @@ static int run_backup(struct task_ctx *ctx)
 	}
 	if ((r = ensure_backups_dir(ctx)) < 0)
 		goto out;
-	dir = app_data_dir(ctx->config, &a);
+	char err[512];
+	if ((r = app_data_dir_checked(ctx->config, &a, &dir, err, sizeof(err))) < 0) {
+		r = task_ctx_fail(ctx, r, "bad_path", "%s", err);
+		goto out;
+	}
 	task_ctx_progress(ctx, 10, "Backing up %s", dir);
 	struct archived ar;
 	int64_t t0 = now_mono_ms();
@@ -595,6 +615,8 @@ static int run_restore(struct task_ctx *ctx)
 	struct engine *eng = NULL;
 	char *dir = NULL, *parent = NULL;
 	char tmp[PATH_MAX] = "", old[PATH_MAX] = "", err[1024], container[APP_ID_MAX + 8];
+	const char *roots[PATHS_TRUSTED_MAX + 1];
+	paths_trusted_roots(ctx->config, roots);
 	bool stopped = false;
 	int r = load_app(ctx, &a);
 	if (r < 0)
@@ -619,6 +641,15 @@ static int run_restore(struct task_ctx *ctx)
 				  (long long)backup_id, a.id);
 		goto out;
 	}
+	/* Both paths come from the store: checked again before use. */
+	if ((r = path_check_backup_file(ctx->config, b.path, err, sizeof(err))) < 0) {
+		r = task_ctx_fail(ctx, r, "bad_backup", "backup %lld: %s; nothing was changed", (long long)b.id, err);
+		goto out;
+	}
+	if ((r = app_data_dir_checked(ctx->config, &a, &dir, err, sizeof(err))) < 0) {
+		r = task_ctx_fail(ctx, r, "bad_path", "%s; nothing was changed", err);
+		goto out;
+	}
 
 	/* 1. Verify before anything changes. */
 	task_ctx_progress(ctx, 5, "Verifying backup %lld (%s)", (long long)b.id, b.path);
@@ -634,14 +665,13 @@ static int run_restore(struct task_ctx *ctx)
 	}
 
 	/* 2. Extract beside the data dir (same filesystem, for the rename). */
-	dir = app_data_dir(ctx->config, &a);
-	const char *slash = dir ? strrchr(dir, '/') : NULL;
+	const char *slash = strrchr(dir, '/');
 	if (!dir || !slash || slash == dir || !slash[1]) {
 		r = task_ctx_fail(ctx, -EINVAL, "bad_path", "unusable data dir %s", dir ? dir : "(none)");
 		goto out;
 	}
 	parent = strndup(dir, (size_t)(slash - dir));
-	r = fs_mkdir_p(parent, 0755, err, sizeof(err));
+	r = fs_mkdir_nofollow(roots, parent, 0755, NULL, err, sizeof(err));
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "fs_error", "%s", err);
 		goto out;
@@ -688,7 +718,7 @@ static int run_restore(struct task_ctx *ctx)
 	fs_fsync_dir(parent);
 	if (old[0]) {
 		task_ctx_progress(ctx, 85, "Removing the replaced data");
-		if (fs_remove_tree(old, err, sizeof(err)) < 0)
+		if (fs_remove_tree(roots, old, err, sizeof(err)) < 0)
 			printf("warning: %s\n", err);
 	}
 	if (have_container) {
@@ -714,7 +744,7 @@ out:
 	if (stopped && eng)
 		engine_container_start(eng, container); /* the data is as it was: bring the app back */
 	if (tmp[0])
-		fs_remove_tree(tmp, err, sizeof(err));
+		fs_remove_tree(roots, tmp, err, sizeof(err));
 	engine_close(eng);
 	free(parent);
 	free(dir);

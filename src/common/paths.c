@@ -102,13 +102,54 @@ int path_check(const char *path, const char *state_dir, bool allow_in_state, cha
 	return no_symlinks(path, err, errlen);
 }
 
-int path_check_volume(const char *path, const char *volumes_root, const char *state_dir, char *err, size_t errlen)
+/* boxd's own directories (not for apps or volumes), and the root that
+ * `path` may lie in although that root is inside one of them. */
+static int check_own_dirs(const struct boxd_config *cfg, const char *path, const char *role_root, char *err,
+			  size_t errlen)
 {
-	bool in_root = volumes_root && path_is_under(path, volumes_root) && strcmp(path, volumes_root) != 0;
-	int r = path_check(path, state_dir, in_root, err, errlen);
+	const struct {
+		const char *dir, *what;
+		bool may_contain_roots; /* the roots may live inside it */
+	} own[] = {
+		{ cfg->state_dir, "boxd's state dir", true },
+		{ cfg->install_root, "boxd's install root", false },
+		{ cfg->backups_dir, "the backup dir", false },
+		{ cfg->appsdata_root, "the appsdata root", false },
+		{ cfg->volumes_root, "the volumes root", false },
+	};
+	size_t n = sizeof(own) / sizeof(own[0]);
+	/* First the dirs it would hold: the more telling message. */
+	for (size_t i = 0; i < n; i++) {
+		const char *d = own[i].dir;
+		if (d && *d && path_is_under(d, path)) {
+			snprintf(err, errlen, "%s: %s (%s) or a parent of it is not allowed", path, own[i].what, d);
+			return -EINVAL;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *d = own[i].dir;
+		if (!d || !*d || !path_is_under(path, d) || (role_root && strcmp(d, role_root) == 0))
+			continue;
+		/* Inside: only below the role's root, where that root lies in
+		 * this dir by design (the default <state>/volumes). */
+		bool allowed = own[i].may_contain_roots && role_root && *role_root && path_is_under(path, role_root) &&
+			       strcmp(path, role_root) != 0 && path_is_under(role_root, d);
+		if (!allowed) {
+			snprintf(err, errlen, "%s: paths inside %s (%s) are not allowed", path, own[i].what, d);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int path_check_volume(const struct boxd_config *cfg, const char *path, char *err, size_t errlen)
+{
+	int r = path_check(path, NULL, true, err, errlen);
 	if (r < 0)
 		return r;
-	if (in_root)
+	if ((r = check_own_dirs(cfg, path, cfg->volumes_root, err, errlen)) < 0)
+		return r;
+	if (cfg->volumes_root && path_is_under(path, cfg->volumes_root) && strcmp(path, cfg->volumes_root) != 0)
 		return 0;
 	static const char *const allowed[] = { "/mnt", "/media", "/srv", "/opt" };
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
@@ -118,7 +159,31 @@ int path_check_volume(const char *path, const char *volumes_root, const char *st
 	return -EINVAL;
 }
 
-int path_check_app_data(const char *path, const char *state_dir, char *err, size_t errlen)
+int path_check_app_data(const struct boxd_config *cfg, const char *path, char *err, size_t errlen)
 {
-	return path_check(path, state_dir, true, err, errlen);
+	int r = path_check(path, NULL, true, err, errlen);
+	return r < 0 ? r : check_own_dirs(cfg, path, NULL, err, errlen);
+}
+
+int path_check_backup_file(const struct boxd_config *cfg, const char *path, char *err, size_t errlen)
+{
+	const char *dir = cfg->backups_dir;
+	size_t n = dir ? strlen(dir) : 0;
+	if (!path || !dir || !normalized(dir) || strncmp(path, dir, n) != 0 || path[n] != '/' || !path[n + 1] ||
+	    path[n + 1] == '.' || strchr(path + n + 1, '/')) {
+		snprintf(err, errlen, "%s: not a file in the backup dir %s", path ? path : "(none)", dir ? dir : "?");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void paths_trusted_roots(const struct boxd_config *cfg, const char *ret[PATHS_TRUSTED_MAX + 1])
+{
+	const char *all[] = { cfg->appsdata_root, cfg->volumes_root, cfg->backups_dir, cfg->state_dir,
+			      cfg->install_root };
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (all[i] && all[i][0] == '/')
+			ret[n++] = all[i];
+	ret[n] = NULL;
 }

@@ -548,7 +548,8 @@ int update_release_unpack(int fd, const char *want_sha256, const char *root, con
 out:
 	if (have_tmp) {
 		char e2[256];
-		fs_remove_tree(tmp, e2, sizeof(e2));
+		const char *roots[] = { releases, NULL };
+		fs_remove_tree(roots, tmp, e2, sizeof(e2));
 	}
 	if (a)
 		archive_read_free(a);
@@ -564,13 +565,13 @@ int update_release_remove(const char *root, const char *version, char *err, size
 		snprintf(err, errlen, "invalid version '%s'", version);
 		return -EINVAL;
 	}
-	char path[4200];
-	snprintf(path, sizeof(path), "%s/releases/%s", root, version);
-	int r = fs_remove_tree(path, err, errlen);
-	if (r >= 0) {
-		snprintf(path, sizeof(path), "%s/releases", root);
-		fs_fsync_dir(path);
-	}
+	char path[4400], releases[4200];
+	snprintf(releases, sizeof(releases), "%s/releases", root);
+	snprintf(path, sizeof(path), "%s/%s", releases, version);
+	const char *roots[] = { releases, NULL };
+	int r = fs_remove_tree(roots, path, err, errlen);
+	if (r >= 0)
+		fs_fsync_dir(releases);
 	return r;
 }
 

@@ -200,9 +200,14 @@ static void ensure_app(struct ps_run *ps, struct engine *e, const struct app *a)
 	}
 	/* Removed while boxd was down. The engine would create a missing
 	 * bind source, an empty data dir in place of the app's data: never. */
-	char *dir = app_data_dir(ctx->config, a);
+	char *dir = NULL, err[512];
+	if (app_data_dir_checked(ctx->config, a, &dir, err, sizeof(err)) < 0) {
+		problem(ps, "app_start_failed", "app %s: not recreated: %s", a->id, err);
+		json_array_append_new(ps->failed, json_string(a->id));
+		return;
+	}
 	struct stat st;
-	bool have_dir = dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+	bool have_dir = lstat(dir, &st) == 0 && S_ISDIR(st.st_mode);
 	if (!have_dir) {
 		problem(ps, "app_start_failed", "app %s: its container is gone and its data dir %s is missing; not recreated",
 			a->id, dir ? dir : "?");

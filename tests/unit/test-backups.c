@@ -68,7 +68,7 @@ static int fx_teardown(void **state)
 	char cmd[512];
 	FMT(cmd, "chmod -R u+rwx '%s' 2>/dev/null", f->dir);
 	(void)!system(cmd);
-	fs_remove_tree(f->dir, err, sizeof(err));
+	fs_remove_tree(NULL, f->dir, err, sizeof(err));
 	free(f);
 	return 0;
 }

@@ -20,6 +20,12 @@
 
 #define STATE "/var/lib/boxd"
 
+/* The default layout: the roots inside the state dir. */
+static struct boxd_config cfg = {
+	.state_dir = STATE, .appsdata_root = STATE "/appsdata", .volumes_root = STATE "/volumes",
+	.backups_dir = STATE "/backups", .install_root = "/opt/boxd",
+};
+
 static int check(const char *path)
 {
 	char err[512] = "";
@@ -113,10 +119,81 @@ static void test_state_dir(void **state)
 	assert_int_equal(path_check("/var/lib/boxd2/x", STATE, false, err, sizeof(err)), 0);
 	/* Without a state dir only the other rules apply. */
 	assert_int_equal(path_check("/var/lib/boxd/x", NULL, false, err, sizeof(err)), 0);
-	assert_int_equal(path_check_app_data("/var/lib/boxd/appsdata/wiki", STATE, err, sizeof(err)), 0);
-	assert_int_equal(path_check_app_data("/srv/wiki", STATE, err, sizeof(err)), 0);
-	assert_int_equal(path_check_app_data("/etc/wiki", STATE, err, sizeof(err)), -EINVAL);
-	assert_int_equal(path_check_app_data("/srv/../etc", STATE, err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_app_data(&cfg, "/srv/wiki", err, sizeof(err)), 0);
+	assert_int_equal(path_check_app_data(&cfg, "/etc/wiki", err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_app_data(&cfg, "/srv/../etc", err, sizeof(err)), -EINVAL);
+}
+
+/* app_refused(PATH, WHAT): a custom data dir refused, naming WHAT. */
+static void app_refused(const struct boxd_config *c, const char *path, const char *what)
+{
+	char err[512] = "";
+	if (path_check_app_data(c, path, err, sizeof(err)) != -EINVAL)
+		fail_msg("%s accepted as a custom data dir", path);
+	if (!strstr(err, what))
+		fail_msg("%s: message '%s' does not mention '%s'", path, err, what);
+}
+
+/* Finding 7 (issue 10): a data dir is never boxd's own: not the state dir
+ * (the database, the task logs), the install root (boxd's binaries), the
+ * backup dir, the roots; not inside one, not a parent of one. */
+static void test_own_dirs(void **state)
+{
+	(void)state;
+	app_refused(&cfg, STATE "/boxd.db", "state dir");
+	app_refused(&cfg, STATE "/logs", "state dir");
+	app_refused(&cfg, STATE "/logs/tasks", "state dir");
+	app_refused(&cfg, STATE, "state dir");
+	app_refused(&cfg, "/var/lib", "top-level"); /* a parent, also a system dir */
+	app_refused(&cfg, STATE "/appsdata", "appsdata root");
+	app_refused(&cfg, STATE "/appsdata/other", "state dir");
+	app_refused(&cfg, STATE "/volumes/v", "state dir");
+	app_refused(&cfg, STATE "/backups/x", "state dir");
+	app_refused(&cfg, "/opt/boxd", "install root");
+	app_refused(&cfg, "/opt/boxd/releases/0.2.0", "install root");
+	app_refused(&cfg, "/opt/boxd/current", "install root");
+	/* The roots elsewhere (an operator's layout): the same rules. */
+	struct boxd_config own = {
+		.state_dir = "/var/lib/boxd", .appsdata_root = "/srv/apps", .volumes_root = "/srv/volumes",
+		.backups_dir = "/srv/backups", .install_root = "/srv/boxd",
+	};
+	app_refused(&own, "/srv/backups", "backup dir");
+	app_refused(&own, "/srv/backups/app-x.tar.zst", "backup dir");
+	app_refused(&own, "/srv/boxd/bin", "install root");
+	app_refused(&own, "/srv/apps/x", "appsdata root");
+	app_refused(&own, "/srv/volumes/x", "volumes root");
+	char err[512];
+	assert_int_equal(path_check_app_data(&own, "/srv/own/wiki", err, sizeof(err)), 0);
+	assert_int_equal(path_check_app_data(&own, "/srv/backups2", err, sizeof(err)), 0);
+	/* A parent of the backup dir (it would contain the backups). */
+	struct boxd_config deep = own;
+	deep.backups_dir = "/srv/data/backups";
+	app_refused(&deep, "/srv/data", "backup dir");
+	/* Volumes: below the volumes root yes, elsewhere in the state dir no,
+	 * and never in the install root (which sits under /opt). */
+	assert_int_equal(path_check_volume(&cfg, STATE "/volumes/media", err, sizeof(err)), 0);
+	assert_int_equal(path_check_volume(&cfg, STATE "/logs", err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_volume(&cfg, "/opt/boxd/releases", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "install root"));
+	assert_int_equal(path_check_volume(&cfg, "/opt/media", err, sizeof(err)), 0);
+}
+
+/* Backup rows name a file directly in the backup dir. */
+static void test_backup_file(void **state)
+{
+	(void)state;
+	char err[512];
+	assert_int_equal(path_check_backup_file(&cfg, STATE "/backups/app-x-20240101T000000Z-t3.tar.zst", err,
+						sizeof(err)), 0);
+	static const char *const bad[] = {
+		"/tmp/evil.tar.zst", STATE "/backups", STATE "/backups/", STATE "/backups/../boxd.db",
+		STATE "/backups/sub/x.tar.zst", STATE "/backups/.app-x.tar.zst.tmp-123456", STATE "/backupsx/a",
+		"", "relative.tar.zst",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (path_check_backup_file(&cfg, bad[i], err, sizeof(err)) != -EINVAL)
+			fail_msg("%s accepted as a backup file", bad[i]);
+	assert_int_equal(path_check_backup_file(&cfg, NULL, err, sizeof(err)), -EINVAL);
 }
 
 static void test_is_under(void **state)
@@ -194,7 +271,7 @@ static void test_symlinks(void **state)
 	refused(p, "not a directory");
 	char err[512];
 	snprintf(p, sizeof(p), "%s/escape/x", f->dir);
-	assert_int_equal(path_check_volume(p, "/var/lib/boxd/volumes", STATE, err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_volume(&cfg, p, err, sizeof(err)), -EINVAL);
 }
 
 static void test_volumes(void **state)
@@ -202,32 +279,34 @@ static void test_volumes(void **state)
 	(void)state;
 	char err[512];
 	const char *root = "/var/lib/boxd/volumes";
+	struct boxd_config no_root = cfg;
+	no_root.volumes_root = NULL;
 	/* Under the volumes root (inside the state dir): allowed. */
-	assert_int_equal(path_check_volume("/var/lib/boxd/volumes/media", root, STATE, err, sizeof(err)), 0);
-	assert_int_equal(path_check_volume("/var/lib/boxd/volumes/a/b", root, STATE, err, sizeof(err)), 0);
+	assert_int_equal(path_check_volume(&cfg, "/var/lib/boxd/volumes/media", err, sizeof(err)), 0);
+	assert_int_equal(path_check_volume(&cfg, "/var/lib/boxd/volumes/a/b", err, sizeof(err)), 0);
 	/* The root itself is not a volume. */
-	assert_int_equal(path_check_volume(root, root, STATE, err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_volume(&cfg, root, err, sizeof(err)), -EINVAL);
 	/* Outside the root: only under /mnt, /media, /srv, /opt. */
 	static const char *const ok[] = { "/mnt/nas", "/media/usb1", "/srv/share", "/opt/data/x" };
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (path_check_volume(ok[i], root, STATE, err, sizeof(err)) != 0)
+		if (path_check_volume(&cfg, ok[i], err, sizeof(err)) != 0)
 			fail_msg("%s refused: %s", ok[i], err);
 	static const char *const bad[] = { "/home/alice/share", "/data/share", "/tmp/share", "/var/share",
 					   "/mntx/share", "/srv2/share", "/var/lib/boxd/other" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		if (path_check_volume(bad[i], root, STATE, err, sizeof(err)) != -EINVAL)
+		if (path_check_volume(&cfg, bad[i], err, sizeof(err)) != -EINVAL)
 			fail_msg("%s accepted", bad[i]);
-	assert_int_equal(path_check_volume("/home/alice/share", root, STATE, err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_volume(&cfg, "/home/alice/share", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "/mnt, /media, /srv or /opt"));
 	/* The allowed parents themselves, traversal, system dirs: refused. */
 	static const char *const worse[] = { "/mnt", "/media", "/srv", "/opt", "/mnt/../etc", "/mnt/./x",
 					     "/mnt//x", "/mnt/x/", "mnt/x", "/etc/x", "/", "/var/lib/boxd/volumes/../x" };
 	for (size_t i = 0; i < sizeof(worse) / sizeof(worse[0]); i++)
-		if (path_check_volume(worse[i], root, STATE, err, sizeof(err)) != -EINVAL)
+		if (path_check_volume(&cfg, worse[i], err, sizeof(err)) != -EINVAL)
 			fail_msg("%s accepted", worse[i]);
 	/* Without a volumes root, only the allowed parents. */
-	assert_int_equal(path_check_volume("/mnt/nas", NULL, STATE, err, sizeof(err)), 0);
-	assert_int_equal(path_check_volume("/var/lib/boxd/volumes/x", NULL, STATE, err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_volume(&no_root, "/mnt/nas", err, sizeof(err)), 0);
+	assert_int_equal(path_check_volume(&no_root, "/var/lib/boxd/volumes/x", err, sizeof(err)), -EINVAL);
 }
 
 int main(void)
@@ -239,6 +318,8 @@ int main(void)
 		cmocka_unit_test(test_is_under),
 		cmocka_unit_test_setup_teardown(test_symlinks, fx_setup, fx_teardown),
 		cmocka_unit_test(test_volumes),
+		cmocka_unit_test(test_own_dirs),
+		cmocka_unit_test(test_backup_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

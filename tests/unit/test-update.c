@@ -34,7 +34,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	char err[256];
-	fs_remove_tree(tmp, err, sizeof(err));
+	fs_remove_tree(NULL, tmp, err, sizeof(err));
 	return 0;
 }
 
