@@ -32,6 +32,10 @@ struct api_req {
 	size_t body_len;
 	struct store *store;                /* borrowed for this request */
 	bool store_broken;                  /* set when the store failed oddly */
+	/* Idempotency-Key of a POST that no task holds yet (idempotency.c):
+	 * api_task_create() stores it with the task. "" when none. */
+	char idem_key[256];
+	char idem_fp[65];
 	/* The answer. */
 	unsigned status;
 	struct MHD_Response *response;
@@ -85,6 +89,17 @@ bool api_check_fields(struct api_req *req, json_t *obj, const char *const *allow
 
 /* Parse a positive int64 path parameter; else answers 404 and returns false. */
 bool api_param_id(struct api_req *req, int idx, int64_t *ret);
+
+/* Before a POST handler runs: a request whose Idempotency-Key already
+ * created a task is answered here (202 with that task, or 422 when the key
+ * came with a different request) and true is returned; otherwise the key is
+ * kept in req for api_task_create(). See idempotency.c. */
+bool api_idempotency_begin(struct api_req *req);
+
+/* task_create() for route handlers: stores the request's Idempotency-Key
+ * with the task (-EEXIST when a concurrent request with that key won). */
+int api_task_create(struct api_req *req, struct store *s, const char *type, const char *app_id, const char *args_json,
+		    int64_t timeout_ms, int64_t *ret_id);
 
 /* Borrow another store connection (streams that outlive the handler). */
 int api_store_get(struct api_server *srv, struct store **ret);

@@ -138,7 +138,7 @@ static void queue_app_task(struct api_req *req, const char *type, const char *id
 		r = app_insert(s, id, image, env_text, data_dir);
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 	if (r >= 0)
-		r = task_create(s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
+		r = api_task_create(req, s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
 	free(args_text);
 	if (r >= 0)
 		r = app_set_task(s, id, task_id);

@@ -70,7 +70,7 @@ static void create_full(struct api_req *req)
 		return;
 	}
 	if (r == -ENOENT)
-		r = task_create(s, "fullbackup", NULL, "{}", config_task_timeout_ms(api_config(req), "fullbackup"),
+		r = api_task_create(req, s, "fullbackup", NULL, "{}", config_task_timeout_ms(api_config(req), "fullbackup"),
 				&task_id);
 	if (r >= 0)
 		r = store_commit(s);
@@ -129,7 +129,7 @@ static void queue(struct api_req *req, const char *type, json_t *args, int64_t b
 	}
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 	if (r >= 0)
-		r = task_create(s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
+		r = api_task_create(req, s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
 	free(args_text);
 	if (r >= 0)
 		r = app_set_task(s, id, task_id);

@@ -102,7 +102,7 @@ static void start_task(struct api_req *req, const char *type, bool rebuild)
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(args);
 	int64_t id;
-	int r = args_text ? task_create(req->store, type, NULL, args_text, config_task_timeout_ms(api_config(req), type),
+	int r = args_text ? api_task_create(req, req->store, type, NULL, args_text, config_task_timeout_ms(api_config(req), type),
 					&id)
 			  : -ENOMEM;
 	free(args_text);

@@ -139,7 +139,7 @@ static void create_task(struct api_req *req)
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(empty);
 	int64_t id;
-	int r = task_create(req->store, tt->name, json_is_string(app) ? json_string_value(app) : NULL, args_text,
+	int r = api_task_create(req, req->store, tt->name, json_is_string(app) ? json_string_value(app) : NULL, args_text,
 			    config_task_timeout_ms(api_config(req), tt->name), &id);
 	free(args_text);
 	if (r < 0) {

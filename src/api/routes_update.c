@@ -55,7 +55,7 @@ static void post_update(struct api_req *req)
 	}
 	char *args = r == 0 ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (r == 0)
-		r = args ? task_create(s, "platformupdate", NULL, args,
+		r = args ? api_task_create(req, s, "platformupdate", NULL, args,
 					      config_task_timeout_ms(api_config(req), "platformupdate"), &id)
 			 : -ENOMEM;
 	free(args);

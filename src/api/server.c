@@ -120,6 +120,8 @@ void api_reply_store_error(struct api_req *req, int err)
 		/* Nothing was stored (a failed commit leaves nothing behind):
 		 * the client may retry once there is room again. */
 		api_reply_error(req, 503, "disk_full", "the database cannot write (no space left): %s", msg);
+	} else if (err == -EEXIST) {
+		api_reply_error(req, 409, "conflict", "%s", msg);
 	} else if (err == -EBUSY || err == -ECONNRESET || err == -ENOTCONN || err == -ECONNREFUSED ||
 		   err == -EAGAIN) {
 		req->store_broken = err != -EBUSY && err != -EAGAIN;
@@ -240,6 +242,8 @@ static void dispatch(struct api_req *req)
 			req->n_params = probe.n_params;
 			for (int i = 0; i < probe.n_params; i++)
 				req->params[i] = probe.params[i];
+			if (api_idempotency_begin(req))
+				return; /* a retried request: answered */
 			r->handler(req);
 			return;
 		}

@@ -126,11 +126,42 @@ static const char *const m4_postgres[] = {
 	NULL,
 };
 
+/* --- 5: idempotency keys and claim tokens on tasks -------------------------
+ * idem_key/idem_fp: the Idempotency-Key a POST that created the task came
+ * with and the SHA-256 of that request (method, path, body), so that a
+ * retried request gets the same task (src/api/idempotency.c). Unique; NULL
+ * for tasks created without one (every backend allows many NULLs).
+ * claim/claimed_at: the token of the scheduler's claim (a random number
+ * the worker proves itself with) and when it was made, in the database's
+ * clock, so that a claim whose worker never started can be taken over
+ * safely (tasks/task.h, task_claim()). */
+static const char *const m5_sqlite[] = {
+	"ALTER TABLE tasks ADD COLUMN idem_key TEXT",
+	"ALTER TABLE tasks ADD COLUMN idem_fp TEXT",
+	"ALTER TABLE tasks ADD COLUMN claim INTEGER",
+	"ALTER TABLE tasks ADD COLUMN claimed_at INTEGER",
+	"CREATE UNIQUE INDEX tasks_idem_key ON tasks (idem_key)",
+	NULL,
+};
+static const char *const m5_mysql[] = {
+	"ALTER TABLE tasks ADD COLUMN idem_key VARCHAR(255), ADD COLUMN idem_fp VARCHAR(64), "
+	"ADD COLUMN claim BIGINT, ADD COLUMN claimed_at BIGINT",
+	"CREATE UNIQUE INDEX tasks_idem_key ON tasks (idem_key)",
+	NULL,
+};
+static const char *const m5_postgres[] = {
+	"ALTER TABLE tasks ADD COLUMN idem_key TEXT, ADD COLUMN idem_fp TEXT, ADD COLUMN claim BIGINT, "
+	"ADD COLUMN claimed_at BIGINT",
+	"CREATE UNIQUE INDEX tasks_idem_key ON tasks (idem_key)",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, m1_sqlite, m1_mysql, m1_postgres },
 	{ 2, m2_sqlite, m2_mysql, m2_postgres },
 	{ 3, m3_sqlite, m3_mysql, m3_postgres },
 	{ 4, m4_sqlite, m4_mysql, m4_postgres },
+	{ 5, m5_sqlite, m5_mysql, m5_postgres },
 };
 
 static const char *const *statements_for(const struct migration *m, enum store_backend b)

@@ -93,10 +93,56 @@ static void row_to_task(struct store_stmt *st, struct task *t)
 int task_create(struct store *s, const char *type, const char *app_id, const char *args_json, int64_t timeout_ms,
 		int64_t *ret_id)
 {
-	return store_query_int64(s, ret_id,
-				 "INSERT INTO tasks (type, app_id, args, state, percent, message, created_at, timeout_ms) "
-				 "VALUES (?, ?, ?, 'queued', 0, '', ?, ?) RETURNING id",
-				 "sssii", type, app_id, args_json ? args_json : "{}", now_wall_ms(), timeout_ms);
+	return task_create_idempotent(s, type, app_id, args_json, timeout_ms, NULL, ret_id);
+}
+
+int task_create_idempotent(struct store *s, const char *type, const char *app_id, const char *args_json,
+			   int64_t timeout_ms, const struct task_idempotency *idem, int64_t *ret_id)
+{
+	if (idem) {
+		/* A key older than the window is free again: forget it on the
+		 * old task, so the unique index lets the new one take it. */
+		int64_t n = store_run(s, "UPDATE tasks SET idem_key = NULL, idem_fp = NULL WHERE idem_key = ? AND created_at < ?",
+				      "si", idem->key, idem->not_before_ms);
+		if (n < 0)
+			return (int)n;
+	}
+	int r = store_query_int64(s, ret_id,
+				  "INSERT INTO tasks (type, app_id, args, state, percent, message, created_at, timeout_ms, "
+				  "idem_key, idem_fp) VALUES (?, ?, ?, 'queued', 0, '', ?, ?, ?, ?) RETURNING id",
+				  "sssiiss", type, app_id, args_json ? args_json : "{}", now_wall_ms(), timeout_ms,
+				  idem ? idem->key : NULL, idem ? idem->fingerprint : NULL);
+	if (r == -EEXIST && idem)
+		return store_set_error(s, r, "another request with Idempotency-Key \"%s\" created its task meanwhile; "
+				       "send it again to get that task", idem->key);
+	return r;
+}
+
+int task_find_idempotent(struct store *s, const char *key, int64_t not_before_ms, int64_t *ret_id, char *ret_fp,
+			 size_t fplen, char **ret_app_id)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT id, idem_fp, app_id FROM tasks WHERE idem_key = ? AND created_at >= ?", "si",
+			    key, not_before_ms);
+	if (r < 0)
+		return r;
+	r = store_step(st);
+	if (r == 1) {
+		const char *fp = store_col_text(st, 1), *app = store_col_text(st, 2);
+		char *app_copy = app ? strdup(app) : NULL;
+		if (app && !app_copy) {
+			r = -ENOMEM;
+		} else {
+			*ret_id = store_col_int64(st, 0);
+			snprintf(ret_fp, fplen, "%s", fp ? fp : "");
+			*ret_app_id = app_copy;
+			r = 0;
+		}
+	} else if (r == 0) {
+		r = -ENOENT;
+	}
+	store_finalize(st);
+	return r;
 }
 
 int task_get(struct store *s, int64_t id, struct task *ret)

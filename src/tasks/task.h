@@ -76,6 +76,29 @@ void task_release(struct task *t);
 int task_create(struct store *s, const char *type, const char *app_id, const char *args_json, int64_t timeout_ms,
 		int64_t *ret_id);
 
+/* An idempotency key a client sent with the request that creates a task
+ * (the API's Idempotency-Key header), and the fingerprint of that request.
+ * A key names one task while that task is younger than not_before_ms
+ * (wall ms): a task created earlier gives its key up. */
+struct task_idempotency {
+	const char *key;
+	const char *fingerprint;
+	int64_t not_before_ms;
+};
+
+/* task_create() recording `idem` (may be NULL) with the row, in the same
+ * statement: a task and its key are stored together or not at all. -EEXIST
+ * when a task created since not_before_ms holds the key already (a
+ * concurrent request with the same key won), with a message saying so. */
+int task_create_idempotent(struct store *s, const char *type, const char *app_id, const char *args_json,
+			   int64_t timeout_ms, const struct task_idempotency *idem, int64_t *ret_id);
+
+/* The task created since not_before_ms with idempotency key `key`: its id,
+ * the fingerprint it was stored with, and its app id (malloc'ed, NULL if
+ * none). -ENOENT when there is none. */
+int task_find_idempotent(struct store *s, const char *key, int64_t not_before_ms, int64_t *ret_id, char *ret_fp,
+			 size_t fplen, char **ret_app_id);
+
 /* -ENOENT when there is no such task. */
 int task_get(struct store *s, int64_t id, struct task *ret);
 

@@ -140,6 +140,35 @@ req() {
 	rm -f "$E2E_TMP/body"
 }
 
+# req_h HEADER METHOD PATH [BODY]: req with one more request header
+# ("Name: value").
+req_h() {
+	local header=$1 method=$2 path=$3 url
+	shift 3
+	case $path in
+	/api/* | /metrics*) url="http://boxd$path" ;;
+	*) url="http://boxd/api/v1$path" ;;
+	esac
+	local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" -X "$method" -H "$header")
+	if [ $# -ge 1 ]; then
+		args+=(-H 'Content-Type: application/json' --data-binary "$1")
+	fi
+	STATUS=$(curl "${args[@]}" "$url" 2>/dev/null)
+	[ -n "$STATUS" ] || STATUS=000
+	BODY=$(cat "$E2E_TMP/body" 2>/dev/null)
+	rm -f "$E2E_TMP/body"
+}
+
+# db_sql SQL: run SQL on the test's database (any backend), print rows
+# tab-separated.
+db_sql() {
+	if [ "$TEST_STORE" = sqlite ]; then
+		sqlite3 -separator $'\t' "$STATE/boxd.db" "$1"
+	else
+		store_sql "$E2E_DB" "$1"
+	fi
+}
+
 # api METHOD PATH [BODY]: print the body of the answer (for $(...)); fails
 # unless the status is 2xx.
 api() {
