@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli_common.h"
 #include "common/log.h"
@@ -78,6 +79,10 @@ static void save_argv(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct boxd_globals g = { 0 };
+	/* The database holds app secrets, the logs what tasks print: nothing
+	 * boxd creates is for other users (the socket widens its own mode;
+	 * see state_dir.h for what existed before). */
+	umask(077);
 	save_argv(argc, argv);
 
 	/* --state-dir and --config are accepted anywhere on the command line

@@ -20,6 +20,7 @@
 
 #include "api/api.h"
 #include "cli_common.h"
+#include "state_dir.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "common/timeutil.h"
@@ -238,8 +239,9 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 		return 1;
 	}
 	d.self_exe[n] = '\0';
-	if (mkdir(d.cfg.state_dir, 0750) < 0 && errno != EEXIST) {
-		log_error("cannot create the state dir %s: %s", d.cfg.state_dir, strerror(errno));
+	char serr[600];
+	if (state_dir_secure(&d.cfg, serr, sizeof(serr)) < 0) {
+		log_error("%s", serr);
 		return 1;
 	}
 	if (boxd_open_store(&d.cfg, false, &d.store) < 0 || boxd_open_store(&d.cfg, true, &d.lock_store) < 0)

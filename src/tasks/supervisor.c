@@ -262,11 +262,12 @@ static int open_log(const struct boxd_config *cfg, int64_t id)
 {
 	char dir[4096], path[4200];
 	snprintf(dir, sizeof(dir), "%s/logs", cfg->state_dir);
-	mkdir(dir, 0750);
+	mkdir(dir, 0700);
 	snprintf(dir, sizeof(dir), "%s/logs/tasks", cfg->state_dir);
-	mkdir(dir, 0750);
+	mkdir(dir, 0700);
 	snprintf(path, sizeof(path), "%s/%lld.log", dir, (long long)id);
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	/* Task logs may show app env and engine output: owner only. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	return fd < 0 ? -errno : fd;
 }
 
