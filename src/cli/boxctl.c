@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "boxctl.h"
+#include "common/argv_secrets.h"
 
 #define DEFAULT_SOCKET "/var/lib/boxd/boxd.sock"
 
@@ -317,6 +318,13 @@ static bool wants_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct globals g = { 0 };
+	/* ps shows argv to every local user, for as long as a `task wait`
+	 * runs: a --token moves to $BOXD_TOKEN, which connect_cli() reads. */
+	static const struct argv_secret secrets[] = { { "--token", "BOXD_TOKEN" }, { NULL, NULL } };
+	if (argv_hide_secrets(&argc, argv, secrets) < 0) {
+		fprintf(stderr, "boxctl: cannot move --token into the environment\n");
+		return CLI_EXIT_USAGE;
+	}
 	argc = take_globals(argc, argv, &g);
 	if (argc < 0)
 		return CLI_EXIT_USAGE;

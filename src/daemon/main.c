@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli_common.h"
+#include "common/argv_secrets.h"
 #include "common/log.h"
 #include "apps/app_tasks.h"
 #include "backups/backups.h"
@@ -83,6 +84,14 @@ int main(int argc, char **argv)
 	 * boxd creates is for other users (the socket widens its own mode;
 	 * see state_dir.h for what existed before). */
 	umask(077);
+	/* ps shows argv to every local user: a --dsn (its password) goes to
+	 * the environment instead, where config_load() finds it, and so does
+	 * a re-exec of the daemon, which reuses the argv saved below. */
+	static const struct argv_secret secrets[] = { { "--dsn", "BOXD_STORE_DSN" }, { NULL, NULL } };
+	if (argv_hide_secrets(&argc, argv, secrets) < 0) {
+		fprintf(stderr, "boxd: cannot move --dsn into the environment\n");
+		return 1;
+	}
 	save_argv(argc, argv);
 
 	/* --state-dir and --config are accepted anywhere on the command line
