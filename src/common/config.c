@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "timeutil.h"
@@ -23,6 +24,49 @@ static char *join(const char *dir, const char *name)
 	if (p)
 		snprintf(p, len, "%s/%s", dir, name);
 	return p;
+}
+
+/* Relative paths (`--state-dir var`, `[paths] volumes = vol`) are taken
+ * relative to the working directory at start and stored absolute: they
+ * reach the container engine as bind sources, which it resolves from its
+ * own working directory, and workers re-read them. */
+static int make_paths_absolute(struct boxd_config *cfg, char *errbuf, size_t errlen)
+{
+	char **fields[] = { &cfg->state_dir, &cfg->socket_path, &cfg->tokens_file, &cfg->sqlite_path,
+			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir,
+			    &cfg->sftp_authorized_keys_file, &cfg->engine_socket, &cfg->config_path,
+			    &cfg->install_root };
+	char cwd[4096];
+	bool have_cwd = false;
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+		char *p = *fields[i];
+		if (!p || !*p || p[0] == '/')
+			continue;
+		if (!have_cwd && !getcwd(cwd, sizeof(cwd))) {
+			int e = errno;
+			snprintf(errbuf, errlen, "cannot make the relative path '%s' absolute: %s", p, strerror(e));
+			config_release(cfg);
+			return -e;
+		}
+		have_cwd = true;
+		const char *rel = strncmp(p, "./", 2) == 0 ? p + 2 : p;
+		char *abs = join(cwd, rel);
+		if (!abs) {
+			config_release(cfg);
+			return -ENOMEM;
+		}
+		free(p);
+		*fields[i] = abs;
+	}
+	return 0;
+}
+
+const char *config_docker_host_socket(void)
+{
+	const char *h = getenv("DOCKER_HOST");
+	if (!h || strncmp(h, "unix://", 7) != 0 || !h[7])
+		return NULL;
+	return h + 7;
 }
 
 struct parse_ctx {
@@ -145,7 +189,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 	config_set(&cfg->state_dir, "/var/lib/boxd");
 	config_set(&cfg->sftp_image, "localhost/boxd/sftp:latest");
 	config_set(&cfg->backups_format, "zstd");
-	config_set(&cfg->install_root, "/opt/boxd");
+	config_set(&cfg->install_root, BOXD_INSTALL_ROOT);
 	const char *env_state = getenv("BOXD_STATE_DIR");
 
 	if (path) {
@@ -174,6 +218,19 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		config_set(&cfg->dsn, env_dsn);
 	if (state_dir_override)
 		config_set(&cfg->state_dir, state_dir_override);
+	/* The engine: BOXD_ENGINE_SOCKET (and `boxd serve --engine-socket`,
+	 * which sets it for the workers) beats the file; Docker's own
+	 * DOCKER_HOST only stands in for autodetection, since it is set for
+	 * every Docker client of a shell, not for boxd. */
+	const char *env_root = getenv("BOXD_INSTALL_ROOT");
+	if (env_root && *env_root)
+		config_set(&cfg->install_root, env_root);
+	const char *env_engine = getenv("BOXD_ENGINE_SOCKET");
+	const char *docker_host = config_docker_host_socket();
+	if (env_engine && *env_engine)
+		config_set(&cfg->engine_socket, env_engine);
+	else if (!cfg->engine_socket && docker_host)
+		config_set(&cfg->engine_socket, docker_host);
 
 	/* Derived defaults hang off the final state dir. */
 	if (!cfg->sqlite_path)
@@ -192,7 +249,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		cfg->backups_dir = join(cfg->state_dir, "backups");
 	if (!cfg->sftp_authorized_keys_file)
 		cfg->sftp_authorized_keys_file = join(cfg->state_dir, "sftp_authorized_keys");
-	return 0;
+	return make_paths_absolute(cfg, errbuf, errlen);
 }
 
 void config_release(struct boxd_config *cfg)

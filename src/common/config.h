@@ -1,10 +1,15 @@
 /* config.h — boxd's configuration: defaults, the INI file, overrides.
  *
  * Precedence: built-in defaults < config file (--config FILE) < environment
- * (BOXD_STATE_DIR, BOXD_SOCKET) < command-line flags. The daemon and its
- * workers read the same file, so a worker sees what its daemon saw: the
- * daemon passes --config and --state-dir on to every worker it spawns.
- * See etc/boxd.conf.example for every key with its meaning.
+ * (BOXD_STATE_DIR, BOXD_SOCKET, BOXD_ENGINE_SOCKET, BOXD_INSTALL_ROOT) <
+ * command-line flags.
+ * DOCKER_HOST=unix://PATH, which every Docker client reads, names the
+ * engine only when neither the file nor BOXD_ENGINE_SOCKET does. Relative
+ * paths are made absolute against the working directory at load time.
+ * The daemon and its workers read the same file, so a worker sees what its
+ * daemon saw: the daemon passes --config and --state-dir on to every worker
+ * it spawns.
+ * See etc/boxd.conf for every key with its meaning.
  */
 #pragma once
 
@@ -38,7 +43,7 @@ struct boxd_config {
 	int64_t lease_ms;           /* [store] lease: multi-host lock leases; 0 = off, -1 = auto
 				     * (read it through config_lease_ms()) */
 	/* [engine] */
-	char *engine_socket;        /* NULL = autodetect */
+	char *engine_socket;        /* NULL = autodetect; see config_docker_host_socket() */
 	/* [paths] */
 	char *appsdata_root;        /* default <state_dir>/appsdata */
 	char *volumes_root;         /* default <state_dir>/volumes */
@@ -53,7 +58,8 @@ struct boxd_config {
 	char *sftp_image;           /* default localhost/boxd/sftp:latest */
 	int64_t sftp_memory_bytes;  /* memory_limit, default 256M; 0 = no limit */
 	/* [update] */
-	char *install_root;         /* install_root: releases/<version>, current; default /opt/boxd */
+	char *install_root;         /* install_root: releases/<version>, current; default
+				     * BOXD_INSTALL_ROOT (meson option install_root, /var/lib/boxd) */
 	/* Where the config came from, for messages. */
 	char *config_path;
 };
@@ -65,6 +71,10 @@ struct boxd_config {
 int config_load(struct boxd_config *cfg, const char *path, const char *state_dir_override, char *errbuf,
 		size_t errlen);
 void config_release(struct boxd_config *cfg);
+
+/* The socket path of DOCKER_HOST when it is unix://PATH; NULL otherwise
+ * (unset, or tcp://, which boxd does not speak). */
+const char *config_docker_host_socket(void);
 
 /* [store] lease: the multi-host lock lease. Unset: 10 s on a server
  * database (mysql, postgres), which several hosts may share; 0 (off) on

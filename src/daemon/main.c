@@ -24,6 +24,7 @@ static void usage(FILE *f)
 		"commands:\n"
 		"  serve [--socket PATH] [--listen HOST:PORT] [--log-level L] [--store B] [--dsn DSN]\n"
 		"        [--task-user U] [--app-concurrency N] [--timeout TYPE=DURATION]...\n"
+		"        [--engine-socket PATH]\n"
 		"                                         run the daemon in the foreground\n"
 		"  task run ID                            run one task (what the daemon spawns)\n"
 		"  token create NAME | list | revoke NAME API tokens for TCP clients\n"
@@ -32,9 +33,13 @@ static void usage(FILE *f)
 		"                                         take locks as this process, hold, release\n"
 		"  locks reap                             free locks of dead owners\n"
 		"  locks repair                           repair a lock document that does not parse\n"
+		"  unmount                                undo the shared self-binds of the roots that\n"
+		"                                         nothing uses (boxd serve does it when it stops)\n"
 		"  version                                print the version\n"
 		"\n"
-		"The state dir defaults to $BOXD_STATE_DIR, else /var/lib/boxd.\n");
+		"The state dir defaults to $BOXD_STATE_DIR, else /var/lib/boxd; a relative one is\n"
+		"taken from the working directory. The engine socket: --engine-socket, else\n"
+		"$BOXD_ENGINE_SOCKET, else [engine] socket, else DOCKER_HOST=unix://PATH.\n");
 }
 
 int boxd_load_config(const struct boxd_globals *g, struct boxd_config *cfg)
@@ -157,6 +162,8 @@ int main(int argc, char **argv)
 		code = cmd_task(&cfg, sub_argc, sub_argv);
 	else if (strcmp(cmd, "token") == 0)
 		code = cmd_token(&cfg, sub_argc, sub_argv);
+	else if (strcmp(cmd, "unmount") == 0)
+		code = cmd_unmount(&cfg, sub_argc, sub_argv);
 	else {
 		fprintf(stderr, "boxd: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -152,6 +152,7 @@ static int apply_flags(struct boxd_config *cfg, int argc, char **argv)
 		{ "app-concurrency", required_argument, NULL, 'n' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "stop-grace", required_argument, NULL, 'g' },
+		{ "engine-socket", required_argument, NULL, 'e' },
 		{ 0 },
 	};
 	int c;
@@ -167,6 +168,7 @@ static int apply_flags(struct boxd_config *cfg, int argc, char **argv)
 			break;
 		case 'b': config_set(&cfg->store_backend, optarg); break;
 		case 'd': config_set(&cfg->dsn, optarg); break;
+		case 'e': config_set(&cfg->engine_socket, optarg); break;
 		case 'u': config_set(&cfg->task_user, optarg); break;
 		case 'n': {
 			char *end;
@@ -212,6 +214,8 @@ static int apply_flags(struct boxd_config *cfg, int argc, char **argv)
 	if (cfg->dsn)
 		setenv("BOXD_STORE_DSN", cfg->dsn, 1);
 	setenv("BOXD_STATE_DIR", cfg->state_dir, 1);
+	if (cfg->engine_socket)
+		setenv("BOXD_ENGINE_SOCKET", cfg->engine_socket, 1);
 	return 0;
 }
 
@@ -231,6 +235,9 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 		return 2;
 	log_set_level((enum log_level)d.cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	const char *docker_host = getenv("DOCKER_HOST");
+	if (!d.cfg.engine_socket && docker_host && *docker_host && !config_docker_host_socket())
+		log_warn("DOCKER_HOST=%s ignored: boxd reaches the engine over a unix socket only", docker_host);
 
 	int r = host_id_get(d.host, sizeof(d.host));
 	ssize_t n = readlink("/proc/self/exe", d.self_exe, sizeof(d.self_exe) - 1);
@@ -359,6 +366,12 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 		config_release(&d.cfg);
 		return 1;
 	}
+	/* A stop, not a re-exec: the self-binds of the roots go unless a
+	 * container still receives their mounts (services/mounts.h), so that
+	 * the state dir can be removed. The next start binds them again. */
+	char released[1400] = "";
+	if (services_release_roots(&d.cfg, released, sizeof(released)) != 0 || *released)
+		log_info("roots: %s", released);
 	config_release(&d.cfg);
 	log_info("stopped");
 	return 0;

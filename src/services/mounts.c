@@ -111,12 +111,86 @@ out:
 	return r;
 }
 
-static int read_mountinfo(char **ret, char *err, size_t errlen)
+static char *field_dup(const char *s, size_t n)
 {
-	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	char *out = malloc(n + 1);
+	if (out)
+		unescape(s, n, out);
+	return out;
+}
+
+void mountinfo_free(struct mountinfo_mount *m, size_t n)
+{
+	for (size_t i = 0; m && i < n; i++) {
+		free(m[i].root);
+		free(m[i].mount_point);
+	}
+	free(m);
+}
+
+int mountinfo_parse(const char *text, struct mountinfo_mount **ret, size_t *ret_n)
+{
+	struct mountinfo_mount *all = NULL;
+	size_t n = 0, cap = 0;
+	for (const char *line = text; *line;) {
+		const char *end = strchr(line, '\n');
+		if (!end)
+			end = line + strlen(line);
+		const char *p = line, *f[6];
+		size_t fn[6];
+		int i;
+		for (i = 0; i < 6 && next_field(&p, end, &f[i], &fn[i]); i++)
+			;
+		if (i > 0) {
+			struct mountinfo_mount m = { .id = atoi(f[0]), .parent = atoi(f[1]) };
+			const char *opt;
+			size_t on;
+			bool dash = false;
+			while (i == 6 && next_field(&p, end, &opt, &on)) {
+				if (on == 1 && opt[0] == '-') {
+					dash = true;
+					break;
+				}
+				if (on > 7 && strncmp(opt, "shared:", 7) == 0)
+					m.shared = atoi(opt + 7);
+				else if (on > 7 && strncmp(opt, "master:", 7) == 0)
+					m.master = atoi(opt + 7);
+			}
+			if (!dash || sscanf(f[2], "%u:%u", &m.major, &m.minor) != 2) {
+				mountinfo_free(all, n);
+				return -EBADMSG;
+			}
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct mountinfo_mount *grown = realloc(all, ncap * sizeof(*all));
+				if (!grown) {
+					mountinfo_free(all, n);
+					return -ENOMEM;
+				}
+				all = grown;
+				cap = ncap;
+			}
+			m.root = field_dup(f[3], fn[3]);
+			m.mount_point = field_dup(f[4], fn[4]);
+			all[n++] = m;
+			if (!m.root || !m.mount_point) {
+				mountinfo_free(all, n);
+				return -ENOMEM;
+			}
+		}
+		line = *end ? end + 1 : end;
+	}
+	*ret = all;
+	*ret_n = n;
+	return 0;
+}
+
+int mountinfo_read(const char *file, char **ret, char *err, size_t errlen)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "cannot read /proc/self/mountinfo: %s", strerror(e));
+		snprintf(err, errlen, "cannot read %s: %s", file, strerror(e));
 		return -e;
 	}
 	size_t cap = 65536, len = 0;
@@ -154,7 +228,7 @@ static int read_mountinfo(char **ret, char *err, size_t errlen)
 	close(fd);
 	if (r < 0) {
 		free(buf);
-		snprintf(err, errlen, "cannot read /proc/self/mountinfo: %s", strerror(-r));
+		snprintf(err, errlen, "cannot read %s: %s", file, strerror(-r));
 		return r;
 	}
 	buf[len] = '\0';
@@ -165,7 +239,7 @@ static int read_mountinfo(char **ret, char *err, size_t errlen)
 static int lookup(const char *path, struct mountinfo_entry *e, char *err, size_t errlen)
 {
 	char *text = NULL;
-	int r = read_mountinfo(&text, err, errlen);
+	int r = mountinfo_read("/proc/self/mountinfo", &text, err, errlen);
 	if (r < 0)
 		return r;
 	r = mountinfo_lookup(text, path, e);

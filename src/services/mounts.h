@@ -35,6 +35,24 @@ struct mountinfo_entry {
  * that does not parse. */
 int mountinfo_lookup(const char *text, const char *path, struct mountinfo_entry *ret);
 
+/* Every line of a mountinfo text, decoded. */
+struct mountinfo_mount {
+	int id, parent;          /* mount ids */
+	unsigned major, minor;   /* the device of the filesystem */
+	char *root;              /* the directory of that filesystem mounted here */
+	char *mount_point;
+	int shared;              /* N of "shared:N" (its peer group), or 0 */
+	int master;              /* N of "master:N" (it is a slave of group N), or 0 */
+};
+
+/* Parse a whole mountinfo text. Pure; 0, -EBADMSG or -ENOMEM. Free the
+ * array with mountinfo_free(). */
+int mountinfo_parse(const char *text, struct mountinfo_mount **ret, size_t *ret_n);
+void mountinfo_free(struct mountinfo_mount *m, size_t n);
+
+/* Read a mountinfo file (/proc/self/mountinfo, /proc/PID/mountinfo) whole. */
+int mountinfo_read(const char *file, char **ret, char *err, size_t errlen);
+
 /* Make `path` (an existing directory) a shared mount point, as above.
  * `path` is resolved with realpath() first. Returns 0 when it already was
  * one, 1 when something was changed, or a negative errno with a message in
@@ -46,3 +64,21 @@ int mount_make_shared(const char *path, char *err, size_t errlen);
  * mount points. Stops at the first failure. Returns 0 or a negative errno
  * with a message in err. */
 int services_prepare_roots(const struct boxd_config *cfg, char *err, size_t errlen);
+
+/* The undo of mount_make_shared() once nothing needs it (mount_release.c):
+ * unmount `path` when it is a bind mount of the directory onto itself
+ * (the kind mount_make_shared() makes; never a filesystem or a bind from
+ * elsewhere that the operator mounted there), nothing is mounted below it,
+ * and no other mount namespace holds a peer or slave of it (a container
+ * that binds it with rslave propagation, as the sftp service does, shows
+ * up as one). Returns 1 when it unmounted, 0 when it left the mount in
+ * place (why says why; "" when there was nothing to undo), or a negative
+ * errno with the message in why. Needs CAP_SYS_ADMIN to unmount. */
+int mount_release_shared(const char *path, char *why, size_t whylen);
+
+/* mount_release_shared() of the appsdata and volumes roots: what `boxd
+ * serve` does when it stops (not when it re-executes for an update), so
+ * that a state dir it leaves behind can be deleted. One line per root is
+ * appended to report (what was done, or why not). Returns how many roots
+ * it unmounted, or the first error. */
+int services_release_roots(const struct boxd_config *cfg, char *report, size_t len);

@@ -13,7 +13,7 @@
  * entries other than regular files and directories (symlinks, hard links,
  * devices) are refused: a package cannot write outside its release dir.
  *
- * The install root (config [update] install_root, default /opt/boxd):
+ * The install root (config [update] install_root, default /var/lib/boxd):
  *
  *	<root>/releases/<version>/   one unpacked package each
  *	<root>/current -> releases/<version>   the release boxd runs from
