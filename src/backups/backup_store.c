@@ -8,7 +8,8 @@
 
 #include "common/timeutil.h"
 
-#define BACKUP_COLS "id, kind, app_id, task_id, path, format, sha256, size, created_at, state, full_backup_id"
+#define BACKUP_COLS \
+	"id, kind, app_id, task_id, path, format, sha256, size, created_at, state, full_backup_id, mac"
 
 static char *dup_col(struct store_stmt *st, int col)
 {
@@ -26,6 +27,7 @@ void backup_release(struct backup *b)
 	free(b->format);
 	free(b->sha256);
 	free(b->state);
+	free(b->mac);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -42,7 +44,7 @@ static void row_to_backup(struct store_stmt *st, struct backup *b)
 		.id = store_col_int64(st, 0), .kind = dup_col(st, 1), .app_id = dup_col(st, 2),
 		.task_id = store_col_int64(st, 3), .path = dup_col(st, 4), .format = dup_col(st, 5),
 		.sha256 = dup_col(st, 6), .size = store_col_int64(st, 7), .created_at = store_col_int64(st, 8),
-		.state = dup_col(st, 9), .full_backup_id = store_col_int64(st, 10),
+		.state = dup_col(st, 9), .full_backup_id = store_col_int64(st, 10), .mac = dup_col(st, 11),
 	};
 }
 
@@ -54,14 +56,14 @@ int backup_insert(struct store *s, const struct backup *b, int64_t *ret_id)
 	int r = b->full_backup_id > 0
 			? store_query_int64(s, &id,
 					    "INSERT INTO backups (kind, app_id, task_id, path, format, sha256, size, created_at, "
-					    "state, full_backup_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-					    "ssisssiisi", b->kind, b->app_id, b->task_id, b->path, b->format, b->sha256,
-					    b->size, created, b->state, b->full_backup_id)
+					    "state, full_backup_id, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+					    "ssisssiisis", b->kind, b->app_id, b->task_id, b->path, b->format, b->sha256,
+					    b->size, created, b->state, b->full_backup_id, b->mac)
 			: store_query_int64(s, &id,
 					    "INSERT INTO backups (kind, app_id, task_id, path, format, sha256, size, created_at, "
-					    "state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-					    "ssisssiis", b->kind, b->app_id, b->task_id, b->path, b->format, b->sha256, b->size,
-					    created, b->state);
+					    "state, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+					    "ssisssiiss", b->kind, b->app_id, b->task_id, b->path, b->format, b->sha256, b->size,
+					    created, b->state, b->mac);
 	if (r < 0)
 		return r;
 	*ret_id = id;

@@ -37,6 +37,7 @@ struct backup {
 	int64_t created_at;    /* wall ms */
 	char *state;           /* creating | ok | failed */
 	int64_t full_backup_id; /* 0: none */
+	char *mac;             /* app and box archives: backup_key.h; NULL for older rows */
 };
 
 void backup_release(struct backup *b);

@@ -18,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "apps/app.h"
+#include "backup_key.h"
 #include "backup_store.h"
 #include "box_state.h"
 #include "common/fs.h"
@@ -122,17 +124,26 @@ static int make_archive(struct task_ctx *ctx, const char *kind, const char *app_
 		snprintf(prefix, sizeof(prefix), "%s", kind);
 	make_path(ctx, prefix, tarball_format_ext(fmt), ret->path, sizeof(ret->path));
 	struct tarball_info info;
-	r = tarball_create(src_dir, ret->path, fmt, ctx->cancel, &info, err, sizeof(err));
+	r = tarball_create(src_dir, ret->path, fmt, ctx->config->backups_max_archive_size, ctx->cancel, &info, err,
+			   sizeof(err));
 	if (r == -ECANCELED)
 		return r;
 	if (r < 0)
-		return task_ctx_fail(ctx, r, "backup_failed", "cannot archive %s: %s", src_dir, err);
+		return task_ctx_fail(ctx, r, r == -EFBIG ? "backup_too_large" : "backup_failed", "cannot archive %s: %s",
+				     src_dir, err);
+	/* Marks the archive as boxd's own (backup_key.h). */
+	char mac[BACKUP_MAC_HEX];
+	r = backup_mac(ctx->config, kind, app_id, info.sha256, info.size, mac, err, sizeof(err));
+	if (r < 0) {
+		unlink(ret->path);
+		return task_ctx_fail(ctx, r, "backup_failed", "cannot authenticate the archive: %s", err);
+	}
 
 	int64_t created = now_wall_ms();
 	struct backup row = {
 		.kind = (char *)kind, .app_id = (char *)app_id, .task_id = ctx->task->id, .path = ret->path,
 		.format = (char *)tarball_format_name(fmt), .sha256 = info.sha256, .size = info.size,
-		.created_at = created, .state = "ok", .full_backup_id = full_id,
+		.created_at = created, .state = "ok", .full_backup_id = full_id, .mac = mac,
 	};
 	r = backup_insert(ctx->store, &row, &ret->id);
 	if (r < 0) {
@@ -568,55 +579,92 @@ out:
 	return r;
 }
 
-/* Put the tree at `fresh` in the place of `dir` (which may not exist):
- * one atomic exchange where the filesystem can, else rename the old one
- * aside and the new one in (and back on failure). *ret_old gets where the
- * old tree now is ("" if there was none), for the caller to delete. */
-static int swap_in(const char *fresh, const char *dir, char *ret_old, size_t len, char *err, size_t errlen)
+/* Put the tree `fresh` of the directory `pfd` in the place of its entry
+ * `name` (which may not exist): one atomic exchange where the filesystem
+ * can, else rename the old one aside and the new one in (and back on
+ * failure). All relative to `pfd`: no path is resolved again. *ret_old
+ * gets the name the old tree now has ("" if there was none), for the
+ * caller to delete. */
+static int swap_in(int pfd, const char *fresh, const char *name, char *ret_old, size_t len, char *err, size_t errlen)
 {
 	ret_old[0] = '\0';
 	struct stat st;
-	if (lstat(dir, &st) < 0) {
-		if (errno != ENOENT || rename(fresh, dir) < 0) {
-			snprintf(err, errlen, "cannot move the restored data to %s: %s", dir, strerror(errno));
+	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno != ENOENT || renameat(pfd, fresh, pfd, name) < 0) {
+			snprintf(err, errlen, "cannot move the restored data to %s: %s", name, strerror(errno));
 			return -errno;
 		}
 		return 0;
 	}
-	if (renameat2(AT_FDCWD, fresh, AT_FDCWD, dir, RENAME_EXCHANGE) == 0) {
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot replace %s: it is not a directory", name);
+		return -ENOTDIR;
+	}
+	if (renameat2(pfd, fresh, pfd, name, RENAME_EXCHANGE) == 0) {
 		snprintf(ret_old, len, "%s", fresh); /* the old tree is now there */
 		return 0;
 	}
 	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
-		snprintf(err, errlen, "cannot exchange %s and %s: %s", fresh, dir, strerror(errno));
+		snprintf(err, errlen, "cannot exchange %s and %s: %s", fresh, name, strerror(errno));
 		return -errno;
 	}
-	char aside[PATH_MAX];
-	snprintf(aside, sizeof(aside), "%s.old", fresh);
-	if (rename(dir, aside) < 0) {
-		snprintf(err, errlen, "cannot move %s aside: %s", dir, strerror(errno));
+	char aside[NAME_MAX + 1];
+	snprintf(aside, sizeof(aside), "%.240s.old", fresh);
+	if (renameat(pfd, name, pfd, aside) < 0) {
+		snprintf(err, errlen, "cannot move %s aside: %s", name, strerror(errno));
 		return -errno;
 	}
-	if (rename(fresh, dir) < 0) {
+	if (renameat(pfd, fresh, pfd, name) < 0) {
 		int e = errno;
-		rename(aside, dir);
-		snprintf(err, errlen, "cannot move the restored data to %s: %s", dir, strerror(e));
+		renameat(pfd, aside, pfd, name);
+		snprintf(err, errlen, "cannot move the restored data to %s: %s", name, strerror(e));
 		return -e;
 	}
 	snprintf(ret_old, len, "%s", aside);
 	return 0;
 }
 
+/* A private (0700) temp dir ".<name>.restore-XXXXXX" in `pfd`, beside the
+ * data dir (same filesystem, for the exchange). */
+static int make_restore_dir(int pfd, const char *name, char *ret_tmp, size_t len, int *ret_fd)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	for (int tries = 0; tries < 100; tries++) {
+		unsigned char rnd[6];
+		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+			return -EIO;
+		char suffix[7];
+		for (int i = 0; i < 6; i++)
+			suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		suffix[6] = '\0';
+		if (snprintf(ret_tmp, len, ".%.200s.restore-%s", name, suffix) >= (int)len)
+			return -ENAMETOOLONG;
+		if (mkdirat(pfd, ret_tmp, 0700) < 0) {
+			if (errno == EEXIST)
+				continue;
+			return -errno;
+		}
+		int fd = openat(pfd, ret_tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		*ret_fd = fd;
+		return 0;
+	}
+	return -EEXIST;
+}
+
 static int run_restore(struct task_ctx *ctx)
 {
 	int64_t backup_id = json_integer_value(json_object_get(ctx->args, "backupId"));
+	const struct boxd_config *cfg = ctx->config;
 	struct app a = { 0 };
 	struct backup b = { 0 };
 	struct engine *eng = NULL;
 	char *dir = NULL, *parent = NULL;
-	char tmp[PATH_MAX] = "", old[PATH_MAX] = "", err[1024], container[APP_ID_MAX + 8];
-	const char *roots[PATHS_TRUSTED_MAX + 1];
-	paths_trusted_roots(ctx->config, roots);
+	char tmp[NAME_MAX + 1] = "", old[NAME_MAX + 1] = "", err[1024], container[APP_ID_MAX + 8];
+	const char *roots[PATHS_TRUSTED_MAX + 1], *name = NULL;
+	int pfd = -1, tfd = -1, afd = -1;
+	paths_trusted_roots(cfg, roots);
 	bool stopped = false;
 	int r = load_app(ctx, &a);
 	if (r < 0)
@@ -642,21 +690,28 @@ static int run_restore(struct task_ctx *ctx)
 		goto out;
 	}
 	/* Both paths come from the store: checked again before use. */
-	if ((r = path_check_backup_file(ctx->config, b.path, err, sizeof(err))) < 0) {
+	if ((r = path_check_backup_file(cfg, b.path, err, sizeof(err))) < 0) {
 		r = task_ctx_fail(ctx, r, "bad_backup", "backup %lld: %s; nothing was changed", (long long)b.id, err);
 		goto out;
 	}
-	if ((r = app_data_dir_checked(ctx->config, &a, &dir, err, sizeof(err))) < 0) {
+	if ((r = app_data_dir_checked(cfg, &a, &dir, err, sizeof(err))) < 0) {
 		r = task_ctx_fail(ctx, r, "bad_path", "%s; nothing was changed", err);
 		goto out;
 	}
 
-	/* 1. Verify before anything changes. */
+	/* 1. Open the archive once and verify it before anything changes:
+	 * boxd's own file, its size and SHA-256. Everything after reads this
+	 * descriptor, never the name again. */
+	bool authentic = backup_mac_ok(cfg, b.kind, b.app_id, b.sha256, b.size, b.mac);
+	struct tarball_extract_opts xo = {
+		.sha256 = b.sha256, .size = b.size, .require_own = true, .max_size = cfg->backups_max_archive_size,
+		.owners = authentic || cfg->backups_restore_foreign_owners, .special = cfg->backups_restore_special,
+	};
 	task_ctx_progress(ctx, 5, "Verifying backup %lld (%s)", (long long)b.id, b.path);
-	r = tarball_verify(b.path, b.sha256, b.size, err, sizeof(err));
+	r = tarball_open_verified(b.path, &xo, &afd, err, sizeof(err));
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "backup_corrupt", "backup %lld %s: %s; nothing was changed", (long long)b.id,
-				  r == -EBADMSG ? "is damaged" : "cannot be read", err);
+				  r == -EBADMSG ? "is damaged" : "cannot be used", err);
 		goto out;
 	}
 	if (cancelled(ctx)) {
@@ -664,37 +719,48 @@ static int run_restore(struct task_ctx *ctx)
 		goto out;
 	}
 
-	/* 2. Extract beside the data dir (same filesystem, for the rename). */
+	/* 2. Extract beside the data dir (same filesystem, for the exchange),
+	 * into a private dir reached without following any symlink. */
 	const char *slash = strrchr(dir, '/');
-	if (!dir || !slash || slash == dir || !slash[1]) {
-		r = task_ctx_fail(ctx, -EINVAL, "bad_path", "unusable data dir %s", dir ? dir : "(none)");
+	if (!slash || slash == dir || !slash[1]) {
+		r = task_ctx_fail(ctx, -EINVAL, "bad_path", "unusable data dir %s", dir);
 		goto out;
 	}
 	parent = strndup(dir, (size_t)(slash - dir));
-	r = fs_mkdir_nofollow(roots, parent, 0755, NULL, err, sizeof(err));
-	if (r < 0) {
-		r = task_ctx_fail(ctx, r, "fs_error", "%s", err);
+	if (!parent || (r = fs_mkdir_nofollow(roots, parent, 0755, NULL, err, sizeof(err))) < 0) {
+		r = task_ctx_fail(ctx, parent ? r : -ENOMEM, "fs_error", "%s", parent ? err : "out of memory");
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/.%s.restore-XXXXXX", parent, slash + 1);
-	if (!mkdtemp(tmp)) {
-		r = task_ctx_fail(ctx, -errno, "fs_error", "cannot create a temp dir in %s: %s", parent, strerror(errno));
+	if ((r = fs_open_parent(roots, dir, &pfd, &name)) < 0) {
+		r = task_ctx_fail(ctx, r, "fs_error", "cannot open the parent of %s: %s", dir,
+				  r == -ELOOP ? "a component is a symbolic link" : strerror(-r));
+		goto out;
+	}
+	if ((r = make_restore_dir(pfd, name, tmp, sizeof(tmp), &tfd)) < 0) {
+		r = task_ctx_fail(ctx, r, "fs_error", "cannot create a temp dir in %s: %s", parent, strerror(-r));
 		tmp[0] = '\0';
 		goto out;
 	}
 	task_ctx_progress(ctx, 15, "Extracting backup %lld", (long long)b.id);
-	r = tarball_extract(b.path, tmp, ctx->cancel, err, sizeof(err));
+	struct tarball_extract_info xi;
+	r = tarball_extract_fd(afd, b.path, tfd, &xo, ctx->cancel, &xi, err, sizeof(err));
 	if (r == -ECANCELED)
 		goto out;
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "restore_failed", "cannot extract backup %lld: %s", (long long)b.id, err);
 		goto out;
 	}
+	if (xi.skipped || xi.stripped || !xo.owners) {
+		printf("restore of backup %lld: %lld device nodes/fifos skipped, %lld setuid/setgid bits cleared, owners %s\n",
+		       (long long)b.id, (long long)xi.skipped, (long long)xi.stripped,
+		       xo.owners ? "restored" : "not restored (the archive is not authenticated as this box's backup)");
+		fflush(stdout);
+	}
 
 	/* 3. Stop the app, swap the trees, start it. The container is down
 	 * only for the rename. */
 	snprintf(container, sizeof(container), "app-%s", a.id);
-	struct engine_options eo = { .socket_path = ctx->config->engine_socket };
+	struct engine_options eo = { .socket_path = cfg->engine_socket };
 	r = engine_open_opts(&eo, &eng, err, sizeof(err));
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "engine_unavailable", "%s", err);
@@ -709,16 +775,16 @@ static int run_restore(struct task_ctx *ctx)
 	}
 	stopped = have_container;
 	task_ctx_progress(ctx, 80, "Replacing %s", dir);
-	r = swap_in(tmp, dir, old, sizeof(old), err, sizeof(err));
+	r = swap_in(pfd, tmp, name, old, sizeof(old), err, sizeof(err));
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "fs_error", "%s", err);
 		goto out;
 	}
 	tmp[0] = '\0'; /* in place now; what was there is at `old` */
-	fs_fsync_dir(parent);
+	fsync(pfd);
 	if (old[0]) {
 		task_ctx_progress(ctx, 85, "Removing the replaced data");
-		if (fs_remove_tree(roots, old, err, sizeof(err)) < 0)
+		if (fs_remove_tree_at(pfd, old, err, sizeof(err)) < 0)
 			printf("warning: %s\n", err);
 	}
 	if (have_container) {
@@ -738,13 +804,20 @@ static int run_restore(struct task_ctx *ctx)
 	stopped = false;
 	if (strcmp(a.install_state, "error") == 0 && have_container)
 		app_set(ctx->store, a.id, "install_state", "installed");
-	ctx->result = json_pack("{s:s, s:I, s:s, s:b}", "appId", a.id, "backupId", (json_int_t)b.id, "dataDir", dir,
-				"containerStarted", have_container);
+	ctx->result = json_pack("{s:s, s:I, s:s, s:b, s:b, s:I, s:I}", "appId", a.id, "backupId", (json_int_t)b.id,
+				"dataDir", dir, "containerStarted", have_container, "ownersRestored", xo.owners,
+				"skippedSpecial", (json_int_t)xi.skipped, "clearedSetid", (json_int_t)xi.stripped);
 out:
 	if (stopped && eng)
 		engine_container_start(eng, container); /* the data is as it was: bring the app back */
-	if (tmp[0])
-		fs_remove_tree(roots, tmp, err, sizeof(err));
+	if (tfd >= 0)
+		close(tfd);
+	if (tmp[0] && pfd >= 0)
+		fs_remove_tree_at(pfd, tmp, err, sizeof(err));
+	if (pfd >= 0)
+		close(pfd);
+	if (afd >= 0)
+		close(afd);
 	engine_close(eng);
 	free(parent);
 	free(dir);

@@ -21,12 +21,16 @@
  *               app:<id> exclusive for one app at a time, only while that
  *               app is archived (live: the container keeps running).
  *   backup      app task: archives the app's data dir.
- *   restore     app task, args {"backupId": N}: verifies the archive's
- *               SHA-256 (error code `backup_corrupt` when it does not match
- *               or the file is missing; nothing is touched), stops the
- *               container, extracts into a temp sibling of the data dir,
- *               swaps the two by rename, deletes the old one, starts the
- *               container.
+ *   restore     app task, args {"backupId": N}: opens the archive once and
+ *               verifies it from that descriptor: boxd's own file, its
+ *               size and SHA-256 (error code `backup_corrupt` otherwise;
+ *               nothing is touched); extracts from the same descriptor
+ *               into a private temp sibling of the data dir, hashing
+ *               again; stops the container, swaps the two dirs, deletes
+ *               the old one, starts the container. Setuid/setgid bits,
+ *               device nodes and fifos are not restored, nor the owners of
+ *               an archive that is not authenticated as this box's own
+ *               (backup_key.h), unless [backups] says so.
  */
 #pragma once
 

@@ -150,6 +150,7 @@ struct writer {
 	int fd;
 	EVP_MD_CTX *md;
 	int64_t size;
+	int64_t max_size;   /* > 0: abandon the archive beyond this */
 	int64_t data_bytes;
 	int64_t entries;
 	const volatile sig_atomic_t *cancel;
@@ -161,6 +162,11 @@ struct writer {
 static la_ssize_t write_block(struct archive *a, void *userdata, const void *buf, size_t len)
 {
 	struct writer *w = userdata;
+	if (w->max_size > 0 && w->size + (int64_t)len > w->max_size) {
+		archive_set_error(a, EFBIG, "the archive grew beyond the limit of %lld bytes ([backups] max_archive_size)",
+				  (long long)w->max_size);
+		return -1;
+	}
 	const char *p = buf;
 	size_t left = len;
 	while (left > 0) {
@@ -186,29 +192,112 @@ static int archive_fail(struct writer *w, const char *what, const char *path)
 	return e > 0 ? -e : -EIO;
 }
 
-/* Copy the file data of an open regular file: exactly `size` bytes (a file
- * that shrank meanwhile is padded with zeros by libarchive; one that grew is
- * cut at the size the header announced). */
-static int write_data(struct writer *w, int fd, int64_t size, const char *rel)
+/* Read up to `len` bytes at `off` of the file into w->buf; 0 at its end. */
+static ssize_t read_at(struct writer *w, int fd, int64_t off, size_t len, const char *rel)
 {
-	int64_t left = size;
-	while (left > 0) {
+	for (;;) {
+		ssize_t n = pread(fd, w->buf, len, off);
+		if (n >= 0)
+			return n;
+		if (errno != EINTR)
+			return fail(w->err, w->errlen, errno, "cannot read %s", rel);
+	}
+}
+
+/* Copy the file data of an open regular file: exactly `size` bytes of it,
+ * as libarchive expects them (a file that shrank meanwhile is padded with
+ * zeros by libarchive; one that grew is cut at the size the header
+ * announced). For a sparse entry the holes are passed as zeros from a
+ * buffer, never read: the pax writer skips them. */
+static int write_data(struct writer *w, struct archive_entry *e, int fd, int64_t size, const char *rel)
+{
+	static const char zeros[IO_CHUNK];
+	int64_t off = 0;
+	bool sparse = archive_entry_sparse_reset(e) > 0;
+	/* Not sparse: one data segment, the whole file. Sparse: none yet, the
+	 * loop fetches the first. */
+	la_int64_t seg_off = 0, seg_len = sparse ? 0 : size;
+	while (off < size) {
 		if (cancelled(w->cancel))
 			return -ECANCELED;
-		size_t want = left < IO_CHUNK ? (size_t)left : IO_CHUNK;
-		ssize_t n = read(fd, w->buf, want);
-		if (n < 0 && errno == EINTR)
+		/* The data segment at or after `off`, if the entry is sparse. */
+		if (sparse && off >= seg_off + seg_len) {
+			if (archive_entry_sparse_next(e, &seg_off, &seg_len) != ARCHIVE_OK) {
+				seg_off = size; /* a hole to the end */
+				seg_len = 0;
+			}
 			continue;
-		if (n < 0)
-			return fail(w->err, w->errlen, errno, "cannot read %s", rel);
-		if (n == 0)
-			break;
-		if (archive_write_data(w->a, w->buf, (size_t)n) < 0)
+		}
+		size_t want;
+		const void *p;
+		if (off < seg_off) { /* a hole */
+			int64_t hole = seg_off - off;
+			want = hole < IO_CHUNK ? (size_t)hole : IO_CHUNK;
+			p = zeros;
+		} else {
+			int64_t left = seg_off + seg_len - off;
+			want = left < IO_CHUNK ? (size_t)left : IO_CHUNK;
+			ssize_t n = read_at(w, fd, off, want, rel);
+			if (n < 0)
+				return (int)n;
+			if (n == 0)
+				break; /* shrank: libarchive pads */
+			want = (size_t)n;
+			p = w->buf;
+			w->data_bytes += n;
+		}
+		if (archive_write_data(w->a, p, want) < 0)
 			return archive_fail(w, "cannot archive", rel);
-		w->data_bytes += n;
-		left -= n;
+		off += (int64_t)want;
 	}
 	return 0;
+}
+
+#define SPARSE_MAX_SEGMENTS 4096
+
+/* Describe the data regions of a file with holes in its entry (pax
+ * GNU.sparse). Nothing is added for a file without holes, or one with
+ * more than SPARSE_MAX_SEGMENTS regions (stored whole: zeros compress). */
+static void add_sparse_map(struct archive_entry *e, int fd, const struct stat *st)
+{
+	if (st->st_size < 64 * 1024 || (int64_t)st->st_blocks * 512 >= st->st_size)
+		return; /* no room for a hole worth it */
+	struct { int64_t off, len; } *segs = NULL;
+	size_t n = 0;
+	for (off_t off = 0; off < st->st_size;) {
+		off_t data = lseek(fd, off, SEEK_DATA);
+		if (data < 0 || data >= st->st_size)
+			break; /* ENXIO: only a hole is left */
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > st->st_size)
+			hole = st->st_size;
+		if (n == SPARSE_MAX_SEGMENTS) {
+			free(segs);
+			return;
+		}
+		void *grown = realloc(segs, (n + 1) * sizeof(*segs));
+		if (!grown) {
+			free(segs);
+			return;
+		}
+		segs = grown;
+		segs[n].off = data;
+		segs[n].len = hole - data;
+		n++;
+		off = hole;
+	}
+	/* Keep the sparse form only when it saves something: at least one
+	 * hole. A file of only holes is one empty segment at its end. */
+	int64_t data_total = 0;
+	for (size_t i = 0; i < n; i++)
+		data_total += segs[i].len;
+	if (data_total < st->st_size) {
+		if (n == 0)
+			archive_entry_sparse_add_entry(e, st->st_size, 0);
+		for (size_t i = 0; i < n; i++)
+			archive_entry_sparse_add_entry(e, segs[i].off, segs[i].len);
+	}
+	free(segs);
 }
 
 /* Write one entry (and, for a regular file, its data read from `fd`). */
@@ -237,13 +326,15 @@ static int write_entry(struct writer *w, const char *rel, const struct stat *st,
 		archive_entry_linkify(w->links, &e, &spare);
 	if (!e) /* not with the tar strategy; kept for safety */
 		return 0;
+	if (S_ISREG(st->st_mode) && fd >= 0 && !archive_entry_hardlink(e))
+		add_sparse_map(e, fd, st);
 	int r = 0;
 	if (archive_write_header(w->a, e) < ARCHIVE_WARN) {
 		r = archive_fail(w, "cannot archive", rel);
 	} else {
 		w->entries++;
 		if (fd >= 0 && archive_entry_size(e) > 0 && !archive_entry_hardlink(e))
-			r = write_data(w, fd, archive_entry_size(e), rel);
+			r = write_data(w, e, fd, archive_entry_size(e), rel);
 	}
 	archive_entry_free(e);
 	archive_entry_free(spare);
@@ -380,13 +471,13 @@ static int walk(struct writer *w, int dfd, const char *rel)
 	return r;
 }
 
-int tarball_create(const char *src_dir, const char *dest_path, enum tarball_format fmt,
+int tarball_create(const char *src_dir, const char *dest_path, enum tarball_format fmt, int64_t max_size,
 		   const volatile sig_atomic_t *cancel, struct tarball_info *ret, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX] = "";
 	char *dir = NULL;
 	int src = -1, r;
-	struct writer w = { .fd = -1, .cancel = cancel, .err = err, .errlen = errlen };
+	struct writer w = { .fd = -1, .max_size = max_size, .cancel = cancel, .err = err, .errlen = errlen };
 
 	src = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (src < 0)
@@ -489,34 +580,179 @@ static int read_fail(struct archive *a, char *err, size_t errlen, const char *wh
 	return e > 0 && e != EINVAL ? -e : -EBADMSG;
 }
 
-/* The "." entry describes dest_dir itself: apply it by fd. */
-static int apply_top(int dfd, struct archive_entry *e, char *err, size_t errlen)
+/* The "." entry describes dest itself: applied by fd, last. */
+static int apply_top(int dfd, struct archive_entry *e, const struct tarball_extract_opts *o, char *err,
+		     size_t errlen)
 {
-	if (geteuid() == 0 && fchown(dfd, archive_entry_uid(e), archive_entry_gid(e)) < 0)
+	if (o->owners && geteuid() == 0 && fchown(dfd, archive_entry_uid(e), archive_entry_gid(e)) < 0)
 		return fail(err, errlen, errno, "cannot set the owner of %s", "the restored directory");
-	if (fchmod(dfd, archive_entry_perm(e)) < 0)
+	mode_t perm = archive_entry_perm(e) & (o->special ? 07777 : 01777);
+	if (fchmod(dfd, perm) < 0)
 		return fail(err, errlen, errno, "cannot set the mode of %s", "the restored directory");
-	return 0;
-}
-
-static int apply_top_time(int dfd, struct archive_entry *e)
-{
 	struct timespec ts[2] = {
 		{ .tv_sec = archive_entry_atime(e), .tv_nsec = archive_entry_atime_nsec(e) },
 		{ .tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e) },
 	};
 	if (!archive_entry_atime_is_set(e))
 		ts[0] = ts[1];
-	return futimens(dfd, ts) < 0 ? -errno : 0;
+	if (futimens(dfd, ts) < 0)
+		return fail(err, errlen, errno, "cannot set the mtime of %s", "the restored directory");
+	return 0;
 }
 
-int tarball_extract(const char *path, const char *dest_dir, const volatile sig_atomic_t *cancel, char *err,
-		    size_t errlen)
+/* Feeds libarchive from the archive's descriptor, hashing every byte on
+ * its way, so that what was extracted can be compared with what was
+ * verified (update/package.c reads its packages the same way). */
+struct hashed_reader {
+	int fd;
+	EVP_MD_CTX *md;
+	int64_t bytes;
+	char *buf;
+};
+
+static la_ssize_t hashed_read(struct archive *a, void *cls, const void **buf)
 {
-	int r = 0, cwd = -1, dfd = -1;
+	struct hashed_reader *r = cls;
+	ssize_t n;
+	do
+		n = read(r->fd, r->buf, IO_CHUNK);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		archive_set_error(a, errno, "cannot read the archive");
+		return -1;
+	}
+	EVP_DigestUpdate(r->md, r->buf, (size_t)n);
+	r->bytes += n;
+	*buf = r->buf;
+	return n;
+}
+
+/* Hash all of `fd` from its current offset into md; *ret_bytes += bytes. */
+static int hash_rest(int fd, EVP_MD_CTX *md, char *buf, int64_t *ret_bytes)
+{
+	for (;;) {
+		ssize_t n = read(fd, buf, IO_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		EVP_DigestUpdate(md, buf, (size_t)n);
+		*ret_bytes += n;
+	}
+}
+
+static void digest_hex(EVP_MD_CTX *md, char out[TARBALL_SHA256_HEX])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	EVP_DigestFinal_ex(md, d, &n);
+	to_hex(d, n, out);
+}
+
+static int open_checked(const char *path, const struct tarball_extract_opts *o, char *buf, int *ret_fd, char *err,
+			size_t errlen)
+{
+	/* O_NONBLOCK: a fifo put in the archive's place must not hang us. */
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return fail(err, errlen, errno, "cannot open archive %s", path);
+	int r = 0;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		r = fail(err, errlen, errno, "cannot stat archive %s", path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "archive %s is not a regular file", path);
+		r = -EBADMSG;
+		goto out;
+	}
+	if (o->require_own && (st.st_uid != geteuid() || (st.st_mode & 022) || st.st_nlink != 1)) {
+		snprintf(err, errlen,
+			 "archive %s is not boxd's own file (owner uid %u, mode %04o, %ju links; boxd writes its archives "
+			 "as uid %u, mode 0600, one link)",
+			 path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (uintmax_t)st.st_nlink,
+			 (unsigned)geteuid());
+		r = -EPERM;
+		goto out;
+	}
+	if (o->max_size > 0 && st.st_size > o->max_size) {
+		snprintf(err, errlen, "archive %s has %lld bytes, more than the limit of %lld ([backups] max_archive_size)",
+			 path, (long long)st.st_size, (long long)o->max_size);
+		r = -EFBIG;
+		goto out;
+	}
+	if (o->sha256) {
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		int64_t got = 0;
+		if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+			EVP_MD_CTX_free(md);
+			snprintf(err, errlen, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+		r = hash_rest(fd, md, buf, &got);
+		char hex[TARBALL_SHA256_HEX];
+		digest_hex(md, hex);
+		EVP_MD_CTX_free(md);
+		if (r < 0) {
+			r = fail(err, errlen, -r, "cannot read archive %s", path);
+			goto out;
+		}
+		if (strcasecmp(hex, o->sha256) != 0 || got != o->size) {
+			snprintf(err, errlen, "%s has SHA-256 %s and %lld bytes; it was written with %s and %lld bytes", path,
+				 hex, (long long)got, o->sha256, (long long)o->size);
+			r = -EBADMSG;
+			goto out;
+		}
+		if (lseek(fd, 0, SEEK_SET) < 0) {
+			r = fail(err, errlen, errno, "cannot rewind archive %s", path);
+			goto out;
+		}
+	}
+out:
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Device nodes, fifos and sockets: not data, and a way in for a hostile
+ * archive (a node that opens a disk). */
+static bool is_special(struct archive_entry *e)
+{
+	mode_t t = archive_entry_filetype(e);
+	return t == AE_IFCHR || t == AE_IFBLK || t == AE_IFIFO || t == AE_IFSOCK;
+}
+
+int tarball_open_verified(const char *path, const struct tarball_extract_opts *o, int *ret_fd, char *err,
+			  size_t errlen)
+{
+	char *buf = malloc(IO_CHUNK);
+	if (!buf) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int r = open_checked(path, o, buf, ret_fd, err, errlen);
+	free(buf);
+	return r;
+}
+
+int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarball_extract_opts *o,
+		       const volatile sig_atomic_t *cancel, struct tarball_extract_info *ret, char *err, size_t errlen)
+{
+	int r = 0, cwd = -1;
+	struct tarball_extract_info info = { 0 };
+	struct hashed_reader rd = { .fd = fd };
 	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
 	struct archive_entry *top = NULL;
-	if (!in || !out) {
+	rd.md = EVP_MD_CTX_new();
+	rd.buf = malloc(IO_CHUNK);
+	if (!in || !out || !rd.md || !rd.buf || !EVP_DigestInit_ex(rd.md, EVP_sha256(), NULL)) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto done;
@@ -525,22 +761,17 @@ int tarball_extract(const char *path, const char *dest_dir, const volatile sig_a
 	archive_read_support_filter_zstd(in);
 	archive_read_support_filter_gzip(in);
 	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
-	if (geteuid() == 0)
+		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_SPARSE;
+	if (o->owners && geteuid() == 0)
 		flags |= ARCHIVE_EXTRACT_OWNER;
 	archive_write_disk_set_options(out, flags);
 
-	dfd = open(dest_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd < 0) {
-		r = fail(err, errlen, errno, "cannot open %s", dest_dir);
-		goto done;
-	}
 	cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cwd < 0 || fchdir(dfd) < 0) {
-		r = fail(err, errlen, errno, "cannot change into %s", dest_dir);
+	if (cwd < 0 || fchdir(dest_fd) < 0) {
+		r = fail(err, errlen, errno, "cannot change into the restore directory%s", "");
 		goto done;
 	}
-	if (archive_read_open_filename(in, path, 64 * 1024) != ARCHIVE_OK) {
+	if (archive_read_open(in, &rd, NULL, hashed_read, NULL) != ARCHIVE_OK) {
 		r = read_fail(in, err, errlen, "cannot open archive", path);
 		goto done;
 	}
@@ -560,12 +791,11 @@ int tarball_extract(const char *path, const char *dest_dir, const volatile sig_a
 		}
 		const char *name = archive_entry_pathname(e);
 		if (name && (strcmp(name, ".") == 0 || strcmp(name, "./") == 0)) {
-			/* Applied at the end: its mtime must survive the entries
-			 * created inside it. */
+			/* Applied at the end: once the archive checked out, and
+			 * so that its mtime survives the entries made inside. */
 			archive_entry_free(top);
-			top = archive_entry_clone(e);
-			if (!top || (r = apply_top(dfd, top, err, errlen)) < 0) {
-				r = r < 0 ? r : -ENOMEM;
+			if (!(top = archive_entry_clone(e))) {
+				r = -ENOMEM;
 				goto done;
 			}
 			continue;
@@ -577,10 +807,22 @@ int tarball_extract(const char *path, const char *dest_dir, const volatile sig_a
 			r = -EBADMSG;
 			goto done;
 		}
+		if (!o->special) {
+			if (is_special(e) && !hl) {
+				info.skipped++;
+				continue; /* its data (none) is skipped by the next header */
+			}
+			mode_t perm = archive_entry_perm(e);
+			if (perm & 06000) {
+				archive_entry_set_perm(e, perm & ~(mode_t)06000);
+				info.stripped++;
+			}
+		}
 		if (archive_write_header(out, e) < ARCHIVE_WARN) {
 			r = read_fail(out, err, errlen, "cannot restore", name);
 			goto done;
 		}
+		info.entries++;
 		if (archive_entry_size(e) > 0 && !hl) {
 			const void *buf;
 			size_t len;
@@ -595,6 +837,7 @@ int tarball_extract(const char *path, const char *dest_dir, const volatile sig_a
 					r = read_fail(out, err, errlen, "cannot restore", name);
 					goto done;
 				}
+				info.data_bytes += (int64_t)len;
 			}
 			if (rr != ARCHIVE_EOF) {
 				r = read_fail(in, err, errlen, "cannot read archive", path);
@@ -609,26 +852,60 @@ int tarball_extract(const char *path, const char *dest_dir, const volatile sig_a
 	/* Directory modes and times are applied at close (after their
 	 * contents were written). */
 	if (archive_write_close(out) < ARCHIVE_WARN) {
-		r = read_fail(out, err, errlen, "cannot finish restoring into", dest_dir);
+		r = read_fail(out, err, errlen, "cannot finish restoring into", "the restore directory");
 		goto done;
 	}
-	if (top && apply_top_time(dfd, top) < 0) {
-		r = fail(err, errlen, errno, "cannot set the mtime of %s", dest_dir);
-		goto done;
+	/* The bytes extracted must be the bytes verified: hash what libarchive
+	 * left unread (the tar padding) and compare. */
+	if (o->sha256) {
+		r = hash_rest(rd.fd, rd.md, rd.buf, &rd.bytes);
+		if (r < 0) {
+			r = fail(err, errlen, -r, "cannot read archive %s", path);
+			goto done;
+		}
+		char hex[TARBALL_SHA256_HEX];
+		digest_hex(rd.md, hex);
+		if (strcasecmp(hex, o->sha256) != 0 || rd.bytes != o->size) {
+			snprintf(err, errlen,
+				 "%s changed while it was extracted (SHA-256 now %s, %lld bytes; verified %s): the extracted "
+				 "tree is discarded",
+				 path, hex, (long long)rd.bytes, o->sha256);
+			r = -EBADMSG;
+			goto done;
+		}
 	}
+	if (top) {
+		if ((r = apply_top(dest_fd, top, o, err, errlen)) < 0)
+			goto done;
+		info.entries++;
+	}
+	if (ret)
+		*ret = info;
 done:
 	if (cwd >= 0) {
 		if (fchdir(cwd) < 0 && r == 0)
 			r = fail(err, errlen, errno, "cannot return to the working directory%s", "");
 		close(cwd);
 	}
-	if (dfd >= 0)
-		close(dfd);
+	EVP_MD_CTX_free(rd.md);
+	free(rd.buf);
 	archive_entry_free(top);
 	if (in)
 		archive_read_free(in);
 	if (out)
 		archive_write_free(out);
+	return r;
+}
+
+int tarball_extract(const char *path, int dest_fd, const struct tarball_extract_opts *o,
+		    const volatile sig_atomic_t *cancel, struct tarball_extract_info *ret, char *err, size_t errlen)
+{
+	int fd;
+	int r = tarball_open_verified(path, o, &fd, err, errlen);
+	if (r < 0)
+		return r;
+	r = tarball_extract_fd(fd, path, dest_fd, o, cancel, ret, err, errlen);
+	close(fd);
 	return r;
 }
 

@@ -5,7 +5,9 @@
  * ".", then every entry by its relative path ("a", "a/b"), in name order.
  * Regular files, directories, symlinks (as symlinks, never followed), hard
  * links (stored once, then as links), fifos and device nodes keep their
- * mode, numeric owner and mtime. Sockets are skipped. The tree is read
+ * mode, numeric owner and mtime. Sockets are skipped. A file with holes is
+ * stored sparse (its data regions only, found with SEEK_DATA/SEEK_HOLE;
+ * pax GNU.sparse 1.0) and restored with its holes. The tree is read
  * live: a file that vanishes during the walk is left out; one that changes
  * may be captured in a mixed state (boxd archives data dirs of running apps
  * on purpose, see docs/ARCHITECTURE.md "Backups").
@@ -22,6 +24,7 @@
 #pragma once
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,22 +51,73 @@ struct tarball_info {
 /* Archive the tree at `src_dir` (a directory; not followed if it is a
  * symlink) into `dest_path`, which must not lie inside it. The SHA-256 and
  * size are computed from the bytes as they are written. An existing file at
- * dest_path is replaced (atomically). */
-int tarball_create(const char *src_dir, const char *dest_path, enum tarball_format fmt,
+ * dest_path is replaced (atomically). `max_size` > 0: an archive that grows
+ * beyond that many bytes is abandoned (-EFBIG, no file left). */
+int tarball_create(const char *src_dir, const char *dest_path, enum tarball_format fmt, int64_t max_size,
 		   const volatile sig_atomic_t *cancel, struct tarball_info *ret, char *err, size_t errlen);
 
-/* Extract the archive at `path` (zstd or gzip, detected) into `dest_dir`,
- * an existing empty directory, which takes the mode, owner (when running
- * as root) and mtime of the archive's "." entry. Entries with an absolute
- * path or a ".." component, and entries that would be written through a
- * symlink, are refused (-EBADMSG): a damaged or hostile archive cannot
- * write outside dest_dir. On failure dest_dir may hold part of the tree:
- * extract into a temp dir and rename it into place only on success.
- * The process's working directory is dest_dir during the call (libarchive
- * resolves hard links and its symlink checks relative to it), so this is
- * not for threaded callers; it is restored before returning. */
-int tarball_extract(const char *path, const char *dest_dir, const volatile sig_atomic_t *cancel, char *err,
-		    size_t errlen);
+struct tarball_extract_opts {
+	/* The archive must be this file: its SHA-256 (hex, any case) and
+	 * size. NULL: not checked. */
+	const char *sha256;
+	int64_t size;
+	/* The file must be boxd's: a regular file with one link, owned by
+	 * this process's user, not writable by group or others. */
+	bool require_own;
+	/* Refuse an archive file larger than this (-EFBIG); 0: no limit. */
+	int64_t max_size;
+	/* Restore the numeric owners (only when running as root); else every
+	 * entry belongs to this process's user. */
+	bool owners;
+	/* Restore setuid/setgid bits, device nodes and fifos; else the bits
+	 * are cleared and such entries skipped (counted in `skipped`). */
+	bool special;
+};
+
+struct tarball_extract_info {
+	int64_t entries;    /* entries restored, "." included */
+	int64_t skipped;    /* device nodes, fifos, sockets left out */
+	int64_t stripped;   /* entries whose setuid/setgid bits were cleared */
+	int64_t data_bytes; /* bytes of file data written (holes not counted) */
+};
+
+/* Extract the archive at `path` (zstd or gzip, detected) into the empty
+ * directory open as `dest_fd` (an O_RDONLY|O_DIRECTORY descriptor).
+ *
+ * The file is opened once (no symlink followed, a fifo never waited for);
+ * the checks of `o`, the SHA-256 check and the extraction all read that
+ * descriptor, and the extraction hashes the bytes it reads again: if they
+ * differ from the checked ones (the file was rewritten in place meanwhile)
+ * the call fails with -EBADMSG. So the tree extracted is the tree that was
+ * verified, or the call fails.
+ *
+ * Entries with an absolute path or a ".." component, and entries that
+ * would be written through a symlink, are refused (-EBADMSG): a damaged or
+ * hostile archive cannot write outside dest. The "." entry's mode, owner
+ * (with `owners`) and mtime are applied to dest last, only once the
+ * archive checked out, so that dest stays as private as the caller made
+ * it (0700) while unverified bytes land in it. Holes of sparse entries
+ * stay holes, and runs of zeros in other files become holes.
+ *
+ * On failure dest may hold part of the tree: extract into a temp dir and
+ * rename it into place only on success. The process's working directory
+ * is dest during the call (libarchive resolves hard links and its symlink
+ * checks relative to it), so this is not for threaded callers; it is
+ * restored before returning. *ret (optional) is filled on success. */
+int tarball_extract(const char *path, int dest_fd, const struct tarball_extract_opts *o,
+		    const volatile sig_atomic_t *cancel, struct tarball_extract_info *ret, char *err, size_t errlen);
+
+/* tarball_extract() in two steps, for a caller that must tell a bad
+ * archive (nothing touched yet) from a failed extraction:
+ * tarball_open_verified() opens `path` and does the checks of `o` (0 and
+ * an open descriptor at offset 0 in *ret_fd, the caller's to close; -ENOENT,
+ * -EPERM not boxd's file, -EFBIG too large, -EBADMSG the SHA-256 or size
+ * differs); tarball_extract_fd() extracts from that descriptor, hashing
+ * again (`path` only names it in messages). */
+int tarball_open_verified(const char *path, const struct tarball_extract_opts *o, int *ret_fd, char *err,
+			  size_t errlen);
+int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarball_extract_opts *o,
+		       const volatile sig_atomic_t *cancel, struct tarball_extract_info *ret, char *err, size_t errlen);
 
 /* SHA-256 of a file, as 64 lowercase hex digits, and its size. */
 int tarball_sha256_file(const char *path, char ret_hex[TARBALL_SHA256_HEX], int64_t *ret_size, char *err,

@@ -88,6 +88,19 @@ static int set_int(const char *value, int min, int max, int *dst)
 	return 0;
 }
 
+static int set_bool(const char *value, bool *dst)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "on") == 0 ||
+	    strcmp(value, "1") == 0)
+		*dst = true;
+	else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "off") == 0 ||
+		 strcmp(value, "0") == 0)
+		*dst = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 static int handle(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *ctx = user;
@@ -147,6 +160,12 @@ static int handle(void *user, const char *section, const char *name, const char 
 									     : -EINVAL;
 	else if (IS("backups", "keep"))
 		r = set_int(value, 1, 100000, &cfg->backups_keep);
+	else if (IS("backups", "max_archive_size"))
+		r = parse_size_bytes(value, &cfg->backups_max_archive_size);
+	else if (IS("backups", "restore_special"))
+		r = set_bool(value, &cfg->backups_restore_special);
+	else if (IS("backups", "restore_foreign_owners"))
+		r = set_bool(value, &cfg->backups_restore_foreign_owners);
 	else if (IS("sched", "sftp_quiet"))
 		r = parse_duration_ms(value, &cfg->sftp_quiet_ms);
 	else if (IS("sftp", "authorized_keys_file"))

@@ -50,6 +50,11 @@ struct boxd_config {
 	char *backups_dir;          /* default <state_dir>/backups */
 	char *backups_format;       /* [backups] format = zstd | gzip (default zstd) */
 	int backups_keep;           /* [backups] keep = N full backups (default 7) */
+	int64_t backups_max_archive_size; /* [backups] max_archive_size: bytes, 0 = no limit (default) */
+	bool backups_restore_special;     /* [backups] restore_special: setuid/setgid bits, device
+					   * nodes, fifos (default no) */
+	bool backups_restore_foreign_owners; /* [backups] restore_foreign_owners: owners of archives
+					      * boxd cannot authenticate (default no) */
 	/* [sched] */
 	int64_t sftp_quiet_ms;      /* default 1s */
 	/* [sftp] the sftp service container */

@@ -156,12 +156,28 @@ static const char *const m5_postgres[] = {
 	NULL,
 };
 
+/* --- 6: what the security checks compare against (issue 10) ----------------
+ * backups.mac: the archive's HMAC under the host's backup key
+ * (src/backups/backup_key.h). apps.data_dev/data_ino and
+ * volumes.host_dev/host_ino: the identity (st_dev, st_ino, stored as
+ * signed 64-bit) of the directory boxd created, which every bind source
+ * must still be when it goes to the engine (the bind-source check, issue 10
+ * finding 1); NULL for rows from before, recorded at their next check. */
+#define M6(BIG, TEXT)                                                                         \
+	"ALTER TABLE backups ADD COLUMN mac " TEXT, "ALTER TABLE apps ADD COLUMN data_dev " BIG, \
+		"ALTER TABLE apps ADD COLUMN data_ino " BIG, "ALTER TABLE volumes ADD COLUMN host_dev " BIG, \
+		"ALTER TABLE volumes ADD COLUMN host_ino " BIG
+static const char *const m6_sqlite[] = { M6("INTEGER", "TEXT"), NULL };
+static const char *const m6_mysql[] = { M6("BIGINT", "VARCHAR(128)"), NULL };
+static const char *const m6_postgres[] = { M6("BIGINT", "TEXT"), NULL };
+
 static const struct migration migrations[] = {
 	{ 1, m1_sqlite, m1_mysql, m1_postgres },
 	{ 2, m2_sqlite, m2_mysql, m2_postgres },
 	{ 3, m3_sqlite, m3_mysql, m3_postgres },
 	{ 4, m4_sqlite, m4_mysql, m4_postgres },
 	{ 5, m5_sqlite, m5_mysql, m5_postgres },
+	{ 6, m6_sqlite, m6_mysql, m6_postgres },
 };
 
 static const char *const *statements_for(const struct migration *m, enum store_backend b)

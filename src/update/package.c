@@ -410,6 +410,8 @@ static int extract(struct archive *a, const char *dest, const volatile sig_atomi
 			goto out;
 		}
 		archive_entry_set_pathname(e, path);
+		/* A release never needs a setuid or setgid file. */
+		archive_entry_set_perm(e, archive_entry_perm(e) & ~(mode_t)06000);
 		if (archive_write_header(w, e) < ARCHIVE_WARN) {
 			snprintf(err, errlen, "cannot unpack %s: %s", name, archive_error_string(w));
 			r = -EIO;
@@ -482,7 +484,8 @@ int update_release_unpack(int fd, const char *want_sha256, const char *root, con
 		goto out;
 	}
 	have_tmp = true;
-	chmod(tmp, 0755);
+	/* mkdtemp made it 0700: until the bytes are known to be the verified
+	 * ones, no other user may reach (and run) anything in it. */
 
 	rd = calloc(1, sizeof(*rd));
 	if (!rd || !(rd->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(rd->md, EVP_sha256(), NULL)) {
@@ -539,6 +542,13 @@ int update_release_unpack(int fd, const char *want_sha256, const char *root, con
 		goto out;
 	} else {
 		have_tmp = false;
+	}
+	/* Verified and in place: now others may read and run it (never
+	 * under the temp name, which only ever held unverified bytes). */
+	if (chmod(target, 0755) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot make %s readable: %s", target, strerror(errno));
+		goto out;
 	}
 	if ((r = fs_fsync_dir(releases)) < 0) {
 		snprintf(err, errlen, "cannot fsync %s: %s", releases, strerror(-r));

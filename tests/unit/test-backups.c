@@ -29,8 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "backups/backup_key.h"
 #include "backups/backup_store.h"
 #include "backups/box_state.h"
 #include "backups/tarball.h"
@@ -71,6 +73,21 @@ static int fx_teardown(void **state)
 	fs_remove_tree(NULL, f->dir, err, sizeof(err));
 	free(f);
 	return 0;
+}
+
+/* Everything as it was: owners, setuid bits, fifos (the round trips). */
+static const struct tarball_extract_opts faithful = { .owners = true, .special = true };
+
+/* tarball_extract() into the directory `dst`. */
+static int extract_to(const char *arc, const char *dst, const struct tarball_extract_opts *o, char *err,
+		      size_t errlen)
+{
+	int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	int r = tarball_extract(arc, dfd, o, NULL, NULL, err, errlen);
+	close(dfd);
+	return r;
 }
 
 static void path_in(const struct fx *f, const char *rel, char *buf, size_t len)
@@ -227,7 +244,7 @@ static void round_trip(struct fx *f, enum tarball_format fmt)
 	path_in(f, "restored", dst, sizeof(dst));
 	make_tree(src);
 	struct tarball_info info;
-	int r = tarball_create(src, arc, fmt, NULL, &info, err, sizeof(err));
+	int r = tarball_create(src, arc, fmt, 0, NULL, &info, err, sizeof(err));
 	if (r < 0)
 		fail_msg("tarball_create: %s", err);
 	assert_true(info.size > 0);
@@ -250,7 +267,7 @@ static void round_trip(struct fx *f, enum tarball_format fmt)
 	archive_read_free(a);
 
 	assert_int_equal(mkdir(dst, 0700), 0);
-	r = tarball_extract(arc, dst, NULL, err, sizeof(err));
+	r = extract_to(arc, dst, &faithful, err, sizeof(err));
 	if (r < 0)
 		fail_msg("tarball_extract: %s", err);
 	assert_same_tree(src, dst, true);
@@ -281,8 +298,8 @@ static void test_deterministic(void **state)
 	path_in(f, "two.tar.zst", a2, sizeof(a2));
 	make_tree(src);
 	struct tarball_info i1, i2;
-	assert_int_equal(tarball_create(src, a1, TARBALL_ZSTD, NULL, &i1, err, sizeof(err)), 0);
-	assert_int_equal(tarball_create(src, a2, TARBALL_ZSTD, NULL, &i2, err, sizeof(err)), 0);
+	assert_int_equal(tarball_create(src, a1, TARBALL_ZSTD, 0, NULL, &i1, err, sizeof(err)), 0);
+	assert_int_equal(tarball_create(src, a2, TARBALL_ZSTD, 0, NULL, &i2, err, sizeof(err)), 0);
 	assert_string_equal(i1.sha256, i2.sha256);
 }
 
@@ -306,7 +323,7 @@ static void test_sha256_matches_sha256sum(void **state)
 	for (int fmt = TARBALL_ZSTD; fmt <= TARBALL_GZIP; fmt++) {
 		FMT(arc, "%s/a%s", f->dir, tarball_format_ext(fmt));
 		struct tarball_info info;
-		assert_int_equal(tarball_create(src, arc, fmt, NULL, &info, err, sizeof(err)), 0);
+		assert_int_equal(tarball_create(src, arc, fmt, 0, NULL, &info, err, sizeof(err)), 0);
 		sha256sum_of(arc, want);
 		assert_string_equal(info.sha256, want);
 		int64_t size;
@@ -342,7 +359,7 @@ static void test_corrupt_detected(void **state)
 	for (int fmt = TARBALL_ZSTD; fmt <= TARBALL_GZIP; fmt++) {
 		FMT(arc, "%s/a%s", f->dir, tarball_format_ext(fmt));
 		struct tarball_info info;
-		assert_int_equal(tarball_create(src, arc, fmt, NULL, &info, err, sizeof(err)), 0);
+		assert_int_equal(tarball_create(src, arc, fmt, 0, NULL, &info, err, sizeof(err)), 0);
 		flip_byte(arc, info.size / 2);
 		assert_int_equal(tarball_verify(arc, info.sha256, info.size, err, sizeof(err)), -EBADMSG);
 		assert_non_null(strstr(err, info.sha256));
@@ -383,7 +400,7 @@ static void test_extract_refuses_escape(void **state)
 		archive_write_free(a);
 		FMT(dst, "%s/dst%zu", f->dir, i);
 		assert_int_equal(mkdir(dst, 0700), 0);
-		assert_int_equal(tarball_extract(arc, dst, NULL, err, sizeof(err)), -EBADMSG);
+		assert_int_equal(extract_to(arc, dst, &faithful, err, sizeof(err)), -EBADMSG);
 	}
 	path_in(f, "escaped", outside, sizeof(outside));
 	assert_int_equal(access(outside, F_OK), -1);
@@ -412,7 +429,7 @@ static void test_extract_refuses_escape(void **state)
 	archive_write_free(a);
 	path_in(f, "dst-link", dst, sizeof(dst));
 	assert_int_equal(mkdir(dst, 0700), 0);
-	assert_true(tarball_extract(arc, dst, NULL, err, sizeof(err)) < 0);
+	assert_true(extract_to(arc, dst, &faithful, err, sizeof(err)) < 0);
 	path_in(f, "through-link", outside, sizeof(outside));
 	assert_int_equal(access(outside, F_OK), -1);
 }
@@ -449,17 +466,17 @@ static void test_no_temp_left(void **state)
 
 	/* Success: exactly the archive. */
 	FMT(arc, "%s/ok.tar.zst", out);
-	assert_int_equal(tarball_create(src, arc, TARBALL_ZSTD, NULL, &info, err, sizeof(err)), 0);
+	assert_int_equal(tarball_create(src, arc, TARBALL_ZSTD, 0, NULL, &info, err, sizeof(err)), 0);
 	assert_int_equal(count_entries(out, NULL), 1);
 	/* Replacing it: still exactly one file, the new one. */
-	assert_int_equal(tarball_create(src, arc, TARBALL_GZIP, NULL, &info, err, sizeof(err)), 0);
+	assert_int_equal(tarball_create(src, arc, TARBALL_GZIP, 0, NULL, &info, err, sizeof(err)), 0);
 	assert_int_equal(count_entries(out, NULL), 1);
 	assert_int_equal(tarball_verify(arc, info.sha256, info.size, err, sizeof(err)), 0);
 
 	/* Cancelled half-way (before the first entry). */
 	volatile sig_atomic_t cancel = 1;
 	FMT(arc, "%s/cancelled.tar.zst", out);
-	assert_int_equal(tarball_create(src, arc, TARBALL_ZSTD, &cancel, &info, err, sizeof(err)), -ECANCELED);
+	assert_int_equal(tarball_create(src, arc, TARBALL_ZSTD, 0, &cancel, &info, err, sizeof(err)), -ECANCELED);
 	assert_int_equal(count_entries(out, NULL), 1);
 
 	/* The rename fails: the target is a non-empty directory. */
@@ -468,7 +485,7 @@ static void test_no_temp_left(void **state)
 	char inner[PATH_MAX];
 	FMT(inner, "%s/x", arc);
 	write_bytes(inner, "x", 1, 0600);
-	assert_true(tarball_create(src, arc, TARBALL_ZSTD, NULL, &info, err, sizeof(err)) < 0);
+	assert_true(tarball_create(src, arc, TARBALL_ZSTD, 0, NULL, &info, err, sizeof(err)) < 0);
 	assert_int_equal(count_entries(out, NULL), 2);
 	assert_true(tarball_write_file(arc, "{}", 2, err, sizeof(err)) < 0);
 	assert_int_equal(count_entries(out, NULL), 2);
@@ -478,13 +495,13 @@ static void test_no_temp_left(void **state)
 	char missing[PATH_MAX];
 	path_in(f, "no-such-dir", missing, sizeof(missing));
 	FMT(arc, "%s/missing.tar.zst", out);
-	assert_int_equal(tarball_create(missing, arc, TARBALL_ZSTD, NULL, &info, err, sizeof(err)), -ENOENT);
+	assert_int_equal(tarball_create(missing, arc, TARBALL_ZSTD, 0, NULL, &info, err, sizeof(err)), -ENOENT);
 	assert_int_equal(count_entries(out, NULL), 2);
 	/* A source that is a symlink is not followed. */
 	char link_path[PATH_MAX];
 	path_in(f, "src-link", link_path, sizeof(link_path));
 	assert_int_equal(symlink(src, link_path), 0);
-	assert_true(tarball_create(link_path, arc, TARBALL_ZSTD, NULL, &info, err, sizeof(err)) < 0);
+	assert_true(tarball_create(link_path, arc, TARBALL_ZSTD, 0, NULL, &info, err, sizeof(err)) < 0);
 	assert_int_equal(count_entries(out, NULL), 2);
 
 	/* tarball_write_file: success writes the bytes, no temp. */
@@ -500,6 +517,262 @@ static void test_no_temp_left(void **state)
 	FMT(arc, "%s/nodir/meta.json", out);
 	assert_int_equal(tarball_write_file(arc, "{}", 2, err, sizeof(err)), -ENOENT);
 	assert_int_equal(count_entries(out, NULL), 3);
+}
+
+/* ---- hostile and special archives (issue 10) ---------------------------------------- */
+
+/* An archive with a setuid and a setgid file, a device node, a fifo and
+ * entries of a foreign owner, written with libarchive. */
+static void make_hostile(const char *arc)
+{
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax(a);
+	archive_write_add_filter_gzip(a);
+	assert_int_equal(archive_write_open_filename(a, arc), ARCHIVE_OK);
+	struct {
+		const char *name;
+		mode_t type, perm;
+		unsigned uid;
+	} ents[] = {
+		{ "./", AE_IFDIR, 0777, 4321 },    { "suid", AE_IFREG, 04755, 0 }, { "sgid", AE_IFREG, 02755, 0 },
+		{ "null", AE_IFCHR, 0666, 0 },     { "pipe", AE_IFIFO, 0644, 0 },  { "foreign", AE_IFREG, 0644, 4321 },
+		{ "dir", AE_IFDIR, 02775, 4321 },
+	};
+	for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, ents[i].name);
+		archive_entry_set_filetype(e, ents[i].type);
+		archive_entry_set_perm(e, ents[i].perm);
+		archive_entry_set_uid(e, ents[i].uid);
+		archive_entry_set_gid(e, ents[i].uid);
+		if (ents[i].type == AE_IFCHR)
+			archive_entry_set_rdev(e, makedev(1, 3));
+		archive_entry_set_size(e, ents[i].type == AE_IFREG ? 2 : 0);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (ents[i].type == AE_IFREG)
+			assert_int_equal(archive_write_data(a, "x\n", 2), 2);
+		archive_entry_free(e);
+	}
+	archive_write_free(a);
+}
+
+/* By default (finding 2): no setuid/setgid bit, no device node, no fifo,
+ * no foreign owner — and the restore dir stays private until the end. */
+static void test_extract_hostile_defaults(void **state)
+{
+	struct fx *f = *state;
+	char arc[PATH_MAX], dst[PATH_MAX], p[PATH_MAX], err[1024];
+	FMT(arc, "%s/hostile.tar.gz", f->dir);
+	make_hostile(arc);
+	path_in(f, "dst", dst, sizeof(dst));
+	assert_int_equal(mkdir(dst, 0700), 0);
+	struct tarball_extract_opts o = { 0 };
+	int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct tarball_extract_info info;
+	int r = tarball_extract(arc, dfd, &o, NULL, &info, err, sizeof(err));
+	close(dfd);
+	if (r < 0)
+		fail_msg("tarball_extract: %s", err);
+	assert_int_equal(info.skipped, 2);  /* null, pipe */
+	assert_int_equal(info.stripped, 3); /* suid, sgid, dir */
+	struct stat st;
+	static const char *const kept[] = { "suid", "sgid", "foreign", "dir" };
+	for (size_t i = 0; i < 4; i++) {
+		FMT(p, "%s/%s", dst, kept[i]);
+		assert_int_equal(lstat(p, &st), 0);
+		if (st.st_mode & 06000)
+			fail_msg("%s kept mode %o", kept[i], st.st_mode & 07777);
+		assert_int_equal(st.st_uid, geteuid());
+	}
+	FMT(p, "%s/null", dst);
+	assert_int_equal(lstat(p, &st), -1);
+	FMT(p, "%s/pipe", dst);
+	assert_int_equal(lstat(p, &st), -1);
+	assert_int_equal(stat(dst, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0777); /* the "." entry, applied last */
+	assert_int_equal(st.st_uid, geteuid());
+
+	/* Asked for (and as root): all of it, as in the archive. */
+	if (geteuid() != 0)
+		return;
+	path_in(f, "dst2", dst, sizeof(dst));
+	assert_int_equal(mkdir(dst, 0700), 0);
+	r = extract_to(arc, dst, &faithful, err, sizeof(err));
+	if (r < 0)
+		fail_msg("tarball_extract (faithful): %s", err);
+	FMT(p, "%s/suid", dst);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 04755);
+	FMT(p, "%s/null", dst);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	FMT(p, "%s/foreign", dst);
+	assert_int_equal(lstat(p, &st), 0);
+	assert_int_equal(st.st_uid, 4321);
+}
+
+/* The checks before anything is extracted: boxd's own file, the size
+ * limit, the SHA-256. */
+static void test_open_verified(void **state)
+{
+	struct fx *f = *state;
+	char src[PATH_MAX], arc[PATH_MAX], err[1024];
+	path_in(f, "src", src, sizeof(src));
+	make_tree(src);
+	FMT(arc, "%s/a.tar.zst", f->dir);
+	struct tarball_info info;
+	assert_int_equal(tarball_create(src, arc, TARBALL_ZSTD, 0, NULL, &info, err, sizeof(err)), 0);
+	struct tarball_extract_opts o = { .sha256 = info.sha256, .size = info.size, .require_own = true };
+	int fd = -1;
+	assert_int_equal(tarball_open_verified(arc, &o, &fd, err, sizeof(err)), 0);
+	assert_int_equal(lseek(fd, 0, SEEK_CUR), 0); /* rewound for the extraction */
+	close(fd);
+	o.max_size = info.size - 1;
+	assert_int_equal(tarball_open_verified(arc, &o, &fd, err, sizeof(err)), -EFBIG);
+	o.max_size = 0;
+	char other[TARBALL_SHA256_HEX];
+	memcpy(other, info.sha256, sizeof(other));
+	other[0] = other[0] == '0' ? '1' : '0';
+	o.sha256 = other;
+	assert_int_equal(tarball_open_verified(arc, &o, &fd, err, sizeof(err)), -EBADMSG);
+	o.sha256 = info.sha256;
+	assert_int_equal(chmod(arc, 0666), 0); /* writable by others: not boxd's */
+	assert_int_equal(tarball_open_verified(arc, &o, &fd, err, sizeof(err)), -EPERM);
+	assert_int_equal(chmod(arc, 0600), 0);
+	char hard[PATH_MAX];
+	FMT(hard, "%s/hard.tar.zst", f->dir);
+	assert_int_equal(link(arc, hard), 0); /* a second link: not boxd's */
+	assert_int_equal(tarball_open_verified(arc, &o, &fd, err, sizeof(err)), -EPERM);
+	unlink(hard);
+	if (geteuid() == 0) {
+		assert_int_equal(chown(arc, 65534, 65534), 0);
+		assert_int_equal(tarball_open_verified(arc, &o, &fd, err, sizeof(err)), -EPERM);
+		assert_int_equal(chown(arc, 0, 0), 0);
+	}
+	/* Rewritten in place between the check and the extraction (same
+	 * inode, by whoever can write it): the extraction hashes what it
+	 * reads and fails; what it extracted is for the caller to discard. */
+	assert_int_equal(tarball_open_verified(arc, &o, &fd, err, sizeof(err)), 0);
+	char other_arc[PATH_MAX], dst[PATH_MAX];
+	FMT(other_arc, "%s/hostile.tar.gz", f->dir);
+	make_hostile(other_arc);
+	FILE *in = fopen(other_arc, "rb"), *out = fopen(arc, "r+b");
+	assert_non_null(in);
+	assert_non_null(out);
+	int c;
+	while ((c = fgetc(in)) != EOF)
+		fputc(c, out);
+	fclose(in);
+	fclose(out);
+	path_in(f, "rewritten", dst, sizeof(dst));
+	assert_int_equal(mkdir(dst, 0700), 0);
+	int dfd = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_int_equal(tarball_extract_fd(fd, arc, dfd, &o, NULL, NULL, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "changed while it was extracted"));
+	close(dfd);
+	close(fd);
+	struct stat dst_st;
+	assert_int_equal(stat(dst, &dst_st), 0);
+	assert_int_equal(dst_st.st_mode & 07777, 0700); /* the "." entry was not applied */
+	/* A symlink or a fifo in the archive's place: refused, never waited on. */
+	char link_path[PATH_MAX], fifo[PATH_MAX];
+	FMT(link_path, "%s/link.tar.zst", f->dir);
+	assert_int_equal(symlink(arc, link_path), 0);
+	assert_true(tarball_open_verified(link_path, &o, &fd, err, sizeof(err)) < 0);
+	FMT(fifo, "%s/fifo.tar.zst", f->dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	assert_int_equal(tarball_open_verified(fifo, &o, &fd, err, sizeof(err)), -EBADMSG);
+}
+
+/* Finding 9: a file with holes is read and stored sparse, and comes back
+ * sparse; [backups] max_archive_size stops a backup that grows too big. */
+static void test_sparse_and_limit(void **state)
+{
+	struct fx *f = *state;
+	char src[PATH_MAX], p[PATH_MAX], arc[PATH_MAX], dst[PATH_MAX], err[1024];
+	path_in(f, "src", src, sizeof(src));
+	assert_int_equal(mkdir(src, 0755), 0);
+	FMT(p, "%s/sparse.img", src);
+	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	const int64_t size = 256LL * 1024 * 1024;
+	assert_int_equal(ftruncate(fd, size), 0);
+	assert_int_equal(pwrite(fd, "head", 4, 0), 4);
+	assert_int_equal(pwrite(fd, "middle", 6, size / 2), 6);
+	assert_int_equal(pwrite(fd, "tail", 4, size - 4), 4);
+	close(fd);
+	struct stat st;
+	assert_int_equal(stat(p, &st), 0);
+	if ((int64_t)st.st_blocks * 512 >= size)
+		skip(); /* no holes on this filesystem */
+	FMT(arc, "%s/sparse.tar.zst", f->dir);
+	struct tarball_info info;
+	assert_int_equal(tarball_create(src, arc, TARBALL_ZSTD, 0, NULL, &info, err, sizeof(err)), 0);
+	if (info.data_bytes > 1024 * 1024)
+		fail_msg("read %lld bytes of a file with 14 bytes of data", (long long)info.data_bytes);
+	path_in(f, "dst", dst, sizeof(dst));
+	assert_int_equal(mkdir(dst, 0700), 0);
+	assert_int_equal(extract_to(arc, dst, &faithful, err, sizeof(err)), 0);
+	FMT(p, "%s/sparse.img", dst);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_size, size);
+	if ((int64_t)st.st_blocks * 512 > 1024 * 1024)
+		fail_msg("restored with %lld bytes allocated", (long long)st.st_blocks * 512);
+	char buf[8] = "";
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(pread(fd, buf, 6, size / 2), 6);
+	assert_memory_equal(buf, "middle", 6);
+	assert_int_equal(pread(fd, buf, 4, size - 4), 4);
+	assert_memory_equal(buf, "tail", 4);
+	close(fd);
+
+	/* The limit: the big (random) file of make_tree does not fit in 1 MiB. */
+	char src2[PATH_MAX], out[PATH_MAX];
+	path_in(f, "src2", src2, sizeof(src2));
+	make_tree(src2);
+	path_in(f, "out", out, sizeof(out));
+	assert_int_equal(mkdir(out, 0700), 0);
+	FMT(arc, "%s/big.tar.zst", out);
+	assert_int_equal(tarball_create(src2, arc, TARBALL_ZSTD, 1024 * 1024, NULL, &info, err, sizeof(err)), -EFBIG);
+	assert_non_null(strstr(err, "max_archive_size"));
+	assert_int_equal(count_entries(out, NULL), 0); /* no archive, no temp */
+	assert_int_equal(tarball_create(src2, arc, TARBALL_ZSTD, 64 * 1024 * 1024, NULL, &info, err, sizeof(err)), 0);
+}
+
+/* backup_key.h: boxd's archives carry a MAC only this state dir's key
+ * makes. */
+static void test_backup_mac(void **state)
+{
+	struct fx *f = *state;
+	struct boxd_config cfg = { .state_dir = f->dir };
+	char mac[BACKUP_MAC_HEX], err[512], key[PATH_MAX];
+	const char *sha = "ab12000000000000000000000000000000000000000000000000000000000000";
+	assert_int_equal(backup_mac(&cfg, "app", "wiki", sha, 1234, mac, err, sizeof(err)), 0);
+	FMT(key, "%s/backup.key", f->dir);
+	struct stat st;
+	assert_int_equal(stat(key, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, 32);
+	assert_true(backup_mac_ok(&cfg, "app", "wiki", sha, 1234, mac));
+	char again[BACKUP_MAC_HEX];
+	assert_int_equal(backup_mac(&cfg, "app", "wiki", sha, 1234, again, err, sizeof(err)), 0);
+	assert_string_equal(mac, again); /* the same key, not a new one */
+	/* Any field changed: not boxd's. */
+	assert_false(backup_mac_ok(&cfg, "app", "other", sha, 1234, mac));
+	assert_false(backup_mac_ok(&cfg, "app", "wiki", sha, 1235, mac));
+	assert_false(backup_mac_ok(&cfg, "box", "wiki", sha, 1234, mac));
+	assert_false(backup_mac_ok(&cfg, "app", "wiki", sha, 1234, NULL));
+	assert_false(backup_mac_ok(&cfg, "app", "wiki", sha, 1234, "00"));
+	/* A key others can read is not trusted. */
+	assert_int_equal(chmod(key, 0644), 0);
+	assert_false(backup_mac_ok(&cfg, "app", "wiki", sha, 1234, mac));
+	/* Another state dir, another key. */
+	char other_dir[PATH_MAX];
+	path_in(f, "other", other_dir, sizeof(other_dir));
+	assert_int_equal(mkdir(other_dir, 0700), 0);
+	struct boxd_config other = { .state_dir = other_dir };
+	assert_int_equal(backup_mac(&other, "app", "x", sha, 1, again, err, sizeof(err)), 0);
+	assert_false(backup_mac_ok(&other, "app", "wiki", sha, 1234, mac));
 }
 
 /* ---- box state ------------------------------------------------------------------ */
@@ -894,6 +1167,10 @@ int main(void)
 		T(test_corrupt_detected),
 		T(test_extract_refuses_escape),
 		T(test_no_temp_left),
+		T(test_extract_hostile_defaults),
+		T(test_open_verified),
+		T(test_sparse_and_limit),
+		T(test_backup_mac),
 		T(test_box_state_sqlite),
 		T(test_box_state_mysql),
 		T(test_box_state_postgres),

@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/fs.h"
@@ -300,6 +304,157 @@ static void test_unpack(void **state)
 	assert_int_equal(access(path, F_OK), -1);
 }
 
+
+/* ---- finding 4 (issue 10): unverified bytes stay private -------------------------- */
+
+/* A package whose bin/boxd is setuid root and that has 64 MiB to unpack
+ * after it (the window in which a local user could run it). */
+static const char *make_setuid_pkg(void)
+{
+	static char path[512];
+	snprintf(path, sizeof(path), "%s/suid.tar.gz", tmp);
+	struct archive *a = archive_write_new();
+	archive_write_set_format_pax_restricted(a);
+	archive_write_add_filter_gzip(a);
+	assert_int_equal(archive_write_open_filename(a, path), ARCHIVE_OK);
+	static const char manifest[] = "{\"version\": \"3.0.0\"}", sh[] = "#!/bin/sh\nid\n";
+	struct {
+		const char *name;
+		mode_t type, perm;
+		const char *data;
+		size_t size;
+	} ents[] = {
+		{ "./", AE_IFDIR, 0755, NULL, 0 },
+		{ "./manifest.json", AE_IFREG, 0644, manifest, sizeof(manifest) - 1 },
+		{ "./bin/", AE_IFDIR, 0755, NULL, 0 },
+		{ "./bin/boxd", AE_IFREG, 04755, sh, sizeof(sh) - 1 },
+		{ "./bin/boxctl", AE_IFREG, 02755, sh, sizeof(sh) - 1 },
+		{ "./share/", AE_IFDIR, 0755, NULL, 0 },
+		{ "./share/big", AE_IFREG, 0644, NULL, 64u << 20 },
+	};
+	static char zeros[1 << 16];
+	for (size_t i = 0; i < sizeof(ents) / sizeof(ents[0]); i++) {
+		struct archive_entry *e = archive_entry_new();
+		archive_entry_set_pathname(e, ents[i].name);
+		archive_entry_set_filetype(e, ents[i].type);
+		archive_entry_set_perm(e, ents[i].perm);
+		archive_entry_set_size(e, (la_int64_t)ents[i].size);
+		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
+		if (ents[i].data)
+			assert_int_equal(archive_write_data(a, ents[i].data, ents[i].size), (la_ssize_t)ents[i].size);
+		else
+			for (size_t done = 0; done < ents[i].size; done += sizeof(zeros))
+				assert_int_equal(archive_write_data(a, zeros, sizeof(zeros)), (la_ssize_t)sizeof(zeros));
+		archive_entry_free(e);
+	}
+	assert_int_equal(archive_write_close(a), ARCHIVE_OK);
+	archive_write_free(a);
+	return path;
+}
+
+/* The local user: as nobody, watch releases/ for the unpack's temp dir
+ * and try to get into it until it is gone. Exit status: bit 0 it could
+ * open the temp dir, bit 1 it saw a setuid or setgid file there, 8 error. */
+static void watcher(const char *releases, int ready_fd, uid_t uid, gid_t gid)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		_exit(8);
+	int in = inotify_init1(IN_CLOEXEC);
+	if (in < 0 || inotify_add_watch(in, releases, IN_CREATE) < 0)
+		_exit(8);
+	(void)!write(ready_fd, "x", 1);
+	close(ready_fd);
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char name[1200] = "";
+	while (!name[0]) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		if (n <= 0)
+			_exit(8);
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			if (ev->len && strstr(ev->name, ".tmp-"))
+				snprintf(name, sizeof(name), "%s/%s", releases, ev->name);
+			p += sizeof(*ev) + ev->len;
+		}
+	}
+	int result = 0;
+	char bin[1300];
+	snprintf(bin, sizeof(bin), "%s/bin", name);
+	for (long i = 0; i < 100000000; i++) {
+		int fd = open(name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			break; /* renamed into place or removed: over */
+		if (fd >= 0) {
+			result |= 1;
+			close(fd);
+			struct stat st;
+			char f[1400];
+			snprintf(f, sizeof(f), "%s/boxd", bin);
+			if (stat(f, &st) == 0 && (st.st_mode & 06000))
+				result |= 2;
+		}
+	}
+	_exit(result);
+}
+
+static void test_unpack_private(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	struct passwd *pw = getpwnam("nobody");
+	if (!pw)
+		skip();
+	char root[512], releases[600], path[700], hex[UPDATE_SHA256_HEX], err[512];
+	assert_int_equal(chmod(tmp, 0755), 0);
+	snprintf(root, sizeof(root), "%s/install", tmp);
+	snprintf(releases, sizeof(releases), "%s/releases", root);
+	assert_int_equal(mkdir(root, 0755), 0);
+	assert_int_equal(mkdir(releases, 0755), 0);
+	const char *pkg = make_setuid_pkg();
+	assert_int_equal(update_sha256_file(pkg, hex, err, sizeof(err)), 0);
+
+	int pipefd[2];
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(pipefd[0]);
+		watcher(releases, pipefd[1], pw->pw_uid, pw->pw_gid);
+	}
+	close(pipefd[1]);
+	char c;
+	assert_int_equal(read(pipefd[0], &c, 1), 1); /* the watch is in place */
+	close(pipefd[0]);
+
+	int fd = open(pkg, O_RDONLY | O_CLOEXEC);
+	int r = update_release_unpack(fd, hex, root, "3.0.0", NULL, err, sizeof(err));
+	close(fd);
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	if (r < 0)
+		fail_msg("unpack: %s", err);
+	assert_true(WIFEXITED(status));
+	int seen = WEXITSTATUS(status);
+	assert_int_not_equal(seen, 8);
+	if (seen & 1)
+		fail_msg("a local user (nobody) could enter the temp dir while unverified bytes were unpacked%s",
+			 seen & 2 ? ", and saw a setuid bin/boxd there" : "");
+	/* The release itself: readable now, no setuid or setgid bit. */
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/3.0.0", releases);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	static const char *const bins[] = { "bin/boxd", "bin/boxctl" };
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(path, sizeof(path), "%s/3.0.0/%s", releases, bins[i]);
+		assert_int_equal(stat(path, &st), 0);
+		if (st.st_mode & 06000)
+			fail_msg("%s was unpacked with mode %o", bins[i], st.st_mode & 07777);
+		assert_int_equal(st.st_mode & 0755, 0755);
+	}
+}
+
 static void test_current(void **state)
 {
 	(void)state;
@@ -337,6 +492,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_check_good, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_check_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unpack, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unpack_private, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_current, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_running_version, setup, teardown),
 	};
