@@ -109,13 +109,12 @@ static int check_own_dirs(const struct boxd_config *cfg, const char *path, const
 {
 	const struct {
 		const char *dir, *what;
-		bool may_contain_roots; /* the roots may live inside it */
 	} own[] = {
-		{ cfg->state_dir, "boxd's state dir", true },
-		{ cfg->install_root, "boxd's install root", false },
-		{ cfg->backups_dir, "the backup dir", false },
-		{ cfg->appsdata_root, "the appsdata root", false },
-		{ cfg->volumes_root, "the volumes root", false },
+		{ cfg->state_dir, "boxd's state dir" },
+		{ cfg->install_root, "boxd's install root" },
+		{ cfg->backups_dir, "the backup dir" },
+		{ cfg->appsdata_root, "the appsdata root" },
+		{ cfg->volumes_root, "the volumes root" },
 	};
 	size_t n = sizeof(own) / sizeof(own[0]);
 	/* First the dirs it would hold: the more telling message. */
@@ -131,9 +130,10 @@ static int check_own_dirs(const struct boxd_config *cfg, const char *path, const
 		if (!d || !*d || !path_is_under(path, d) || (role_root && strcmp(d, role_root) == 0))
 			continue;
 		/* Inside: only below the role's root, where that root lies in
-		 * this dir by design (the default <state>/volumes). */
-		bool allowed = own[i].may_contain_roots && role_root && *role_root && path_is_under(path, role_root) &&
-			       strcmp(path, role_root) != 0 && path_is_under(role_root, d);
+		 * this dir by design (the default <state>/volumes; the state
+		 * dir may also be the install root). */
+		bool allowed = role_root && *role_root && path_is_under(path, role_root) && strcmp(path, role_root) != 0 &&
+			       path_is_under(role_root, d);
 		if (!allowed) {
 			snprintf(err, errlen, "%s: paths inside %s (%s) are not allowed", path, own[i].what, d);
 			return -EINVAL;

@@ -176,6 +176,18 @@ static void test_own_dirs(void **state)
 	assert_int_equal(path_check_volume(&cfg, "/opt/boxd/releases", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "install root"));
 	assert_int_equal(path_check_volume(&cfg, "/opt/media", err, sizeof(err)), 0);
+	/* The packaged default: the install root is the state dir. */
+	struct boxd_config same = cfg;
+	same.install_root = STATE;
+	assert_int_equal(path_check_volume(&same, STATE "/volumes/media", err, sizeof(err)), 0);
+	assert_int_equal(path_check_volume(&same, STATE "/releases", err, sizeof(err)), -EINVAL);
+	app_refused(&same, STATE "/current", "state dir");
+	/* A backup dir inside the volumes root (an odd layout): a volume
+	 * there would hold the backups. */
+	struct boxd_config odd = cfg;
+	odd.backups_dir = STATE "/volumes/backups";
+	assert_int_equal(path_check_volume(&odd, STATE "/volumes/backups/x", err, sizeof(err)), -EINVAL);
+	assert_int_equal(path_check_volume(&odd, STATE "/volumes", err, sizeof(err)), -EINVAL);
 }
 
 /* Backup rows name a file directly in the backup dir. */
