@@ -367,11 +367,24 @@ static void add_volume(struct api_req *req)
 		api_reply_store_error(req, r);
 		goto out;
 	}
-	/* A plain directory is made now; a mount point is the host's to mount. */
-	if (strcmp(mount_type, "dir") == 0 && fs_mkdir_p(host_path, 0755, err, sizeof(err)) < 0) {
-		volume_delete(req->store, json_string_value(id));
-		api_reply_error(req, 500, "fs_error", "%s", err);
-		goto out;
+	/* A plain directory is made now (never through a symlink), and its
+	 * identity recorded: the sftp service binds only that directory
+	 * (common/bind_source.h). A mount point is the host's to mount. */
+	if (strcmp(mount_type, "dir") == 0) {
+		const char *roots[PATHS_TRUSTED_MAX + 1];
+		paths_trusted_roots(cfg, roots);
+		struct fs_id made;
+		int fr = fs_mkdir_nofollow(roots, host_path, 0755, &made, err, sizeof(err));
+		if (fr == 0 && volume_set_host_id(req->store, json_string_value(id), &made) < 0) {
+			snprintf(err, sizeof(err), "cannot record volume %s: %s", json_string_value(id),
+				 store_errmsg(req->store));
+			fr = -EIO;
+		}
+		if (fr < 0) {
+			volume_delete(req->store, json_string_value(id));
+			api_reply_error(req, 500, "fs_error", "%s", err);
+			goto out;
+		}
 	}
 	struct volume v;
 	volume_get(req->store, json_string_value(id), &v);

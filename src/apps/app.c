@@ -99,8 +99,9 @@ int app_data_dir_checked(const struct boxd_config *cfg, const struct app *a, cha
 	return 0;
 }
 
-#define APP_COLS \
-	"id, image, env, data_dir, install_state, run_state, health, task_id, container_id, created_at, updated_at"
+#define APP_COLS                                                                                              \
+	"id, image, env, data_dir, install_state, run_state, health, task_id, container_id, created_at, updated_at, " \
+	"data_dev, data_ino"
 
 static void row_to_app(struct store_stmt *st, struct app *a)
 {
@@ -109,6 +110,8 @@ static void row_to_app(struct store_stmt *st, struct app *a)
 		.install_state = dup_col(st, 4), .run_state = dup_col(st, 5), .health = dup_col(st, 6),
 		.task_id = store_col_int64(st, 7), .container_id = dup_col(st, 8),
 		.created_at = store_col_int64(st, 9), .updated_at = store_col_int64(st, 10),
+		.has_data_id = !store_col_is_null(st, 11) && !store_col_is_null(st, 12),
+		.data_id = { .dev = (uint64_t)store_col_int64(st, 11), .ino = (uint64_t)store_col_int64(st, 12) },
 	};
 }
 
@@ -195,6 +198,14 @@ int app_set_task(struct store *s, const char *id, int64_t task_id)
 	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
 }
 
+int app_set_data_id(struct store *s, const char *id, const struct fs_id *data_id)
+{
+	int64_t n = data_id ? store_run(s, "UPDATE apps SET data_dev = ?, data_ino = ? WHERE id = ?", "iis",
+					(int64_t)data_id->dev, (int64_t)data_id->ino, id)
+			    : store_run(s, "UPDATE apps SET data_dev = NULL, data_ino = NULL WHERE id = ?", "s", id);
+	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
+}
+
 int app_transition(struct store *s, const char *id, const char *const *from, const char *to)
 {
 	for (const char *const *f = from; *f; f++) {
@@ -231,10 +242,24 @@ json_t *app_to_json(const struct boxd_config *cfg, const struct app *a)
 	return o;
 }
 
+#define VOLUME_COLS "id, name, host_path, mount_type, created_at, host_dev, host_ino"
+
 static void row_to_volume(struct store_stmt *st, struct volume *v)
 {
-	*v = (struct volume){ .id = dup_col(st, 0), .name = dup_col(st, 1), .host_path = dup_col(st, 2),
-			      .mount_type = dup_col(st, 3), .created_at = store_col_int64(st, 4) };
+	*v = (struct volume){
+		.id = dup_col(st, 0), .name = dup_col(st, 1), .host_path = dup_col(st, 2), .mount_type = dup_col(st, 3),
+		.created_at = store_col_int64(st, 4),
+		.has_host_id = !store_col_is_null(st, 5) && !store_col_is_null(st, 6),
+		.host_id = { .dev = (uint64_t)store_col_int64(st, 5), .ino = (uint64_t)store_col_int64(st, 6) },
+	};
+}
+
+int volume_set_host_id(struct store *s, const char *id, const struct fs_id *host_id)
+{
+	int64_t n = host_id ? store_run(s, "UPDATE volumes SET host_dev = ?, host_ino = ? WHERE id = ?", "iis",
+					(int64_t)host_id->dev, (int64_t)host_id->ino, id)
+			    : store_run(s, "UPDATE volumes SET host_dev = NULL, host_ino = NULL WHERE id = ?", "s", id);
+	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
 }
 
 int volume_insert(struct store *s, const char *id, const char *name, const char *host_path, const char *mount_type)
@@ -247,7 +272,7 @@ int volume_insert(struct store *s, const char *id, const char *name, const char 
 int volume_get(struct store *s, const char *id, struct volume *ret)
 {
 	struct store_stmt *st;
-	int r = store_query(s, &st, "SELECT id, name, host_path, mount_type, created_at FROM volumes WHERE id = ?", "s", id);
+	int r = store_query(s, &st, "SELECT " VOLUME_COLS " FROM volumes WHERE id = ?", "s", id);
 	if (r < 0)
 		return r;
 	r = store_step(st);
@@ -264,7 +289,7 @@ int volume_get(struct store *s, const char *id, struct volume *ret)
 int volume_list(struct store *s, struct volume **ret, size_t *ret_n)
 {
 	struct store_stmt *st;
-	int r = store_query(s, &st, "SELECT id, name, host_path, mount_type, created_at FROM volumes ORDER BY id", NULL);
+	int r = store_query(s, &st, "SELECT " VOLUME_COLS " FROM volumes ORDER BY id", NULL);
 	if (r < 0)
 		return r;
 	struct volume *v = NULL;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/fs.h"
 #include "store/store.h"
 
 #define APP_ID_MAX 64
@@ -40,6 +41,10 @@ struct app {
 	char *container_id;
 	int64_t created_at;
 	int64_t updated_at;
+	/* The identity of the data dir boxd made (bind_source.h); false for
+	 * rows from before it was recorded. */
+	bool has_data_id;
+	struct fs_id data_id;
 };
 
 struct volume {
@@ -48,6 +53,8 @@ struct volume {
 	char *host_path;
 	char *mount_type;     /* "dir" or "mountpoint" */
 	int64_t created_at;
+	bool has_host_id;     /* "dir": the identity of the dir boxd made */
+	struct fs_id host_id;
 };
 
 /* An app or volume id: 1..63 of [a-z0-9-], starting with a letter or digit. */
@@ -80,6 +87,9 @@ int app_delete(struct store *s, const char *id);
  * env, data_dir, container_id. NULL value sets NULL. */
 int app_set(struct store *s, const char *id, const char *column, const char *value);
 int app_set_task(struct store *s, const char *id, int64_t task_id);
+/* Record the identity of the app's data dir (after boxd made, moved or
+ * restored it). NULL clears it. */
+int app_set_data_id(struct store *s, const char *id, const struct fs_id *data_id);
 
 /* Move from one of `from` states (NULL-terminated) to `to`, atomically.
  * Returns 1 if moved, 0 if the app was in another state, -ENOENT. */
@@ -91,4 +101,5 @@ int volume_insert(struct store *s, const char *id, const char *name, const char 
 int volume_get(struct store *s, const char *id, struct volume *ret);
 int volume_list(struct store *s, struct volume **ret, size_t *ret_n);
 int volume_delete(struct store *s, const char *id);
+int volume_set_host_id(struct store *s, const char *id, const struct fs_id *host_id);
 json_t *volume_to_json(const struct volume *v);

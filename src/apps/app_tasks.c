@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "app.h"
+#include "app_bind.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "engine/engine.h"
@@ -130,6 +131,19 @@ static int job_fail_state(struct app_job *job, int r)
 	return r;
 }
 
+/* Record the identity of the data dir boxd just made or moved: what every
+ * later bind of it is checked against (app_bind.h). */
+static int job_record_data_id(struct app_job *job, const struct fs_id *id)
+{
+	int r = app_set_data_id(job->ctx->store, job->app.id, id);
+	if (r < 0)
+		return job_fail_state(job, task_ctx_fail(job->ctx, r, "store_error", "cannot record the data dir: %s",
+							 store_errmsg(job->ctx->store)));
+	job->app.has_data_id = true;
+	job->app.data_id = *id;
+	return 0;
+}
+
 /* The state checked when the worker starts (tasks ahead of it may have
  * failed since the API accepted it). */
 static int job_require(struct app_job *job, const char *const *states, const char *type)
@@ -177,20 +191,28 @@ static int job_create_container(struct app_job *job)
 	app_set(ctx->store, job->app.id, "run_state", "stopped");
 	app_set(ctx->store, job->app.id, "container_id", NULL);
 	char id[ENGINE_ID_MAX];
-	int r = engine_container_create(job->engine, &spec, id);
+	/* The data dir is what boxd made, right before the engine resolves
+	 * it (and again below, on what the container got). */
+	struct fs_id data_id;
+	int r = app_bind_check(ctx, &job->app, job->data_dir, &data_id);
+	if (r >= 0)
+		r = engine_container_create(job->engine, &spec, id);
 	for (size_t k = 0; k < i; k++)
 		free(owned[k]);
 	free(owned);
 	free(envv);
 	json_decref(env);
 	if (r < 0)
-		return job_engine_fail(job, r, "cannot create container");
+		return ctx->error_code[0] ? r : job_engine_fail(job, r, "cannot create container");
 	app_set(ctx->store, job->app.id, "container_id", id);
 	if (!job->quiet)
 		task_ctx_progress(ctx, 70, "Starting container %s", job->container);
 	r = engine_container_start(job->engine, id);
 	if (r < 0)
 		return job_engine_fail(job, r, "cannot start container");
+	r = app_bind_check_started(ctx, job->engine, job->app.id, id, &data_id);
+	if (r < 0)
+		return r;
 	app_set(ctx->store, job->app.id, "run_state", "running");
 	return 0;
 }
@@ -224,9 +246,12 @@ static int run_install(struct task_ctx *ctx)
 	if (r >= 0) {
 		char err[512];
 		task_ctx_progress(ctx, 10, "Creating data directory %s", job.data_dir);
-		r = fs_mkdir_nofollow(job.roots, job.data_dir, 0755, NULL, err, sizeof(err));
+		struct fs_id made;
+		r = fs_mkdir_nofollow(job.roots, job.data_dir, 0755, &made, err, sizeof(err));
 		if (r < 0)
 			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
+		else
+			r = job_record_data_id(&job, &made);
 	}
 	if (r >= 0) {
 		task_ctx_progress(ctx, 40, "Creating container %s from %s", job.container, job.app.image);
@@ -284,10 +309,9 @@ static int run_restart(struct task_ctx *ctx)
 		r = job_require(&job, ok, "restart");
 	if (r >= 0) {
 		task_ctx_progress(ctx, 30, "Restarting container %s", job.container);
-		r = engine_container_restart(job.engine, job.container, CONTAINER_STOP_TIMEOUT_S);
-		if (r < 0)
-			r = job_engine_fail(&job, r, "cannot restart container");
-		else
+		r = app_container_start_checked(ctx, job.engine, &job.app, job.data_dir, job.container, true,
+						CONTAINER_STOP_TIMEOUT_S);
+		if (r >= 0)
 			app_set(ctx->store, job.app.id, "run_state", "running");
 	}
 	job_close(&job);
@@ -359,12 +383,15 @@ static int run_configure(struct task_ctx *ctx)
 			engine_container_stop(job.engine, job.container, CONTAINER_STOP_TIMEOUT_S);
 			app_set(ctx->store, job.app.id, "run_state", "stopped");
 			task_ctx_progress(ctx, 40, "Moving data from %s to %s", job.data_dir, new_dir);
-			r = fs_move_tree(job.roots, job.data_dir, new_dir, NULL, err, sizeof(err));
+			struct fs_id moved;
+			r = fs_move_tree(job.roots, job.data_dir, new_dir, &moved, err, sizeof(err));
 			if (r < 0) {
 				r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
 				goto out;
 			}
 			app_set(ctx->store, job.app.id, "data_dir", new_custom);
+			if ((r = job_record_data_id(&job, &moved)) < 0)
+				goto out;
 			free(job.data_dir);
 			job.data_dir = new_dir;
 			new_dir = NULL;

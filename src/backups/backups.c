@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "apps/app.h"
+#include "apps/app_bind.h"
 #include "backup_key.h"
 #include "backup_store.h"
 #include "box_state.h"
@@ -775,6 +776,11 @@ static int run_restore(struct task_ctx *ctx)
 	}
 	stopped = have_container;
 	task_ctx_progress(ctx, 80, "Replacing %s", dir);
+	struct stat tst;
+	if (fstat(tfd, &tst) < 0) {
+		r = task_ctx_fail(ctx, -errno, "fs_error", "cannot stat the restored tree: %s", strerror(errno));
+		goto out;
+	}
 	r = swap_in(pfd, tmp, name, old, sizeof(old), err, sizeof(err));
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "fs_error", "%s", err);
@@ -782,6 +788,15 @@ static int run_restore(struct task_ctx *ctx)
 	}
 	tmp[0] = '\0'; /* in place now; what was there is at `old` */
 	fsync(pfd);
+	/* The data dir is now the restored tree: what its binds are checked
+	 * against from now on (app_bind.h). */
+	struct fs_id restored = { .dev = tst.st_dev, .ino = tst.st_ino };
+	if ((r = app_set_data_id(ctx->store, a.id, &restored)) < 0) {
+		r = task_ctx_fail(ctx, r, "store_error", "cannot record the restored data dir: %s", store_errmsg(ctx->store));
+		goto out;
+	}
+	a.has_data_id = true;
+	a.data_id = restored;
 	if (old[0]) {
 		task_ctx_progress(ctx, 85, "Removing the replaced data");
 		if (fs_remove_tree_at(pfd, old, err, sizeof(err)) < 0)
@@ -789,12 +804,14 @@ static int run_restore(struct task_ctx *ctx)
 	}
 	if (have_container) {
 		task_ctx_progress(ctx, 90, "Starting container %s", container);
-		r = engine_container_start(eng, container);
+		stopped = false;
+		r = app_container_start_checked(ctx, eng, &a, dir, container, false, 0);
 		if (r < 0) {
 			app_set(ctx->store, a.id, "install_state", "error");
-			r = task_ctx_fail(ctx, r, "engine_error", "restored the data, but cannot start container %s: %s",
-					  container, engine_errmsg(eng));
-			stopped = false;
+			char code[sizeof(ctx->error_code)], inner[sizeof(ctx->error_message)];
+			snprintf(code, sizeof(code), "%s", ctx->error_code);
+			snprintf(inner, sizeof(inner), "%s", ctx->error_message);
+			task_ctx_fail(ctx, r, code, "restored the data, but: %s", inner);
 			goto out;
 		}
 		app_set(ctx->store, a.id, "run_state", "running");
@@ -808,8 +825,17 @@ static int run_restore(struct task_ctx *ctx)
 				"dataDir", dir, "containerStarted", have_container, "ownersRestored", xo.owners,
 				"skippedSpecial", (json_int_t)xi.skipped, "clearedSetid", (json_int_t)xi.stripped);
 out:
-	if (stopped && eng)
-		engine_container_start(eng, container); /* the data is as it was: bring the app back */
+	if (stopped && eng) {
+		/* The data is as it was: bring the app back, on the same checks
+		 * (keeping the task's own error). */
+		char code[sizeof(ctx->error_code)], msg[sizeof(ctx->error_message)];
+		memcpy(code, ctx->error_code, sizeof(code));
+		memcpy(msg, ctx->error_message, sizeof(msg));
+		if (app_container_start_checked(ctx, eng, &a, dir, container, false, 0) < 0)
+			printf("warning: container %s not started again: %s\n", container, ctx->error_message);
+		memcpy(ctx->error_code, code, sizeof(code));
+		memcpy(ctx->error_message, msg, sizeof(msg));
+	}
 	if (tfd >= 0)
 		close(tfd);
 	if (tmp[0] && pfd >= 0)

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "common/bind_source.h"
+#include "common/paths.h"
 #include "common/timeutil.h"
 #include "sftp.h"
 
@@ -352,34 +354,39 @@ static bool cancelled(const struct service_op *op)
 	return op && op->cancel && *op->cancel;
 }
 
-/* Every bind source must exist, as a directory or a file, right now. The
- * engine would create a missing one (Podman does) as an empty directory,
- * which would hide that an app's data or a volume is gone. */
-static int check_sources(const struct service_spec *s, struct service_error *err)
+/* Every bind source must exist right now, as a directory boxd may hand to
+ * the engine (common/bind_source.h): no symlink on the way, and the
+ * directory boxd recorded where there is one. The engine would create a
+ * missing one (Podman does) as an empty directory, which would hide that
+ * an app's data or a volume is gone. ids[i] (optional) gets each source's
+ * identity, for the check after the engine call. */
+static int check_sources(const struct boxd_config *cfg, const struct service_spec *s, struct fs_id *ids,
+			 struct service_error *err)
 {
-	char missing[800] = "";
+	const char *roots[PATHS_TRUSTED_MAX + 1];
+	paths_trusted_roots(cfg, roots);
+	char missing[800] = "", why[1024];
 	size_t used = 0;
 	int n = 0, first = 0;
 	for (size_t i = 0; i < s->n_mounts; i++) {
 		const struct service_mount *m = &s->mounts[i];
-		struct stat st;
-		const char *why = NULL;
-		int e = 0;
-		if (stat(m->source, &st) < 0) {
-			e = errno;
-			why = e == ENOENT ? "does not exist" : strerror(e);
-		} else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-			e = ENOTDIR;
-			why = "is neither a directory nor a file";
-		}
-		if (!why)
+		struct bind_source b = { .path = m->source, .what = m->origin ? m->origin : m->target,
+					 .expect = m->has_expect ? &m->expect : NULL };
+		struct fs_id id;
+		int r = bind_source_check(roots, &b, &id, why, sizeof(why));
+		if (r == 0) {
+			if (ids)
+				ids[i] = id;
 			continue;
+		}
+		if (r != -ENOENT)
+			return fail(err, r, SERVICE_ERR_BIND_CHANGED, "cannot create the %s container: %s", s->name, why);
 		if (!first)
-			first = e;
+			first = -r;
 		n++;
 		if (used < sizeof(missing))
-			used += (size_t)snprintf(missing + used, sizeof(missing) - used, "%s%s (%s) %s",
-						 n > 1 ? "; " : "", m->source, m->origin ? m->origin : m->target, why);
+			used += (size_t)snprintf(missing + used, sizeof(missing) - used, "%s%s (%s) does not exist",
+						 n > 1 ? "; " : "", m->source, m->origin ? m->origin : m->target);
 	}
 	if (n == 0)
 		return 0;
@@ -387,6 +394,51 @@ static int check_sources(const struct service_spec *s, struct service_error *err
 		    "cannot create the %s container: bind source%s missing: %s. boxd does not create missing sources; "
 		    "restore %s, or change or remove the app or volume that names %s",
 		    s->name, n > 1 ? "s" : "", missing, n > 1 ? "them" : "it", n > 1 ? "them" : "it");
+}
+
+/* After the engine started container `id`: each of its binds (target
+ * targets[i]) is the directory ids[i]. Else the container is stopped. */
+static int check_started(struct engine *e, const char *name, const char *id, const char *const *targets,
+			 const char *const *whats, const struct fs_id *ids, size_t n, struct service_error *err)
+{
+	struct engine_container c = { 0 };
+	int r = engine_container_inspect(e, id, &c);
+	if (r < 0)
+		return fail(err, r, SERVICE_ERR_ENGINE, "cannot inspect the %s container: %s", name, engine_errmsg(e));
+	int pid = c.running ? c.pid : 0;
+	engine_container_release(&c);
+	char why[1024];
+	for (size_t i = 0; i < n && pid > 0; i++) {
+		r = bind_source_check_mounted(pid, targets[i], &ids[i], whats[i], why, sizeof(why));
+		if (r == -ESRCH)
+			break; /* exited: nothing is bound any more */
+		if (r < 0) {
+			engine_container_stop(e, id, 0);
+			return fail(err, r, SERVICE_ERR_BIND_CHANGED, "the %s container: %s; it was stopped", name, why);
+		}
+	}
+	return 0;
+}
+
+/* check_started() for the mounts of a spec. */
+static int check_started_spec(struct engine *e, const struct service_spec *s, const char *id,
+			      const struct fs_id *ids, struct service_error *err)
+{
+	const char **targets = calloc(s->n_mounts + 1, sizeof(*targets));
+	const char **whats = calloc(s->n_mounts + 1, sizeof(*whats));
+	int r = -ENOMEM;
+	if (targets && whats) {
+		for (size_t i = 0; i < s->n_mounts; i++) {
+			targets[i] = s->mounts[i].target;
+			whats[i] = s->mounts[i].origin ? s->mounts[i].origin : s->mounts[i].source;
+		}
+		r = check_started(e, s->name, id, targets, whats, ids, s->n_mounts, err);
+	} else {
+		fail(err, r, SERVICE_ERR_ENGINE, "out of memory");
+	}
+	free(targets);
+	free(whats);
+	return r;
 }
 
 /* The last lines of a container's log on one line, for an error message. */
@@ -528,6 +580,7 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 	struct service_spec spec = { 0 };
 	struct engine_container old = { 0 };
 	struct service_rebuild_result res = { .reason = "created" };
+	struct fs_id *ids = NULL;
 	char cname[64], msg[512] = "";
 	bool have_old = false;
 	*err = (struct service_error){ 0 };
@@ -548,9 +601,14 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 	if (r < 0)
 		goto out;
 	have_old = r == 1;
+	ids = calloc(spec.n_mounts + 1, sizeof(*ids));
+	if (!ids) {
+		r = fail(err, -ENOMEM, SERVICE_ERR_SPEC, "out of memory");
+		goto out;
+	}
 	/* Check before anything changes: a missing source leaves the old
 	 * container as it is. */
-	r = check_sources(&spec, err);
+	r = check_sources(cfg, &spec, ids, err);
 	if (r < 0)
 		goto out;
 
@@ -568,6 +626,8 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 					r = fail(err, r, SERVICE_ERR_ENGINE, "cannot start %s: %s", cname, engine_errmsg(e));
 					goto out;
 				}
+				if ((r = check_started_spec(e, &spec, old.id, ids, err)) < 0)
+					goto out;
 				res.reason = "unchanged; started the stopped container";
 				r = wait_healthy(e, def, cfg, old.id, op, err);
 				if (r < 0)
@@ -607,7 +667,7 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 		}
 	}
 	/* Again right before the create: this is the check that counts. */
-	r = check_sources(&spec, err);
+	r = check_sources(cfg, &spec, ids, err);
 	if (r < 0)
 		goto out;
 	progress(op, 40, "Creating the %s container", def->name);
@@ -621,6 +681,9 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 		r = fail(err, r, SERVICE_ERR_ENGINE, "cannot start %s: %s", cname, engine_errmsg(e));
 		goto out;
 	}
+	/* And what the engine really bound. */
+	if ((r = check_started_spec(e, &spec, res.container_id, ids, err)) < 0)
+		goto out;
 	progress(op, 80, "Waiting for %s to answer", def->name);
 	r = wait_healthy(e, def, cfg, res.container_id, op, err);
 	if (r < 0)
@@ -631,6 +694,7 @@ done:
 out:
 	if (have_old)
 		engine_container_release(&old);
+	free(ids);
 	service_spec_release(&spec);
 	return r;
 }
@@ -649,11 +713,40 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 		return fail(err, -ENOENT, SERVICE_ERR_NOT_CREATED,
 			    "the %s container does not exist yet; a rebuild creates it (a restart never does)", def->name);
 	snprintf(id, sizeof(id), "%s", c.id);
+	/* The container's binds, checked as a rebuild checks them: right
+	 * before the engine resolves them again, and on what it got. */
+	const char *roots[PATHS_TRUSTED_MAX + 1];
+	paths_trusted_roots(cfg, roots);
+	size_t nb = 0;
+	const char **targets = calloc(c.n_mounts + 1, sizeof(*targets));
+	struct fs_id *ids = calloc(c.n_mounts + 1, sizeof(*ids));
+	char why[1024];
+	r = targets && ids ? 0 : fail(err, -ENOMEM, SERVICE_ERR_ENGINE, "out of memory");
+	for (size_t i = 0; r == 0 && i < c.n_mounts; i++) {
+		const struct engine_mount_info *m = &c.mounts[i];
+		if (!m->type || strcmp(m->type, "bind") != 0 || !m->source || !m->destination)
+			continue;
+		struct bind_source b = { .path = m->source, .what = m->destination };
+		r = bind_source_check(roots, &b, &ids[nb], why, sizeof(why));
+		if (r < 0)
+			r = fail(err, r, r == -ENOENT ? SERVICE_ERR_MISSING_SOURCE : SERVICE_ERR_BIND_CHANGED,
+				 "not restarting %s: bind source %s", cname, why);
+		else
+			targets[nb++] = m->destination;
+	}
+	if (r == 0) {
+		progress(op, 20, "Restarting the %s container", def->name);
+		r = engine_container_restart(e, id, STOP_TIMEOUT_S);
+		if (r < 0)
+			r = fail(err, r, SERVICE_ERR_ENGINE, "cannot restart %s: %s", cname, engine_errmsg(e));
+		else
+			r = check_started(e, def->name, id, targets, targets, ids, nb, err);
+	}
+	free(targets);
+	free(ids);
 	engine_container_release(&c);
-	progress(op, 20, "Restarting the %s container", def->name);
-	r = engine_container_restart(e, id, STOP_TIMEOUT_S);
 	if (r < 0)
-		return fail(err, r, SERVICE_ERR_ENGINE, "cannot restart %s: %s", cname, engine_errmsg(e));
+		return r;
 	progress(op, 60, "Waiting for %s to answer", def->name);
 	r = wait_healthy(e, def, cfg, id, op, err);
 	if (r < 0)

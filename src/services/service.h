@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "common/config.h"
+#include "common/fs.h"
 #include "engine/engine.h"
 #include "store/store.h"
 
@@ -53,6 +54,7 @@
 #define SERVICE_ERR_ENGINE "engine_error"           /* the engine refused an operation */
 #define SERVICE_ERR_SPEC "spec_error"               /* the spec cannot be built (config, database) */
 #define SERVICE_ERR_MISSING_SOURCE "missing_source" /* a bind source does not exist */
+#define SERVICE_ERR_BIND_CHANGED "bind_source_changed" /* a bind source is a symlink, or replaced */
 #define SERVICE_ERR_IMAGE_MISSING "image_missing"   /* the engine does not have the image */
 #define SERVICE_ERR_NOT_CREATED "not_created"       /* restart: there is no container yet */
 #define SERVICE_ERR_UNHEALTHY "unhealthy"           /* started, but it does not answer / exited */
@@ -71,6 +73,11 @@ struct service_mount {
 	enum engine_propagation propagation;
 	/* Who wants it, for messages: "the appsdata root", "app wiki". */
 	char *origin;
+	/* The identity boxd recorded for the source (an app's data dir, a
+	 * volume of type dir): what it must still be when it goes to the
+	 * engine (common/bind_source.h). Not part of the spec hash. */
+	bool has_expect;
+	struct fs_id expect;
 };
 
 struct service_kv {
@@ -196,16 +203,23 @@ struct service_rebuild_result {
  *
  * A missing bind source fails with SERVICE_ERR_MISSING_SOURCE (naming every
  * missing path) before anything is changed: the old container keeps running
- * and nothing is created on the host. Returns 0 with *ret filled, or a
- * negative errno with *err filled. */
+ * and nothing is created on the host. Every source is checked as
+ * common/bind_source.h says right before the engine call (no symlink on
+ * the way, a directory, the recorded identity) and what the started
+ * container got is compared after it: a failure is
+ * SERVICE_ERR_BIND_CHANGED (after the start: the new container is
+ * stopped). Returns 0 with *ret filled, or a negative errno with *err
+ * filled. */
 int service_rebuild(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
 		    struct store *store, bool force, const struct service_op *op, struct service_rebuild_result *ret,
 		    struct service_error *err);
 
 /* Restart the service's container through the engine (the container id
  * stays the same) and wait until it answers. Never rebuilds: without a
- * container it fails with SERVICE_ERR_NOT_CREATED. On success the
- * container's id is written to ret_id. */
+ * container it fails with SERVICE_ERR_NOT_CREATED. Its bind sources are
+ * checked before and after like a rebuild's (without recorded identities:
+ * the same directories before and after). On success the container's id
+ * is written to ret_id. */
 int service_restart(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
 		    const struct service_op *op, char ret_id[ENGINE_ID_MAX], struct service_error *err);
 

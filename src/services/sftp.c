@@ -153,6 +153,19 @@ static int read_keys(const char *path, char **ret, char *err, size_t errlen)
 	return *ret ? 0 : -ENOMEM;
 }
 
+/* Pin the custom mount of `kind` `id` (if it has one) to `expect`. */
+static void pin(struct service_spec *s, const char *kind, const char *id, const struct fs_id *expect)
+{
+	char target[512];
+	snprintf(target, sizeof(target), "/mnt/custom/%ss/%s", kind, id);
+	for (size_t i = 0; i < s->n_mounts; i++) {
+		if (strcmp(s->mounts[i].target, target) == 0) {
+			s->mounts[i].has_expect = true;
+			s->mounts[i].expect = *expect;
+		}
+	}
+}
+
 int sftp_spec_load(const struct boxd_config *cfg, struct store *store, struct service_spec *ret, char *err,
 		   size_t errlen)
 {
@@ -188,18 +201,41 @@ int sftp_spec_load(const struct boxd_config *cfg, struct store *store, struct se
 		if (strcmp(apps[i].install_state, "pending_install") == 0 ||
 		    (strcmp(apps[i].install_state, "error") == 0 && apps[i].data_dir && lstat(apps[i].data_dir, &st) < 0))
 			continue;
+		/* The store is not trusted for path safety: a row whose path
+		 * would not be accepted today fails the spec (nothing bound). */
+		char *checked = NULL;
+		if ((r = app_data_dir_checked(cfg, &apps[i], &checked, err, errlen)) < 0)
+			goto out;
+		free(checked);
 		adirs[n_adirs].id = apps[i].id;
 		/* Only a custom dir can lie outside the roots; the default one
 		 * is <appsdata_root>/<id>. */
 		adirs[n_adirs].path = apps[i].data_dir;
 		n_adirs++;
 	}
-	for (size_t i = 0; i < n_vols; i++)
+	for (size_t i = 0; i < n_vols; i++) {
+		char why[512];
+		if ((r = path_check_volume(cfg, vols[i].host_path, why, sizeof(why))) < 0) {
+			snprintf(err, errlen, "volume %s: its host path is not acceptable: %s", vols[i].id, why);
+			goto out;
+		}
 		vdirs[i] = (struct sftp_dir){ vols[i].id, vols[i].host_path };
+	}
 	r = read_keys(cfg->sftp_authorized_keys_file, &keys, err, errlen);
 	if (r < 0)
 		goto out;
 	r = sftp_spec_build(cfg, adirs, n_adirs, vdirs, n_vols, keys, ret, err, errlen);
+	if (r < 0)
+		goto out;
+	/* The dirs boxd made are pinned to the identity it recorded
+	 * (common/bind_source.h); a mount point volume changes identity when
+	 * the host mounts on it, so only a plain dir is. */
+	for (size_t i = 0; i < n_apps; i++)
+		if (apps[i].has_data_id)
+			pin(ret, "app", apps[i].id, &apps[i].data_id);
+	for (size_t i = 0; i < n_vols; i++)
+		if (vols[i].has_host_id && vols[i].mount_type && strcmp(vols[i].mount_type, "dir") == 0)
+			pin(ret, "volume", vols[i].id, &vols[i].host_id);
 out:
 	free(keys);
 	free(adirs);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "apps/app.h"
+#include "apps/app_bind.h"
 #include "apps/app_tasks.h"
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -176,15 +177,37 @@ static void ensure_app(struct ps_run *ps, struct engine *e, const struct app *a)
 	if (r == 0) {
 		bool running = c.running;
 		engine_container_release(&c);
+		char *dir = NULL, err[512];
+		if (app_data_dir_checked(ctx->config, a, &dir, err, sizeof(err)) < 0) {
+			/* Not one boxd may hand to the engine: stop it if it runs. */
+			if (running)
+				engine_container_stop(e, name, 0);
+			app_set(ctx->store, a->id, "run_state", "stopped");
+			problem(ps, "bad_path", "app %s: %s; its container is not started", a->id, err);
+			json_array_append_new(ps->failed, json_string(a->id));
+			return;
+		}
 		if (running) {
+			/* Started while boxd was down (by the engine's restart
+			 * policy, say): check what it got. */
+			r = a->has_data_id ? app_bind_check_started(ctx, e, a->id, name, &a->data_id) : 0;
+			free(dir);
+			if (r < 0) {
+				problem(ps, ctx->error_code, "app %s: %s", a->id, ctx->error_message);
+				ctx->error_code[0] = ctx->error_message[0] = '\0';
+				json_array_append_new(ps->failed, json_string(a->id));
+				return;
+			}
 			json_array_append_new(ps->running, json_string(a->id));
 			if (!a->run_state || strcmp(a->run_state, "running") != 0)
 				app_set(ctx->store, a->id, "run_state", "running");
 			return;
 		}
-		r = engine_container_start(e, name);
+		r = app_container_start_checked(ctx, e, a, dir, name, false, 0);
+		free(dir);
 		if (r < 0) {
-			problem(ps, "app_start_failed", "app %s: cannot start %s: %s", a->id, name, engine_errmsg(e));
+			problem(ps, "app_start_failed", "app %s: cannot start %s: %s", a->id, name, ctx->error_message);
+			ctx->error_code[0] = ctx->error_message[0] = '\0';
 			json_array_append_new(ps->failed, json_string(a->id));
 			return;
 		}
