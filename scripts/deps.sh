@@ -14,7 +14,7 @@ test_pkgs=(
 	libcmocka-dev sqlite3 jq curl procps util-linux psmisc iproute2
 	mariadb-server mariadb-client postgresql postgresql-client
 	podman runc openssh-server openssh-client busybox-static
-	faketime
+	faketime openssl
 )
 
 want=("${build_pkgs[@]}")

@@ -8,9 +8,13 @@
  * scheduler then decides, in the loop thread, what starts.
  *
  * Listening: a unix socket (default <state>/boxd.sock, mode 0660; access is
- * granted by the file's permissions) and optionally TCP (`[api] listen`),
- * where every request needs `Authorization: Bearer <token>`; tokens are
- * stored as SHA-256 hashes in the tokens file and compared in constant time.
+ * granted by the file's permissions) and optionally TCP (`[api] listen`,
+ * HTTPS with `[api] tls_cert`/`tls_key`), where every request needs
+ * `Authorization: Bearer <token>` (tokens.h). Each listener is its own
+ * libmicrohttpd daemon with its own threads, connection limits, idle
+ * timeout and store pool, so TCP clients cannot starve the unix socket.
+ * A request is admitted or refused before its body is read
+ * (admission.h). See docs/ARCHITECTURE.md, "Security".
  */
 #pragma once
 

@@ -1,4 +1,9 @@
-/* server.c — libmicrohttpd plumbing: sockets, auth, bodies, routing. */
+/* server.c — libmicrohttpd plumbing: sockets, limits, TLS, bodies, routing.
+ *
+ * Two libmicrohttpd daemons, each with its own threads, connection limit
+ * and pool of store connections: one on the unix socket, one on TCP. So
+ * whatever TCP clients do (hold every connection the TCP daemon allows,
+ * keep its store connections busy), the unix socket still answers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,24 +17,32 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admission.h"
 #include "api-internal.h"
 #include "common/log.h"
 #include "store_pool.h"
-#include "tokens.h"
 
-#define POOL_SIZE 8
+/* Store connections of each listener. */
+#define UNIX_POOL_SIZE 8
+#define TCP_POOL_SIZE 4
+/* Connections at once on the unix socket (whoever may open it is an
+ * operator; the limit only bounds threads). */
+#define UNIX_MAX_CONNECTIONS 256
+/* The biggest TLS certificate or key file read. */
+#define TLS_FILE_MAX (1024 * 1024)
 
 struct listener {
 	struct api_server *srv;
 	struct MHD_Daemon *mhd;
+	struct store_pool *pool;
 	bool needs_token;
 };
 
 struct api_server {
 	struct api_opts o;
-	struct store_pool *pool;
 	struct listener unix_l, tcp_l;
 	int unix_fd;
+	char *tls_cert, *tls_key; /* PEM text, kept while the TCP daemon runs */
 };
 
 struct conn_state {
@@ -57,13 +70,15 @@ void api_wake(struct api_req *req)
 		req->srv->o.wake(req->srv->o.userdata);
 }
 
+/* Streams borrow from the unix socket's pool: a connection for one short
+ * query at a time. */
 int api_store_get(struct api_server *srv, struct store **ret)
 {
 	char err[256];
-	return store_pool_get(srv->pool, ret, err, sizeof(err));
+	return store_pool_get(srv->unix_l.pool, ret, err, sizeof(err));
 }
 
-void api_store_put(struct api_server *srv, struct store *s) { store_pool_put(srv->pool, s, false); }
+void api_store_put(struct api_server *srv, struct store *s) { store_pool_put(srv->unix_l.pool, s, false); }
 
 /* ---- answers ------------------------------------------------------------ */
 
@@ -100,12 +115,16 @@ void api_reply_json(struct api_req *req, unsigned status, json_t *body)
 
 void api_reply_error(struct api_req *req, unsigned status, const char *code, const char *fmt, ...)
 {
-	char msg[1024];
+	char msg[1024], text[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	api_reply_json(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", msg));
+	/* Messages quote what the client sent (a path, an id): bytes that are
+	 * not UTF-8 (which JSON cannot carry) and control characters are
+	 * shown escaped, so the answer can always be encoded. */
+	log_escape(msg, text, sizeof(text));
+	api_reply_json(req, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", text));
 }
 
 void api_reply_empty(struct api_req *req, unsigned status)
@@ -254,15 +273,6 @@ static void dispatch(struct api_req *req)
 		api_reply_error(req, 404, "not_found", "no such route: %s", req->url);
 }
 
-/* ---- auth ---------------------------------------------------------------- */
-
-static bool token_ok(const struct boxd_config *cfg, const char *header)
-{
-	if (!header || strncmp(header, "Bearer ", 7) != 0)
-		return false;
-	return tokens_check(cfg->tokens_file, header + 7);
-}
-
 /* ---- libmicrohttpd callbacks -------------------------------------------- */
 
 static enum MHD_Result queue(struct MHD_Connection *conn, struct api_req *req)
@@ -282,6 +292,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct listener *l = cls;
 	struct conn_state *cs = *con_cls;
 	if (!cs) {
+		/* The head is complete and no byte of the body was read. */
+		struct api_req first = { .srv = l->srv, .conn = conn, .method = method, .url = url };
+		if (api_admission_refuse(&first, l->needs_token)) {
+			log_debug("%s %s -> %u (refused before the body)", method, url, first.status);
+			return queue(conn, &first);
+		}
 		cs = calloc(1, sizeof(*cs));
 		if (!cs)
 			return MHD_NO;
@@ -308,24 +324,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 	struct api_req req = { .srv = l->srv, .conn = conn, .method = method, .url = url, .body = cs->body,
 			       .body_len = cs->len };
-	if (l->needs_token &&
-	    !token_ok(l->srv->o.config, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"))) {
-		api_reply_error(&req, 401, "unauthorized", "a valid bearer token is required");
-		struct MHD_Response *resp = req.response;
-		MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
-		return queue(conn, &req);
-	}
+	/* The Content-Length was checked at the first call: only a body
+	 * that grew past it (it cannot, libmicrohttpd frames by it) or a
+	 * failed realloc end here. */
 	if (cs->too_large) {
 		api_reply_error(&req, 413, "body_too_large", "the request body is larger than %d bytes", API_MAX_BODY);
 		return queue(conn, &req);
 	}
 	char err[256];
-	if (store_pool_get(l->srv->pool, &req.store, err, sizeof(err)) < 0) {
+	if (store_pool_get(l->pool, &req.store, err, sizeof(err)) < 0) {
 		api_reply_error(&req, 503, "store_unavailable", "the database is unavailable: %s", err);
 		return queue(conn, &req);
 	}
 	dispatch(&req);
-	store_pool_put(l->srv->pool, req.store, req.store_broken);
+	store_pool_put(l->pool, req.store, req.store_broken);
 	log_debug("%s %s -> %u", method, url, req.status);
 	return queue(conn, &req);
 }
@@ -388,14 +400,114 @@ static int bind_unix(const char *path, char *err, size_t errlen)
 	return fd;
 }
 
-static struct MHD_Daemon *start_mhd(struct listener *l, int fd, const struct sockaddr_in *addr)
+static struct MHD_Daemon *start_unix(struct listener *l, int fd, const struct boxd_config *cfg)
 {
 	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
-	if (fd >= 0)
-		return MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
-					MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)UNIX_MAX_CONNECTIONS,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->api_idle_timeout_ms + 999) / 1000),
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY, MHD_OPTION_END);
+}
+
+/* The TCP listener: at most [api] max_connections at once, at most
+ * [api] max_connections_per_ip from one address (libmicrohttpd closes the
+ * others as soon as it accepts them, and stops accepting while at the
+ * limit), idle ones closed after [api] idle_timeout; TLS when a
+ * certificate is configured. */
+static struct MHD_Daemon *start_tcp(struct listener *l, const struct sockaddr_in *addr, const struct boxd_config *cfg)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, l->srv->tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, l->srv->tls_key },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	if (l->srv->tls_cert)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
 	return MHD_start_daemon(flags, ntohs(addr->sin_port), NULL, NULL, on_request, l, MHD_OPTION_SOCK_ADDR, addr,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_END);
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->api_max_connections,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->api_max_per_ip,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->api_idle_timeout_ms + 999) / 1000),
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+				MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+}
+
+/* A PEM file into memory (NUL-terminated). The key must not be readable
+ * by everyone. */
+static int read_pem(const char *what, const char *path, bool secret, char **ret, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		snprintf(err, errlen, "[api] %s: cannot read %s: %s", what, path, strerror(e));
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > TLS_FILE_MAX) {
+		close(fd);
+		snprintf(err, errlen, "[api] %s: %s is not a PEM file of at most %d bytes", what, path, TLS_FILE_MAX);
+		return -EINVAL;
+	}
+	if (secret && (st.st_mode & S_IROTH)) {
+		close(fd);
+		snprintf(err, errlen, "[api] %s: %s is readable by every user (mode %04o): chmod 600 it", what, path,
+			 (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	char *buf = calloc(1, (size_t)st.st_size + 1);
+	size_t got = 0;
+	while (buf && got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (!buf || got != (size_t)st.st_size) {
+		free(buf);
+		snprintf(err, errlen, "[api] %s: cannot read %s", what, path);
+		return -EIO;
+	}
+	*ret = buf;
+	return 0;
+}
+
+static int load_tls(struct api_server *srv, const struct boxd_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->tls_cert && !cfg->tls_key)
+		return 0;
+	if (!cfg->tls_cert || !cfg->tls_key) {
+		snprintf(err, errlen, "[api] tls_cert and tls_key go together");
+		return -EINVAL;
+	}
+	if (!cfg->listen) {
+		snprintf(err, errlen, "[api] tls_cert is set but there is no TCP listener ([api] listen)");
+		return -EINVAL;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "this libmicrohttpd was built without TLS");
+		return -ENOTSUP;
+	}
+	int r = read_pem("tls_cert", cfg->tls_cert, false, &srv->tls_cert, err, errlen);
+	if (r == 0)
+		r = read_pem("tls_key", cfg->tls_key, true, &srv->tls_key, err, errlen);
+	return r;
+}
+
+static void free_secret(char *p)
+{
+	if (p) {
+		explicit_bzero(p, strlen(p));
+		free(p);
+	}
 }
 
 int api_server_start(const struct api_opts *opts, struct api_server **ret, char *err, size_t errlen)
@@ -407,14 +519,20 @@ int api_server_start(const struct api_opts *opts, struct api_server **ret, char 
 	srv->unix_fd = -1;
 	srv->unix_l.srv = srv->tcp_l.srv = srv;
 	srv->tcp_l.needs_token = true;
-	int r = store_pool_new(opts->config, POOL_SIZE, &srv->pool);
-	if (r < 0)
+	int r = store_pool_new(opts->config, UNIX_POOL_SIZE, &srv->unix_l.pool);
+	if (r == 0 && opts->config->listen)
+		r = store_pool_new(opts->config, TCP_POOL_SIZE, &srv->tcp_l.pool);
+	if (r < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if ((r = load_tls(srv, opts->config, err, errlen)) < 0)
 		goto fail;
 
 	r = srv->unix_fd = bind_unix(opts->config->socket_path, err, errlen);
 	if (r < 0)
 		goto fail;
-	srv->unix_l.mhd = start_mhd(&srv->unix_l, srv->unix_fd, NULL);
+	srv->unix_l.mhd = start_unix(&srv->unix_l, srv->unix_fd, opts->config);
 	if (!srv->unix_l.mhd) {
 		snprintf(err, errlen, "cannot start the HTTP server on %s", opts->config->socket_path);
 		r = -EIO;
@@ -439,9 +557,15 @@ int api_server_start(const struct api_opts *opts, struct api_server **ret, char 
 			goto fail;
 		}
 		sa.sin_port = htons((uint16_t)port);
-		srv->tcp_l.mhd = start_mhd(&srv->tcp_l, -1, &sa);
+		srv->tcp_l.mhd = start_tcp(&srv->tcp_l, &sa, opts->config);
 		if (!srv->tcp_l.mhd) {
-			snprintf(err, errlen, "cannot listen on %s", opts->config->listen);
+			if (srv->tls_cert)
+				snprintf(err, errlen,
+					 "cannot listen on %s with TLS (is the address in use, or do [api] tls_cert and "
+					 "tls_key not hold a matching PEM certificate and key?)",
+					 opts->config->listen);
+			else
+				snprintf(err, errlen, "cannot listen on %s (is the address in use?)", opts->config->listen);
 			r = -EADDRINUSE;
 			goto fail;
 		}
@@ -465,6 +589,9 @@ void api_server_stop(struct api_server *srv)
 		close(srv->unix_fd);
 		unlink(srv->o.config->socket_path);
 	}
-	store_pool_free(srv->pool);
+	store_pool_free(srv->unix_l.pool);
+	store_pool_free(srv->tcp_l.pool);
+	free_secret(srv->tls_cert);
+	free_secret(srv->tls_key);
 	free(srv);
 }

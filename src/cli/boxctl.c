@@ -117,7 +117,7 @@ static void print_commands(FILE *f, const char *group)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: boxctl [--socket PATH | --url http://HOST:PORT [--token TOKEN]] [--json] COMMAND ...\n"
+	fprintf(f, "usage: boxctl [--socket PATH | --url URL [--token TOKEN] [--cacert FILE]] [--json] COMMAND ...\n"
 		   "\n"
 		   "commands:\n");
 	print_commands(f, NULL);
@@ -125,7 +125,10 @@ static void usage(FILE *f)
 		   "options (anywhere on the command line):\n"
 		   "  --socket PATH   boxd's unix socket (default $BOXD_SOCKET, else " DEFAULT_SOCKET ")\n"
 		   "  --url URL       talk to boxd over TCP instead, e.g. http://127.0.0.1:8640\n"
+		   "                  (https:// when boxd has [api] tls_cert)\n"
 		   "  --token TOKEN   API token for --url (default $BOXD_TOKEN)\n"
+		   "  --cacert FILE   trust the certificates in FILE (PEM) for https:// (default\n"
+		   "                  $BOXD_CACERT, else the system's)\n"
 		   "  --json          print the API's JSON answers as they are, for scripts\n"
 		   "\n"
 		   "exit codes: 0 ok, 1 boxd refused or the task failed, 2 bad usage, 3 cannot reach boxd,\n"
@@ -197,7 +200,7 @@ int cli_parse_id(const struct cli *cli, const char *s, int64_t *ret)
 /* ---- global options ------------------------------------------------------------ */
 
 struct globals {
-	const char *socket_path, *url, *token;
+	const char *socket_path, *url, *token, *cacert;
 	bool json;
 };
 
@@ -213,6 +216,7 @@ static int take_globals(int argc, char **argv, struct globals *g)
 		{ "--socket", offsetof(struct globals, socket_path) },
 		{ "--url", offsetof(struct globals, url) },
 		{ "--token", offsetof(struct globals, token) },
+		{ "--cacert", offsetof(struct globals, cacert) },
 	};
 	int kept = 1;
 	for (int i = 1; i < argc; i++) {
@@ -269,8 +273,9 @@ static int connect_cli(struct cli *cli, const struct globals *g)
 		cli->target = t.socket_path;
 		cli->via_socket = true;
 	}
-	const char *env_token = getenv("BOXD_TOKEN");
+	const char *env_token = getenv("BOXD_TOKEN"), *env_ca = getenv("BOXD_CACERT");
 	t.token = g->token ? g->token : env_token;
+	t.ca_file = g->cacert ? g->cacert : env_ca && *env_ca ? env_ca : NULL;
 	cli->have_token = t.token && *t.token;
 	if (http_client_new(&t, &cli->http) < 0) {
 		fprintf(stderr, "boxctl: out of memory\n");

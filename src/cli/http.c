@@ -15,6 +15,7 @@ struct http_client {
 	char *socket_path;
 	char *base_url;
 	char *auth_header; /* "Authorization: Bearer ..." or NULL */
+	char *ca_file;     /* or NULL */
 };
 
 int http_client_new(const struct http_target *t, struct http_client **ret)
@@ -36,8 +37,10 @@ int http_client_new(const struct http_target *t, struct http_client **ret)
 	}
 	if (t->token && *t->token && asprintf(&c->auth_header, "Authorization: Bearer %s", t->token) < 0)
 		c->auth_header = NULL;
+	if (t->ca_file)
+		c->ca_file = strdup(t->ca_file);
 	if (!c->curl || (t->socket_path && !c->socket_path) || (t->base_url && !c->base_url) ||
-	    (t->token && *t->token && !c->auth_header)) {
+	    (t->token && *t->token && !c->auth_header) || (t->ca_file && !c->ca_file)) {
 		http_client_free(c);
 		return -ENOMEM;
 	}
@@ -54,6 +57,7 @@ void http_client_free(struct http_client *c)
 	free(c->socket_path);
 	free(c->base_url);
 	free(c->auth_header);
+	free(c->ca_file);
 	free(c);
 }
 
@@ -195,6 +199,8 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	curl_easy_setopt(cu, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	curl_easy_setopt(cu, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(cu, CURLOPT_USERAGENT, "boxctl/" BOXD_VERSION);
+	if (c->ca_file)
+		curl_easy_setopt(cu, CURLOPT_CAINFO, c->ca_file);
 	/* Never pick up a proxy from the environment for the unix socket. */
 	if (c->socket_path)
 		curl_easy_setopt(cu, CURLOPT_NOPROXY, "*");

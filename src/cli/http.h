@@ -35,6 +35,7 @@ struct http_target {
 	const char *socket_path; /* unix socket */
 	const char *base_url;    /* "http://HOST:PORT", no trailing path */
 	const char *token;       /* sent as "Authorization: Bearer <token>"; may be NULL */
+	const char *ca_file;     /* PEM certificates to trust for https:// (NULL: the system's) */
 };
 
 /* Receives the body of a 2xx answer as it arrives, in pieces of any size.

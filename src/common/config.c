@@ -118,6 +118,16 @@ static int handle(void *user, const char *section, const char *name, const char 
 		config_set(&cfg->listen, *value ? value : NULL);
 	else if (IS("api", "tokens_file"))
 		config_set(&cfg->tokens_file, value);
+	else if (IS("api", "max_connections"))
+		r = set_int(value, 1, 100000, &cfg->api_max_connections);
+	else if (IS("api", "max_connections_per_ip"))
+		r = set_int(value, 1, 100000, &cfg->api_max_per_ip);
+	else if (IS("api", "idle_timeout"))
+		r = parse_duration_ms(value, &cfg->api_idle_timeout_ms) < 0 || cfg->api_idle_timeout_ms < 1000 ? -EINVAL : 0;
+	else if (IS("api", "tls_cert"))
+		config_set(&cfg->tls_cert, *value ? value : NULL);
+	else if (IS("api", "tls_key"))
+		config_set(&cfg->tls_key, *value ? value : NULL);
 	else if (IS("tasks", "user"))
 		config_set(&cfg->task_user, *value ? value : NULL);
 	else if (IS("tasks", "app_concurrency"))
@@ -203,6 +213,9 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		.sftp_memory_bytes = 256LL * 1024 * 1024,
 		.lease_ms = -1, /* auto: see config_lease_ms() */
 		.backups_keep = 7,
+		.api_max_connections = 64,
+		.api_max_per_ip = 16,
+		.api_idle_timeout_ms = 30000,
 	};
 	config_set(&cfg->store_backend, "sqlite");
 	config_set(&cfg->state_dir, "/var/lib/boxd");
@@ -278,7 +291,8 @@ void config_release(struct boxd_config *cfg)
 	char **fields[] = { &cfg->state_dir, &cfg->socket_path, &cfg->listen, &cfg->tokens_file, &cfg->task_user,
 			    &cfg->store_backend, &cfg->sqlite_path, &cfg->dsn, &cfg->engine_socket,
 			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir, &cfg->backups_format, &cfg->config_path,
-			    &cfg->sftp_authorized_keys_file, &cfg->sftp_image, &cfg->install_root };
+			    &cfg->sftp_authorized_keys_file, &cfg->sftp_image, &cfg->install_root,
+			    &cfg->tls_cert, &cfg->tls_key };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		free(*fields[i]);
 		*fields[i] = NULL;

@@ -29,6 +29,10 @@ struct boxd_config {
 	char *socket_path;          /* [api] socket (default <state_dir>/boxd.sock) */
 	char *listen;               /* [api] listen = HOST:PORT for TCP; NULL = none */
 	char *tokens_file;          /* [api] tokens_file (default <state_dir>/api-tokens) */
+	int api_max_connections;    /* [api] max_connections: TCP connections at once, default 64 */
+	int api_max_per_ip;         /* [api] max_connections_per_ip: default 16 */
+	int64_t api_idle_timeout_ms; /* [api] idle_timeout: close a silent connection, default 30s */
+	char *tls_cert, *tls_key;   /* [api] tls_cert, tls_key: PEM files; TLS on the TCP listener */
 	int log_level;              /* [boxd] log_level */
 	char *task_user;            /* [tasks] user: run workers via sudo -n -u USER */
 	int app_task_concurrency;   /* [tasks] app_concurrency, default 5 */
