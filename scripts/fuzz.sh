@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fuzz.sh [SECONDS] — fuzz every target in tests/fuzz with clang's libFuzzer
 # (+ASan/UBSan) for SECONDS each (default 60), starting from the seed corpus.
+# FUZZ_TARGETS="api engine" picks some of them.
 # New interesting inputs are kept in build-fuzz/corpus/<target>; a crash
 # leaves its input in build-fuzz/ — copy it into tests/fuzz/corpus/<target>
 # once fixed, so `make check` replays it for ever.
@@ -13,11 +14,12 @@ mkdir -p "$out"
 # The library code, without any main(): everything under src/ except the
 # programs.
 mapfile -t srcs < <(find "$root/src" -name '*.c' ! -path '*/daemon/*' ! -path '*/cli/*' | sort)
-flags=(-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DBOXD_VERSION=\"fuzz\" -I"$root/src"
+flags=(-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DBOXD_VERSION=\"fuzz\"
+	-DBOXD_INSTALL_ROOT=\"/opt/boxd\" -I"$root/src"
 	$(pkg-config --cflags --libs libuv libmicrohttpd jansson sqlite3 libmariadb libpq libcurl libarchive libcrypto inih))
-for t in lock-doc config engine; do
+for t in ${FUZZ_TARGETS:-lock-doc config engine api}; do
 	echo "== fuzz-$t (${secs}s)"
-	clang "${flags[@]:0:6}" "$root/tests/fuzz/fuzz-$t.c" "${srcs[@]}" "${flags[@]:6}" -lpthread -o "$out/fuzz-$t"
+	clang "${flags[@]:0:7}" "$root/tests/fuzz/fuzz-$t.c" "${srcs[@]}" "${flags[@]:7}" -lpthread -o "$out/fuzz-$t"
 	mkdir -p "$out/corpus/$t"
 	(cd "$out" && "./fuzz-$t" -max_total_time="$secs" "corpus/$t" "$root/tests/fuzz/corpus/$t")
 done
