@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -71,7 +72,11 @@ int state_dir_secure(const struct boxd_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "the state dir %s is not a directory", dir);
 		return -ENOTDIR;
 	}
-	if (st.st_uid != geteuid()) {
+	/* With [tasks] user the operator may have given the state dir to that
+	 * user, whose workers write the database and the logs: allowed, and
+	 * no privilege boundary (docs/ARCHITECTURE.md, "Security"). */
+	struct passwd *pw = cfg->task_user ? getpwnam(cfg->task_user) : NULL;
+	if (st.st_uid != geteuid() && !(pw && pw->pw_uid == st.st_uid)) {
 		snprintf(err, errlen,
 			 "the state dir %s is owned by uid %u, not by uid %u that runs boxd: that user could replace "
 			 "the database; chown it to uid %u or choose another state dir",

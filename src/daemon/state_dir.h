@@ -13,8 +13,10 @@
 #include "common/config.h"
 
 /* Create the state dir (0700) if missing; refuse it (-EPERM, message in
- * err) when another user owns it (that user could replace the database);
+ * err) when another user owns it (that user could replace the database) —
+ * other than the [tasks] user, whose workers write it anyway;
  * take write from its group and everything from others; make the SQLite
  * database (and its -wal, -shm, -journal), the tokens file and every task
- * log 0600 and the log dirs 0700. What it changed is logged (warn). */
+ * log 0600 and the log dirs 0700 — whatever of that this process owns.
+ * What it changed is logged (warn). */
 int state_dir_secure(const struct boxd_config *cfg, char *err, size_t errlen);

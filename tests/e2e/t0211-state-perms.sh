@@ -8,7 +8,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 13
+plan 14
 
 command -v setpriv >/dev/null || bail "setpriv (util-linux) is needed"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
@@ -65,5 +65,20 @@ fi
 equal "a state dir owned by another user is refused (exit 1)" "$rc" 1
 check "with a message that says why" grep -q "owned by uid $(id -u nobody)" "$E2E_TMP/other.log"
 [ "$rc" = 1 ] || diag <"$E2E_TMP/other.log"
+
+# ... unless it is the [tasks] user, whose workers write there anyway (not
+# a privilege boundary: docs/ARCHITECTURE.md, "Security").
+tuser="$E2E_TMP/tuser"
+mkdir -m 700 "$tuser"
+chown nobody "$tuser"
+env BOXD_E2E_TAG="$E2E_TAG" "$BOXD" serve --state-dir "$tuser" --task-user nobody >"$E2E_TMP/tuser.log" 2>&1 &
+tpid=$!
+tuser_answers() { [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --unix-socket "$tuser/boxd.sock" http://boxd/api/v1/status)" = 200 ]; }
+tuser_up() { tuser_answers || gone "$tpid"; }
+wait_for 15 tuser_up
+check "a state dir owned by the [tasks] user is accepted" tuser_answers
+tuser_answers || diag <"$E2E_TMP/tuser.log"
+kill "$tpid"
+wait "$tpid"
 
 done_testing
