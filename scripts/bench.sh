@@ -13,12 +13,18 @@
 #      start latency over TASKBENCH_START tasks posted one at a time, the
 #      rate of TASKBENCH_RATE `hold` tasks of 0 s, daemon RSS idle and with 50
 #      running `hold` tasks.
-#   4. Prints the table and the targets (PASS/MISS); the JSON lines go to
+#   4. The API under abuse (BUILD/bench/apibench, BUILD/bench/conn-flood):
+#      latency of GET /api/v1/status on the unix socket, one connection per
+#      request, on an idle daemon and while APIBENCH_FLOOD (2000) hostile
+#      idle TCP connections are held against its TCP listener; the daemon
+#      runs with a soft limit of 1024 descriptors (systemd's default).
+#   5. Prints the table and the targets (PASS/MISS); the JSON lines go to
 #      bench/results/latest.jsonl.
 #
 # Environment: LOCKBENCH_SECONDS (default 3), LOCKBENCH_MAX_PAIRS (2000),
 # LOCKBENCH_IMPLS (space-separated subset), TASKBENCH_START (200),
-# TASKBENCH_RATE (1000), BENCH_SKIP_TASKS=1, BENCH_SKIP_LOCKS=1.
+# TASKBENCH_RATE (1000), APIBENCH_FLOOD (2000), APIBENCH_REQUESTS (200),
+# BENCH_SKIP_TASKS=1, BENCH_SKIP_LOCKS=1, BENCH_SKIP_API=1.
 #
 #   bench.sh --report [FILE]   print the table and targets again from a
 #                              results file (default bench/results/latest.jsonl)
@@ -55,7 +61,10 @@ report() {
 		   ["\($t.tasks) hold tasks of 0 s", "\($t.tasks_per_s | r) tasks/s", "\($t.seconds | r) s", "posted \($t.posts_per_s | r)/s", "\($t.succeeded) succeeded", "", ""]),
 		  ([ .[] | select(.bench == "rss") ][0] as $m | select($m) |
 		   ["daemon RSS", "idle \($m.idle_kb | mib)", "\($m.running) running: \($m.with_tasks_kb | mib)", "after stop \($m.after_stop_kb | mib)",
-		    "at end \([ $all[] | select(.bench == "rss-end") ][0].idle_kb | mib)", "", ""])
+		    "at end \([ $all[] | select(.bench == "rss-end") ][0].idle_kb | mib)", "", ""]),
+		  ([ .[] | select(.bench == "api-unix-status") ][] |
+		   ["unix GET /status, \(.label)", "p50 \(.p50_ms) ms", "p99 \(.p99_ms) ms", "max \(.max_ms) ms", "\(.ok)/\(.requests) ok",
+		    (if .held != null then "daemon held \(.held) TCP" else "" end), ""])
 		| @tsv' "$f" |
 	awk -F'\t' '
 		{ rows[NR] = $0; for (i = 1; i <= NF; i++) if (length($i) > w[i]) w[i] = length($i); if (NF > nf) nf = NF }
@@ -76,15 +85,19 @@ report() {
 		. as $all
 		| ( [cfgs[] as [$p, $n] | ($all | run("boxd-sqlite"; $p; $n)) as $a | ($all | run("getlock"; $p; $n)) as $b
 		     | select($a and $b) | {c: "\($p)p \($n)", ok: ($a.pairs_per_s >= $b.pairs_per_s), t: "\($a.pairs_per_s | f) vs \($b.pairs_per_s | f)"}] as $x
+		    | select($x | length > 0)
 		    | "\(pf(($x | length) > 0 and all($x[]; .ok)))  boxd-sqlite pairs/s >= getlock (MariaDB GET_LOCK): " + ([$x[] | "\(.c) \(.t)\(if .ok then "" else " (miss)" end)"] | join("; "))),
 		  ( ["sqlite", "mysql", "postgres"][] as $db
 		    | [cfgs[] as [$p, $n] | ($all | run("boxd-" + $db; $p; $n)) as $a | ($all | run("update-" + $db; $p; $n)) as $b
 		       | select($a and $b) | ($b.pairs_per_s / $a.pairs_per_s) as $q | {c: "\($p)p \($n)", ok: ($q <= 3), t: "\($q * 100 | round / 100)x"}] as $x
+		    | select($x | length > 0)
 		    | "\(pf(($x | length) > 0 and all($x[]; .ok)))  boxd-\($db) within 3x of update-\($db) (bare UPDATE commit): " + ([$x[] | "\(.c) \(.t)"] | join("; "))),
 		  ( ["boxd-sqlite", "boxd-mysql", "boxd-postgres"][] as $i | ($all | run($i; 8; "shared")) as $a | select($a)
 		    | "\(pf($a.handoff_p99_ms != null and $a.handoff_p99_ms < 10))  \($i) hand-off p99 < 10 ms with 8 processes: \($a.handoff_p99_ms) ms"),
 		  ( [ .[] | select(.bench == "task-start") ][0] as $s | select($s)
 		    | "\(pf($s.p50_ms < 10))  task start p50 < 10 ms: \($s.p50_ms) ms"),
+		  ( [ .[] | select(.bench == "api-unix-status" and .flood > 0) ][0] as $a | select($a)
+		    | "\(pf($a.ok == $a.requests and $a.p99_ms < 100))  unix-socket GET /status p99 < 100 ms with \($a.flood) hostile TCP connections: \($a.p99_ms) ms (\($a.ok)/\($a.requests) answered)"),
 		  ( [ .[] | select(.bench == "meta") ][0] | "load average (1, 5, 15 min): \(.loadavg_start) at start, \(.loadavg_end) at end; \(.cpus) CPUs; \(.date)")
 		' "$f"
 }
@@ -98,7 +111,7 @@ build=${1:-build-bench}
 [[ $build == /* ]] || build=$root/$build
 lockbench=$build/bench/lockbench
 taskbench=$build/bench/taskbench
-for b in "$lockbench" "$taskbench" "$build/boxd"; do
+for b in "$lockbench" "$taskbench" "$build/boxd" "$build/bench/apibench" "$build/bench/conn-flood"; do
 	[[ -x $b ]] || { echo "bench: $b is missing (build first: ninja -C $build)" >&2; exit 1; }
 done
 
@@ -202,6 +215,44 @@ if [[ ${BENCH_SKIP_TASKS:-0} != 1 ]]; then
 	say "  rate of $n_rate tasks"
 	"${tb[@]}" rate "$n_rate" >>"$out.tmp"
 	echo "{\"bench\": \"rss-end\", \"idle_kb\": $(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")}" >>"$out.tmp"
+	kill "$daemon_pid" && wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=
+fi
+
+# ------------------------------------------------------------ the API under abuse
+
+if [[ ${BENCH_SKIP_API:-0} != 1 ]]; then
+	apibench=$build/bench/apibench
+	flood_tool=$build/bench/conn-flood
+	n_flood=${APIBENCH_FLOOD:-2000}
+	n_req=${APIBENCH_REQUESTS:-200}
+	state=$work/api-state
+	mkdir -p "$state"
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+	say "API: daemon with a TCP listener on 127.0.0.1:$port, soft limit of 1024 descriptors (load $(load))"
+	(
+		ulimit -Sn 1024
+		exec env -u BOXD_STATE_DIR -u BOXD_STORE_BACKEND -u BOXD_STORE_DSN -u BOXD_SOCKET -u BOXD_HOST_ID \
+			"$build/boxd" --state-dir "$state" serve --log-level warn --listen "127.0.0.1:$port"
+	) 2>"$work/api-daemon.log" &
+	daemon_pid=$!
+	for _ in $(seq 200); do [[ -S $state/boxd.sock ]] && break; sleep 0.05; done
+	[[ -S $state/boxd.sock ]] || { tail "$work/api-daemon.log" >&2; echo "bench: the daemon did not start" >&2; exit 1; }
+	"$apibench" --socket "$state/boxd.sock" --requests 20 >/dev/null # warm-up
+	"$apibench" --socket "$state/boxd.sock" --requests "$n_req" --label "idle" |
+		jq -c '. + {flood: 0}' >>"$out.tmp"
+	mkfifo "$work/flood.in"
+	"$flood_tool" 127.0.0.1 "$port" "$n_flood" <"$work/flood.in" >"$work/flood.out" 2>&1 &
+	flood_pid=$!
+	exec 7>"$work/flood.in"
+	for _ in $(seq 400); do grep -q '^ready' "$work/flood.out" && break; sleep 0.05; done
+	say "  $(head -n1 "$work/flood.out"); measuring $n_req GETs on the unix socket"
+	line=$("$apibench" --socket "$state/boxd.sock" --requests "$n_req" --label "$n_flood hostile TCP connections")
+	held=$(ss -Htnp state established "( sport = :$port )" | grep -c "pid=$daemon_pid," || true)
+	jq -c --argjson f "$n_flood" --argjson h "$held" '. + {flood: $f, held: $h}' <<<"$line" >>"$out.tmp"
+	exec 7>&-
+	wait "$flood_pid" || true
+	say "  $(tail -n1 "$work/flood.out")"
 	kill "$daemon_pid" && wait "$daemon_pid" 2>/dev/null || true
 	daemon_pid=
 fi
