@@ -155,6 +155,8 @@ static int handle(void *user, const char *section, const char *name, const char 
 		config_set(&cfg->dsn, value);
 	else if (IS("store", "lease"))
 		r = parse_duration_ms(value, &cfg->lease_ms);
+	else if (IS("store", "outage_grace"))
+		r = parse_duration_ms(value, &cfg->outage_grace_ms);
 	else if (IS("engine", "socket"))
 		config_set(&cfg->engine_socket, *value ? value : NULL);
 	else if (IS("paths", "appsdata"))
@@ -212,6 +214,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		.sftp_port = 2222,
 		.sftp_memory_bytes = 256LL * 1024 * 1024,
 		.lease_ms = -1, /* auto: see config_lease_ms() */
+		.outage_grace_ms = 5LL * 60 * 1000,
 		.backups_keep = 7,
 		.api_max_connections = 64,
 		.api_max_per_ip = 16,

@@ -46,6 +46,9 @@ struct boxd_config {
 	char *dsn;
 	int64_t lease_ms;           /* [store] lease: multi-host lock leases; 0 = off, -1 = auto
 				     * (read it through config_lease_ms()) */
+	int64_t outage_grace_ms;    /* [store] outage_grace: how long workers and the daemon retry
+				     * a store that is busy, unreachable or full before a task
+				     * fails; default 5 min, 0 = retry for ever */
 	/* [engine] */
 	char *engine_socket;        /* NULL = autodetect; see config_docker_host_socket() */
 	/* [paths] */

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,6 +88,101 @@ char *log_escape(const char *s, char *buf, size_t len)
 	return buf;
 }
 
+/* ---- output --------------------------------------------------------------
+ *
+ * A worker's stderr is its task log, in the state dir; when that disk is
+ * full a write fails and the line would be lost without a trace. Lines that
+ * cannot be written are kept (up to PENDING_MAX bytes) and written before
+ * the next line once writing works again; lines beyond that are counted,
+ * and the count is written then. log_flush() tries again without a new
+ * line (the worker does before it exits). */
+
+#define PENDING_MAX (64 * 1024)
+
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER; /* guards the four below */
+static char pending[PENDING_MAX];
+static size_t pending_len;
+static unsigned long dropped;
+static int dropped_errno;
+
+/* Write all of buf; on failure the unwritten rest stays in *len (and
+ * errno says why). */
+static bool write_all(const char *buf, size_t *len)
+{
+	size_t off = 0;
+	while (off < *len) {
+		ssize_t n = write(STDERR_FILENO, buf + off, *len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			memmove((char *)buf, buf + off, *len - off);
+			*len -= off;
+			return false;
+		}
+		off += (size_t)n;
+	}
+	*len = 0;
+	return true;
+}
+
+static int prefix(char *buf, size_t len, const char *tag)
+{
+	struct timeval tv;
+	struct tm tm;
+	char stamp[32];
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	return snprintf(buf, len, "%s.%03ldZ %-5s [%d] ", stamp, (long)(tv.tv_usec / 1000), tag, (int)getpid());
+}
+
+/* Called with out_mu held. */
+static bool flush_locked(void)
+{
+	if (pending_len && !write_all(pending, &pending_len))
+		return false;
+	if (dropped) {
+		char note[256];
+		int n = prefix(note, sizeof(note), "WARN");
+		n += snprintf(note + n, sizeof(note) - (size_t)n,
+			      "%lu log line(s) could not be written here (%s) and are lost\n", dropped,
+			      strerror(dropped_errno));
+		size_t len = (size_t)n < sizeof(note) ? (size_t)n : sizeof(note) - 1;
+		if (!write_all(note, &len))
+			return false;
+		dropped = 0;
+	}
+	return true;
+}
+
+static void emit(const char *line, size_t n)
+{
+	pthread_mutex_lock(&out_mu);
+	char copy[4096];
+	size_t len = n < sizeof(copy) ? n : sizeof(copy);
+	memcpy(copy, line, len);
+	if (!flush_locked() || !write_all(copy, &len)) {
+		if (pending_len + len <= sizeof(pending)) {
+			memcpy(pending + pending_len, copy, len);
+			pending_len += len;
+		} else {
+			dropped++;
+			dropped_errno = errno;
+		}
+	}
+	pthread_mutex_unlock(&out_mu);
+}
+
+int log_flush(void)
+{
+	pthread_mutex_lock(&out_mu);
+	int r = flush_locked() ? 0 : -(errno ? errno : EIO);
+	pthread_mutex_unlock(&out_mu);
+	return r;
+}
+
 void log_set_level(enum log_level level) { current_level = level; }
 enum log_level log_get_level(void) { return current_level; }
 
@@ -95,13 +191,6 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG" };
 	if (level > current_level)
 		return;
-
-	struct timeval tv;
-	struct tm tm;
-	char stamp[32];
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 
 	/* Build the whole line first so concurrent writers (API threads) do not
 	 * interleave halves of lines. */
@@ -112,12 +201,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 	if (m < 0)
 		return;
-	int n = snprintf(line, sizeof(line), "%s.%03ldZ %-5s [%d] ", stamp, (long)(tv.tv_usec / 1000), tags[level],
-			 (int)getpid());
+	int n = prefix(line, sizeof(line), tags[level]);
 	if (n < 0 || (size_t)n >= sizeof(line) - 1)
 		return;
 	log_escape(msg, line + n, sizeof(line) - 1 - (size_t)n);
 	n += (int)strlen(line + n);
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	emit(line, (size_t)n);
 }

@@ -32,6 +32,13 @@ char *log_escape(const char *s, char *buf, size_t len);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A line that cannot be written (a full disk under the task log) is kept
+ * in memory (64 KiB at most; beyond that lines are counted) and written
+ * before the next one once writing works again, followed by a count of the
+ * lines lost, if any. log_flush() tries that without a new line: 0 when
+ * nothing is left, else negative errno. */
+int log_flush(void);
+
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)

@@ -406,6 +406,38 @@ static int dry_run(struct store *s, struct acquire_op *op, int64_t *version, str
 	return r;
 }
 
+/* A store failure while waiting. Returns 0 when the wait goes on (after
+ * the policy's backoff, in steps that notice a cancel or the deadline),
+ * or the error to give up with. */
+static int ride_out(struct store *s, const struct locks_acquire_opts *opts, int err, int64_t deadline)
+{
+	if (!opts->retry || store_retry_failed(opts->retry, err) < 0)
+		return err;
+	if (opts->on_store_error)
+		opts->on_store_error(err, opts->retry, store_errmsg(s), opts->userdata);
+	int64_t until = now_mono_ms() + store_retry_delay_ms(opts->retry);
+	for (;;) {
+		if (opts->cancel && *opts->cancel)
+			return -ECANCELED;
+		int64_t now = now_mono_ms();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (now >= until)
+			return 0;
+		int64_t step = until - now < 50 ? until - now : 50;
+		sleep_us(step * 1000);
+	}
+}
+
+static void store_back(struct store *s, const struct locks_acquire_opts *opts)
+{
+	if (!opts->retry || !opts->retry->since_mono_ms)
+		return;
+	if (opts->on_store_error)
+		opts->on_store_error(0, opts->retry, store_errmsg(s), opts->userdata);
+	store_retry_done(opts->retry);
+}
+
 static bool blocker_differs(const struct lock_blocker *a, const struct lock_blocker *b)
 {
 	return strcmp(a->lock, b->lock) != 0 || a->task_id != b->task_id || a->pid != b->pid ||
@@ -450,8 +482,13 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			op.expired.n = 0;
 		if (op.expired.n > 0 || op.expired.v)
 			expired_notify(&op.expired, opts->on_expired, opts->expired_userdata);
-		if (r < 0)
-			return give_up(s, &op, r);
+		if (r < 0) {
+			r = ride_out(s, opts, r, deadline);
+			if (r < 0)
+				return give_up(s, &op, r);
+			continue;
+		}
+		store_back(s, opts);
 		if (op.attempt_ticket != op.ticket)
 			last_write = now_mono_ms();
 		op.ticket = op.attempt_ticket;
@@ -495,8 +532,12 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			int64_t v;
 			stats.polls++;
 			r = read_version(s, &v);
-			if (r < 0)
-				return give_up(s, &op, r);
+			if (r < 0) {
+				r = ride_out(s, opts, r, deadline);
+				if (r < 0)
+					return give_up(s, &op, r);
+				break; /* look again with a real attempt */
+			}
 			if (v == version)
 				continue;
 			/* The document moved. Look first, without the write lock:
@@ -505,8 +546,12 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			 * woken by the same change only reads. */
 			struct lock_blocker b;
 			r = dry_run(s, &op, &version, &b);
-			if (r < 0)
-				return give_up(s, &op, r);
+			if (r < 0) {
+				r = ride_out(s, opts, r, deadline);
+				if (r < 0)
+					return give_up(s, &op, r);
+				break;
+			}
 			if (r == 1)
 				break;
 			if (ret_blocker)

@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "../store/store.h"
+#include "../store/store_retry.h"
 #include "lock_doc.h"
 
 /* Fill `ret` with this process as owner: host id, pid, pid start time.
@@ -67,6 +68,18 @@ struct locks_acquire_opts {
 	 * task_lock_lease_expired, tasks/task.h, with its store). */
 	locks_expired_fn on_expired;
 	void *expired_userdata;
+	/* Riding out store outages (store/store_retry.h). NULL: any store
+	 * error ends the wait at once. Otherwise a transient error (busy,
+	 * connection lost or refused, disk full) is retried with the policy's
+	 * backoff until it gives up (its grace; a policy with busy_is_waiting
+	 * never gives up on -EBUSY: a busy database is part of the wait), and
+	 * on_store_error is called after each such failure with the error,
+	 * the policy's state and the store's message, and once with err 0
+	 * when the store answers again (before the outage is forgotten). The
+	 * ticket is kept: a change whose answer was lost may have been
+	 * applied, and the next attempt finds it (grants are idempotent). */
+	struct store_retry *retry;
+	void (*on_store_error)(int err, const struct store_retry *rt, const char *msg, void *userdata);
 };
 
 /* Acquire all of `reqs` for `owner`, all or none.

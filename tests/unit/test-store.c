@@ -23,6 +23,7 @@
 #include "common/timeutil.h"
 #include "locks/locks.h"
 #include "store/store.h"
+#include "store/store_retry.h"
 
 struct backend {
 	const char *name;
@@ -1016,6 +1017,56 @@ static void t_locks_processes(void **state)
 	store_close(s);
 }
 
+/* ---- the retry policy (store_retry.h) ---------------------------------------------- */
+
+static void t_retry_policy(void **state)
+{
+	(void)state;
+	assert_true(store_error_is_transient(-EBUSY));
+	assert_true(store_error_is_transient(-ECONNRESET));
+	assert_true(store_error_is_transient(-ENOTCONN));
+	assert_true(store_error_is_transient(-ECONNREFUSED));
+	assert_true(store_error_is_transient(-ENOSPC));
+	assert_false(store_error_is_transient(-EEXIST));
+	assert_false(store_error_is_transient(-EINVAL));
+	assert_false(store_error_is_transient(-EBADMSG));
+
+	struct store_retry rt;
+	store_retry_init(&rt, 200);
+	assert_int_equal(store_retry_failed(&rt, -EEXIST), -EEXIST); /* not transient: give up */
+	assert_int_equal(rt.since_mono_ms, 0);
+	assert_int_equal(store_retry_failed(&rt, -ECONNREFUSED), 0);
+	assert_true(store_retry_first(&rt));
+	int64_t prev = store_retry_delay_ms(&rt);
+	assert_int_equal(prev, STORE_RETRY_FIRST_MS);
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(store_retry_failed(&rt, -ENOTCONN), 0);
+		assert_false(store_retry_first(&rt));
+		int64_t d = store_retry_delay_ms(&rt);
+		assert_true(d >= prev && d <= STORE_RETRY_CAP_MS);
+		prev = d;
+	}
+	assert_int_equal(prev, STORE_RETRY_CAP_MS);
+	sleep_us(220 * 1000);
+	/* The grace has passed: give up, with the error. */
+	assert_int_equal(store_retry_failed(&rt, -ENOTCONN), -ENOTCONN);
+	/* Waiting: a busy store never uses up the grace of a lock wait. */
+	rt.busy_is_waiting = true;
+	assert_int_equal(store_retry_failed(&rt, -EBUSY), 0);
+	assert_int_equal(store_retry_failed(&rt, -ECONNRESET), -ECONNRESET);
+	assert_true(store_retry_done(&rt) >= 220);
+	assert_int_equal(rt.since_mono_ms, 0);
+	/* A new outage starts afresh. */
+	assert_int_equal(store_retry_failed(&rt, -ECONNRESET), 0);
+	assert_true(store_retry_first(&rt));
+	char since[32];
+	store_retry_since(&rt, since, sizeof(since));
+	assert_int_equal(strlen(since), strlen("12:03:04 UTC"));
+	/* grace 0: never give up. */
+	store_retry_init(&rt, 0);
+	assert_int_equal(store_retry_failed(&rt, -ENOSPC), 0);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
@@ -1027,7 +1078,8 @@ int main(void)
 		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_cas), T(t_now), T(t_busy),
 		T(t_reconnect), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
 	};
-	int failed = 0;
+	const struct CMUnitTest policy[] = { cmocka_unit_test(t_retry_policy) };
+	int failed = cmocka_run_group_tests_name("retry policy", policy, NULL, NULL);
 	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
 		cur = &backends[i];
 		failed += cmocka_run_group_tests_name(cur->name, tests, group_setup, group_teardown);
