@@ -304,6 +304,89 @@ start_watchdog() {
 	echo $! >"$dir/pids/watchdog"
 }
 
+# ------------------------------------------------- a test's private server
+#
+# A test that kills a database server (kill -9, restart) must not take the
+# shared one down under the other tests: it starts its own, in a dir of its
+# own, from the same cached template.
+#
+#   test-env.sh db-start mysql|postgres DIR   start (or restart: the data in
+#                                             DIR/data is kept) and wait until
+#                                             it answers; prints KEY=value
+#                                             lines: DB_SOCKET_DIR, DB_DSN
+#                                             (database "boxd", created on the
+#                                             first start), DB_PGID (the
+#                                             server's process group: kill
+#                                             -KILL -- -PGID kills all of it)
+#   test-env.sh db-stop DIR                   stop it (any state), for cleanup
+
+db_start() {
+	local kind=$1 d template
+	d=$(cd "$2" && pwd) || die "no dir $2"
+	dir=$d # template() and the init functions log into $dir/logs
+	mkdir -p "$d/logs"
+	case $kind in
+	mysql)
+		if [[ ! -d "$d/data" ]]; then
+			template "mariadb-$(mariadbd --version | awk '{ print $3 }')" init_mariadb
+			cp -a "$template" "$d/data"
+		fi
+		setsid mariadbd --no-defaults --user=root --datadir="$d/data" \
+			--socket="$d/mysqld.sock" --skip-networking --pid-file="$d/mysqld.pid" \
+			--tmpdir="$d" --log-error="$d/mysqld.log" --max-connections=1000 \
+			--innodb-log-file-size=16M --innodb-buffer-pool-size=64M \
+			</dev/null >>"$d/mysqld.log" 2>&1 &
+		echo $! >"$d/pgid"
+		wait_ready "private MariaDB" $! \
+			mariadb-admin --no-defaults --socket="$d/mysqld.sock" -uroot ping ||
+			{ tail -n 20 "$d/mysqld.log" >&2; return 1; }
+		mariadb --no-defaults --socket="$d/mysqld.sock" -uroot \
+			-e "CREATE DATABASE IF NOT EXISTS boxd CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" >&2
+		echo "DB_SOCKET_DIR=$d"
+		echo "DB_DSN=mysql://root@localhost/boxd?socket=$d/mysqld.sock"
+		;;
+	postgres)
+		if [[ ! -d "$d/data" ]]; then
+			template "postgres-$("$pgbin/postgres" --version | awk '{ print $3 }')" init_postgres
+			chown postgres: "$d"
+			chmod 0755 "$d"
+			cp -a "$template" "$d/data"
+		fi
+		# Started directly (not through pg_ctl) in a session of its own,
+		# so that the process group is the postmaster and its backends.
+		setsid runuser -u postgres -- "$pgbin/postgres" -D "$d/data" -k "$d" -p "$pg_port" \
+			-c listen_addresses='' -c max_connections=500 -c fsync=on \
+			</dev/null >>"$d/postgres.log" 2>&1 &
+		echo $! >"$d/pgid"
+		wait_ready "private PostgreSQL" $! \
+			runuser -u postgres -- "$pgbin/pg_isready" -q -h "$d" -p "$pg_port" ||
+			{ tail -n 20 "$d/postgres.log" >&2; return 1; }
+		wait_until "$startup_timeout" "private PostgreSQL" \
+			runuser -u postgres -- psql -h "$d" -p "$pg_port" -X -q -c "SELECT 1" postgres
+		if ! runuser -u postgres -- psql -h "$d" -p "$pg_port" -X -q -A -t \
+			-c "SELECT 1 FROM pg_database WHERE datname = 'boxd'" postgres | grep -q 1; then
+			runuser -u postgres -- psql -h "$d" -p "$pg_port" -X -q -c "CREATE DATABASE boxd" postgres >&2
+		fi
+		echo "DB_SOCKET_DIR=$d"
+		echo "DB_DSN=host=$d port=$pg_port user=postgres dbname=boxd"
+		;;
+	*) die "db-start: mysql or postgres, not '$kind'" ;;
+	esac
+	echo "DB_PGID=$(cat "$d/pgid")"
+}
+
+db_stop() {
+	local d=$1 pgid
+	pgid=$(cat "$d/pgid" 2>/dev/null) || return 0
+	[[ "$pgid" =~ ^[0-9]+$ ]] || return 0
+	kill -TERM -- "-$pgid" 2>/dev/null || return 0
+	wait_until 10 "private server exit" not running "$pgid" || kill -KILL -- "-$pgid" 2>/dev/null || true
+	# Backends of a killed postmaster end once they notice.
+	wait_until 10 "private server group exit" not group_alive "$pgid" || kill -KILL -- "-$pgid" 2>/dev/null || true
+}
+
+group_alive() { pgrep -g "$1" >/dev/null; }
+
 # ------------------------------------------------------------------ start
 
 cmd_start() {
@@ -442,8 +525,16 @@ stop)
 	[[ $# -eq 2 ]] || die "usage: $0 stop ENVFILE"
 	cmd_stop "$2"
 	;;
+db-start)
+	[[ $# -eq 3 ]] || die "usage: $0 db-start mysql|postgres DIR"
+	db_start "$2" "$3"
+	;;
+db-stop)
+	[[ $# -eq 2 ]] || die "usage: $0 db-stop DIR"
+	db_stop "$2"
+	;;
 *)
-	echo "usage: $0 start|stop ENVFILE" >&2
+	echo "usage: $0 start|stop ENVFILE | db-start mysql|postgres DIR | db-stop DIR" >&2
 	exit 2
 	;;
 esac

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,9 @@ struct api_server {
 	struct listener unix_l, tcp_l;
 	int unix_fd;
 	char *tls_cert, *tls_key; /* PEM text, kept while the TCP daemon runs */
+	/* The database could not write for lack of space at the last try: an
+	 * episode is logged once when it starts and once when it ends. */
+	atomic_bool disk_full;
 };
 
 struct conn_state {
@@ -138,6 +142,8 @@ void api_reply_store_error(struct api_req *req, int err)
 	if (err == -ENOSPC) {
 		/* Nothing was stored (a failed commit leaves nothing behind):
 		 * the client may retry once there is room again. */
+		if (!atomic_exchange(&req->srv->disk_full, true))
+			log_error("the database cannot write (no space left): refusing new work until it can: %s", msg);
 		api_reply_error(req, 503, "disk_full", "the database cannot write (no space left): %s", msg);
 	} else if (err == -EEXIST) {
 		api_reply_error(req, 409, "conflict", "%s", msg);
@@ -337,6 +343,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return queue(conn, &req);
 	}
 	dispatch(&req);
+	if (req.status / 100 == 2 && strcmp(method, "GET") != 0 && atomic_exchange(&l->srv->disk_full, false))
+		log_info("the database writes again: accepting new work");
 	store_pool_put(l->pool, req.store, req.store_broken);
 	log_debug("%s %s -> %u", method, url, req.status);
 	return queue(conn, &req);

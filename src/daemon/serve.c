@@ -26,6 +26,7 @@
 #include "common/timeutil.h"
 #include "locks/locks.h"
 #include "sched/sched.h"
+#include "store/store_retry.h"
 #include "services/service.h"
 #include "services/sftp.h"
 #include "services/mounts.h"
@@ -35,6 +36,9 @@
 #include "update/release.h"
 
 #define HOUSEKEEPING_MS 1000
+/* How often the active task rows are compared with the live workers even
+ * without an outage (supervisor_reconcile()). */
+#define RECONCILE_EVERY_MS 5000
 
 struct daemon {
 	struct boxd_config cfg;
@@ -54,6 +58,10 @@ struct daemon {
 	int64_t reexec_task;
 	char reexec_exe[PATH_MAX];
 	bool renew_failing;
+	/* The loop thread's view of the store: an outage is logged once when
+	 * it starts and once when it ends, and its end triggers a reconcile. */
+	struct store_retry store_health;
+	int64_t last_reconcile_ms;
 };
 
 static void on_wake(uv_async_t *h)
@@ -91,9 +99,52 @@ static int sftp_changed(void *userdata, bool *ret_changed)
 	return r;
 }
 
+static void reconcile(struct daemon *d, const char *why)
+{
+	struct supervisor_reconcile_report rep;
+	d->last_reconcile_ms = now_mono_ms();
+	if (supervisor_reconcile(d->sv, &rep) < 0) {
+		log_debug("reconcile: %s", store_errmsg(d->store));
+		return;
+	}
+	if (rep.adopted || rep.ended || rep.requeued || rep.cancelled)
+		log_info("reconcile (%s): re-adopted %d worker(s), recorded the end of %d task(s) whose worker was gone, "
+			 "queued %d claimed task(s) again, cancelled %d", why, rep.adopted, rep.ended, rep.requeued,
+			 rep.cancelled);
+}
+
+/* A cheap read through the loop thread's connection: is the store there?
+ * Logs the start and the end of an outage once each; after one, reconcile
+ * at once (workers may have ended meanwhile without recording it). */
+static void check_store(struct daemon *d)
+{
+	int64_t v;
+	int r = store_query_int64(d->store, &v, "SELECT version FROM schema_version", NULL);
+	struct store_retry *h = &d->store_health;
+	if (r < 0) {
+		if (store_retry_failed(h, r) == 0 && store_retry_first(h)) {
+			char since[32];
+			store_retry_since(h, since, sizeof(since));
+			log_error("store unavailable since %s: %s; workers and boxd retry (for up to [store] "
+				  "outage_grace each)", since, store_errmsg(d->store));
+		}
+		return;
+	}
+	if (h->since_mono_ms) {
+		log_info("store available again after %lld ms; reconciling tasks with their workers",
+			 (long long)store_retry_done(h));
+		reconcile(d, "after a store outage");
+	}
+}
+
 static void on_housekeeping(uv_timer_t *h)
 {
 	struct daemon *d = h->data;
+	check_store(d);
+	/* Ends of workers that the store did not take when they ended. */
+	supervisor_retry_pending(d->sv, NULL);
+	if (now_mono_ms() - d->last_reconcile_ms >= RECONCILE_EVERY_MS)
+		reconcile(d, "periodic");
 	/* First the leases of this host's holders and waiters, in the
 	 * database's clock: other hosts reap them once they expire. */
 	int64_t lease_ms = config_lease_ms(&d->cfg);
@@ -285,14 +336,19 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 
 	/* Before anything new starts: re-adopt survivors, free what the dead
 	 * left behind. */
-	int adopted = 0, crashed = 0, reaped = 0;
-	if (supervisor_adopt(d.sv, &adopted, &crashed) < 0)
-		log_error("re-adopting workers failed: %s", store_errmsg(d.store));
+	struct supervisor_reconcile_report rep = { 0 };
+	int reaped = 0;
+	store_retry_init(&d.store_health, 0);
+	if (supervisor_adopt(d.sv, &rep) < 0)
+		log_error("re-adopting workers failed (the reconcile tries again every %d s): %s", RECONCILE_EVERY_MS / 1000,
+			  store_errmsg(d.store));
+	d.last_reconcile_ms = now_mono_ms();
 	if (locks_reap(d.lock_store, d.host, &reaped) < 0)
 		log_error("reaping locks failed: %s", store_errmsg(d.lock_store));
-	if (adopted || crashed || reaped)
-		log_info("start: re-adopted %d worker(s), %d task(s) crashed while boxd was down, reaped %d lock(s)",
-			 adopted, crashed, reaped);
+	if (rep.adopted || rep.ended || rep.requeued || rep.cancelled || reaped)
+		log_info("start: re-adopted %d worker(s), %d task(s) crashed or ended while boxd was down, %d claimed "
+			 "task(s) queued again, %d cancelled, reaped %d lock(s)",
+			 rep.adopted, rep.ended, rep.requeued, rep.cancelled, reaped);
 	if (store_get_backend(d.lock_store) != STORE_BACKEND_SQLITE && config_lease_ms(&d.cfg) == 0)
 		log_warn("[store] lease = 0: should this host die, other hosts sharing the database never free its locks");
 	else if (config_lease_ms(&d.cfg) > 0)

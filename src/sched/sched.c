@@ -9,6 +9,10 @@
 #include "tasks/task.h"
 #include "tasks/task_type.h"
 
+/* Another host's claim of a task that has no worker after this long is
+ * taken over: that host is gone (or cannot write to the store). */
+#define SCHED_CLAIM_STALE_MS 30000
+
 struct sched {
 	struct sched_opts o;
 	uv_idle_t idle;     /* runs a kicked pass once the loop is idle */
@@ -16,6 +20,7 @@ struct sched {
 	uv_timer_t quiet;   /* the sftp quiet period */
 	bool spec_dirty;    /* app work happened since the last sftp check */
 	bool app_busy;      /* app tasks active or queued at the last pass */
+	bool queue_failing; /* the last pass could not read the queue */
 	unsigned rebuilds;
 };
 
@@ -133,23 +138,43 @@ static void app_set_free(struct app_set *s)
 	free(s->ids);
 }
 
+/* Log a failure to read the queue once per outage, and its end. */
+static void queue_read_failed(struct sched *sc, bool failed)
+{
+	if (failed && !sc->queue_failing)
+		log_error("scheduler: cannot read the queue: %s (retrying every second)", store_errmsg(sc->o.store));
+	else if (!failed && sc->queue_failing)
+		log_info("scheduler: the queue can be read again");
+	sc->queue_failing = failed;
+}
+
 int sched_pass(struct sched *sc)
 {
 	struct store *s = sc->o.store;
-	/* Oldest first: FIFO. Only tasks nobody claimed yet (host IS NULL). */
-	struct store_stmt *st;
-	int r = store_query(s, &st,
-			    "SELECT id, type, app_id, stop_reason FROM tasks WHERE state = 'queued' AND host IS NULL "
-			    "ORDER BY id",
-			    NULL);
+	/* Oldest first: FIFO. Tasks nobody claimed yet (host IS NULL), and
+	 * tasks another host claimed long ago without its worker ever
+	 * registering (that host is gone or cannot write): the claim token
+	 * makes taking them over safe (task_claim_again()). This host's own
+	 * such claims are queued again by the reconcile. */
+	int64_t now = 0;
+	int r = store_now_ms(s, &now);
+	struct store_stmt *st = NULL;
+	if (r >= 0)
+		r = store_query(s, &st,
+				"SELECT id, type, app_id, stop_reason, host, claim FROM tasks WHERE state = 'queued' "
+				"AND (host IS NULL OR (host <> ? AND (pid IS NULL OR pid = 0) AND claimed_at < ?)) "
+				"ORDER BY id",
+				"si", sc->o.host, now - SCHED_CLAIM_STALE_MS);
 	if (r < 0) {
-		log_error("scheduler: cannot read the queue: %s", store_errmsg(s));
+		queue_read_failed(sc, true);
 		return r;
 	}
 	struct queued {
 		int64_t id;
 		char *type, *app_id;
 		bool stop;
+		int64_t stale_claim; /* another host's claim to take over; 0: unclaimed */
+		bool claimed;
 	} *q = NULL;
 	size_t n = 0;
 	while ((r = store_step(st)) == 1) {
@@ -159,9 +184,11 @@ int sched_pass(struct sched *sc)
 		q = grown;
 		const char *app = store_col_text(st, 2);
 		q[n++] = (struct queued){ .id = store_col_int64(st, 0), .type = strdup(store_col_text(st, 1)),
-					  .app_id = app ? strdup(app) : NULL, .stop = !store_col_is_null(st, 3) };
+					  .app_id = app ? strdup(app) : NULL, .stop = !store_col_is_null(st, 3),
+					  .claimed = !store_col_is_null(st, 4), .stale_claim = store_col_int64(st, 5) };
 	}
 	store_finalize(st);
+	queue_read_failed(sc, r < 0);
 
 	int started = 0;
 	size_t app_active = supervisor_count_app_tasks(sc->o.supervisor, NULL);
@@ -189,8 +216,13 @@ int sched_pass(struct sched *sc)
 			if (app_active >= (size_t)sc->o.config->app_task_concurrency)
 				continue;
 		}
-		if (task_claim(s, t->id, sc->o.host) != 1)
+		int claimed = t->claimed ? task_claim_again(s, t->id, sc->o.host, t->stale_claim)
+					 : task_claim(s, t->id, sc->o.host);
+		if (claimed != 1)
 			continue;
+		if (t->claimed)
+			log_warn("scheduler: task %lld was claimed by another host over %d s ago and never started; "
+				 "taking it over", (long long)t->id, SCHED_CLAIM_STALE_MS / 1000);
 		struct task full;
 		if (task_get(s, t->id, &full) < 0)
 			continue;

@@ -18,6 +18,8 @@
 #include "common/timeutil.h"
 #include "locks/locks.h"
 #include "spawn.h"
+#include "supervisor-internal.h"
+#include "task_outcome.h"
 #include "task_type.h"
 #include "worker.h"
 
@@ -25,46 +27,13 @@
 #define P_PIDFD 3
 #endif
 
-struct child {
-	struct supervisor *sv;
-	struct child *next;
-	int64_t task_id;
-	char *app_id;
-	bool app_task;
-	pid_t pid;
-	int pidfd;
-	bool own;          /* our child: we can read its exit status */
-	bool term_sent;
-	bool timeout_armed; /* the timeout counts from the task's startedAt */
-	bool ended;
-	int open_handles;
-	uv_poll_t poll;
-	uv_timer_t kill_timer;
-	uv_timer_t timeout_timer;
-};
-
-/* A worker started ahead of its task (`boxd task standby`, see worker.h):
- * exec and library loading are paid before the next task arrives. */
-struct spare {
-	pid_t pid;          /* 0: none */
-	int pidfd;
-	int sock;           /* our end of its socketpair */
-};
-
-struct supervisor {
-	struct supervisor_opts o;
-	struct child *children;
-	size_t n_children;
-	bool closing;
-	struct spare spare;
-};
-
 int supervisor_new(const struct supervisor_opts *opts, struct supervisor **ret)
 {
 	struct supervisor *sv = calloc(1, sizeof(*sv));
 	if (!sv)
 		return -ENOMEM;
 	sv->o = *opts;
+	sv->started_wall_ms = now_wall_ms();
 	*ret = sv;
 	return 0;
 }
@@ -95,68 +64,204 @@ static void child_unlink(struct child *c)
 	uv_close((uv_handle_t *)&c->timeout_timer, child_handle_closed);
 }
 
-/* Decide how a task whose worker ended without finalizing it ends. */
-static void finalize_after_exit(struct supervisor *sv, struct child *c, bool have_status, const siginfo_t *info)
+/* ---- how a task whose worker is gone ends ---------------------------------- */
+
+/* The end to record for a task whose worker is gone without recording it
+ * (t is its row, not final). The worker's own word comes first: its
+ * outcome file, then its exit code, then its log; only then is it a
+ * crash. */
+static void decide_end(struct supervisor *sv, const struct pending_end *p, const struct task *t,
+		       struct task_outcome *o, char *how, size_t howlen)
 {
-	struct store *s = sv->o.store;
-	struct task t;
-	if (task_get(s, c->task_id, &t) < 0)
-		return;
-	if (task_state_is_final(t.state)) {
-		task_release(&t);
+	const char *state_dir = sv->o.config->state_dir;
+	bool stopped = t->stop_reason && strcmp(t->stop_reason, "stopped") == 0;
+	bool timed_out = t->stop_reason && strcmp(t->stop_reason, "timeout") == 0;
+	int code = p->have_status && p->info.si_code == CLD_EXITED ? p->info.si_status : -1;
+	*o = (struct task_outcome){ .state = TASK_FAILED };
+	snprintf(how, howlen, "the worker's exit");
+	if (task_outcome_read(state_dir, t->id, o) == 0) {
+		snprintf(how, howlen, "the outcome the worker left (%s/logs/tasks/%lld.outcome)", state_dir,
+			 (long long)t->id);
 		return;
 	}
-	char msg[256];
-	enum task_state state = TASK_FAILED;
-	const char *code = TASK_ERR_CRASHED;
-	bool stopped = t.stop_reason && strcmp(t.stop_reason, "stopped") == 0;
-	bool timed_out = t.stop_reason && strcmp(t.stop_reason, "timeout") == 0;
-
+	*o = (struct task_outcome){ .state = TASK_FAILED };
+	snprintf(o->error_code, sizeof(o->error_code), "%s", TASK_ERR_CRASHED);
+	char *msg = o->error_message;
+	size_t len = sizeof(o->error_message);
+	if (code == WORKER_EXIT_UNRECORDED_SUCCEEDED || (code < 0 && task_log_says_succeeded(state_dir, t->id))) {
+		/* Its handler succeeded; only the result (if any) is lost. */
+		o->state = TASK_SUCCEEDED;
+		o->error_code[0] = '\0';
+		snprintf(how, howlen, code < 0 ? "the worker's log (\"task %lld succeeded\")" : "the worker's exit code",
+			 (long long)t->id);
+		return;
+	}
+	if (code == WORKER_EXIT_LEASE_LOST) {
+		snprintf(o->error_code, sizeof(o->error_code), "lease_lost");
+		snprintf(msg, len, "the worker could not renew its lock lease in time and stopped acting");
+		return;
+	}
 	if (timed_out) {
-		code = TASK_ERR_TIMEOUT;
-		snprintf(msg, sizeof(msg), "the task ran longer than its timeout (%llds) and was killed",
-			 (long long)(t.timeout_ms / 1000));
-	} else if (stopped) {
-		state = TASK_CANCELLED;
-		code = TASK_ERR_STOPPED;
-		snprintf(msg, sizeof(msg), "stopped by request");
-	} else if (!have_status) {
-		snprintf(msg, sizeof(msg),
+		snprintf(o->error_code, sizeof(o->error_code), "%s", TASK_ERR_TIMEOUT);
+		snprintf(msg, len, "the task ran longer than its timeout (%llds) and was killed",
+			 (long long)(t->timeout_ms / 1000));
+		return;
+	}
+	if (stopped || code == WORKER_EXIT_STOPPED || code == WORKER_EXIT_UNRECORDED_CANCELLED) {
+		o->state = TASK_CANCELLED;
+		snprintf(o->error_code, sizeof(o->error_code), "%s", TASK_ERR_STOPPED);
+		snprintf(msg, len, stopped ? "stopped by request" : "the worker was stopped by SIGTERM");
+		return;
+	}
+	if (code == WORKER_EXIT_UNRECORDED_FAILED) {
+		snprintf(o->error_code, sizeof(o->error_code), "failed");
+		snprintf(msg, len, "the task failed, but its worker could neither record why (the store was "
+			 "unavailable) nor leave it in %s/logs/tasks; see the task log", state_dir);
+		return;
+	}
+	if (p->gone_before) {
+		snprintf(msg, len, "the worker (pid %d) died while boxd %s, without recording a result", p->pid,
+			 p->gone_while_down ? "was down" : "ran");
+		return;
+	}
+	if (!p->have_status) {
+		snprintf(msg, len,
 			 "the worker (pid %d) ended without recording a result; its exit status is unknown "
 			 "(it was re-adopted after a restart of boxd)",
-			 c->pid);
-	} else if (info->si_code == CLD_EXITED) {
-		int st = info->si_status;
+			 p->pid);
+	} else if (p->info.si_code == CLD_EXITED) {
+		int st = p->info.si_status;
 		if (st == WORKER_EXIT_CAUGHT)
-			snprintf(msg, sizeof(msg), "the task handler crashed (worker exit status %d)", st);
-		else if (st == WORKER_EXIT_STOPPED) {
-			state = TASK_CANCELLED;
-			code = TASK_ERR_STOPPED;
-			snprintf(msg, sizeof(msg), "the worker was stopped by SIGTERM");
-		} else if (st == 0)
-			snprintf(msg, sizeof(msg), "the worker exited without recording a result");
+			snprintf(msg, len, "the task handler crashed (worker exit status %d)", st);
+		else if (st == 0)
+			snprintf(msg, len, "the worker exited without recording a result");
+		else if (st == WORKER_EXIT_SETUP)
+			snprintf(msg, len, "the worker could not load or register its task (exit status %d); see its log",
+				 st);
 		else
-			snprintf(msg, sizeof(msg), "the worker exited with status %d", st);
+			snprintf(msg, len, "the worker exited with status %d", st);
 	} else {
-		snprintf(msg, sizeof(msg), "the worker was killed by signal %d (%s)", info->si_status,
-			 strsignal(info->si_status));
+		snprintf(msg, len, "the worker was killed by signal %d (%s)", p->info.si_status,
+			 strsignal(p->info.si_status));
 	}
-	if (task_finish(s, c->task_id, state, code, msg, NULL) == 1)
-		log_info("task %lld %s: %s", (long long)c->task_id, task_state_name(state), msg);
+}
+
+/* One try at freeing the locks of a gone worker's task and recording its
+ * end. Returns 0 when done (or nothing is left to do), else negative
+ * errno (p->last_error says why). */
+static int end_once(struct supervisor *sv, struct pending_end *p)
+{
+	struct store *s = sv->o.store;
+	/* Never trust a worker to clean up after itself. */
+	if (!p->released) {
+		int released = 0;
+		int r = locks_release_task(sv->o.lock_store, p->task_id, &released);
+		if (r < 0) {
+			snprintf(p->last_error, sizeof(p->last_error), "releasing its locks: %s",
+				 store_errmsg(sv->o.lock_store));
+			return r;
+		}
+		p->released = true;
+		if (released > 0)
+			log_info("task %lld: released %d lock(s) its worker left behind", (long long)p->task_id, released);
+	}
+	struct task t;
+	int r = task_get(s, p->task_id, &t);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		snprintf(p->last_error, sizeof(p->last_error), "loading it: %s", store_errmsg(s));
+		return r;
+	}
+	if (task_state_is_final(t.state)) {
+		task_release(&t);
+		task_outcome_remove(sv->o.config->state_dir, p->task_id);
+		return 0;
+	}
+	struct task_outcome o;
+	char how[300];
+	decide_end(sv, p, &t, &o, how, sizeof(how));
+	r = task_finish(s, p->task_id, o.state, o.error_code[0] ? o.error_code : NULL,
+			o.error_code[0] ? o.error_message : NULL, o.result);
+	if (r < 0) {
+		snprintf(p->last_error, sizeof(p->last_error), "recording its end: %s", store_errmsg(s));
+	} else {
+		if (r == 1 && o.error_code[0])
+			log_info("task %lld %s (from %s): %s", (long long)p->task_id, task_state_name(o.state), how,
+				 o.error_message);
+		else if (r == 1)
+			log_info("task %lld %s (from %s)", (long long)p->task_id, task_state_name(o.state), how);
+		task_outcome_remove(sv->o.config->state_dir, p->task_id);
+		r = 0;
+	}
+	task_outcome_release(&o);
 	task_release(&t);
+	return r;
+}
+
+bool supervisor_has_pending(const struct supervisor *sv, int64_t task_id)
+{
+	for (const struct pending_end *p = sv->pending; p; p = p->next)
+		if (p->task_id == task_id)
+			return true;
+	return false;
+}
+
+void supervisor_end_task(struct supervisor *sv, struct pending_end *tmpl)
+{
+	if (supervisor_has_pending(sv, tmpl->task_id))
+		return;
+	if (end_once(sv, tmpl) == 0)
+		return;
+	struct pending_end *p = malloc(sizeof(*p));
+	if (!p) {
+		log_error("task %lld: out of memory; its end is not recorded", (long long)tmpl->task_id);
+		return;
+	}
+	*p = *tmpl;
+	p->reported = true;
+	p->next = sv->pending;
+	sv->pending = p;
+	sv->n_pending++;
+	log_warn("task %lld: its worker ended, but the store does not take its end yet (%s); retrying every second",
+		 (long long)p->task_id, p->last_error);
+}
+
+int supervisor_retry_pending(struct supervisor *sv, size_t *ret_left)
+{
+	int done = 0;
+	for (struct pending_end **pp = &sv->pending; *pp;) {
+		struct pending_end *p = *pp;
+		if (end_once(sv, p) == 0) {
+			log_info("task %lld: its end is recorded now", (long long)p->task_id);
+			*pp = p->next;
+			sv->n_pending--;
+			free(p);
+			done++;
+		} else {
+			pp = &p->next;
+		}
+	}
+	if (ret_left)
+		*ret_left = sv->n_pending;
+	return done;
 }
 
 static void on_child_exit(struct child *c, bool have_status, const siginfo_t *info)
 {
 	struct supervisor *sv = c->sv;
 	c->ended = true;
-	int released = 0;
-	/* Never trust a worker to clean up after itself. */
-	if (locks_release_task(sv->o.lock_store, c->task_id, &released) < 0)
-		log_error("task %lld: cannot release its locks: %s", (long long)c->task_id, store_errmsg(sv->o.lock_store));
-	else if (released > 0)
-		log_info("task %lld: released %d lock(s) its worker left behind", (long long)c->task_id, released);
-	finalize_after_exit(sv, c, have_status, info);
+	bool not_mine = have_status && info->si_code == CLD_EXITED && info->si_status == WORKER_EXIT_NOT_MINE;
+	if (not_mine) {
+		/* The task went to another worker: its row and locks are not
+		 * ours to touch. */
+		log_info("task %lld: worker pid %d left it to another worker", (long long)c->task_id, c->pid);
+	} else {
+		struct pending_end p = { .task_id = c->task_id, .pid = c->pid, .have_status = have_status };
+		if (have_status)
+			p.info = *info;
+		supervisor_end_task(sv, &p);
+	}
 	int64_t id = c->task_id;
 	char *app = c->app_id ? strdup(c->app_id) : NULL;
 	child_unlink(c);
@@ -238,8 +343,8 @@ static void on_timeout_timer(uv_timer_t *h)
 	send_term(sv, c);
 }
 
-static int watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task, pid_t pid, int pidfd,
-		 bool own)
+int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task, pid_t pid, int pidfd,
+		     bool own)
 {
 	struct child *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -323,14 +428,15 @@ static void spare_ensure(struct supervisor *sv)
 /* Hand task `id` and its log to the standby worker. Returns 0 with the
  * worker's pid and pidfd (now the task's), or negative errno (no spare, or
  * it died: the caller starts the task by exec). */
-static int spare_take(struct supervisor *sv, int64_t id, int logfd, pid_t *ret_pid, int *ret_pidfd)
+static int spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, pid_t *ret_pid, int *ret_pidfd)
 {
 	struct spare *sp = &sv->spare;
 	if (!sp->pid)
 		return -ENOENT;
 	char control[CMSG_SPACE(sizeof(int))];
 	memset(control, 0, sizeof(control));
-	struct iovec iov = { .iov_base = &id, .iov_len = sizeof(id) };
+	int64_t ids[2] = { id, claim };
+	struct iovec iov = { .iov_base = ids, .iov_len = sizeof(ids) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
@@ -342,7 +448,7 @@ static int spare_take(struct supervisor *sv, int64_t id, int logfd, pid_t *ret_p
 	do
 		n = sendmsg(sp->sock, &msg, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(id)) {
+	if (n != (ssize_t)sizeof(ids)) {
 		spare_drop(sv);
 		return -EPIPE;
 	}
@@ -356,10 +462,11 @@ static int spare_take(struct supervisor *sv, int64_t id, int logfd, pid_t *ret_p
 int supervisor_spawn(struct supervisor *sv, const struct task *t)
 {
 	const struct boxd_config *cfg = sv->o.config;
-	char id[32];
+	char id[32], claim[32];
 	snprintf(id, sizeof(id), "%lld", (long long)t->id);
+	snprintf(claim, sizeof(claim), "%lld", (long long)t->claim);
 
-	/* argv before fork: [sudo -n -u USER --] boxd --state-dir D [--config F] task run ID */
+	/* argv before fork: [sudo -n -u USER --] boxd --state-dir D [--config F] task run ID CLAIM */
 	const char *argv[16];
 	int n = 0;
 	const char *path = sv->o.self_exe;
@@ -383,6 +490,7 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 	argv[n++] = "task";
 	argv[n++] = "run";
 	argv[n++] = id;
+	argv[n++] = claim;
 	argv[n] = NULL;
 
 	int logfd = open_log(cfg, t->id);
@@ -396,7 +504,7 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 	struct spawn_opts so = { .path = path, .argv = (char *const *)argv, .output_fd = logfd, .pass_fd = -1 };
 	pid_t pid;
 	int pidfd;
-	int r = spare_take(sv, t->id, logfd, &pid, &pidfd);
+	int r = spare_take(sv, t->id, t->claim, logfd, &pid, &pidfd);
 	if (r < 0)
 		r = spawn_process(&so, &pid, &pidfd);
 	close(logfd);
@@ -409,11 +517,11 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 	}
 	uint64_t start = 0;
 	proc_start_time(pid, &start);
-	r = task_set_pid(sv->o.store, t->id, pid, start);
+	r = task_set_pid(sv->o.store, t->id, t->claim, pid, start);
 	if (r < 0)
 		log_error("task %lld: cannot record the worker pid: %s", (long long)t->id, store_errmsg(sv->o.store));
 	const struct task_type *type = task_type_find(t->type);
-	r = watch(sv, t->id, t->app_id, type && type->app_task, pid, pidfd, true);
+	r = supervisor_watch(sv, t->id, t->app_id, type && type->app_task, pid, pidfd, true);
 	if (r < 0) {
 		killpg(pid, SIGKILL);
 		close(pidfd);
@@ -456,8 +564,8 @@ static void adopt_stray(struct supervisor *sv, pid_t pid)
 	if (store_step(st) == 1) {
 		const struct task_type *type = task_type_find(store_col_text(st, 1) ? store_col_text(st, 1) : "");
 		int pidfd = pidfd_open_pid(pid);
-		if (pidfd >= 0 && watch(sv, store_col_int64(st, 0), store_col_text(st, 2), type && type->app_task, pid,
-					pidfd, false) < 0)
+		if (pidfd >= 0 && supervisor_watch(sv, store_col_int64(st, 0), store_col_text(st, 2), type && type->app_task,
+						    pid, pidfd, false) < 0)
 			close(pidfd);
 	} else {
 		/* No task: the previous image's standby worker (it exits on the
@@ -494,57 +602,12 @@ static void adopt_strays(struct supervisor *sv)
 	closedir(dir);
 }
 
-int supervisor_adopt(struct supervisor *sv, int *ret_adopted, int *ret_crashed)
+int supervisor_adopt(struct supervisor *sv, struct supervisor_reconcile_report *ret)
 {
-	struct task_filter f = { .state = -1, .active_only = true, .per_page = 100000 };
-	struct task *tasks;
-	size_t n;
-	int r = task_list(sv->o.store, &f, &tasks, &n, NULL);
-	if (r < 0)
-		return r;
-	int adopted = 0, crashed = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct task *t = &tasks[i];
-		if (!t->host || strcmp(t->host, sv->o.host) != 0)
-			continue; /* queued (never claimed), or another host's */
-		if (supervisor_watches(sv, t->id))
-			continue;
-		int pidfd = -1;
-		if (t->pid > 0 && proc_check(t->pid, t->pid_start) == PROC_ALIVE)
-			pidfd = pidfd_open_pid(t->pid);
-		/* Re-check after opening the pidfd: the pid cannot be recycled
-		 * while we hold it, so a matching start time now is conclusive. */
-		if (pidfd >= 0 && proc_check(t->pid, t->pid_start) != PROC_ALIVE) {
-			close(pidfd);
-			pidfd = -1;
-		}
-		if (pidfd >= 0) {
-			const struct task_type *type = task_type_find(t->type);
-			if (watch(sv, t->id, t->app_id, type && type->app_task, t->pid, pidfd, false) == 0) {
-				adopted++;
-				log_info("task %lld: re-adopted its running worker (pid %d)", (long long)t->id, t->pid);
-			}
-			continue;
-		}
-		locks_release_task(sv->o.lock_store, t->id, NULL);
-		char msg[200];
-		if (t->pid > 0)
-			snprintf(msg, sizeof(msg), "the worker (pid %d) died while boxd was not running", t->pid);
-		else
-			snprintf(msg, sizeof(msg), "boxd stopped before the worker was started");
-		if (task_finish(sv->o.store, t->id, TASK_FAILED, TASK_ERR_CRASHED, msg, NULL) == 1) {
-			crashed++;
-			log_warn("task %lld: %s", (long long)t->id, msg);
-		}
-	}
-	task_list_free(tasks, n);
+	int r = supervisor_reconcile(sv, ret);
 	adopt_strays(sv);
-	if (ret_adopted)
-		*ret_adopted = adopted;
-	if (ret_crashed)
-		*ret_crashed = crashed;
 	spare_ensure(sv);
-	return 0;
+	return r;
 }
 
 /* The timeout counts from the task's startedAt (set by the worker once it
@@ -612,5 +675,14 @@ void supervisor_close(struct supervisor *sv)
 
 void supervisor_free(struct supervisor *sv)
 {
+	if (!sv)
+		return;
+	while (sv->pending) {
+		struct pending_end *p = sv->pending;
+		sv->pending = p->next;
+		log_warn("task %lld: stopping with its end still unrecorded; the next start records it",
+			 (long long)p->task_id);
+		free(p);
+	}
 	free(sv);
 }

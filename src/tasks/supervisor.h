@@ -47,9 +47,39 @@ void supervisor_free(struct supervisor *sv);
  * failed with the reason and a negative errno is returned. */
 int supervisor_spawn(struct supervisor *sv, const struct task *t);
 
-/* Re-adopt workers of this host that survive from a previous daemon;
- * finalize as crashed (and free the locks of) those that are gone. */
-int supervisor_adopt(struct supervisor *sv, int *ret_adopted, int *ret_crashed);
+/* What a reconcile found (see supervisor_reconcile()). */
+struct supervisor_reconcile_report {
+	int adopted;   /* live workers watched again */
+	int ended;     /* tasks of gone workers: locks freed, end recorded */
+	int requeued;  /* claimed tasks that never got a worker: queued again */
+	int cancelled; /* host-bound ones of those (platformstart): cancelled */
+};
+
+/* Compare the active task rows of this host with the live workers
+ * (reconcile.c), at start and from then on periodically and after every
+ * store outage:
+ *   - a worker that runs (pid + start time, opened as a pidfd) but is not
+ *     watched is watched again (re-adopted);
+ *   - a task whose worker is gone gets its locks freed and a truthful
+ *     final state: what the worker left (task_outcome.h), or, failing
+ *     that, crashed with "the worker died while boxd ran" or "... while
+ *     boxd was down" (told apart by the time its log was last written);
+ *   - a claimed task whose worker never registered is queued again (its
+ *     claim forgotten: a late worker of that claim leaves it alone), or
+ *     cancelled when its type is bound to this host and a new one is
+ *     queued at every start (platformstart).
+ * Tasks being watched, and those whose end is already being retried, are
+ * left alone. Returns 0 or negative errno (the store's). */
+int supervisor_reconcile(struct supervisor *sv, struct supervisor_reconcile_report *ret);
+
+/* At daemon start: supervisor_reconcile(), plus the previous image's
+ * children after a re-exec, and the first standby worker. */
+int supervisor_adopt(struct supervisor *sv, struct supervisor_reconcile_report *ret);
+
+/* Retry recording the ends the store did not take when their workers
+ * ended (an outage): every housekeeping tick. Returns how many were
+ * recorded now; *ret_left (optional) how many are still waiting. */
+int supervisor_retry_pending(struct supervisor *sv, size_t *ret_left);
 
 /* Apply stop requests recorded in the store (task_request_stop) to the
  * workers being watched. */

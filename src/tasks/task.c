@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -56,7 +58,7 @@ void task_release(struct task *t)
 
 #define TASK_COLS                                                                                        \
 	"id, type, app_id, args, state, percent, message, waiting_for, error_code, error_message, result, " \
-	"pid, pid_start, host, stop_reason, created_at, started_at, finished_at, timeout_ms"
+	"pid, pid_start, host, stop_reason, created_at, started_at, finished_at, timeout_ms, claim, claimed_at"
 
 static char *dup_col(struct store_stmt *st, int col)
 {
@@ -88,6 +90,8 @@ static void row_to_task(struct store_stmt *st, struct task *t)
 	t->started_at = store_col_int64(st, 16);
 	t->finished_at = store_col_int64(st, 17);
 	t->timeout_ms = store_col_int64(st, 18);
+	t->claim = store_col_int64(st, 19);
+	t->claimed_at = store_col_int64(st, 20);
 }
 
 int task_create(struct store *s, const char *type, const char *app_id, const char *args_json, int64_t timeout_ms,
@@ -219,25 +223,79 @@ int task_list(struct store *s, const struct task_filter *f, struct task **ret, s
 	return 0;
 }
 
-int task_claim(struct store *s, int64_t id, const char *host)
+/* A claim token: random, positive, never 0 (0 means "no claim"). */
+static int64_t new_claim_token(void)
 {
-	int64_t n = store_run(s, "UPDATE tasks SET host = ? WHERE id = ? AND state = 'queued' AND host IS NULL "
-				 "AND stop_reason IS NULL",
-			      "si", host, id);
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)now_mono_us() ^ ((uint64_t)getpid() << 32);
+	v &= (uint64_t)INT64_MAX;
+	return v ? (int64_t)v : 1;
+}
+
+static int claim_as(struct store *s, int64_t id, const char *host, bool again, int64_t old_claim)
+{
+	int64_t now = 0;
+	int r = store_now_ms(s, &now);
+	if (r < 0)
+		return r;
+	int64_t n = again
+		? store_run(s, "UPDATE tasks SET host = ?, claim = ?, claimed_at = ? WHERE id = ? AND state = 'queued' "
+			       "AND stop_reason IS NULL AND host IS NOT NULL AND COALESCE(claim, 0) = ? "
+			       "AND (pid IS NULL OR pid = 0)",
+			    "siiii", host, new_claim_token(), now, id, old_claim)
+		: store_run(s, "UPDATE tasks SET host = ?, claim = ?, claimed_at = ? WHERE id = ? AND state = 'queued' "
+			       "AND host IS NULL AND stop_reason IS NULL",
+			    "siii", host, new_claim_token(), now, id);
 	return n < 0 ? (int)n : n > 0;
 }
 
-int task_set_pid(struct store *s, int64_t id, int pid, uint64_t pid_start)
+int task_claim(struct store *s, int64_t id, const char *host) { return claim_as(s, id, host, false, 0); }
+
+int task_claim_again(struct store *s, int64_t id, const char *host, int64_t old_claim)
 {
-	int64_t n = store_run(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ?", "iii", (int64_t)pid,
-			      (int64_t)pid_start, id);
+	return claim_as(s, id, host, true, old_claim);
+}
+
+int task_requeue(struct store *s, int64_t id, int64_t old_claim)
+{
+	int64_t n = store_run(s, "UPDATE tasks SET host = NULL, claim = NULL, claimed_at = NULL WHERE id = ? "
+				 "AND state = 'queued' AND COALESCE(claim, 0) = ? AND (pid IS NULL OR pid = 0)",
+			      "ii", id, old_claim);
+	return n < 0 ? (int)n : n > 0;
+}
+
+int task_set_pid(struct store *s, int64_t id, int64_t claim, int pid, uint64_t pid_start)
+{
+	int64_t n = store_run(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND COALESCE(claim, 0) = ?",
+			      "iiii", (int64_t)pid, (int64_t)pid_start, id, claim);
 	return n < 0 ? (int)n : 0;
 }
 
-int task_set_pid_if_unset(struct store *s, int64_t id, int pid, uint64_t pid_start)
+int task_register_worker(struct store *s, int64_t id, int64_t claim, const char *host, int pid, uint64_t pid_start)
 {
-	int64_t n = store_run(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0)", "iii",
-			      (int64_t)pid, (int64_t)pid_start, id);
+	int64_t n = claim == 0
+		? store_run(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0)", "iii",
+			    (int64_t)pid, (int64_t)pid_start, id)
+		: store_run(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0) "
+			       "AND host = ? AND COALESCE(claim, 0) = ?",
+			    "iiisi", (int64_t)pid, (int64_t)pid_start, id, host, claim);
+	if (n < 0)
+		return (int)n;
+	struct task t;
+	int r = task_get(s, id, &t);
+	if (r < 0)
+		return r;
+	bool mine = (t.pid == pid || (t.pid > 1 && t.pid == (int)getppid())) &&
+		    (claim == 0 || (t.claim == claim && t.host && strcmp(t.host, host) == 0));
+	task_release(&t);
+	return mine;
+}
+
+int task_set_message(struct store *s, int64_t id, const char *message)
+{
+	int64_t n = store_run(s, "UPDATE tasks SET message = ? WHERE id = ? AND state NOT IN " FINAL_STATES, "si",
+			      message, id);
 	return n < 0 ? (int)n : 0;
 }
 

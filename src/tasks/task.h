@@ -68,6 +68,8 @@ struct task {
 	int64_t started_at;      /* 0 = not yet */
 	int64_t finished_at;     /* 0 = not yet */
 	int64_t timeout_ms;      /* 0 = none */
+	int64_t claim;           /* token of the scheduler's claim; 0 = none */
+	int64_t claimed_at;      /* database ms of the claim; 0 = none */
 };
 
 void task_release(struct task *t);
@@ -115,18 +117,42 @@ struct task_filter {
 int task_list(struct store *s, const struct task_filter *f, struct task **ret, size_t *ret_n, int64_t *ret_total);
 void task_list_free(struct task *tasks, size_t n);
 
-/* Scheduler: claim a queued task for spawning (records host and timestamps
- * nothing else). Returns 1 if claimed, 0 if it was no longer claimable (e.g.
- * stopped meanwhile). */
+/* Claims. The scheduler claims a queued task for its host before it spawns
+ * the worker; the claim carries a random token (tasks.claim), which the
+ * worker is given and proves itself with when it records its pid
+ * (task_register_worker()). A claim whose worker never registered (the
+ * daemon died in between, or another host that claimed it is gone) can
+ * then be taken over, or queued again, safely: a late worker of the old
+ * claim finds the token changed and leaves the task alone.
+ *
+ * task_claim(): claim an unclaimed queued task. Returns 1 if claimed, 0 if
+ * it was no longer claimable (claimed by someone else, stopped). */
 int task_claim(struct store *s, int64_t id, const char *host);
 
-/* Supervisor: record the spawned worker. */
-int task_set_pid(struct store *s, int64_t id, int pid, uint64_t pid_start);
+/* Take over the claim `old_claim` of a queued task whose worker never
+ * registered (pid unset). 1 if taken, 0 if the task moved on meanwhile. */
+int task_claim_again(struct store *s, int64_t id, const char *host, int64_t old_claim);
 
-/* Worker: record itself, unless the supervisor already did. Closes the
+/* Queue a claimed task whose worker never registered again: forget the
+ * claim. 1 if done, 0 if the task moved on meanwhile. */
+int task_requeue(struct store *s, int64_t id, int64_t old_claim);
+
+/* Supervisor: record the spawned worker (pid of what it spawned: the worker,
+ * or sudo in front of it) under its claim. */
+int task_set_pid(struct store *s, int64_t id, int64_t claim, int pid, uint64_t pid_start);
+
+/* Worker: record itself under the claim token it was given (0: started by
+ * hand, no claim to check), unless the supervisor already did. Returns 1
+ * when the task is this worker's (its pid, or its parent's — sudo — is
+ * recorded under its claim on its host), 0 when it is not (queued again or
+ * claimed by another worker: the caller must leave it alone). Closes the
  * window where a daemon that dies between spawning a worker and recording
  * its pid would leave a live worker that the next daemon cannot re-adopt. */
-int task_set_pid_if_unset(struct store *s, int64_t id, int pid, uint64_t pid_start);
+int task_register_worker(struct store *s, int64_t id, int64_t claim, const char *host, int pid, uint64_t pid_start);
+
+/* Set the message of an active task (a worker telling the operator what
+ * it is doing outside a handler, e.g. riding out a store outage). */
+int task_set_message(struct store *s, int64_t id, const char *message);
 
 /* Worker: waiting for a lock (waiting_for JSON and a message), or running.
  * No effect on a task in a final state. task_set_running() returns 1, or 0

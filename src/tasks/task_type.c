@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "common/timeutil.h"
 
 #define MAX_TYPES 32
@@ -37,8 +38,19 @@ void task_ctx_progress(struct task_ctx *ctx, int percent, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* Progress is advisory: a failed write must not fail the task. */
-	(void)task_set_progress(ctx->store, ctx->task->id, percent, msg);
+	/* Progress is advisory: a failed write must not fail the task. But an
+	 * outage is worth a line in the task log, once, and its end too. */
+	int r = task_set_progress(ctx->store, ctx->task->id, percent, msg);
+	struct store_retry *rt = &ctx->progress_retry;
+	if (r < 0 && store_retry_failed(rt, r) == 0 && store_retry_first(rt)) {
+		char since[32];
+		store_retry_since(rt, since, sizeof(since));
+		log_warn("task %lld: store unavailable since %s (progress not recorded: %s); going on",
+			 (long long)ctx->task->id, since, store_errmsg(ctx->store));
+	} else if (r >= 0 && rt->since_mono_ms) {
+		log_info("task %lld: store available again: progress is recorded again after %lld ms",
+			 (long long)ctx->task->id, (long long)store_retry_done(rt));
+	}
 }
 
 int task_ctx_fail(struct task_ctx *ctx, int err, const char *code, const char *fmt, ...)

@@ -22,6 +22,7 @@
 #include "common/config.h"
 #include "locks/lock_doc.h"
 #include "store/store.h"
+#include "store/store_retry.h"
 #include "task.h"
 
 struct task_ctx {
@@ -34,6 +35,9 @@ struct task_ctx {
 	json_t *result;                       /* set by the handler; owned by ctx */
 	char error_code[64];
 	char error_message[1024];
+	/* Progress writes that fail while the store is out (logged once per
+	 * outage; progress is advisory and never retried). */
+	struct store_retry progress_retry;
 };
 
 struct task_type {
@@ -43,6 +47,10 @@ struct task_type {
 	bool app_task;
 	/* May be created through POST /api/v1/tasks (generic types). */
 	bool generic;
+	/* Runs only on the host that created it, and each start of that host
+	 * queues a new one (platformstart): a claimed one that never got a
+	 * worker is cancelled, not queued again for any host. */
+	bool host_bound;
 	/* Check args (a JSON object) before the task is created. Return 0, or
 	 * -EINVAL with a message for the user in err. NULL: any object. */
 	int (*validate)(json_t *args, char *err, size_t errlen);

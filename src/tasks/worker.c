@@ -1,4 +1,16 @@
-/* worker.c — see worker.h. */
+/* worker.c — see worker.h.
+ *
+ * Store outages. Every store step the worker cannot skip (loading the task,
+ * registering, waiting for and releasing its locks, entering `running`,
+ * recording the end) is retried with the store_retry policy while the
+ * failure is transient (busy, connection lost or refused, disk full), for
+ * up to [store] outage_grace; a busy database never ends a lock wait. The
+ * first failure of an outage is logged and, where the store takes it, shown
+ * as the task's message ("store unavailable since 12:03:04 UTC, retrying");
+ * the end of the outage is logged with its length. A worker whose end
+ * cannot be recorded leaves its outcome beside its log and exits with a
+ * code that says so (worker.h); the supervisor records it.
+ */
 #include "worker.h"
 
 #include <errno.h>
@@ -11,11 +23,18 @@
 
 #include "common/log.h"
 #include "common/proc.h"
+#include "common/timeutil.h"
 #include "locks/locks.h"
 #include "store/store.h"
+#include "store/store_retry.h"
 #include "task.h"
+#include "task_outcome.h"
 #include "task_type.h"
 #include "tasks/store_open.h"
+
+/* How often an outage is written into the task's message (where the store
+ * takes it at all). */
+#define OUTAGE_MESSAGE_EVERY_MS 5000
 
 static volatile sig_atomic_t cancel_requested;
 
@@ -35,43 +54,245 @@ static void on_crash(int sig)
 	_exit(WORKER_EXIT_CAUGHT);
 }
 
-struct wait_report {
-	struct store *store;
-	int64_t task_id;
+struct worker {
+	const struct boxd_config *cfg;
+	int64_t id;
+	struct store *s;        /* task rows */
+	struct store *ls;       /* the lock document */
+	int64_t last_message_ms;
 };
+
+/* ---- riding out store outages ------------------------------------------------ */
+
+/* A transient failure of `what`: say so once per outage in the log, and
+ * now and then in the task's message. */
+static void outage_note(struct worker *w, const struct store_retry *rt, int err, const char *msg, const char *what)
+{
+	char since[32];
+	store_retry_since(rt, since, sizeof(since));
+	bool busy = err == -EBUSY;
+	if (store_retry_first(rt))
+		log_warn("task %lld: %s since %s (%s: %s), %s", (long long)w->id,
+			 busy ? "store busy" : "store unavailable", since, what, msg, busy ? "waiting" : "retrying");
+	int64_t now = now_mono_ms();
+	if (w->s && now - w->last_message_ms >= OUTAGE_MESSAGE_EVERY_MS) {
+		w->last_message_ms = now;
+		char text[160];
+		snprintf(text, sizeof(text), "%s since %s, %s", busy ? "store busy" : "store unavailable", since,
+			 busy ? "waiting" : "retrying");
+		(void)task_set_message(w->s, w->id, text); /* it may well fail: advisory */
+	}
+	log_flush();
+}
+
+static void outage_over(struct worker *w, struct store_retry *rt, const char *what)
+{
+	if (!rt->since_mono_ms)
+		return;
+	char since[32];
+	store_retry_since(rt, since, sizeof(since));
+	int64_t ms = store_retry_done(rt);
+	log_info("task %lld: store available again (%s): the outage since %s lasted %lld ms", (long long)w->id, what,
+		 since, (long long)ms);
+}
+
+typedef int (*store_op)(struct worker *w, void *arg);
+
+/* Run op until it succeeds or fails for good (not transient, or the
+ * outage outlasted the grace). Returns what op returned last. */
+static int with_retry(struct worker *w, const char *what, struct store *msg_store, store_op op, void *arg)
+{
+	struct store_retry rt;
+	store_retry_init(&rt, w->cfg->outage_grace_ms);
+	for (;;) {
+		int r = op(w, arg);
+		if (r >= 0) {
+			outage_over(w, &rt, what);
+			return r;
+		}
+		if (store_retry_failed(&rt, r) < 0) {
+			if (store_error_is_transient(r))
+				log_error("task %lld: %s: the store stayed unavailable for %lld ms ([store] outage_grace); "
+					  "giving up: %s", (long long)w->id, what, (long long)store_retry_elapsed_ms(&rt),
+					  msg_store ? store_errmsg(msg_store) : "");
+			return r;
+		}
+		outage_note(w, &rt, r, msg_store ? store_errmsg(msg_store) : "", what);
+		store_retry_sleep(&rt);
+	}
+}
+
+/* ---- the steps ------------------------------------------------------------------ */
+
+struct open_arg {
+	unsigned flags;
+	struct store **ret;
+	char err[512];
+};
+
+static int op_open(struct worker *w, void *varg)
+{
+	struct open_arg *a = varg;
+	return store_open_config(w->cfg, a->flags, a->ret, a->err, sizeof(a->err));
+}
+
+static int open_store(struct worker *w, unsigned flags, struct store **ret)
+{
+	struct open_arg a = { .flags = flags, .ret = ret };
+	struct store_retry rt;
+	store_retry_init(&rt, w->cfg->outage_grace_ms);
+	for (;;) {
+		int r = op_open(w, &a);
+		if (r >= 0) {
+			outage_over(w, &rt, "opening the store");
+			return r;
+		}
+		if (store_retry_failed(&rt, r) < 0) {
+			log_error("task %lld: cannot open the store: %s", (long long)w->id, a.err);
+			return r;
+		}
+		outage_note(w, &rt, r, a.err, "opening the store");
+		store_retry_sleep(&rt);
+	}
+}
+
+static int op_get(struct worker *w, void *t) { return task_get(w->s, w->id, t); }
+
+struct register_arg {
+	int64_t claim;
+	const char *host;
+	uint64_t start;
+};
+
+static int op_register(struct worker *w, void *varg)
+{
+	struct register_arg *a = varg;
+	return task_register_worker(w->s, w->id, a->claim, a->host, getpid(), a->start);
+}
+
+static int op_running(struct worker *w, void *arg)
+{
+	(void)arg;
+	return task_set_running(w->s, w->id);
+}
+
+static int op_release(struct worker *w, void *arg)
+{
+	(void)arg;
+	return locks_release_task(w->ls, w->id, NULL);
+}
+
+static int op_finish(struct worker *w, void *varg)
+{
+	const struct task_outcome *o = varg;
+	return task_finish(w->s, w->id, o->state, o->error_code[0] ? o->error_code : NULL,
+			   o->error_code[0] ? o->error_message : NULL, o->result);
+}
+
+struct wait_report {
+	struct worker *w;
+};
+
+/* userdata: the struct wait_report of locks_acquire_opts (shared with
+ * report_wait). */
+static void on_lock_store_error(int err, const struct store_retry *rt, const char *msg, void *userdata)
+{
+	struct worker *w = ((struct wait_report *)userdata)->w;
+	if (err == 0) {
+		char since[32];
+		store_retry_since(rt, since, sizeof(since));
+		log_info("task %lld: store available again (waiting for locks): the outage since %s lasted %lld ms",
+			 (long long)w->id, since, (long long)store_retry_elapsed_ms(rt));
+		return;
+	}
+	outage_note(w, rt, err, msg, "waiting for locks");
+}
 
 static void report_wait(const struct lock_blocker *b, void *userdata)
 {
-	struct wait_report *w = userdata;
+	struct wait_report *wr = userdata;
 	char msg[256];
-	if (task_report_waiting(w->store, w->task_id, b, msg, sizeof(msg)) >= 0)
-		log_info("task %lld: %s", (long long)w->task_id, msg);
+	if (task_report_waiting(wr->w->s, wr->w->id, b, msg, sizeof(msg)) >= 0)
+		log_info("task %lld: %s", (long long)wr->w->id, msg);
+}
+
+static int exit_code_unrecorded(enum task_state state)
+{
+	return state == TASK_SUCCEEDED ? WORKER_EXIT_UNRECORDED_SUCCEEDED
+	       : state == TASK_CANCELLED ? WORKER_EXIT_UNRECORDED_CANCELLED
+					 : WORKER_EXIT_UNRECORDED_FAILED;
+}
+
+/* The end of every task that got past loading: leave the outcome beside
+ * the log, free the locks (before the end is visible: whoever sees the task
+ * ended may rely on its locks being free), record the end, and say by the
+ * exit code whether that worked. `code` is the exit code once recorded. */
+static int end_task(struct worker *w, struct task_outcome *o, bool have_locks, int code)
+{
+	int wr = task_outcome_write(w->cfg->state_dir, w->id, o);
+	if (wr < 0)
+		log_warn("task %lld: cannot leave its outcome in %s/logs/tasks: %s", (long long)w->id, w->cfg->state_dir,
+			 strerror(-wr));
+	int r = 0;
+	if (have_locks) {
+		r = with_retry(w, "releasing its locks", w->ls, op_release, NULL);
+		if (r < 0)
+			log_error("task %lld: cannot release its locks: %s", (long long)w->id, store_errmsg(w->ls));
+	}
+	if (r >= 0) {
+		r = with_retry(w, "recording its end", w->s, op_finish, o);
+		if (r < 0)
+			log_error("task %lld: cannot record that it %s: %s", (long long)w->id, task_state_name(o->state),
+				  store_errmsg(w->s));
+	}
+	if (r < 0) {
+		/* The supervisor takes over (worker.h). */
+		log_flush();
+		return exit_code_unrecorded(o->state);
+	}
+	if (wr == 0)
+		task_outcome_remove(w->cfg->state_dir, w->id);
+	return code;
+}
+
+static int fail_task(struct worker *w, bool have_locks, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int fail_task(struct worker *w, bool have_locks, const char *code, const char *fmt, ...)
+{
+	struct task_outcome o = { .state = TASK_FAILED };
+	snprintf(o.error_code, sizeof(o.error_code), "%s", code);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(o.error_message, sizeof(o.error_message), fmt, ap);
+	va_end(ap);
+	log_error("task %lld failed: %s: %s", (long long)w->id, o.error_code, o.error_message);
+	return end_task(w, &o, have_locks, WORKER_EXIT_DONE);
 }
 
 /* Record a stop, as a timeout or an operator's stop (the supervisor wrote
  * the reason before it signalled us). */
-static int finish_stopped(struct store *s, int64_t id)
+static int finish_stopped(struct worker *w, bool have_locks)
 {
 	struct task t;
 	bool timeout = false;
-	if (task_get(s, id, &t) == 0) {
+	if (with_retry(w, "loading the task", w->s, op_get, &t) == 0) {
 		timeout = t.stop_reason && strcmp(t.stop_reason, "timeout") == 0;
 		task_release(&t);
 	}
-	log_info("task %lld: %s; stopping", (long long)id, timeout ? "timed out" : "stop requested");
-	if (timeout)
-		task_finish(s, id, TASK_FAILED, TASK_ERR_TIMEOUT, "the task ran longer than its timeout and was stopped",
-			    NULL);
-	else
-		task_finish(s, id, TASK_CANCELLED, TASK_ERR_STOPPED, "stopped by request", NULL);
-	return WORKER_EXIT_STOPPED;
+	log_info("task %lld: %s; stopping", (long long)w->id, timeout ? "timed out" : "stop requested");
+	struct task_outcome o = { .state = timeout ? TASK_FAILED : TASK_CANCELLED };
+	snprintf(o.error_code, sizeof(o.error_code), "%s", timeout ? TASK_ERR_TIMEOUT : TASK_ERR_STOPPED);
+	snprintf(o.error_message, sizeof(o.error_message), "%s",
+		 timeout ? "the task ran longer than its timeout and was stopped" : "stopped by request");
+	return end_task(w, &o, have_locks, WORKER_EXIT_STOPPED);
 }
 
 int worker_standby(const struct boxd_config *cfg, int sock_fd)
 {
-	int64_t task_id = 0;
+	int64_t msg_ids[2] = { 0, 0 }; /* task id, claim token */
 	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &task_id, .iov_len = sizeof(task_id) };
+	struct iovec iov = { .iov_base = msg_ids, .iov_len = sizeof(msg_ids) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	ssize_t n;
@@ -79,7 +300,7 @@ int worker_standby(const struct boxd_config *cfg, int sock_fd)
 		n = recvmsg(sock_fd, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	close(sock_fd);
-	if (n != (ssize_t)sizeof(task_id) || task_id <= 0)
+	if (n != (ssize_t)sizeof(msg_ids) || msg_ids[0] <= 0)
 		return WORKER_EXIT_DONE; /* the daemon went away: nothing to do */
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
@@ -89,10 +310,10 @@ int worker_standby(const struct boxd_config *cfg, int sock_fd)
 		dup2(logfd, STDERR_FILENO);
 		close(logfd);
 	}
-	return worker_main(cfg, task_id);
+	return worker_main(cfg, msg_ids[0], msg_ids[1]);
 }
 
-int worker_main(const struct boxd_config *cfg, int64_t task_id)
+int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 {
 	struct sigaction term = { .sa_handler = on_term };
 	sigaction(SIGTERM, &term, NULL);
@@ -103,15 +324,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id)
 	sigaction(SIGFPE, &crash, NULL);
 	sigaction(SIGILL, &crash, NULL);
 
-	struct store *s = NULL, *ls = NULL;
-	char err[512];
-	if (store_open_config(cfg, STORE_OPEN_NO_MIGRATE, &s, err, sizeof(err)) < 0 ||
-	    store_open_config(cfg, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &ls, err, sizeof(err)) < 0) {
-		log_error("task %lld: cannot open the store: %s", (long long)task_id, err);
-		store_close(s);
-		return WORKER_EXIT_SETUP;
-	}
-
+	struct worker w = { .cfg = cfg, .id = task_id };
 	int code = WORKER_EXIT_DONE;
 	struct task t = { 0 };
 	json_t *args = NULL;
@@ -120,9 +333,15 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id)
 	struct lock_owner owner;
 	bool have_owner = false;
 
-	int r = task_get(s, task_id, &t);
+	if (open_store(&w, STORE_OPEN_NO_MIGRATE, &w.s) < 0 ||
+	    open_store(&w, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &w.ls) < 0) {
+		code = WORKER_EXIT_SETUP;
+		goto out;
+	}
+
+	int r = with_retry(&w, "loading the task", w.s, op_get, &t);
 	if (r < 0) {
-		log_error("task %lld: cannot load it: %s", (long long)task_id, r == -ENOENT ? "no such task" : store_errmsg(s));
+		log_error("task %lld: cannot load it: %s", (long long)task_id, r == -ENOENT ? "no such task" : store_errmsg(w.s));
 		code = WORKER_EXIT_SETUP;
 		goto out;
 	}
@@ -131,57 +350,79 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id)
 		goto out;
 	}
 	log_info("task %lld (%s) starting in pid %d", (long long)task_id, t.type, (int)getpid());
-	uint64_t my_start = 0;
-	if (proc_start_time(getpid(), &my_start) == 0)
-		task_set_pid_if_unset(s, task_id, getpid(), my_start);
+	char host[LOCK_HOST_MAX];
+	struct register_arg reg = { .claim = claim, .host = host };
+	if (host_id_get(host, sizeof(host)) < 0 || proc_start_time(getpid(), &reg.start) < 0) {
+		code = fail_task(&w, false, "internal", "cannot identify the worker process");
+		goto out;
+	}
+	r = with_retry(&w, "registering the worker", w.s, op_register, &reg);
+	if (r < 0) {
+		log_error("task %lld: cannot register this worker: %s", (long long)task_id, store_errmsg(w.s));
+		code = WORKER_EXIT_SETUP;
+		goto out;
+	}
+	if (r == 0) {
+		log_warn("task %lld was queued again or claimed for another worker before this one started; "
+			 "leaving it alone", (long long)task_id);
+		code = WORKER_EXIT_NOT_MINE;
+		goto out;
+	}
 
 	const struct task_type *type = task_type_find(t.type);
 	args = json_loads(t.args ? t.args : "{}", 0, NULL);
 	if (!type || !json_is_object(args)) {
-		task_finish(s, task_id, TASK_FAILED, "bad_task",
-			    !type ? "unknown task type" : "the task's arguments are not a JSON object", NULL);
+		code = fail_task(&w, false, "bad_task", "%s",
+				 !type ? "unknown task type" : "the task's arguments are not a JSON object");
 		goto out;
 	}
 	if (cancel_requested || t.stop_reason) {
-		code = finish_stopped(s, task_id);
+		code = finish_stopped(&w, false);
 		goto out;
 	}
 
 	r = lock_owner_self(&owner, task_id);
 	if (r < 0) {
-		task_finish(s, task_id, TASK_FAILED, "internal", "cannot identify the worker process", NULL);
+		code = fail_task(&w, false, "internal", "cannot identify the worker process");
 		goto out;
 	}
 	have_owner = true;
 	if (type->locks) {
 		r = type->locks(&t, args, &reqs, &n_reqs);
 		if (r < 0) {
-			task_finish(s, task_id, TASK_FAILED, "bad_task", "cannot compute the task's locks", NULL);
+			code = fail_task(&w, false, "bad_task", "cannot compute the task's locks");
 			goto out;
 		}
 	}
 	if (n_reqs > 0) {
-		struct wait_report wr = { s, task_id };
+		struct wait_report wr = { &w };
+		struct store_retry lock_rt;
+		store_retry_init(&lock_rt, cfg->outage_grace_ms);
+		lock_rt.busy_is_waiting = true; /* waiting is our job, not the busy handler's */
 		struct locks_acquire_opts opts = {
 			.timeout_ms = -1, .on_wait = report_wait, .userdata = &wr, .cancel = &cancel_requested,
 			.lease_ms = config_lease_ms(cfg),
-			.on_expired = task_lock_lease_expired, .expired_userdata = s,
+			.on_expired = task_lock_lease_expired, .expired_userdata = w.s,
+			.retry = &lock_rt, .on_store_error = on_lock_store_error,
 		};
 		int64_t token;
-		r = locks_acquire(ls, &owner, reqs, n_reqs, &opts, &token, NULL);
+		r = locks_acquire(w.ls, &owner, reqs, n_reqs, &opts, &token, NULL);
 		if (r == -ECANCELED) {
-			code = finish_stopped(s, task_id);
+			code = finish_stopped(&w, true);
 			goto out;
 		}
 		if (r < 0) {
-			char msg[600];
-			snprintf(msg, sizeof(msg), "cannot take the task's locks: %s", store_errmsg(ls));
-			task_finish(s, task_id, TASK_FAILED, "lock_error", msg, NULL);
+			code = fail_task(&w, true, "lock_error", "cannot take the task's locks: %s", store_errmsg(w.ls));
 			goto out;
 		}
 		log_info("task %lld: locks taken (fencing token %lld)", (long long)task_id, (long long)token);
 	}
-	if (task_set_running(s, task_id) == 0) {
+	r = with_retry(&w, "entering running", w.s, op_running, NULL);
+	if (r < 0) {
+		code = fail_task(&w, true, "store_unavailable", "cannot record that the task runs: %s", store_errmsg(w.s));
+		goto out;
+	}
+	if (r == 0) {
 		/* It ended while it waited: another host took this host for gone
 		 * (its leases expired) and failed it. Do not run it now. */
 		log_warn("task %lld ended while it waited for its locks; not running it", (long long)task_id);
@@ -189,35 +430,36 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id)
 	}
 
 	struct task_ctx ctx = {
-		.store = s, .config = cfg, .task = &t, .args = args, .owner = &owner, .cancel = &cancel_requested,
+		.store = w.s, .config = cfg, .task = &t, .args = args, .owner = &owner, .cancel = &cancel_requested,
 	};
+	store_retry_init(&ctx.progress_retry, 0);
 	r = type->run(&ctx);
-	/* Release before the final state is visible: whoever sees this task
-	 * ended may rely on its locks being free. */
-	locks_release_task(ls, task_id, NULL);
 	if (r == -ECANCELED || (r < 0 && cancel_requested)) {
-		code = finish_stopped(s, task_id);
+		code = finish_stopped(&w, true);
 	} else if (r < 0) {
 		if (!ctx.error_code[0])
 			task_ctx_fail(&ctx, r, "failed", "%s", strerror(-r));
-		log_error("task %lld failed: %s: %s", (long long)task_id, ctx.error_code, ctx.error_message);
-		task_finish(s, task_id, TASK_FAILED, ctx.error_code, ctx.error_message, NULL);
+		code = fail_task(&w, true, ctx.error_code, "%s", ctx.error_message);
 	} else {
-		char *result = ctx.result ? json_dumps(ctx.result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+		struct task_outcome o = { .state = TASK_SUCCEEDED };
+		o.result = ctx.result ? json_dumps(ctx.result, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
 		/* Log first: a log stream ends once it sees the final state and
-		 * must not miss this line. */
+		 * must not miss this line (and the reconcile reads it, should
+		 * everything else be lost). */
 		log_info("task %lld succeeded", (long long)task_id);
-		task_finish(s, task_id, TASK_SUCCEEDED, NULL, NULL, result);
-		free(result);
+		code = end_task(&w, &o, true, WORKER_EXIT_DONE);
+		task_outcome_release(&o);
 	}
 	json_decref(ctx.result);
+	have_owner = false; /* end_task released them */
 out:
-	if (have_owner)
-		locks_release_task(ls, task_id, NULL);
+	if (have_owner && code != WORKER_EXIT_NOT_MINE)
+		locks_release_task(w.ls, task_id, NULL);
 	free(reqs);
 	json_decref(args);
 	task_release(&t);
-	store_close(ls);
-	store_close(s);
+	store_close(w.ls);
+	store_close(w.s);
+	log_flush();
 	return code;
 }

@@ -14,14 +14,32 @@
 #define WORKER_EXIT_CAUGHT 50  /* the handler crashed and the worker caught it */
 #define WORKER_EXIT_STOPPED 70 /* stopped on SIGTERM (stop or timeout) */
 #define WORKER_EXIT_SETUP 71   /* could not even load the task */
+/* The task ended but the worker could not record that in the store within
+ * [store] outage_grace: the outcome is in <state>/logs/tasks/<id>.outcome
+ * (task_outcome.h) when that could be written, and the code says which
+ * final state it is. The supervisor records it (and frees the locks) and
+ * retries until the store takes it. */
+#define WORKER_EXIT_UNRECORDED_SUCCEEDED 73
+#define WORKER_EXIT_UNRECORDED_FAILED 74
+#define WORKER_EXIT_UNRECORDED_CANCELLED 75
+/* The worker could not renew its lock lease in time and stopped acting
+ * (worker_lease.h): the task failed with lease_lost. */
+#define WORKER_EXIT_LEASE_LOST 76
+/* The task is not this worker's: it was queued again or claimed for
+ * another worker before this one registered. Nothing was done; the
+ * supervisor must leave the task (and its locks) alone. */
+#define WORKER_EXIT_NOT_MINE 77
 
-int worker_main(const struct boxd_config *cfg, int64_t task_id);
+/* `claim`: the claim token the worker was started for (task.h), 0 when it
+ * is started by hand. */
+int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim);
 
 /* `boxd task standby`: a worker started before its task exists. Starting
  * the boxd binary costs most of a task's start latency (the dynamic loader
  * maps ~50 libraries), so the supervisor keeps one such process ready. It
- * blocks on the socket `sock_fd` (fd 3) for one message: the task id, with
- * the task's log file as SCM_RIGHTS; it makes the log its stdout and stderr
- * and becomes that task's worker (worker_main). EOF (the daemon went away or
+ * blocks on the socket `sock_fd` (fd 3) for one message: the task id and
+ * its claim token (two int64_t), with the task's log file as SCM_RIGHTS; it
+ * makes the log its stdout and stderr and becomes that task's worker
+ * (worker_main). EOF (the daemon went away or
  * re-exec'd): exit 0 without doing anything. */
 int worker_standby(const struct boxd_config *cfg, int sock_fd);

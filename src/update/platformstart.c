@@ -365,6 +365,7 @@ static int platformstart_locks(const struct task *t, json_t *args, struct lock_r
 static const struct task_type platformstart_type = {
 	.name = "platformstart",
 	.generic = false,
+	.host_bound = true,
 	.validate = platformstart_validate,
 	.locks = platformstart_locks,
 	.run = run_platformstart,

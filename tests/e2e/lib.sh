@@ -238,10 +238,14 @@ daemon_answers() { req GET /status; [ "$STATUS" = 200 ]; }
 _daemon_answers_or_died() { daemon_answers || gone "$DAEMON_PID"; }
 
 # daemon_start [SERVE_FLAGS...]: start boxd serve on $STATE and wait (with
-# a deadline) until the API answers.
+# a deadline) until the API answers. E2E_DSN, when set, is the database to
+# use (a test's private server) instead of a fresh one on the test env's.
+E2E_DSN=
 daemon_start() {
 	local store_flags=()
-	if [ "$TEST_STORE" != sqlite ]; then
+	if [ -n "$E2E_DSN" ]; then
+		store_flags=(--store "$TEST_STORE" --dsn "$E2E_DSN")
+	elif [ "$TEST_STORE" != sqlite ]; then
 		if [ -z "$E2E_DB" ]; then
 			E2E_DB=$(store_db_create) || bail "cannot create a $TEST_STORE database"
 			on_exit store_db_drop "$E2E_DB"
@@ -325,7 +329,7 @@ _e2e_cleanup() {
 		diag "--- daemon log (last 60 lines) ---"
 		tail -n 60 "$DAEMON_LOG" 2>/dev/null | diag
 	fi
-	rm -rf "$E2E_TMP"
+	[ -n "${E2E_KEEP:-}" ] || rm -rf "$E2E_TMP"
 	exit "$rc"
 }
 trap _e2e_cleanup EXIT

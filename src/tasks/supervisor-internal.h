@@ -1,0 +1,76 @@
+/* supervisor-internal.h — what supervisor.c and reconcile.c share. Only
+ * those two include it. Everything here is owned by the loop thread. */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "supervisor.h"
+
+struct child {
+	struct supervisor *sv;
+	struct child *next;
+	int64_t task_id;
+	char *app_id;
+	bool app_task;
+	pid_t pid;
+	int pidfd;
+	bool own;          /* our child: we can read its exit status */
+	bool term_sent;
+	bool timeout_armed; /* the timeout counts from the task's startedAt */
+	bool ended;
+	int open_handles;
+	uv_poll_t poll;
+	uv_timer_t kill_timer;
+	uv_timer_t timeout_timer;
+};
+
+/* A worker started ahead of its task (`boxd task standby`, see worker.h):
+ * exec and library loading are paid before the next task arrives. */
+struct spare {
+	pid_t pid;          /* 0: none */
+	int pidfd;
+	int sock;           /* our end of its socketpair */
+};
+
+/* A task whose worker is gone but whose end is not recorded yet: its
+ * locks are to be freed and its final state written, which the store did
+ * not take when the worker ended (an outage). Retried every housekeeping
+ * tick until it works; never forgotten. */
+struct pending_end {
+	struct pending_end *next;
+	int64_t task_id;
+	pid_t pid;
+	bool have_status;     /* info holds the worker's exit */
+	siginfo_t info;
+	bool released;        /* its locks are free */
+	bool gone_before;     /* found dead by the reconcile, not seen ending */
+	bool gone_while_down; /* ... and it died while no boxd ran */
+	bool reported;        /* the delay was logged */
+	char last_error[256];
+};
+
+struct supervisor {
+	struct supervisor_opts o;
+	struct child *children;
+	size_t n_children;
+	struct pending_end *pending;
+	size_t n_pending;
+	bool closing;
+	struct spare spare;
+	int64_t started_wall_ms; /* when this daemon's supervisor started */
+};
+
+/* Watch a worker through its pidfd (taken over: closed with the child). */
+int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task, pid_t pid, int pidfd,
+		     bool own);
+
+/* The task's worker is gone: free its locks and record its end, now or,
+ * when the store does not take it, from the housekeeping tick on.
+ * Consumes nothing; copies what it keeps. */
+void supervisor_end_task(struct supervisor *sv, struct pending_end *tmpl);
+
+bool supervisor_has_pending(const struct supervisor *sv, int64_t task_id);

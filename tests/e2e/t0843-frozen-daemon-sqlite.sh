@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# t0843-frozen-daemon-sqlite.sh — the daemon is frozen (SIGSTOP) for
+# FREEZE_S seconds while it holds SQLite's write lock, longer than the
+# connections' busy timeout (10 s), with WAITERS workers waiting for a
+# lock held by another task:
+#  - 0 failed: the waiters' lock attempts get SQLITE_BUSY after the busy
+#    timeout, and keep waiting (waiting is the worker's job, not the busy
+#    handler's); the holder's release and final write wait too;
+#  - afterwards every task ends succeeded within seconds, no lock left.
+# Catching the daemon inside a write transaction: while a stream of short
+# tasks keeps it writing, the test stops it and probes the write lock
+# (BEGIN IMMEDIATE with a 100 ms timeout, three times); if the probe gets
+# it, the daemon was not inside one: it is resumed and stopped again.
+# shellcheck disable=SC2317 # functions run through check and wait_for
+set -u
+# shellcheck source=tests/e2e/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+if [ "$TEST_STORE" != sqlite ]; then
+	echo "1..0 # SKIP SQLite's write lock only"
+	exit 0
+fi
+command -v sqlite3 >/dev/null || bail "sqlite3 is needed"
+
+WAITERS=20
+FREEZE_S=15
+HOLD_S=20
+
+plan 8
+daemon_start --stop-grace 2s
+DB=$STATE/boxd.db
+
+H=$(hold_task $HOLD_S app:x) || bail "cannot create the holder"
+wait_for 15 state_is "$H" running || bail "the holder does not run"
+W=()
+for i in $(seq 1 $WAITERS); do
+	W+=("$(hold_task 0 app:x)") || bail "cannot create a waiter"
+done
+all_waiting() {
+	local id
+	for id in "${W[@]}"; do state_is "$id" waiting || return 1; done
+}
+check "$WAITERS tasks wait for app:x" wait_for 30 all_waiting
+
+# ---- catch the daemon holding the write lock --------------------------------
+churn() { # keep the daemon writing: short tasks, one after another
+	local i=0
+	while :; do
+		i=$((i + 1))
+		curl -s -o /dev/null --max-time 30 --unix-socket "$SOCK" -X POST -H 'Content-Type: application/json' \
+			--data-binary "{\"type\":\"hold\",\"args\":{\"locks\":[{\"name\":\"app:churn-$1-$i\"}],\"seconds\":0}}" \
+			http://boxd/api/v1/tasks
+	done
+}
+churn a &
+c1=$!
+churn b &
+c2=$!
+on_exit "kill $c1 $c2"
+write_lock_free() { sqlite3 "$DB" ".timeout 100" "BEGIN IMMEDIATE; ROLLBACK;" >/dev/null 2>&1; }
+held_by_daemon() {
+	local k
+	for k in 1 2 3; do write_lock_free && return 1; done
+	return 0
+}
+caught=0 tries=0
+while [ $tries -lt 300 ]; do
+	tries=$((tries + 1))
+	kill -STOP "$DAEMON_PID"
+	if held_by_daemon; then
+		caught=1
+		break
+	fi
+	kill -CONT "$DAEMON_PID"
+	sleep 0.0$((RANDOM % 9 + 1))
+done
+stop_ms=$(now_ms)
+kill "$c1" "$c2" 2>/dev/null
+wait "$c1" "$c2" 2>/dev/null
+diag "caught the daemon inside a write transaction after $tries tries"
+check "the daemon is frozen holding SQLite's write lock" test $caught = 1
+[ $caught = 1 ] || bail "could not catch the daemon in a write transaction"
+
+# ---- FREEZE_S seconds frozen -------------------------------------------------
+still_held=1
+while [ "$(now_ms)" -lt $((stop_ms + FREEZE_S * 1000)) ]; do
+	write_lock_free && still_held=0
+	sleep 0.5
+done
+check "the write lock stayed held for ${FREEZE_S} s (beyond the 10 s busy timeout)" test $still_held = 1
+kill -CONT "$DAEMON_PID"
+cont_ms=$(now_ms)
+
+# ---- afterwards ---------------------------------------------------------------
+waiters_failed() { # the waiters and the holder that are failed or cancelled
+	local id
+	for id in "$H" "${W[@]}"; do state_is "$id" failed cancelled && echo "$id"; done
+}
+all_done() {
+	local id
+	for id in "$H" "${W[@]}"; do is_final "$id" || return 1; done
+}
+check "the holder and the $WAITERS waiters end within 60 s of the thaw" wait_for 60 all_done
+done_ms=$(now_ms)
+diag "all of them final $((done_ms - cont_ms)) ms after the thaw (the holder's ${HOLD_S} s included)"
+bad=$(waiters_failed)
+for id in $bad; do diag "task $id: $(task "$id" '[.state, .error.code, .error.message] | join(" ")')"; done
+equal "0 failed among the holder and the waiters" "$(wc -w <<<"$bad")" 0
+equal "all $((WAITERS + 1)) succeeded" "$(for id in "$H" "${W[@]}"; do task_state "$id"; done | grep -c succeeded)" \
+	$((WAITERS + 1))
+check "the waiters said they waited for a busy store" grep -q 'store busy since' "$STATE/logs/tasks/${W[0]}.log" "$STATE"/logs/tasks/*.log
+none_active() { [ "$(api GET '/tasks?state=active' | jq '.total')" = 0 ]; }
+wait_for 30 none_active
+equal "no lock is left behind" "$(api GET /locks | jq -c '[(.holders | length), (.queue | length)]')" "[0,0]"
+
+done_testing
