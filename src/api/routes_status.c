@@ -28,6 +28,33 @@ static int count_states(struct store *s, int64_t counts[6])
 	return r;
 }
 
+/* The release side of /status: the version <install_root>/current points
+ * at (what a restart would run: the systemd unit starts
+ * <install_root>/current/bin/boxd), and a warning when it is not the one
+ * running, e.g. after a package upgrade that was not followed by a
+ * restart, or a `current` switched by hand. */
+static void status_add_release(json_t *o, const struct boxd_config *cfg)
+{
+	char current[UPDATE_VERSION_MAX], err[512];
+	const char *running = update_running_version(cfg);
+	json_t *warnings = json_array();
+	int r = update_current_version(cfg->install_root, current, err, sizeof(err));
+	json_object_set_new(o, "installRoot", json_string(cfg->install_root));
+	json_object_set_new(o, "currentVersion", r == 0 && *current ? json_string(current) : json_null());
+	if (r < 0) {
+		char w[700];
+		snprintf(w, sizeof(w), "cannot tell which release %s/current points at: %s", cfg->install_root, err);
+		json_array_append_new(warnings, json_string(w));
+	} else if (*current && strcmp(current, running) != 0) {
+		char w[400];
+		snprintf(w, sizeof(w),
+			 "boxd runs release %s but %s/current points at %s: a restart of boxd runs %s", running,
+			 cfg->install_root, current, current);
+		json_array_append_new(warnings, json_string(w));
+	}
+	json_object_set_new(o, "warnings", warnings);
+}
+
 static void get_status(struct api_req *req)
 {
 	int64_t counts[6];
@@ -37,13 +64,15 @@ static void get_status(struct api_req *req)
 		return;
 	}
 	json_t *engine = api_status_engine(api_config(req));
-	api_reply_json(req, 200,
-		       json_pack("{s:s, s:s, s:s, s:{s:s}, s:o, s:I, s:{s:I, s:I, s:I}}", "version",
-				 update_running_version(api_config(req)), "buildVersion", BOXD_VERSION, "host",
-				 api_host(req), "store", "backend", api_config(req)->store_backend, "engine", engine,
-				 "uptimeSeconds", (json_int_t)((now_wall_ms() - api_started_at_ms(req)) / 1000), "tasks",
-				 "queued", (json_int_t)counts[TASK_QUEUED], "waiting", (json_int_t)counts[TASK_WAITING],
-				 "running", (json_int_t)counts[TASK_RUNNING]));
+	json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s}, s:o, s:I, s:{s:I, s:I, s:I}}", "version",
+			      update_running_version(api_config(req)), "buildVersion", BOXD_VERSION, "host",
+			      api_host(req), "store", "backend", api_config(req)->store_backend, "engine", engine,
+			      "uptimeSeconds", (json_int_t)((now_wall_ms() - api_started_at_ms(req)) / 1000), "tasks",
+			      "queued", (json_int_t)counts[TASK_QUEUED], "waiting", (json_int_t)counts[TASK_WAITING],
+			      "running", (json_int_t)counts[TASK_RUNNING]);
+	if (o)
+		status_add_release(o, api_config(req));
+	api_reply_json(req, 200, o);
 }
 
 static void get_locks(struct api_req *req)

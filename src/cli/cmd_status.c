@@ -59,6 +59,13 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	       (long long)json_integer_value(json_object_get(tasks, "running")),
 	       (long long)json_integer_value(json_object_get(tasks, "waiting")),
 	       (long long)json_integer_value(json_object_get(tasks, "queued")));
+	const char *current = json_string_value(json_object_get(st, "currentVersion"));
+	if (current)
+		printf("  release:  %s/current -> %s\n", str_or(json_object_get(st, "installRoot"), "?"), current);
+	size_t i;
+	json_t *w;
+	json_array_foreach(json_object_get(st, "warnings"), i, w)
+		printf("  warning:  %s\n", json_string_value(w) ? json_string_value(w) : "?");
 	api_answer_release(&a);
 	return CLI_EXIT_OK;
 }

@@ -2,6 +2,7 @@
  * (see release.h). */
 #include "release.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -80,6 +81,72 @@ int update_current_switch(const char *root, const char *target, char *err, size_
 		return r;
 	}
 	return 0;
+}
+
+int update_current_version(const char *root, char ret_version[UPDATE_VERSION_MAX], char *err, size_t errlen)
+{
+	char target[4096];
+	int r = update_current_read(root, target, sizeof(target), err, errlen);
+	if (r < 0)
+		return r;
+	if (!*target) {
+		ret_version[0] = '\0';
+		return 0;
+	}
+	char dir[8300];
+	if (target[0] == '/')
+		snprintf(dir, sizeof(dir), "%s", target);
+	else
+		snprintf(dir, sizeof(dir), "%s/%s", root, target);
+	if (update_release_version(dir, ret_version, err, errlen) == 0)
+		return 0;
+	const char *base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	if (!update_version_valid(base))
+		return -EBADMSG; /* err says why the manifest cannot be read */
+	memcpy(ret_version, base, strlen(base) + 1); /* valid: shorter than UPDATE_VERSION_MAX */
+	return 0;
+}
+
+int update_releases_prune(const char *root, const char *const *keep, size_t n_keep, char *err, size_t errlen)
+{
+	char target[4096], dir[4200];
+	int r = update_current_read(root, target, sizeof(target), err, errlen);
+	if (r < 0)
+		return r;
+	const char *current = strrchr(target, '/');
+	current = current ? current + 1 : target;
+	snprintf(dir, sizeof(dir), "%s/releases", root);
+	DIR *d = opendir(dir);
+	if (!d) {
+		int e = errno;
+		if (e == ENOENT)
+			return 0;
+		snprintf(err, errlen, "cannot list %s: %s", dir, strerror(e));
+		return -e;
+	}
+	int removed = 0, first_err = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		const char *name = de->d_name;
+		if (name[0] == '.' || strcmp(name, current) == 0)
+			continue;
+		bool kept = false;
+		for (size_t i = 0; i < n_keep && !kept; i++)
+			kept = keep[i] && strcmp(keep[i], name) == 0;
+		if (kept || !update_version_valid(name))
+			continue;
+		char msg[512];
+		int rr = update_release_remove(root, name, msg, sizeof(msg));
+		if (rr < 0 && !first_err) {
+			first_err = rr;
+			snprintf(err, errlen, "%s", msg);
+		} else if (rr >= 0) {
+			removed++;
+		}
+	}
+	closedir(d);
+	return first_err ? first_err : removed;
 }
 
 /* ---- the running release -------------------------------------------------- */

@@ -101,6 +101,21 @@ int update_release_version(const char *release_dir, char ret_version[UPDATE_VERS
  * the binary was built as. Computed once per process; thread-safe. */
 const char *update_running_version(const struct boxd_config *cfg);
 
+/* The version of the release <root>/current points at: its manifest's
+ * version (the directory name when the manifest cannot be read). "" when
+ * there is no `current` (0 is returned). */
+int update_current_version(const char *root, char ret_version[UPDATE_VERSION_MAX], char *err, size_t errlen);
+
+/* Remove every release under <root>/releases except those whose directory
+ * names are in keep[0..n_keep) (names, "1.2.3"; NULL or "" entries are
+ * ignored), and except the one `current` points at, whatever keep says.
+ * Hidden entries (an unpack in progress) are left alone. The update task
+ * calls it once the new release serves, keeping that one and the one it
+ * replaced, so that a rollback by hand stays possible and releases do not
+ * pile up. Returns how many it removed, or the first error (it goes on
+ * after one). */
+int update_releases_prune(const char *root, const char *const *keep, size_t n_keep, char *err, size_t errlen);
+
 /* Run `<release_dir>/bin/boxd version` (at most 10 s, output discarded)
  * and check that it exits 0: the new binary loads and runs on this host
  * (libraries, architecture) before boxd is asked to exec it. */

@@ -19,8 +19,10 @@
  *      restores the previous `current` and fails the task with `apply_failed`.
  *   The task ends `succeeded` after the re-exec: its worker survives the
  *   daemon's exec (it is re-adopted like after a restart) and records the
- *   result itself once the new daemon has answered. Result: {"version",
- *   "previousVersion", "release", "previousRelease", "backupId", "daemonPid"}.
+ *   result itself once the new daemon has answered, and removes the
+ *   releases older than the one it replaced (update_releases_prune()).
+ *   Result: {"version", "previousVersion", "release", "previousRelease",
+ *   "backupId", "daemonPid", "releasesRemoved"}.
  *
  * platformstart (no args; locks type:platformstart, platform and
  * service:sftp, all exclusive): created by the daemon at every start. Makes

@@ -309,11 +309,23 @@ static int run_update(struct task_ctx *ctx)
 		goto out;
 	}
 	log_info("task %lld: boxd (pid %d) serves release %s", (long long)ctx->task->id, daemon_pid, running);
+	/* Keep the new release and the one it replaced (and the one this
+	 * worker was started from, should that be a third): older ones go. */
+	const char *old_name = strrchr(ap.old_target, '/');
+	old_name = old_name ? old_name + 1 : ap.old_target;
+	const char *keep[] = { m.version, old_name, update_running_version(cfg) };
+	int pruned = update_releases_prune(ap.root, keep, sizeof(keep) / sizeof(keep[0]), err, sizeof(err));
+	if (pruned < 0)
+		log_warn("task %lld: cannot remove old releases: %s", (long long)ctx->task->id, err);
+	else if (pruned > 0)
+		log_info("task %lld: removed %d old release(s) from %s/releases", (long long)ctx->task->id, pruned,
+			 ap.root);
 	task_ctx_progress(ctx, 100, "boxd runs release %s", m.version);
-	ctx->result = json_pack("{s:s, s:s, s:s, s:s?, s:o, s:i}", "version", m.version, "previousVersion",
+	ctx->result = json_pack("{s:s, s:s, s:s, s:s?, s:o, s:i, s:i}", "version", m.version, "previousVersion",
 				update_running_version(cfg), "release", new_target, "previousRelease",
 				ap.old_target[0] ? ap.old_target : NULL, "backupId",
-				backup_id > 0 ? json_integer(backup_id) : json_null(), "daemonPid", daemon_pid);
+				backup_id > 0 ? json_integer(backup_id) : json_null(), "daemonPid", daemon_pid,
+				"releasesRemoved", pruned > 0 ? pruned : 0);
 	r = 0;
 out:
 	store_close(ls);
