@@ -1,6 +1,9 @@
 # boxd — the two commands a newcomer needs:
 #   make run     install what is missing, build, start boxd (SQLite under ./var)
 #   make check   the same plus test packages, then every test
+# and for operators:
+#   make install [PREFIX=/usr/local] [DESTDIR=...]   meson install underneath
+#   make deb                                         build-deb/boxd_<version>_amd64.deb
 BUILD     ?= build
 BUILD_SAN ?= build-san
 BENCH_BUILD ?= build-bench
@@ -11,8 +14,11 @@ MESON     ?= meson
 PREFIX    ?= /usr/local
 SYSCONFDIR ?= /etc
 LOCALSTATEDIR ?= /var
+# More `meson setup` options for a new build dir, e.g. -Dtests=disabled.
+MESON_OPTS ?=
+DEB_DIR   ?= $(CURDIR)/build-deb
 
-.PHONY: all build deps deps-test run check check-unit check-san bench fuzz clean
+.PHONY: all build deps deps-test deps-deb run check check-unit check-san bench fuzz install deb clean
 
 all: build
 
@@ -22,10 +28,13 @@ deps:
 deps-test:
 	@scripts/deps.sh --test
 
+deps-deb:
+	@scripts/deps.sh --deb
+
 # Tests are built when cmocka is there (-Dtests=auto): `make` and `make run`
 # need no test package.
 $(BUILD)/build.ninja:
-	$(MESON) setup $(BUILD) --prefix=$(PREFIX) --sysconfdir=$(SYSCONFDIR) --localstatedir=$(LOCALSTATEDIR) >/dev/null
+	$(MESON) setup $(BUILD) --prefix=$(PREFIX) --sysconfdir=$(SYSCONFDIR) --localstatedir=$(LOCALSTATEDIR) $(MESON_OPTS) >/dev/null
 
 build: deps $(BUILD)/build.ninja
 	@ninja -C $(BUILD)
@@ -45,6 +54,18 @@ check: deps-test $(BUILD)/build.ninja $(BUILD_SAN)/build.ninja
 	@ninja -C $(BUILD_SAN)
 	@scripts/check.sh $(BUILD) $(BUILD_SAN)
 
+# Installs boxctl, the first release under the install root with `current`
+# pointing at it, bindir/boxd, /etc/boxd/boxd.conf (kept if present), the
+# systemd unit, man pages, completions, the sftp image script.
+install: build
+	@$(MESON) configure $(BUILD) --prefix=$(PREFIX) --sysconfdir=$(SYSCONFDIR) --localstatedir=$(LOCALSTATEDIR)
+	@DESTDIR="$(DESTDIR)" $(MESON) install -C $(BUILD) --quiet
+
+# The Debian package, built by debhelper (dh + meson) from a copy of the
+# tree in $(DEB_DIR); the .deb lands in $(DEB_DIR).
+deb: deps-deb
+	@scripts/build-deb.sh $(DEB_DIR)
+
 # Benchmarks measure a release build of their own.
 bench: deps-test
 	@[ -f $(BENCH_BUILD)/build.ninja ] || $(MESON) setup $(BENCH_BUILD) --buildtype=release -Dtests=disabled >/dev/null
@@ -55,4 +76,4 @@ fuzz: deps
 	@scripts/fuzz.sh $(FUZZ_SECONDS)
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(DEB_DIR)

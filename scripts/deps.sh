@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # deps.sh — install the Debian packages boxd needs, only those missing.
 #   scripts/deps.sh          build + run (make, make run)
-#   scripts/deps.sh --test   also what the tests need (make check)
+#   scripts/deps.sh --deb    also what `make deb` needs (debhelper, lintian)
+#   scripts/deps.sh --test   also what the tests need (make check; it builds
+#                            and checks the package too)
 # Does nothing (and needs no network) when everything is present.
 set -euo pipefail
 
@@ -9,18 +11,23 @@ build_pkgs=(
 	build-essential meson ninja-build pkg-config
 	libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libmariadb-dev libpq-dev
 	libcurl4-openssl-dev libarchive-dev libssl-dev libinih-dev
+	scdoc
+)
+deb_pkgs=(
+	debhelper dpkg-dev lintian
 )
 test_pkgs=(
 	libcmocka-dev sqlite3 jq curl procps util-linux psmisc iproute2
 	mariadb-server mariadb-client postgresql postgresql-client
 	podman runc openssh-server openssh-client busybox-static
-	faketime openssl
+	faketime openssl zsh systemd man-db
 )
 
 want=("${build_pkgs[@]}")
-if [[ "${1:-}" == "--test" ]]; then
-	want+=("${test_pkgs[@]}")
-fi
+case "${1:-}" in
+--deb) want+=("${deb_pkgs[@]}") ;;
+--test) want+=("${deb_pkgs[@]}" "${test_pkgs[@]}") ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do

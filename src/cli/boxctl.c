@@ -89,9 +89,20 @@ static const struct cli_command commands[] = {
 	  "verifies it, backs up, waits for running app tasks, unpacks it under the install\n"
 	  "root, switches `current` and re-executes itself into it.\n",
 	  cmd_update_apply },
+	{ "completion", "bash|zsh", "print a shell completion script for boxctl, made from this command list",
+	  "  bash: source <(boxctl completion bash)\n"
+	  "  zsh:  boxctl completion zsh > \"${fpath[1]}/_boxctl\"\n"
+	  "`make install` and the Debian package install both scripts.\n",
+	  cmd_completion },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+const struct cli_command *cli_command_table(size_t *ret_n)
+{
+	*ret_n = N_COMMANDS;
+	return commands;
+}
 
 /* ---- usage ----------------------------------------------------------------- */
 

@@ -47,6 +47,10 @@ struct cli_command {
 	int (*run)(struct cli *cli, int argc, char **argv);
 };
 
+/* The command table (boxctl.c), in the order `boxctl --help` lists it: for
+ * `boxctl completion` (cmd_completion.c). */
+const struct cli_command *cli_command_table(size_t *ret_n);
+
 /* ---- helpers for commands (boxctl.c) --------------------------------------- */
 
 /* Print "boxctl NAME: <message>" and the command's usage line to stderr;
@@ -131,6 +135,7 @@ int cmd_app_restore(struct cli *cli, int argc, char **argv);
 int cmd_backup_list(struct cli *cli, int argc, char **argv);
 int cmd_backup_create(struct cli *cli, int argc, char **argv);
 int cmd_update_apply(struct cli *cli, int argc, char **argv);
+int cmd_completion(struct cli *cli, int argc, char **argv);
 
 /* Follow task `id` until it ends (task_wait.c): a progress bar on a TTY,
  * plain lines otherwise, the final task object with --json. timeout_ms < 0:
