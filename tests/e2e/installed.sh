@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # installed.sh — run a command as if a tree installed into ROOT (by
 # `make install DESTDIR=ROOT` or `dpkg --root=ROOT`) were installed on this
-# machine, without touching the machine (sourced by t0830, t0840):
+# machine, without touching the machine (sourced by t0830, t0860):
 #
 #	in_installed_root ROOT CMD...
 #	in_installed_root_exec ROOT CMD...   (the same, replacing this shell:
