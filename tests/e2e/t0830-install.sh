@@ -133,7 +133,7 @@ equal "boxctl(1) names every command of boxctl's table" "$missing" ""
 # Every key of etc/boxd.conf is in boxd.conf(5).
 missing=
 while read -r key; do
-	grep -q "^\*$key\* = " "$SOURCE_DIR/docs/man/boxd.conf.5.scd" || missing="$missing [$key]"
+	grep -q "\*$key\* = " "$SOURCE_DIR/docs/man/boxd.conf.5.scd" || missing="$missing [$key]"
 done < <(sed -nE 's/^#?([a-z_]+) = .*/\1/p' "$SOURCE_DIR/etc/boxd.conf" | grep -vx 'hold\|fullbackup' | sort -u)
 equal "boxd.conf(5) names every key of etc/boxd.conf" "$missing" ""
 
