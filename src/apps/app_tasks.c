@@ -185,16 +185,20 @@ static int job_create_container(struct app_job *job)
 		.mounts = mounts, .n_mounts = 1, .restart = ENGINE_RESTART_UNLESS_STOPPED,
 		.stop_timeout_s = CONTAINER_STOP_TIMEOUT_S,
 	};
-	engine_container_remove(job->engine, job->container, ENGINE_REMOVE_FORCE);
-	/* Until the new one runs, there is none: a failure below must not
-	 * leave the row saying "running". */
-	app_set(ctx->store, job->app.id, "run_state", "stopped");
-	app_set(ctx->store, job->app.id, "container_id", NULL);
-	char id[ENGINE_ID_MAX];
-	/* The data dir is what boxd made, right before the engine resolves
-	 * it (and again below, on what the container got). */
+	/* The data dir is what boxd made: checked before the old container
+	 * goes (a refused recreate leaves it as it was), right before the
+	 * engine resolves the path, and below on what the new one got. */
 	struct fs_id data_id;
+	char id[ENGINE_ID_MAX];
 	int r = app_bind_check(ctx, &job->app, job->data_dir, &data_id);
+	if (r >= 0) {
+		engine_container_remove(job->engine, job->container, ENGINE_REMOVE_FORCE);
+		/* Until the new one runs, there is none: a failure below must
+		 * not leave the row saying "running". */
+		app_set(ctx->store, job->app.id, "run_state", "stopped");
+		app_set(ctx->store, job->app.id, "container_id", NULL);
+		r = app_bind_check(ctx, &job->app, job->data_dir, &data_id);
+	}
 	if (r >= 0)
 		r = engine_container_create(job->engine, &spec, id);
 	for (size_t k = 0; k < i; k++)

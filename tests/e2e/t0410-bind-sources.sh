@@ -9,7 +9,8 @@
 # follows it) and boxd said succeeded. Here the same two steps run on the
 # host (their effect is the same; HOSTETC stands in for /etc), then:
 #   - restart, configure (recreate), update (recreate) each fail with
-#     bind_source_changed, and the container never sees HOSTETC;
+#     bind_source_changed, and the container never sees HOSTETC (a refused
+#     recreate leaves the old container as it was);
 #   - platformstart (a daemon restart while the container is stopped) does
 #     not start it, and names it;
 #   - another app's data dir renamed into esc's place (a real directory,
@@ -30,7 +31,7 @@ IMG=$BOXD_TEST_APP_IMAGE
 T=90
 E=$APP_PREFIX-esc
 F=$APP_PREFIX-other
-plan 22
+plan 23
 apps_setup
 outside_dir /srv || bail "cannot make a temp dir under /srv"
 OUT=$OUTSIDE
@@ -64,6 +65,7 @@ check "... and the container never got the symlink's target" eval '! exposed'
 tid=$(app_task "$E" configure '{"env":{"X":"1"}}') || tid=
 equal "symlink: configure (recreate) fails with bind_source_changed" "$(task_code "$tid")" "failed bind_source_changed"
 check "... not exposed" eval '! exposed'
+equal "... and the old container was left running (on its own data)" "$(container_state "app-$E")" running
 undo_symlink
 # configure left the app in error; a configure repairs it.
 tid=$(app_task "$E" configure '{"env":{"X":"2"}}') || tid=

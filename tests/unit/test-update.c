@@ -359,6 +359,7 @@ static void watcher(const char *releases, int ready_fd, uid_t uid, gid_t gid)
 {
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		_exit(8);
+	alarm(120); /* never outlive a test that went wrong */
 	int in = inotify_init1(IN_CLOEXEC);
 	if (in < 0 || inotify_add_watch(in, releases, IN_CREATE) < 0)
 		_exit(8);
