@@ -38,8 +38,8 @@ int app_bind_check(struct task_ctx *ctx, const struct app *a, const char *dir, s
 	return 0;
 }
 
-int app_bind_check_started(struct task_ctx *ctx, struct engine *e, const char *app_id, const char *container,
-			   const struct fs_id *id)
+int app_bind_check_started(struct task_ctx *ctx, struct engine *e, const char *app_id, const char *dir,
+			   const char *container, const struct fs_id *id)
 {
 	struct engine_container c = { 0 };
 	int r = engine_container_inspect(e, container, &c);
@@ -55,6 +55,12 @@ int app_bind_check_started(struct task_ctx *ctx, struct engine *e, const char *a
 	r = bind_source_check_mounted(pid, APP_DATA_TARGET, id, what, err, sizeof(err));
 	if (r == -ESRCH)
 		return 0; /* exited meanwhile */
+	if (r == -EACCES) {
+		const char *roots[PATHS_TRUSTED_MAX + 1];
+		paths_trusted_roots(ctx->config, roots);
+		struct bind_source b = { .path = dir, .what = what, .expect = id };
+		r = bind_source_check(roots, &b, NULL, err, sizeof(err));
+	}
 	if (r < 0) {
 		/* Whatever it got must not stay exposed to the app. */
 		engine_container_stop(e, container, 0);
@@ -75,5 +81,5 @@ int app_container_start_checked(struct task_ctx *ctx, struct engine *e, const st
 	if (r < 0)
 		return task_ctx_fail(ctx, r, "engine_error", "cannot %s container %s: %s", restart ? "restart" : "start",
 				     container, engine_errmsg(e));
-	return app_bind_check_started(ctx, e, a->id, container, &id);
+	return app_bind_check_started(ctx, e, a->id, dir, container, &id);
 }

@@ -29,10 +29,12 @@ struct task_ctx;
  * bind source it is about to become. *ret_id gets its identity. */
 int app_bind_check(struct task_ctx *ctx, const struct app *a, const char *dir, struct fs_id *ret_id);
 
-/* After the engine started `container` of app `app_id`: it has `id` at
- * /app/data. A container that is not running has nothing bound: fine. */
-int app_bind_check_started(struct task_ctx *ctx, struct engine *e, const char *app_id, const char *container,
-			   const struct fs_id *id);
+/* After the engine started `container` of app `app_id`: it has `id` (the
+ * data dir `dir`) at /app/data. A container that is not running has
+ * nothing bound: fine. A worker that may not look into the container
+ * checks `dir` on the host again instead. */
+int app_bind_check_started(struct task_ctx *ctx, struct engine *e, const char *app_id, const char *dir,
+			   const char *container, const struct fs_id *id);
 
 /* app_bind_check(), then engine_container_start() (or _restart() with
  * `restart`, stop timeout `timeout_s`), then app_bind_check_started().

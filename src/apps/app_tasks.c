@@ -214,7 +214,7 @@ static int job_create_container(struct app_job *job)
 	r = engine_container_start(job->engine, id);
 	if (r < 0)
 		return job_engine_fail(job, r, "cannot start container");
-	r = app_bind_check_started(ctx, job->engine, job->app.id, id, &data_id);
+	r = app_bind_check_started(ctx, job->engine, job->app.id, job->data_dir, id, &data_id);
 	if (r < 0)
 		return r;
 	app_set(ctx->store, job->app.id, "run_state", "running");

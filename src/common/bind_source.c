@@ -69,7 +69,7 @@ int bind_source_check_mounted(pid_t pid, const char *target, const struct fs_id 
 	if (rfd < 0) {
 		int e = errno;
 		snprintf(err, errlen, "cannot look into the container (pid %d): %s", (int)pid, strerror(e));
-		return e == ENOENT ? -ESRCH : -e;
+		return e == ENOENT ? -ESRCH : e == EPERM ? -EACCES : -e;
 	}
 	while (*target == '/')
 		target++;

@@ -57,6 +57,9 @@ int bind_source_check(const char *const *roots, const struct bind_source *b, str
 /* What the running process `pid` (a container's init) sees at `target`
  * (an absolute path in its mount namespace) must be `want`. -ESRCH when
  * the process is gone; -EXDEV with a message when it is another
- * directory. */
+ * directory; -EACCES when this process may not look into another's mount
+ * namespace (a worker that is not root, [tasks] user): the caller then
+ * checks the source path on the host again instead
+ * (bind_source_check() with `want` expected), the weaker check. */
 int bind_source_check_mounted(pid_t pid, const char *target, const struct fs_id *want, const char *what, char *err,
 			      size_t errlen);

@@ -396,11 +396,15 @@ static int check_sources(const struct boxd_config *cfg, const struct service_spe
 		    s->name, n > 1 ? "s" : "", missing, n > 1 ? "them" : "it", n > 1 ? "them" : "it");
 }
 
-/* After the engine started container `id`: each of its binds (target
- * targets[i]) is the directory ids[i]. Else the container is stopped. */
-static int check_started(struct engine *e, const char *name, const char *id, const char *const *targets,
-			 const char *const *whats, const struct fs_id *ids, size_t n, struct service_error *err)
+/* After the engine started container `id`: each of its binds (source
+ * sources[i] at target targets[i]) is the directory ids[i]. Else the
+ * container is stopped. */
+static int check_started(const struct boxd_config *cfg, struct engine *e, const char *name, const char *id,
+			 const char *const *sources, const char *const *targets, const char *const *whats,
+			 const struct fs_id *ids, size_t n, struct service_error *err)
 {
+	const char *roots[PATHS_TRUSTED_MAX + 1];
+	paths_trusted_roots(cfg, roots);
 	struct engine_container c = { 0 };
 	int r = engine_container_inspect(e, id, &c);
 	if (r < 0)
@@ -412,6 +416,10 @@ static int check_started(struct engine *e, const char *name, const char *id, con
 		r = bind_source_check_mounted(pid, targets[i], &ids[i], whats[i], why, sizeof(why));
 		if (r == -ESRCH)
 			break; /* exited: nothing is bound any more */
+		if (r == -EACCES) { /* may not look inside: the host path again */
+			struct bind_source b = { .path = sources[i], .what = whats[i], .expect = &ids[i] };
+			r = bind_source_check(roots, &b, NULL, why, sizeof(why));
+		}
 		if (r < 0) {
 			engine_container_stop(e, id, 0);
 			return fail(err, r, SERVICE_ERR_BIND_CHANGED, "the %s container: %s; it was stopped", name, why);
@@ -421,21 +429,24 @@ static int check_started(struct engine *e, const char *name, const char *id, con
 }
 
 /* check_started() for the mounts of a spec. */
-static int check_started_spec(struct engine *e, const struct service_spec *s, const char *id,
-			      const struct fs_id *ids, struct service_error *err)
+static int check_started_spec(const struct boxd_config *cfg, struct engine *e, const struct service_spec *s,
+			      const char *id, const struct fs_id *ids, struct service_error *err)
 {
+	const char **sources = calloc(s->n_mounts + 1, sizeof(*sources));
 	const char **targets = calloc(s->n_mounts + 1, sizeof(*targets));
 	const char **whats = calloc(s->n_mounts + 1, sizeof(*whats));
 	int r = -ENOMEM;
-	if (targets && whats) {
+	if (sources && targets && whats) {
 		for (size_t i = 0; i < s->n_mounts; i++) {
+			sources[i] = s->mounts[i].source;
 			targets[i] = s->mounts[i].target;
 			whats[i] = s->mounts[i].origin ? s->mounts[i].origin : s->mounts[i].source;
 		}
-		r = check_started(e, s->name, id, targets, whats, ids, s->n_mounts, err);
+		r = check_started(cfg, e, s->name, id, sources, targets, whats, ids, s->n_mounts, err);
 	} else {
 		fail(err, r, SERVICE_ERR_ENGINE, "out of memory");
 	}
+	free(sources);
 	free(targets);
 	free(whats);
 	return r;
@@ -626,7 +637,7 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 					r = fail(err, r, SERVICE_ERR_ENGINE, "cannot start %s: %s", cname, engine_errmsg(e));
 					goto out;
 				}
-				if ((r = check_started_spec(e, &spec, old.id, ids, err)) < 0)
+				if ((r = check_started_spec(cfg, e, &spec, old.id, ids, err)) < 0)
 					goto out;
 				res.reason = "unchanged; started the stopped container";
 				r = wait_healthy(e, def, cfg, old.id, op, err);
@@ -682,7 +693,7 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 		goto out;
 	}
 	/* And what the engine really bound. */
-	if ((r = check_started_spec(e, &spec, res.container_id, ids, err)) < 0)
+	if ((r = check_started_spec(cfg, e, &spec, res.container_id, ids, err)) < 0)
 		goto out;
 	progress(op, 80, "Waiting for %s to answer", def->name);
 	r = wait_healthy(e, def, cfg, res.container_id, op, err);
@@ -719,9 +730,10 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 	paths_trusted_roots(cfg, roots);
 	size_t nb = 0;
 	const char **targets = calloc(c.n_mounts + 1, sizeof(*targets));
+	const char **sources = calloc(c.n_mounts + 1, sizeof(*sources));
 	struct fs_id *ids = calloc(c.n_mounts + 1, sizeof(*ids));
 	char why[1024];
-	r = targets && ids ? 0 : fail(err, -ENOMEM, SERVICE_ERR_ENGINE, "out of memory");
+	r = targets && sources && ids ? 0 : fail(err, -ENOMEM, SERVICE_ERR_ENGINE, "out of memory");
 	for (size_t i = 0; r == 0 && i < c.n_mounts; i++) {
 		const struct engine_mount_info *m = &c.mounts[i];
 		if (!m->type || strcmp(m->type, "bind") != 0 || !m->source || !m->destination)
@@ -731,8 +743,10 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 		if (r < 0)
 			r = fail(err, r, r == -ENOENT ? SERVICE_ERR_MISSING_SOURCE : SERVICE_ERR_BIND_CHANGED,
 				 "not restarting %s: bind source %s", cname, why);
-		else
+		else {
+			sources[nb] = m->source;
 			targets[nb++] = m->destination;
+		}
 	}
 	if (r == 0) {
 		progress(op, 20, "Restarting the %s container", def->name);
@@ -740,8 +754,9 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 		if (r < 0)
 			r = fail(err, r, SERVICE_ERR_ENGINE, "cannot restart %s: %s", cname, engine_errmsg(e));
 		else
-			r = check_started(e, def->name, id, targets, targets, ids, nb, err);
+			r = check_started(cfg, e, def->name, id, sources, targets, targets, ids, nb, err);
 	}
+	free(sources);
 	free(targets);
 	free(ids);
 	engine_container_release(&c);

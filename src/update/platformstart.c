@@ -190,7 +190,7 @@ static void ensure_app(struct ps_run *ps, struct engine *e, const struct app *a)
 		if (running) {
 			/* Started while boxd was down (by the engine's restart
 			 * policy, say): check what it got. */
-			r = a->has_data_id ? app_bind_check_started(ctx, e, a->id, name, &a->data_id) : 0;
+			r = a->has_data_id ? app_bind_check_started(ctx, e, a->id, dir, name, &a->data_id) : 0;
 			free(dir);
 			if (r < 0) {
 				problem(ps, ctx->error_code, "app %s: %s", a->id, ctx->error_message);

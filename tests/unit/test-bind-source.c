@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
@@ -147,12 +148,27 @@ static void test_check_mounted(void **state)
 	close(pfd[0]);
 	int ok = ready ? bind_source_check_mounted(pid, target, &data_id, "the data dir", err, sizeof(err)) : -1;
 	int swapped = ready ? bind_source_check_mounted(pid, target, &other_id, "the other dir", err, sizeof(err)) : -1;
+	/* A worker that is not root ([tasks] user) may not look inside: it
+	 * is told so (-EACCES), to check the host path instead. */
+	int as_nobody = -1;
+	pid_t w = ready ? fork() : -1;
+	if (w == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		_exit(bind_source_check_mounted(pid, target, &data_id, "x", err, sizeof(err)) == -EACCES ? 0 : 1);
+	}
+	if (w > 0) {
+		int status;
+		waitpid(w, &status, 0);
+		as_nobody = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	if (!ready)
 		skip(); /* no mount namespaces here */
 	assert_int_equal(ok, 0);
 	assert_int_equal(swapped, -EXDEV);
+	assert_int_equal(as_nobody, 0);
 	assert_non_null(strstr(err, "another directory"));
 	/* In our own namespace nothing is mounted at target: its own dir. */
 	assert_int_equal(bind_source_check_mounted(getpid(), target, &data_id, "x", err, sizeof(err)), -EXDEV);
