@@ -160,6 +160,13 @@ static int job_require(struct app_job *job, const char *const *states, const cha
 static int job_create_container(struct app_job *job)
 {
 	struct task_ctx *ctx = job->ctx;
+	/* Irreversible: the old container goes. Only while the task's locks
+	 * are still its own (the fencing token). */
+	char step[200];
+	snprintf(step, sizeof(step), "replacing container %s", job->container);
+	int fr = task_ctx_fence_check(ctx, step);
+	if (fr < 0)
+		return fr;
 	json_t *env = json_loads(job->app.env ? job->app.env : "{}", 0, NULL);
 	size_t n = json_object_size(env);
 	const char **envv = calloc(n + 1, sizeof(*envv));
@@ -276,6 +283,9 @@ static int run_uninstall(struct task_ctx *ctx)
 	struct app_job job;
 	int r = job_open(ctx, &job, true);
 	if (r >= 0) {
+		r = task_ctx_fence_check(ctx, "removing the app's container");
+	}
+	if (r >= 0) {
 		app_set(ctx->store, job.app.id, "install_state", "pending_uninstall");
 		task_ctx_progress(ctx, 20, "Removing container %s", job.container);
 		r = engine_container_remove(job.engine, job.container, ENGINE_REMOVE_FORCE | ENGINE_REMOVE_VOLUMES);
@@ -288,10 +298,13 @@ static int run_uninstall(struct task_ctx *ctx)
 		/* job_open() checked the path again; the walk below never
 		 * follows a symlink put in its way since. */
 		char err[512];
-		task_ctx_progress(ctx, 60, "Deleting data directory %s", job.data_dir);
-		r = fs_remove_tree(job.roots, job.data_dir, err, sizeof(err));
-		if (r < 0)
-			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
+		r = task_ctx_fence_check(ctx, "deleting the app's data directory");
+		if (r >= 0) {
+			task_ctx_progress(ctx, 60, "Deleting data directory %s", job.data_dir);
+			r = fs_remove_tree(job.roots, job.data_dir, err, sizeof(err));
+			if (r < 0)
+				r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
+		}
 	}
 	if (r >= 0) {
 		r = app_delete(ctx->store, job.app.id);
@@ -383,6 +396,8 @@ static int run_configure(struct task_ctx *ctx)
 		const char *new_custom = json_is_string(dir) ? json_string_value(dir) : NULL;
 		if (strcmp(new_dir, job.data_dir) != 0) {
 			char err[512];
+			if ((r = task_ctx_fence_check(ctx, "moving the app's data directory")) < 0)
+				goto out;
 			task_ctx_progress(ctx, 20, "Stopping container %s", job.container);
 			engine_container_stop(job.engine, job.container, CONTAINER_STOP_TIMEOUT_S);
 			app_set(ctx->store, job.app.id, "run_state", "stopped");

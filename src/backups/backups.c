@@ -218,10 +218,13 @@ static int lock_app(struct task_ctx *ctx, struct store *ls, const char *app_id)
 	struct lock_req req = { .mode = LOCK_EXCLUSIVE };
 	snprintf(req.name, sizeof(req.name), "app:%s", app_id);
 	struct wait_state w = { ctx, false };
+	struct store_retry rt; /* a store outage is waited out, as by the worker */
+	store_retry_init(&rt, ctx->config->outage_grace_ms);
+	rt.busy_is_waiting = true;
 	struct locks_acquire_opts opts = {
 		.timeout_ms = -1, .on_wait = on_wait, .userdata = &w, .cancel = ctx->cancel,
 		.lease_ms = config_lease_ms(ctx->config),
-		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store,
+		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store, .retry = &rt,
 	};
 	int64_t token;
 	int r = locks_acquire(ls, ctx->owner, &req, 1, &opts, &token, NULL);
@@ -759,8 +762,11 @@ static int run_restore(struct task_ctx *ctx)
 	}
 
 	/* 3. Stop the app, swap the trees, start it. The container is down
-	 * only for the rename. */
+	 * only for the rename. From here on nothing is undone: only while the
+	 * task's locks are still its own (the fencing token). */
 	snprintf(container, sizeof(container), "app-%s", a.id);
+	if ((r = task_ctx_fence_check(ctx, "stopping the app to swap its data directory")) < 0)
+		goto out;
 	struct engine_options eo = { .socket_path = cfg->engine_socket };
 	r = engine_open_opts(&eo, &eng, err, sizeof(err));
 	if (r < 0) {
@@ -781,6 +787,8 @@ static int run_restore(struct task_ctx *ctx)
 		r = task_ctx_fail(ctx, -errno, "fs_error", "cannot stat the restored tree: %s", strerror(errno));
 		goto out;
 	}
+	if ((r = task_ctx_fence_check(ctx, "swapping the data directory")) < 0)
+		goto out;
 	r = swap_in(pfd, tmp, name, old, sizeof(old), err, sizeof(err));
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "fs_error", "%s", err);

@@ -57,7 +57,6 @@ struct daemon {
 	uv_signal_t sigusr2;
 	int64_t reexec_task;
 	char reexec_exe[PATH_MAX];
-	bool renew_failing;
 	/* The loop thread's view of the store: an outage is logged once when
 	 * it starts and once when it ends, and its end triggers a reconcile. */
 	struct store_retry store_health;
@@ -145,21 +144,10 @@ static void on_housekeeping(uv_timer_t *h)
 	supervisor_retry_pending(d->sv, NULL);
 	if (now_mono_ms() - d->last_reconcile_ms >= RECONCILE_EVERY_MS)
 		reconcile(d, "periodic");
-	/* First the leases of this host's holders and waiters, in the
-	 * database's clock: other hosts reap them once they expire. */
-	int64_t lease_ms = config_lease_ms(&d->cfg);
-	if (lease_ms > 0) {
-		int r = locks_renew_leases(d->lock_store, d->host, lease_ms, NULL);
-		if (r < 0 && !d->renew_failing)
-			log_error("cannot renew the lock leases of this host (other hosts reap them %lld ms after the "
-				  "last renewal): %s",
-				  (long long)lease_ms, store_errmsg(d->lock_store));
-		else if (r >= 0 && d->renew_failing)
-			log_info("lock leases renewed again");
-		d->renew_failing = r < 0;
-	}
-	/* Only a server database can be shared with other hosts. A gone
-	 * host's tasks are failed (task_lock_lease_expired). */
+	/* Leases are renewed by the workers that hold them (worker_lease.h),
+	 * not here. Only a server database can be shared with other hosts:
+	 * free what their workers stopped renewing, and fail those tasks
+	 * (task_lock_lease_expired). */
 	if (store_get_backend(d->lock_store) != STORE_BACKEND_SQLITE)
 		locks_reap_expired(d->lock_store, d->host, task_lock_lease_expired, d->store, NULL);
 	/* A safety net: tasks created or stopped by another process (another
@@ -352,8 +340,8 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	if (store_get_backend(d.lock_store) != STORE_BACKEND_SQLITE && config_lease_ms(&d.cfg) == 0)
 		log_warn("[store] lease = 0: should this host die, other hosts sharing the database never free its locks");
 	else if (config_lease_ms(&d.cfg) > 0)
-		log_info("host %s: lock leases of %lld ms, renewed every %d ms", d.host,
-			 (long long)config_lease_ms(&d.cfg), HOUSEKEEPING_MS);
+		log_info("host %s: lock leases of %lld ms, renewed by each worker for its own locks", d.host,
+			 (long long)config_lease_ms(&d.cfg));
 
 	/* Platform start (update/platformstart.h): its row exists before the
 	 * API serves (so it is older than any task the API creates); it is

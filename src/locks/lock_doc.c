@@ -446,9 +446,16 @@ int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const
 		return 0;
 	if (mine) {
 		/* Compared without subtracting: expires_ms comes from the stored
-		 * document and may be anything. */
-		if (mine->expires_ms < now_ms + ttl_ms * 2 / 3)
+		 * document and may be anything. The ticket's lease (another
+		 * host's reason to reap it) is refreshed by the same rule: the
+		 * waiter keeps its own ticket alive. */
+		int64_t lease = owner->lease_expires_ms > now_ms ? owner->lease_expires_ms - now_ms : 0;
+		if (mine->expires_ms < now_ms + ttl_ms * 2 / 3 ||
+		    (lease > 0 && mine->owner.lease_expires_ms < now_ms + lease * 2 / 3)) {
 			mine->expires_ms = now_ms + ttl_ms;
+			if (lease > 0)
+				mine->owner.lease_expires_ms = owner->lease_expires_ms;
+		}
 		return 0;
 	}
 	r = enqueue(doc, owner, reqs, n, now_ms + ttl_ms, ticket);
@@ -590,4 +597,61 @@ int lock_doc_renew_leases(struct lock_doc *doc, const char *host, int64_t expire
 		}
 	}
 	return n;
+}
+
+int lock_doc_renew_owner(struct lock_doc *doc, const struct lock_owner *owner, int64_t expires_ms,
+			 int64_t holders_before_ms, int64_t tickets_before_ms)
+{
+	int n = 0;
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		struct lock_owner *o = &doc->holders[i].owner;
+		if (lock_owner_same(o, owner) && o->lease_expires_ms < holders_before_ms) {
+			o->lease_expires_ms = expires_ms;
+			n++;
+		}
+	}
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		struct lock_owner *o = &doc->waiters[i].owner;
+		if (lock_owner_same(o, owner) && o->lease_expires_ms < tickets_before_ms) {
+			o->lease_expires_ms = expires_ms;
+			n++;
+		}
+	}
+	return n;
+}
+
+void lock_doc_owner_summary(const struct lock_doc *doc, const struct lock_owner *owner, size_t *ret_holders,
+			    size_t *ret_tickets, int64_t *ret_first_expiry)
+{
+	size_t holders = 0, tickets = 0;
+	int64_t first = 0;
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		const struct lock_owner *o = &doc->holders[i].owner;
+		if (!lock_owner_same(o, owner))
+			continue;
+		holders++;
+		if (o->lease_expires_ms > 0 && (first == 0 || o->lease_expires_ms < first))
+			first = o->lease_expires_ms;
+	}
+	for (size_t i = 0; i < doc->n_waiters; i++)
+		tickets += lock_owner_same(&doc->waiters[i].owner, owner);
+	if (ret_holders)
+		*ret_holders = holders;
+	if (ret_tickets)
+		*ret_tickets = tickets;
+	if (ret_first_expiry)
+		*ret_first_expiry = first;
+}
+
+bool lock_doc_holds(const struct lock_doc *doc, const struct lock_owner *owner, const char *name, int64_t *ret_lease)
+{
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		const struct lock_holder *h = &doc->holders[i];
+		if (strcmp(h->lock.name, name) == 0 && lock_owner_same(&h->owner, owner)) {
+			if (ret_lease)
+				*ret_lease = h->owner.lease_expires_ms;
+			return true;
+		}
+	}
+	return false;
 }

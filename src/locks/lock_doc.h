@@ -129,7 +129,8 @@ int lock_doc_format(const struct lock_doc *doc, char **ret);
  * set to the ticket taken; pass it back on each later call. If refused, the
  * ticket is created or kept (and its expiry pushed to now + ttl_ms when less
  * than two thirds of the ttl is left, so that a poll that changes nothing
- * leaves the document byte-identical). If granted, the ticket is removed. A
+ * leaves the document byte-identical; likewise its lease, to the owner's
+ * lease_expires_ms, when less than two thirds of the lease is left). If granted, the ticket is removed. A
  * ticket that has expired and been pruned is replaced by a new one at the
  * back of the queue.
  *
@@ -164,3 +165,22 @@ int lock_doc_reap(struct lock_doc *doc, lock_owner_dead_fn is_dead, void *userda
 /* Set lease_expires_ms of every holder and every ticket on `host` to
  * `expires_ms`. Returns the number of entries changed. */
 int lock_doc_renew_leases(struct lock_doc *doc, const char *host, int64_t expires_ms);
+
+/* The lease of one owner, renewed by that owner (a worker renews its own:
+ * whoever acts on a lock holds its lease). Sets lease_expires_ms to
+ * `expires_ms` on the owner's holders whose lease ends before
+ * `holders_before_ms` and on its tickets whose lease ends before
+ * `tickets_before_ms` (so that a renewal that is not due yet writes
+ * nothing). Returns the number of entries changed. */
+int lock_doc_renew_owner(struct lock_doc *doc, const struct lock_owner *owner, int64_t expires_ms,
+			 int64_t holders_before_ms, int64_t tickets_before_ms);
+
+/* What the document holds for `owner`: *ret_holders and *ret_tickets its
+ * entries (optional), and the earliest lease_expires_ms among its holders
+ * (0 when it holds nothing or none has a lease). */
+void lock_doc_owner_summary(const struct lock_doc *doc, const struct lock_owner *owner, size_t *ret_holders,
+			    size_t *ret_tickets, int64_t *ret_first_expiry);
+
+/* Whether `owner` holds `name` (in any mode); *ret_lease (optional) gets
+ * the holding's lease_expires_ms. */
+bool lock_doc_holds(const struct lock_doc *doc, const struct lock_owner *owner, const char *name, int64_t *ret_lease);

@@ -458,6 +458,11 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 	int64_t start = now_mono_ms();
 	int64_t deadline = opts->timeout_ms < 0 ? INT64_MAX : start + opts->timeout_ms;
 	int64_t last_reap = 0, last_write = start;
+	/* The waiter keeps its ticket alive: its expiry, and with a lease its
+	 * lease (another host reaps a ticket whose lease ran out). */
+	int64_t refresh_ms = op.ticket_ttl_ms / 3;
+	if (op.lease_ms > 0 && op.lease_ms / 3 < refresh_ms)
+		refresh_ms = op.lease_ms / 3;
 	bool reaped_once = false, reap_next = false;
 	struct lock_blocker reported = { .lock = "" };
 
@@ -522,8 +527,8 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 				reap_next = true;
 				break;
 			}
-			if (now - last_write >= op.ticket_ttl_ms / 3) {
-				last_write = now; /* the next attempt refreshes the ticket */
+			if (now - last_write >= refresh_ms) {
+				last_write = now; /* the next attempt refreshes the ticket (and its lease) */
 				break;
 			}
 			sleep_us(poll_us);
@@ -629,6 +634,34 @@ int locks_renew_leases(struct store *s, const char *host, int64_t lease_ms, int 
 	int r = cas(s, mutate_renew, &op, &v, &renewed);
 	if (r >= 0 && ret_renewed)
 		*ret_renewed = renewed;
+	return r;
+}
+
+struct renew_owner_op {
+	const struct lock_owner *owner;
+	int64_t lease_ms, holders_within_ms, tickets_within_ms;
+	struct locks_renewal out; /* of the latest attempt */
+};
+
+static int mutate_renew_owner(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	struct renew_owner_op *op = vctx;
+	op->out = (struct locks_renewal){ .now_ms = now_ms };
+	op->out.renewed = lock_doc_renew_owner(doc, op->owner, now_ms + op->lease_ms, now_ms + op->holders_within_ms,
+					       now_ms + op->tickets_within_ms);
+	lock_doc_owner_summary(doc, op->owner, &op->out.holders, &op->out.tickets, &op->out.first_expiry_ms);
+	return op->out.renewed;
+}
+
+int locks_renew_owner(struct store *s, const struct lock_owner *owner, int64_t lease_ms, int64_t holders_within_ms,
+		      int64_t tickets_within_ms, struct locks_renewal *ret)
+{
+	struct renew_owner_op op = { .owner = owner, .lease_ms = lease_ms, .holders_within_ms = holders_within_ms,
+				     .tickets_within_ms = tickets_within_ms };
+	int64_t v;
+	int r = cas(s, mutate_renew_owner, &op, &v, NULL);
+	if (r >= 0 && ret)
+		*ret = op.out;
 	return r;
 }
 

@@ -61,7 +61,9 @@ struct locks_acquire_opts {
 	 * at most this long (less when the reaper sees the waiter is dead). */
 	int64_t ticket_ttl_ms;
 	/* Multi-host: holders and tickets get lease_expires = db now +
-	 * lease_ms (then renewed by the host's daemon). 0: none. */
+	 * lease_ms. The waiter renews its ticket's lease itself while it
+	 * polls (at least every lease_ms / 3); holdings are renewed by their
+	 * owner (locks_renew_owner()). 0: none. */
 	int64_t lease_ms;
 	/* Called with `expired_userdata` for each owner of another host that
 	 * this request reaped because its lease expired (a worker passes
@@ -115,8 +117,28 @@ int locks_reap_expired(struct store *s, const char *my_host, locks_expired_fn on
 		       int *ret_reaped);
 
 /* Renew the lease of every holder and ticket on `host` to db now +
- * lease_ms (the daemon does this every second). */
+ * lease_ms. (Not used by boxd itself any more: a worker renews its own,
+ * locks_renew_owner(); kept for tools and tests.) */
 int locks_renew_leases(struct store *s, const char *host, int64_t lease_ms, int *ret_renewed);
+
+/* What one renewal of an owner's lease found (locks_renew_owner()). */
+struct locks_renewal {
+	int renewed;             /* entries whose lease was pushed out */
+	size_t holders;          /* the owner's holdings in the document */
+	size_t tickets;          /* its tickets */
+	int64_t first_expiry_ms; /* earliest lease of its holdings after the change (db clock; 0: none) */
+	int64_t now_ms;          /* the database's clock at the change */
+};
+
+/* The owner renews its own lease (whoever acts on a lock holds its lease):
+ * holders whose lease ends within `holders_within_ms` and tickets whose
+ * lease ends within `tickets_within_ms` get lease = db now + lease_ms; a
+ * renewal that is not due yet writes nothing. *ret says what the document
+ * holds for the owner afterwards: an owner that believes it holds locks
+ * and finds none has lost them (another host reaped them once their lease
+ * had expired). */
+int locks_renew_owner(struct store *s, const struct lock_owner *owner, int64_t lease_ms, int64_t holders_within_ms,
+		      int64_t tickets_within_ms, struct locks_renewal *ret);
 
 /* Read the document. ret_doc and ret_text are optional; *ret_text is the
  * stored JSON (malloc'ed). */

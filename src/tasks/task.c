@@ -373,8 +373,9 @@ int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t e
 {
 	char msg[400];
 	snprintf(msg, sizeof(msg),
-		 "host %s stopped renewing its lock leases (this task's lease expired %lld ms earlier by the "
-		 "database's clock): the host is presumed gone with its worker, and another host freed its locks",
+		 "its worker on host %s stopped renewing its lock lease (which expired %lld ms earlier by the "
+		 "database's clock): the worker, or its host, is presumed gone or frozen, and another host freed "
+		 "its locks",
 		 host, (long long)expired_ms_ago);
 	int64_t n = store_run(s,
 			      "UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, waiting_for = NULL, "
@@ -386,10 +387,10 @@ int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t e
 void task_lock_lease_expired(const struct lock_owner *o, int64_t now_ms, void *store)
 {
 	int64_t ago = now_ms - o->lease_expires_ms;
-	log_warn("freed the locks of host %s (pid %d, task %lld): its lease expired %lld ms ago", o->host, o->pid,
+	log_warn("freed the locks of pid %d on host %s (task %lld): its lease expired %lld ms ago", o->pid, o->host,
 		 (long long)o->task_id, (long long)ago);
 	if (o->task_id > 0 && task_fail_host_gone(store, o->task_id, o->host, ago) == 1)
-		log_warn("task %lld (host %s) failed: its host stopped renewing its lock leases", (long long)o->task_id,
+		log_warn("task %lld (host %s) failed: its worker stopped renewing its lock lease", (long long)o->task_id,
 			 o->host);
 }
 

@@ -174,12 +174,13 @@ int task_set_progress(struct store *s, int64_t id, int percent, const char *mess
 int task_finish(struct store *s, int64_t id, enum task_state state, const char *error_code,
 		const char *error_message, const char *result_json);
 
-/* Multi-host: another host's lock lease for task `id` expired by the
- * database's clock (`expired_ms_ago` before the reap) and its locks were
- * freed — `host` stopped renewing, so it is presumed gone. Fails the task
- * with error code crashed, with a message naming the host, if it is still
- * active and was claimed by `host`. Returns 1 if this call ended it, 0 if
- * not, negative errno. */
+/* Multi-host: the lock lease of task `id`'s worker on another host expired
+ * by the database's clock (`expired_ms_ago` before the reap) and its locks
+ * were freed — the worker stopped renewing, so it (or its host) is presumed
+ * gone or frozen; a frozen worker that wakes up stops by itself
+ * (worker_lease.h). Fails the task with error code crashed, with a message
+ * naming the host, if it is still active and was claimed by `host`.
+ * Returns 1 if this call ended it, 0 if not, negative errno. */
 int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t expired_ms_ago);
 
 /* A locks_expired_fn (locks/locks.h) for whoever waits for locks: logs the

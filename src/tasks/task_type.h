@@ -25,6 +25,19 @@
 #include "store/store_retry.h"
 #include "task.h"
 
+struct worker_lease;
+
+/* What a handler's fencing check compares with the lock document: the
+ * task's locks and the token of their grant (task_ctx_fence_check()). */
+struct task_fence {
+	int64_t token;                /* the document version of the grant */
+	const struct lock_req *locks; /* the task's locks (its type's locks()) */
+	size_t n_locks;
+	int64_t lease_ms;             /* [store] lease; 0: none (SQLite) */
+	struct worker_lease *lease;   /* the renewal thread; NULL: none */
+	int64_t outage_grace_ms;
+};
+
 struct task_ctx {
 	struct store *store;                  /* the worker's connection */
 	const struct boxd_config *config;
@@ -38,6 +51,7 @@ struct task_ctx {
 	/* Progress writes that fail while the store is out (logged once per
 	 * outage; progress is advisory and never retried). */
 	struct store_retry progress_retry;
+	const struct task_fence *fence;       /* NULL: the task holds no locks */
 };
 
 struct task_type {
@@ -73,6 +87,18 @@ void task_ctx_progress(struct task_ctx *ctx, int percent, const char *fmt, ...) 
 /* Record why the task failed; returns `err` for `return task_ctx_fail(...)`. */
 int task_ctx_fail(struct task_ctx *ctx, int err, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* Fencing: call right before an irreversible step (creating or removing a
+ * container, swapping a data dir, switching the release). Checks against
+ * the lock document that the worker still holds every lock of its grant
+ * (the fencing token is valid while the document records that grant) and,
+ * with a lease, that the lease has at least a second to run by the
+ * database's clock. Returns 0 to go ahead, or -ESTALE after recording the
+ * error lease_lost (the handler must abort without the step). A store that
+ * cannot be read is retried for up to [store] outage_grace, but never past
+ * the lease: nothing irreversible happens meanwhile. `step` names the step
+ * for the message. 0 at once for a task without locks. */
+int task_ctx_fence_check(struct task_ctx *ctx, const char *step);
 
 /* Sleep up to ms, returning early (-ECANCELED) when the task is cancelled. */
 int task_ctx_sleep(struct task_ctx *ctx, int64_t ms);

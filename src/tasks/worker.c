@@ -31,6 +31,7 @@
 #include "task_outcome.h"
 #include "task_type.h"
 #include "tasks/store_open.h"
+#include "worker_lease.h"
 
 /* How often an outage is written into the task's message (where the store
  * takes it at all). */
@@ -58,7 +59,8 @@ struct worker {
 	const struct boxd_config *cfg;
 	int64_t id;
 	struct store *s;        /* task rows */
-	struct store *ls;       /* the lock document */
+	struct store *ls;       /* the lock document (on a server database: s) */
+	struct worker_lease *lease; /* renews the lease of its locks; NULL: no lease */
 	int64_t last_message_ms;
 };
 
@@ -234,6 +236,8 @@ static int end_task(struct worker *w, struct task_outcome *o, bool have_locks, i
 		log_warn("task %lld: cannot leave its outcome in %s/logs/tasks: %s", (long long)w->id, w->cfg->state_dir,
 			 strerror(-wr));
 	int r = 0;
+	/* Acting is over: a lease that runs out from here on stops nothing. */
+	worker_lease_set_holding(w->lease, false);
 	if (have_locks) {
 		r = with_retry(w, "releasing its locks", w->ls, op_release, NULL);
 		if (r < 0)
@@ -333,8 +337,17 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 	struct lock_owner owner;
 	bool have_owner = false;
 
-	if (open_store(&w, STORE_OPEN_NO_MIGRATE, &w.s) < 0 ||
-	    open_store(&w, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &w.ls) < 0) {
+	/* Two connections on SQLite, where the lock document's commits are
+	 * relaxed (store.h); on a server database the one connection serves
+	 * both (durability is the server's), which halves the connections
+	 * of many waiting workers. */
+	if (open_store(&w, STORE_OPEN_NO_MIGRATE, &w.s) < 0) {
+		code = WORKER_EXIT_SETUP;
+		goto out;
+	}
+	if (store_get_backend(w.s) != STORE_BACKEND_SQLITE)
+		w.ls = w.s;
+	else if (open_store(&w, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &w.ls) < 0) {
 		code = WORKER_EXIT_SETUP;
 		goto out;
 	}
@@ -394,6 +407,16 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 			goto out;
 		}
 	}
+	struct task_fence fence = { .locks = reqs, .n_locks = n_reqs, .lease_ms = config_lease_ms(cfg),
+				    .outage_grace_ms = cfg->outage_grace_ms };
+	if (n_reqs > 0 && fence.lease_ms > 0) {
+		r = worker_lease_start(cfg, &owner, task_id, &w.lease);
+		if (r < 0) {
+			code = fail_task(&w, false, "internal", "cannot start renewing the lock lease: %s", strerror(-r));
+			goto out;
+		}
+		fence.lease = w.lease;
+	}
 	if (n_reqs > 0) {
 		struct wait_report wr = { &w };
 		struct store_retry lock_rt;
@@ -415,6 +438,8 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 			code = fail_task(&w, true, "lock_error", "cannot take the task's locks: %s", store_errmsg(w.ls));
 			goto out;
 		}
+		worker_lease_set_holding(w.lease, true);
+		fence.token = token;
 		log_info("task %lld: locks taken (fencing token %lld)", (long long)task_id, (long long)token);
 	}
 	r = with_retry(&w, "entering running", w.s, op_running, NULL);
@@ -431,6 +456,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 
 	struct task_ctx ctx = {
 		.store = w.s, .config = cfg, .task = &t, .args = args, .owner = &owner, .cancel = &cancel_requested,
+		.fence = n_reqs > 0 ? &fence : NULL,
 	};
 	store_retry_init(&ctx.progress_retry, 0);
 	r = type->run(&ctx);
@@ -453,12 +479,15 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 	json_decref(ctx.result);
 	have_owner = false; /* end_task released them */
 out:
+	worker_lease_set_holding(w.lease, false);
 	if (have_owner && code != WORKER_EXIT_NOT_MINE)
 		locks_release_task(w.ls, task_id, NULL);
+	worker_lease_stop(w.lease);
 	free(reqs);
 	json_decref(args);
 	task_release(&t);
-	store_close(w.ls);
+	if (w.ls != w.s)
+		store_close(w.ls);
 	store_close(w.s);
 	log_flush();
 	return code;

@@ -16,6 +16,7 @@
 #include "platformstart.h"
 #include "reexec.h"
 #include "release.h"
+#include "store/store_retry.h"
 #include "tasks/store_open.h"
 #include "tasks/task.h"
 #include "tasks/task_type.h"
@@ -108,10 +109,13 @@ static int take_platform(struct task_ctx *ctx, struct store **ret_ls)
 		return task_ctx_fail(ctx, r, "store_error", "cannot open the lock store: %s", err);
 	struct lock_req req = { .name = "platform", .mode = LOCK_EXCLUSIVE };
 	struct wait_report wr = { ctx };
+	struct store_retry rt; /* a store outage is waited out, as by the worker */
+	store_retry_init(&rt, ctx->config->outage_grace_ms);
+	rt.busy_is_waiting = true;
 	struct locks_acquire_opts opts = {
 		.timeout_ms = -1, .on_wait = report_wait, .userdata = &wr, .cancel = ctx->cancel,
 		.lease_ms = config_lease_ms(ctx->config),
-		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store,
+		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store, .retry = &rt,
 	};
 	int64_t token;
 	r = locks_acquire(ls, ctx->owner, &req, 1, &opts, &token, NULL);
@@ -273,6 +277,18 @@ static int run_update(struct task_ctx *ctx)
 	if (*ctx->cancel) {
 		apply_fail(&ap, -ECANCELED, "%s", "cancelled");
 		r = -ECANCELED;
+		goto out;
+	}
+	/* The release switch is the step that cannot be taken back once the
+	 * daemon re-executes: only while this task's locks (and with them
+	 * `platform`, taken as the same owner under the same lease) are still
+	 * its own. */
+	if ((r = task_ctx_fence_check(ctx, "switching the current release")) < 0) {
+		char why[sizeof(ctx->error_message)], code[sizeof(ctx->error_code)];
+		snprintf(why, sizeof(why), "%s", ctx->error_message);
+		snprintf(code, sizeof(code), "%s", ctx->error_code);
+		apply_fail(&ap, r, "%s", why);
+		snprintf(ctx->error_code, sizeof(ctx->error_code), "%s", code);
 		goto out;
 	}
 	task_ctx_progress(ctx, 80, "Switching %s/current to %s", ap.root, new_target);

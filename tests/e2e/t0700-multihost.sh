@@ -11,11 +11,12 @@
 #     [startedAt, finishedAt]: a worker frees its locks before it records
 #     finishedAt, so the next holder may start a few ms earlier.)
 #  2. kill -9 of b with its workers while b's task holds app:x and a's task
-#     waits for it: b's lease (in the database's clock) is renewed while b
-#     lives; a's task acquires only after it expired — checked in the
-#     database's clock (its grant time `at` is after b's last lease expiry)
-#     and in local wall time (its startedAt is not before the kill + lease
-#     − one renewal period − a margin) — and within lease + a few seconds.
+#     waits for it: b's lease (in the database's clock) is renewed by b's
+#     worker while it lives; a's task acquires only after it expired —
+#     checked in the database's clock (its grant time `at` is after b's
+#     last lease expiry) and in local wall time (its startedAt is not
+#     before the kill + lease − one renewal period − a margin) — and
+#     within lease + a few seconds.
 #     b's task, which no one else could finish, is failed (crashed) with a
 #     message naming host b.
 #  3. b again, under libfaketime with its clock a day ahead: while a's task
@@ -40,7 +41,7 @@ export BOXD_TEST_STORE=mysql
 . "$(dirname "$0")/lib.sh"
 
 LEASE_MS=3000
-RENEW_MS=1000  # the daemon renews its leases every second (serve.c)
+RENEW_MS=1000  # a holder renews its own lease at least this often (worker_lease.c)
 MARGIN_MS=700  # for scheduling delays of the renewal and of this script
 FAKETIME_LIB=${FAKETIME_LIB:-/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1}
 HOLDS=8        # part 1: tasks of HOLD_S seconds each
@@ -159,7 +160,7 @@ sleep 1.5
 lease2=$(holder_field "$KB" lease)
 diag "b's lease: $((lease1 - now1)) ms ahead of the database's clock; renewed by $((lease2 - lease1)) ms in 1.5 s"
 renewed() { [ $((lease1 - now1)) -gt 0 ] && [ $((lease1 - now1)) -le "$LEASE_MS" ] && [ "$lease2" -gt "$lease1" ]; }
-check "b's holding has a lease in the database's clock that b's daemon renews" renewed
+check "b's holding has a lease in the database's clock that b's worker renews" renewed
 
 victims=$(host_pids b)
 kill_ms=$(now_ms)
@@ -205,7 +206,7 @@ fi
 
 # a's task first (b is down), then b under libfaketime.
 on a
-HA=$(hold_task 10 app:x) || bail "cannot create a's task"
+HA=$(hold_task 20 app:x) || bail "cannot create a's task"
 wait_for 15 state_is "$HA" running || bail "task $HA does not run"
 host_start b FAKETIME=+1d LD_PRELOAD="$FAKETIME_LIB"
 TB=$(post_on b a 0 app:x) || bail "cannot place a task on b"

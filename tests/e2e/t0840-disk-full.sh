@@ -34,12 +34,13 @@ mkdir -p "$STATE"
 mount -t tmpfs -o size=16m,mode=0750 boxd-e2e-full "$STATE" || bail "cannot mount a tmpfs on $STATE"
 daemon_start --stop-grace 2s --log-level info
 
-busy=()
 for i in $(seq 1 $BUSY); do
-	busy+=("$(hold_task 2 "app:busy$((i % 3))")") || bail "cannot create a hold task"
+	req POST /tasks "{\"type\":\"hold\",\"args\":{\"locks\":[{\"name\":\"app:busy$((i % 3))\"}],\"seconds\":3}}"
+	[ "$STATUS" = 202 ] || bail "cannot create a hold task: $STATUS $BODY"
 done
-some_running() { [ "$(api GET '/tasks?state=running' | jq '.total')" -ge 2 ]; }
-wait_for 20 some_running || bail "the hold tasks do not run"
+# Still in flight: running, or waiting for their lock.
+in_flight() { [ "$(api GET '/tasks?state=active&type=hold' | jq '.total')" -ge 4 ]; }
+wait_for 30 in_flight || bail "the hold tasks are not in flight"
 
 # ---- fill the disk --------------------------------------------------------
 dd if=/dev/zero of="$STATE/filler" bs=64k >/dev/null 2>&1

@@ -24,7 +24,7 @@ command -v sqlite3 >/dev/null || bail "sqlite3 is needed"
 
 WAITERS=20
 FREEZE_S=15
-HOLD_S=20
+HOLD_S=40
 
 plan 8
 daemon_start --stop-grace 2s
@@ -40,7 +40,7 @@ all_waiting() {
 	local id
 	for id in "${W[@]}"; do state_is "$id" waiting || return 1; done
 }
-check "$WAITERS tasks wait for app:x" wait_for 30 all_waiting
+check "$WAITERS tasks wait for app:x" wait_for 60 all_waiting
 
 # ---- catch the daemon holding the write lock --------------------------------
 churn() { # keep the daemon writing: short tasks, one after another

@@ -1089,6 +1089,78 @@ static void test_renew_leases_of_tickets(void **state)
 	check_invariants(d);
 }
 
+/* A worker renews its own lease: only its own holdings (another owner of
+ * the same host, e.g. a frozen worker, is not kept alive by it), and only
+ * when due, so that a renewal that is not due writes nothing. */
+static void test_renew_owner(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner a = mk_owner(1, 100), b = mk_owner(2, 200), w = mk_owner(3, 300);
+	a.lease_expires_ms = T0 + 100;
+	b.lease_expires_ms = T0 + 100;
+	w.lease_expires_ms = T0 + 100;
+	int64_t tw = 0;
+	assert_int_equal(try1(d, &a, "app:a", LOCK_SHARED, T0, NULL), 1);
+	assert_int_equal(try1(d, &a, "app:b", LOCK_EXCLUSIVE, T0, NULL), 1);
+	assert_int_equal(try1(d, &b, "app:a", LOCK_SHARED, T0, NULL), 1);
+	assert_int_equal(wait1(d, &w, "app:b", LOCK_EXCLUSIVE, &tw, T0, NULL), 0);
+	size_t holders = 9, tickets = 9;
+	int64_t first = 0;
+	lock_doc_owner_summary(d, &a, &holders, &tickets, &first);
+	assert_int_equal(holders, 2);
+	assert_int_equal(tickets, 0);
+	assert_int_equal(first, T0 + 100);
+	/* Not due (ends after T0 + 50): nothing changes. */
+	char *before = fmt(d);
+	assert_int_equal(lock_doc_renew_owner(d, &a, T0 + 1000, T0 + 50, 0), 0);
+	assert_doc_text(d, before);
+	free(before);
+	/* Due: a's two holdings, and nobody else's. */
+	assert_int_equal(lock_doc_renew_owner(d, &a, T0 + 1000, T0 + 200, 0), 2);
+	assert_int_equal(find_holder(d, &a, "app:a")->owner.lease_expires_ms, T0 + 1000);
+	assert_int_equal(find_holder(d, &a, "app:b")->owner.lease_expires_ms, T0 + 1000);
+	assert_int_equal(find_holder(d, &b, "app:a")->owner.lease_expires_ms, T0 + 100);
+	assert_int_equal(find_waiter(d, tw)->owner.lease_expires_ms, T0 + 100);
+	int64_t lease = 0;
+	assert_true(lock_doc_holds(d, &a, "app:b", &lease));
+	assert_int_equal(lease, T0 + 1000);
+	assert_false(lock_doc_holds(d, &b, "app:b", NULL));
+	assert_false(lock_doc_holds(d, &w, "app:b", NULL));
+	/* A ticket's lease only when asked for tickets. */
+	assert_int_equal(lock_doc_renew_owner(d, &w, T0 + 900, T0 + 200, T0 + 200), 1);
+	assert_int_equal(find_waiter(d, tw)->owner.lease_expires_ms, T0 + 900);
+	lock_doc_owner_summary(d, &w, &holders, &tickets, &first);
+	assert_int_equal(holders, 0);
+	assert_int_equal(tickets, 1);
+	assert_int_equal(first, 0);
+	check_invariants(d);
+}
+
+/* A waiter keeps its ticket's lease alive itself: a poll refreshes it once
+ * less than two thirds of the lease is left (and only then). */
+static void test_poll_refreshes_ticket_lease(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner a = mk_owner(1, 100), w = mk_owner(2, 200);
+	const int64_t lease = 30; /* shorter than TTL: the lease is what is due */
+	assert_int_equal(try1(d, &a, "app:a", LOCK_EXCLUSIVE, T0, NULL), 1);
+	int64_t tw = 0;
+	w.lease_expires_ms = T0 + lease;
+	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0, NULL), 0);
+	assert_int_equal(find_waiter(d, tw)->owner.lease_expires_ms, T0 + lease);
+	/* 5 ms later: 25 of 30 left, not due. */
+	w.lease_expires_ms = T0 + 5 + lease;
+	char *before = fmt(d);
+	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0 + 5, NULL), 0);
+	assert_doc_text(d, before);
+	free(before);
+	/* 15 ms later: 15 of 30 left, due. */
+	w.lease_expires_ms = T0 + 15 + lease;
+	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0 + 15, NULL), 0);
+	assert_int_equal(find_waiter(d, tw)->owner.lease_expires_ms, T0 + 15 + lease);
+	check_invariants(d);
+}
+
 /* ---- parse and format --------------------------------------------------- */
 
 static void test_format_empty_is_canonical(void **state)
@@ -1749,6 +1821,8 @@ int main(void)
 		T(test_reap_other_host_lease),
 		T(test_renew_leases),
 		T(test_renew_leases_of_tickets),
+		T(test_renew_owner),
+		T(test_poll_refreshes_ticket_lease),
 		T(test_format_empty_is_canonical),
 		T(test_parse_format_roundtrip),
 		T(test_parse_base_documents_are_valid),

@@ -36,6 +36,7 @@
 #include "common/timeutil.h"
 #include "locks/locks.h"
 #include "store/store.h"
+#include "tasks/task_type.h"
 
 #define HOST_ID "locktest-host"
 #define MAX_CHILDREN 4
@@ -928,6 +929,74 @@ static void test_renew_leases(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* An owner renews its own lease (the worker, worker_lease.h): its
+ * holdings only, only when due; and it learns when its holdings are gone. */
+static void test_renew_owner(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(111), b = self_owner(222);
+	struct locks_acquire_opts lopts = { .lease_ms = 1000 };
+	assert_int_equal(acquire_spec(f->s, &a, "app:r", &lopts, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &b, "app:s", &lopts, NULL, NULL), 0);
+	int64_t v0 = current_version(f->s);
+	struct locks_renewal st;
+	/* Not due: a lease of 1 s has more than 100 ms left. No write. */
+	assert_int_equal(locks_renew_owner(f->s, &a, 60000, 100, 0, &st), 0);
+	assert_int_equal(st.renewed, 0);
+	assert_int_equal(st.holders, 1);
+	assert_true(st.first_expiry_ms > st.now_ms);
+	assert_int_equal(current_version(f->s), v0);
+	/* Due: a's holding only. */
+	assert_int_equal(locks_renew_owner(f->s, &a, 60000, 59000, 0, &st), 0);
+	assert_int_equal(st.renewed, 1);
+	assert_true(st.first_expiry_ms >= st.now_ms + 59000);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	for (size_t i = 0; i < d.n_holders; i++)
+		if (d.holders[i].owner.task_id == 222)
+			assert_true(d.holders[i].owner.lease_expires_ms < st.now_ms + 2000);
+	lock_doc_release(&d);
+	/* Taken away (as another host reaps an expired lease): none left. */
+	assert_int_equal(locks_release_task(f->s, 111, NULL), 0);
+	assert_int_equal(locks_renew_owner(f->s, &a, 60000, 59000, 0, &st), 0);
+	assert_int_equal(st.holders, 0);
+	assert_int_equal(st.first_expiry_ms, 0);
+}
+
+/* task_ctx_fence_check(): the grant stands → 0; the holding is gone, or
+ * its lease has less than a second left → -ESTALE with lease_lost. */
+static void test_fence_check(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(333);
+	struct locks_acquire_opts lopts = { .lease_ms = 60000 };
+	int64_t token = 0;
+	assert_int_equal(acquire_spec(f->s, &a, "app:f", &lopts, &token, NULL), 0);
+	struct lock_req req;
+	assert_int_equal(lock_req_parse("app:f", &req), 0);
+	struct task t = { .id = 333 };
+	struct task_fence fence = { .token = token, .locks = &req, .n_locks = 1, .lease_ms = 60000 };
+	struct task_ctx ctx = { .store = f->s, .task = &t, .owner = &a, .fence = &fence };
+	assert_int_equal(task_ctx_fence_check(&ctx, "a test step"), 0);
+	assert_string_equal(ctx.error_code, "");
+	/* A lease about to end: refused. */
+	struct locks_renewal st;
+	assert_int_equal(locks_renew_owner(f->s, &a, 300, 120000, 0, &st), 0); /* lease := now + 300 ms */
+	assert_int_equal(task_ctx_fence_check(&ctx, "a test step"), -ESTALE);
+	assert_string_equal(ctx.error_code, "lease_lost");
+	assert_non_null(strstr(ctx.error_message, "a test step"));
+	/* Renewed: fine again. Gone: refused. */
+	assert_int_equal(locks_renew_owner(f->s, &a, 60000, 120000, 0, &st), 0);
+	ctx.error_code[0] = '\0';
+	assert_int_equal(task_ctx_fence_check(&ctx, "a test step"), 0);
+	assert_int_equal(locks_release_task(f->s, 333, NULL), 0);
+	assert_int_equal(task_ctx_fence_check(&ctx, "a test step"), -ESTALE);
+	assert_string_equal(ctx.error_code, "lease_lost");
+	/* No locks: nothing to check. */
+	ctx.fence = NULL;
+	assert_int_equal(task_ctx_fence_check(&ctx, "a test step"), 0);
+}
+
 struct expired_log {
 	int calls;
 	struct lock_owner owners[4];
@@ -1242,6 +1311,8 @@ int main(void)
 		T(test_reap_live_pid_wrong_start_time),
 		T(test_reap_other_host_by_lease),
 		T(test_renew_leases),
+		T(test_renew_owner),
+		T(test_fence_check),
 		T(test_reap_expired_reports_other_hosts_only),
 		T(test_waiter_reports_expired_holder),
 		T(test_corrupt_row_fails_and_is_left_alone),
