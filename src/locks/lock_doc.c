@@ -216,14 +216,21 @@ out:
 
 /* ---- formatting --------------------------------------------------------- */
 
-static void owner_to_json(json_t *o, const struct lock_owner *ow)
+/* Every jansson call can fail for want of memory; each one is checked, so
+ * a failure gives -ENOMEM and never a document that lost a holder (a lock
+ * granted twice once it is written back). json_object_set_new() and
+ * json_array_append_new() take a NULL value (and free the value on
+ * failure), so a failed constructor shows up as a failed set. */
+static int owner_to_json(json_t *o, const struct lock_owner *ow)
 {
-	json_object_set_new(o, "task", json_integer(ow->task_id));
-	json_object_set_new(o, "host", json_string(ow->host));
-	json_object_set_new(o, "pid", json_integer(ow->pid));
-	json_object_set_new(o, "start", json_integer((json_int_t)ow->start_time));
-	json_object_set_new(o, "at", json_integer(ow->acquired_at_ms));
-	json_object_set_new(o, "lease", json_integer(ow->lease_expires_ms));
+	if (json_object_set_new(o, "task", json_integer(ow->task_id)) < 0 ||
+	    json_object_set_new(o, "host", json_string(ow->host)) < 0 ||
+	    json_object_set_new(o, "pid", json_integer(ow->pid)) < 0 ||
+	    json_object_set_new(o, "start", json_integer((json_int_t)ow->start_time)) < 0 ||
+	    json_object_set_new(o, "at", json_integer(ow->acquired_at_ms)) < 0 ||
+	    json_object_set_new(o, "lease", json_integer(ow->lease_expires_ms)) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 static json_t *req_to_json(const struct lock_req *r)
@@ -231,33 +238,110 @@ static json_t *req_to_json(const struct lock_req *r)
 	return json_pack("{s:s, s:s}", "name", r->name, "mode", lock_mode_name(r->mode));
 }
 
-int lock_doc_format(const struct lock_doc *doc, char **ret)
+static json_t *holder_to_json(const struct lock_holder *h)
+{
+	json_t *o = req_to_json(&h->lock);
+	if (!o || owner_to_json(o, &h->owner) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+static json_t *waiter_to_json(const struct lock_waiter *w)
+{
+	json_t *o = json_object(), *locks = json_array();
+	if (json_object_set_new(o, "locks", locks) < 0)
+		goto fail;
+	for (size_t j = 0; j < w->n_locks; j++)
+		if (json_array_append_new(locks, req_to_json(&w->locks[j])) < 0)
+			goto fail;
+	if (json_object_set_new(o, "ticket", json_integer(w->ticket)) < 0 ||
+	    json_object_set_new(o, "expires", json_integer(w->expires_ms)) < 0 || owner_to_json(o, &w->owner) < 0)
+		goto fail;
+	return o;
+fail:
+	json_decref(o);
+	return NULL;
+}
+
+static json_t *doc_to_json(const struct lock_doc *doc)
 {
 	json_t *root = json_object(), *holders = json_array(), *queue = json_array();
-	for (size_t i = 0; i < doc->n_holders; i++) {
-		json_t *h = req_to_json(&doc->holders[i].lock);
-		owner_to_json(h, &doc->holders[i].owner);
-		json_array_append_new(holders, h);
-	}
-	for (size_t i = 0; i < doc->n_waiters; i++) {
-		const struct lock_waiter *w = &doc->waiters[i];
-		json_t *o = json_object(), *locks = json_array();
-		json_object_set_new(o, "ticket", json_integer(w->ticket));
-		json_object_set_new(o, "expires", json_integer(w->expires_ms));
-		owner_to_json(o, &w->owner);
-		for (size_t j = 0; j < w->n_locks; j++)
-			json_array_append_new(locks, req_to_json(&w->locks[j]));
-		json_object_set_new(o, "locks", locks);
-		json_array_append_new(queue, o);
-	}
-	json_object_set_new(root, "holders", holders);
-	json_object_set_new(root, "queue", queue);
-	json_object_set_new(root, "nextTicket", json_integer(doc->next_ticket));
-	char *text = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
+	if (json_object_set_new(root, "holders", holders) < 0 || json_object_set_new(root, "queue", queue) < 0 ||
+	    json_object_set_new(root, "nextTicket", json_integer(doc->next_ticket)) < 0)
+		goto fail;
+	for (size_t i = 0; i < doc->n_holders; i++)
+		if (json_array_append_new(holders, holder_to_json(&doc->holders[i])) < 0)
+			goto fail;
+	for (size_t i = 0; i < doc->n_waiters; i++)
+		if (json_array_append_new(queue, waiter_to_json(&doc->waiters[i])) < 0)
+			goto fail;
+	return root;
+fail:
 	json_decref(root);
-	if (!text)
+	return NULL;
+}
+
+/* The text is collected by our own callback rather than json_dumps():
+ * jansson 2.14 ignores a failed write of an object key (dump_string's
+ * result is not checked), so json_dumps() can return success with a key
+ * missing. A failed append here is latched and reported. The buffer comes
+ * from jansson's allocator, like json_dumps()'s result (free() it). */
+struct text_buf {
+	char *data;
+	size_t len, cap;
+	bool failed;
+};
+
+static int text_append(const char *bytes, size_t size, void *userdata)
+{
+	struct text_buf *b = userdata;
+	if (b->failed)
+		return -1;
+	if (b->cap - b->len <= size) {
+		json_malloc_t alloc;
+		json_free_t release;
+		json_get_alloc_funcs(&alloc, &release);
+		size_t cap = b->cap ? b->cap : 256;
+		while (cap - b->len <= size) {
+			if (cap > SIZE_MAX / 2)
+				goto fail;
+			cap *= 2;
+		}
+		char *grown = alloc(cap);
+		if (!grown)
+			goto fail;
+		if (b->len)
+			memcpy(grown, b->data, b->len);
+		release(b->data);
+		b->data = grown;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, bytes, size);
+	b->len += size;
+	b->data[b->len] = '\0';
+	return 0;
+fail:
+	b->failed = true;
+	return -1;
+}
+
+int lock_doc_format(const struct lock_doc *doc, char **ret)
+{
+	json_t *root = doc_to_json(doc);
+	if (!root)
 		return -ENOMEM;
-	*ret = text;
+	struct text_buf b = { 0 };
+	int r = json_dump_callback(root, text_append, &b, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(root);
+	if (r < 0 || b.failed || !b.data) {
+		json_free_t release;
+		json_get_alloc_funcs(NULL, &release);
+		release(b.data);
+		return -ENOMEM;
+	}
+	*ret = b.data;
 	return 0;
 }
 

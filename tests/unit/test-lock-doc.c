@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "locks/lock_doc.h"
 
 #define HOST "host-a"
@@ -1504,6 +1506,81 @@ static void test_doctored_numbers(void **state)
 	lock_doc_release(&p);
 }
 
+/* ---- allocation failures in lock_doc_format ----------------------------- */
+
+/* Jansson's allocator, failing the Nth allocation (a fault that cannot be
+ * produced for real: the fake is named so). fa_fail_at == 0: never fail. */
+static size_t fa_count, fa_fail_at;
+
+static void *fa_malloc(size_t size)
+{
+	if (fa_fail_at && ++fa_count == fa_fail_at)
+		return NULL;
+	return malloc(size);
+}
+
+/* The document of test_parse_format_roundtrip: holders of three owners, a
+ * waiter with two locks, one on another host with a lease. */
+static void fa_build(struct lock_doc *d)
+{
+	struct lock_owner a = mk_owner(11, 100), b = mk_owner(0, 200), c = mk_owner(13, 300);
+	strcpy(c.host, OTHER_HOST);
+	c.lease_expires_ms = T0 + 999;
+	int64_t tb = 0, tc = 0;
+	struct lock_req areqs[] = { mk_req("app:wiki", LOCK_EXCLUSIVE), mk_req("service:sftp", LOCK_SHARED) };
+	assert_int_equal(lock_doc_acquire(d, &a, areqs, 2, NULL, T0, TTL, NULL), 1);
+	assert_int_equal(try1(d, &c, "service:sftp", LOCK_SHARED, T0 + 3, NULL), 1);
+	struct lock_req breqs[] = { mk_req("volume/x", LOCK_SHARED), mk_req("app:wiki", LOCK_SHARED) };
+	assert_int_equal(lock_doc_acquire(d, &b, breqs, 2, &tb, T0 + 4, TTL, NULL), 0);
+	assert_int_equal(wait1(d, &c, "service:sftp", LOCK_EXCLUSIVE, &tc, T0 + 5, NULL), 0);
+}
+
+/* Fail the 1st, 2nd, ... allocation of one lock_doc_format() call until a
+ * call sees no failure. At each: -ENOMEM with *ret untouched, or success
+ * with exactly the expected text. A wrong document written to the database
+ * could lose a holder (a lock granted twice). */
+static void test_format_allocation_failures(void **state)
+{
+	struct lock_doc *d = *state;
+	fa_build(d);
+	char *expected = fmt(d);
+	size_t points = 0, wrong = 0, enomem = 0;
+	for (size_t n = 1;; n++) {
+		fa_count = 0;
+		fa_fail_at = n;
+		json_set_alloc_funcs(fa_malloc, free);
+		char sentinel = 0, *text = &sentinel;
+		int r = lock_doc_format(d, &text);
+		bool injected = fa_count >= n;
+		json_set_alloc_funcs(malloc, free);
+		fa_fail_at = 0;
+		if (!injected) { /* every allocation succeeded: the end */
+			assert_int_equal(r, 0);
+			assert_string_equal(text, expected);
+			free(text);
+			break;
+		}
+		points++;
+		if (r == -ENOMEM) {
+			enomem++;
+			assert_ptr_equal(text, &sentinel);
+		} else if (r == 0) {
+			if (strcmp(text, expected) != 0) {
+				wrong++;
+				print_message("allocation %zu failed: wrong document %s\n", n, text);
+			}
+			free(text);
+		} else {
+			fail_msg("allocation %zu failed: lock_doc_format returned %d", n, r);
+		}
+	}
+	print_message("lock_doc_format: %zu wrong documents out of %zu injection points (%zu -ENOMEM)\n", wrong,
+		      points, enomem);
+	assert_true(points > 20);
+	assert_int_equal(wrong, 0);
+	free(expected);
+}
+
 /* ---- randomized model check --------------------------------------------- */
 
 #define M_OWNERS 6
@@ -1833,6 +1910,7 @@ int main(void)
 		T(test_parse_rejects_huge_host),
 		T(test_parse_rejects_bad_mode_and_name),
 		T(test_doctored_numbers),
+		T(test_format_allocation_failures),
 		T(test_model_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
