@@ -2,7 +2,9 @@
 #include "lock_doc.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,7 +175,6 @@ int lock_doc_parse(const char *text, struct lock_doc *ret, char *errbuf, size_t 
 			goto out;
 		doc.n_holders++;
 	}
-	int64_t last_ticket = 0;
 	for (size_t i = 0; i < nq; i++) {
 		json_t *w = json_array_get(queue, i);
 		struct lock_waiter *dst = &doc.waiters[i];
@@ -185,11 +186,6 @@ int lock_doc_parse(const char *text, struct lock_doc *ret, char *errbuf, size_t 
 			goto out;
 		}
 		dst->ticket = json_integer_value(ticket);
-		if (dst->ticket <= last_ticket || dst->ticket >= doc.next_ticket) {
-			bad(errbuf, errlen, "%s[%zu]: tickets must ascend and be below nextTicket", "queue", i);
-			goto out;
-		}
-		last_ticket = dst->ticket;
 		dst->expires_ms = json_integer_value(expires);
 		if (parse_owner(w, &dst->owner, "queue", i, errbuf, errlen) < 0)
 			goto out;
@@ -205,6 +201,9 @@ int lock_doc_parse(const char *text, struct lock_doc *ret, char *errbuf, size_t 
 			if (parse_req(json_array_get(locks, j), &dst->locks[j], "queue", i, errbuf, errlen) < 0)
 				goto out;
 	}
+	r = lock_doc_verify(&doc, errbuf, errlen);
+	if (r < 0)
+		goto out;
 	*ret = doc;
 	lock_doc_init(&doc);
 	r = 0;
@@ -213,6 +212,106 @@ out:
 	json_decref(root);
 	return r;
 }
+
+/* ---- invariants --------------------------------------------------------- */
+
+static int broken(char *errbuf, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int broken(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+	if (errbuf && errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(errbuf, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EBADMSG;
+}
+
+static bool mode_valid(enum lock_mode m) { return m == LOCK_SHARED || m == LOCK_EXCLUSIVE; }
+
+static int verify_holders(const struct lock_doc *doc, char *errbuf, size_t errlen)
+{
+	for (size_t i = 0; i < doc->n_holders; i++) {
+		const struct lock_holder *b = &doc->holders[i];
+		if (!lock_name_valid(b->lock.name) || !mode_valid(b->lock.mode))
+			return broken(errbuf, errlen, "holders[%zu]: invalid lock name or mode", i);
+		/* Against every earlier entry, so the message names the later
+		 * one, which a grant in document order would have refused. */
+		for (size_t j = 0; j < i; j++) {
+			const struct lock_holder *a = &doc->holders[j];
+			if (strcmp(a->lock.name, b->lock.name) != 0)
+				continue;
+			if (lock_owner_same(&a->owner, &b->owner))
+				return broken(errbuf, errlen, "holders[%zu]: %s held twice by task %" PRId64 " (pid %d)", i,
+					      b->lock.name, b->owner.task_id, (int)b->owner.pid);
+			if (!lock_modes_compatible(a->lock.mode, b->lock.mode))
+				return broken(errbuf, errlen,
+					      "holders[%zu]: %s held %s by task %" PRId64 " while task %" PRId64
+					      " holds it %s",
+					      i, b->lock.name, lock_mode_name(b->lock.mode), b->owner.task_id,
+					      a->owner.task_id, lock_mode_name(a->lock.mode));
+		}
+	}
+	return 0;
+}
+
+static int verify_queue(const struct lock_doc *doc, char *errbuf, size_t errlen)
+{
+	int64_t prev = 0;
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		const struct lock_waiter *w = &doc->waiters[i];
+		if (w->ticket < 1)
+			return broken(errbuf, errlen, "queue[%zu]: tickets must ascend from 1 (ticket %" PRId64 ")", i,
+				      w->ticket);
+		if (w->ticket == prev)
+			return broken(errbuf, errlen, "queue[%zu]: tickets must ascend (ticket %" PRId64 " twice)", i,
+				      w->ticket);
+		if (w->ticket < prev)
+			return broken(errbuf, errlen,
+				      "queue[%zu]: tickets must ascend (ticket %" PRId64 " after %" PRId64 ")", i,
+				      w->ticket, prev);
+		if (w->ticket >= doc->next_ticket)
+			return broken(errbuf, errlen,
+				      "queue[%zu]: ticket %" PRId64 " is not below nextTicket %" PRId64, i, w->ticket,
+				      doc->next_ticket);
+		prev = w->ticket;
+		if (w->n_locks == 0 || !w->locks)
+			return broken(errbuf, errlen, "queue[%zu]: a ticket without locks", i);
+		for (size_t j = 0; j < w->n_locks; j++) {
+			if (!lock_name_valid(w->locks[j].name) || !mode_valid(w->locks[j].mode))
+				return broken(errbuf, errlen, "queue[%zu]: invalid lock name or mode", i);
+			for (size_t k = 0; k < j; k++)
+				if (strcmp(w->locks[k].name, w->locks[j].name) == 0)
+					return broken(errbuf, errlen, "queue[%zu]: %s named twice", i,
+						      w->locks[j].name);
+		}
+	}
+	return 0;
+}
+
+int lock_doc_verify(const struct lock_doc *doc, char *errbuf, size_t errlen)
+{
+	if (doc->next_ticket < 1)
+		return broken(errbuf, errlen, "nextTicket %" PRId64 " is below 1", doc->next_ticket);
+	int r = verify_holders(doc, errbuf, errlen);
+	return r < 0 ? r : verify_queue(doc, errbuf, errlen);
+}
+
+/* After every change, in debug builds: a change that breaks an invariant is
+ * a bug in this file, and writing its result back would spread it to every
+ * host. Like assert(), compiled out with NDEBUG. */
+#ifndef NDEBUG
+static void debug_verify(const struct lock_doc *doc)
+{
+	char why[256];
+	if (lock_doc_verify(doc, why, sizeof(why)) < 0) {
+		fprintf(stderr, "lock_doc: invariant broken after a change: %s\n", why);
+		abort();
+	}
+}
+#else
+static void debug_verify(const struct lock_doc *doc) { (void)doc; }
+#endif
 
 /* ---- formatting --------------------------------------------------------- */
 
@@ -494,8 +593,8 @@ static bool owner_holds_any(const struct lock_doc *doc, const struct lock_owner 
 	return false;
 }
 
-int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
-		     int64_t *ticket, int64_t now_ms, int64_t ttl_ms, struct lock_blocker *ret_blocker)
+static int acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		   int64_t *ticket, int64_t now_ms, int64_t ttl_ms, struct lock_blocker *ret_blocker)
 {
 	int r = validate_reqs(reqs, n);
 	if (r < 0)
@@ -546,6 +645,14 @@ int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const
 	return r < 0 ? r : 0;
 }
 
+int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		     int64_t *ticket, int64_t now_ms, int64_t ttl_ms, struct lock_blocker *ret_blocker)
+{
+	int r = acquire(doc, owner, reqs, n, ticket, now_ms, ttl_ms, ret_blocker);
+	debug_verify(doc);
+	return r;
+}
+
 /* ---- releasing and reaping ---------------------------------------------- */
 
 typedef bool (*holder_pred)(const struct lock_holder *h, const void *ctx);
@@ -559,6 +666,7 @@ static int remove_holders_if(struct lock_doc *doc, holder_pred pred, const void 
 			doc->holders[kept++] = doc->holders[i];
 	int removed = (int)(doc->n_holders - kept);
 	doc->n_holders = kept;
+	debug_verify(doc);
 	return removed;
 }
 
@@ -573,6 +681,7 @@ static int remove_waiters_if(struct lock_doc *doc, waiter_pred pred, const void 
 	}
 	int removed = (int)(doc->n_waiters - kept);
 	doc->n_waiters = kept;
+	debug_verify(doc);
 	return removed;
 }
 
@@ -680,6 +789,7 @@ int lock_doc_renew_leases(struct lock_doc *doc, const char *host, int64_t expire
 			n++;
 		}
 	}
+	debug_verify(doc);
 	return n;
 }
 
@@ -701,6 +811,7 @@ int lock_doc_renew_owner(struct lock_doc *doc, const struct lock_owner *owner, i
 			n++;
 		}
 	}
+	debug_verify(doc);
 	return n;
 }
 

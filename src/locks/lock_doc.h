@@ -114,11 +114,29 @@ void lock_doc_init(struct lock_doc *doc);
 void lock_doc_release(struct lock_doc *doc);
 
 /* Parse the JSON text. On failure returns -EBADMSG and describes the problem
- * (with the position) in errbuf; *ret is untouched. */
+ * (with the position) in errbuf; *ret is untouched. A document that is
+ * well-formed but breaks an invariant (see lock_doc_verify) is refused the
+ * same way, with the invariant's reason. */
 int lock_doc_parse(const char *json, struct lock_doc *ret, char *errbuf, size_t errlen);
 
+/* The invariants every document keeps; 0 or -EBADMSG with the first broken
+ * one described in errbuf (optional), naming the entry ("holders[2]: ..."):
+ *   - nextTicket >= 1;
+ *   - every lock name valid, every mode shared or exclusive;
+ *   - one entry per owner and name (an upgrade changes the mode in place);
+ *   - no name with an exclusive holder and any other holder (two exclusive
+ *     holders, or exclusive and shared);
+ *   - tickets >= 1, strictly ascending (so no ticket twice), below
+ *     nextTicket;
+ *   - every ticket asks for one lock or more, each name once.
+ * lock_doc_parse() calls it; debug builds (no NDEBUG) also check it after
+ * every change made by the functions below and abort() if one broke it,
+ * like assert(). */
+int lock_doc_verify(const struct lock_doc *doc, char *errbuf, size_t errlen);
+
 /* Serialize; *ret is malloc'ed. Output is canonical: the same document
- * always gives the same text. */
+ * always gives the same text. -ENOMEM if any allocation fails (nothing is
+ * returned then, never a partial document). */
 int lock_doc_format(const struct lock_doc *doc, char **ret);
 
 /* Try to grant `reqs` (n >= 1) to `owner` at `now_ms`.

@@ -723,12 +723,22 @@ static void salvage(const char *text, int64_t version, struct lock_doc *out, str
 		char *one_text = one ? json_dumps(one, JSON_COMPACT) : NULL;
 		struct lock_doc single;
 		char err[128];
+		bool kept = false;
 		if (one_text && lock_doc_parse(one_text, &single, err, sizeof(err)) == 0) {
+			/* Kept only if it can stand with those kept before it:
+			 * of holders that conflict (two exclusive, a name held
+			 * twice by one owner) the first in document order, the
+			 * order of the grants, stays. A worker whose holding is
+			 * dropped finds it gone when it renews its lease, and
+			 * stops. */
 			out->holders[out->n_holders++] = single.holders[0];
+			kept = lock_doc_verify(out, NULL, 0) == 0;
+			if (!kept)
+				out->n_holders--;
 			lock_doc_release(&single);
-		} else {
-			rep->entries_dropped++;
 		}
+		if (!kept)
+			rep->entries_dropped++;
 		free(one_text);
 		json_decref(one);
 	}

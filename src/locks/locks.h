@@ -154,10 +154,13 @@ struct locks_repair_report {
 	char problem[256];     /* why the old document did not parse */
 };
 
-/* Operator repair of a document that does not parse: keeps every holder
- * entry that still parses (so live holders stay protected), drops the rest
- * and the wait queue (waiters re-queue by themselves), and sets nextTicket
- * past any ticket ever issued. A valid document is left alone. The caller
+/* Operator repair of a document that does not parse, or parses but breaks
+ * an invariant (lock_doc_verify): keeps every holder entry that still
+ * parses and can stand with those before it (so live holders stay
+ * protected; of conflicting holders, e.g. two exclusive holders of one
+ * name, the first in document order stays and the later ones are dropped),
+ * drops the rest and the wait queue (waiters re-queue by themselves), and
+ * sets nextTicket past any ticket ever issued. A valid document is left alone. The caller
  * keeps report->old_text for the record. Free with locks_repair_report_release(). */
 int locks_repair(struct store *s, struct locks_repair_report *report);
 void locks_repair_report_release(struct locks_repair_report *report);

@@ -11,7 +11,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -103,38 +106,13 @@ static void assert_blocker(const struct lock_blocker *b, const char *lock, enum 
 	assert_string_equal(b->host, who->host);
 }
 
-/* The document invariants: no two holders of a name where one is exclusive
- * (unless the same owner, which the document keeps as one entry); tickets
- * strictly ascending, >= 1 and below nextTicket; every entry well-formed. */
+/* The document invariants, as lock_doc_verify() (lock_doc.h) states them;
+ * its checks are tested one by one below. */
 static void check_invariants(const struct lock_doc *d)
 {
-	assert_true(d->next_ticket >= 1);
-	for (size_t i = 0; i < d->n_holders; i++) {
-		const struct lock_holder *a = &d->holders[i];
-		assert_true(lock_name_valid(a->lock.name));
-		for (size_t j = i + 1; j < d->n_holders; j++) {
-			const struct lock_holder *b = &d->holders[j];
-			if (strcmp(a->lock.name, b->lock.name) != 0)
-				continue;
-			if (lock_owner_same(&a->owner, &b->owner))
-				fail_msg("owner of task %" PRId64 " holds %s twice", a->owner.task_id, a->lock.name);
-			if (a->lock.mode == LOCK_EXCLUSIVE || b->lock.mode == LOCK_EXCLUSIVE)
-				fail_msg("%s held by tasks %" PRId64 " (%s) and %" PRId64 " (%s)", a->lock.name,
-					 a->owner.task_id, lock_mode_name(a->lock.mode), b->owner.task_id,
-					 lock_mode_name(b->lock.mode));
-		}
-	}
-	int64_t prev = 0;
-	for (size_t i = 0; i < d->n_waiters; i++) {
-		const struct lock_waiter *w = &d->waiters[i];
-		if (w->ticket <= prev || w->ticket >= d->next_ticket)
-			fail_msg("queue[%zu]: ticket %" PRId64 " after %" PRId64 ", nextTicket %" PRId64, i, w->ticket,
-				 prev, d->next_ticket);
-		prev = w->ticket;
-		assert_true(w->n_locks >= 1);
-		for (size_t j = 0; j < w->n_locks; j++)
-			assert_true(lock_name_valid(w->locks[j].name));
-	}
+	char why[256] = "";
+	if (lock_doc_verify(d, why, sizeof(why)) != 0)
+		fail_msg("invariant broken: %s", why);
 }
 
 /* format → parse → format gives the same text and the same counts. */
@@ -1251,6 +1229,9 @@ static void test_parse_format_roundtrip(void **state)
 #define HOLDER "{\"name\":\"app:x\",\"mode\":\"shared\"," OWN "}"
 #define WAITER(t) "{\"ticket\":" #t ",\"expires\":100,\"locks\":[{\"name\":\"app:y\",\"mode\":\"exclusive\"}]," OWN "}"
 #define DOC(h, q, n) "{\"holders\":[" h "],\"queue\":[" q "],\"nextTicket\":" n "}"
+/* A holder of `name` in `mode` by task t, pid p (distinct owners per task). */
+#define HOLD(name, mode, t, p)                                                                                   \
+	"{\"name\":\"" name "\",\"mode\":\"" mode "\",\"task\":" #t ",\"host\":\"h\",\"pid\":" #p ",\"start\":99}"
 
 /* Parse must fail with -EBADMSG, a message containing `needle`, and leave
  * the out-parameter exactly as it was. */
@@ -1288,7 +1269,7 @@ static void test_parse_base_documents_are_valid(void **state)
 	(void)state;
 	/* Each corrupt case below differs from one of these in one defect. */
 	expect_good(DOC(HOLDER, WAITER(1), "2"));
-	expect_good(DOC(HOLDER "," HOLDER, WAITER(1) "," WAITER(5), "6"));
+	expect_good(DOC(HOLDER "," HOLD("app:x", "shared", 8, 11), WAITER(1) "," WAITER(5), "6"));
 	expect_good(DOC("", "", "1"));
 	expect_good(DOC("{\"name\":\"app:x\",\"mode\":\"shared\",\"task\":7,\"host\":\"h\",\"pid\":10,\"start\":99}",
 			"", "1")); /* at and lease are optional */
@@ -1466,6 +1447,138 @@ static void test_parse_rejects_bad_mode_and_name(void **state)
 	expect_bad(DOC("", "{\"ticket\":1,\"expires\":100,\"locks\":[{\"name\":\"a b\",\"mode\":\"shared\"}]," OWN "}",
 		       "2"),
 		   "queue[0]: missing or invalid lock name");
+}
+
+/* ---- invariants a parsed document must keep ----------------------------- */
+
+static void test_parse_rejects_two_exclusive_holders(void **state)
+{
+	(void)state;
+	expect_bad(DOC(HOLD("app:x", "exclusive", 1, 10) "," HOLD("app:x", "exclusive", 2, 20), "", "1"),
+		   "holders[1]: app:x held exclusive by task 2 while task 1 holds it exclusive");
+	/* Two processes of one task are two owners too. */
+	expect_bad(DOC(HOLD("app:x", "exclusive", 1, 10) "," HOLD("app:x", "exclusive", 1, 11), "", "1"),
+		   "holders[1]: app:x held exclusive");
+	/* Different names, or two shared holders: fine. */
+	expect_good(DOC(HOLD("app:x", "exclusive", 1, 10) "," HOLD("app:y", "exclusive", 2, 20), "", "1"));
+	expect_good(DOC(HOLD("app:x", "shared", 1, 10) "," HOLD("app:x", "shared", 2, 20), "", "1"));
+}
+
+static void test_parse_rejects_exclusive_shared_mix(void **state)
+{
+	(void)state;
+	expect_bad(DOC(HOLD("app:x", "shared", 1, 10) "," HOLD("app:x", "shared", 2, 20) "," HOLD(
+			       "app:x", "exclusive", 3, 30),
+		       "", "1"),
+		   "holders[2]: app:x held exclusive by task 3 while task 1 holds it shared");
+	expect_bad(DOC(HOLD("app:x", "exclusive", 1, 10) "," HOLD("app:x", "shared", 2, 20), "", "1"),
+		   "holders[1]: app:x held shared by task 2 while task 1 holds it exclusive");
+}
+
+static void test_parse_rejects_a_name_held_twice_by_one_owner(void **state)
+{
+	(void)state;
+	/* The document keeps one entry per owner and name (an upgrade changes
+	 * the mode in place). */
+	expect_bad(DOC(HOLD("app:x", "shared", 1, 10) "," HOLD("app:x", "shared", 1, 10), "", "1"),
+		   "holders[1]: app:x held twice by task 1");
+	expect_bad(DOC(HOLD("app:x", "shared", 1, 10) "," HOLD("app:x", "exclusive", 1, 10), "", "1"),
+		   "holders[1]: app:x held twice by task 1");
+}
+
+static void test_parse_rejects_duplicate_tickets(void **state)
+{
+	(void)state;
+	expect_bad(DOC("", WAITER(3) "," WAITER(3), "5"), "queue[1]: tickets must ascend (ticket 3 twice)");
+	expect_bad(DOC("", WAITER(1) "," WAITER(2) "," WAITER(2), "5"), "queue[2]: tickets must ascend");
+}
+
+static void test_parse_rejects_ticket_at_or_past_next(void **state)
+{
+	(void)state;
+	expect_bad(DOC("", WAITER(5), "5"), "queue[0]: ticket 5 is not below nextTicket 5");
+	expect_bad(DOC("", WAITER(1) "," WAITER(7), "5"), "queue[1]: ticket 7 is not below nextTicket 5");
+	expect_good(DOC("", WAITER(4), "5"));
+}
+
+static void test_parse_rejects_a_name_twice_in_one_request(void **state)
+{
+	(void)state;
+	/* An acquire refuses a request naming a lock twice (-EINVAL), so no
+	 * ticket can carry one. */
+	expect_bad(DOC("",
+		       "{\"ticket\":1,\"expires\":100,\"locks\":[{\"name\":\"app:y\",\"mode\":\"shared\"},"
+		       "{\"name\":\"app:y\",\"mode\":\"exclusive\"}]," OWN "}",
+		       "2"),
+		   "queue[0]: app:y named twice");
+}
+
+/* lock_doc_verify() on documents built in memory: what parse cannot
+ * produce (a mode out of range, a ticket without locks) is caught too. */
+static void test_verify_in_memory(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner a = mk_owner(1, 100), b = mk_owner(2, 200);
+	int64_t tb = 0;
+	assert_int_equal(try1(d, &a, "app:x", LOCK_EXCLUSIVE, T0, NULL), 1);
+	assert_int_equal(wait1(d, &b, "app:x", LOCK_SHARED, &tb, T0, NULL), 0);
+	char why[256];
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), 0);
+	assert_int_equal(lock_doc_verify(d, NULL, 0), 0);
+
+	d->holders[0].lock.mode = (enum lock_mode)7;
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "holders[0]: invalid lock name or mode");
+	assert_int_equal(lock_doc_verify(d, NULL, 0), -EBADMSG);
+	d->holders[0].lock.mode = LOCK_EXCLUSIVE;
+
+	size_t n = d->waiters[0].n_locks;
+	d->waiters[0].n_locks = 0;
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "queue[0]: a ticket without locks");
+	d->waiters[0].n_locks = n;
+
+	int64_t next = d->next_ticket;
+	d->next_ticket = 0;
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "nextTicket 0 is below 1");
+	d->next_ticket = 1; /* the ticket 1 is now at nextTicket */
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "queue[0]: ticket 1 is not below nextTicket 1");
+	d->next_ticket = next;
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), 0);
+}
+
+/* In debug builds every change verifies its result: a function of
+ * lock_doc.c handed a broken document (or breaking one) aborts instead of
+ * returning something that would be written back. */
+static void test_debug_check_after_change(void **state)
+{
+	(void)state;
+#ifdef NDEBUG
+	skip();
+#else
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* Two exclusive holders made by hand, then any change. */
+		struct lock_doc d;
+		lock_doc_init(&d);
+		struct lock_owner a = mk_owner(1, 100), b = mk_owner(2, 200), c = mk_owner(3, 300);
+		struct lock_req x = mk_req("app:x", LOCK_EXCLUSIVE), y = mk_req("app:y", LOCK_EXCLUSIVE);
+		if (lock_doc_acquire(&d, &a, &x, 1, NULL, T0, TTL, NULL) != 1 ||
+		    lock_doc_acquire(&d, &b, &y, 1, NULL, T0, TTL, NULL) != 1)
+			_exit(2);
+		strcpy(d.holders[1].lock.name, "app:x");
+		(void)!freopen("/dev/null", "w", stderr);
+		lock_doc_unlock(&d, &c, NULL, 0); /* removes nothing, still verifies */
+		_exit(0);
+	}
+	int status = 0;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGABRT);
+#endif
 }
 
 /* ---- guarded arithmetic on doctored documents -------------------------- */
@@ -1909,6 +2022,14 @@ int main(void)
 		T(test_parse_rejects_bad_tickets),
 		T(test_parse_rejects_huge_host),
 		T(test_parse_rejects_bad_mode_and_name),
+		T(test_parse_rejects_two_exclusive_holders),
+		T(test_parse_rejects_exclusive_shared_mix),
+		T(test_parse_rejects_a_name_held_twice_by_one_owner),
+		T(test_parse_rejects_duplicate_tickets),
+		T(test_parse_rejects_ticket_at_or_past_next),
+		T(test_parse_rejects_a_name_twice_in_one_request),
+		T(test_verify_in_memory),
+		T(test_debug_check_after_change),
 		T(test_doctored_numbers),
 		T(test_format_allocation_failures),
 		T(test_model_check),

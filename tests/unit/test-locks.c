@@ -1246,6 +1246,68 @@ static void test_repair_keeps_valid_holders(void **state)
 	locks_repair_report_release(&rep);
 }
 
+/* A document that parses as JSON but breaks an invariant (two exclusive
+ * holders of app:x, a ticket past nextTicket): every operation refuses it
+ * with the reason, and repair keeps what can stand together. Of holders
+ * that conflict it keeps the first in document order (the order of the
+ * grants) and drops the later ones; a worker whose holding was dropped
+ * finds it gone at its next lease renewal and stops (worker_lease.c). */
+static void test_repair_resolves_broken_invariants(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(42), b = self_owner(43), c = self_owner(44);
+	char *text = NULL;
+	assert_true(asprintf(&text,
+			     "{\"holders\":["
+			     "{\"name\":\"app:x\",\"mode\":\"exclusive\",\"task\":42,\"host\":\"%s\",\"pid\":%d,"
+			     "\"start\":%llu,\"at\":5,\"lease\":0},"
+			     "{\"name\":\"app:x\",\"mode\":\"exclusive\",\"task\":44,\"host\":\"%s\",\"pid\":%d,"
+			     "\"start\":%llu,\"at\":9,\"lease\":0},"
+			     "{\"name\":\"app:y\",\"mode\":\"shared\",\"task\":44,\"host\":\"%s\",\"pid\":%d,"
+			     "\"start\":%llu,\"at\":9,\"lease\":0}],"
+			     "\"queue\":[{\"ticket\":7,\"expires\":1,\"locks\":[{\"name\":\"app:y\","
+			     "\"mode\":\"exclusive\"}],\"task\":43,\"host\":\"%s\",\"pid\":%d,\"start\":%llu}],"
+			     "\"nextTicket\":5}",
+			     HOST_ID, a.pid, (unsigned long long)a.start_time, HOST_ID, c.pid,
+			     (unsigned long long)c.start_time, HOST_ID, c.pid, (unsigned long long)c.start_time,
+			     HOST_ID, b.pid, (unsigned long long)b.start_time) > 0);
+	put_text(f->s, text);
+	int64_t v = current_version(f->s);
+	assert_badmsg(f->s, acquire_spec(f->s, &b, "app:z", NULL, NULL, NULL), "acquire");
+	assert_non_null(strstr(store_errmsg(f->s), "holders[1]: app:x held exclusive by task 44 while task 42 holds it "
+						 "exclusive"));
+	assert_int_equal(current_version(f->s), v); /* nothing written */
+
+	struct locks_repair_report rep;
+	assert_int_equal(locks_repair(f->s, &rep), 0);
+	assert_false(rep.was_valid);
+	assert_string_equal(rep.old_text, text);
+	assert_int_equal(rep.new_version, v + 1);
+	assert_int_equal(rep.holders_kept, 2);
+	assert_int_equal(rep.entries_dropped, 2); /* task 44's app:x, the ticket */
+	assert_non_null(strstr(rep.problem, "holders[1]: app:x held exclusive"));
+	locks_repair_report_release(&rep);
+	free(text);
+
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 2);
+	const struct lock_holder *x = holder_named(&d, "app:x");
+	assert_non_null(x);
+	assert_true(lock_owner_same(&x->owner, &a));
+	assert_non_null(holder_named(&d, "app:y"));
+	assert_true(lock_owner_same(&holder_named(&d, "app:y")->owner, &c));
+	assert_int_equal(d.n_waiters, 0);
+	assert_true(d.next_ticket > 7); /* past the ticket that was past nextTicket */
+	lock_doc_release(&d);
+
+	/* app:x protects its first holder; a second repair finds nothing. */
+	assert_int_equal(acquire_spec(f->s, &b, "app:x:shared", NULL, NULL, NULL), -EAGAIN);
+	assert_int_equal(locks_repair(f->s, &rep), 0);
+	assert_true(rep.was_valid);
+	locks_repair_report_release(&rep);
+}
+
 static void test_repair_leaves_valid_document_alone(void **state)
 {
 	struct fx *f = *state;
@@ -1317,6 +1379,7 @@ int main(void)
 		T(test_waiter_reports_expired_holder),
 		T(test_corrupt_row_fails_and_is_left_alone),
 		T(test_repair_keeps_valid_holders),
+		T(test_repair_resolves_broken_invariants),
 		T(test_repair_leaves_valid_document_alone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
