@@ -366,8 +366,11 @@ fail:
 
 static json_t *doc_to_json(const struct lock_doc *doc)
 {
+	/* Our own references to the arrays until the end (json_object_set
+	 * does not steal), so none leaks whichever call fails. */
 	json_t *root = json_object(), *holders = json_array(), *queue = json_array();
-	if (json_object_set_new(root, "holders", holders) < 0 || json_object_set_new(root, "queue", queue) < 0 ||
+	if (!root || !holders || !queue || json_object_set(root, "holders", holders) < 0 ||
+	    json_object_set(root, "queue", queue) < 0 ||
 	    json_object_set_new(root, "nextTicket", json_integer(doc->next_ticket)) < 0)
 		goto fail;
 	for (size_t i = 0; i < doc->n_holders; i++)
@@ -376,8 +379,12 @@ static json_t *doc_to_json(const struct lock_doc *doc)
 	for (size_t i = 0; i < doc->n_waiters; i++)
 		if (json_array_append_new(queue, waiter_to_json(&doc->waiters[i])) < 0)
 			goto fail;
+	json_decref(holders);
+	json_decref(queue);
 	return root;
 fail:
+	json_decref(holders);
+	json_decref(queue);
 	json_decref(root);
 	return NULL;
 }
