@@ -26,6 +26,48 @@ static void child_fail(int fd, int err)
 	_exit(127);
 }
 
+/* In the child: stdin from /dev/null, stdout and stderr to the output, the
+ * passed descriptor at 3. Every descriptor of boxd is close-on-exec, and
+ * any of them may already sit on 0..3 (a daemon started with stdin
+ * closed gets its exec-error pipe at 0 and 3). So, as libuv's
+ * uv__process_child_init() does:
+ *   - the exec-error pipe moves above 3 first, or a dup2 onto its number
+ *     would close it (and an exec failure would go into the passed socket
+ *     or be lost, and look like a start);
+ *   - a source below its target moves above the targets first, since an
+ *     earlier dup2 may overwrite it;
+ *   - a source already on its target (fd == use_fd) gets FD_CLOEXEC
+ *     cleared: dup2(3, 3) does nothing and would leave it close-on-exec.
+ * Only async-signal-safe calls. */
+static void set_child_fds(const struct spawn_opts *opts, int devnull, int *err_fd)
+{
+	if (*err_fd <= 3) {
+		int moved = fcntl(*err_fd, F_DUPFD_CLOEXEC, 4);
+		if (moved < 0)
+			child_fail(*err_fd, errno);
+		*err_fd = moved;
+	}
+	int out = opts->output_fd >= 0 ? opts->output_fd : devnull;
+	int src[4] = { devnull, out, out, opts->pass_fd };
+	int n = opts->pass_fd >= 0 ? 4 : 3;
+	for (int fd = 0; fd < n; fd++) {
+		if (src[fd] >= fd)
+			continue;
+		src[fd] = fcntl(src[fd], F_DUPFD_CLOEXEC, n);
+		if (src[fd] < 0)
+			child_fail(*err_fd, errno);
+	}
+	for (int fd = 0; fd < n; fd++) {
+		if (src[fd] == fd) {
+			int flags = fcntl(fd, F_GETFD);
+			if (flags < 0 || fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC) < 0)
+				child_fail(*err_fd, errno);
+		} else if (dup2(src[fd], fd) < 0) { /* dup2 clears FD_CLOEXEC on fd */
+			child_fail(*err_fd, errno);
+		}
+	}
+}
+
 int spawn_process(const struct spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd)
 {
 	int pipefd[2];
@@ -51,16 +93,12 @@ int spawn_process(const struct spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd)
 		sigset_t none;
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		int err_fd = pipefd[1];
 		if (setsid() < 0)
-			child_fail(pipefd[1], errno);
-		int out = opts->output_fd >= 0 ? opts->output_fd : devnull;
-		/* dup2 clears FD_CLOEXEC on the new descriptor. */
-		if (dup2(devnull, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(out, STDERR_FILENO) < 0)
-			child_fail(pipefd[1], errno);
-		if (opts->pass_fd >= 0 && dup2(opts->pass_fd, 3) < 0)
-			child_fail(pipefd[1], errno);
+			child_fail(err_fd, errno);
+		set_child_fds(opts, devnull, &err_fd);
 		execv(opts->path, opts->argv);
-		child_fail(pipefd[1], errno);
+		child_fail(err_fd, errno);
 	}
 	int fork_errno = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
