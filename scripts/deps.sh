@@ -11,7 +11,7 @@ build_pkgs=(
 	build-essential meson ninja-build pkg-config
 	libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libmariadb-dev libpq-dev
 	libcurl4-openssl-dev libarchive-dev libssl-dev libinih-dev
-	scdoc
+	scdoc libsystemd-dev
 )
 deb_pkgs=(
 	debhelper dpkg-dev lintian

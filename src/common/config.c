@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,10 +336,28 @@ int64_t config_lease_ms(const struct boxd_config *cfg)
 	return cfg->store_backend && strcmp(cfg->store_backend, "sqlite") != 0 ? 10000 : 0;
 }
 
+/* The timeouts are the one reloadable part that API threads read while the
+ * loop thread may change it (config_set_timeouts()). */
+static pthread_rwlock_t timeouts_lock = PTHREAD_RWLOCK_INITIALIZER;
+
 int64_t config_task_timeout_ms(const struct boxd_config *cfg, const char *type)
 {
-	for (int i = 0; i < cfg->n_timeouts; i++)
+	int64_t ms = -1;
+	pthread_rwlock_rdlock(&timeouts_lock);
+	for (int i = 0; i < cfg->n_timeouts && ms < 0; i++)
 		if (strcmp(cfg->timeouts[i].type, type) == 0)
-			return cfg->timeouts[i].ms;
-	return cfg->default_timeout_ms;
+			ms = cfg->timeouts[i].ms;
+	if (ms < 0)
+		ms = cfg->default_timeout_ms;
+	pthread_rwlock_unlock(&timeouts_lock);
+	return ms;
+}
+
+void config_set_timeouts(struct boxd_config *dst, const struct boxd_config *src)
+{
+	pthread_rwlock_wrlock(&timeouts_lock);
+	dst->default_timeout_ms = src->default_timeout_ms;
+	memcpy(dst->timeouts, src->timeouts, sizeof(dst->timeouts));
+	dst->n_timeouts = src->n_timeouts;
+	pthread_rwlock_unlock(&timeouts_lock);
 }

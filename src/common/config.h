@@ -93,8 +93,13 @@ const char *config_docker_host_socket(void);
  * SQLite. */
 int64_t config_lease_ms(const struct boxd_config *cfg);
 
-/* The timeout for a task type: [timeouts] <type>, else the default. */
+/* The timeout for a task type: [timeouts] <type>, else the default.
+ * Thread-safe against config_set_timeouts(). */
 int64_t config_task_timeout_ms(const struct boxd_config *cfg, const char *type);
+
+/* Take over src's [timeouts] into dst (a reload, while API threads read
+ * dst through config_task_timeout_ms()). */
+void config_set_timeouts(struct boxd_config *dst, const struct boxd_config *src);
 
 /* Parse a size such as "0", "4096", "512k", "256M", "1G" (powers of 1024;
  * an optional trailing "B"/"iB" is accepted) into bytes. 0 or -EINVAL. */

@@ -183,13 +183,14 @@ int log_flush(void)
 	return r;
 }
 
-void log_set_level(enum log_level level) { current_level = level; }
-enum log_level log_get_level(void) { return current_level; }
+/* Atomic: a reload (SIGHUP) changes it while API threads log. */
+void log_set_level(enum log_level level) { __atomic_store_n(&current_level, level, __ATOMIC_RELAXED); }
+enum log_level log_get_level(void) { return __atomic_load_n(&current_level, __ATOMIC_RELAXED); }
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG" };
-	if (level > current_level)
+	if (level > log_get_level())
 		return;
 
 	/* Build the whole line first so concurrent writers (API threads) do not
@@ -205,6 +206,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	if (n < 0 || (size_t)n >= sizeof(line) - 1)
 		return;
 	log_escape(msg, line + n, sizeof(line) - 1 - (size_t)n);
+	if (log_journal_line(level, line + n))
+		return;
 	n += (int)strlen(line + n);
 	line[n++] = '\n';
 	emit(line, (size_t)n);

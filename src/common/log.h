@@ -14,6 +14,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
@@ -38,6 +39,26 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * lines lost, if any. log_flush() tries that without a new line: 0 when
  * nothing is left, else negative errno. */
 int log_flush(void);
+
+/* ---- the journal (log_journal.c) -------------------------------------------
+ *
+ * When stderr is the journal (systemd's JOURNAL_STREAM names it), every line
+ * becomes a journal entry with its priority and the fields TASK_ID=,
+ * APP_ID= and LOCK= instead of a text line; a worker of such a daemon
+ * (BOXD_LOG_JOURNAL=1) writes its task log as before and copies each line
+ * to the journal with the same fields. Otherwise nothing changes. */
+
+/* Whether this process's lines go to the journal instead of stderr. */
+bool log_to_journal(void);
+
+/* The task this process works for (a worker): its journal entries carry
+ * TASK_ID= and APP_ID= (app_id may be NULL). Messages of other processes
+ * that start with "task N" carry TASK_ID=N. */
+void log_context_task(long long task_id, const char *app_id);
+
+/* For log_msg(): send the (escaped) message to the journal if this
+ * process logs there; true when stderr must not get it as well. */
+bool log_journal_line(enum log_level level, const char *message);
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)

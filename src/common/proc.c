@@ -1,6 +1,7 @@
 #include "proc.h"
 
 #include <errno.h>
+#include <sys/prctl.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,4 +84,10 @@ int host_id_get(char *buf, size_t len)
 		return r;
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
+}
+
+int proc_no_new_privs(void)
+{
+	int r = prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+	return r < 0 ? -errno : r;
 }

@@ -29,3 +29,8 @@ enum proc_liveness proc_check(pid_t pid, uint64_t start_time);
  * machine), else /proc/sys/kernel/random/boot_id. Copies at most len-1 bytes.
  * Returns 0 or negative errno. */
 int host_id_get(char *buf, size_t len);
+
+/* Whether this process runs with no_new_privs set (prctl; systemd's
+ * NoNewPrivileges=yes): setuid programs such as sudo cannot gain
+ * privileges then. 1 yes, 0 no, negative errno. */
+int proc_no_new_privs(void);

@@ -20,6 +20,8 @@
 
 #include "api/api.h"
 #include "cli_common.h"
+#include "notify.h"
+#include "reload.h"
 #include "state_dir.h"
 #include "common/log.h"
 #include "common/proc.h"
@@ -61,6 +63,13 @@ struct daemon {
 	 * it starts and once when it ends, and its end triggers a reconcile. */
 	struct store_retry store_health;
 	int64_t last_reconcile_ms;
+	/* systemd (notify.h): the watchdog ping, and SIGHUP = reload
+	 * (reload.h), which reads the config as the start did. */
+	uv_timer_t watchdog;
+	uv_signal_t sighup;
+	const struct boxd_globals *g;
+	int argc;
+	char **argv;
 };
 
 static void on_wake(uv_async_t *h)
@@ -154,6 +163,7 @@ static void on_housekeeping(uv_timer_t *h)
 	 * host's API, an operator's tool) are picked up within a second. */
 	supervisor_apply_stops(d->sv);
 	sched_kick(d->sched);
+	notify_task_counts(d->store);
 }
 
 static void on_signal(uv_signal_t *h, int sig)
@@ -161,7 +171,32 @@ static void on_signal(uv_signal_t *h, int sig)
 	struct daemon *d = h->data;
 	log_info("received %s: stopping; running workers keep going and are re-adopted at the next start",
 		 strsignal(sig));
+	notify_stopping("stopping; running workers keep going");
 	uv_stop(d->loop);
+}
+
+/* From the loop thread: a loop that stops turning stops the pings. */
+static void on_watchdog(uv_timer_t *h)
+{
+	(void)h;
+	notify_watchdog();
+}
+
+static int apply_flags(struct boxd_config *cfg, int argc, char **argv);
+
+static void on_reload(uv_signal_t *h, int sig)
+{
+	(void)sig;
+	struct daemon *d = h->data;
+	char report[2048];
+	notify_reloading();
+	int r = serve_reload_config(&d->cfg, d->g, apply_flags, d->argc, d->argv, report, sizeof(report));
+	if (r < 0)
+		log_error("reload: %s", report);
+	else
+		log_info("reload of %s: %s", d->cfg.config_path ? d->cfg.config_path : "the configuration", report);
+	notify_ready(r < 0 ? "reload failed; the configuration in use stays" : "configuration reloaded");
+	sched_kick(d->sched); /* a higher app_concurrency may start queued tasks now */
 }
 
 static void on_reexec_signal(uv_signal_t *h, int sig)
@@ -176,6 +211,7 @@ static void on_reexec_signal(uv_signal_t *h, int sig)
 	}
 	log_info("update task %lld: re-executing as %s; running workers keep going and are re-adopted",
 		 (long long)d->reexec_task, d->reexec_exe);
+	notify_status("update task %lld: re-executing into the new release", (long long)d->reexec_task);
 	uv_stop(d->loop);
 }
 
@@ -274,6 +310,19 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 		return 2;
 	log_set_level((enum log_level)d.cfg.log_level);
 	signal(SIGPIPE, SIG_IGN);
+	d.g = g;
+	d.argc = argc;
+	d.argv = argv;
+	/* Workers copy their lines to the journal when the daemon logs there
+	 * (common/log.h). */
+	if (log_to_journal())
+		setenv("BOXD_LOG_JOURNAL", "1", 1);
+	if (d.cfg.task_user && proc_no_new_privs() == 1) {
+		log_error("[tasks] user = %s needs sudo, which cannot gain privileges under NoNewPrivileges=yes: "
+			  "set NoNewPrivileges=no in a drop-in (systemctl edit boxd)",
+			  d.cfg.task_user);
+		return 1;
+	}
 	const char *docker_host = getenv("DOCKER_HOST");
 	if (!d.cfg.engine_socket && docker_host && *docker_host && !config_docker_host_socket())
 		log_warn("DOCKER_HOST=%s ignored: boxd reaches the engine over a unix socket only", docker_host);
@@ -307,6 +356,14 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	d.sigterm.data = d.sigint.data = &d;
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
+	uv_signal_init(d.loop, &d.sighup);
+	d.sighup.data = &d;
+	uv_signal_start(&d.sighup, on_reload, SIGHUP);
+	uint64_t wd_ms = notify_watchdog_interval_ms();
+	if (wd_ms > 0) {
+		uv_timer_init(d.loop, &d.watchdog);
+		uv_timer_start(&d.watchdog, on_watchdog, 0, wd_ms);
+	}
 	uv_signal_init(d.loop, &d.sigusr2);
 	d.sigusr2.data = &d;
 	uv_signal_start(&d.sigusr2, on_reexec_signal, SIGUSR2);
@@ -389,6 +446,10 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 		log_warn("platformstart task %lld is not in line for platform after 2 s; going on", (long long)ps_id);
 	if (ps_id > 0)
 		log_info("platformstart: task %lld%s", (long long)ps_id, ps_new ? "" : " (already active)");
+	/* The API answers and platformstart is in line: app tasks created from
+	 * now on queue behind it. */
+	notify_ready(NULL);
+	notify_task_counts(d.store);
 
 	uv_run(d.loop, UV_RUN_DEFAULT);
 

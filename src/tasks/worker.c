@@ -362,6 +362,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 		log_info("task %lld is already %s; nothing to do", (long long)task_id, task_state_name(t.state));
 		goto out;
 	}
+	log_context_task(task_id, t.app_id); /* journal fields of every later line */
 	log_info("task %lld (%s) starting in pid %d", (long long)task_id, t.type, (int)getpid());
 	char host[LOCK_HOST_MAX];
 	struct register_arg reg = { .claim = claim, .host = host };
