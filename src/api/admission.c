@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "tokens.h"
+#include "session.h"
 
 struct sizes {
 	size_t bytes;
@@ -28,23 +28,13 @@ static size_t sum(struct MHD_Connection *conn, enum MHD_ValueKind kind)
 	return s.bytes;
 }
 
-static bool token_ok(const struct boxd_config *cfg, const char *header)
-{
-	if (!header || strncmp(header, "Bearer ", 7) != 0)
-		return false;
-	return tokens_check(cfg->tokens_file, header + 7);
-}
-
 bool api_admission_refuse(struct api_req *req, bool needs_token)
 {
 	struct MHD_Connection *conn = req->conn;
-	/* The token first: a client without one learns nothing else. */
-	if (needs_token && !token_ok(api_config(req), MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-										    "Authorization"))) {
-		api_reply_error(req, 401, "unauthorized", "a valid bearer token is required");
-		MHD_add_response_header(req->response, "WWW-Authenticate", "Bearer");
+	/* Who asks first (the token, or a login on TCP; the page's origin):
+	 * a client without a token learns nothing else. */
+	if (!api_auth_admit(req, !needs_token))
 		return true;
-	}
 	size_t path = strlen(req->url);
 	if (path > API_MAX_PATH || path + sum(conn, MHD_GET_ARGUMENT_KIND) > API_MAX_TARGET) {
 		api_reply_error(req, 414, "uri_too_long", "the path may have %d bytes and the whole URL %d",

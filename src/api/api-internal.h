@@ -32,6 +32,7 @@ struct api_req {
 	size_t body_len;
 	struct store *store;                /* borrowed for this request */
 	bool store_broken;                  /* set when the store failed oddly */
+	bool trusted;                       /* came in on the unix socket */
 	/* Idempotency-Key of a POST that no task holds yet (idempotency.c):
 	 * api_task_create() stores it with the task. "" when none. */
 	char idem_key[256];
@@ -56,12 +57,17 @@ extern const struct api_route api_routes_services[];
 extern const struct api_route api_routes_apps[];
 extern const struct api_route api_routes_update[];
 extern const struct api_route api_routes_backups[];
+extern const struct api_route api_routes_session[];
+extern const struct api_route api_routes_events[];
 
 /* Server facts for handlers. */
 const struct boxd_config *api_config(const struct api_req *req);
 const char *api_host(const struct api_req *req);
 int64_t api_started_at_ms(const struct api_req *req);
 void api_wake(struct api_req *req);
+/* The dashboard's logins (session.h) and the live event feed (events.h). */
+struct api_sessions *api_sessions_of(const struct api_req *req);
+struct api_events *api_events_of(const struct api_req *req);
 
 /* Answers. reply_json takes ownership of `body`. */
 void api_reply_json(struct api_req *req, unsigned status, json_t *body);

@@ -21,7 +21,10 @@
 #include "admission.h"
 #include "api-internal.h"
 #include "common/log.h"
+#include "events.h"
+#include "session.h"
 #include "store_pool.h"
+#include "web.h"
 
 /* Store connections of each listener. */
 #define UNIX_POOL_SIZE 8
@@ -44,6 +47,8 @@ struct api_server {
 	struct listener unix_l, tcp_l;
 	int unix_fd;
 	char *tls_cert, *tls_key; /* PEM text, kept while the TCP daemon runs */
+	struct api_sessions *sessions;
+	struct api_events *events;
 	/* The database could not write for lack of space at the last try: an
 	 * episode is logged once when it starts and once when it ends. */
 	atomic_bool disk_full;
@@ -62,16 +67,24 @@ static const struct api_route *const route_tables[] = {
 	api_routes_apps,
 	api_routes_update,
 	api_routes_backups,
+	api_routes_session,
+	api_routes_events,
 };
 
 const struct boxd_config *api_config(const struct api_req *req) { return req->srv->o.config; }
 const char *api_host(const struct api_req *req) { return req->srv->o.host; }
 int64_t api_started_at_ms(const struct api_req *req) { return req->srv->o.started_at_ms; }
 
+struct api_sessions *api_sessions_of(const struct api_req *req) { return req->srv->sessions; }
+struct api_events *api_events_of(const struct api_req *req) { return req->srv->events; }
+
 void api_wake(struct api_req *req)
 {
 	if (req->srv->o.wake)
 		req->srv->o.wake(req->srv->o.userdata);
+	/* Whoever watches the event feed sees the change now, not at the
+	 * next look. */
+	api_events_nudge(req->srv->events);
 }
 
 /* Streams borrow from the unix socket's pool: a connection for one short
@@ -285,6 +298,7 @@ static enum MHD_Result queue(struct MHD_Connection *conn, struct api_req *req)
 {
 	if (!req->response)
 		api_reply_error(req, 500, "internal", "the handler gave no answer");
+	api_web_security_headers(req->response, req->url);
 	enum MHD_Result r = MHD_queue_response(conn, req->status, req->response);
 	MHD_destroy_response(req->response);
 	return r;
@@ -299,7 +313,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct conn_state *cs = *con_cls;
 	if (!cs) {
 		/* The head is complete and no byte of the body was read. */
-		struct api_req first = { .srv = l->srv, .conn = conn, .method = method, .url = url };
+		struct api_req first = { .srv = l->srv, .conn = conn, .method = method, .url = url,
+					 .trusted = !l->needs_token };
 		if (api_admission_refuse(&first, l->needs_token)) {
 			log_debug("%s %s -> %u (refused before the body)", method, url, first.status);
 			return queue(conn, &first);
@@ -329,12 +344,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 
 	struct api_req req = { .srv = l->srv, .conn = conn, .method = method, .url = url, .body = cs->body,
-			       .body_len = cs->len };
+			       .body_len = cs->len, .trusted = !l->needs_token };
 	/* The Content-Length was checked at the first call: only a body
 	 * that grew past it (it cannot, libmicrohttpd frames by it) or a
 	 * failed realloc end here. */
 	if (cs->too_large) {
 		api_reply_error(&req, 413, "body_too_large", "the request body is larger than %d bytes", API_MAX_BODY);
+		return queue(conn, &req);
+	}
+	if (api_web_is_page(method, url)) {
+		/* The page's files need no store connection. */
+		api_web_serve(&req);
 		return queue(conn, &req);
 	}
 	char err[256];
@@ -536,6 +556,11 @@ int api_server_start(const struct api_opts *opts, struct api_server **ret, char 
 	}
 	if ((r = load_tls(srv, opts->config, err, errlen)) < 0)
 		goto fail;
+	if ((r = api_sessions_new(opts->config->api_session_lifetime_ms, &srv->sessions)) < 0 ||
+	    (r = api_events_new(opts->config, &srv->events)) < 0) {
+		snprintf(err, errlen, "cannot start the event feed: %s", strerror(-r));
+		goto fail;
+	}
 
 	r = srv->unix_fd = bind_unix(opts->config->socket_path, err, errlen);
 	if (r < 0)
@@ -589,6 +614,9 @@ void api_server_stop(struct api_server *srv)
 {
 	if (!srv)
 		return;
+	/* Event streams block in their connection's thread: end them first,
+	 * or stopping a daemon would wait for their next heartbeat. */
+	api_events_close(srv->events);
 	if (srv->tcp_l.mhd)
 		MHD_stop_daemon(srv->tcp_l.mhd);
 	if (srv->unix_l.mhd)
@@ -601,5 +629,7 @@ void api_server_stop(struct api_server *srv)
 	store_pool_free(srv->tcp_l.pool);
 	free_secret(srv->tls_cert);
 	free_secret(srv->tls_key);
+	api_events_free(srv->events);
+	api_sessions_free(srv->sessions);
 	free(srv);
 }

@@ -297,12 +297,22 @@ void token_list_release(struct token_list *l)
 	*l = (struct token_list){ 0 };
 }
 
+int tokens_hash(const char *token, char ret_hex[65])
+{
+	return sha256_hex(token, ret_hex);
+}
+
 bool tokens_check(const char *path, const char *token)
 {
-	if (!token)
-		return false;
 	char hex[HASH_HEX + 1];
-	if (sha256_hex(token, hex) < 0)
+	if (!token || sha256_hex(token, hex) < 0)
+		return false;
+	return tokens_check_hash(path, hex);
+}
+
+bool tokens_check_hash(const char *path, const char *hex)
+{
+	if (!hex || strlen(hex) != HASH_HEX)
 		return false;
 	FILE *f = fopen(path, "re");
 	if (!f)

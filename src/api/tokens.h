@@ -55,3 +55,11 @@ void token_list_release(struct token_list *l);
  * line's hash is compared, in constant time; a missing or unreadable file
  * matches nothing. */
 bool tokens_check(const char *path, const char *token);
+
+/* The same for a token known by its SHA-256 (64 lowercase hex digits): a
+ * dashboard session remembers the hash of the token it was made with, so
+ * that revoking the token ends the session too. */
+bool tokens_check_hash(const char *path, const char *hash_hex);
+
+/* The SHA-256 of a token as 64 lowercase hex digits. 0 or -EIO. */
+int tokens_hash(const char *token, char ret_hex[65]);

@@ -123,6 +123,8 @@ static int handle(void *user, const char *section, const char *name, const char 
 		r = set_int(value, 1, 100000, &cfg->api_max_connections);
 	else if (IS("api", "max_connections_per_ip"))
 		r = set_int(value, 1, 100000, &cfg->api_max_per_ip);
+	else if (IS("api", "session_lifetime"))
+		r = parse_duration_ms(value, &cfg->api_session_lifetime_ms) < 0 || cfg->api_session_lifetime_ms < 1000 ? -EINVAL : 0;
 	else if (IS("api", "idle_timeout"))
 		r = parse_duration_ms(value, &cfg->api_idle_timeout_ms) < 0 || cfg->api_idle_timeout_ms < 1000 ? -EINVAL : 0;
 	else if (IS("api", "tls_cert"))
@@ -220,6 +222,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		.api_max_connections = 64,
 		.api_max_per_ip = 16,
 		.api_idle_timeout_ms = 30000,
+		.api_session_lifetime_ms = 12LL * 3600 * 1000,
 	};
 	config_set(&cfg->store_backend, "sqlite");
 	config_set(&cfg->state_dir, "/var/lib/boxd");

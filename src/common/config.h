@@ -33,6 +33,7 @@ struct boxd_config {
 	int api_max_per_ip;         /* [api] max_connections_per_ip: default 16 */
 	int64_t api_idle_timeout_ms; /* [api] idle_timeout: close a silent connection, default 30s */
 	char *tls_cert, *tls_key;   /* [api] tls_cert, tls_key: PEM files; TLS on the TCP listener */
+	int64_t api_session_lifetime_ms; /* [api] session_lifetime: a dashboard login, default 12h */
 	int log_level;              /* [boxd] log_level */
 	char *task_user;            /* [tasks] user: run workers via sudo -n -u USER */
 	int app_task_concurrency;   /* [tasks] app_concurrency, default 5 */
