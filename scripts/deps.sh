@@ -3,7 +3,8 @@
 #   scripts/deps.sh          build + run (make, make run)
 #   scripts/deps.sh --deb    also what `make deb` needs (debhelper, lintian)
 #   scripts/deps.sh --test   also what the tests need (make check; it builds
-#                            and checks the package too)
+#                            and checks the package too; Debian's chromium
+#                            and node for the dashboard's browser tests)
 # Does nothing (and needs no network) when everything is present.
 set -euo pipefail
 
@@ -21,6 +22,7 @@ test_pkgs=(
 	mariadb-server mariadb-client postgresql postgresql-client
 	podman runc openssh-server openssh-client busybox-static
 	faketime openssl zsh systemd man-db
+	chromium nodejs
 )
 
 want=("${build_pkgs[@]}")
@@ -35,6 +37,11 @@ for p in "${want[@]}"; do
 		missing+=("$p")
 	fi
 done
+# npm (the browser tests' packages): part of NodeSource's nodejs package,
+# a package of its own next to Debian's nodejs.
+if [[ ${1:-} == --test ]] && ! command -v npm >/dev/null; then
+	missing+=(npm)
+fi
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 if [[ $(id -u) -ne 0 ]]; then

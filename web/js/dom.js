@@ -3,8 +3,8 @@
 // h(tag, props, ...children) builds an element. Children that are strings
 // or numbers become text nodes (document.createTextNode): whatever the API
 // says — app ids, env values, log lines, error messages — is shown as text
-// and never parsed as HTML. Nothing in this page uses innerHTML,
-// outerHTML, insertAdjacentHTML or document.write (tests/browser checks).
+// and never parsed as HTML. Nothing in this page turns a string into
+// markup (tests/e2e/t0214 greps the scripts for every call that would).
 
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);

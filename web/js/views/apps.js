@@ -38,7 +38,7 @@ export function appActions(a) {
 }
 
 function installForm() {
-  const id = h('input', { name: 'id', required: true, pattern: '[a-z0-9][a-z0-9-]{0,62}', spellcheck: 'false' });
+  const id = h('input', { name: 'id', required: true, pattern: '[a-z0-9][a-z0-9\\-]{0,62}', spellcheck: 'false' });
   const image = h('input', { name: 'image', required: true, placeholder: 'localhost/wiki:1', spellcheck: 'false' });
   const env = h('textarea', { name: 'env', rows: 3, placeholder: 'TZ=UTC', spellcheck: 'false' });
   const dir = h('input', { name: 'dataDir', placeholder: 'default: under the appsdata root', spellcheck: 'false' });

@@ -50,7 +50,7 @@ export default {
               return h('tr', { 'data-ticket': w.ticket },
                 h('td', {}, String(i + 1)), h('td', {}, String(w.ticket)), h('td', {}, owner(w)),
                 h('td', {}, (w.locks || []).map((l, j) => [j ? ', ' : '', h('code', {}, l.name), ` ${l.mode}`])),
-                h('td', {}, at(w.at)),
+                h('td', {}, at(w.at) || (state.tasks.get(w.task) ? ago(state.tasks.get(w.task).createdAt) : '')),
                 h('td', { class: 'blocked-by' }, bl.length ? bl.map((b, j) => [j ? ', ' : '', owner(b)])
                   : i > 0 ? 'the waiters ahead' : ''));
             }),

@@ -24,12 +24,12 @@ export default {
         restart.addEventListener('click', () => act(restart, `Restart ${s.name}`, () => api('POST', `/services/${s.name}/restart`)));
         const rebuild = h('button', { type: 'button', 'aria-label': `Rebuild service ${s.name}` }, 'Rebuild');
         rebuild.addEventListener('click', () => act(rebuild, `Rebuild ${s.name}`, () => api('POST', `/services/${s.name}/rebuild`)));
-        const force = h('button', { type: 'button', class: 'danger', 'aria-label': `Force a rebuild of service ${s.name}` }, 'Force rebuild');
+        const force = h('button', { type: 'button', class: 'danger', 'aria-label': `Force rebuild of service ${s.name}` }, 'Force rebuild');
         force.addEventListener('click', () => act(force, `Force rebuild ${s.name}`, () => api('POST', `/services/${s.name}/rebuild?force=1`)));
         const pending = s.upToDate === false
           ? h('p', { class: 'warning', role: 'note' }, 'Rebuild pending: the spec changed; boxd rebuilds the container once app work is quiet.')
           : null;
-        return h('section', { class: 'service', 'data-service': s.name, 'aria-labelledby': `svc-${s.name}` },
+        return h('section', { class: 'service', 'data-service': s.name, 'data-started': s.startedAt || '', 'aria-labelledby': `svc-${s.name}` },
           h('h2', { id: `svc-${s.name}` }, s.name, ' ', healthBadge(s.health)),
           h('p', { class: 'muted' }, s.summary || ''),
           pending, s.error ? h('p', { class: 'error-text' }, s.error) : null,
