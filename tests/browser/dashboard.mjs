@@ -20,7 +20,10 @@ const base = env.BASE_URL;
 // ---- TAP --------------------------------------------------------------------
 let n = 0;
 let failed = 0;
-const PLAN = ENGINE ? 42 : 32;
+const PLAN = ENGINE ? 46 : 32;
+// Deadlines, not delays: every wait below ends as soon as its condition
+// holds; these only bound how long a loaded machine may take.
+const WAIT_MS = 30000;
 console.log(`1..${PLAN}`);
 function ok(cond, desc, detail) {
   n++;
@@ -69,7 +72,7 @@ const browser = await chromium.launch({
 });
 const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
 const page = await context.newPage();
-page.setDefaultTimeout(15000);
+page.setDefaultTimeout(WAIT_MS);
 
 let problems = [];
 let allowed = [];
@@ -102,7 +105,7 @@ async function clean(desc) {
   problems = [];
   return ok(all.length === 0, `${desc}: no console errors, exceptions or CSP violations`, all.join('\n'));
 }
-async function until(fn, ms = 15000) {
+async function until(fn, ms = WAIT_MS) {
   const end = Date.now() + ms;
   for (;;) {
     try { if (await fn()) return true; } catch (e) { /* not yet */ }
@@ -118,7 +121,12 @@ async function axe(view) {
   return ok(v.length === 0, `${view}: axe-core finds no WCAG 2.1 A/AA violation (every control labelled)`, v.join('\n'));
 }
 const shot = (name) => page.screenshot({ path: path.join(env.ARTIFACTS, `${name}.png`), fullPage: true });
-const go = async (hash) => { await page.evaluate((h) => { location.hash = h; }, hash); await page.waitForTimeout(50); };
+// Show a view: set the #fragment, wait until the router has mounted it.
+const go = async (hash) => {
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  const route = decodeURIComponent(hash.replace(/^#\/?/, ''));
+  await page.waitForFunction((r) => document.getElementById('main')?.dataset.route === r, route);
+};
 const rowState = (id) => page.locator(`tr[data-task-id="${id}"]`).first().getAttribute('data-state');
 
 try {
@@ -165,7 +173,7 @@ try {
     s.textContent = 'window.__inline = 1';
     document.body.append(s);
   });
-  await page.waitForTimeout(100);
+  await until(() => page.evaluate(() => window.__csp.length > 0), 5000);
   const inline = await page.evaluate(() => {
     document.querySelectorAll('script:not([src])').forEach((s) => s.remove());
     return { ran: window.__inline === 1, csp: window.__csp.splice(0) };
@@ -316,8 +324,27 @@ try {
     const xss = await page.evaluate(() => ({ flag: window.__xss, imgs: document.querySelectorAll('img').length,
       scripts: [...document.scripts].filter((s) => !s.src).length }));
     ok(xss.flag === undefined && xss.imgs === 0 && xss.scripts === 0, 'nothing of it ran, no element was made of it', xss);
-    await unixApi('POST', `/apps/${id}/uninstall`).then((r) => waitTask(r.body.taskId, 60000));
     await clean('hostile text');
+
+    // ---- uninstall asks first: Cancel does nothing, the confirmation does it ----
+    await go('#/apps');
+    const tasksBefore = (await unixApi('GET', '/tasks?type=uninstall')).body;
+    await page.getByRole('button', { name: `Uninstall ${id}` }).click();
+    const dlg = page.getByRole('dialog');
+    await dlg.waitFor();
+    await dlg.getByRole('button', { name: 'Cancel' }).click();
+    await dlg.waitFor({ state: 'detached' });
+    const tasksAfter = (await unixApi('GET', '/tasks?type=uninstall')).body;
+    ok(JSON.stringify(tasksAfter) === JSON.stringify(tasksBefore) && (await unixApi('GET', `/apps/${id}`)).status === 200,
+      'Uninstall asks for a confirmation; Cancel leaves the app as it was', { tasksBefore, tasksAfter });
+    await page.getByRole('button', { name: `Uninstall ${id}` }).click();
+    await dlg.getByRole('button', { name: `Uninstall ${id}` }).click();
+    await link1.waitFor();
+    const ut = await waitTask(Number(await link1.getAttribute('data-task-link')), 90000);
+    ok(ut.state === 'succeeded', `confirmed, the uninstall task ${ut.id} succeeded`, ut.error);
+    ok(await until(async () => await page.locator(`tr[data-app="${id}"]`).count() === 0),
+      `and app ${id} leaves the list without a reload`);
+    await clean('uninstall');
   }
 } catch (e) {
   ok(false, `the run ended early: ${e.message}`);

@@ -62,6 +62,8 @@ function route() {
   if (!main) return; // the login form is shown
   main.replaceChildren();
   current = mod.mount(main, parts.slice(1));
+  // Which view is up (the browser tests wait for it after a hash change).
+  main.dataset.route = parts.join('/');
   for (const a of document.querySelectorAll('nav a')) {
     if (a.dataset.view === (view ? view[0] : 'overview')) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

@@ -75,7 +75,7 @@ export function confirmAction(question, yes) {
       h('div', { class: 'buttons' },
         h('button', { type: 'button', class: 'danger', onclick: () => done(true) }, yes),
         h('button', { type: 'button', onclick: () => done(false) }, 'Cancel')));
-    dlg.addEventListener('cancel', () => resolve(false));
+    dlg.addEventListener('cancel', (e) => { e.preventDefault(); done(false); });
     document.body.append(dlg);
     dlg.showModal();
   });

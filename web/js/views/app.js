@@ -4,7 +4,7 @@ import { api } from '../api.js';
 import { h, replace } from '../dom.js';
 import { bytes, time } from '../format.js';
 import { state } from '../state.js';
-import { act, field, kv, stateBadge, table, taskLink } from '../ui.js';
+import { act, confirmAction, field, kv, stateBadge, table, taskLink } from '../ui.js';
 import { appActions, envText, parseEnv } from './apps.js';
 
 export default {
@@ -49,8 +49,11 @@ export default {
       replace(backups, table(`Backups of ${id}`, ['Backup', 'Made', 'Size', ''],
         mine.map((b) => {
           const r = h('button', { type: 'button', class: 'small', 'aria-label': `Restore ${id} from backup ${b.id}` }, 'Restore');
-          r.addEventListener('click', () => act(r, `Restore ${id} from backup ${b.id}`,
-            () => api('POST', `/apps/${encodeURIComponent(id)}/restore`, { backupId: b.id })));
+          r.addEventListener('click', async () => {
+            if (await confirmAction(`Restore ${id} from backup ${b.id}? Its data is replaced.`, 'Restore'))
+              act(r, `Restore ${id} from backup ${b.id}`,
+                () => api('POST', `/apps/${encodeURIComponent(id)}/restore`, { backupId: b.id }));
+          });
           return h('tr', {}, h('td', {}, `#${b.id}`), h('td', {}, time(b.createdAt)), h('td', {}, bytes(b.size)), h('td', {}, r));
         }), 'No backup of this app yet.'));
     };
