@@ -27,6 +27,7 @@ static const struct {
 	{ "[api] idle_timeout", offsetof(struct boxd_config, api_idle_timeout_ms), I64, false },
 	{ "[api] tls_cert", offsetof(struct boxd_config, tls_cert), STR, false },
 	{ "[api] tls_key", offsetof(struct boxd_config, tls_key), STR, false },
+	{ "[api] session_lifetime", offsetof(struct boxd_config, api_session_lifetime_ms), I64, false },
 	{ "[tasks] user", offsetof(struct boxd_config, task_user), STR, false },
 	{ "[store] backend", offsetof(struct boxd_config, store_backend), STR, false },
 	{ "[store] path", offsetof(struct boxd_config, sqlite_path), STR, false },
