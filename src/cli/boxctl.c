@@ -89,6 +89,13 @@ static const struct cli_command commands[] = {
 	  "verifies it, backs up, waits for running app tasks, unpacks it under the install\n"
 	  "root, switches `current` and re-executes itself into it.\n",
 	  cmd_update_apply },
+	{ "events", "[--kind KIND]...", "follow the live feed of changes (tasks, locks, apps, services, ...)",
+	  "  --kind KIND    only events of KIND: task, lock, app, volumes, service, backups,\n"
+	  "                 resync (repeatable)\n"
+	  "One line per change as it happens: KIND and its JSON (with --json: {\"event\",\"data\"}).\n"
+	  "The feed the web dashboard runs on (GET /api/v1/events). Runs until interrupted;\n"
+	  "exits 3 when boxd ends the stream.\n",
+	  cmd_events },
 	{ "completion", "bash|zsh", "print a shell completion script for boxctl, made from this command list",
 	  "  bash: source <(boxctl completion bash)\n"
 	  "  zsh:  boxctl completion zsh > \"${fpath[1]}/_boxctl\"\n"

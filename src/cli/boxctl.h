@@ -135,6 +135,7 @@ int cmd_app_restore(struct cli *cli, int argc, char **argv);
 int cmd_backup_list(struct cli *cli, int argc, char **argv);
 int cmd_backup_create(struct cli *cli, int argc, char **argv);
 int cmd_update_apply(struct cli *cli, int argc, char **argv);
+int cmd_events(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 
 /* Follow task `id` until it ends (task_wait.c): a progress bar on a TTY,

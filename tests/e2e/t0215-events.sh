@@ -6,12 +6,14 @@
 #   - a row changed by another process writing the store directly shows up;
 #   - heartbeats; Last-Event-ID resumes without a gap (events published
 #     while the client was away arrive), an unknown id gets `resync`;
+#   - `boxctl events` prints the feed (KIND JSON lines, --kind, --json) and
+#     exits 3 when the stream ends;
 #   - a daemon with an open stream stops at once.
 # Prints how long a task's end took to reach the stream (TAP comment).
 set -u
 . "$(dirname "$0")/lib.sh"
 
-plan 16
+plan 22
 
 daemon_start --stop-grace 2s
 EV="$E2E_TMP/events"
@@ -86,11 +88,33 @@ check "and hello says: not resumed" has "$EV3" '"resumed":false'
 req GET '/events?heartbeat=0'
 equal "heartbeat out of range: 400" "$STATUS" 400
 
+# boxctl events: the same feed, one line per change (KIND JSON), or JSON
+# lines with --json; only the kinds asked for.
+BE="$E2E_TMP/boxctl-events"
+BJ="$E2E_TMP/boxctl-events.json"
+"$BOXCTL" --socket "$SOCK" events --kind task >"$BE" 2>"$BE.err" &
+BE_PID=$!
+"$BOXCTL" --socket "$SOCK" --json events >"$BJ" 2>/dev/null &
+BJ_PID=$!
+# A hold long enough that both are connected before it ends.
+cli=$(hold_task 2 ev:cli)
+cli_end() { sed -n 's/^task //p' "$BE" | jq -e --argjson id "$cli" 'select(.id == $id and .state == "succeeded")' >/dev/null 2>&1; }
+check "boxctl events prints task $cli's end as \`task {json}\`" wait_for 15 cli_end
+check "and, with --kind task, nothing but task lines" bash -c "! grep -qv '^task {' '$BE'"
+cli_json() { jq -se --argjson id "$cli" 'any(.[]; .event == "task" and .data.id == $id and .data.state == "succeeded")' "$BJ" >/dev/null 2>&1; }
+check "boxctl --json events: JSON lines {event, data}, task $cli's end among them" wait_for 15 cli_json
+check "with lock events, and no hello or heartbeat" \
+	jq -se 'any(.[]; .event == "lock") and all(.[]; .event != "hello" and .event != "heartbeat")' "$BJ"
+
 # Stopping the daemon ends open streams at once.
 kill -TERM "$DAEMON_PID"
 check "the daemon stops within 5 s with a stream open" wait_for 5 gone "$DAEMON_PID"
 wait "$DAEMON_PID" 2>/dev/null
 DAEMON_PID=
 stop_stream
+wait "$BE_PID"
+equal "boxctl events exits 3 when boxd ends the stream" "$?" 3
+check "and says so" grep -q "the event stream ended" "$BE.err"
+wait "$BJ_PID" 2>/dev/null
 
 done_testing
