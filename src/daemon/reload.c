@@ -11,45 +11,51 @@
 
 #include "common/log.h"
 
-/* The settings the daemon holds: a change needs a restart. */
+/* The settings the daemon does not take over. Workers read the file again
+ * when they start (only the store choice, the state dir and the engine
+ * socket come from the daemon's environment), so the report says who uses
+ * a changed value from when:
+ *   DAEMON   the daemon alone holds it: a restart;
+ *   BOTH     workers started from now on, the daemon after a restart;
+ *   WORKERS  only workers read it: tasks started from now on. */
 static const struct {
 	const char *name;
 	size_t off;
 	enum { STR, INT, I64, BOOL } kind;
-	bool secret; /* do not show the values */
+	enum { DAEMON, BOTH, WORKERS } who;
 } held[] = {
-	{ "[boxd] state_dir", offsetof(struct boxd_config, state_dir), STR, false },
-	{ "[api] socket", offsetof(struct boxd_config, socket_path), STR, false },
-	{ "[api] listen", offsetof(struct boxd_config, listen), STR, false },
-	{ "[api] tokens_file", offsetof(struct boxd_config, tokens_file), STR, false },
-	{ "[api] max_connections", offsetof(struct boxd_config, api_max_connections), INT, false },
-	{ "[api] max_connections_per_ip", offsetof(struct boxd_config, api_max_per_ip), INT, false },
-	{ "[api] idle_timeout", offsetof(struct boxd_config, api_idle_timeout_ms), I64, false },
-	{ "[api] tls_cert", offsetof(struct boxd_config, tls_cert), STR, false },
-	{ "[api] tls_key", offsetof(struct boxd_config, tls_key), STR, false },
-	{ "[api] session_lifetime", offsetof(struct boxd_config, api_session_lifetime_ms), I64, false },
-	{ "[tasks] user", offsetof(struct boxd_config, task_user), STR, false },
-	{ "[store] backend", offsetof(struct boxd_config, store_backend), STR, false },
-	{ "[store] path", offsetof(struct boxd_config, sqlite_path), STR, false },
-	{ "[store] dsn", offsetof(struct boxd_config, dsn), STR, true },
-	{ "[store] lease", offsetof(struct boxd_config, lease_ms), I64, false },
-	{ "[store] outage_grace", offsetof(struct boxd_config, outage_grace_ms), I64, false },
-	{ "[engine] socket", offsetof(struct boxd_config, engine_socket), STR, false },
-	{ "[paths] appsdata", offsetof(struct boxd_config, appsdata_root), STR, false },
-	{ "[paths] volumes", offsetof(struct boxd_config, volumes_root), STR, false },
-	{ "[paths] backups", offsetof(struct boxd_config, backups_dir), STR, false },
-	{ "[backups] format", offsetof(struct boxd_config, backups_format), STR, false },
-	{ "[backups] keep", offsetof(struct boxd_config, backups_keep), INT, false },
-	{ "[backups] max_archive_size", offsetof(struct boxd_config, backups_max_archive_size), I64, false },
-	{ "[backups] restore_special", offsetof(struct boxd_config, backups_restore_special), BOOL, false },
+	{ "[boxd] state_dir", offsetof(struct boxd_config, state_dir), STR, DAEMON },
+	{ "[api] socket", offsetof(struct boxd_config, socket_path), STR, DAEMON },
+	{ "[api] listen", offsetof(struct boxd_config, listen), STR, DAEMON },
+	{ "[api] tokens_file", offsetof(struct boxd_config, tokens_file), STR, DAEMON },
+	{ "[api] max_connections", offsetof(struct boxd_config, api_max_connections), INT, DAEMON },
+	{ "[api] max_connections_per_ip", offsetof(struct boxd_config, api_max_per_ip), INT, DAEMON },
+	{ "[api] idle_timeout", offsetof(struct boxd_config, api_idle_timeout_ms), I64, DAEMON },
+	{ "[api] tls_cert", offsetof(struct boxd_config, tls_cert), STR, DAEMON },
+	{ "[api] tls_key", offsetof(struct boxd_config, tls_key), STR, DAEMON },
+	{ "[api] session_lifetime", offsetof(struct boxd_config, api_session_lifetime_ms), I64, DAEMON },
+	{ "[tasks] user", offsetof(struct boxd_config, task_user), STR, DAEMON },
+	{ "[store] backend", offsetof(struct boxd_config, store_backend), STR, DAEMON },
+	{ "[store] path", offsetof(struct boxd_config, sqlite_path), STR, BOTH },
+	{ "[store] dsn", offsetof(struct boxd_config, dsn), STR, DAEMON },
+	{ "[store] lease", offsetof(struct boxd_config, lease_ms), I64, BOTH },
+	{ "[store] outage_grace", offsetof(struct boxd_config, outage_grace_ms), I64, BOTH },
+	{ "[engine] socket", offsetof(struct boxd_config, engine_socket), STR, DAEMON },
+	{ "[paths] appsdata", offsetof(struct boxd_config, appsdata_root), STR, BOTH },
+	{ "[paths] volumes", offsetof(struct boxd_config, volumes_root), STR, BOTH },
+	{ "[paths] backups", offsetof(struct boxd_config, backups_dir), STR, BOTH },
+	{ "[backups] format", offsetof(struct boxd_config, backups_format), STR, WORKERS },
+	{ "[backups] keep", offsetof(struct boxd_config, backups_keep), INT, WORKERS },
+	{ "[backups] max_archive_size", offsetof(struct boxd_config, backups_max_archive_size), I64, WORKERS },
+	{ "[backups] restore_special", offsetof(struct boxd_config, backups_restore_special), BOOL, WORKERS },
 	{ "[backups] restore_foreign_owners", offsetof(struct boxd_config, backups_restore_foreign_owners), BOOL,
-	  false },
-	{ "[sched] sftp_quiet", offsetof(struct boxd_config, sftp_quiet_ms), I64, false },
-	{ "[sftp] authorized_keys_file", offsetof(struct boxd_config, sftp_authorized_keys_file), STR, false },
-	{ "[sftp] port", offsetof(struct boxd_config, sftp_port), INT, false },
-	{ "[sftp] image", offsetof(struct boxd_config, sftp_image), STR, false },
-	{ "[sftp] memory_limit", offsetof(struct boxd_config, sftp_memory_bytes), I64, false },
-	{ "[update] install_root", offsetof(struct boxd_config, install_root), STR, false },
+	  WORKERS },
+	{ "[sched] sftp_quiet", offsetof(struct boxd_config, sftp_quiet_ms), I64, DAEMON },
+	{ "[sftp] authorized_keys_file", offsetof(struct boxd_config, sftp_authorized_keys_file), STR, BOTH },
+	{ "[sftp] port", offsetof(struct boxd_config, sftp_port), INT, BOTH },
+	{ "[sftp] image", offsetof(struct boxd_config, sftp_image), STR, BOTH },
+	{ "[sftp] memory_limit", offsetof(struct boxd_config, sftp_memory_bytes), I64, BOTH },
+	{ "[update] install_root", offsetof(struct boxd_config, install_root), STR, BOTH },
 };
 
 static void add(char *report, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -127,8 +133,15 @@ int serve_reload_config(struct boxd_config *cfg, const struct boxd_globals *g, s
 		case I64: same = *(const int64_t *)a == *(const int64_t *)b; break;
 		default: same = *(const bool *)a == *(const bool *)b; break;
 		}
-		if (!same)
+		if (same)
+			continue;
+		if (held[i].who == DAEMON)
 			add(report, len, "%s changed: needs a restart of boxd", held[i].name);
+		else if (held[i].who == BOTH)
+			add(report, len, "%s changed: tasks started from now on use it, the daemon after a restart",
+			    held[i].name);
+		else
+			add(report, len, "%s changed: tasks started from now on use it", held[i].name);
 	}
 	config_release(&fresh);
 	if (!*report)

@@ -4,10 +4,12 @@
  * The file, the environment and the command line's flags are read again
  * exactly as at start. Taken over at once: [boxd] log_level,
  * [tasks] app_concurrency and stop_grace, [timeouts] (for tasks created
- * from now on). Every other setting that differs is named in the report as
- * needing a restart: the daemon holds it (sockets, the store, the roots,
- * the engine, ...). Workers read the file themselves when they start, so a
- * task started after the edit may already use a new value of those.
+ * from now on). Every other setting that differs is named in the report
+ * with who uses it from when: workers read the file themselves when they
+ * start, so a key only the daemon reads ([api], ...) needs a restart, one
+ * only workers read ([backups]) applies to tasks started from now on, and
+ * one both read ([paths], [sftp], ...) reaches workers started from now on
+ * and the daemon after a restart.
  */
 #pragma once
 

@@ -9,9 +9,12 @@
 #    the loop ping WATCHDOG=1 every 100 ms, none without it; SIGHUP sends
 #    RELOADING=1 then READY=1; SIGTERM STOPPING=1;
 #  - reload (SIGHUP, ExecReload=): a new log_level and [timeouts] hold take
-#    effect at once (a hold created after it times out), a changed
-#    [store] lease and [api] session_lifetime are logged as needing a
-#    restart, a broken file keeps the configuration in use;
+#    effect at once (a hold created after it times out); the log says that
+#    a changed [api] max_connections and the dashboard's [api]
+#    session_lifetime need a restart, that a changed [store] lease reaches
+#    workers started from now on and the daemon after a restart, and that
+#    a changed [backups] keep (only workers read it) applies to tasks
+#    started from now on; a broken file keeps the configuration in use;
 #  - the journal: with stderr named by JOURNAL_STREAM, lines go to journald's
 #    native socket (a dgram-sink at /run/systemd/journal/socket in a mount
 #    namespace of their own) with PRIORITY=, SYSLOG_IDENTIFIER=boxd and
@@ -26,7 +29,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 : "${DGRAM_SINK:?}" "${BUILD_DIR:?}"
 
-plan 25
+plan 27
 NSOCK=$E2E_TMP/notify.sock
 NOUT=$E2E_TMP/notify.out
 SINK=
@@ -86,12 +89,17 @@ check "STATUS= says 1 task running, 1 waiting" wait_for 15 received "$NOUT" "STA
 
 # ---- reload ---------------------------------------------------------------
 
-printf '[boxd]\nlog_level = debug\n[api]\nsession_lifetime = 1h\n[store]\nlease = 7s\n[timeouts]\nhold = 2s\n' >"$E2E_TMP/boxd.conf"
+printf '[boxd]\nlog_level = debug\n[api]\nmax_connections = 8\nsession_lifetime = 1h\n[store]\nlease = 7s\n[timeouts]\nhold = 2s\n[backups]\nkeep = 3\n' \
+	>"$E2E_TMP/boxd.conf"
 kill -HUP "$DAEMON_PID"
 check "SIGHUP: RELOADING=1" wait_for 10 received "$NOUT" RELOADING=1 "$DAEMON_PID"
 check "... then READY=1 and STATUS=configuration reloaded" wait_for 10 received "$NOUT" "STATUS=configuration reloaded"
 check "the log says what changed at once" grep -q "reload of .*log_level info -> debug; \[timeouts\] changed" "$DAEMON_LOG"
-check "... and what needs a restart" grep -q "\[store\] lease changed: needs a restart of boxd" "$DAEMON_LOG"
+check "... what needs a restart (only the daemon reads [api])" \
+	grep -q "\[api\] max_connections changed: needs a restart of boxd" "$DAEMON_LOG"
+check "... what workers read from their start, and the daemon after a restart" \
+	grep -q "\[store\] lease changed: tasks started from now on use it, the daemon after a restart" "$DAEMON_LOG"
+check "... and what only workers read" grep -q "\[backups\] keep changed: tasks started from now on use it\($\|;\)" "$DAEMON_LOG"
 check "... also the dashboard's [api] session_lifetime (read when the API starts)" \
 	grep -q "\[api\] session_lifetime changed: needs a restart of boxd" "$DAEMON_LOG"
 T3=$(hold_task 60 app:r0870)
