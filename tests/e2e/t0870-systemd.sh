@@ -22,14 +22,15 @@
 #    with APP_ID= when it has one), LOCK= on the waiting line; none of them
 #    as text on stderr; the worker's task log still has them as text;
 #  - [tasks] user under no_new_privs (NoNewPrivileges=yes) refuses to start;
-#  - the unit: systemd-analyze security's exposure stays below 6.
+#  - the unit: no setting that gives it a mount namespace (PrivateIPC= was
+#    one); systemd-analyze security's exposure stays below 6.
 # shellcheck disable=SC2317 # functions run through check and wait_for
 set -u
 # shellcheck source=tests/e2e/lib.sh
 . "$(dirname "$0")/lib.sh"
 : "${DGRAM_SINK:?}" "${BUILD_DIR:?}"
 
-plan 27
+plan 28
 NSOCK=$E2E_TMP/notify.sock
 NOUT=$E2E_TMP/notify.out
 SINK=
@@ -207,6 +208,11 @@ check "[tasks] user under no_new_privs: boxd refuses to start, naming the drop-i
 # ---- the unit's exposure ------------------------------------------------------
 
 UNIT=$BUILD_DIR/dist/boxd.service
+# The settings for which systemd gives the service a mount namespace of its
+# own (exec_needs_mount_namespace() in systemd's execute.c): boxd's mounts
+# on the roots would then never reach the engine in the host's namespace.
+MNTNS='RootImage|RootDirectory|ReadWritePaths|ReadOnlyPaths|InaccessiblePaths|ExecPaths|NoExecPaths|BindPaths|BindReadOnlyPaths|TemporaryFileSystem|MountImages|ExtensionImages|ExtensionDirectories|MountFlags|PrivateTmp|PrivateDevices|PrivateMounts|PrivateNetwork|NetworkNamespacePath|PrivateIPC|IPCNamespacePath|ProtectSystem|ProtectHome|ProtectKernelTunables|ProtectKernelModules|ProtectKernelLogs|ProtectControlGroups|ProtectProc|ProcSubset|LogNamespace'
+equal "the unit sets nothing that gives it a mount namespace" "$(grep -E "^($MNTNS)=" "$UNIT")" ""
 systemd-analyze security --offline=yes "$UNIT" >"$E2E_TMP/security" 2>&1
 score=$(sed -n 's/.*Overall exposure level for boxd.service: \([0-9.]*\).*/\1/p' "$E2E_TMP/security")
 diag "systemd-analyze security --offline=yes: exposure $score"
