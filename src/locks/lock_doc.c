@@ -857,3 +857,38 @@ bool lock_doc_holds(const struct lock_doc *doc, const struct lock_owner *owner, 
 	}
 	return false;
 }
+
+bool lock_owner_lease_expired(const struct lock_owner *owner, int64_t now_ms)
+{
+	return owner->lease_expires_ms > 0 && owner->lease_expires_ms < now_ms;
+}
+
+struct lock_owner lock_owner_leased(const struct lock_owner *owner, int64_t now_ms, int64_t lease_ms)
+{
+	struct lock_owner o = *owner;
+	o.lease_expires_ms = lease_ms > 0 ? now_ms + lease_ms : 0;
+	return o;
+}
+
+bool lock_doc_next_in_line(const struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs,
+			   size_t n, int64_t ticket)
+{
+	for (size_t k = 0; k < n; k++)
+		if (conflicts_with_queue(doc, owner, &reqs[k], ticket, NULL))
+			return false;
+	return true;
+}
+
+bool lock_doc_task_in_line(const struct lock_doc *doc, int64_t task_id, const char *name)
+{
+	for (size_t i = 0; i < doc->n_holders; i++)
+		if (doc->holders[i].owner.task_id == task_id && strcmp(doc->holders[i].lock.name, name) == 0)
+			return true;
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		const struct lock_waiter *w = &doc->waiters[i];
+		for (size_t k = 0; w->owner.task_id == task_id && k < w->n_locks; k++)
+			if (strcmp(w->locks[k].name, name) == 0)
+				return true;
+	}
+	return false;
+}

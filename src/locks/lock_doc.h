@@ -199,6 +199,30 @@ int lock_doc_renew_owner(struct lock_doc *doc, const struct lock_owner *owner, i
 void lock_doc_owner_summary(const struct lock_doc *doc, const struct lock_owner *owner, size_t *ret_holders,
 			    size_t *ret_tickets, int64_t *ret_first_expiry);
 
+/* The lease-expiry rule. An owner on another host cannot be looked up in
+ * /proc from here; only its lease says it is gone: true once
+ * lease_expires_ms (the database's clock) is before now_ms. A lease of 0
+ * means none, and never expires this way. */
+bool lock_owner_lease_expired(const struct lock_owner *owner, int64_t now_ms);
+
+/* Lease stamping: `owner` as its holdings and tickets go into the document
+ * at now_ms: lease_expires_ms = now_ms + lease_ms with lease_ms > 0, else 0
+ * (no lease; the owner is only reaped by a look at its process). */
+struct lock_owner lock_owner_leased(const struct lock_owner *owner, int64_t now_ms, int64_t lease_ms);
+
+/* "Next in line": no ticket earlier than `ticket` (every ticket when 0: a
+ * newcomer is behind all of them) of another owner wants a conflicting
+ * mode of one of `reqs`. Then only holders stand between the request and
+ * its grant, and a release hands it the locks (its waiter polls faster). */
+bool lock_doc_next_in_line(const struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs,
+			   size_t n, int64_t ticket);
+
+/* Whether task `task_id` (any of its processes) holds `name` or has a
+ * ticket that asks for it: it is in line for the lock (platformstart waits
+ * for this before the daemon goes on, so no task queued later overtakes
+ * it). */
+bool lock_doc_task_in_line(const struct lock_doc *doc, int64_t task_id, const char *name);
+
 /* Whether `owner` holds `name` (in any mode); *ret_lease (optional) gets
  * the holding's lease_expires_ms. */
 bool lock_doc_holds(const struct lock_doc *doc, const struct lock_owner *owner, const char *name, int64_t *ret_lease);

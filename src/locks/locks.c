@@ -237,7 +237,7 @@ static bool owner_is_dead(const struct lock_owner *o, void *userdata)
 		return !ctx->other_hosts_only && proc_check(o->pid, o->start_time) != PROC_ALIVE;
 	/* Another host's process cannot be checked from here: only its lease,
 	 * in the database's clock, says it is gone. */
-	bool expired = o->lease_expires_ms > 0 && o->lease_expires_ms < ctx->now_ms;
+	bool expired = lock_owner_lease_expired(o, ctx->now_ms);
 	if (expired && ctx->expired)
 		expired_add(ctx->expired, o);
 	return expired;
@@ -311,25 +311,6 @@ struct acquire_op {
 	bool next_in_line;      /* refused, but no earlier ticket conflicts */
 };
 
-/* Whether no ticket earlier than `ticket` wants a conflicting mode of one of
- * the requested names: then only holders stand between us and the grant. */
-static bool next_in_line(const struct lock_doc *doc, const struct acquire_op *op, int64_t ticket)
-{
-	for (size_t i = 0; i < doc->n_waiters; i++) {
-		const struct lock_waiter *w = &doc->waiters[i];
-		if (ticket && w->ticket >= ticket)
-			break;
-		if (lock_owner_same(&w->owner, op->owner))
-			continue;
-		for (size_t j = 0; j < w->n_locks; j++)
-			for (size_t k = 0; k < op->n; k++)
-				if (strcmp(w->locks[j].name, op->reqs[k].name) == 0 &&
-				    !lock_modes_compatible(w->locks[j].mode, op->reqs[k].mode))
-					return false;
-	}
-	return true;
-}
-
 static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 {
 	struct acquire_op *op = vctx;
@@ -338,8 +319,7 @@ static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 	if (op->reap)
 		reap_in(doc, op->owner->host, now_ms, &op->expired, false);
 	/* Holders and tickets carry the lease, in the database's clock. */
-	struct lock_owner owner = *op->owner;
-	owner.lease_expires_ms = op->lease_ms > 0 ? now_ms + op->lease_ms : 0;
+	struct lock_owner owner = lock_owner_leased(op->owner, now_ms, op->lease_ms);
 	op->attempt_ticket = op->ticket;
 	op->reaped = op->reap;
 	int r = lock_doc_acquire(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
@@ -353,7 +333,7 @@ static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 				     op->ticket_ttl_ms, &op->blocker);
 	}
 	if (r == 0)
-		op->next_in_line = next_in_line(doc, op, op->attempt_ticket);
+		op->next_in_line = lock_doc_next_in_line(doc, op->owner, op->reqs, op->n, op->attempt_ticket);
 	return r;
 }
 
@@ -400,7 +380,7 @@ static int dry_run(struct store *s, struct acquire_op *op, int64_t *version, str
 		if (r == 0 && ticket != op->ticket)
 			r = 1; /* our ticket expired: re-queue for real */
 		if (r == 0)
-			op->next_in_line = next_in_line(&doc, op, op->ticket);
+			op->next_in_line = lock_doc_next_in_line(&doc, op->owner, op->reqs, op->n, op->ticket);
 	}
 	lock_doc_release(&doc);
 	return r;

@@ -68,20 +68,6 @@ int platformstart_spawn(struct store *s, struct supervisor *sv, int64_t id)
 	return r;
 }
 
-static bool in_line(const struct lock_doc *doc, int64_t id)
-{
-	for (size_t i = 0; i < doc->n_holders; i++)
-		if (doc->holders[i].owner.task_id == id && strcmp(doc->holders[i].lock.name, "platform") == 0)
-			return true;
-	for (size_t i = 0; i < doc->n_waiters; i++) {
-		const struct lock_waiter *w = &doc->waiters[i];
-		for (size_t k = 0; w->owner.task_id == id && k < w->n_locks; k++)
-			if (strcmp(w->locks[k].name, "platform") == 0)
-				return true;
-	}
-	return false;
-}
-
 int platformstart_wait_queued(struct store *lock_store, struct store *store, int64_t id, int64_t timeout_ms)
 {
 	int64_t until = now_mono_ms() + timeout_ms, next_state_check = 0;
@@ -90,7 +76,7 @@ int platformstart_wait_queued(struct store *lock_store, struct store *store, int
 		int r = locks_read(lock_store, &doc, NULL, NULL);
 		if (r < 0)
 			return r;
-		bool done = in_line(&doc, id);
+		bool done = lock_doc_task_in_line(&doc, id, "platform");
 		lock_doc_release(&doc);
 		if (done)
 			return 0;

@@ -1581,6 +1581,88 @@ static void test_debug_check_after_change(void **state)
 #endif
 }
 
+/* ---- lease rules, next in line, a task in line ---------------------------- */
+
+static void test_lease_expired_rule(void **state)
+{
+	(void)state;
+	struct lock_owner o = mk_owner(1, 100);
+	o.lease_expires_ms = 0; /* no lease: never by this rule */
+	assert_false(lock_owner_lease_expired(&o, T0));
+	assert_false(lock_owner_lease_expired(&o, INT64_MAX));
+	o.lease_expires_ms = T0;
+	assert_false(lock_owner_lease_expired(&o, T0 - 1));
+	assert_false(lock_owner_lease_expired(&o, T0)); /* ends at T0: still held at T0 */
+	assert_true(lock_owner_lease_expired(&o, T0 + 1));
+}
+
+static void test_owner_leased(void **state)
+{
+	(void)state;
+	struct lock_owner o = mk_owner(1, 100);
+	o.lease_expires_ms = 77;
+	o.acquired_at_ms = 5;
+	struct lock_owner l = lock_owner_leased(&o, T0, 3000);
+	assert_true(lock_owner_same(&l, &o));
+	assert_int_equal(l.lease_expires_ms, T0 + 3000);
+	assert_int_equal(l.acquired_at_ms, 5);
+	assert_int_equal(o.lease_expires_ms, 77); /* the input is not changed */
+	assert_int_equal(lock_owner_leased(&o, T0, 0).lease_expires_ms, 0);
+	assert_int_equal(lock_owner_leased(&o, T0, -5).lease_expires_ms, 0);
+}
+
+static void test_next_in_line(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner a = mk_owner(1, 100), b = mk_owner(2, 200), c = mk_owner(3, 300), e = mk_owner(4, 400);
+	struct lock_req x = mk_req("app:x", LOCK_EXCLUSIVE), xs = mk_req("app:x", LOCK_SHARED),
+			y = mk_req("app:y", LOCK_EXCLUSIVE);
+	int64_t tb = 0, tc = 0;
+	assert_int_equal(try1(d, &a, "app:x", LOCK_EXCLUSIVE, T0, NULL), 1);
+	/* Only a holder in front: next in line, with or without a ticket. */
+	assert_true(lock_doc_next_in_line(d, &b, &x, 1, 0));
+	assert_int_equal(wait1(d, &b, "app:x", LOCK_SHARED, &tb, T0, NULL), 0);
+	assert_true(lock_doc_next_in_line(d, &b, &xs, 1, tb));
+	/* c behind b: b's shared ticket does not conflict with shared... */
+	assert_true(lock_doc_next_in_line(d, &c, &xs, 1, 0));
+	/* ...but with exclusive it does. */
+	assert_false(lock_doc_next_in_line(d, &c, &x, 1, 0));
+	assert_int_equal(wait1(d, &c, "app:x", LOCK_EXCLUSIVE, &tc, T0, NULL), 0);
+	assert_false(lock_doc_next_in_line(d, &c, &x, 1, tc));
+	/* A later ticket never stands in front: b stays next in line even
+	 * for exclusive. */
+	assert_true(lock_doc_next_in_line(d, &b, &x, 1, tb));
+	/* Another name: the queue for app:x does not matter. */
+	assert_true(lock_doc_next_in_line(d, &e, &y, 1, 0));
+	struct lock_req both[] = { y, xs };
+	assert_false(lock_doc_next_in_line(d, &e, both, 2, 0)); /* c's exclusive ticket */
+	/* An owner's own ticket does not stand in front of it (c's exclusive
+	 * one is skipped; b's shared one is compatible). */
+	assert_true(lock_doc_next_in_line(d, &c, &xs, 1, 0));
+	check_invariants(d);
+}
+
+static void test_task_in_line(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner a = mk_owner(7, 100), b2 = mk_owner(8, 201);
+	assert_false(lock_doc_task_in_line(d, 7, "platform"));
+	assert_int_equal(try1(d, &a, "platform", LOCK_SHARED, T0, NULL), 1);
+	assert_true(lock_doc_task_in_line(d, 7, "platform"));
+	assert_false(lock_doc_task_in_line(d, 7, "app:x"));
+	assert_false(lock_doc_task_in_line(d, 8, "platform"));
+	/* Task 8 queues (from another of its processes) for platform and app:x. */
+	int64_t t = 0;
+	struct lock_req reqs[] = { mk_req("app:x", LOCK_SHARED), mk_req("platform", LOCK_EXCLUSIVE) };
+	assert_int_equal(lock_doc_acquire(d, &b2, reqs, 2, &t, T0, TTL, NULL), 0);
+	assert_true(lock_doc_task_in_line(d, 8, "platform"));
+	assert_true(lock_doc_task_in_line(d, 8, "app:x"));
+	assert_false(lock_doc_task_in_line(d, 8, "app:y"));
+	/* Once the ticket is gone, it is not in line any more. */
+	assert_int_equal(lock_doc_cancel_ticket(d, t), 1);
+	assert_false(lock_doc_task_in_line(d, 8, "platform"));
+}
+
 /* ---- guarded arithmetic on doctored documents -------------------------- */
 
 static void test_doctored_numbers(void **state)
@@ -2030,6 +2112,10 @@ int main(void)
 		T(test_parse_rejects_a_name_twice_in_one_request),
 		T(test_verify_in_memory),
 		T(test_debug_check_after_change),
+		T(test_lease_expired_rule),
+		T(test_owner_leased),
+		T(test_next_in_line),
+		T(test_task_in_line),
 		T(test_doctored_numbers),
 		T(test_format_allocation_failures),
 		T(test_model_check),
