@@ -1,6 +1,8 @@
 /* test-lock-doc.c — the pure lock document (src/locks/lock_doc.h): modes,
- * all-or-none, FIFO tickets, expiry, unlock, reap, parse/format, and a
- * randomized model check of the invariants. No I/O, no clock: time is a
+ * all-or-none, FIFO tickets, expiry, unlock, reap, parse/format, the
+ * invariants (lock_doc_verify), allocation failures in format, a randomized
+ * model check, and a bounded exhaustive search (3 owners, 2 names, every
+ * sequence of 6 operations). No I/O, no clock: time is a
  * number passed in, liveness a predicate. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -2052,6 +2054,355 @@ static void test_model_check(void **state)
 	assert_true(reaps > 0);
 }
 
+/* ---- bounded exhaustive search ------------------------------------------ */
+
+/* Beside the random walk: every sequence of up to X_DEPTH operations by
+ * X_OWNERS owners on X_NAMES names, from the empty document. Each reached
+ * state is checked as in the walk (grants as the rules say, blockers real,
+ * invariants, format/parse round trip), plus progress: with no holder left,
+ * the first waiter in the queue is granted when it polls. States are
+ * deduplicated on (document text, owners' states, time): the outcome of an
+ * operation depends on nothing else, so exploring each distinct state once
+ * per remaining depth covers every interleaving. */
+#define X_OWNERS 3
+#define X_NAMES 2
+#define X_DEPTH 6
+#define X_TTL 400
+
+struct x_owner {
+	struct lock_owner id;
+	int want;        /* index into x_reqs while waiting, else -1 */
+	int64_t ticket;  /* while waiting; 0 before the first poll */
+};
+
+struct x_state {
+	struct lock_doc doc;
+	struct x_owner own[X_OWNERS];
+	int64_t now;
+};
+
+/* The requests: each name shared or exclusive, and both names exclusive. */
+static const struct {
+	size_t n;
+	struct {
+		int name;
+		enum lock_mode mode;
+	} r[X_NAMES];
+} x_reqs[] = {
+	{ 1, { { 0, LOCK_SHARED } } }, { 1, { { 0, LOCK_EXCLUSIVE } } },
+	{ 1, { { 1, LOCK_SHARED } } }, { 1, { { 1, LOCK_EXCLUSIVE } } },
+	{ 2, { { 0, LOCK_EXCLUSIVE }, { 1, LOCK_EXCLUSIVE } } },
+};
+#define X_NREQS (sizeof(x_reqs) / sizeof(x_reqs[0]))
+/* Per owner: try each request, start waiting for each (or poll again),
+ * unlock all, unlock the first name, give up its ticket, die. */
+enum { X_TRY = 0, X_WAIT = X_TRY + (int)X_NREQS, X_UNLOCK_ALL = X_WAIT + (int)X_NREQS, X_UNLOCK_ONE,
+       X_CANCEL, X_DIE, X_PER_OWNER };
+/* And for everyone: time passes, so that tickets not refreshed expire. */
+#define X_ACTIONS (X_OWNERS * X_PER_OWNER + 1)
+
+static size_t x_request(int idx, struct lock_req *out)
+{
+	for (size_t i = 0; i < x_reqs[idx].n; i++)
+		out[i] = mk_req(m_names[x_reqs[idx].r[i].name], x_reqs[idx].r[i].mode);
+	return x_reqs[idx].n;
+}
+
+static void x_copy(struct x_state *dst, const struct x_state *src)
+{
+	*dst = *src;
+	struct lock_doc *d = &dst->doc;
+	d->holders = malloc((src->doc.n_holders + 1) * sizeof(*d->holders));
+	d->waiters = malloc((src->doc.n_waiters + 1) * sizeof(*d->waiters));
+	assert_true(d->holders && d->waiters);
+	memcpy(d->holders, src->doc.holders, src->doc.n_holders * sizeof(*d->holders));
+	for (size_t i = 0; i < src->doc.n_waiters; i++) {
+		d->waiters[i] = src->doc.waiters[i];
+		d->waiters[i].locks = malloc(d->waiters[i].n_locks * sizeof(struct lock_req));
+		assert_non_null(d->waiters[i].locks);
+		memcpy(d->waiters[i].locks, src->doc.waiters[i].locks, d->waiters[i].n_locks * sizeof(struct lock_req));
+	}
+}
+
+/* FNV-1a. */
+static uint64_t x_mix(uint64_t h, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * UINT64_C(1099511628211);
+	return h;
+}
+
+static uint64_t x_mix_req(uint64_t h, const struct lock_req *r)
+{
+	h = x_mix(h, r->name, strlen(r->name) + 1);
+	return x_mix(h, &r->mode, sizeof(r->mode));
+}
+
+/* The document's content, field by field (no padding). With `canonical`,
+ * only what decides the outcome of later operations: owners by task and
+ * pid (a dead owner's entries are all reaped, so its start time never
+ * matters again), tickets by their rank (only their order matters: ticket
+ * numbers are never reused), expiry relative to now, and no acquired-at
+ * times or nextTicket. Two states equal so behave alike, which makes the
+ * search finite across time steps. */
+static uint64_t x_doc_hash(const struct lock_doc *d, bool canonical, int64_t now)
+{
+	uint64_t h = UINT64_C(14695981039346656037);
+	int64_t counts[3] = { (int64_t)d->n_holders, (int64_t)d->n_waiters, canonical ? 0 : d->next_ticket };
+	h = x_mix(h, counts, sizeof(counts));
+	for (size_t i = 0; i < d->n_holders; i++) {
+		const struct lock_owner *o = &d->holders[i].owner;
+		int64_t v[5] = { o->task_id, o->pid, canonical ? 0 : (int64_t)o->start_time,
+				 canonical ? 0 : o->acquired_at_ms, o->lease_expires_ms };
+		h = x_mix(x_mix_req(h, &d->holders[i].lock), v, sizeof(v));
+	}
+	for (size_t i = 0; i < d->n_waiters; i++) {
+		const struct lock_waiter *w = &d->waiters[i];
+		const struct lock_owner *o = &w->owner;
+		int64_t v[6] = { canonical ? (int64_t)i : w->ticket, canonical ? w->expires_ms - now : w->expires_ms,
+				 (int64_t)w->n_locks, o->task_id, o->pid,
+				 canonical ? 0 : (int64_t)o->start_time };
+		h = x_mix(h, v, sizeof(v));
+		for (size_t j = 0; j < w->n_locks; j++)
+			h = x_mix_req(h, &w->locks[j]);
+	}
+	return h;
+}
+
+static uint64_t x_hash(const struct x_state *st)
+{
+	uint64_t h = x_doc_hash(&st->doc, true, st->now);
+	int64_t rest[2 * X_OWNERS];
+	for (int i = 0; i < X_OWNERS; i++) {
+		/* The owner's ticket as the rank of its entry (+1), or 0. */
+		int64_t rank = 0;
+		for (size_t k = 0; st->own[i].ticket && k < st->doc.n_waiters; k++)
+			if (st->doc.waiters[k].ticket == st->own[i].ticket)
+				rank = (int64_t)k + 1;
+		rest[2 * i] = st->own[i].want;
+		rest[2 * i + 1] = rank;
+	}
+	return x_mix(h, rest, sizeof(rest));
+}
+
+/* States seen, with the most depth left when seen: open addressing. */
+struct x_seen {
+	uint64_t *keys;
+	uint8_t *left;
+	size_t cap, n;
+};
+
+/* True when `h` was already explored with at least `left` steps to go. */
+static bool x_seen_check(struct x_seen *s, uint64_t h, int left)
+{
+	if ((s->n + 1) * 2 > s->cap) {
+		struct x_seen g = { calloc(s->cap * 2, sizeof(uint64_t)), calloc(s->cap * 2, 1), s->cap * 2, 0 };
+		assert_true(g.keys && g.left);
+		for (size_t i = 0; i < s->cap; i++) {
+			if (!s->keys[i])
+				continue;
+			size_t j = s->keys[i] & (g.cap - 1);
+			while (g.keys[j])
+				j = (j + 1) & (g.cap - 1);
+			g.keys[j] = s->keys[i];
+			g.left[j] = s->left[i];
+			g.n++;
+		}
+		free(s->keys);
+		free(s->left);
+		*s = g;
+	}
+	h |= 1; /* 0 marks an empty slot */
+	size_t j = h & (s->cap - 1);
+	while (s->keys[j] && s->keys[j] != h)
+		j = (j + 1) & (s->cap - 1);
+	if (s->keys[j] && s->left[j] >= left)
+		return true;
+	if (!s->keys[j])
+		s->n++;
+	s->keys[j] = h;
+	s->left[j] = (uint8_t)left;
+	return false;
+}
+
+struct x_stats {
+	size_t states, transitions, grants, refusals;
+};
+
+/* Apply one action to `st` (a private copy) with the checks of the walk.
+ * Returns false when the action does not apply in this state. */
+static bool x_apply(struct x_state *st, int action, struct x_stats *xs)
+{
+	struct lock_doc *d = &st->doc;
+	if (action == X_ACTIONS - 1) { /* time passes: every ticket not refreshed since expires */
+		st->now += X_TTL + 1;
+		lock_doc_prune_tickets(d, st->now);
+		return true;
+	}
+	struct x_owner *o = &st->own[action / X_PER_OWNER];
+	int a = action % X_PER_OWNER;
+	struct lock_req reqs[X_NAMES];
+	struct lock_blocker bl;
+	if (a < X_WAIT) {
+		size_t n = x_request(a - X_TRY, reqs);
+		uint64_t before = x_doc_hash(d, false, 0);
+		bool expect = m_expect_grant(d, &o->id, reqs, n, 0);
+		int r = lock_doc_acquire(d, &o->id, reqs, n, NULL, st->now, X_TTL, &bl);
+		assert_int_equal(r, expect ? 1 : 0);
+		if (r == 1) {
+			xs->grants++;
+			m_check_granted(d, &o->id, reqs, n);
+		} else {
+			xs->refusals++;
+			assert_true(x_doc_hash(d, false, 0) == before); /* a refused try changes nothing */
+			m_check_blocker(d, &o->id, reqs, n, &bl);
+		}
+	} else if (a < X_UNLOCK_ALL) {
+		if (o->want >= 0 && a != X_WAIT) /* waiting: only the first wait action polls */
+			return false;
+		if (o->want < 0) {
+			o->want = a - X_WAIT;
+			o->ticket = 0;
+		}
+		size_t n = x_request(o->want, reqs);
+		const struct lock_waiter *mine = o->ticket ? find_waiter(d, o->ticket) : NULL;
+		bool expect = m_expect_grant(d, &o->id, reqs, n, mine ? o->ticket : 0);
+		int64_t next_before = d->next_ticket, old_ticket = o->ticket;
+		int r = lock_doc_acquire(d, &o->id, reqs, n, &o->ticket, st->now, X_TTL, &bl);
+		assert_int_equal(r, expect ? 1 : 0);
+		if (r == 1) {
+			xs->grants++;
+			m_check_granted(d, &o->id, reqs, n);
+			if (old_ticket)
+				assert_null(find_waiter(d, old_ticket)); /* granted: its ticket is gone */
+			o->want = -1;
+			o->ticket = 0;
+		} else {
+			xs->refusals++;
+			m_check_blocker(d, &o->id, reqs, n, &bl);
+			const struct lock_waiter *w = find_waiter(d, o->ticket);
+			assert_non_null(w);
+			if (!mine)
+				assert_int_equal(o->ticket, next_before); /* a new ticket, at the back */
+		}
+	} else if (a == X_UNLOCK_ALL) {
+		lock_doc_unlock(d, &o->id, NULL, 0);
+		for (size_t i = 0; i < d->n_holders; i++)
+			assert_false(lock_owner_same(&d->holders[i].owner, &o->id));
+	} else if (a == X_UNLOCK_ONE) {
+		const char *name = m_names[0];
+		lock_doc_unlock(d, &o->id, &name, 1);
+		assert_false(lock_doc_holds(d, &o->id, name, NULL));
+	} else if (a == X_CANCEL) {
+		if (o->want < 0)
+			return false;
+		lock_doc_cancel_ticket(d, o->ticket);
+		assert_null(find_waiter(d, o->ticket));
+		o->want = -1;
+		o->ticket = 0;
+	} else { /* X_DIE: reaped, and back as a new process */
+		struct m_dead dd = { &o->id };
+		lock_doc_reap(d, m_is_dead, &dd);
+		size_t h = 0, t = 0;
+		lock_doc_owner_summary(d, &o->id, &h, &t, NULL);
+		assert_int_equal(h + t, 0);
+		o->id.start_time += 1000;
+		o->want = -1;
+		o->ticket = 0;
+	}
+	return true;
+}
+
+/* Progress: with no holder, the first ticket's owner is granted when it
+ * polls (on a copy; the state itself is not changed). */
+static void x_check_progress(const struct x_state *st)
+{
+	if (st->doc.n_holders > 0 || st->doc.n_waiters == 0)
+		return;
+	const struct lock_waiter *first = &st->doc.waiters[0];
+	if (first->expires_ms < st->now)
+		return; /* pruned by the poll; its owner re-queues */
+	struct x_state c;
+	x_copy(&c, st);
+	int64_t ticket = first->ticket;
+	int r = lock_doc_acquire(&c.doc, &first->owner, first->locks, first->n_locks, &ticket, st->now, X_TTL, NULL);
+	if (r != 1)
+		fail_msg("no holder, yet the first waiter (ticket %" PRId64 ") is refused", first->ticket);
+	lock_doc_release(&c.doc);
+}
+
+/* Every ticket in the queue is the live ticket of an owner that waits:
+ * none is left behind by a grant, a cancel or a death. */
+static void x_check_tickets(const struct x_state *st)
+{
+	for (size_t k = 0; k < st->doc.n_waiters; k++) {
+		const struct lock_waiter *w = &st->doc.waiters[k];
+		bool owned = false;
+		for (int i = 0; i < X_OWNERS; i++)
+			owned |= st->own[i].want >= 0 && st->own[i].ticket == w->ticket &&
+				 lock_owner_same(&st->own[i].id, &w->owner);
+		if (!owned)
+			fail_msg("ticket %" PRId64 " of task %" PRId64 " belongs to no waiting owner", w->ticket,
+				 w->owner.task_id);
+	}
+}
+
+static void x_explore(const struct x_state *st, int left, struct x_seen *seen, struct x_stats *xs)
+{
+	if (x_seen_check(seen, x_hash(st), left))
+		return;
+	xs->states++;
+	check_invariants(&st->doc); /* the round trip is the random walk's */
+	x_check_tickets(st);
+	x_check_progress(st);
+	if (left == 0)
+		return;
+	for (int action = 0; action < X_ACTIONS; action++) {
+		const struct x_owner *o = &st->own[action / X_PER_OWNER];
+		int a = action % X_PER_OWNER;
+		if (action < X_ACTIONS - 1 && ((o->want >= 0 && a > X_WAIT && a < X_UNLOCK_ALL) ||
+					       (o->want < 0 && a == X_CANCEL)))
+			continue; /* does not apply: saves the copy */
+		struct x_state next;
+		x_copy(&next, st);
+		if (x_apply(&next, action, xs)) {
+			xs->transitions++;
+			x_explore(&next, left - 1, seen, xs);
+		}
+		lock_doc_release(&next.doc);
+	}
+}
+
+static void test_exhaustive_search(void **state)
+{
+	(void)state;
+	struct x_state start = { .now = T0 };
+	lock_doc_init(&start.doc);
+	for (int i = 0; i < X_OWNERS; i++)
+		start.own[i] = (struct x_owner){ .id = mk_owner(i + 1, 100 + i), .want = -1 };
+	struct x_seen seen = { calloc(1024, sizeof(uint64_t)), calloc(1024, 1), 1024, 0 };
+	assert_true(seen.keys && seen.left);
+	struct x_stats xs = { 0 };
+	const char *depth_env = getenv("LOCK_DOC_DEPTH");
+	int depth = depth_env ? atoi(depth_env) : X_DEPTH;
+#ifdef __SANITIZE_ADDRESS__
+	/* Under ASan depth 6 takes minutes (depth 5 about 40 s): depth 4
+	 * runs the same code under the sanitizers; the normal build
+	 * searches depth 6. */
+	if (!depth_env)
+		depth = X_DEPTH - 2;
+#endif
+	x_explore(&start, depth, &seen, &xs);
+	print_message("exhaustive search (%d owners, %d names, depth %d): %zu states, %zu transitions, %zu grants, "
+		      "%zu refusals\n",
+		      X_OWNERS, X_NAMES, depth, xs.states, xs.transitions, xs.grants, xs.refusals);
+	assert_true(xs.grants > 0 && xs.refusals > 0);
+	free(seen.keys);
+	free(seen.left);
+	lock_doc_release(&start.doc);
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, doc_setup, doc_teardown)
@@ -2119,6 +2470,7 @@ int main(void)
 		T(test_doctored_numbers),
 		T(test_format_allocation_failures),
 		T(test_model_check),
+		T(test_exhaustive_search),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
