@@ -23,6 +23,7 @@ test_pkgs=(
 	podman runc openssh-server openssh-client busybox-static
 	faketime openssl zsh systemd man-db
 	chromium nodejs
+	docker-registry apache2-utils
 )
 
 want=("${build_pkgs[@]}")

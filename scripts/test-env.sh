@@ -23,6 +23,14 @@
 #                             same containers as the API service
 #   BOXD_TEST_APP_IMAGE       localhost/boxd-test/busybox:latest
 #   BOXD_TEST_SFTP_IMAGE      localhost/boxd/sftp:latest
+#   BOXD_TEST_REGISTRY        127.0.0.1:PORT, a Docker registry (distribution
+#                             v2, Debian's docker-registry) over plain HTTP
+#                             with htpasswd auth; podman knows it as insecure
+#                             through CONTAINERS_REGISTRIES_CONF
+#   BOXD_TEST_REGISTRY_USER, BOXD_TEST_REGISTRY_PASSWORD   its one account
+#   BOXD_TEST_REGISTRY_IMAGE  BOXD_TEST_REGISTRY/boxd-test/busybox:latest, the
+#                             app image pushed there (not in podman's store)
+#   CONTAINERS_REGISTRIES_CONF  DIR/podman/registries.conf
 #
 # Servers die with the test run: a watchdog runs `stop` once the parent
 # process of `start` (check.sh) is gone, even if it was killed without running
@@ -46,6 +54,10 @@ pgbin=/usr/lib/postgresql/15/bin
 cache=${BOXD_TEST_CACHE:-/var/tmp/boxd-test}
 pcache=$cache/podman
 app_image=localhost/boxd-test/busybox:latest
+# The image pushed to the test registry: the app image's files, but an
+# image of its own, so that removing the pulled copy never touches the
+# containers of the app image.
+registry_src_image=localhost/boxd-test/busybox-registry:latest
 sftp_image=localhost/boxd/sftp:latest
 pg_port=5432
 startup_timeout=60 # seconds, per server
@@ -236,6 +248,8 @@ build_images() {
 		flock 9
 		export CONTAINERS_CONF=$pcache/containers.conf CONTAINERS_STORAGE_CONF=$pcache/storage.conf
 		"$root/scripts/images/build-app-image.sh" "$app_image"
+		BOXD_APP_IMAGE_LABEL=boxd.test.registry=1 \
+			"$root/scripts/images/build-app-image.sh" "$registry_src_image"
 		"$root/scripts/images/build-sftp-image.sh" "$sftp_image"
 	) >"$dir/logs/images.log" 2>&1 || { cat "$dir/logs/images.log" >&2; die "building the test images failed"; }
 	say "images ready"
@@ -254,7 +268,9 @@ start_podman() {
 		network_config_dir = "$d/networks"
 		default_network = "boxdtest"
 	EOF
+	write_registries_conf "$d/registries.conf"
 	export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
+	export CONTAINERS_REGISTRIES_CONF=$d/registries.conf
 	# Written by hand: this podman's `network create` cannot name the bridge.
 	mkdir -p "$d/networks"
 	local net=10.$((128 + RANDOM % 128)).$((RANDOM % 256))
@@ -279,6 +295,71 @@ start_podman() {
 		curl -sf --unix-socket "$d/podman.sock" http://d/v1.41/_ping ||
 		{ tail -n 20 "$dir/logs/podman.log" >&2; return 1; }
 	say "podman API ready"
+}
+
+# --------------------------------------------------------------- registry
+
+# Debian's docker-registry on 127.0.0.1 with htpasswd auth, storage in the
+# run's dir. Plain HTTP: podman is told it is insecure by the run's own
+# registries.conf (CONTAINERS_REGISTRIES_CONF), never the host's. The port
+# is picked here (the registry cannot report one it chose); a port another
+# process grabbed meanwhile makes it exit, and the next one is tried.
+start_registry() {
+	local d=$dir/registry try pid
+	mkdir -p "$d/data"
+	registry_user=boxd
+	registry_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+	htpasswd -Bbn "$registry_user" "$registry_password" >"$d/htpasswd" 2>/dev/null
+	for try in 1 2 3 4 5; do
+		registry_port=$((20000 + RANDOM % 30000))
+		ss -Htln "sport = :$registry_port" | grep -q . && continue
+		cat >"$d/config.yml" <<-EOF
+			version: 0.1
+			log:
+			  level: warn
+			storage:
+			  filesystem:
+			    rootdirectory: $d/data
+			  delete:
+			    enabled: true
+			http:
+			  addr: 127.0.0.1:$registry_port
+			auth:
+			  htpasswd:
+			    realm: boxd-test
+			    path: $d/htpasswd
+		EOF
+		setsid docker-registry serve "$d/config.yml" </dev/null >"$dir/logs/registry.log" 2>&1 &
+		pid=$!
+		echo $pid >"$dir/pids/registry"
+		# 401 (auth required) is the registry answering.
+		if wait_ready "registry" $pid registry_answers; then
+			say "registry ready on 127.0.0.1:$registry_port"
+			return 0
+		fi
+	done
+	tail -n 20 "$dir/logs/registry.log" >&2
+	return 1
+}
+registry_answers() {
+	[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$registry_port/v2/") == 401 ]]
+}
+
+# The registries.conf of the run's podman: the test registry over HTTP.
+write_registries_conf() {
+	cat >"$1" <<-EOF
+		[[registry]]
+		location = "127.0.0.1:$registry_port"
+		insecure = true
+	EOF
+}
+
+# The app image, pushed to the registry with its credentials.
+push_registry_image() {
+	podman push -q --creds "$registry_user:$registry_password" "$registry_src_image" \
+		"127.0.0.1:$registry_port/boxd-test/busybox:latest" >>"$dir/logs/registry.log" 2>&1 ||
+		{ tail -n 20 "$dir/logs/registry.log" >&2; return 1; }
+	say "app image pushed to the registry"
 }
 
 # --------------------------------------------------------------- watchdog
@@ -411,9 +492,14 @@ cmd_start() {
 	pids+=($!)
 	start_postgres &
 	pids+=($!)
+	# The registry's port goes into podman's registries.conf: it starts
+	# first. The env file needs its credentials: a file, not a subshell var.
 	{
 		build_images
+		start_registry
 		start_podman
+		push_registry_image
+		printf '%s\n' "$registry_port" "$registry_user" "$registry_password" >"$dir/registry/env"
 	} &
 	pids+=($!)
 	for p in "${pids[@]}"; do
@@ -421,7 +507,8 @@ cmd_start() {
 	done
 	[[ $rc -eq 0 ]] || die "a server failed to start"
 
-	local sock=$dir/mysql/mysqld.sock
+	local sock=$dir/mysql/mysqld.sock reg=()
+	mapfile -t reg <"$dir/registry/env"
 	cat >"$envfile" <<-EOF
 		BOXD_TEST_ENV_DIR=$dir
 		BOXD_TEST_MYSQL_DSN=mysql://root@localhost/?socket=$sock
@@ -434,6 +521,11 @@ cmd_start() {
 		CONTAINERS_STORAGE_CONF=$dir/podman/storage.conf
 		BOXD_TEST_APP_IMAGE=$app_image
 		BOXD_TEST_SFTP_IMAGE=$sftp_image
+		BOXD_TEST_REGISTRY=127.0.0.1:${reg[0]}
+		BOXD_TEST_REGISTRY_USER=${reg[1]}
+		BOXD_TEST_REGISTRY_PASSWORD=${reg[2]}
+		BOXD_TEST_REGISTRY_IMAGE=127.0.0.1:${reg[0]}/boxd-test/busybox:latest
+		CONTAINERS_REGISTRIES_CONF=$dir/podman/registries.conf
 	EOF
 	cp "$envfile" "$dir/env"
 	started=1
@@ -472,11 +564,13 @@ cmd_stop() {
 		# Every container the tests started: through the CLI, which works
 		# whether or not the API service still runs.
 		export CONTAINERS_CONF=$d/containers.conf CONTAINERS_STORAGE_CONF=$d/storage.conf
+		[[ -f $d/registries.conf ]] && export CONTAINERS_REGISTRIES_CONF=$d/registries.conf
 		timeout 60 podman pod rm -af -t 0 >/dev/null 2>&1 || true
 		timeout 60 podman rm -af -t 0 >/dev/null 2>&1 || echo "test-env: podman rm -af failed" >&2
 		say "containers removed"
 	fi
 	stop_pid podman 10
+	stop_pid registry 5
 	if [[ -f "$dir/pg/data/postmaster.pid" ]]; then
 		as_postgres "$pgbin/pg_ctl" -D "$dir/pg/data" -s -m fast -w -t 20 stop >/dev/null 2>&1 || true
 	fi

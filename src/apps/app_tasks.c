@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "app_bind.h"
+#include "app_image.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "engine/engine.h"
@@ -255,6 +256,14 @@ static int run_install(struct task_ctx *ctx)
 		r = job_require(&job, ok, "install");
 	}
 	if (r >= 0) {
+		/* Before anything is made: a failed pull leaves no data dir
+		 * and no container, only the app in error (what every failed
+		 * install leaves; uninstall clears it) and the task's error. */
+		r = app_image_ensure(ctx, job.engine, job.app.id, job.app.image, 5, 35);
+		if (r < 0)
+			job_fail_state(&job, r);
+	}
+	if (r >= 0) {
 		char err[512];
 		task_ctx_progress(ctx, 10, "Creating data directory %s", job.data_dir);
 		struct fs_id made;
@@ -441,12 +450,11 @@ static int run_update(struct task_ctx *ctx)
 		goto out;
 	const char *image = json_string_value(json_object_get(ctx->args, "image"));
 	task_ctx_progress(ctx, 10, "Checking image %s", image);
-	r = engine_image_exists(job.engine, image);
-	if (r <= 0) {
-		r = task_ctx_fail(ctx, r < 0 ? r : -ENOENT, "image_not_found", "image %s is not available: %s", image,
-				  r < 0 ? engine_errmsg(job.engine) : "no such image");
+	/* Pulled before anything changes: a failed pull leaves the app and
+	 * its container as they were. */
+	r = app_image_ensure(ctx, job.engine, job.app.id, image, 10, 40);
+	if (r < 0)
 		goto out;
-	}
 	app_set(ctx->store, job.app.id, "install_state", "pending_update");
 	app_set(ctx->store, job.app.id, "image", image);
 	free(job.app.image);

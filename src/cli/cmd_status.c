@@ -25,6 +25,10 @@ static void print_engine(json_t *engine)
 		if (api)
 			printf(", API %s", api);
 		printf("\n");
+		/* Reachable, but not usable (an API version boxd does not speak). */
+		const char *err = json_string_value(json_object_get(engine, "error"));
+		if (err)
+			printf("  engine:   %s\n", err);
 	} else {
 		printf("  engine:   not reachable: %s\n", str_or(json_object_get(engine, "error"), "no reason given"));
 	}

@@ -193,7 +193,11 @@ static int handle(void *user, const char *section, const char *name, const char 
 		r = parse_size_bytes(value, &cfg->sftp_memory_bytes);
 	else if (IS("update", "install_root"))
 		r = value[0] == '/' ? (config_set(&cfg->install_root, value), 0) : -EINVAL;
-	else {
+	else if (strcmp(section, "registries") == 0) {
+		/* Its own messages: a generic one would print the password. */
+		if (config_registries_handle(cfg, name, value, ctx->err, ctx->errlen) < 0)
+			return 0;
+	} else {
 		snprintf(ctx->err, ctx->errlen, "unknown key [%s] %s", section, name);
 		return 0;
 	}
@@ -246,6 +250,11 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 			return -EINVAL;
 		}
 		config_set(&cfg->config_path, path);
+		if (config_registries_check(cfg, msg, sizeof(msg)) < 0) {
+			snprintf(errbuf, errlen, "%s: %s", path, msg);
+			config_release(cfg);
+			return -EINVAL;
+		}
 	}
 	if (env_state && *env_state)
 		config_set(&cfg->state_dir, env_state);
@@ -304,6 +313,7 @@ void config_release(struct boxd_config *cfg)
 		free(*fields[i]);
 		*fields[i] = NULL;
 	}
+	config_registries_release(cfg);
 }
 
 int parse_size_bytes(const char *s, int64_t *ret)

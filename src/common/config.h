@@ -75,7 +75,41 @@ struct boxd_config {
 				     * BOXD_INSTALL_ROOT (meson option install_root, /var/lib/boxd) */
 	/* Where the config came from, for messages. */
 	char *config_path;
+	/* [registries]: credentials per registry host (config_registry_for). */
+	struct config_registry *registries;
+	int n_registries;
 };
+
+/* One block of [registries]:
+ *	host = 127.0.0.1:5000      starts a block (a registry host, as in
+ *	                           image names; Docker Hub: docker.io)
+ *	username = boxd
+ *	password = ...             or password_file = PATH (its first line,
+ *	                           read at each pull, so a changed file
+ *	                           counts from the next pull on)
+ * The password is a secret: never printed, wiped on release. */
+struct config_registry {
+	char *host;
+	char *username;
+	char *password;             /* NULL when password_file is set */
+	char *password_file;
+};
+
+/* The password of `reg` (inline, or read from its password_file now),
+ * malloc'ed: the caller wipes (explicit_bzero) and frees it. 0 or negative
+ * errno (-ENOENT, -EACCES, -EFBIG for a file over 4 KiB, -ENOMEM). */
+int config_registry_password(const struct config_registry *reg, char **ret);
+
+/* The credentials for registry `host` ("docker.io", "index.docker.io" and
+ * "registry-1.docker.io" are one), or NULL. Valid until config_release. */
+const struct config_registry *config_registry_for(const struct boxd_config *cfg, const char *host);
+
+/* For config.c: one key of [registries], the check after loading (each
+ * block complete, no host twice), and the release. 0 or negative errno
+ * with a message in err that names no secret. */
+int config_registries_handle(struct boxd_config *cfg, const char *name, const char *value, char *err, size_t errlen);
+int config_registries_check(const struct boxd_config *cfg, char *err, size_t errlen);
+void config_registries_release(struct boxd_config *cfg);
 
 /* Fill defaults, read `path` (may be NULL), then apply environment. The
  * state dir given as `state_dir_override` (a --state-dir flag, may be NULL)

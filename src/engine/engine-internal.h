@@ -67,3 +67,51 @@ int engine_demux_logs(const void *buf, size_t len, unsigned streams, char **ret,
  * Always returns 0. A harness is one line:
  *	int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { return engine_fuzz_one(d, n); } */
 int engine_fuzz_one(const uint8_t *data, size_t size);
+
+/* ---- pulling images and choosing the API version (engine_pull.c) ------- */
+
+/* Split an image reference into what POST /images/create wants: fromImage
+ * (the repository) and tag ("latest" when there is none; the digest,
+ * "sha256:...", for repo@digest). -EINVAL for a bad reference or a buffer
+ * too small. */
+int engine_image_ref_split(const char *ref, char *repo, size_t repolen, char *tag, size_t taglen);
+
+/* The X-Registry-Auth value for `auth` (base64url of its JSON),
+ * malloc'ed; the caller wipes and frees it. -EINVAL (no user or password,
+ * not UTF-8), -ENOMEM. */
+int engine_registry_auth_encode(const struct engine_registry_auth *auth, char **ret);
+
+/* The JSON-lines stream of POST /images/create, fed in chunks as they
+ * arrive. Each line is {"status","id","progressDetail":{current,total}}
+ * or {"error","errorDetail":{"message"}}; Docker and Podman both report a
+ * failed pull that way after a 200. */
+struct engine_pull_layer {
+	char id[72];
+	int64_t current, total;
+	bool done;
+};
+
+struct engine_pull_stream {
+	struct engine_pull_layer *layers;
+	size_t n_layers, cap_layers;
+	char *line;               /* a line cut by a chunk boundary */
+	size_t line_len;
+	size_t lines;             /* JSON lines read */
+	bool failed;              /* an error line came */
+	char error[1024];         /* its message, control characters blanked */
+};
+
+/* 0, -EBADMSG (a line that is not a JSON object), -EMSGSIZE (a line over
+ * 64 KiB), -ENOMEM. An error line is not an error of the call: it sets
+ * failed and error. */
+int engine_pull_stream_feed(struct engine_pull_stream *s, const char *buf, size_t len);
+/* The stream ended: read a last line without its newline. */
+int engine_pull_stream_finish(struct engine_pull_stream *s);
+void engine_pull_stream_progress(const struct engine_pull_stream *s, struct engine_pull_progress *ret);
+void engine_pull_stream_release(struct engine_pull_stream *s);
+
+/* Pick the API version to speak from the engine's /version ApiVersion and
+ * MinAPIVersion (may be "" or NULL: no minimum). 0 with ret set; else
+ * -EPROTONOSUPPORT or -EBADMSG with a message naming the versions. */
+int engine_api_negotiate(const char *server_max, const char *server_min, char ret[ENGINE_API_VERSION_MAX],
+			 char *err, size_t errlen);

@@ -17,11 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 
-#define API "/v" ENGINE_API_VERSION
+/* Paths are written without the version: request() puts the negotiated
+ * "/vX.Y" in front (engine.h, "API version"). */
+#define API ""
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 2000
 #define DEFAULT_TIMEOUT_MS 30000
@@ -39,6 +43,13 @@ struct engine {
 	struct curl_slist *json_headers;  /* Content-Type: application/json, no Expect */
 	char curl_err[CURL_ERROR_SIZE];
 	char errmsg[1024];
+	/* The negotiated API version; "" until the first versioned request. */
+	char api[ENGINE_API_VERSION_MAX];
+	/* The request being sent goes without a version prefix: /_ping and
+	 * the negotiating GET /version. */
+	bool unversioned;
+	/* The API-Version header of the last /_ping ("" none). */
+	char ping_api[ENGINE_API_VERSION_MAX];
 };
 
 /* One reply, accumulated by the write callback. */
@@ -139,6 +150,30 @@ static int transport_error(struct engine *e, CURLcode code, const struct reply *
 /* Send one request. `body` is JSON text or NULL. Returns 0 when an HTTP
  * reply arrived, whatever its status (in rep->status), else a negative errno
  * with the message set. On 0 the caller releases rep. */
+static int negotiate(struct engine *e);
+
+/* Headers of an unversioned request: keeps API-Version (what /_ping
+ * reports on Docker and Podman). */
+static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct engine *e = userdata;
+	size_t n = size * nitems;
+	static const char name[] = "api-version:";
+	if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
+		const char *v = buf + sizeof(name) - 1;
+		size_t len = n - (sizeof(name) - 1);
+		while (len && (*v == ' ' || *v == '\t'))
+			v++, len--;
+		while (len && (v[len - 1] == '\r' || v[len - 1] == '\n' || v[len - 1] == ' '))
+			len--;
+		if (len < sizeof(e->ping_api)) {
+			memcpy(e->ping_api, v, len);
+			e->ping_api[len] = '\0';
+		}
+	}
+	return n;
+}
+
 static int request(struct engine *e, const char *method, const char *path, const char *body, long timeout_ms,
 		   struct reply *rep)
 {
@@ -146,8 +181,14 @@ static int request(struct engine *e, const char *method, const char *path, const
 	CURLcode code;
 
 	*rep = (struct reply){ .max = e->max_reply };
+	if (!e->unversioned && !e->api[0]) {
+		int r = negotiate(e);
+		if (r < 0)
+			return r;
+	}
 	/* The host name is never looked up: the socket is the address. */
-	if (asprintf(&url, "http://localhost%s", path) < 0)
+	if (asprintf(&url, "http://localhost%s%s%s", e->unversioned ? "" : "/v", e->unversioned ? "" : e->api,
+		     path) < 0)
 		return set_error(e, -ENOMEM, "out of memory");
 
 	curl_easy_reset(e->curl);
@@ -161,6 +202,10 @@ static int request(struct engine *e, const char *method, const char *path, const
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, rep);
 	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->json_headers);
+	if (e->unversioned) {
+		curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, header_cb);
+		curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
+	}
 	if (strcmp(method, "POST") == 0) {
 		curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
 		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body ? body : "");
@@ -387,7 +432,10 @@ int engine_ping(struct engine *e)
 	int r;
 
 	begin(e);
+	e->unversioned = true;
+	e->ping_api[0] = '\0';
 	r = request(e, "GET", "/_ping", NULL, t, &rep);
+	e->unversioned = false;
 	if (r < 0)
 		return r;
 	r = status_result(e, &rep);
@@ -700,5 +748,247 @@ int engine_container_logs(struct engine *e, const char *id, const struct engine_
 	}
 out:
 	reply_release(&rep);
+	return r;
+}
+
+int engine_image_remove(struct engine *e, const char *name, bool force)
+{
+	char path[700];
+
+	begin(e);
+	if (!engine_image_ref_valid(name))
+		return set_error(e, -EINVAL, "bad image name \"%.64s\"", name ? name : "(null)");
+	snprintf(path, sizeof(path), API "/images/%s?force=%d", name, force ? 1 : 0);
+	int r = call(e, "DELETE", path, NULL, e->long_timeout_ms);
+	return r > 0 ? 0 : r;
+}
+
+/* ---- API version negotiation --------------------------------------------------- */
+
+/* The version both sides speak, from what the engine offers: the
+ * API-Version header of GET /_ping, as Docker's own clients negotiate
+ * (cheap: Podman's GET /version runs conmon and runc to report their
+ * versions, seconds on a busy host, and every worker opens a handle), else
+ * ApiVersion and MinAPIVersion of GET /version (both unversioned). */
+static int negotiate(struct engine *e)
+{
+	struct engine_version v;
+	json_t *root;
+	char err[sizeof(e->errmsg)];
+	int r;
+
+	if (!e->ping_api[0]) {
+		r = engine_ping(e);
+		if (r < 0)
+			return r;
+	}
+	if (e->ping_api[0]) {
+		r = engine_api_negotiate(e->ping_api, NULL, e->api, err, sizeof(err));
+		if (r < 0) {
+			e->api[0] = '\0';
+			return set_error(e, r, "%s", err);
+		}
+		return 0;
+	}
+	e->unversioned = true;
+	r = call_json(e, "GET", "/version", NULL, e->timeout_ms, &root);
+	e->unversioned = false;
+	if (r < 0)
+		return r;
+	r = engine_parse_version(root, &v);
+	json_decref(root);
+	if (r < 0)
+		return parse_failed(e, r, "GET /version");
+	r = engine_api_negotiate(v.api_version, v.min_api_version, e->api, err, sizeof(err));
+	engine_version_release(&v);
+	if (r < 0) {
+		e->api[0] = '\0';
+		return set_error(e, r, "%s", err);
+	}
+	return 0;
+}
+
+int engine_api_version(struct engine *e, char ret[ENGINE_API_VERSION_MAX])
+{
+	begin(e);
+	if (!e->api[0]) {
+		int r = negotiate(e);
+		if (r < 0)
+			return r;
+	}
+	memcpy(ret, e->api, ENGINE_API_VERSION_MAX);
+	return 0;
+}
+
+/* ---- pulling images -------------------------------------------------------------- */
+
+#define PULL_REPORT_INTERVAL_MS 250
+
+struct pull_ctx {
+	struct engine_pull_stream stream;
+	int err;                  /* a stream parse failure; ends the transfer */
+	CURL *curl;
+	long status;              /* of the reply, once its headers are in */
+	struct reply *error_body; /* a non-2xx reply, collected whole */
+	engine_pull_cb cb;
+	void *userdata;
+	struct timespec last_report;
+	bool reported;
+};
+
+static void pull_report(struct pull_ctx *p, bool force)
+{
+	struct timespec now;
+	if (!p->cb)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	long ms = (now.tv_sec - p->last_report.tv_sec) * 1000 + (now.tv_nsec - p->last_report.tv_nsec) / 1000000;
+	if (!force && p->reported && ms < PULL_REPORT_INTERVAL_MS)
+		return;
+	struct engine_pull_progress pr;
+	engine_pull_stream_progress(&p->stream, &pr);
+	p->cb(&pr, p->userdata);
+	p->last_report = now;
+	p->reported = true;
+}
+
+static size_t pull_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	struct pull_ctx *p = userdata;
+	size_t n = size * nmemb;
+	if (!p->status)
+		curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &p->status);
+	if (p->status < 200 || p->status >= 300)
+		return write_cb(ptr, size, nmemb, p->error_body);
+	int r = engine_pull_stream_feed(&p->stream, ptr, n);
+	if (r < 0) {
+		p->err = r;
+		return 0;
+	}
+	pull_report(p, false);
+	return n;
+}
+
+/* What a registry's refusal means, from the words engines pass on. */
+static int pull_error_errno(const char *msg)
+{
+	if (strstr(msg, "unauthorized") || strstr(msg, "authentication required") || strstr(msg, "denied"))
+		return -EACCES;
+	if (strstr(msg, "manifest unknown") || strstr(msg, "not found") || strstr(msg, "no such host"))
+		return -ENOENT;
+	return -EIO;
+}
+
+int engine_image_pull(struct engine *e, const char *ref, const struct engine_registry_auth *auth,
+		      engine_pull_cb cb, void *userdata)
+{
+	char repo[600], tag[200], *authval = NULL, *authhdr = NULL, *q_repo = NULL, *q_tag = NULL, *url = NULL;
+	struct curl_slist *headers = NULL;
+	struct reply rep = { .max = e->max_reply };
+	struct pull_ctx p = { .cb = cb, .userdata = userdata, .curl = e->curl, .error_body = &rep };
+	CURLcode code;
+	int r;
+
+	begin(e);
+	if (engine_image_ref_split(ref, repo, sizeof(repo), tag, sizeof(tag)) < 0)
+		return set_error(e, -EINVAL, "bad image name \"%.64s\"", ref ? ref : "(null)");
+	if (!e->api[0] && (r = negotiate(e)) < 0)
+		return r;
+	if (auth) {
+		r = engine_registry_auth_encode(auth, &authval);
+		if (r < 0)
+			return set_error(e, r, r == -ENOMEM ? "out of memory" : "bad registry credentials (not UTF-8)");
+		if (asprintf(&authhdr, "X-Registry-Auth: %s", authval) < 0) {
+			authhdr = NULL;
+			r = set_error(e, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	headers = curl_slist_append(NULL, "Expect:");
+	if (headers && authhdr) {
+		struct curl_slist *h = curl_slist_append(headers, authhdr);
+		if (!h)
+			curl_slist_free_all(headers);
+		headers = h;
+	}
+	q_repo = curl_easy_escape(e->curl, repo, 0);
+	q_tag = curl_easy_escape(e->curl, tag, 0);
+	if (!headers || !q_repo || !q_tag ||
+	    asprintf(&url, "http://localhost/v%s/images/create?fromImage=%s&tag=%s", e->api, q_repo, q_tag) < 0) {
+		url = NULL;
+		r = set_error(e, -ENOMEM, "out of memory");
+		goto out;
+	}
+
+	curl_easy_reset(e->curl);
+	e->curl_err[0] = '\0';
+	curl_easy_setopt(e->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket_path);
+	curl_easy_setopt(e->curl, CURLOPT_URL, url);
+	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->curl_err);
+	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
+	/* No overall limit (a large image takes what it takes); silence for
+	 * long_timeout_ms is a stuck pull. */
+	curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_TIME, (e->long_timeout_ms + 999) / 1000);
+	curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, 0L);
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, headers);
+	/* A 2xx reply streams progress lines; anything else is an error
+	 * body, collected whole. */
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, pull_write_cb);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &p);
+	code = curl_easy_perform(e->curl);
+	/* The handle keeps no pointer to the headers past the transfer, but
+	 * clear them anyway before they are freed. */
+	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, NULL);
+	long status = 0;
+	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 0 && (status < 200 || status >= 300)) {
+		/* Docker and Podman send {"message": ...}: the reason. */
+		char cause[128];
+		engine_error_text(status, rep.data, rep.len, e->errmsg, sizeof(e->errmsg), cause, sizeof(cause));
+		r = engine_http_error(status, cause, e->errmsg);
+		if (r == -EIO)
+			r = pull_error_errno(e->errmsg);
+		goto out;
+	}
+	if (code != CURLE_OK && !(code == CURLE_WRITE_ERROR && p.err)) {
+		if (code == CURLE_OPERATION_TIMEDOUT)
+			r = set_error(e, -ETIMEDOUT, "pulling %s: the container engine sent nothing for %ld ms", ref,
+				      e->long_timeout_ms);
+		else
+			r = transport_error(e, code, &rep, "POST", "/images/create", e->long_timeout_ms);
+		goto out;
+	}
+	if (p.err == 0)
+		p.err = engine_pull_stream_finish(&p.stream);
+	if (p.err < 0) {
+		r = set_error(e, p.err == -ENOMEM ? -ENOMEM : -EBADMSG,
+			      "pulling %s: the container engine sent an unreadable progress stream", ref);
+		goto out;
+	}
+	if (p.stream.failed) {
+		r = set_error(e, pull_error_errno(p.stream.error), "%s", p.stream.error);
+		goto out;
+	}
+	pull_report(&p, true);
+	r = 0;
+out:
+	curl_slist_free_all(headers);
+	if (authhdr) {
+		explicit_bzero(authhdr, strlen(authhdr));
+		free(authhdr);
+	}
+	if (authval) {
+		explicit_bzero(authval, strlen(authval));
+		free(authval);
+	}
+	curl_free(q_repo);
+	curl_free(q_tag);
+	free(url);
+	reply_release(&rep);
+	engine_pull_stream_release(&p.stream);
 	return r;
 }

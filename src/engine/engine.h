@@ -1,4 +1,5 @@
-/* engine.h — a client for the Docker Engine REST API (v1.41) on a unix socket.
+/* engine.h — a client for the Docker Engine REST API (v1.41 to v1.43,
+ * negotiated) on a unix socket.
  *
  * boxd runs its app and service containers through this module. It speaks
  * the Docker Engine API over a unix socket (libcurl) and works against Docker
@@ -62,8 +63,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* API version spoken (the path prefix /v1.41). Docker >= 20.10 and Podman's
- * compatible service >= 3 accept it. */
+/* The API version boxd was first written for; what a handle speaks is
+ * negotiated (see "API version" below). */
 #define ENGINE_API_VERSION "1.41"
 
 /* Sockets tried by engine_open(NULL, ...), in this order. */
@@ -374,3 +375,82 @@ struct engine_logs_opts {
  * itself contain NULs) that the caller frees. */
 int engine_container_logs(struct engine *e, const char *id, const struct engine_logs_opts *opts,
 			  char **ret_text, size_t *ret_len);
+
+/* ---- pulling images --------------------------------------------------- */
+
+/* Credentials for a registry, sent as X-Registry-Auth (base64url JSON, as
+ * Docker's clients send it). `server` is the registry host the credentials
+ * are for ("127.0.0.1:5000", "ghcr.io"; Docker Hub: "docker.io"). The
+ * strings are only read during the call; the encoded header is wiped from
+ * memory after the request. */
+struct engine_registry_auth {
+	const char *username;
+	const char *password;
+	const char *server;
+};
+
+/* How far a pull is, summed over the layers seen so far: a layer's size is
+ * known once its download starts, so total_bytes may grow. */
+struct engine_pull_progress {
+	int64_t current_bytes;
+	int64_t total_bytes;
+	size_t layers;
+	size_t layers_done;
+};
+
+/* Called from inside engine_image_pull() whenever progress arrived (at
+ * most a few times a second). */
+typedef void (*engine_pull_cb)(const struct engine_pull_progress *p, void *userdata);
+
+/* Pull `ref` ("127.0.0.1:5000/wiki:1", "nginx", "repo@sha256:...") with
+ * POST /images/create; no tag means "latest". `auth` may be NULL
+ * (anonymous). Blocks until the engine has the image or gives up; there is
+ * no overall timeout, but a pull that sends nothing for long_timeout_ms
+ * fails with -ETIMEDOUT.
+ *
+ * Errors: -EINVAL bad reference; -EACCES the registry refused the
+ * credentials or wants some ("unauthorized"); -ENOENT no such image or tag
+ * ("manifest unknown", "not found"); -EIO any other failure. The engine
+ * reports a failed pull inside a 200 stream; either way engine_errmsg()
+ * is the engine's (registry's) reason verbatim, e.g. "initializing source
+ * docker://...: reading manifest 1 in ...: manifest unknown". */
+int engine_image_pull(struct engine *e, const char *ref, const struct engine_registry_auth *auth,
+		      engine_pull_cb cb, void *userdata);
+
+/* Remove a local image by name or id (DELETE /images/{name}); `force`
+ * also removes it while containers use it. -ENOENT when there is none. */
+int engine_image_remove(struct engine *e, const char *name, bool force);
+
+/* The registry host `ref` is pulled from: its first component when that
+ * looks like a host (has '.' or ':', or is "localhost"), else "docker.io".
+ * 0, or -EINVAL for a bad reference or a too small buffer. */
+int engine_image_registry(const char *ref, char *buf, size_t buflen);
+
+/* ---- API version -------------------------------------------------------- */
+
+/* The Docker API versions boxd speaks. Every handle negotiates before its
+ * first versioned request, as Docker's own clients do: the engine's API
+ * version, capped at ENGINE_API_VERSION_HIGHEST, is the /vX.Y prefix of
+ * every request. The engine's version comes from the API-Version header of
+ * GET /_ping (which engine_ping() and autodetection send anyway), else from
+ * ApiVersion and MinAPIVersion of an unversioned GET /version (Podman's
+ * takes seconds on a busy host: it runs conmon and runc). An engine whose
+ * version is below ENGINE_API_VERSION_MIN, or whose MinAPIVersion is above
+ * the version chosen, is refused: every call then fails with
+ * -EPROTONOSUPPORT and a message naming both versions. (/_ping does not
+ * report a minimum; an engine that refuses the version chosen says so
+ * itself, e.g. Docker 29's "client version 1.43 is too old. Minimum
+ * supported API version is 1.44".)
+ *
+ * The highest is 1.43 because API 1.44 changes what boxd asks for: a
+ * read-only bind becomes recursively read-only (BindOptions
+ * .ReadOnlyNonRecursive is the opt-out), which the sftp service's
+ * read-only roots do not expect. */
+#define ENGINE_API_VERSION_MIN "1.41"
+#define ENGINE_API_VERSION_HIGHEST "1.43"
+#define ENGINE_API_VERSION_MAX 16   /* buffer for "1.41" and its NUL */
+
+/* The version this handle speaks, negotiating first if it has not yet.
+ * 0 and the version in ret (ENGINE_API_VERSION_MAX bytes), or a negative
+ * errno with the message set. */
+int engine_api_version(struct engine *e, char ret[ENGINE_API_VERSION_MAX]);
