@@ -313,6 +313,60 @@ static void debug_verify(const struct lock_doc *doc)
 static void debug_verify(const struct lock_doc *doc) { (void)doc; }
 #endif
 
+/* ---- salvage ------------------------------------------------------------ */
+
+int lock_doc_salvage(const char *text, int64_t min_next_ticket, struct lock_doc *ret, int *ret_kept,
+		     int *ret_dropped)
+{
+	json_t *root = json_loads(text ? text : "", 0, NULL);
+	json_t *holders = json_object_get(root, "holders"), *queue = json_object_get(root, "queue");
+	struct lock_doc doc;
+	lock_doc_init(&doc);
+	doc.next_ticket = min_next_ticket > 1 ? min_next_ticket : 1;
+	int dropped = (int)json_array_size(queue);
+	/* A document edited by hand (the usual reason for a repair) may carry
+	 * larger numbers than the caller knows of: stay past every ticket
+	 * still readable in it too. */
+	json_t *next = json_object_get(root, "nextTicket");
+	if (json_is_integer(next) && json_integer_value(next) > doc.next_ticket && json_integer_value(next) < INT64_MAX)
+		doc.next_ticket = json_integer_value(next);
+	for (size_t i = 0; i < json_array_size(queue); i++) {
+		json_t *t = json_object_get(json_array_get(queue, i), "ticket");
+		if (json_is_integer(t) && json_integer_value(t) >= doc.next_ticket &&
+		    json_integer_value(t) < INT64_MAX - 1)
+			doc.next_ticket = json_integer_value(t) + 1;
+	}
+	size_t nh = json_array_size(holders);
+	doc.holders = calloc(nh ? nh : 1, sizeof(*doc.holders));
+	if (!doc.holders) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < nh; i++) {
+		json_t *h = json_array_get(holders, i);
+		struct lock_holder *dst = &doc.holders[doc.n_holders];
+		char err[16];
+		if (!json_is_object(h) || parse_req(h, &dst->lock, "holders", i, err, sizeof(err)) < 0 ||
+		    parse_owner(h, &dst->owner, "holders", i, err, sizeof(err)) < 0) {
+			dropped++;
+			continue;
+		}
+		/* Kept only if it can stand with those kept before it. */
+		doc.n_holders++;
+		if (lock_doc_verify(&doc, NULL, 0) < 0) {
+			doc.n_holders--;
+			dropped++;
+		}
+	}
+	json_decref(root);
+	*ret = doc;
+	if (ret_kept)
+		*ret_kept = (int)doc.n_holders;
+	if (ret_dropped)
+		*ret_dropped = dropped;
+	return 0;
+}
+
 /* ---- formatting --------------------------------------------------------- */
 
 /* Every jansson call can fail for want of memory; each one is checked, so

@@ -134,6 +134,19 @@ int lock_doc_parse(const char *json, struct lock_doc *ret, char *errbuf, size_t 
  * like assert(). */
 int lock_doc_verify(const struct lock_doc *doc, char *errbuf, size_t errlen);
 
+/* What can be saved of a document that lock_doc_parse() refuses (the rule
+ * of `boxd locks repair`): every holder entry that parses on its own and
+ * can stand with those kept before it (of conflicting holders, e.g. two
+ * exclusive holders of one name, the first in document order stays: the
+ * order of the grants). The queue is dropped (waiters re-queue by
+ * themselves). nextTicket is at least min_next_ticket and past every
+ * nextTicket and ticket still readable in the text. Text that is not JSON
+ * gives an empty document. *ret_kept and *ret_dropped (optional) count the
+ * holders kept and the entries (holders and tickets) dropped. 0, or
+ * -ENOMEM with *ret untouched. */
+int lock_doc_salvage(const char *text, int64_t min_next_ticket, struct lock_doc *ret, int *ret_kept,
+		     int *ret_dropped);
+
 /* Serialize; *ret is malloc'ed. Output is canonical: the same document
  * always gives the same text. -ENOMEM if any allocation fails (nothing is
  * returned then, never a partial document). */

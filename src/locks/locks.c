@@ -2,7 +2,6 @@
 #include "locks.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -670,62 +669,6 @@ int locks_read(struct store *s, struct lock_doc *ret_doc, int64_t *ret_version, 
 	return 0;
 }
 
-/* Salvage every holder entry that parses on its own. */
-static void salvage(const char *text, int64_t version, struct lock_doc *out, struct locks_repair_report *rep)
-{
-	lock_doc_init(out);
-	/* Tickets are only issued by writes, and every write bumps the version,
-	 * so no ticket ever issued is >= version + 1. */
-	out->next_ticket = version + 1;
-	json_t *root = json_loads(text, 0, NULL);
-	json_t *holders = json_object_get(root, "holders");
-	json_t *queue = json_object_get(root, "queue");
-	rep->entries_dropped = (int)json_array_size(queue);
-	/* That holds for documents written by this CAS loop; a document that was
-	 * edited by hand (the usual reason for a repair) may carry larger
-	 * numbers, so also stay past every ticket still readable in it. */
-	json_t *next = json_object_get(root, "nextTicket");
-	if (json_is_integer(next) && json_integer_value(next) > out->next_ticket &&
-	    json_integer_value(next) < INT64_MAX)
-		out->next_ticket = json_integer_value(next);
-	for (size_t i = 0; i < json_array_size(queue); i++) {
-		json_t *t = json_object_get(json_array_get(queue, i), "ticket");
-		if (json_is_integer(t) && json_integer_value(t) >= out->next_ticket &&
-		    json_integer_value(t) < INT64_MAX - 1)
-			out->next_ticket = json_integer_value(t) + 1;
-	}
-	size_t nh = json_array_size(holders);
-	out->holders = calloc(nh ? nh : 1, sizeof(*out->holders));
-	for (size_t i = 0; i < nh && out->holders; i++) {
-		/* Reuse the strict parser on a one-holder document. */
-		json_t *one = json_pack("{s:[O], s:[], s:I}", "holders", json_array_get(holders, i), "queue",
-					"nextTicket", (json_int_t)1);
-		char *one_text = one ? json_dumps(one, JSON_COMPACT) : NULL;
-		struct lock_doc single;
-		char err[128];
-		bool kept = false;
-		if (one_text && lock_doc_parse(one_text, &single, err, sizeof(err)) == 0) {
-			/* Kept only if it can stand with those kept before it:
-			 * of holders that conflict (two exclusive, a name held
-			 * twice by one owner) the first in document order, the
-			 * order of the grants, stays. A worker whose holding is
-			 * dropped finds it gone when it renews its lease, and
-			 * stops. */
-			out->holders[out->n_holders++] = single.holders[0];
-			kept = lock_doc_verify(out, NULL, 0) == 0;
-			if (!kept)
-				out->n_holders--;
-			lock_doc_release(&single);
-		}
-		if (!kept)
-			rep->entries_dropped++;
-		free(one_text);
-		json_decref(one);
-	}
-	rep->holders_kept = (int)out->n_holders;
-	json_decref(root);
-}
-
 int locks_repair(struct store *s, struct locks_repair_report *rep)
 {
 	*rep = (struct locks_repair_report){ 0 };
@@ -746,7 +689,11 @@ int locks_repair(struct store *s, struct locks_repair_report *rep)
 		rep->was_valid = true;
 		goto out;
 	}
-	salvage(text, version, &doc, rep);
+	/* Tickets are only issued by writes, and every write bumps the
+	 * version, so no ticket ever issued is >= version + 1. */
+	r = lock_doc_salvage(text, version + 1, &doc, &rep->holders_kept, &rep->entries_dropped);
+	if (r < 0)
+		goto out;
 	r = lock_doc_format(&doc, &new_text);
 	lock_doc_release(&doc);
 	if (r < 0)

@@ -1665,6 +1665,53 @@ static void test_task_in_line(void **state)
 	assert_false(lock_doc_task_in_line(d, 8, "platform"));
 }
 
+/* ---- salvage (the rule of `boxd locks repair`) ---------------------------- */
+
+static void test_salvage(void **state)
+{
+	(void)state;
+	struct lock_doc p;
+	int kept = -1, dropped = -1;
+
+	/* Not JSON: nothing to keep, nextTicket as asked. */
+	assert_int_equal(lock_doc_salvage("{broken", 9, &p, &kept, &dropped), 0);
+	assert_int_equal(p.n_holders + p.n_waiters, 0);
+	assert_int_equal(p.next_ticket, 9);
+	assert_int_equal(kept, 0);
+	assert_int_equal(dropped, 0);
+	lock_doc_release(&p);
+	assert_int_equal(lock_doc_salvage(NULL, 0, &p, NULL, NULL), 0);
+	assert_int_equal(p.next_ticket, 1);
+	lock_doc_release(&p);
+
+	/* Holders: fine, bad mode, not an object, conflicting with the first,
+	 * fine again, held twice by one owner. Tickets: one past nextTicket. */
+	const char *text = DOC(HOLD("app:x", "exclusive", 1, 10) ","
+			       "{\"name\":\"app:y\",\"mode\":\"write\",\"task\":2,\"host\":\"h\",\"pid\":20,\"start\":9},"
+			       "5," HOLD("app:x", "shared", 3, 30) "," HOLD("app:z", "shared", 3, 30) "," HOLD(
+				       "app:z", "exclusive", 3, 30),
+			       WAITER(41), "40");
+	assert_int_equal(lock_doc_salvage(text, 7, &p, &kept, &dropped), 0);
+	check_invariants(&p);
+	assert_int_equal(kept, 2);
+	assert_int_equal(dropped, 5); /* four holders, one ticket */
+	assert_int_equal(p.n_holders, 2);
+	assert_string_equal(p.holders[0].lock.name, "app:x");
+	assert_int_equal(p.holders[0].owner.task_id, 1);
+	assert_int_equal(p.holders[0].lock.mode, LOCK_EXCLUSIVE);
+	assert_string_equal(p.holders[1].lock.name, "app:z");
+	assert_int_equal(p.holders[1].lock.mode, LOCK_SHARED);
+	assert_int_equal(p.n_waiters, 0);
+	assert_int_equal(p.next_ticket, 42); /* past ticket 41, which was past nextTicket 40 */
+	lock_doc_release(&p);
+
+	/* What it gives parses. */
+	assert_int_equal(lock_doc_salvage(text, 100, &p, NULL, NULL), 0);
+	assert_int_equal(p.next_ticket, 100);
+	assert_roundtrip(&p);
+	lock_doc_release(&p);
+}
+
 /* ---- guarded arithmetic on doctored documents -------------------------- */
 
 static void test_doctored_numbers(void **state)
@@ -2467,6 +2514,7 @@ int main(void)
 		T(test_owner_leased),
 		T(test_next_in_line),
 		T(test_task_in_line),
+		T(test_salvage),
 		T(test_doctored_numbers),
 		T(test_format_allocation_failures),
 		T(test_model_check),
