@@ -5,6 +5,13 @@ import { duration, ACTIVE } from '../format.js';
 import { refreshStatus, state } from '../state.js';
 import { kv, progressBar, stateBadge, table, taskLink, taskMessage } from '../ui.js';
 
+// The engine, its version and API version; or why they are not known.
+function engineText(e) {
+  if (!e.reachable) return `unreachable${e.error ? `: ${e.error}` : ''}`;
+  if (!e.version) return `reachable; version not known${e.error ? `: ${e.error}` : ''}`;
+  return `${e.product || 'engine'} ${e.version} (API ${e.apiVersion})`;
+}
+
 export default {
   title: () => 'Overview',
   mount(main) {
@@ -31,8 +38,7 @@ export default {
             ['Version', `${st.version}${st.buildVersion !== st.version ? ` (built as ${st.buildVersion})` : ''}`],
             ['Host', st.host],
             ['Store', st.store.backend],
-            ['Engine', e.reachable ? `${e.product || 'engine'} ${e.version || ''} (API ${e.apiVersion || '?'})`
-              : `unreachable${e.error ? `: ${e.error}` : ''}`],
+            ['Engine', engineText(e)],
             ['Engine socket', e.socket || '—'],
             ['Uptime', duration(up)],
           ]),
