@@ -26,6 +26,7 @@ struct events_out {
 	bool json;
 	const char *kinds[KINDS_MAX];
 	size_t n_kinds;
+	bool streaming; /* the stream began: a break now is its end */
 };
 
 static bool wanted(const struct events_out *o, const char *event)
@@ -64,6 +65,7 @@ static int on_event(const char *event, const char *data, void *userdata)
 static int on_chunk(const char *data, size_t len, void *userdata)
 {
 	struct events_out *o = userdata;
+	o->streaming = true;
 	int r = sse_feed(&o->sse, data, len);
 	if (fflush(stdout) == EOF)
 		return -EPIPE;
@@ -100,6 +102,10 @@ int cmd_events(struct cli *cli, int argc, char **argv)
 	r = http_request(cli->http, &req, &resp, err, sizeof(err));
 	if (r == -EPIPE) {
 		code = CLI_EXIT_API; /* stdout went away: nobody to tell */
+	} else if (r < 0 && o.streaming) {
+		/* A daemon that stops may cut the stream rather than end it. */
+		fprintf(stderr, "boxctl: the event stream ended (boxd stopped?): %s\n", err);
+		code = CLI_EXIT_CONNECT;
 	} else if (r < 0) {
 		code = api_report_transport(cli, r, err);
 	} else if (resp.status < 200 || resp.status >= 300) {
