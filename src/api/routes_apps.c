@@ -235,6 +235,58 @@ static void simple_app_task(struct api_req *req, const char *type)
 	json_decref(args);
 }
 
+/* PATCH /api/v1/apps/:id/env {"set":{"A":"1"},"unset":["B"]}: a configure
+ * task that changes only those variables. The merge happens in the worker,
+ * on the env the app has when the task runs (tasks of an app run in
+ * order), so two patches queued one after the other both count. */
+static void patch_env(struct api_req *req)
+{
+	static const char *const fields[] = { "set", "unset", NULL };
+	json_t *body = api_body_object(req);
+	if (!body || !api_check_fields(req, body, fields))
+		goto out;
+	json_t *set = json_object_get(body, "set"), *unset = json_object_get(body, "unset");
+	if (!set && !unset) {
+		api_reply_error(req, 400, "bad_request", "an env patch needs \"set\" and/or \"unset\"");
+		goto out;
+	}
+	if (set && !env_valid(req, set))
+		goto out;
+	if (unset) {
+		size_t i;
+		json_t *k;
+		if (!json_is_array(unset)) {
+			api_reply_error(req, 400, "bad_request", "\"unset\" must be an array of variable names");
+			goto out;
+		}
+		/* Names are checked like set's keys (an object of them). */
+		json_t *names = json_object();
+		json_array_foreach(unset, i, k) {
+			if (!json_is_string(k)) {
+				api_reply_error(req, 400, "bad_request", "\"unset\" must be an array of variable names");
+				json_decref(names);
+				goto out;
+			}
+			json_object_set_new(names, json_string_value(k), json_string(""));
+			if (set && json_object_get(set, json_string_value(k))) {
+				api_reply_error(req, 400, "bad_request", "env: %s is both set and unset",
+						json_string_value(k));
+				json_decref(names);
+				goto out;
+			}
+		}
+		bool ok = env_valid(req, names);
+		json_decref(names);
+		if (!ok)
+			goto out;
+	}
+	json_t *args = json_pack("{s:O?, s:O?}", "envSet", set, "envUnset", unset);
+	queue_app_task(req, "configure", req->params[0], args, NULL, NULL, NULL);
+	json_decref(args);
+out:
+	json_decref(body);
+}
+
 static void uninstall_app(struct api_req *req) { simple_app_task(req, "uninstall"); }
 static void restart_app(struct api_req *req) { simple_app_task(req, "restart"); }
 
@@ -416,6 +468,7 @@ const struct api_route api_routes_apps[] = {
 	{ "POST", "/api/v1/apps/:id/uninstall", uninstall_app },
 	{ "POST", "/api/v1/apps/:id/restart", restart_app },
 	{ "POST", "/api/v1/apps/:id/configure", configure_app },
+	{ "PATCH", "/api/v1/apps/:id/env", patch_env },
 	{ "POST", "/api/v1/apps/:id/update", update_app },
 	{ "GET", "/api/v1/volumes", list_volumes },
 	{ "POST", "/api/v1/volumes", add_volume },

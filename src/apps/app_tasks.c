@@ -394,12 +394,30 @@ static int run_configure(struct task_ctx *ctx)
 		}
 	}
 	app_set(ctx->store, job.app.id, "install_state", "pending_configure");
+	json_t *merged = NULL;
+	json_t *env_set = json_object_get(ctx->args, "envSet"), *env_unset = json_object_get(ctx->args, "envUnset");
+	if (!env && (env_set || env_unset)) {
+		/* A patch: onto the env the app has now (app_tasks.h). */
+		merged = json_loads(job.app.env ? job.app.env : "{}", 0, NULL);
+		if (!json_is_object(merged)) {
+			json_decref(merged);
+			merged = json_object();
+		}
+		if (env_set)
+			json_object_update(merged, env_set);
+		size_t i;
+		json_t *k;
+		json_array_foreach(env_unset, i, k)
+			json_object_del(merged, json_string_value(k));
+		env = merged;
+	}
 	if (env) {
 		char *text = json_dumps(env, JSON_COMPACT | JSON_SORT_KEYS);
 		app_set(ctx->store, job.app.id, "env", text);
 		free(job.app.env);
 		job.app.env = text;
 	}
+	json_decref(merged);
 	if (dir) {
 		/* null: back to the default dir under the appsdata root. */
 		const char *new_custom = json_is_string(dir) ? json_string_value(dir) : NULL;

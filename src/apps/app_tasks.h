@@ -3,6 +3,10 @@
  * `service:sftp` shared when it creates, moves or deletes a data dir (so an
  * sftp rebuild, which holds it exclusive, can never race it).
  *
+ * configure args: "env" (replaces the whole env), or "envSet" (object) and
+ * "envUnset" (array of names), merged into the env the app has when the
+ * task runs; "dataDir" (a move; null: back to the default).
+ *
  * The API decides whether a task may be queued at all (app_task_check); the
  * worker re-checks against the app's real state when it starts, since the
  * tasks queued before it may have failed.

@@ -18,6 +18,7 @@ static const char *str(json_t *o, const char *key)
  * more (collected into `body`). */
 struct app_opts {
 	bool wait;
+	bool replace_all;    /* --replace-all: what --env means for configure */
 	json_t *body;
 };
 
@@ -30,9 +31,11 @@ static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts 
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "default-data-dir", no_argument, NULL, 'D' },
 		{ "image", required_argument, NULL, 'i' },
+		{ "replace-all", no_argument, NULL, 'R' },
 		{ 0 },
 	};
 	o->wait = false;
+	o->replace_all = false;
 	o->body = json_object();
 	json_t *envo = NULL;
 	int c;
@@ -52,6 +55,8 @@ static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts 
 			json_object_set_new(o->body, "dataDir", json_string(optarg));
 		} else if (c == 'D' && data_dir) {
 			json_object_set_new(o->body, "dataDir", json_null());
+		} else if (c == 'R' && env) {
+			o->replace_all = true;
 		} else if (c == 'i' && image) {
 			json_object_set_new(o->body, "image", json_string(optarg));
 		} else {
@@ -150,6 +155,15 @@ static int app_action(struct cli *cli, int argc, char **argv, const char *action
 	int r = parse_common(cli, argc, argv, &o, env, data_dir, image);
 	if (r == 0)
 		r = cli_positionals(cli, argc, argv, 1, 1);
+	/* configure --env replaces every variable: the ones not given are
+	 * gone. That silently dropped an app's other variables, so it takes
+	 * --replace-all to say so; `app env set` changes some, keeps the rest. */
+	bool has_env = json_object_get(o.body, "env") != NULL;
+	if (r == 0 && strcmp(action, "configure") == 0 && has_env && !o.replace_all)
+		r = cli_usage_error(cli, "--env replaces all of the app's variables (the ones not given are removed): "
+					 "add --replace-all, or use `boxctl app env set ID K=V`");
+	if (r == 0 && o.replace_all && !has_env)
+		r = cli_usage_error(cli, "--replace-all goes with --env");
 	if (r) {
 		json_decref(o.body);
 		return r;
@@ -172,9 +186,92 @@ int cmd_app_restart(struct cli *cli, int argc, char **argv)
 	return app_action(cli, argc, argv, "restart", false, false, false, "restarting");
 }
 
+/* configure --env replaces every variable: the ones not given are gone.
+ * That silently dropped an app's other variables, so it now takes
+ * --replace-all to say so; `app env set` changes some and keeps the rest. */
 int cmd_app_configure(struct cli *cli, int argc, char **argv)
 {
 	return app_action(cli, argc, argv, "configure", true, true, false, "configuring");
+}
+
+/* `app env set ID K=V... [--wait]` and `app env unset ID K... [--wait]`:
+ * PATCH /api/v1/apps/:id/env; the app's other variables stay. */
+static int env_patch(struct cli *cli, int argc, char **argv, bool set)
+{
+	static const struct option options[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ 0 },
+	};
+	bool wait = false;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c == 'w')
+			wait = true;
+		else
+			return cli_bad_option(cli, c, argv);
+	}
+	int r = cli_positionals(cli, argc, argv, 2, 10000);
+	if (r)
+		return r;
+	const char *id = argv[optind];
+	json_t *vars = set ? json_object() : json_array();
+	for (int i = optind + 1; i < argc; i++) {
+		if (set) {
+			const char *eq = strchr(argv[i], '=');
+			if (!eq || eq == argv[i]) {
+				json_decref(vars);
+				return cli_usage_error(cli, "env set takes KEY=VALUE, not \"%s\"", argv[i]);
+			}
+			char key[256];
+			snprintf(key, sizeof(key), "%.*s", (int)(eq - argv[i]), argv[i]);
+			json_object_set_new(vars, key, json_string(eq + 1));
+		} else {
+			json_array_append_new(vars, json_string(argv[i]));
+		}
+	}
+	json_t *body = json_pack("{s:o}", set ? "set" : "unset", vars);
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/apps/%s/env", id);
+	struct api_answer a;
+	r = api_call(cli, "PATCH", path, body, &a);
+	json_decref(body);
+	return r ? r : cli_task_started_as(cli, &a, wait, "configuring");
+}
+
+int cmd_app_env_set(struct cli *cli, int argc, char **argv)
+{
+	return env_patch(cli, argc, argv, true);
+}
+
+int cmd_app_env_unset(struct cli *cli, int argc, char **argv)
+{
+	return env_patch(cli, argc, argv, false);
+}
+
+/* `app env list ID`: KEY=VALUE lines, sorted; --json the env object. */
+int cmd_app_env_list(struct cli *cli, int argc, char **argv)
+{
+	int r = cli_no_options(cli, argc, argv, 1, 1);
+	if (r)
+		return r;
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/apps/%s", argv[optind]);
+	struct api_answer a;
+	if ((r = api_call(cli, "GET", path, NULL, &a)))
+		return r;
+	json_t *env = json_object_get(a.json, "env");
+	if (cli->json) {
+		char *text = json_dumps(env ? env : json_object(), JSON_SORT_KEYS);
+		printf("%s\n", text ? text : "{}");
+		free(text);
+	} else {
+		const char *key;
+		json_t *v;
+		json_object_foreach(env, key, v)
+			printf("%s=%s\n", key, json_string_value(v) ? json_string_value(v) : "");
+	}
+	api_answer_release(&a);
+	return CLI_EXIT_OK;
 }
 
 int cmd_app_update(struct cli *cli, int argc, char **argv)

@@ -187,7 +187,9 @@ int http_request(struct http_client *c, const struct http_request *req, struct h
 	if (c->socket_path)
 		curl_easy_setopt(cu, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	curl_easy_setopt(cu, CURLOPT_CUSTOMREQUEST, req->method);
-	if (strcmp(req->method, "POST") == 0) {
+	/* CURLOPT_POST sends the body; CUSTOMREQUEST above keeps the method
+	 * (PATCH /apps/:id/env has a body too). */
+	if (strcmp(req->method, "POST") == 0 || strcmp(req->method, "PATCH") == 0) {
 		curl_easy_setopt(cu, CURLOPT_POST, 1L);
 		curl_easy_setopt(cu, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 	}
