@@ -85,9 +85,22 @@ int app_image_ensure(struct task_ctx *ctx, struct engine *engine, const char *ap
 		explicit_bzero(password, strlen(password));
 		free(password);
 	}
-	if (r >= 0)
-		log_info("task %lld: pulled %s: %.1f MB in %.2f s (%.1f MB/s)", (long long)ctx->task->id, image,
-			 rep.bytes / 1e6, ms / 1e3, ms > 0 ? rep.bytes / 1e3 / ms : 0.0);
+	if (r >= 0) {
+		/* The stream's byte count is what the engine chose to report
+		 * (Podman sends a layer's size only when its download lasts
+		 * past its 1 s progress tick); the image's own size says how
+		 * much arrived (uncompressed). */
+		struct engine_image img = { 0 };
+		int64_t size = rep.bytes;
+		if (engine_image_inspect(engine, image, &img) == 0) {
+			if (img.size > size)
+				size = img.size;
+			engine_image_release(&img);
+		}
+		log_info("task %lld: pulled %s: %.1f MB in %.2f s (%.1f MB/s; the image is %.1f MB, %.1f MB reported "
+			 "while downloading)", (long long)ctx->task->id, image, size / 1e6, ms / 1e3,
+			 ms > 0 ? size / 1e3 / ms : 0.0, size / 1e6, rep.bytes / 1e6);
+	}
 	if (r < 0) {
 		const char *code = r == -ENOENT ? "image_not_found" : r == -EACCES ? "registry_unauthorized"
 										 : "image_pull_failed";
