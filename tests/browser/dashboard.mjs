@@ -20,7 +20,7 @@ const base = env.BASE_URL;
 // ---- TAP --------------------------------------------------------------------
 let n = 0;
 let failed = 0;
-const PLAN = ENGINE ? 46 : 32;
+const PLAN = ENGINE ? 50 : 32;
 // Deadlines, not delays: every wait below ends as soon as its condition
 // holds; these only bound how long a loaded machine may take.
 const WAIT_MS = 30000;
@@ -84,6 +84,12 @@ page.on('console', (m) => {
   problems.push(`console ${m.type()}: ${text}`);
 });
 page.on('pageerror', (e) => problems.push(`uncaught: ${e.message}`));
+// Requests still open or failed, for the diagnosis when a step times out.
+const inflight = new Map();
+page.on('request', (r) => inflight.set(r, Date.now()));
+page.on('requestfinished', (r) => inflight.delete(r));
+const failedRequests = [];
+page.on('requestfailed', (r) => { failedRequests.push(`${r.url()} ${r.failure()?.errorText}`); inflight.delete(r); });
 // Before any of the page's scripts: collect CSP violations, and the times
 // at which each task's row first showed each state.
 await context.addInitScript(() => {
@@ -127,6 +133,16 @@ const go = async (hash) => {
   const route = decodeURIComponent(hash.replace(/^#\/?/, ''));
   await page.waitForFunction((r) => document.getElementById('main')?.dataset.route === r, route);
 };
+// Click something that starts a task; its id, from the notice line ("…:
+// task N started"). Ids only grow, so an older notice is never taken for it.
+const noticeTask = () => page.evaluate(() => Number(document.querySelector('.notice a[data-task-link]')?.dataset.taskLink || 0));
+async function startTask(click) {
+  const before = await noticeTask();
+  await click();
+  let id = 0;
+  if (!await until(async () => (id = await noticeTask()) > before)) throw new Error(`no new task in the notice (still ${before})`);
+  return id;
+}
 const rowState = (id) => page.locator(`tr[data-task-id="${id}"]`).first().getAttribute('data-state');
 
 try {
@@ -199,18 +215,13 @@ try {
   await go('#/tasks');
   await page.getByLabel('Lock', { exact: true }).fill('web:demo');
   await page.getByLabel('Seconds').fill('30');
-  await page.getByRole('button', { name: 'Hold', exact: true }).click();
-  const link1 = page.locator('.notice a[data-task-link]');
-  await link1.waitFor();
-  const a = Number(await link1.getAttribute('data-task-link'));
+  const a = await startTask(() => page.getByRole('button', { name: 'Hold', exact: true }).click());
   const bar = page.locator(`tr[data-task-id="${a}"] progress`);
   const values = new Set();
   await until(async () => { values.add(Number(await bar.getAttribute('value'))); return values.size >= 3; }, 10000);
   ok(values.size >= 3, `task ${a}: its progress bar moves without a reload (${[...values].join(', ')})`);
 
-  await page.getByRole('button', { name: 'Hold', exact: true }).click();
-  await until(async () => Number(await link1.getAttribute('data-task-link')) !== a);
-  const b = Number(await link1.getAttribute('data-task-link'));
+  const b = await startTask(() => page.getByRole('button', { name: 'Hold', exact: true }).click());
   const row = page.locator(`tr[data-task-id="${b}"]`);
   const want = `Waiting for web:demo (held by task ${a}, hold)`;
   ok(await until(async () => (await row.locator('.message').textContent()).includes(want)),
@@ -295,9 +306,7 @@ try {
     ok(await until(async () => (await svc.locator('[data-health]').getAttribute('data-health')) === 'healthy', 90000),
       'services: sftp is healthy');
     const before = await svc.getAttribute('data-started');
-    await page.getByRole('button', { name: 'Restart service sftp' }).click();
-    await link1.waitFor();
-    const rt = Number(await link1.getAttribute('data-task-link'));
+    const rt = await startTask(() => page.getByRole('button', { name: 'Restart service sftp' }).click());
     const rtt = await waitTask(rt, 90000);
     ok(rtt.state === 'succeeded', `the restart task ${rt} succeeded`, rtt.error);
     ok(await until(async () => (await svc.getAttribute('data-started')) !== before &&
@@ -313,9 +322,7 @@ try {
     await page.getByLabel('Image').fill(env.APP_IMAGE);
     await page.getByLabel('Environment (KEY=value lines)').fill(
       'HTML=<script>window.__xss = 1</script>\nIMG=<img src=x onerror="window.__xss = 2">');
-    await page.getByRole('button', { name: 'Install' }).click();
-    await link1.waitFor();
-    const it = await waitTask(Number(await link1.getAttribute('data-task-link')), 90000);
+    const it = await waitTask(await startTask(() => page.getByRole('button', { name: 'Install' }).click()), 90000);
     ok(it.state === 'succeeded', `app ${id} installed from the page`, it.error);
     // A configure that fails with the markup in its error and its log.
     const cf = await unixApi('POST', `/apps/${id}/configure`, { dataDir: `${env.HOSTILE_DIR}/data` });
@@ -346,16 +353,27 @@ try {
     ok(JSON.stringify(tasksAfter) === JSON.stringify(tasksBefore) && (await unixApi('GET', `/apps/${id}`)).status === 200,
       'Uninstall asks for a confirmation; Cancel leaves the app as it was', { tasksBefore, tasksAfter });
     await page.getByRole('button', { name: `Uninstall ${id}` }).click();
-    await dlg.getByRole('button', { name: `Uninstall ${id}` }).click();
-    await link1.waitFor();
-    const ut = await waitTask(Number(await link1.getAttribute('data-task-link')), 90000);
+    const ut = await waitTask(await startTask(() => dlg.getByRole('button', { name: `Uninstall ${id}` }).click()), 90000);
     ok(ut.state === 'succeeded', `confirmed, the uninstall task ${ut.id} succeeded`, ut.error);
     ok(await until(async () => await page.locator(`tr[data-app="${id}"]`).count() === 0),
       `and app ${id} leaves the list without a reload`);
     await clean('uninstall');
+
+    // ---- backups: a full backup from the page shows up in the list, live ------
+    await go('#/backups');
+    const bt = await waitTask(await startTask(() => page.getByRole('button', { name: 'Create a full backup' }).click()), 120000);
+    ok(bt.state === 'succeeded', `the full backup task ${bt.id} started from the page succeeded`, bt.error);
+    ok(await until(async () => await page.locator('tr[data-backup]').filter({ hasText: `task ${bt.id}` })
+      .filter({ hasText: 'ok' }).count() > 0, 60000), 'and its backup appears in the list without a reload');
+    await axe('backups');
+    await clean('backups');
   }
 } catch (e) {
   ok(false, `the run ended early: ${e.message}`);
+  diag(`requests still open: ${[...inflight].filter(([r]) => !r.url().includes('/events'))
+    .map(([r, t]) => `${r.method()} ${r.url()} (${Date.now() - t} ms)`).join(', ') || 'none'}`);
+  if (failedRequests.length) diag(`failed requests: ${failedRequests.slice(-10).join(', ')}`);
+  if (problems.length) diag(problems.join('\n'));
   await shot('failure').catch(() => {});
 }
 await browser.close();
