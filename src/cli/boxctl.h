@@ -127,6 +127,7 @@ int cmd_app_uninstall(struct cli *cli, int argc, char **argv);
 int cmd_app_restart(struct cli *cli, int argc, char **argv);
 int cmd_app_configure(struct cli *cli, int argc, char **argv);
 int cmd_app_env_list(struct cli *cli, int argc, char **argv);
+int cmd_app_logs(struct cli *cli, int argc, char **argv);
 int cmd_app_env_set(struct cli *cli, int argc, char **argv);
 int cmd_app_env_unset(struct cli *cli, int argc, char **argv);
 int cmd_app_update(struct cli *cli, int argc, char **argv);
