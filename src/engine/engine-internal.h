@@ -14,9 +14,24 @@
 
 #include "engine/engine.h"
 
-/* Build the body of POST /containers/create. Returns 0 and a new reference
- * in *ret, or -EINVAL with a message in errbuf, or -ENOMEM. */
+/* Which engine a request body is for: they differ in how a recursive bind
+ * mount is asked for (engine.h, struct engine_mount). */
+enum engine_flavor {
+	ENGINE_FLAVOR_DOCKER,
+	ENGINE_FLAVOR_PODMAN,
+};
+
+/* Build the body of POST /containers/create for an engine of `flavor`.
+ * Returns 0 and a new reference in *ret, or -EINVAL with a message in
+ * errbuf, or -ENOMEM. */
+int engine_spec_to_json_for(const struct engine_container_spec *spec, enum engine_flavor flavor, json_t **ret,
+			    char *errbuf, size_t errlen);
+/* The same for Docker. */
 int engine_spec_to_json(const struct engine_container_spec *spec, json_t **ret, char *errbuf, size_t errlen);
+
+/* Is a transient refusal (engine.h "Transient states") what this error
+ * of a container operation is? `r` is the call's errno, `msg` its message. */
+bool engine_error_transient(int r, const char *msg);
 
 /* Validators for what goes into a URL path. Container references (ids and
  * names) are [a-zA-Z0-9][a-zA-Z0-9_.-]*; image references also allow '/',

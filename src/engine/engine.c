@@ -32,6 +32,9 @@
 #define DEFAULT_LONG_TIMEOUT_MS 300000
 #define DEFAULT_MAX_REPLY ((size_t)64 << 20)
 #define PING_TIMEOUT_MS 5000
+#define DEFAULT_RETRY_MS 10000
+#define RETRY_FIRST_US 50000
+#define RETRY_MAX_US 1000000
 
 struct engine {
 	CURL *curl;
@@ -40,6 +43,8 @@ struct engine {
 	long timeout_ms;
 	long long_timeout_ms;
 	size_t max_reply;
+	int retry_ms;                     /* < 0: none */
+	int podman;                       /* -1 unknown, else engine_is_podman() */
 	struct curl_slist *json_headers;  /* Content-Type: application/json, no Expect */
 	char curl_err[CURL_ERROR_SIZE];
 	char errmsg[1024];
@@ -339,6 +344,8 @@ static int open_path(const struct engine_options *opts, const char *path, struct
 	e->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
 	e->long_timeout_ms = opts->long_timeout_ms > 0 ? opts->long_timeout_ms : DEFAULT_LONG_TIMEOUT_MS;
 	e->max_reply = opts->max_reply_bytes > 0 ? opts->max_reply_bytes : DEFAULT_MAX_REPLY;
+	e->retry_ms = opts->retry_ms > 0 ? opts->retry_ms : opts->retry_ms < 0 ? -1 : DEFAULT_RETRY_MS;
+	e->podman = -1;
 	*ret = e;
 	return 0;
 oom:
@@ -462,6 +469,19 @@ int engine_version(struct engine *e, struct engine_version *ret)
 	return r < 0 ? parse_failed(e, r, "GET /version") : 0;
 }
 
+int engine_is_podman(struct engine *e)
+{
+	if (e->podman >= 0)
+		return e->podman;
+	struct engine_version v;
+	int r = engine_version(e, &v);
+	if (r < 0)
+		return r;
+	e->podman = strstr(v.product, "Podman") != NULL;
+	engine_version_release(&v);
+	return e->podman;
+}
+
 /* ---- images ------------------------------------------------------------------ */
 
 int engine_image_list(struct engine *e, struct engine_image_list *ret)
@@ -521,7 +541,15 @@ int engine_container_create(struct engine *e, const struct engine_container_spec
 	int r;
 
 	begin(e);
-	r = engine_spec_to_json(spec, &body, e->errmsg, sizeof(e->errmsg));
+	bool recursive = false;
+	for (size_t i = 0; spec->mounts && i < spec->n_mounts; i++)
+		recursive = recursive || (spec->mounts[i].type == ENGINE_MOUNT_BIND && spec->mounts[i].recursive);
+	int podman = recursive ? engine_is_podman(e) : 0;
+	if (podman < 0)
+		return podman;
+	begin(e);
+	r = engine_spec_to_json_for(spec, podman ? ENGINE_FLAVOR_PODMAN : ENGINE_FLAVOR_DOCKER, &body, e->errmsg,
+				    sizeof(e->errmsg));
 	if (r < 0) {
 		if (r == -ENOMEM)
 			set_error(e, r, "out of memory");
@@ -552,15 +580,103 @@ out:
 	return r;
 }
 
-int engine_container_start(struct engine *e, const char *id)
+/* ---- riding out transient states (engine.h) ------------------------------------ */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct retry {
+	int64_t deadline_ms;
+	long delay_us;
+};
+
+static void retry_init(struct engine *e, struct retry *rt)
+{
+	*rt = (struct retry){ .deadline_ms = e->retry_ms < 0 ? 0 : mono_ms() + e->retry_ms, .delay_us = RETRY_FIRST_US };
+}
+
+/* Sleep before the next try; false when the time is up. */
+static bool retry_wait(struct retry *rt)
+{
+	int64_t left = rt->deadline_ms - mono_ms();
+	if (left <= 0)
+		return false;
+	long us = rt->delay_us < left * 1000 ? rt->delay_us : (long)(left * 1000);
+	struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	rt->delay_us = rt->delay_us * 2 < RETRY_MAX_US ? rt->delay_us * 2 : RETRY_MAX_US;
+	return true;
+}
+
+/* What the engine says about the container now, for deciding after a
+ * transient error: 1 running, 0 not running, negative errno (-ENOENT gone).
+ * *ret_started_ms gets its last start. Keeps e->errmsg. */
+static int peek_state(struct engine *e, const char *id, char *state, size_t statelen, int64_t *ret_started_ms)
+{
+	char saved[sizeof(e->errmsg)];
+	memcpy(saved, e->errmsg, sizeof(saved));
+	struct engine_container c;
+	int r = engine_container_inspect(e, id, &c);
+	memcpy(e->errmsg, saved, sizeof(saved));
+	if (r < 0) {
+		snprintf(state, statelen, "%s", r == -ENOENT ? "removed" : "unknown: inspect failed");
+		return r;
+	}
+	if (c.running || !c.exit_code)
+		snprintf(state, statelen, "%s", c.status[0] ? c.status : c.running ? "running" : "stopped");
+	else
+		snprintf(state, statelen, "%s, exit code %d", c.status[0] ? c.status : "stopped", c.exit_code);
+	if (ret_started_ms)
+		*ret_started_ms = c.started_ms;
+	r = c.running ? 1 : 0;
+	engine_container_release(&c);
+	return r;
+}
+
+/* The final error of an operation that gave up: its message and the state. */
+static int give_up(struct engine *e, int r, const char *state)
+{
+	size_t n = strlen(e->errmsg);
+	if (state[0] && n + 32 < sizeof(e->errmsg))
+		snprintf(e->errmsg + n, sizeof(e->errmsg) - n, " (container state: %s)", state);
+	return r;
+}
+
+static int start_once(struct engine *e, const char *id)
 {
 	char path[700];
 
 	begin(e);
-	if (check_container(e, id) < 0)
-		return -EINVAL;
 	snprintf(path, sizeof(path), API "/containers/%s/start", id);
 	return call(e, "POST", path, NULL, e->long_timeout_ms);
+}
+
+int engine_container_start(struct engine *e, const char *id)
+{
+	struct retry rt;
+	char state[96] = "";
+
+	begin(e);
+	if (check_container(e, id) < 0)
+		return -EINVAL;
+	retry_init(e, &rt);
+	for (;;) {
+		int r = start_once(e, id);
+		if (r >= 0 || !engine_error_transient(r, e->errmsg))
+			return r;
+		int st = peek_state(e, id, state, sizeof(state), NULL);
+		if (st == 1) {
+			begin(e);
+			return 1;
+		}
+		if (st == -ENOENT || !retry_wait(&rt))
+			return give_up(e, r, state);
+	}
 }
 
 /* stop and restart: the request may take the stop timeout on top of the
@@ -583,42 +699,120 @@ static int stop_like(struct engine *e, const char *id, const char *verb, int tim
 
 int engine_container_stop(struct engine *e, const char *id, int timeout_s)
 {
+	struct retry rt;
+	char state[96] = "";
+
 	begin(e);
-	return stop_like(e, id, "stop", timeout_s);
+	retry_init(e, &rt);
+	for (;;) {
+		int r = stop_like(e, id, "stop", timeout_s);
+		if (r >= 0 || !engine_error_transient(r, e->errmsg))
+			return r;
+		int st = peek_state(e, id, state, sizeof(state), NULL);
+		if (st == 0) {
+			begin(e);
+			return 1;
+		}
+		if (st == -ENOENT || !retry_wait(&rt))
+			return give_up(e, r, state);
+		begin(e);
+	}
 }
 
 int engine_container_restart(struct engine *e, const char *id, int timeout_s)
 {
-	int r;
+	struct retry rt;
+	char state[96] = "";
+	/* Engines report start times in (at best) milliseconds, taken on
+	 * their clock; one second of slack still tells a start by this call
+	 * from one long before it. */
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t called_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - 1000;
 
 	begin(e);
-	r = stop_like(e, id, "restart", timeout_s);
+	retry_init(e, &rt);
+	for (;;) {
+		int r = stop_like(e, id, "restart", timeout_s);
+		if (r >= 0)
+			return 0;
+		if (!engine_error_transient(r, e->errmsg))
+			return r;
+		int64_t started = 0;
+		int st = peek_state(e, id, state, sizeof(state), &started);
+		if (st == 1 && started >= called_ms) {
+			begin(e); /* someone (its restart policy, a racing start) started it meanwhile */
+			return 0;
+		}
+		if (st == 0) {
+			/* Stopped while we restarted it: what is left is a start. */
+			r = start_once(e, id);
+			if (r >= 0) {
+				begin(e);
+				return 0;
+			}
+			if (!engine_error_transient(r, e->errmsg))
+				return r;
+		}
+		if (st == -ENOENT || !retry_wait(&rt))
+			return give_up(e, r, state);
+		begin(e);
+	}
+}
+
+int engine_container_rename(struct engine *e, const char *id, const char *new_name)
+{
+	char path[1400];
+
+	begin(e);
+	if (check_container(e, id) < 0)
+		return -EINVAL;
+	if (!engine_container_ref_valid(new_name))
+		return set_error(e, -EINVAL, "bad container name \"%.64s\"", new_name ? new_name : "(null)");
+	snprintf(path, sizeof(path), API "/containers/%s/rename?name=%s", id, new_name);
+	int r = call(e, "POST", path, NULL, e->long_timeout_ms);
 	return r > 0 ? 0 : r;
 }
 
 int engine_container_remove(struct engine *e, const char *id, unsigned flags)
 {
-	char path[700];
+	char path[700], state[96] = "";
+	struct retry rt;
 	int r;
 
 	begin(e);
 	if (check_container(e, id) < 0)
 		return -EINVAL;
-	if (flags & ENGINE_REMOVE_FORCE) {
-		/* Docker kills a running container at once on a forced remove;
-		 * Podman's compatible API first waits for the container's stop
-		 * timeout. Stopping with t=0 first gives Docker's behaviour on
-		 * both. Its failures other than "no such container" do not
-		 * matter: the forced DELETE below has the last word. */
-		r = stop_like(e, id, "stop", 0);
-		if (r == -ENOENT)
+	retry_init(e, &rt);
+	for (;;) {
+		if (flags & ENGINE_REMOVE_FORCE) {
+			/* Docker kills a running container at once on a forced
+			 * remove; Podman's compatible API first waits for the
+			 * container's stop timeout. Stopping with t=0 first gives
+			 * Docker's behaviour on both. Its failures other than "no
+			 * such container" do not matter: the forced DELETE below
+			 * has the last word. */
+			r = stop_like(e, id, "stop", 0);
+			if (r == -ENOENT)
+				return r;
+			begin(e);
+		}
+		snprintf(path, sizeof(path), API "/containers/%s?force=%d&v=%d", id,
+			 (flags & ENGINE_REMOVE_FORCE) ? 1 : 0, (flags & ENGINE_REMOVE_VOLUMES) ? 1 : 0);
+		r = call(e, "DELETE", path, NULL, e->long_timeout_ms);
+		if (r >= 0)
+			return 0;
+		/* -EBUSY without FORCE is the documented "it runs". */
+		if (!(flags & ENGINE_REMOVE_FORCE) || !engine_error_transient(r, e->errmsg))
 			return r;
+		if (peek_state(e, id, state, sizeof(state), NULL) == -ENOENT) {
+			begin(e);
+			return 0;
+		}
+		if (!retry_wait(&rt))
+			return give_up(e, r, state);
 		begin(e);
 	}
-	snprintf(path, sizeof(path), API "/containers/%s?force=%d&v=%d", id, (flags & ENGINE_REMOVE_FORCE) ? 1 : 0,
-		 (flags & ENGINE_REMOVE_VOLUMES) ? 1 : 0);
-	r = call(e, "DELETE", path, NULL, e->long_timeout_ms);
-	return r > 0 ? 0 : r;
 }
 
 int engine_container_inspect(struct engine *e, const char *id, struct engine_container *ret)

@@ -89,6 +89,8 @@ struct engine_options {
 	int long_timeout_ms;      /* [300000] create, start, stop, restart, remove;
 	                           * stop and restart add their own stop timeout */
 	size_t max_reply_bytes;   /* [64 MiB] a larger reply fails with -EMSGSIZE */
+	int retry_ms;             /* [10000] riding out transient container states
+	                           * (see "Transient states"); < 0: no retries */
 };
 
 /* Open a handle on the engine at `socket_path`, or autodetect one when it is
@@ -203,15 +205,32 @@ enum engine_propagation {
 const char *engine_propagation_to_string(enum engine_propagation p);
 int engine_propagation_from_string(const char *s, enum engine_propagation *ret);
 
-/* Mounts are sent as HostConfig.Mounts, never as Binds. Note that an engine
- * may create a missing bind source (Podman does, even for Mounts); a caller
- * that must not create host directories checks the sources itself. */
+/* Mounts are sent as HostConfig.Mounts, except a recursive bind mount on
+ * Podman (below). Note that an engine may create a missing bind source
+ * (Podman does, even for Mounts); a caller that must not create host
+ * directories checks the sources itself.
+ *
+ * Recursion: a bind mount shows only the source's own filesystem unless it
+ * is recursive (rbind), which also shows every mount below the source as it
+ * was when the container started. Docker's Mounts are recursive by default
+ * (BindOptions.NonRecursive is how one opts out; it is sent as
+ * !recursive). Podman's compatible API (4.x) binds Mounts non-recursively
+ * whatever BindOptions say and understands recursion only in Binds, so on
+ * Podman a recursive bind is sent as a Binds entry "SRC:DST:OPTIONS" with
+ * OPTIONS "ro"/"rw", the propagation, and "rbind" — its source and target
+ * must then not contain ':' or ',' (-EINVAL). Which engine answers is
+ * asked once per handle (engine_is_podman).
+ *
+ * Read-only is the top mount's: the mounts below a read-only recursive bind
+ * keep their own flags (runc remounts only the top; Docker does the same
+ * for API versions before 1.44, which this client speaks). */
 struct engine_mount {
 	enum engine_mount_type type;
 	const char *source;
 	const char *target;           /* absolute path inside the container */
 	bool read_only;
 	enum engine_propagation propagation;  /* bind mounts only */
+	bool recursive;               /* bind mounts only: rbind */
 };
 
 enum engine_restart_policy {
@@ -270,21 +289,46 @@ struct engine_container_spec {
  * the name is taken. */
 int engine_container_create(struct engine *e, const struct engine_container_spec *spec, char ret_id[ENGINE_ID_MAX]);
 
+/* 1 when the engine is Podman's Docker-compatible service (GET /version
+ * names the component "Podman Engine"), 0 when it is another engine
+ * (Docker), negative errno when it cannot tell. Asked once per handle. */
+int engine_is_podman(struct engine *e);
+
 /* ---- running containers -------------------------------------------------- */
 
-/* `id` below is a container id, a unique id prefix or a name. */
+/* `id` below is a container id, a unique id prefix or a name.
+ *
+ * Transient states. An engine refuses an operation on a container that is
+ * in the middle of another one (Docker: 409; Podman: 500 "container state
+ * improper", "timed out waiting for file .../exits/...", "is running or
+ * paused, refusing to clean up"), e.g. a start while the container is
+ * being stopped by its restart policy or by someone else. start, stop,
+ * restart and remove ride such states out: after a transient error they
+ * look at the container (inspect) and either find the goal already reached
+ * or try again, with a backoff from 50 ms to 1 s, for at most
+ * engine_options.retry_ms in all. They are idempotent: starting a running
+ * container, stopping a stopped one are successes (1). When they give up,
+ * engine_errmsg() ends with the container's state as the engine last
+ * reported it, e.g. "... (container state: exited, exit code 137)". */
 
-/* Start. Returns 0 when started, 1 when it was already running (HTTP 304). */
+/* Start. Returns 0 when started, 1 when it was already running (HTTP 304,
+ * or found running after a transient error). */
 int engine_container_start(struct engine *e, const char *id);
 
 /* Stop: SIGTERM, then SIGKILL after timeout_s seconds (< 0: the
  * container's own stop timeout). Returns 0 when stopped, 1 when it was not
- * running (HTTP 304). */
+ * running (HTTP 304, or found stopped after a transient error). */
 int engine_container_stop(struct engine *e, const char *id, int timeout_s);
 
 /* Restart (stop as above, then start); the id stays the same. A stopped
- * container is started. */
+ * container is started — also one that stopped while the restart was in
+ * progress (Podman then answers "container state improper"): the goal is
+ * a running container that was (re)started by this call. */
 int engine_container_restart(struct engine *e, const char *id, int timeout_s);
+
+/* Rename a container (POST /containers/{id}/rename). -EEXIST when the new
+ * name is taken, -ENOENT when there is no such container. */
+int engine_container_rename(struct engine *e, const char *id, const char *new_name);
 
 enum {
 	/* Kill it first if it runs. Done as a stop with timeout 0 before the

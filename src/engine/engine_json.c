@@ -538,13 +538,36 @@ static bool is_abs_path(const char *s)
 	return s && s[0] == '/';
 }
 
-static int mounts_to_json(struct build *b, const struct engine_container_spec *spec, json_t **ret)
+/* A Binds entry "SRC:DST:ro|rw[,PROPAGATION],rbind" for Podman, which
+ * binds recursively only when asked this way (engine.h). */
+static int bind_entry(struct build *b, const struct engine_mount *mt, const char *prop, json_t *binds)
 {
-	json_t *arr = json_array(), *m = NULL;
+	if (strpbrk(mt->source, ":,") || strpbrk(mt->target, ":,"))
+		return build_fail(b, -EINVAL, "mount %s: a recursive bind on Podman cannot name a path with ':' or ','",
+				  mt->target);
+	char *entry;
+	if (asprintf(&entry, "%s:%s:%s%s%s,rbind", mt->source, mt->target, mt->read_only ? "ro" : "rw",
+		     prop[0] ? "," : "", prop) < 0)
+		return -ENOMEM;
+	json_t *s = NULL;
+	int r = new_string(b, "bind", entry, &s);
+	free(entry);
+	if (r < 0)
+		return r;
+	return json_array_append_new(binds, s) < 0 ? -ENOMEM : 0;
+}
+
+static int mounts_to_json(struct build *b, const struct engine_container_spec *spec, enum engine_flavor flavor,
+			  json_t **ret, json_t **ret_binds)
+{
+	json_t *arr = json_array(), *binds = json_array(), *m = NULL;
 	int r = -ENOMEM;
 
-	if (!arr)
+	if (!arr || !binds) {
+		json_decref(arr);
+		json_decref(binds);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < spec->n_mounts; i++) {
 		const struct engine_mount *mt = &spec->mounts[i];
 		const char *type, *prop;
@@ -587,9 +610,15 @@ static int mounts_to_json(struct build *b, const struct engine_container_spec *s
 				       (int)mt->propagation);
 			goto fail;
 		}
-		if (prop[0] && mt->type != ENGINE_MOUNT_BIND) {
-			r = build_fail(b, -EINVAL, "mount %s: propagation applies to bind mounts only", mt->target);
+		if ((prop[0] || mt->recursive) && mt->type != ENGINE_MOUNT_BIND) {
+			r = build_fail(b, -EINVAL, "mount %s: propagation and recursion apply to bind mounts only",
+				       mt->target);
 			goto fail;
+		}
+		if (mt->type == ENGINE_MOUNT_BIND && mt->recursive && flavor == ENGINE_FLAVOR_PODMAN) {
+			if ((r = bind_entry(b, mt, prop, binds)) < 0)
+				goto fail;
+			continue;
 		}
 
 		m = json_object();
@@ -603,14 +632,17 @@ static int mounts_to_json(struct build *b, const struct engine_container_spec *s
 			goto fail;
 		if ((r = set_new(m, "ReadOnly", json_boolean(mt->read_only))) < 0)
 			goto fail;
-		if (prop[0]) {
+		/* Docker binds Mounts recursively unless told not to. */
+		bool non_recursive = mt->type == ENGINE_MOUNT_BIND && !mt->recursive && flavor == ENGINE_FLAVOR_DOCKER;
+		if (prop[0] || non_recursive) {
 			json_t *opts = json_object();
 			if (!opts) {
 				r = -ENOMEM;
 				goto fail;
 			}
 			if ((r = set_new(m, "BindOptions", opts)) < 0 ||
-			    (r = set_string(b, opts, "Propagation", "propagation", prop)) < 0)
+			    (prop[0] && (r = set_string(b, opts, "Propagation", "propagation", prop)) < 0) ||
+			    (non_recursive && (r = set_new(opts, "NonRecursive", json_true())) < 0))
 				goto fail;
 		}
 		r = json_array_append_new(arr, m) < 0 ? -ENOMEM : 0;
@@ -619,10 +651,12 @@ static int mounts_to_json(struct build *b, const struct engine_container_spec *s
 			goto fail;
 	}
 	*ret = arr;
+	*ret_binds = binds;
 	return 0;
 fail:
 	json_decref(m);
 	json_decref(arr);
+	json_decref(binds);
 	return r;
 }
 
@@ -690,6 +724,12 @@ fail:
 }
 
 int engine_spec_to_json(const struct engine_container_spec *spec, json_t **ret, char *errbuf, size_t errlen)
+{
+	return engine_spec_to_json_for(spec, ENGINE_FLAVOR_DOCKER, ret, errbuf, errlen);
+}
+
+int engine_spec_to_json_for(const struct engine_container_spec *spec, enum engine_flavor flavor, json_t **ret,
+			    char *errbuf, size_t errlen)
 {
 	struct build b = { errbuf, errlen };
 	json_t *config = NULL, *hc = NULL, *v = NULL, *restart;
@@ -774,7 +814,18 @@ int engine_spec_to_json(const struct engine_container_spec *spec, json_t **ret, 
 	}
 
 	if (spec->n_mounts) {
-		if ((r = mounts_to_json(&b, spec, &v)) < 0 || (r = set_new(hc, "Mounts", v)) < 0)
+		json_t *binds = NULL;
+		if ((r = mounts_to_json(&b, spec, flavor, &v, &binds)) < 0)
+			goto fail;
+		if (json_array_size(v) == 0)
+			json_decref(v);
+		else if ((r = set_new(hc, "Mounts", v)) < 0) {
+			json_decref(binds);
+			goto fail;
+		}
+		if (json_array_size(binds) == 0)
+			json_decref(binds);
+		else if ((r = set_new(hc, "Binds", binds)) < 0)
 			goto fail;
 	}
 	if (spec->n_ports && (r = ports_to_json(&b, spec, hc, config)) < 0)
@@ -871,6 +922,26 @@ int engine_parse_time_ms(const char *s, int64_t *ret_ms)
 }
 
 /* ---- errors ----------------------------------------------------------------- */
+
+bool engine_error_transient(int r, const char *msg)
+{
+	static const char *const texts[] = {
+		"container state improper",         /* Podman, any conflicting state */
+		"timed out waiting for file",       /* Podman: conmon's exit file */
+		"refusing to clean up",             /* Podman: cleanup raced a start */
+		"is already in progress",           /* Docker: "removal ... is already in progress" */
+		"is restarting",                    /* Docker: "Container ... is restarting, wait until ..." */
+		NULL,
+	};
+	if (r == -EBUSY)
+		return true;
+	if (r != -EIO || !msg)
+		return false;
+	for (size_t i = 0; texts[i]; i++)
+		if (strstr(msg, texts[i]))
+			return true;
+	return false;
+}
 
 int engine_http_error(long status, const char *cause, const char *message)
 {

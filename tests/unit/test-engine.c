@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
@@ -109,7 +110,9 @@ static void test_spec_to_json(void **state)
 	assert_string_equal(json_string_value(path(m0, "BindOptions", "Propagation", NULL)), "rslave");
 	json_t *m1 = json_array_get(json_object_get(hc, "Mounts"), 1);
 	assert_true(json_is_true(json_object_get(m1, "ReadOnly")));
-	assert_null(json_object_get(m1, "BindOptions"));
+	/* Not recursive: Docker must be told, it binds recursively by default. */
+	assert_true(json_is_true(path(m1, "BindOptions", "NonRecursive", NULL)));
+	assert_null(path(m1, "BindOptions", "Propagation", NULL));
 	json_t *m2 = json_array_get(json_object_get(hc, "Mounts"), 2);
 	assert_string_equal(json_string_value(json_object_get(m2, "Type")), "tmpfs");
 	assert_null(json_object_get(m2, "Source"));
@@ -138,6 +141,85 @@ static void test_spec_to_json(void **state)
 	assert_string_equal(json_string_value(path(j, "HostConfig", "RestartPolicy", "Name")), "no");
 	assert_null(path(j, "HostConfig", "Mounts", NULL));
 	json_decref(j);
+}
+
+/* A recursive bind: Docker gets Mounts (recursive by default), Podman a
+ * Binds entry with "rbind" (its compatible API ignores recursion in
+ * Mounts); non-recursive binds stay Mounts on both. */
+static void test_spec_flavors(void **state)
+{
+	struct engine_mount mounts[] = {
+		{ .type = ENGINE_MOUNT_BIND, .source = "/srv/apps", .target = "/mnt/appsdata",
+		  .propagation = ENGINE_PROPAGATION_RSLAVE, .read_only = true, .recursive = true },
+		{ .type = ENGINE_MOUNT_BIND, .source = "/srv/x", .target = "/mnt/x", .recursive = true },
+		{ .type = ENGINE_MOUNT_BIND, .source = "/srv/flat", .target = "/flat" },
+	};
+	struct engine_container_spec spec = { .image = "x", .mounts = mounts, .n_mounts = 3 };
+	char err[256] = "";
+	json_t *j;
+	(void)state;
+
+	assert_int_equal(engine_spec_to_json_for(&spec, ENGINE_FLAVOR_DOCKER, &j, err, sizeof(err)), 0);
+	json_t *hc = path(j, "HostConfig", NULL, NULL);
+	assert_null(json_object_get(hc, "Binds"));
+	assert_int_equal(json_array_size(json_object_get(hc, "Mounts")), 3);
+	json_t *m0 = json_array_get(json_object_get(hc, "Mounts"), 0);
+	assert_string_equal(json_string_value(path(m0, "BindOptions", "Propagation", NULL)), "rslave");
+	assert_null(path(m0, "BindOptions", "NonRecursive", NULL));
+	assert_true(json_is_true(json_object_get(m0, "ReadOnly")));
+	assert_null(json_object_get(json_array_get(json_object_get(hc, "Mounts"), 1), "BindOptions"));
+	assert_true(json_is_true(path(json_array_get(json_object_get(hc, "Mounts"), 2), "BindOptions", "NonRecursive",
+				      NULL)));
+	json_decref(j);
+
+	assert_int_equal(engine_spec_to_json_for(&spec, ENGINE_FLAVOR_PODMAN, &j, err, sizeof(err)), 0);
+	hc = path(j, "HostConfig", NULL, NULL);
+	json_t *binds = json_object_get(hc, "Binds");
+	assert_int_equal(json_array_size(binds), 2);
+	assert_string_equal(json_string_value(json_array_get(binds, 0)), "/srv/apps:/mnt/appsdata:ro,rslave,rbind");
+	assert_string_equal(json_string_value(json_array_get(binds, 1)), "/srv/x:/mnt/x:rw,rbind");
+	assert_int_equal(json_array_size(json_object_get(hc, "Mounts")), 1);
+	json_t *m = json_array_get(json_object_get(hc, "Mounts"), 0);
+	assert_string_equal(json_string_value(json_object_get(m, "Source")), "/srv/flat");
+	assert_null(json_object_get(m, "BindOptions"));
+	json_decref(j);
+
+	/* Only recursive binds on Podman: no empty Mounts array. */
+	struct engine_container_spec one = { .image = "x", .mounts = mounts, .n_mounts = 1 };
+	assert_int_equal(engine_spec_to_json_for(&one, ENGINE_FLAVOR_PODMAN, &j, err, sizeof(err)), 0);
+	assert_null(path(j, "HostConfig", "Mounts", NULL));
+	json_decref(j);
+
+	/* The Binds syntax cannot carry ':' or ',' in a path. */
+	struct engine_mount colon = { .type = ENGINE_MOUNT_BIND, .source = "/srv/a:b", .target = "/a", .recursive = true };
+	struct engine_container_spec bad = { .image = "x", .mounts = &colon, .n_mounts = 1 };
+	j = NULL;
+	assert_int_equal(engine_spec_to_json_for(&bad, ENGINE_FLAVOR_PODMAN, &j, err, sizeof(err)), -EINVAL);
+	assert_null(j);
+	assert_non_null(strstr(err, "':'"));
+	/* ... which Docker's Mounts can. */
+	assert_int_equal(engine_spec_to_json_for(&bad, ENGINE_FLAVOR_DOCKER, &j, err, sizeof(err)), 0);
+	json_decref(j);
+	/* Recursion is for binds only. */
+	struct engine_mount rtmpfs = { .type = ENGINE_MOUNT_TMPFS, .target = "/t", .recursive = true };
+	struct engine_container_spec bad2 = { .image = "x", .mounts = &rtmpfs, .n_mounts = 1 };
+	assert_int_equal(engine_spec_to_json_for(&bad2, ENGINE_FLAVOR_DOCKER, &j, err, sizeof(err)), -EINVAL);
+}
+
+/* Which refusals are a container's transient state (retried), and which
+ * are final. */
+static void test_transient_errors(void **state)
+{
+	(void)state;
+	assert_true(engine_error_transient(-EBUSY, "Conflict"));
+	assert_true(engine_error_transient(-EIO, "unable to restart a container in a paused or unknown state: "
+						 "container state improper"));
+	assert_true(engine_error_transient(-EIO, "timed out waiting for file /run/libpod/exits/abc"));
+	assert_true(engine_error_transient(-EIO, "container abc is running or paused, refusing to clean up: x"));
+	assert_false(engine_error_transient(-EIO, "OCI runtime error: no such file"));
+	assert_false(engine_error_transient(-ENOENT, "no such container"));
+	assert_false(engine_error_transient(-EINVAL, "container state improper"));
+	assert_false(engine_error_transient(-EIO, NULL));
 }
 
 static void expect_bad_spec(const struct engine_container_spec *spec, const char *needle)
@@ -956,6 +1038,57 @@ static void test_errors(void **state)
 	assert_string_equal(engine_errmsg(c->e), "");
 }
 
+/* A recursive bind shows a filesystem that was mounted below its source
+ * before the container was created (Podman: only through "rbind" in
+ * Binds); rename moves the name; restarting a stopped container starts it. */
+static void test_rbind_rename_restart(void **state)
+{
+	struct ctx *c = ctx_of(state);
+	char id[ENGINE_ID_MAX], src[128], sub[160], name[128], renamed[160], *text;
+	struct engine_container ci;
+
+	if (geteuid() != 0)
+		skip(); /* mounting the tmpfs needs root */
+	snprintf(src, sizeof(src), "%s/rbind", c->tmpdir);
+	snprintf(sub, sizeof(sub), "%s/sub", src);
+	assert_int_equal(mkdir(src, 0755), 0);
+	assert_int_equal(mkdir(sub, 0755), 0);
+	assert_int_equal(mount("boxd-test", sub, "tmpfs", 0, "size=64k"), 0);
+	char marker[200];
+	snprintf(marker, sizeof(marker), "%s/on-the-submount", sub);
+	FILE *f = fopen(marker, "w");
+	assert_non_null(f);
+	fclose(f);
+	const char *cmd[] = { "/bin/sh", "-c",
+			      "trap 'exit 0' TERM; ls /m/sub; echo listed; while true; do sleep 0.1; done", NULL };
+	struct engine_mount m = { .type = ENGINE_MOUNT_BIND, .source = src, .target = "/m",
+				  .propagation = ENGINE_PROPAGATION_RSLAVE, .recursive = true };
+	struct engine_container_spec spec = { .cmd = cmd, .mounts = &m, .n_mounts = 1, .stop_timeout_s = 5 };
+	create_container(c, &spec, "rbind", id);
+	assert_int_equal(engine_container_start(c->e, id), 0);
+	text = wait_for_log(c, id, NULL, "listed");
+	bool seen = strstr(text, "on-the-submount") != NULL;
+	free(text);
+	umount2(sub, MNT_DETACH);
+	assert_true(seen);
+
+	name_for(c, "rbind", name, sizeof(name));
+	snprintf(renamed, sizeof(renamed), "%s-old", name);
+	assert_int_equal(engine_container_rename(c->e, id, renamed), 0);
+	assert_int_equal(engine_container_inspect(c->e, renamed, &ci), 0);
+	assert_string_equal(ci.id, id);
+	engine_container_release(&ci);
+	assert_int_equal(engine_container_inspect(c->e, name, &ci), -ENOENT);
+
+	/* A stopped container: restart starts it. */
+	assert_int_equal(engine_container_stop(c->e, id, 5), 0);
+	assert_int_equal(engine_container_restart(c->e, id, 5), 0);
+	assert_int_equal(engine_container_inspect(c->e, id, &ci), 0);
+	assert_true(ci.running);
+	engine_container_release(&ci);
+	assert_int_equal(engine_container_remove(c->e, id, ENGINE_REMOVE_FORCE), 0);
+}
+
 static void test_tty_and_settings(void **state)
 {
 	struct ctx *c = ctx_of(state);
@@ -999,6 +1132,8 @@ int main(void)
 	const struct CMUnitTest pure[] = {
 		cmocka_unit_test(test_spec_to_json),
 		cmocka_unit_test(test_spec_invalid),
+		cmocka_unit_test(test_spec_flavors),
+		cmocka_unit_test(test_transient_errors),
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_demux),
@@ -1014,6 +1149,7 @@ int main(void)
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tty_and_settings),
+		cmocka_unit_test(test_rbind_rename_restart),
 	};
 	int failed = cmocka_run_group_tests_name("engine (no engine needed)", pure, NULL, NULL);
 	failed += cmocka_run_group_tests_name("engine (live)", live, engine_group_setup, engine_group_teardown);
