@@ -104,6 +104,11 @@ bool api_idempotency_begin(struct api_req *req);
 
 /* task_create() for route handlers: stores the request's Idempotency-Key
  * with the task (-EEXIST when a concurrent request with that key won). */
+/* The request's Idempotency-Key for a task the handler creates itself
+ * (task_create_idempotent()): filled into *buf and returned, or NULL when
+ * the request has none. */
+struct task_idempotency;
+const struct task_idempotency *api_idempotency(struct api_req *req, struct task_idempotency *buf);
 int api_task_create(struct api_req *req, struct store *s, const char *type, const char *app_id, const char *args_json,
 		    int64_t timeout_ms, int64_t *ret_id);
 

@@ -110,6 +110,15 @@ bool api_idempotency_begin(struct api_req *req)
 	return true;
 }
 
+const struct task_idempotency *api_idempotency(struct api_req *req, struct task_idempotency *buf)
+{
+	if (!req->idem_key[0])
+		return NULL;
+	*buf = (struct task_idempotency){ .key = req->idem_key, .fingerprint = req->idem_fp,
+					  .not_before_ms = now_wall_ms() - IDEMPOTENCY_WINDOW_MS };
+	return buf;
+}
+
 int api_task_create(struct api_req *req, struct store *s, const char *type, const char *app_id, const char *args_json,
 		    int64_t timeout_ms, int64_t *ret_id)
 {

@@ -9,6 +9,8 @@
 #include "apps/app.h"
 #include "apps/app_tasks.h"
 #include "common/fs.h"
+#include "common/log.h"
+#include "common/mountpoint.h"
 #include "common/paths.h"
 #include "engine/engine.h"
 #include "services/service.h"
@@ -493,6 +495,14 @@ static void add_volume(struct api_req *req)
 			goto out;
 		}
 	}
+	/* Either way a shared mount point of its own (read-only until the
+	 * host mounts something on a mountpoint volume), so that what is
+	 * mounted on or below it later reaches the sftp container. Not fatal:
+	 * without CAP_SYS_ADMIN only propagation is lost. */
+	if (mount_make_shared(host_path, MOUNT_NOFOLLOW | (strcmp(mount_type, "mountpoint") == 0 ? MOUNT_READ_ONLY : 0),
+			      err, sizeof(err)) < 0 &&
+	    strcmp(mount_type, "dir") == 0)
+		log_warn("volume %s: %s", json_string_value(id), err);
 	struct volume v;
 	volume_get(req->store, json_string_value(id), &v);
 	api_wake(req); /* the sftp spec may have changed */
@@ -504,7 +514,15 @@ out:
 
 static void delete_volume(struct api_req *req)
 {
-	/* Only boxd's record goes; the data on the host stays. */
+	/* Only boxd's record goes, and boxd's bind of the directory onto
+	 * itself; the data on the host stays. */
+	struct volume v;
+	if (volume_get(req->store, req->params[0], &v) == 0) {
+		char err[512];
+		if (mount_release(v.host_path, err, sizeof(err)) < 0)
+			log_warn("volume %s: %s", v.id, err);
+		volume_release(&v);
+	}
 	int r = volume_delete(req->store, req->params[0]);
 	if (r == -ENOENT)
 		api_reply_error(req, 404, "not_found", "no volume %s", req->params[0]);

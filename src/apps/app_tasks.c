@@ -12,6 +12,7 @@
 #include "app_bind.h"
 #include "app_image.h"
 #include "common/fs.h"
+#include "common/mountpoint.h"
 #include "common/paths.h"
 #include "engine/engine.h"
 #include "tasks/task.h"
@@ -185,8 +186,9 @@ static int job_create_container(struct app_job *job)
 		i++;
 	}
 	struct engine_kv labels[] = { { "boxd.app", job->app.id } };
+	/* Recursive: a filesystem mounted below the data dir is the app's too. */
 	struct engine_mount mounts[] = {
-		{ .type = ENGINE_MOUNT_BIND, .source = job->data_dir, .target = "/app/data" },
+		{ .type = ENGINE_MOUNT_BIND, .source = job->data_dir, .target = "/app/data", .recursive = true },
 	};
 	struct engine_container_spec spec = {
 		.name = job->container, .image = job->app.image, .env = envv, .labels = labels, .n_labels = 1,
@@ -245,6 +247,36 @@ int app_container_recreate(struct task_ctx *ctx, struct engine *engine, const st
 	return r;
 }
 
+/* ---- the data dir as a mount point ---------------------------------------------- */
+
+/* The data dir becomes a shared mount point of its own (common/
+ * mountpoint.h): in the sftp container, where the roots are read-only, it
+ * is then a writable mount that an sftp user cannot rename or replace, and
+ * mounts made later on or below it reach every container that binds it.
+ * Without CAP_SYS_ADMIN that fails; the app works on, and the log says
+ * what sftp users lose. */
+static void share_data_dir(struct app_job *job)
+{
+	char err[512];
+	if (mount_make_shared(job->data_dir, MOUNT_NOFOLLOW, err, sizeof(err)) < 0) {
+		printf("warning: %s: sftp shows the data dir read-only and mounts below it do not propagate\n", err);
+		fflush(stdout);
+	}
+}
+
+/* Before the data dir is moved or deleted: a mount point can be neither.
+ * Containers that bind it keep their own copy of the bind (the sftp
+ * container then shows the deleted dir, which accepts nothing, until its
+ * spec-driven rebuild). */
+static int unshare_data_dir(struct app_job *job)
+{
+	char err[512];
+	int r = mount_release(job->data_dir, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(job->ctx, r, "fs_error", "%s", err);
+	return 0;
+}
+
 /* ---- handlers ------------------------------------------------------------- */
 
 static int run_install(struct task_ctx *ctx)
@@ -272,6 +304,8 @@ static int run_install(struct task_ctx *ctx)
 			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
 		else
 			r = job_record_data_id(&job, &made);
+		if (r >= 0)
+			share_data_dir(&job);
 	}
 	if (r >= 0) {
 		task_ctx_progress(ctx, 40, "Creating container %s from %s", job.container, job.app.image);
@@ -303,6 +337,8 @@ static int run_uninstall(struct task_ctx *ctx)
 		if (r < 0)
 			r = job_fail_state(&job, job_engine_fail(&job, r, "cannot remove container"));
 	}
+	if (r >= 0 && (r = unshare_data_dir(&job)) < 0)
+		job_fail_state(&job, r);
 	if (r >= 0) {
 		/* job_open() checked the path again; the walk below never
 		 * follows a symlink put in its way since. */
@@ -430,9 +466,14 @@ static int run_configure(struct task_ctx *ctx)
 			app_set(ctx->store, job.app.id, "run_state", "stopped");
 			task_ctx_progress(ctx, 40, "Moving data from %s to %s", job.data_dir, new_dir);
 			struct fs_id moved;
-			r = fs_move_tree(job.roots, job.data_dir, new_dir, &moved, err, sizeof(err));
+			r = unshare_data_dir(&job);
+			if (r >= 0)
+				r = fs_move_tree(job.roots, job.data_dir, new_dir, &moved, err, sizeof(err));
 			if (r < 0) {
-				r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
+				if (!ctx->error_code[0])
+					task_ctx_fail(ctx, r, "fs_error", "%s", err);
+				share_data_dir(&job); /* still where it was */
+				r = job_fail_state(&job, r);
 				goto out;
 			}
 			app_set(ctx->store, job.app.id, "data_dir", new_custom);
@@ -441,6 +482,7 @@ static int run_configure(struct task_ctx *ctx)
 			free(job.data_dir);
 			job.data_dir = new_dir;
 			new_dir = NULL;
+			share_data_dir(&job);
 		}
 	}
 	task_ctx_progress(ctx, 60, "Recreating container %s", job.container);

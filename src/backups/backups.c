@@ -28,7 +28,9 @@
 #include "backup_key.h"
 #include "backup_store.h"
 #include "box_state.h"
+#include "restore_swap.h"
 #include "common/fs.h"
+#include "common/mountpoint.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
 #include "engine/engine.h"
@@ -583,53 +585,8 @@ out:
 	return r;
 }
 
-/* Put the tree `fresh` of the directory `pfd` in the place of its entry
- * `name` (which may not exist): one atomic exchange where the filesystem
- * can, else rename the old one aside and the new one in (and back on
- * failure). All relative to `pfd`: no path is resolved again. *ret_old
- * gets the name the old tree now has ("" if there was none), for the
- * caller to delete. */
-static int swap_in(int pfd, const char *fresh, const char *name, char *ret_old, size_t len, char *err, size_t errlen)
-{
-	ret_old[0] = '\0';
-	struct stat st;
-	if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno != ENOENT || renameat(pfd, fresh, pfd, name) < 0) {
-			snprintf(err, errlen, "cannot move the restored data to %s: %s", name, strerror(errno));
-			return -errno;
-		}
-		return 0;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "cannot replace %s: it is not a directory", name);
-		return -ENOTDIR;
-	}
-	if (renameat2(pfd, fresh, pfd, name, RENAME_EXCHANGE) == 0) {
-		snprintf(ret_old, len, "%s", fresh); /* the old tree is now there */
-		return 0;
-	}
-	if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP) {
-		snprintf(err, errlen, "cannot exchange %s and %s: %s", fresh, name, strerror(errno));
-		return -errno;
-	}
-	char aside[NAME_MAX + 1];
-	snprintf(aside, sizeof(aside), "%.240s.old", fresh);
-	if (renameat(pfd, name, pfd, aside) < 0) {
-		snprintf(err, errlen, "cannot move %s aside: %s", name, strerror(errno));
-		return -errno;
-	}
-	if (renameat(pfd, fresh, pfd, name) < 0) {
-		int e = errno;
-		renameat(pfd, aside, pfd, name);
-		snprintf(err, errlen, "cannot move the restored data to %s: %s", name, strerror(e));
-		return -e;
-	}
-	snprintf(ret_old, len, "%s", aside);
-	return 0;
-}
-
 /* A private (0700) temp dir ".<name>.restore-XXXXXX" in `pfd`, beside the
- * data dir (same filesystem, for the exchange). */
+ * data dir (same filesystem, for the renames), or in it. */
 static int make_restore_dir(int pfd, const char *name, char *ret_tmp, size_t len, int *ret_fd)
 {
 	static const char chars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -667,7 +624,8 @@ static int run_restore(struct task_ctx *ctx)
 	char *dir = NULL, *parent = NULL;
 	char tmp[NAME_MAX + 1] = "", old[NAME_MAX + 1] = "", err[1024], container[APP_ID_MAX + 8];
 	const char *roots[PATHS_TRUSTED_MAX + 1], *name = NULL;
-	int pfd = -1, tfd = -1, afd = -1;
+	int pfd = -1, tfd = -1, afd = -1, dfd = -1, base = -1;
+	int at = -1; /* where tmp and old are: pfd (beside the data dir) or dfd (inside it) */
 	paths_trusted_roots(cfg, roots);
 	bool stopped = false;
 	int r = load_app(ctx, &a);
@@ -723,8 +681,9 @@ static int run_restore(struct task_ctx *ctx)
 		goto out;
 	}
 
-	/* 2. Extract beside the data dir (same filesystem, for the exchange),
-	 * into a private dir reached without following any symlink. */
+	/* 2. Extract beside the data dir (same filesystem, for the renames),
+	 * or inside it when it is a filesystem of its own, into a private dir
+	 * reached without following any symlink. */
 	const char *slash = strrchr(dir, '/');
 	if (!slash || slash == dir || !slash[1]) {
 		r = task_ctx_fail(ctx, -EINVAL, "bad_path", "unusable data dir %s", dir);
@@ -740,9 +699,36 @@ static int run_restore(struct task_ctx *ctx)
 				  r == -ELOOP ? "a component is a symbolic link" : strerror(-r));
 		goto out;
 	}
-	if ((r = make_restore_dir(pfd, name, tmp, sizeof(tmp), &tfd)) < 0) {
-		r = task_ctx_fail(ctx, r, "fs_error", "cannot create a temp dir in %s: %s", parent, strerror(-r));
+	/* The data dir stays (restore_swap.h): an app in error may have lost
+	 * it, then it is made. A filesystem mounted below it would move aside
+	 * with the old entries: refused. */
+	char below[PATH_MAX];
+	if ((r = fs_mkdir_nofollow(roots, dir, 0755, NULL, err, sizeof(err))) < 0 ||
+	    (dfd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		r = task_ctx_fail(ctx, r < 0 ? r : -errno, "fs_error", "%s", r < 0 ? err : strerror(errno));
+		goto out;
+	}
+	if ((r = mount_find_below(dir, below, err, sizeof(err))) != 0) {
+		r = r < 0 ? task_ctx_fail(ctx, r, "fs_error", "%s", err)
+			  : task_ctx_fail(ctx, -EBUSY, "restore_failed",
+					  "a filesystem is mounted at %s, below the data dir; unmount it first (nothing was "
+					  "changed)", below);
+		goto out;
+	}
+	struct stat sd, sp;
+	bool inside = fstat(dfd, &sd) == 0 && fstat(pfd, &sp) == 0 && sd.st_dev != sp.st_dev;
+	at = inside ? dfd : pfd;
+	if ((r = make_restore_dir(at, inside ? "boxd" : name, tmp, sizeof(tmp), &tfd)) < 0) {
+		r = task_ctx_fail(ctx, r, "fs_error", "cannot create a temp dir in %s: %s", inside ? dir : parent,
+				  strerror(-r));
 		tmp[0] = '\0';
+		goto out;
+	}
+	/* The renames happen in a clone of the mount that shows `at`, where
+	 * the data dir (a mount point of its own) is a plain directory; with
+	 * no clone (no CAP_SYS_ADMIN), in `at` itself. */
+	if ((r = mount_clone_fd(at, &base, err, sizeof(err))) < 0 && (base = dup(at)) < 0) {
+		r = task_ctx_fail(ctx, -errno, "fs_error", "%s", strerror(errno));
 		goto out;
 	}
 	task_ctx_progress(ctx, 15, "Extracting backup %lld", (long long)b.id);
@@ -761,9 +747,10 @@ static int run_restore(struct task_ctx *ctx)
 		fflush(stdout);
 	}
 
-	/* 3. Stop the app, swap the trees, start it. The container is down
-	 * only for the rename. From here on nothing is undone: only while the
-	 * task's locks are still its own (the fencing token). */
+	/* 3. Stop the app, swap the data dir's entries (the dir stays: every
+	 * bind of it shows the restored data), start it. The container is
+	 * down only for the renames. From here on nothing is undone: only
+	 * while the task's locks are still its own (the fencing token). */
 	snprintf(container, sizeof(container), "app-%s", a.id);
 	if ((r = task_ctx_fence_check(ctx, "stopping the app to swap its data directory")) < 0)
 		goto out;
@@ -781,35 +768,36 @@ static int run_restore(struct task_ctx *ctx)
 		goto out;
 	}
 	stopped = have_container;
-	task_ctx_progress(ctx, 80, "Replacing %s", dir);
-	struct stat tst;
-	if (fstat(tfd, &tst) < 0) {
-		r = task_ctx_fail(ctx, -errno, "fs_error", "cannot stat the restored tree: %s", strerror(errno));
+	task_ctx_progress(ctx, 80, "Replacing the contents of %s", dir);
+	if ((r = task_ctx_fence_check(ctx, "swapping the data directory's contents")) < 0)
 		goto out;
-	}
-	if ((r = task_ctx_fence_check(ctx, "swapping the data directory")) < 0)
-		goto out;
-	r = swap_in(pfd, tmp, name, old, sizeof(old), err, sizeof(err));
+	snprintf(old, sizeof(old), ".%.180s.replaced-%d", inside ? "boxd" : name, (int)getpid());
+	struct restore_swap sw = { .base_fd = base, .dir = inside ? "." : name, .fresh = tmp, .aside = old,
+				   .skip = { inside ? tmp : NULL, inside ? old : NULL } };
+	r = restore_swap_children(&sw, err, sizeof(err));
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "fs_error", "%s", err);
-		goto out;
+		goto out; /* the aside dir, empty, goes below */
 	}
-	tmp[0] = '\0'; /* in place now; what was there is at `old` */
-	fsync(pfd);
-	/* The data dir is now the restored tree: what its binds are checked
-	 * against from now on (app_bind.h). */
-	struct fs_id restored = { .dev = tst.st_dev, .ino = tst.st_ino };
-	if ((r = app_set_data_id(ctx->store, a.id, &restored)) < 0) {
-		r = task_ctx_fail(ctx, r, "store_error", "cannot record the restored data dir: %s", store_errmsg(ctx->store));
-		goto out;
+	fsync(at);
+	/* The data dir is the same directory as before (its binds stay
+	 * valid); only one the restore had to make anew is recorded now, as
+	 * what its binds are checked against (app_bind.h). */
+	struct stat dst;
+	if (fstat(dfd, &dst) == 0 &&
+	    (!a.has_data_id || a.data_id.dev != (uint64_t)dst.st_dev || a.data_id.ino != (uint64_t)dst.st_ino)) {
+		struct fs_id now_id = { .dev = dst.st_dev, .ino = dst.st_ino };
+		if ((r = app_set_data_id(ctx->store, a.id, &now_id)) < 0) {
+			r = task_ctx_fail(ctx, r, "store_error", "cannot record the data dir: %s", store_errmsg(ctx->store));
+			goto out;
+		}
+		a.has_data_id = true;
+		a.data_id = now_id;
 	}
-	a.has_data_id = true;
-	a.data_id = restored;
-	if (old[0]) {
-		task_ctx_progress(ctx, 85, "Removing the replaced data");
-		if (fs_remove_tree_at(pfd, old, err, sizeof(err)) < 0)
-			printf("warning: %s\n", err);
-	}
+	task_ctx_progress(ctx, 85, "Removing the replaced data");
+	if (fs_remove_tree_at(at, old, err, sizeof(err)) < 0)
+		printf("warning: %s\n", err);
+	old[0] = '\0';
 	if (have_container) {
 		task_ctx_progress(ctx, 90, "Starting container %s", container);
 		stopped = false;
@@ -846,8 +834,14 @@ out:
 	}
 	if (tfd >= 0)
 		close(tfd);
-	if (tmp[0] && pfd >= 0)
-		fs_remove_tree_at(pfd, tmp, err, sizeof(err));
+	if (tmp[0] && at >= 0)
+		fs_remove_tree_at(at, tmp, err, sizeof(err)); /* empty after a swap */
+	if (old[0] && at >= 0)
+		fs_remove_tree_at(at, old, err, sizeof(err));
+	if (base >= 0)
+		close(base);
+	if (dfd >= 0)
+		close(dfd);
 	if (pfd >= 0)
 		close(pfd);
 	if (afd >= 0)

@@ -191,6 +191,8 @@ static int handle(void *user, const char *section, const char *name, const char 
 		r = *value ? (config_set(&cfg->sftp_image, value), 0) : -EINVAL;
 	else if (IS("sftp", "memory_limit"))
 		r = parse_size_bytes(value, &cfg->sftp_memory_bytes);
+	else if (IS("sftp", "rebuild_max_delay"))
+		r = parse_duration_ms(value, &cfg->sftp_rebuild_max_delay_ms);
 	else if (IS("update", "install_root"))
 		r = value[0] == '/' ? (config_set(&cfg->install_root, value), 0) : -EINVAL;
 	else if (strcmp(section, "registries") == 0) {
@@ -218,6 +220,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		.stop_grace_ms = 10000,
 		.default_timeout_ms = 6LL * 3600 * 1000,
 		.sftp_quiet_ms = 1000,
+		.sftp_rebuild_max_delay_ms = 10 * 60 * 1000,
 		.sftp_port = 2222,
 		.sftp_memory_bytes = 256LL * 1024 * 1024,
 		.lease_ms = -1, /* auto: see config_lease_ms() */

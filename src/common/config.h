@@ -70,6 +70,8 @@ struct boxd_config {
 	int sftp_port;              /* port sshd listens on (host network), default 2222 */
 	char *sftp_image;           /* default localhost/boxd/sftp:latest */
 	int64_t sftp_memory_bytes;  /* memory_limit, default 256M; 0 = no limit */
+	int64_t sftp_rebuild_max_delay_ms; /* rebuild_max_delay, default 10min; 0 = none:
+				     * a pending rebuild waits for app work to go quiet */
 	/* [update] */
 	char *install_root;         /* install_root: releases/<version>, current; default
 				     * BOXD_INSTALL_ROOT (meson option install_root, /var/lib/boxd) */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "tasks/task.h"
 #include "tasks/task_type.h"
 
@@ -19,6 +20,7 @@ struct sched {
 	bool kicked;
 	uv_timer_t quiet;   /* the sftp quiet period */
 	bool spec_dirty;    /* app work happened since the last sftp check */
+	int64_t dirty_since_ms; /* when spec_dirty became true (monotonic) */
 	bool app_busy;      /* app tasks active or queued at the last pass */
 	bool queue_failing; /* the last pass could not read the queue */
 	unsigned rebuilds;
@@ -56,11 +58,27 @@ void sched_close(struct sched *sc)
 
 unsigned sched_sftp_rebuilds(const struct sched *sc) { return sc->rebuilds; }
 
-static void on_quiet(uv_timer_t *h)
+/* Is a rebuild of sftp queued, waiting or running? While one is, the
+ * container's hash label is the old one and the comparison below would
+ * queue a second rebuild for nothing; the check is put off until it ends
+ * (the spec stays dirty, and a later pass compares again). */
+static bool rebuild_active(struct sched *sc)
 {
-	struct sched *sc = h->data;
-	if (sc->app_busy || supervisor_count_app_tasks(sc->o.supervisor, NULL) > 0 || !sc->spec_dirty)
-		return; /* the next pass that finds app work over restarts the timer */
+	int64_t n = 0;
+	int r = store_query_int64(sc->o.store, &n,
+				  "SELECT COUNT(*) FROM tasks WHERE type = 'service.rebuild' AND "
+				  "state IN ('queued','waiting','running')",
+				  NULL);
+	return r < 0 || n > 0;
+}
+
+/* Compare the sftp spec and queue one rebuild if it changed. `why` says
+ * what made the check happen, for the log. Returns false when the check
+ * was put off because a rebuild is active. */
+static bool check_sftp(struct sched *sc, const char *why)
+{
+	if (rebuild_active(sc))
+		return false; /* spec_dirty stays: compared again after it */
 	sc->spec_dirty = false;
 	bool changed = false;
 	int r = sc->o.sftp_changed ? sc->o.sftp_changed(sc->o.userdata, &changed) : 0;
@@ -72,24 +90,35 @@ static void on_quiet(uv_timer_t *h)
 		else
 			log_warn("scheduler: cannot compare the sftp spec (%s); will retry after the next app task",
 				 strerror(-r));
-		return;
+		return true;
 	}
 	if (!changed)
-		return;
+		return true;
 	int64_t id;
 	r = task_create(sc->o.store, "service.rebuild", NULL, "{\"force\":false,\"name\":\"sftp\"}",
 			config_task_timeout_ms(sc->o.config, "service.rebuild"), &id);
 	if (r < 0) {
 		log_error("scheduler: cannot queue the sftp rebuild: %s", store_errmsg(sc->o.store));
-		return;
+		return true;
 	}
 	sc->rebuilds++;
-	log_info("scheduler: app work is over and the sftp mount spec changed: queued rebuild task %lld", (long long)id);
+	log_info("scheduler: %s and the sftp mount spec changed: queued rebuild task %lld", why, (long long)id);
 	sched_kick(sc);
+	return true;
+}
+
+static void on_quiet(uv_timer_t *h)
+{
+	struct sched *sc = h->data;
+	if (sc->app_busy || supervisor_count_app_tasks(sc->o.supervisor, NULL) > 0 || !sc->spec_dirty)
+		return; /* the next pass that finds app work over restarts the timer */
+	check_sftp(sc, "app work is over");
 }
 
 void sched_note_spec_change(struct sched *sc)
 {
+	if (!sc->spec_dirty)
+		sc->dirty_since_ms = now_mono_ms();
 	sc->spec_dirty = true;
 	/* The quiet period counts from the latest change: the next pass that
 	 * finds app work over starts it afresh. */
@@ -245,6 +274,18 @@ int sched_pass(struct sched *sc)
 		uv_timer_stop(&sc->quiet);
 	else if (sc->spec_dirty && !uv_is_active((uv_handle_t *)&sc->quiet))
 		uv_timer_start(&sc->quiet, on_quiet, (uint64_t)sc->o.config->sftp_quiet_ms, 0);
+	/* App work that never goes quiet must not hold a rebuild back for
+	 * ever: after rebuild_max_delay it is queued anyway, and its worker
+	 * waits its turn for service:sftp like any task (the housekeeping tick
+	 * runs a pass every second, so this is looked at often enough). */
+	int64_t max_delay = sc->o.config->sftp_rebuild_max_delay_ms;
+	if (sc->app_busy && sc->spec_dirty && max_delay > 0 && now_mono_ms() - sc->dirty_since_ms >= max_delay) {
+		char why[96];
+		snprintf(why, sizeof(why), "app work has not gone quiet for %lld ms ([sftp] rebuild_max_delay)",
+			 (long long)(now_mono_ms() - sc->dirty_since_ms));
+		if (check_sftp(sc, why) && sc->spec_dirty)
+			sc->dirty_since_ms = now_mono_ms(); /* failed: try again one delay later */
+	}
 	for (size_t i = 0; i < n; i++) {
 		free(q[i].type);
 		free(q[i].app_id);

@@ -50,7 +50,15 @@ int sched_pass(struct sched *sc);
  * queues one `service.rebuild` of sftp if the spec changed. A burst of app
  * tasks therefore causes at most one rebuild, after the burst; and the
  * rebuild holds service:sftp exclusive, which app tasks that touch data dirs
- * hold shared, so it never races them. */
+ * hold shared, so it never races them.
+ *
+ * Bounds: while a rebuild is queued, waiting or running, nothing is
+ * compared (its container still carries the old hash) — the check comes
+ * after it. And when app work does not go quiet within
+ * config->sftp_rebuild_max_delay_ms of the first change, the check and the
+ * rebuild happen anyway; the rebuild then waits for service:sftp like any
+ * task, and app tasks that touch data dirs queue behind it (FIFO), so sftp
+ * converges even under constant app work. */
 void sched_note_spec_change(struct sched *sc);
 
 /* Rebuilds of sftp queued by the scheduler so far (for tests). */

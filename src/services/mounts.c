@@ -1,4 +1,5 @@
-/* mounts.c — see mounts.h. */
+/* mounts.c — see mounts.h. The mountinfo parser here serves
+ * mount_release.c; common/mountpoint.c has its own lookups. */
 #include "mounts.h"
 
 #include <errno.h>
@@ -10,7 +11,10 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "apps/app.h"
 #include "common/fs.h"
+#include "common/paths.h"
+#include "service.h"
 
 #define MOUNTINFO_MAX (16 * 1024 * 1024)
 
@@ -46,69 +50,6 @@ static bool next_field(const char **p, const char *end, const char **ret, size_t
 	*ret_n = (size_t)(e - s);
 	*p = e;
 	return true;
-}
-
-int mountinfo_lookup(const char *text, const char *path, struct mountinfo_entry *ret)
-{
-	struct mountinfo_entry best = { 0 };
-	char *buf = NULL;
-	size_t buflen = 0;
-	int r = 0;
-	for (const char *line = text; *line;) {
-		const char *end = strchr(line, '\n');
-		if (!end)
-			end = line + strlen(line);
-		const char *p = line, *f[6];
-		size_t fn[6];
-		int i;
-		for (i = 0; i < 6 && next_field(&p, end, &f[i], &fn[i]); i++)
-			;
-		if (i == 0)
-			goto next; /* an empty line */
-		if (i < 6) {
-			r = -EBADMSG;
-			goto out;
-		}
-		if (fn[4] + 1 > buflen) {
-			char *grown = realloc(buf, fn[4] + 1);
-			if (!grown) {
-				r = -ENOMEM;
-				goto out;
-			}
-			buf = grown;
-			buflen = fn[4] + 1;
-		}
-		unescape(f[4], fn[4], buf);
-		if (strcmp(buf, path) == 0) {
-			/* Later lines are mounted later, on top: the last one
-			 * is what the path shows. */
-			struct mountinfo_entry e = { .found = true, .mount_id = atoi(f[0]) };
-			const char *opt;
-			size_t on;
-			bool dash = false;
-			while (next_field(&p, end, &opt, &on)) {
-				if (on == 1 && opt[0] == '-') {
-					dash = true;
-					break;
-				}
-				if (on > 7 && strncmp(opt, "shared:", 7) == 0)
-					e.shared = true;
-				else if (on > 7 && strncmp(opt, "master:", 7) == 0)
-					e.slave = true;
-			}
-			if (!dash) {
-				r = -EBADMSG;
-				goto out;
-			}
-			best = e;
-		}
-next:
-		line = *end ? end + 1 : end;
-	}
-	*ret = best;
-out:
-	free(buf);
-	return r;
 }
 
 static char *field_dup(const char *s, size_t n)
@@ -236,56 +177,6 @@ int mountinfo_read(const char *file, char **ret, char *err, size_t errlen)
 	return 0;
 }
 
-static int lookup(const char *path, struct mountinfo_entry *e, char *err, size_t errlen)
-{
-	char *text = NULL;
-	int r = mountinfo_read("/proc/self/mountinfo", &text, err, errlen);
-	if (r < 0)
-		return r;
-	r = mountinfo_lookup(text, path, e);
-	free(text);
-	if (r < 0)
-		snprintf(err, errlen, "cannot parse /proc/self/mountinfo");
-	return r;
-}
-
-int mount_make_shared(const char *path, char *err, size_t errlen)
-{
-	char real[PATH_MAX];
-	if (!realpath(path, real)) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	struct mountinfo_entry e;
-	int r = lookup(real, &e, err, errlen);
-	if (r < 0)
-		return r;
-	int changed = 0;
-	if (!e.found) {
-		if (mount(real, real, NULL, MS_BIND | MS_REC, NULL) < 0) {
-			int en = errno;
-			snprintf(err, errlen, "cannot bind-mount %s onto itself: %s", real, strerror(en));
-			return -en;
-		}
-		changed = 1;
-		/* A fresh bind inherits the propagation of its parent's peer
-		 * group; read it again. */
-		r = lookup(real, &e, err, errlen);
-		if (r < 0)
-			return r;
-	}
-	if (!e.shared) {
-		if (mount(NULL, real, NULL, MS_SHARED | MS_REC, NULL) < 0) {
-			int en = errno;
-			snprintf(err, errlen, "cannot make %s a shared mount: %s", real, strerror(en));
-			return -en;
-		}
-		changed = 1;
-	}
-	return changed;
-}
-
 int services_prepare_roots(const struct boxd_config *cfg, char *err, size_t errlen)
 {
 	const char *roots[] = { cfg->appsdata_root, cfg->volumes_root };
@@ -293,9 +184,55 @@ int services_prepare_roots(const struct boxd_config *cfg, char *err, size_t errl
 		int r = fs_mkdir_p(roots[i], 0755, err, errlen);
 		if (r < 0)
 			return r;
-		r = mount_make_shared(roots[i], err, errlen);
+		r = mount_make_shared(roots[i], 0, err, errlen);
 		if (r < 0)
 			return r;
 	}
 	return 0;
+}
+
+int services_prepare_spec_sources(const struct service_spec *spec, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const struct service_mount *m = &spec->mounts[i];
+		if (!m->share)
+			continue;
+		int r = mount_make_shared(m->source, MOUNT_NOFOLLOW | (m->read_only ? MOUNT_READ_ONLY : 0), err, errlen);
+		if (r == -ENOENT)
+			continue;
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int services_prepare_data_dirs(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen)
+{
+	struct app *apps = NULL;
+	struct volume *vols = NULL;
+	size_t n_apps = 0, n_vols = 0;
+	int failed = 0;
+	char msg[512];
+	err[0] = '\0';
+	int r = app_list(store, &apps, &n_apps);
+	if (r < 0 || (r = volume_list(store, &vols, &n_vols)) < 0) {
+		snprintf(err, errlen, "cannot list apps and volumes: %s", store_errmsg(store));
+		app_list_free(apps, n_apps);
+		return r;
+	}
+	for (size_t i = 0; i < n_apps + n_vols; i++) {
+		char *path = i < n_apps ? app_data_dir(cfg, &apps[i]) : strdup(vols[i - n_apps].host_path);
+		unsigned flags = MOUNT_NOFOLLOW;
+		if (i >= n_apps && strcmp(vols[i - n_apps].mount_type, "mountpoint") == 0)
+			flags |= MOUNT_READ_ONLY;
+		r = path ? mount_make_shared(path, flags, msg, sizeof(msg)) : -ENOMEM;
+		if (r < 0 && r != -ENOENT) {
+			if (!failed++)
+				snprintf(err, errlen, "%s", msg);
+		}
+		free(path);
+	}
+	app_list_free(apps, n_apps);
+	volume_list_free(vols, n_vols);
+	return failed;
 }

@@ -1,19 +1,14 @@
-/* mounts.h — making the appsdata and volumes roots shared mount points.
+/* mounts.h — the mount points the sftp service relies on.
  *
- * The sftp container binds the roots with `rslave` propagation so that a
- * filesystem mounted on the host under a root after the container started
- * (a CIFS share, a USB disk) shows up inside it, and its unmount too. A
- * slave only receives events from a shared (master) peer group, and `/` is
- * often private (it is on the test machines), so boxd makes each root a
- * mount point of its own that is shared:
- *
- *	mount --bind R R          (only if R is not a mount point yet; MS_REC,
- *	                           so mounts already below R stay visible)
- *	mount --make-rshared R    (only if R is not shared yet)
- *
- * Both steps are idempotent: the state is read from /proc/self/mountinfo
- * first, so a restarted daemon changes nothing. Needs CAP_SYS_ADMIN; without
- * it the calls fail with -EPERM and boxd works on, only without propagation.
+ * The sftp container binds the appsdata and volumes roots, and every
+ * directory it shows one by one (an app's data dir or a volume outside the
+ * roots), recursively with `rslave` propagation. For that to carry mounts
+ * made later (a CIFS share that comes up after the container), each of them
+ * must be a shared mount point of its own before the container binds it
+ * (common/mountpoint.h says how and why). The roots are made so at daemon
+ * start and by platformstart; the others right before a container that
+ * binds them is created or started (services_prepare_spec_sources), and the
+ * app tasks and volume calls keep them so as directories come and go.
  */
 #pragma once
 
@@ -21,19 +16,10 @@
 #include <stddef.h>
 
 #include "common/config.h"
+#include "common/mountpoint.h"
 
-struct mountinfo_entry {
-	bool found;         /* the path is a mount point */
-	bool shared;        /* its optional fields carry "shared:N" */
-	bool slave;         /* ... "master:N" */
-	int mount_id;
-};
-
-/* Parse a /proc/self/mountinfo text and describe the topmost mount whose
- * mount point is `path` (octal escapes such as "\040" are decoded). Pure;
- * returns 0 (entry->found false when there is none) or -EBADMSG for a line
- * that does not parse. */
-int mountinfo_lookup(const char *text, const char *path, struct mountinfo_entry *ret);
+struct service_spec;
+struct store;
 
 /* Every line of a mountinfo text, decoded. */
 struct mountinfo_mount {
@@ -53,14 +39,8 @@ void mountinfo_free(struct mountinfo_mount *m, size_t n);
 /* Read a mountinfo file (/proc/self/mountinfo, /proc/PID/mountinfo) whole. */
 int mountinfo_read(const char *file, char **ret, char *err, size_t errlen);
 
-/* Make `path` (an existing directory) a shared mount point, as above.
- * `path` is resolved with realpath() first. Returns 0 when it already was
- * one, 1 when something was changed, or a negative errno with a message in
- * err. */
-int mount_make_shared(const char *path, char *err, size_t errlen);
-
-/* What the daemon does at start (and the platformstart task will): create
- * the appsdata and volumes roots (mkdir -p, mode 0755) and make both shared
+/* What the daemon does at start (and the platformstart task): create the
+ * appsdata and volumes roots (mkdir -p, mode 0755) and make both shared
  * mount points. Stops at the first failure. Returns 0 or a negative errno
  * with a message in err. */
 int services_prepare_roots(const struct boxd_config *cfg, char *err, size_t errlen);
@@ -82,3 +62,21 @@ int mount_release_shared(const char *path, char *why, size_t whylen);
  * appended to report (what was done, or why not). Returns how many roots
  * it unmounted, or the first error. */
 int services_release_roots(const struct boxd_config *cfg, char *report, size_t len);
+
+/* Make every source of `spec` whose mount asks for it (service_mount.
+ * share) a shared mount point of its own, read-only where the mount is
+ * (a mountpoint volume: writable once a filesystem is mounted there).
+ * Sources that are missing are skipped (the caller's source check names
+ * them). Returns 0, or the first failure as a negative errno with a message
+ * in err (the caller decides whether it is fatal: without CAP_SYS_ADMIN
+ * nothing propagates, but the container still shows the directory). */
+int services_prepare_spec_sources(const struct service_spec *spec, char *err, size_t errlen);
+
+/* Make every app's data dir and every volume's directory that exists a
+ * shared mount point of its own (a volume of type mountpoint read-only
+ * while nothing is mounted on it): what the install task and the volume
+ * calls do one by one, for all of them — at platformstart, since binds do
+ * not survive a reboot, and for dirs made by an older boxd. Goes on after a
+ * failure; returns how many failed (0: none) with the first failure's
+ * message in err, or a negative errno when the rows cannot be read. */
+int services_prepare_data_dirs(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen);

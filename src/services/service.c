@@ -14,6 +14,7 @@
 #include "common/bind_source.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
+#include "mounts.h"
 #include "sftp.h"
 
 #define STOP_TIMEOUT_S 10
@@ -22,6 +23,11 @@
  * "starting", not "unhealthy". */
 #define STARTING_GRACE_MS 10000
 #define PROBE_TIMEOUT_MS 500
+#define PROBE_TIMEOUT_MAX_MS 8000
+#define PROBE_PAUSE_MS 50
+#define PROBE_PAUSE_MAX_MS 1000
+/* After a failed rebuild, how long the old container must keep running. */
+#define ROLLBACK_SETTLE_MS 1000
 
 /* ---- the spec ----------------------------------------------------------- */
 
@@ -54,6 +60,7 @@ void service_spec_release(struct service_spec *s)
 		free(s->mounts[i].source);
 		free(s->mounts[i].target);
 		free(s->mounts[i].origin);
+		free(s->mounts[i].identity);
 	}
 	free(s->mounts);
 	kv_free(s->env, s->n_env);
@@ -77,24 +84,33 @@ static char *dup_or_null(const char *s, bool *oom)
 	return d;
 }
 
-int service_spec_add_mount(struct service_spec *s, const char *source, const char *target,
-			   enum engine_propagation propagation, bool read_only, const char *origin)
+int service_spec_add_bind(struct service_spec *s, const struct service_mount *src)
 {
 	bool oom = false;
-	struct service_mount m = {
-		.source = dup_or_null(source, &oom), .target = dup_or_null(target, &oom), .read_only = read_only,
-		.propagation = propagation, .origin = dup_or_null(origin, &oom),
-	};
+	struct service_mount m = *src;
+	m.source = dup_or_null(src->source, &oom);
+	m.target = dup_or_null(src->target, &oom);
+	m.origin = dup_or_null(src->origin, &oom);
+	m.identity = dup_or_null(src->identity, &oom);
 	struct service_mount *grown = oom ? NULL : realloc(s->mounts, (s->n_mounts + 1) * sizeof(*grown));
 	if (!grown) {
 		free(m.source);
 		free(m.target);
 		free(m.origin);
+		free(m.identity);
 		return -ENOMEM;
 	}
 	s->mounts = grown;
 	s->mounts[s->n_mounts++] = m;
 	return 0;
+}
+
+int service_spec_add_mount(struct service_spec *s, const char *source, const char *target,
+			   enum engine_propagation propagation, bool read_only, const char *origin)
+{
+	struct service_mount m = { .source = (char *)source, .target = (char *)target, .read_only = read_only,
+				   .propagation = propagation, .origin = (char *)origin };
+	return service_spec_add_bind(s, &m);
 }
 
 /* Set key=value in a kv list, replacing an existing key. */
@@ -175,10 +191,18 @@ static json_t *kv_object(const struct service_kv *v, size_t n)
 	return o;
 }
 
+static const char *share_name(enum service_share sh)
+{
+	return sh == SERVICE_SHARE_RW ? "shared" : sh == SERVICE_SHARE_RO ? "shared-read-only" : "as-is";
+}
+
 static json_t *mount_json(const struct service_mount *m, bool with_origin)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b}", "source", m->source, "target", m->target, "propagation",
-			      engine_propagation_to_string(m->propagation), "readOnly", m->read_only);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s}", "source", m->source, "target", m->target,
+			      "propagation", engine_propagation_to_string(m->propagation), "readOnly", m->read_only,
+			      "recursive", m->recursive, "hostMount", share_name(m->share));
+	if (o && m->identity)
+		json_object_set_new(o, "identity", json_string(m->identity));
 	if (o && with_origin)
 		json_object_set_new(o, "origin", m->origin ? json_string(m->origin) : json_null());
 	return o;
@@ -226,7 +250,9 @@ static json_t *spec_json(const struct service_spec *s, bool canonical)
 	if (canonical) {
 		/* Bump "format" when the meaning of a field changes, so that
 		 * every container is rebuilt once. */
-		json_object_set_new(o, "format", json_integer(1));
+		/* 2: recursive binds, read-only roots, shared sources and
+		 * source identities (issue 19). */
+		json_object_set_new(o, "format", json_integer(2));
 		json_object_set_new(o, "name", json_string(s->name));
 		json_object_set_new(o, "env", kv_object(s->env, s->n_env));
 		json_object_set_new(o, "labels", kv_object(s->labels, s->n_labels));
@@ -477,12 +503,22 @@ static void logs_tail(struct engine *e, const char *id, char *buf, size_t len)
 	free(text);
 }
 
-/* Wait until the started container answers (or exits, or time is up). */
+/* Wait until the started container answers (or exits, or time is up).
+ *
+ * The probe opens one connection at a time. Under load a server is slow to
+ * answer and slow to forget a connection that gave up: a probe every 50 ms
+ * with a short timeout piles up half-open connections until sshd's
+ * MaxStartups refuses real ones too (and the probe's own). So each attempt
+ * waits longer than the one before (PROBE_TIMEOUT_MS doubling up to
+ * PROBE_TIMEOUT_MAX_MS) and the pause between attempts grows too
+ * (PROBE_PAUSE_MS doubling up to PROBE_PAUSE_MAX_MS), all within the
+ * overall deadline. */
 static int wait_healthy(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
 			const char *id, const struct service_op *op, struct service_error *err)
 {
 	int timeout = op && op->health_timeout_ms > 0 ? op->health_timeout_ms : DEFAULT_HEALTH_TIMEOUT_MS;
 	int64_t deadline = now_mono_ms() + timeout;
+	int attempt_ms = PROBE_TIMEOUT_MS, pause_ms = PROBE_PAUSE_MS;
 	char why[256] = "";
 	for (;;) {
 		if (cancelled(op))
@@ -501,7 +537,9 @@ static int wait_healthy(struct engine *e, const struct service_def *def, const s
 			return fail(err, -EIO, SERVICE_ERR_UNHEALTHY, "the %s container exited (code %d) right after it started%s%s",
 				    def->name, code, *logs ? "; its log: " : "", logs);
 		}
-		if (!def->probe || def->probe(cfg, PROBE_TIMEOUT_MS, why, sizeof(why)) == 1)
+		int64_t left = deadline - now_mono_ms();
+		int this_ms = left < attempt_ms ? (int)(left > 0 ? left : 1) : attempt_ms;
+		if (!def->probe || def->probe(cfg, this_ms, why, sizeof(why)) == 1)
 			return 0;
 		if (now_mono_ms() >= deadline) {
 			char logs[600];
@@ -509,7 +547,10 @@ static int wait_healthy(struct engine *e, const struct service_def *def, const s
 			return fail(err, -ETIMEDOUT, SERVICE_ERR_UNHEALTHY, "the %s container runs but does not answer after %d s: %s%s%s",
 				    def->name, timeout / 1000, why, *logs ? "; its log: " : "", logs);
 		}
-		sleep_us(50 * 1000);
+		attempt_ms = attempt_ms * 2 < PROBE_TIMEOUT_MAX_MS ? attempt_ms * 2 : PROBE_TIMEOUT_MAX_MS;
+		left = deadline - now_mono_ms();
+		sleep_us((uint64_t)(left < pause_ms ? (left > 0 ? left : 0) : pause_ms) * 1000);
+		pause_ms = pause_ms * 2 < PROBE_PAUSE_MAX_MS ? pause_ms * 2 : PROBE_PAUSE_MAX_MS;
 	}
 }
 
@@ -536,7 +577,8 @@ static int create_container(struct engine *e, const struct service_spec *s, cons
 	for (size_t i = 0; i < s->n_mounts; i++)
 		mounts[i] = (struct engine_mount){ .type = ENGINE_MOUNT_BIND, .source = s->mounts[i].source,
 						   .target = s->mounts[i].target, .read_only = s->mounts[i].read_only,
-						   .propagation = s->mounts[i].propagation };
+						   .propagation = s->mounts[i].propagation,
+						   .recursive = s->mounts[i].recursive };
 	for (size_t i = 0; i < s->n_ports; i++)
 		ports[i] = (struct engine_port_binding){ .container_port = s->ports[i].container_port,
 							 .protocol = s->ports[i].protocol, .host_ip = s->ports[i].host_ip,
@@ -584,18 +626,108 @@ static int find_container(struct engine *e, const char *service, const char *cna
 	return 1;
 }
 
+/* Sources are made shared mount points before a container binds them; a
+ * failure costs only propagation, so it becomes a warning. */
+static void prepare_sources(const struct service_spec *spec, const struct service_op *op, char *warning,
+			    size_t len)
+{
+	char msg[400];
+	if (services_prepare_spec_sources(spec, msg, sizeof(msg)) < 0) {
+		snprintf(warning, len, "mounts made later below a source will not show in the container: %s", msg);
+		progress(op, 35, "Warning: %s", warning);
+	}
+}
+
+/* A container "<cname>-old" left by a rebuild that died between renaming
+ * the old container and removing it: remove it when a container of the
+ * service's name exists (the new one got that far), else give it its name
+ * back. 0, or a negative errno with err filled. */
+static int recover_leftover(struct engine *e, const char *service, const char *cname, const char *oldname,
+			    bool have_current, struct service_error *err)
+{
+	struct engine_container c = { 0 };
+	int r = find_container(e, service, oldname, &c, err);
+	if (r <= 0)
+		return r;
+	char id[ENGINE_ID_MAX];
+	snprintf(id, sizeof(id), "%s", c.id);
+	engine_container_release(&c);
+	if (have_current) {
+		r = engine_container_remove(e, id, ENGINE_REMOVE_FORCE);
+		if (r < 0 && r != -ENOENT)
+			return fail(err, r, SERVICE_ERR_ENGINE, "cannot remove %s, left by an earlier rebuild: %s",
+				    oldname, engine_errmsg(e));
+		return 0;
+	}
+	r = engine_container_rename(e, id, cname);
+	if (r < 0)
+		return fail(err, r, SERVICE_ERR_ENGINE, "cannot rename %s (left by an earlier rebuild) back to %s: %s",
+			    oldname, cname, engine_errmsg(e));
+	return 0;
+}
+
+/* Is the container still running `ms` after it was started? (The old
+ * container of a failed rebuild: it answered before; the health probe
+ * follows the config, which may be what made the new one fail.) */
+static bool stays_up(struct engine *e, const char *id, int ms)
+{
+	int64_t until = now_mono_ms() + ms;
+	for (;;) {
+		struct engine_container c = { 0 };
+		if (engine_container_inspect(e, id, &c) < 0)
+			return false;
+		bool running = c.running;
+		engine_container_release(&c);
+		if (!running)
+			return false;
+		if (now_mono_ms() >= until)
+			return true;
+		sleep_us(100 * 1000);
+	}
+}
+
+/* A rebuild failed after the old container was renamed (and perhaps
+ * stopped): remove the new one, give the old one its name back and start
+ * it if it ran. Appends what happened to err's message. */
+static void roll_back(struct engine *e, const struct service_def *def, const char *cname, const char *new_id,
+		      const struct engine_container *old, bool restart_old, const struct service_op *op,
+		      struct service_error *err)
+{
+	char note[400] = "";
+	if (new_id[0])
+		engine_container_remove(e, new_id, ENGINE_REMOVE_FORCE);
+	int r = engine_container_rename(e, old->id, cname);
+	if (r < 0) {
+		snprintf(note, sizeof(note), "; the old container could not get its name back (%.300s)", engine_errmsg(e));
+	} else if (restart_old) {
+		progress(op, 90, "Starting the old %s container again", def->name);
+		r = engine_container_start(e, old->id);
+		if (r >= 0 && stays_up(e, old->id, ROLLBACK_SETTLE_MS))
+			snprintf(note, sizeof(note), "; the old container runs again");
+		else
+			snprintf(note, sizeof(note), "; the old container was started again but %.300s",
+				 r < 0 ? engine_errmsg(e) : "it exited");
+	} else {
+		snprintf(note, sizeof(note), "; the old container is back (it was not running)");
+	}
+	size_t n = strlen(err->message);
+	snprintf(err->message + n, sizeof(err->message) - n, "%s", note);
+}
+
 int service_rebuild(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
 		    struct store *store, bool force, const struct service_op *op, struct service_rebuild_result *ret,
 		    struct service_error *err)
 {
 	struct service_spec spec = { 0 };
 	struct engine_container old = { 0 };
-	struct service_rebuild_result res = { .reason = "created" };
+	struct service_rebuild_result res = { .reason = "created", .downtime_ms = -1 };
 	struct fs_id *ids = NULL;
-	char cname[64], msg[512] = "";
-	bool have_old = false;
+	char cname[64], oldname[80], msg[512] = "";
+	bool have_old = false, renamed = false, stopped_old = false;
+	int64_t t_stop = 0;
 	*err = (struct service_error){ 0 };
 	service_container_name(def->name, cname, sizeof(cname));
+	snprintf(oldname, sizeof(oldname), "%s-old", cname);
 
 	progress(op, 5, "Computing the %s spec", def->name);
 	int r = def->build_spec(cfg, store, &spec, msg, sizeof(msg));
@@ -612,6 +744,15 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 	if (r < 0)
 		goto out;
 	have_old = r == 1;
+	r = recover_leftover(e, def->name, cname, oldname, have_old, err);
+	if (r < 0)
+		goto out;
+	if (!have_old) {
+		r = find_container(e, def->name, cname, &old, err); /* perhaps it was the leftover */
+		if (r < 0)
+			goto out;
+		have_old = r == 1;
+	}
 	ids = calloc(spec.n_mounts + 1, sizeof(*ids));
 	if (!ids) {
 		r = fail(err, -ENOMEM, SERVICE_ERR_SPEC, "out of memory");
@@ -631,6 +772,7 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 			snprintf(res.container_id, sizeof(res.container_id), "%s", old.id);
 			res.reason = "unchanged";
 			if (!old.running) {
+				prepare_sources(&spec, op, res.warning, sizeof(res.warning));
 				progress(op, 50, "Starting the stopped %s container", def->name);
 				r = engine_container_start(e, old.id);
 				if (r < 0) {
@@ -662,46 +804,72 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 		r = -ECANCELED;
 		goto out;
 	}
+	prepare_sources(&spec, op, res.warning, sizeof(res.warning));
 	if (have_old) {
-		progress(op, 20, "Removing the old %s container (%s)", def->name, res.reason);
-		if (old.running) {
-			r = engine_container_stop(e, old.id, STOP_TIMEOUT_S);
-			if (r < 0 && r != -ENOENT) {
-				r = fail(err, r, SERVICE_ERR_ENGINE, "cannot stop %s: %s", cname, engine_errmsg(e));
-				goto out;
-			}
-		}
-		r = engine_container_remove(e, old.id, ENGINE_REMOVE_FORCE);
-		if (r < 0 && r != -ENOENT) {
-			r = fail(err, r, SERVICE_ERR_ENGINE, "cannot remove %s: %s", cname, engine_errmsg(e));
+		/* The old container stays, under another name, until the new
+		 * one answers. */
+		progress(op, 20, "Keeping the old %s container aside as %s (%s)", def->name, oldname, res.reason);
+		r = engine_container_rename(e, old.id, oldname);
+		if (r < 0) {
+			r = fail(err, r, SERVICE_ERR_ENGINE, "cannot rename %s to %s: %s", cname, oldname, engine_errmsg(e));
 			goto out;
 		}
+		renamed = true;
 	}
 	/* Again right before the create: this is the check that counts. */
 	r = check_sources(cfg, &spec, ids, err);
 	if (r < 0)
-		goto out;
+		goto failed;
 	progress(op, 40, "Creating the %s container", def->name);
 	r = create_container(e, &spec, cname, res.spec_hash, res.container_id, err);
 	if (r < 0)
-		goto out;
+		goto failed;
 	res.rebuilt = true;
+	if (have_old && old.running) {
+		progress(op, 50, "Stopping the old %s container", def->name);
+		t_stop = now_mono_ms();
+		r = engine_container_stop(e, old.id, STOP_TIMEOUT_S);
+		if (r < 0 && r != -ENOENT) {
+			r = fail(err, r, SERVICE_ERR_ENGINE, "cannot stop the old %s container: %s", def->name,
+				 engine_errmsg(e));
+			goto failed;
+		}
+		stopped_old = true;
+	}
 	progress(op, 60, "Starting the %s container", def->name);
 	r = engine_container_start(e, res.container_id);
 	if (r < 0) {
 		r = fail(err, r, SERVICE_ERR_ENGINE, "cannot start %s: %s", cname, engine_errmsg(e));
-		goto out;
+		goto failed;
 	}
 	/* And what the engine really bound. */
 	if ((r = check_started_spec(cfg, e, &spec, res.container_id, ids, err)) < 0)
-		goto out;
+		goto failed;
 	progress(op, 80, "Waiting for %s to answer", def->name);
 	r = wait_healthy(e, def, cfg, res.container_id, op, err);
 	if (r < 0)
-		goto out;
+		goto failed;
+	if (stopped_old)
+		res.downtime_ms = now_mono_ms() - t_stop;
+	if (have_old) {
+		progress(op, 95, "Removing the old %s container", def->name);
+		r = engine_container_remove(e, old.id, ENGINE_REMOVE_FORCE);
+		if (r < 0 && r != -ENOENT)
+			snprintf(res.warning, sizeof(res.warning), "the old container %s could not be removed: %s "
+				 "(the next rebuild removes it)", oldname, engine_errmsg(e));
+		r = 0;
+	}
 done:
 	progress(op, 100, "%s: %s", def->name, res.reason);
 	*ret = res;
+	goto out;
+failed:
+	if (r == -ECANCELED && !err->code[0])
+		fail(err, r, "stopped", "the rebuild was stopped");
+	if (renamed)
+		roll_back(e, def, cname, res.rebuilt ? res.container_id : "", &old, stopped_old || old.running, op, err);
+	else if (res.rebuilt)
+		engine_container_remove(e, res.container_id, ENGINE_REMOVE_FORCE);
 out:
 	if (have_old)
 		engine_container_release(&old);
@@ -710,11 +878,42 @@ out:
 	return r;
 }
 
-int service_restart(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
-		    const struct service_op *op, char ret_id[ENGINE_ID_MAX], struct service_error *err)
+int service_missing_sources(struct engine *e, const struct service_def *def, char *missing, size_t len)
 {
 	struct engine_container c = { 0 };
-	char cname[64], id[ENGINE_ID_MAX];
+	struct service_error err = { 0 };
+	char cname[64];
+	service_container_name(def->name, cname, sizeof(cname));
+	missing[0] = '\0';
+	int r = find_container(e, def->name, cname, &c, &err);
+	if (r < 0) {
+		snprintf(missing, len, "%s", err.message);
+		return r;
+	}
+	if (r == 0)
+		return -ENOENT;
+	int n = 0;
+	size_t used = 0;
+	for (size_t i = 0; i < c.n_mounts; i++) {
+		const struct engine_mount_info *m = &c.mounts[i];
+		struct stat st;
+		if (strcmp(m->type, "bind") != 0 || !m->source[0] || stat(m->source, &st) == 0)
+			continue;
+		n++;
+		if (used < len)
+			used += (size_t)snprintf(missing + used, len - used, "%s%s (→ %s)", n > 1 ? "; " : "", m->source,
+						 m->destination);
+	}
+	engine_container_release(&c);
+	return n;
+}
+
+int service_restart(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
+		    struct store *store, const struct service_op *op, char ret_id[ENGINE_ID_MAX],
+		    struct service_error *err)
+{
+	struct engine_container c = { 0 };
+	char cname[64], id[ENGINE_ID_MAX], missing[800];
 	*err = (struct service_error){ 0 };
 	service_container_name(def->name, cname, sizeof(cname));
 	int r = find_container(e, def->name, cname, &c, err);
@@ -724,8 +923,30 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 		return fail(err, -ENOENT, SERVICE_ERR_NOT_CREATED,
 			    "the %s container does not exist yet; a rebuild creates it (a restart never does)", def->name);
 	snprintf(id, sizeof(id), "%s", c.id);
+	engine_container_release(&c);
+	r = service_missing_sources(e, def, missing, sizeof(missing));
+	if (r < 0 && r != -ENOENT)
+		return fail(err, r, SERVICE_ERR_ENGINE, "cannot inspect %s: %s", cname, missing);
+	if (r > 0)
+		return fail(err, -ENOENT, SERVICE_ERR_REBUILD_PENDING,
+			    "not restarted: the %s container binds %s, which no longer exist%s; a restart would fail "
+			    "and leave the service down. A rebuild drops it (queued after app work, or now with "
+			    "POST /api/v1/services/%s/rebuild)",
+			    def->name, missing, r > 1 ? "" : "s", def->name);
+	/* The spec's sources, made shared mount points again (a restart
+	 * binds them anew). */
+	struct service_spec spec = { 0 };
+	char msg[512];
+	if (store && def->build_spec(cfg, store, &spec, msg, sizeof(msg)) == 0) {
+		char warning[512];
+		prepare_sources(&spec, op, warning, sizeof(warning));
+	}
+	service_spec_release(&spec);
 	/* The container's binds, checked as a rebuild checks them: right
 	 * before the engine resolves them again, and on what it got. */
+	r = find_container(e, def->name, cname, &c, err);
+	if (r <= 0)
+		return r < 0 ? r : fail(err, -ENOENT, SERVICE_ERR_NOT_CREATED, "the %s container is gone", def->name);
 	const char *roots[PATHS_TRUSTED_MAX + 1];
 	paths_trusted_roots(cfg, roots);
 	size_t nb = 0;
@@ -751,10 +972,16 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 	if (r == 0) {
 		progress(op, 20, "Restarting the %s container", def->name);
 		r = engine_container_restart(e, id, STOP_TIMEOUT_S);
-		if (r < 0)
+		if (r < 0) {
 			r = fail(err, r, SERVICE_ERR_ENGINE, "cannot restart %s: %s", cname, engine_errmsg(e));
-		else
+			/* Never leave it stopped. */
+			if (engine_container_start(e, id) >= 0) {
+				size_t n = strlen(err->message);
+				snprintf(err->message + n, sizeof(err->message) - n, "; it was started again");
+			}
+		} else {
 			r = check_started(cfg, e, def->name, id, sources, targets, targets, ids, nb, err);
+		}
 	}
 	free(sources);
 	free(targets);

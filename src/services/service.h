@@ -58,6 +58,7 @@
 #define SERVICE_ERR_IMAGE_MISSING "image_missing"   /* the engine does not have the image */
 #define SERVICE_ERR_NOT_CREATED "not_created"       /* restart: there is no container yet */
 #define SERVICE_ERR_UNHEALTHY "unhealthy"           /* started, but it does not answer / exited */
+#define SERVICE_ERR_REBUILD_PENDING "rebuild_pending" /* restart: the container binds a source that is gone */
 
 struct service_error {
 	char code[32];
@@ -66,11 +67,20 @@ struct service_error {
 
 /* ---- the spec ------------------------------------------------------------- */
 
+/* How the source is prepared before a container binds it (mounts.h). */
+enum service_share {
+	SERVICE_SHARE_NONE,      /* as it is (the roots: prepared at daemon start) */
+	SERVICE_SHARE_RW,        /* a shared mount point of its own */
+	SERVICE_SHARE_RO,        /* the same, read-only until something is mounted on it */
+};
+
 struct service_mount {
 	char *source;                         /* absolute host path */
 	char *target;                         /* absolute path in the container */
-	bool read_only;
+	bool read_only;                       /* the top mount only (engine.h) */
+	bool recursive;                       /* rbind: mounts below the source too */
 	enum engine_propagation propagation;
+	enum service_share share;
 	/* Who wants it, for messages: "the appsdata root", "app wiki". */
 	char *origin;
 	/* The identity boxd recorded for the source (an app's data dir, a
@@ -78,6 +88,12 @@ struct service_mount {
 	 * engine (common/bind_source.h). Not part of the spec hash. */
 	bool has_expect;
 	struct fs_id expect;
+	/* Which directory this is beyond its path, hashed with the spec: the
+	 * row it belongs to ("app wiki created 1712345678901"). A directory
+	 * deleted and made again at the same path (uninstall + reinstall) is
+	 * another directory — a container still binds the deleted one — so
+	 * the spec changes and the container is rebuilt. NULL: none. */
+	char *identity;
 };
 
 struct service_kv {
@@ -116,9 +132,11 @@ int service_spec_init(struct service_spec *s, const char *name, const char *imag
 void service_spec_release(struct service_spec *s);
 
 /* Append to the spec; strings are copied. 0 or -ENOMEM (the spec is then
- * unchanged). `origin` and `host_ip` may be NULL. */
+ * unchanged). `origin` and `host_ip` may be NULL. add_mount() adds a plain
+ * (non-recursive, unshared) bind; add_bind() takes every field of `m`. */
 int service_spec_add_mount(struct service_spec *s, const char *source, const char *target,
 			   enum engine_propagation propagation, bool read_only, const char *origin);
+int service_spec_add_bind(struct service_spec *s, const struct service_mount *m);
 int service_spec_add_env(struct service_spec *s, const char *key, const char *value);
 int service_spec_add_label(struct service_spec *s, const char *key, const char *value);
 int service_spec_add_port(struct service_spec *s, uint16_t container_port, const char *protocol,
@@ -193,13 +211,33 @@ struct service_rebuild_result {
 	/* Why: "created" (there was none), "spec changed", "forced",
 	 * "unchanged", "unchanged; started the stopped container". */
 	const char *reason;
+	/* From the old container's stop to the new one answering; -1 when no
+	 * running container was replaced. */
+	int64_t downtime_ms;
+	/* A problem that did not fail the rebuild (a source that could not be
+	 * made a shared mount point: no propagation for it); "" if none. */
+	char warning[512];
 };
 
 /* Bring the service's container in line with its spec: build the spec,
- * check every bind source, and recreate the container (stop, remove,
- * create, start, wait until it answers) only when there is none, its
- * `boxd.spec-hash` differs, or `force`. A stopped container with the right
- * hash is started. The caller holds `service:<name>` exclusively.
+ * check every bind source, and recreate the container only when there is
+ * none, its `boxd.spec-hash` differs, or `force`. A stopped container with
+ * the right hash is started. The caller holds `service:<name>`
+ * exclusively.
+ *
+ * The old container stays until the new one answers: it is renamed to
+ * "boxd-<name>-old", the new one is created under the service's name while
+ * the old one still runs, then the old one is stopped, the new one started
+ * and waited for (the health probe), and only then the old one removed. If
+ * anything from the create on fails, the new container is removed, the old
+ * one gets its name back and is started again, and the call fails with
+ * the reason (and says that the old container runs again). An "-old"
+ * container left by a rebuild that died midway is put back (or removed, if
+ * its successor exists) by the next rebuild.
+ *
+ * Before the create or start, every source whose mount asks for it is made
+ * a shared mount point (services_prepare_spec_sources); a failure there is
+ * only a warning in the result.
  *
  * A missing bind source fails with SERVICE_ERR_MISSING_SOURCE (naming every
  * missing path) before anything is changed: the old container keeps running
@@ -219,9 +257,27 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
  * container it fails with SERVICE_ERR_NOT_CREATED. Its bind sources are
  * checked before and after like a rebuild's (without recorded identities:
  * the same directories before and after). On success the container's id
- * is written to ret_id. */
+ * is written to ret_id.
+ *
+ * A restart re-binds the container's sources by path: one that no longer
+ * exists (the data dir of an app uninstalled since; the rebuild that drops
+ * it has not run yet) would make the engine fail the start and leave the
+ * service down. So the sources are checked first; a missing one fails with
+ * SERVICE_ERR_REBUILD_PENDING (-ENOENT) naming it, and the container is
+ * not touched. If the engine's restart fails anyway, the container is
+ * started again before the call fails: a restart never leaves the service
+ * stopped. `store` is used to build the spec whose sources are prepared
+ * (mounts.h). */
 int service_restart(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
-		    const struct service_op *op, char ret_id[ENGINE_ID_MAX], struct service_error *err);
+		    struct store *store, const struct service_op *op, char ret_id[ENGINE_ID_MAX],
+		    struct service_error *err);
+
+/* The bind sources of the service's container (as the engine reports its
+ * mounts) that do not exist now, as "PATH (→ TARGET)" joined by "; " into
+ * `missing`. Returns how many (0: none), -ENOENT when there is no
+ * container, or another negative errno with the engine's message in
+ * `missing`. */
+int service_missing_sources(struct engine *e, const struct service_def *def, char *missing, size_t len);
 
 /* Does the service's container differ from its spec now? *ret_changed is
  * true when there is no container or its boxd.spec-hash label is not the
@@ -248,6 +304,20 @@ int service_spec_changed(struct engine *e, const struct service_def *def, const 
  * cannot be known are null. */
 json_t *service_status(struct engine *e, const char *engine_error, const struct service_def *def,
 		       const struct boxd_config *cfg, struct store *store);
+
+/* ---- queueing a rebuild -------------------------------------------------- */
+
+/* Queue a `service.rebuild` of `name`, or join one: in one write
+ * transaction, a rebuild of that service that is still queued or waiting
+ * for its lock (it has not built its spec yet) and is at least as strong
+ * (forced, or this one is not) is the answer — *ret_coalesced true and its
+ * id. Otherwise a new task is created. A burst of requests (operators,
+ * the scheduler) thus costs at most one rebuild running and one waiting.
+ * A new task carries `idem` (the API request's Idempotency-Key; may be
+ * NULL). Returns 0 or a negative errno from the store. */
+struct task_idempotency;
+int service_rebuild_queue(struct store *s, const struct boxd_config *cfg, const char *name, bool force,
+			  const struct task_idempotency *idem, int64_t *ret_id, bool *ret_coalesced);
 
 /* Register the task types service.rebuild and service.restart
  * (args {"name": "sftp", "force": false}; both lock `service:<name>`

@@ -7,8 +7,13 @@
  *
  * Results:
  *	service.rebuild  {"rebuilt": bool, "containerId", "previousContainerId",
- *	                  "reason", "specHash", "seconds"}
- *	service.restart  {"restarted": true, "containerId", "seconds"}
+ *	                  "reason", "specHash", "seconds", "downtimeMs" (old
+ *	                  container stopped → new one answering; null if none
+ *	                  ran), "warning" (only when there is one)}
+ *	service.restart  {"restarted": true, "containerId", "seconds"}, or, when
+ *	                  a source of the container was gone and it was rebuilt
+ *	                  instead, the rebuild's result with "restarted": false
+ *	                  and "rebuiltInstead" (why)
  * Errors: the codes of service.h (engine_unavailable when no engine
  * answers, missing_source, image_missing, not_created, unhealthy, ...).
  */
@@ -19,6 +24,7 @@
 
 #include "common/timeutil.h"
 #include "service.h"
+#include "tasks/task.h"
 #include "tasks/task_type.h"
 
 static int validate(json_t *args, bool rebuild, char *err, size_t errlen)
@@ -85,6 +91,17 @@ static int open_engine(struct task_ctx *ctx, struct engine **ret)
 	return 0;
 }
 
+static json_t *rebuild_result(const struct service_rebuild_result *res, double secs)
+{
+	json_t *o = json_pack("{s:b, s:s, s:s, s:s, s:f}", "rebuilt", res->rebuilt, "containerId", res->container_id,
+			      "reason", res->reason, "specHash", res->spec_hash, "seconds", secs);
+	json_object_set_new(o, "previousContainerId", *res->previous_id ? json_string(res->previous_id) : json_null());
+	json_object_set_new(o, "downtimeMs", res->downtime_ms >= 0 ? json_integer(res->downtime_ms) : json_null());
+	if (res->warning[0])
+		json_object_set_new(o, "warning", json_string(res->warning));
+	return o;
+}
+
 static int run_rebuild(struct task_ctx *ctx)
 {
 	const struct service_def *def = service_find(json_string_value(json_object_get(ctx->args, "name")));
@@ -106,14 +123,20 @@ static int run_rebuild(struct task_ctx *ctx)
 	if (r < 0)
 		return task_ctx_fail(ctx, r, err.code, "%s", err.message);
 	double secs = (double)(now_mono_ms() - t0) / 1000.0;
-	printf("%s: %s (%s) in %.3f s\n", def->name, res.rebuilt ? "rebuilt" : "not rebuilt", res.reason, secs);
-	ctx->result = json_pack("{s:b, s:s, s:s, s:s, s:f}", "rebuilt", res.rebuilt, "containerId", res.container_id,
-				"reason", res.reason, "specHash", res.spec_hash, "seconds", secs);
-	json_object_set_new(ctx->result, "previousContainerId",
-			    *res.previous_id ? json_string(res.previous_id) : json_null());
+	printf("%s: %s (%s) in %.3f s", def->name, res.rebuilt ? "rebuilt" : "not rebuilt", res.reason, secs);
+	if (res.downtime_ms >= 0)
+		printf("; down for %lld ms (old container stopped → new one answering)", (long long)res.downtime_ms);
+	printf("\n");
+	ctx->result = rebuild_result(&res, secs);
 	return 0;
 }
 
+/* A restart of a container that binds a source gone since (the rebuild that
+ * drops it is pending) is refused by service_restart() before anything is
+ * touched. This task holds service:<name> exclusively — no app task is
+ * creating or deleting a data dir now — so it does that rebuild itself:
+ * the operator asked for the service to come back fresh, and a rebuild is
+ * the only way it can. */
 static int run_restart(struct task_ctx *ctx)
 {
 	const struct service_def *def = service_find(json_string_value(json_object_get(ctx->args, "name")));
@@ -127,7 +150,27 @@ static int run_restart(struct task_ctx *ctx)
 	struct service_op op = { .cancel = ctx->cancel, .progress = on_progress, .userdata = ctx };
 	struct service_error err;
 	char id[ENGINE_ID_MAX];
-	r = service_restart(e, def, ctx->config, &op, id, &err);
+	r = service_restart(e, def, ctx->config, ctx->store, &op, id, &err);
+	if (r < 0 && strcmp(err.code, SERVICE_ERR_REBUILD_PENDING) == 0) {
+		printf("%s\nrebuilding instead\n", err.message);
+		task_ctx_progress(ctx, 30, "A source of the %s container is gone: rebuilding instead of restarting",
+				  def->name);
+		struct service_rebuild_result res;
+		struct service_error rerr;
+		char why[sizeof(err.message)];
+		snprintf(why, sizeof(why), "%s", err.message);
+		r = service_rebuild(e, def, ctx->config, ctx->store, false, &op, &res, &rerr);
+		engine_close(e);
+		if (r == -ECANCELED)
+			return r;
+		if (r < 0)
+			return task_ctx_fail(ctx, r, rerr.code, "%s; the rebuild instead failed too: %s", why, rerr.message);
+		double secs = (double)(now_mono_ms() - t0) / 1000.0;
+		ctx->result = rebuild_result(&res, secs);
+		json_object_set_new(ctx->result, "restarted", json_false());
+		json_object_set_new(ctx->result, "rebuiltInstead", json_string(why));
+		return 0;
+	}
 	engine_close(e);
 	if (r == -ECANCELED)
 		return r;
@@ -136,6 +179,55 @@ static int run_restart(struct task_ctx *ctx)
 	double secs = (double)(now_mono_ms() - t0) / 1000.0;
 	printf("%s: restarted in %.3f s\n", def->name, secs);
 	ctx->result = json_pack("{s:b, s:s, s:f}", "restarted", 1, "containerId", id, "seconds", secs);
+	return 0;
+}
+
+/* ---- queueing ---------------------------------------------------------------- */
+
+int service_rebuild_queue(struct store *s, const struct boxd_config *cfg, const char *name, bool force,
+			  const struct task_idempotency *idem, int64_t *ret_id, bool *ret_coalesced)
+{
+	int r = store_begin(s, true);
+	if (r < 0)
+		return r;
+	int64_t found = 0;
+	struct store_stmt *st;
+	/* queued: not started; waiting: its worker waits for service:<name>
+	 * and has not built a spec yet. A running one may have read the
+	 * spec before the change that prompts this request. */
+	r = store_query(s, &st,
+			"SELECT id, args FROM tasks WHERE type = 'service.rebuild' AND state IN ('queued','waiting') "
+			"AND stop_reason IS NULL ORDER BY id",
+			NULL);
+	if (r >= 0) {
+		while (!found && (r = store_step(st)) == 1) {
+			json_t *args = json_loads(store_col_text(st, 1) ? store_col_text(st, 1) : "", 0, NULL);
+			const char *n = json_string_value(json_object_get(args, "name"));
+			bool strong = json_is_true(json_object_get(args, "force")) || !force;
+			if (n && strcmp(n, name) == 0 && strong)
+				found = store_col_int64(st, 0);
+			json_decref(args);
+		}
+		store_finalize(st);
+	}
+	bool coalesced = found > 0;
+	if (r >= 0 && !found) {
+		json_t *args = json_pack("{s:b, s:s}", "force", force, "name", name);
+		char *text = args ? json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(args);
+		r = text ? task_create_idempotent(s, "service.rebuild", NULL, text,
+						  config_task_timeout_ms(cfg, "service.rebuild"), idem, &found)
+			 : -ENOMEM;
+		free(text);
+	}
+	if (r >= 0)
+		r = store_commit(s);
+	else
+		store_rollback(s);
+	if (r < 0)
+		return r;
+	*ret_id = found;
+	*ret_coalesced = coalesced;
 	return 0;
 }
 

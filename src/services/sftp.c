@@ -47,7 +47,18 @@ static int add_custom(struct service_spec *s, const struct boxd_config *cfg, con
 	char target[512], origin[128];
 	snprintf(target, sizeof(target), "/mnt/custom/%ss/%s", kind, d->id);
 	snprintf(origin, sizeof(origin), "%s %s", kind, d->id);
-	return service_spec_add_mount(s, d->path, target, ENGINE_PROPAGATION_RSLAVE, false, origin);
+	struct service_mount m = { .source = (char *)d->path, .target = target, .recursive = true,
+				   .propagation = ENGINE_PROPAGATION_RSLAVE,
+				   .share = d->mountpoint ? SERVICE_SHARE_RO : SERVICE_SHARE_RW, .origin = origin,
+				   .identity = (char *)d->identity };
+	return service_spec_add_bind(s, &m);
+}
+
+static int add_root(struct service_spec *s, const char *root, const char *target, const char *origin)
+{
+	struct service_mount m = { .source = (char *)root, .target = (char *)target, .read_only = true,
+				   .recursive = true, .propagation = ENGINE_PROPAGATION_RSLAVE, .origin = (char *)origin };
+	return service_spec_add_bind(s, &m);
 }
 
 int sftp_spec_build(const struct boxd_config *cfg, const struct sftp_dir *apps, size_t n_apps,
@@ -58,11 +69,8 @@ int sftp_spec_build(const struct boxd_config *cfg, const struct sftp_dir *apps, 
 	int r = service_spec_init(&s, "sftp", cfg->sftp_image);
 	char port[16];
 	snprintf(port, sizeof(port), "%d", cfg->sftp_port);
-	if (r < 0 ||
-	    (r = service_spec_add_mount(&s, cfg->appsdata_root, "/mnt/appsdata", ENGINE_PROPAGATION_RSLAVE, false,
-					"the appsdata root")) < 0 ||
-	    (r = service_spec_add_mount(&s, cfg->volumes_root, "/mnt/volumes", ENGINE_PROPAGATION_RSLAVE, false,
-					"the volumes root")) < 0)
+	if (r < 0 || (r = add_root(&s, cfg->appsdata_root, "/mnt/appsdata", "the appsdata root")) < 0 ||
+	    (r = add_root(&s, cfg->volumes_root, "/mnt/volumes", "the volumes root")) < 0)
 		goto fail;
 	for (size_t i = 0; i < n_apps; i++)
 		if ((r = add_custom(&s, cfg, &apps[i], "app", err, errlen)) < 0)
@@ -173,6 +181,9 @@ int sftp_spec_load(const struct boxd_config *cfg, struct store *store, struct se
 	struct volume *vols = NULL;
 	size_t n_apps = 0, n_vols = 0;
 	struct sftp_dir *adirs = NULL, *vdirs = NULL;
+	struct identity {
+		char text[48];
+	} *ids = NULL;
 	char *keys = NULL;
 	int r = app_list(store, &apps, &n_apps);
 	if (r < 0) {
@@ -186,7 +197,8 @@ int sftp_spec_load(const struct boxd_config *cfg, struct store *store, struct se
 	}
 	adirs = calloc(n_apps + 1, sizeof(*adirs));
 	vdirs = calloc(n_vols + 1, sizeof(*vdirs));
-	if (!adirs || !vdirs) {
+	ids = calloc(n_apps + n_vols + 1, sizeof(*ids));
+	if (!adirs || !vdirs || !ids) {
 		r = -ENOMEM;
 		snprintf(err, errlen, "out of memory");
 		goto out;
@@ -211,6 +223,9 @@ int sftp_spec_load(const struct boxd_config *cfg, struct store *store, struct se
 		/* Only a custom dir can lie outside the roots; the default one
 		 * is <appsdata_root>/<id>. */
 		adirs[n_adirs].path = apps[i].data_dir;
+		/* A reinstall makes a new row (and a new dir at the same path). */
+		snprintf(ids[i].text, sizeof(ids[i].text), "app created %lld", (long long)apps[i].created_at);
+		adirs[n_adirs].identity = ids[i].text;
 		n_adirs++;
 	}
 	for (size_t i = 0; i < n_vols; i++) {
@@ -219,7 +234,10 @@ int sftp_spec_load(const struct boxd_config *cfg, struct store *store, struct se
 			snprintf(err, errlen, "volume %s: its host path is not acceptable: %s", vols[i].id, why);
 			goto out;
 		}
-		vdirs[i] = (struct sftp_dir){ vols[i].id, vols[i].host_path };
+		snprintf(ids[n_apps + i].text, sizeof(ids[n_apps + i].text), "volume created %lld",
+			 (long long)vols[i].created_at);
+		vdirs[i] = (struct sftp_dir){ vols[i].id, vols[i].host_path, ids[n_apps + i].text,
+					      vols[i].mount_type && strcmp(vols[i].mount_type, "mountpoint") == 0 };
 	}
 	r = read_keys(cfg->sftp_authorized_keys_file, &keys, err, errlen);
 	if (r < 0)
@@ -240,6 +258,7 @@ out:
 	free(keys);
 	free(adirs);
 	free(vdirs);
+	free(ids);
 	app_list_free(apps, n_apps);
 	volume_list_free(vols, n_vols);
 	return r;

@@ -2,16 +2,28 @@
  * every app's data and every volume to an operator with a key.
  *
  * Mounts (clients are chrooted to /mnt, so they see /appsdata, /volumes and
- * /custom):
- *	<appsdata_root>  → /mnt/appsdata        rslave
- *	<volumes_root>   → /mnt/volumes         rslave
- *	an app's data dir outside both roots    → /mnt/custom/apps/<appId>        rslave
- *	a volume's host path outside both roots → /mnt/custom/volumes/<volumeId>  rslave
+ * /custom), all recursive binds (rbind: filesystems already mounted below a
+ * source are shown) with `rslave` propagation (mounted later: shown too):
+ *	<appsdata_root>  → /mnt/appsdata        read-only top
+ *	<volumes_root>   → /mnt/volumes         read-only top
+ *	an app's data dir outside both roots    → /mnt/custom/apps/<appId>
+ *	a volume's host path outside both roots → /mnt/custom/volumes/<volumeId>
  * The roots are bound once, as parents: an app installed (or a volume added)
- * under them changes nothing in the spec, so it needs no rebuild; and since
- * the daemon makes the roots shared mounts (mounts.h), a filesystem mounted on
- * the host under them later (a CIFS share that comes up after the container)
- * shows up inside too, and so does its unmount.
+ * under them changes nothing in the spec, so it needs no rebuild.
+ *
+ * The roots are read-only in the container, their entries are not: every
+ * app data dir and volume directory below a root is a mount point of its
+ * own on the host (a bind onto itself, made by the task that creates it and
+ * by platformstart; common/mountpoint.h), which reaches the container
+ * through propagation and keeps its read-write flag there. So an sftp user
+ * can change everything inside an app's data dir but cannot rename, delete
+ * or replace the dir itself (a mount point), nor create anything beside it
+ * in the root — in particular not a symlink where boxd expects an app's
+ * data dir (issue 10, finding 1). A dir in the moment between its creation
+ * and its bind (or after its bind was released for an uninstall) shows
+ * read-only. Every directory bound one by one (the /mnt/custom ones) is made
+ * a shared mount point of its own before the container binds it, so that
+ * mounts on or below it after the container started reach it too.
  *
  * Env: SFTP_PORT (the container uses the host network), SFTP_AUTHORIZED_KEYS
  * (the configured file's keys: blank lines and comments dropped, so that
@@ -28,6 +40,13 @@
 struct sftp_dir {
 	const char *id;
 	const char *path;
+	/* Which directory it is beyond its path (service_mount.identity):
+	 * the row's creation time. NULL: none. */
+	const char *identity;
+	/* A volume of type `mountpoint`: the host mounts a filesystem there at
+	 * its leisure, so until then boxd's bind of the directory onto itself
+	 * is read-only (nobody writes into the empty mount point). */
+	bool mountpoint;
 };
 
 /* Build the sftp spec from explicit inputs; pure (no I/O). `apps` are the

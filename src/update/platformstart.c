@@ -287,6 +287,16 @@ static int run_platformstart(struct task_ctx *ctx)
 							       cfg->volumes_root));
 	}
 
+	/* Data dirs and volume dirs as mount points of their own (binds do
+	 * not survive a reboot): what sftp shows writable, and what carries
+	 * mounts made below them later. */
+	task_ctx_progress(ctx, 10, "Making the data dirs and volumes shared mount points");
+	r = services_prepare_data_dirs(cfg, ctx->store, err, sizeof(err));
+	if (r != 0) {
+		log_warn("platformstart: %d data dir(s) or volume(s) are not shared mount points: %s", r > 0 ? r : 1, err);
+		json_object_set_new(result, "dataDirs", json_pack("{s:b, s:s}", "shared", 0, "error", err));
+	}
+
 	task_ctx_progress(ctx, 15, "Connecting to the container engine");
 	r = service_engine_open(cfg, 0, &e, err, sizeof(err));
 	if (r < 0) {

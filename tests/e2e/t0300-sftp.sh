@@ -252,6 +252,9 @@ check "rebuild with force recreates it (new id)" \
 
 # ---- a bind source that was deleted -----------------------------------------
 
+# Deleted behind boxd's back: the dir is a mount point of its own (boxd's
+# bind onto itself), which an operator unmounts first.
+umount_below "$SRV/$NAS"
 rm -rf "$SRV/$NAS"
 run_task '/services/sftp/rebuild?force=1'
 check "a deleted bind source fails the rebuild, naming the path" \

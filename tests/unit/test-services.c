@@ -89,7 +89,13 @@ static void test_roots_give_two_mounts(void **state)
 	assert_string_equal(v->source, "/var/lib/boxd/volumes");
 	assert_int_equal(a->propagation, ENGINE_PROPAGATION_RSLAVE);
 	assert_int_equal(v->propagation, ENGINE_PROPAGATION_RSLAVE);
-	assert_false(a->read_only);
+	/* Read-only roots (their entries are mounts of their own), recursive,
+	 * prepared at daemon start rather than per rebuild. */
+	assert_true(a->read_only);
+	assert_true(v->read_only);
+	assert_true(a->recursive);
+	assert_true(v->recursive);
+	assert_int_equal(a->share, SERVICE_SHARE_NONE);
 	assert_string_equal(s.network_mode, "host");
 	assert_string_equal(env_of(&s, "SFTP_PORT"), "2222");
 	assert_string_equal(env_of(&s, "SFTP_AUTHORIZED_KEYS"), KEY1);
@@ -104,10 +110,10 @@ static void test_apps_under_root_add_nothing(void **state)
 	(void)state;
 	struct boxd_config cfg = test_cfg();
 	const struct sftp_dir apps[] = {
-		{ "wiki", NULL },                               /* the default dir */
-		{ "blog", "/var/lib/boxd/appsdata/blog" },      /* explicit, under the root */
-		{ "deep", "/var/lib/boxd/appsdata/x/y/deep" },
-		{ "vol", "/var/lib/boxd/volumes/shared-app" },  /* under the other root */
+		{ "wiki", NULL, NULL, false },                               /* the default dir */
+		{ "blog", "/var/lib/boxd/appsdata/blog", NULL, false },      /* explicit, under the root */
+		{ "deep", "/var/lib/boxd/appsdata/x/y/deep", NULL, false },
+		{ "vol", "/var/lib/boxd/volumes/shared-app", NULL, false },  /* under the other root */
 	};
 	struct service_spec s;
 	build(&cfg, apps, 4, NULL, 0, NULL, &s);
@@ -120,7 +126,7 @@ static void test_custom_app_dir_outside_gets_a_mount(void **state)
 {
 	(void)state;
 	struct boxd_config cfg = test_cfg();
-	const struct sftp_dir apps[] = { { "wiki", NULL }, { "nas-app", "/srv/custom/nas-app" } };
+	const struct sftp_dir apps[] = { { "wiki", NULL, NULL, false }, { "nas-app", "/srv/custom/nas-app", NULL, false } };
 	struct service_spec s;
 	build(&cfg, apps, 2, NULL, 0, NULL, &s);
 	assert_int_equal(s.n_mounts, 3);
@@ -129,6 +135,10 @@ static void test_custom_app_dir_outside_gets_a_mount(void **state)
 	assert_string_equal(m->source, "/srv/custom/nas-app");
 	assert_int_equal(m->propagation, ENGINE_PROPAGATION_RSLAVE);
 	assert_string_equal(m->origin, "app nas-app");
+	/* Read-write, recursive, made a shared mount point before the bind. */
+	assert_false(m->read_only);
+	assert_true(m->recursive);
+	assert_int_equal(m->share, SERVICE_SHARE_RW);
 	service_spec_release(&s);
 }
 
@@ -137,19 +147,24 @@ static void test_volumes(void **state)
 	(void)state;
 	struct boxd_config cfg = test_cfg();
 	/* Inside the volumes root: covered by /mnt/volumes. */
-	const struct sftp_dir inside[] = { { "media", "/var/lib/boxd/volumes/media" } };
+	const struct sftp_dir inside[] = { { "media", "/var/lib/boxd/volumes/media", NULL, false } };
 	struct service_spec s;
 	build(&cfg, NULL, 0, inside, 1, NULL, &s);
 	assert_int_equal(s.n_mounts, 2);
 	service_spec_release(&s);
 	/* Outside: one mount each. */
-	const struct sftp_dir outside[] = { { "media", "/var/lib/boxd/volumes/media" }, { "nas", "/mnt/nas" },
-					    { "usb", "/media/usb1" } };
+	const struct sftp_dir outside[] = { { "media", "/var/lib/boxd/volumes/media", NULL, false },
+					    { "nas", "/mnt/nas", NULL, true }, { "usb", "/media/usb1", NULL, false } };
 	build(&cfg, NULL, 0, outside, 3, NULL, &s);
 	assert_int_equal(s.n_mounts, 4);
 	assert_string_equal(mount_at(&s, "/mnt/custom/volumes/nas")->source, "/mnt/nas");
 	assert_string_equal(mount_at(&s, "/mnt/custom/volumes/usb")->source, "/media/usb1");
 	assert_string_equal(mount_at(&s, "/mnt/custom/volumes/nas")->origin, "volume nas");
+	/* A mountpoint volume: its self-bind is read-only until the host
+	 * mounts a filesystem on it; the container's bind is not. */
+	assert_int_equal(mount_at(&s, "/mnt/custom/volumes/nas")->share, SERVICE_SHARE_RO);
+	assert_false(mount_at(&s, "/mnt/custom/volumes/nas")->read_only);
+	assert_int_equal(mount_at(&s, "/mnt/custom/volumes/usb")->share, SERVICE_SHARE_RW);
 	service_spec_release(&s);
 }
 
@@ -159,7 +174,7 @@ static void test_prefix_is_not_under(void **state)
 	struct boxd_config cfg = test_cfg();
 	/* "/var/lib/boxd/appsdata2" starts with the root's text but is not
 	 * below it. */
-	const struct sftp_dir apps[] = { { "x", "/var/lib/boxd/appsdata2/x" } };
+	const struct sftp_dir apps[] = { { "x", "/var/lib/boxd/appsdata2/x", NULL, false } };
 	struct service_spec s;
 	build(&cfg, apps, 1, NULL, 0, NULL, &s);
 	assert_int_equal(s.n_mounts, 3);
@@ -173,7 +188,7 @@ static void test_bad_ids_refused(void **state)
 	struct boxd_config cfg = test_cfg();
 	const char *bad[] = { "..", ".", "a/b", "", "x\ny" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const struct sftp_dir apps[] = { { bad[i], "/srv/data/x" } };
+		const struct sftp_dir apps[] = { { bad[i], "/srv/data/x", NULL, false } };
 		struct service_spec s = { 0 };
 		char err[256] = "";
 		assert_int_equal(sftp_spec_build(&cfg, apps, 1, NULL, 0, NULL, &s, err, sizeof(err)), -EINVAL);
@@ -188,8 +203,8 @@ static void test_hash_stable(void **state)
 {
 	(void)state;
 	struct boxd_config cfg = test_cfg();
-	const struct sftp_dir apps[] = { { "a", "/srv/a" }, { "b", "/srv/b" }, { "c", NULL } };
-	const struct sftp_dir apps_rev[] = { { "c", NULL }, { "b", "/srv/b" }, { "a", "/srv/a" } };
+	const struct sftp_dir apps[] = { { "a", "/srv/a", NULL, false }, { "b", "/srv/b", NULL, false }, { "c", NULL, NULL, false } };
+	const struct sftp_dir apps_rev[] = { { "c", NULL, NULL, false }, { "b", "/srv/b", NULL, false }, { "a", "/srv/a", NULL, false } };
 	char h1[SERVICE_HASH_MAX], h2[SERVICE_HASH_MAX], h3[SERVICE_HASH_MAX];
 	hash_of(&cfg, apps, 3, NULL, 0, KEY1, h1);
 	hash_of(&cfg, apps, 3, NULL, 0, KEY1, h2);
@@ -237,16 +252,16 @@ static void test_hash_changes_exactly_when_the_spec_does(void **state)
 {
 	(void)state;
 	struct boxd_config cfg = test_cfg();
-	const struct sftp_dir base_apps[] = { { "wiki", NULL } };
+	const struct sftp_dir base_apps[] = { { "wiki", NULL, NULL, false } };
 	char base[SERVICE_HASH_MAX], h[SERVICE_HASH_MAX];
 	hash_of(&cfg, base_apps, 1, NULL, 0, KEY1, base);
 
 	/* No change: another app under the root, a volume inside the volumes
 	 * root, a custom dir inside a root. */
-	const struct sftp_dir more_apps[] = { { "wiki", NULL }, { "blog", NULL }, { "x", "/var/lib/boxd/appsdata/x" } };
+	const struct sftp_dir more_apps[] = { { "wiki", NULL, NULL, false }, { "blog", NULL, NULL, false }, { "x", "/var/lib/boxd/appsdata/x", NULL, false } };
 	hash_of(&cfg, more_apps, 3, NULL, 0, KEY1, h);
 	assert_string_equal(h, base);
-	const struct sftp_dir vol_in[] = { { "media", "/var/lib/boxd/volumes/media" } };
+	const struct sftp_dir vol_in[] = { { "media", "/var/lib/boxd/volumes/media", NULL, false } };
 	hash_of(&cfg, base_apps, 1, vol_in, 1, KEY1, h);
 	assert_string_equal(h, base);
 	hash_of(&cfg, NULL, 0, NULL, 0, KEY1, h); /* no app at all */
@@ -254,18 +269,33 @@ static void test_hash_changes_exactly_when_the_spec_does(void **state)
 
 	/* Changes: a custom dir outside, a volume outside, the keys, the
 	 * port, the image, the memory limit, a root. */
-	const struct sftp_dir custom[] = { { "wiki", "/srv/wiki" } };
+	const struct sftp_dir custom[] = { { "wiki", "/srv/wiki", NULL, false } };
 	hash_of(&cfg, custom, 1, NULL, 0, KEY1, h);
 	assert_string_not_equal(h, base);
 	char custom_hash[SERVICE_HASH_MAX];
 	memcpy(custom_hash, h, sizeof(h));
-	const struct sftp_dir custom2[] = { { "wiki", "/srv/wiki2" } }; /* moved elsewhere outside */
+	const struct sftp_dir custom2[] = { { "wiki", "/srv/wiki2", NULL, false } }; /* moved elsewhere outside */
 	hash_of(&cfg, custom2, 1, NULL, 0, KEY1, h);
 	assert_string_not_equal(h, base);
 	assert_string_not_equal(h, custom_hash);
-	const struct sftp_dir vol_out[] = { { "nas", "/mnt/nas" } };
+	const struct sftp_dir vol_out[] = { { "nas", "/mnt/nas", NULL, false } };
 	hash_of(&cfg, base_apps, 1, vol_out, 1, KEY1, h);
 	assert_string_not_equal(h, base);
+	/* The same path, another directory (uninstall + reinstall: a new
+	 * row): another spec, so the container that binds the deleted
+	 * directory is rebuilt. */
+	const struct sftp_dir custom_v1[] = { { "wiki", "/srv/wiki", "app created 1", false } };
+	const struct sftp_dir custom_v2[] = { { "wiki", "/srv/wiki", "app created 2", false } };
+	char v1[SERVICE_HASH_MAX];
+	hash_of(&cfg, custom_v1, 1, NULL, 0, KEY1, v1);
+	hash_of(&cfg, custom_v2, 1, NULL, 0, KEY1, h);
+	assert_string_not_equal(h, v1);
+	assert_string_not_equal(h, custom_hash);
+	/* An identity of an app under a root changes nothing (the root's
+	 * mount shows whatever dir is there). */
+	const struct sftp_dir under_v2[] = { { "wiki", NULL, "app created 2", false } };
+	hash_of(&cfg, under_v2, 1, NULL, 0, KEY1, h);
+	assert_string_equal(h, base);
 	hash_of(&cfg, base_apps, 1, NULL, 0, KEY1 "\n" KEY2, h);
 	assert_string_not_equal(h, base);
 	hash_of(&cfg, base_apps, 1, NULL, 0, NULL, h);
@@ -295,10 +325,18 @@ static void test_hash_changes_exactly_when_the_spec_does(void **state)
 	assert_int_equal(service_spec_hash(&s, h), 0);
 	assert_string_not_equal(h, base);
 	s.mounts[0].propagation = ENGINE_PROPAGATION_RSLAVE;
-	s.mounts[0].read_only = true;
+	s.mounts[0].read_only = false;
 	assert_int_equal(service_spec_hash(&s, h), 0);
 	assert_string_not_equal(h, base);
-	s.mounts[0].read_only = false;
+	s.mounts[0].read_only = true;
+	s.mounts[0].recursive = false;
+	assert_int_equal(service_spec_hash(&s, h), 0);
+	assert_string_not_equal(h, base);
+	s.mounts[0].recursive = true;
+	s.mounts[0].share = SERVICE_SHARE_RW;
+	assert_int_equal(service_spec_hash(&s, h), 0);
+	assert_string_not_equal(h, base);
+	s.mounts[0].share = SERVICE_SHARE_NONE;
 	assert_int_equal(service_spec_hash(&s, h), 0);
 	assert_string_equal(h, base);
 	service_spec_add_label(&s, "x", "y");
@@ -311,7 +349,7 @@ static void test_spec_json_hides_env(void **state)
 {
 	(void)state;
 	struct boxd_config cfg = test_cfg();
-	const struct sftp_dir apps[] = { { "nas-app", "/srv/custom/nas-app" } };
+	const struct sftp_dir apps[] = { { "nas-app", "/srv/custom/nas-app", NULL, false } };
 	struct service_spec s;
 	build(&cfg, apps, 1, NULL, 0, KEY1, &s);
 	json_t *j = service_spec_to_json(&s);
@@ -442,6 +480,61 @@ static void test_mountinfo_lookup(void **state)
 	free(buf);
 }
 
+/* Which mounts are boxd's binds of a directory onto itself (undone before a
+ * data dir is moved or deleted) and which are someone's filesystem. */
+static void test_mountinfo_self_bind(void **state)
+{
+	(void)state;
+	static const char text[] =
+		"22 1 254:0 / / rw - ext4 /dev/vda rw\n"
+		/* a self-bind of a dir of the root fs */
+		"60 22 254:0 /srv/app /srv/app rw shared:5 - ext4 /dev/vda rw\n"
+		/* another self-bind stacked on it */
+		"61 60 254:0 /srv/app /srv/app rw shared:6 - ext4 /dev/vda rw\n"
+		/* a tmpfs mounted on a dir */
+		"70 22 0:40 / /srv/nas rw shared:7 - tmpfs t rw\n"
+		/* a self-bind of a dir inside that tmpfs */
+		"71 70 0:40 /app /srv/nas/app rw shared:8 - tmpfs t rw\n"
+		/* a bind of ANOTHER dir of the root fs onto /srv/other */
+		"80 22 254:0 /elsewhere /srv/other rw - ext4 /dev/vda rw\n"
+		/* a filesystem whose mount point has a space */
+		"81 22 254:0 /srv/with\\040space /srv/with\\040space rw - ext4 /dev/vda rw\n";
+	struct mountinfo_entry top, parent;
+	assert_int_equal(mountinfo_lookup(text, "/srv/app", &top), 0);
+	assert_int_equal(top.mount_id, 61);
+	assert_int_equal(top.parent_id, 60);
+	assert_int_equal(top.dev_major, 254);
+	assert_string_equal(top.root, "/srv/app");
+	assert_int_equal(mountinfo_by_id(text, top.parent_id, &parent), 0);
+	assert_int_equal(parent.mount_id, 60);
+	assert_true(mountinfo_is_self_bind(&top, &parent, "/srv/app"));
+	assert_int_equal(mountinfo_by_id(text, 60, &top), 0);
+	assert_int_equal(mountinfo_by_id(text, 22, &parent), 0);
+	assert_true(mountinfo_is_self_bind(&top, &parent, "/srv/app"));
+	/* The tmpfs is a filesystem of its own: not a self-bind. */
+	assert_int_equal(mountinfo_lookup(text, "/srv/nas", &top), 0);
+	assert_int_equal(mountinfo_by_id(text, top.parent_id, &parent), 0);
+	assert_false(mountinfo_is_self_bind(&top, &parent, "/srv/nas"));
+	/* A self-bind inside it: relative to the tmpfs's mount point. */
+	assert_int_equal(mountinfo_lookup(text, "/srv/nas/app", &top), 0);
+	assert_int_equal(mountinfo_by_id(text, top.parent_id, &parent), 0);
+	assert_true(mountinfo_is_self_bind(&top, &parent, "/srv/nas/app"));
+	/* A bind of another directory hides what is there: not ours. */
+	assert_int_equal(mountinfo_lookup(text, "/srv/other", &top), 0);
+	assert_int_equal(mountinfo_by_id(text, top.parent_id, &parent), 0);
+	assert_false(mountinfo_is_self_bind(&top, &parent, "/srv/other"));
+	assert_int_equal(mountinfo_lookup(text, "/srv/with space", &top), 0);
+	assert_string_equal(top.root, "/srv/with space");
+	assert_true(mountinfo_is_self_bind(&top, &parent, "/srv/with space"));
+	/* Nothing there. */
+	assert_int_equal(mountinfo_lookup(text, "/srv", &top), 0);
+	assert_false(top.found);
+	assert_false(mountinfo_is_self_bind(&top, &parent, "/srv"));
+	assert_int_equal(mountinfo_by_id(text, 999, &top), 0);
+	assert_false(top.found);
+	assert_int_equal(mountinfo_lookup("22 1 x:y / / rw - ext4 /dev/vda rw\n", "/", &top), -EBADMSG);
+}
+
 static void test_parse_size(void **state)
 {
 	(void)state;
@@ -562,6 +655,7 @@ int main(void)
 		cmocka_unit_test(test_keys_normalize),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_mountinfo_lookup),
+		cmocka_unit_test(test_mountinfo_self_bind),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_spec_load_from_store),
 	};
