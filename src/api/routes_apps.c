@@ -13,6 +13,7 @@
 #include "common/mountpoint.h"
 #include "common/paths.h"
 #include "engine/engine.h"
+#include "services/mounts.h"
 #include "services/service.h"
 #include "tasks/task.h"
 
@@ -404,9 +405,91 @@ static void list_volumes(struct api_req *req)
 	api_reply_json(req, 200, json_pack("{s:o}", "volumes", arr));
 }
 
+/* Options a volume's mount may not carry: boxd mounts nosuid,nodev, and
+ * mount(8) lets the last of two contradicting options win. */
+static bool option_allowed(const char *opt, size_t len)
+{
+	static const char *const denied[] = { "suid", "dev", "remount", "bind", "rbind", "move", NULL };
+	for (size_t i = 0; denied[i]; i++)
+		if (strlen(denied[i]) == len && strncmp(opt, denied[i], len) == 0)
+			return false;
+	return len > 0;
+}
+
+/* mountSource and mountOptions of a POST /volumes body: required for the
+ * types boxd mounts, refused for the others. Replies and returns false on
+ * bad input. */
+static bool volume_fields(struct api_req *req, const struct boxd_config *cfg, json_t *body, const char *type,
+			  const char **ret_source, const char **ret_options)
+{
+	json_t *src = json_object_get(body, "mountSource"), *opts = json_object_get(body, "mountOptions");
+	if ((src && !json_is_string(src)) || (opts && !json_is_string(opts))) {
+		api_reply_error(req, 400, "bad_request", "\"mountSource\" and \"mountOptions\" must be strings");
+		return false;
+	}
+	if (!volume_type_managed(type)) {
+		if (src || opts) {
+			api_reply_error(req, 400, "bad_request", "\"mountSource\" and \"mountOptions\" are for the mount "
+					"types boxd mounts (bind and filesystem types), not \"%s\"", type);
+			return false;
+		}
+		return true;
+	}
+	const char *s = src ? json_string_value(src) : "";
+	if (!*s || strlen(s) > 1024 || s[0] == '-') {
+		api_reply_error(req, 400, "bad_request", "mount type %s needs \"mountSource\" (what to mount)", type);
+		return false;
+	}
+	for (const char *p = s; *p; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			api_reply_error(req, 400, "bad_request", "\"mountSource\" contains a control character");
+			return false;
+		}
+	}
+	char err[512];
+	if (strcmp(type, "bind") == 0) {
+		struct stat st;
+		if (opts) {
+			api_reply_error(req, 400, "bad_request", "a bind volume takes no \"mountOptions\"");
+			return false;
+		}
+		if (path_check_volume(cfg, s, err, sizeof(err)) < 0) {
+			api_reply_error(req, 422, "bad_path", "mountSource: %s", err);
+			return false;
+		}
+		if (stat(s, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			api_reply_error(req, 422, "bad_path", "mountSource %s is not an existing directory", s);
+			return false;
+		}
+	}
+	const char *o = opts ? json_string_value(opts) : NULL;
+	if (o) {
+		const char *p = o;
+		if (strlen(o) > 512)
+			goto bad_options;
+		for (const char *q = o; *q; q++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789=,._:/@+-", *q))
+				goto bad_options;
+		while (*p) {
+			size_t len = strcspn(p, ",="), all = strcspn(p, ",");
+			if (!option_allowed(p, len))
+				goto bad_options;
+			p += all + (p[all] == ',');
+		}
+	}
+	*ret_source = s;
+	*ret_options = o;
+	return true;
+bad_options:
+	api_reply_error(req, 400, "bad_request",
+			"\"mountOptions\" is a comma-separated list of mount(8) options (letters, digits and =._:/@+-), "
+			"without suid, dev, remount, bind, rbind or move");
+	return false;
+}
+
 static void add_volume(struct api_req *req)
 {
-	static const char *const fields[] = { "id", "name", "hostPath", "mountType", NULL };
+	static const char *const fields[] = { "id", "name", "hostPath", "mountType", "mountSource", "mountOptions", NULL };
 	const struct boxd_config *cfg = api_config(req);
 	json_t *body = api_body_object(req);
 	if (!body || !api_check_fields(req, body, fields))
@@ -423,10 +506,15 @@ static void add_volume(struct api_req *req)
 		goto out;
 	}
 	const char *mount_type = type ? json_string_value(type) : "dir";
-	if (strcmp(mount_type, "dir") != 0 && strcmp(mount_type, "mountpoint") != 0) {
-		api_reply_error(req, 400, "bad_request", "\"mountType\" is \"dir\" or \"mountpoint\"");
+	if (!volume_type_valid(mount_type)) {
+		api_reply_error(req, 400, "bad_request",
+				"\"mountType\" is \"dir\", \"mountpoint\", \"bind\" or a filesystem type (ext4, xfs, "
+				"btrfs, cifs, nfs, nfs4)");
 		goto out;
 	}
+	const char *mount_source = NULL, *mount_options = NULL;
+	if (!volume_fields(req, cfg, body, mount_type, &mount_source, &mount_options))
+		goto out;
 	char host_path[4096];
 	if (path)
 		snprintf(host_path, sizeof(host_path), "%s", json_string_value(path));
@@ -461,7 +549,8 @@ static void add_volume(struct api_req *req)
 	}
 	if (r >= 0 && !msg[0])
 		r = volume_insert(req->store, json_string_value(id),
-				  name ? json_string_value(name) : json_string_value(id), host_path, mount_type);
+				  name ? json_string_value(name) : json_string_value(id), host_path, mount_type,
+				  mount_source, mount_options);
 	if (r >= 0 && !msg[0])
 		r = store_commit(req->store);
 	else
@@ -478,7 +567,8 @@ static void add_volume(struct api_req *req)
 	}
 	/* A plain directory is made now (never through a symlink), and its
 	 * identity recorded: the sftp service binds only that directory
-	 * (common/bind_source.h). A mount point is the host's to mount. */
+	 * (common/bind_source.h). A mount point is the host's to mount;
+	 * boxd's own mounts make their directory themselves. */
 	if (strcmp(mount_type, "dir") == 0) {
 		const char *roots[PATHS_TRUSTED_MAX + 1];
 		paths_trusted_roots(cfg, roots);
@@ -495,16 +585,22 @@ static void add_volume(struct api_req *req)
 			goto out;
 		}
 	}
-	/* Either way a shared mount point of its own (read-only until the
-	 * host mounts something on a mountpoint volume), so that what is
-	 * mounted on or below it later reaches the sftp container. Not fatal:
-	 * without CAP_SYS_ADMIN only propagation is lost. */
-	if (mount_make_shared(host_path, MOUNT_NOFOLLOW | (strcmp(mount_type, "mountpoint") == 0 ? MOUNT_READ_ONLY : 0),
-			      err, sizeof(err)) < 0 &&
-	    strcmp(mount_type, "dir") == 0)
-		log_warn("volume %s: %s", json_string_value(id), err);
+	/* Then as its type says (services_mount_volume): a shared mount point
+	 * of its own (read-only until the host mounts something on a
+	 * mountpoint volume), or what boxd mounts there. A mount that fails
+	 * undoes the volume: 422 mount_failed. A dir that cannot be made a
+	 * mount point (no CAP_SYS_ADMIN) only loses propagation: a warning. */
 	struct volume v;
 	volume_get(req->store, json_string_value(id), &v);
+	r = services_mount_volume(cfg, &v, err, sizeof(err));
+	if (r < 0 && volume_type_managed(mount_type)) {
+		volume_delete(req->store, v.id);
+		volume_release(&v);
+		api_reply_error(req, 422, "mount_failed", "%s", err);
+		goto out;
+	}
+	if (r < 0 && r != -ENOENT)
+		log_warn("volume %s: %s", json_string_value(id), err);
 	api_wake(req); /* the sftp spec may have changed */
 	api_reply_json(req, 201, volume_to_json(&v));
 	volume_release(&v);
@@ -519,7 +615,7 @@ static void delete_volume(struct api_req *req)
 	struct volume v;
 	if (volume_get(req->store, req->params[0], &v) == 0) {
 		char err[512];
-		if (mount_release(v.host_path, err, sizeof(err)) < 0)
+		if (services_unmount_volume(&v, err, sizeof(err)) < 0)
 			log_warn("volume %s: %s", v.id, err);
 		volume_release(&v);
 	}

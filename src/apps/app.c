@@ -56,6 +56,8 @@ void volume_release(struct volume *v)
 	free(v->name);
 	free(v->host_path);
 	free(v->mount_type);
+	free(v->mount_source);
+	free(v->mount_options);
 	memset(v, 0, sizeof(*v));
 }
 
@@ -242,7 +244,26 @@ json_t *app_to_json(const struct boxd_config *cfg, const struct app *a)
 	return o;
 }
 
-#define VOLUME_COLS "id, name, host_path, mount_type, created_at, host_dev, host_ino"
+static const char *const fs_types[] = { "ext4", "xfs", "btrfs", "cifs", "nfs", "nfs4", NULL };
+
+bool volume_type_managed(const char *type)
+{
+	if (!type)
+		return false;
+	if (strcmp(type, "bind") == 0)
+		return true;
+	for (size_t i = 0; fs_types[i]; i++)
+		if (strcmp(type, fs_types[i]) == 0)
+			return true;
+	return false;
+}
+
+bool volume_type_valid(const char *type)
+{
+	return type && (strcmp(type, "dir") == 0 || strcmp(type, "mountpoint") == 0 || volume_type_managed(type));
+}
+
+#define VOLUME_COLS "id, name, host_path, mount_type, created_at, host_dev, host_ino, mount_source, mount_options"
 
 static void row_to_volume(struct store_stmt *st, struct volume *v)
 {
@@ -251,6 +272,7 @@ static void row_to_volume(struct store_stmt *st, struct volume *v)
 		.created_at = store_col_int64(st, 4),
 		.has_host_id = !store_col_is_null(st, 5) && !store_col_is_null(st, 6),
 		.host_id = { .dev = (uint64_t)store_col_int64(st, 5), .ino = (uint64_t)store_col_int64(st, 6) },
+		.mount_source = dup_col(st, 7), .mount_options = dup_col(st, 8),
 	};
 }
 
@@ -262,10 +284,13 @@ int volume_set_host_id(struct store *s, const char *id, const struct fs_id *host
 	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
 }
 
-int volume_insert(struct store *s, const char *id, const char *name, const char *host_path, const char *mount_type)
+int volume_insert(struct store *s, const char *id, const char *name, const char *host_path, const char *mount_type,
+		  const char *mount_source, const char *mount_options)
 {
-	int64_t n = store_run(s, "INSERT INTO volumes (id, name, host_path, mount_type, created_at) VALUES (?, ?, ?, ?, ?)",
-			      "ssssi", id, name, host_path, mount_type, now_wall_ms());
+	int64_t n = store_run(s,
+			      "INSERT INTO volumes (id, name, host_path, mount_type, created_at, mount_source, mount_options) "
+			      "VALUES (?, ?, ?, ?, ?, ?, ?)",
+			      "ssssiss", id, name, host_path, mount_type, now_wall_ms(), mount_source, mount_options);
 	return n < 0 ? (int)n : 0;
 }
 
@@ -323,6 +348,11 @@ json_t *volume_to_json(const struct volume *v)
 {
 	char created[40];
 	format_rfc3339_ms(v->created_at, created, sizeof(created));
-	return json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", v->id, "name", v->name, "hostPath", v->host_path,
-			 "mountType", v->mount_type, "createdAt", created);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id", v->id, "name", v->name, "hostPath", v->host_path,
+			      "mountType", v->mount_type, "createdAt", created);
+	if (o && v->mount_source)
+		json_object_set_new(o, "mountSource", json_string(v->mount_source));
+	if (o && v->mount_options)
+		json_object_set_new(o, "mountOptions", json_string(v->mount_options));
+	return o;
 }

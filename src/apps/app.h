@@ -47,15 +47,28 @@ struct app {
 	struct fs_id data_id;
 };
 
+/* Volume mount types. "dir": a directory boxd makes; "mountpoint": a
+ * directory where the host mounts a filesystem at its leisure. The others
+ * boxd mounts itself at host_path (and again at every start): "bind" binds
+ * the existing host directory mount_source; a filesystem type ("ext4",
+ * "xfs", "btrfs", "cifs", "nfs", "nfs4") mounts mount_source with
+ * mount(8), nosuid,nodev plus mount_options. */
 struct volume {
 	char *id;
 	char *name;
 	char *host_path;
-	char *mount_type;     /* "dir" or "mountpoint" */
+	char *mount_type;
+	char *mount_source;   /* NULL for dir and mountpoint */
+	char *mount_options;  /* NULL: none */
 	int64_t created_at;
 	bool has_host_id;     /* "dir": the identity of the dir boxd made */
 	struct fs_id host_id;
 };
+
+/* Is `type` a mount type boxd knows; does boxd mount it (bind or a
+ * filesystem type)? */
+bool volume_type_valid(const char *type);
+bool volume_type_managed(const char *type);
 
 /* An app or volume id: 1..63 of [a-z0-9-], starting with a letter or digit. */
 bool app_id_valid(const char *id);
@@ -97,7 +110,8 @@ int app_transition(struct store *s, const char *id, const char *const *from, con
 
 json_t *app_to_json(const struct boxd_config *cfg, const struct app *a);
 
-int volume_insert(struct store *s, const char *id, const char *name, const char *host_path, const char *mount_type);
+int volume_insert(struct store *s, const char *id, const char *name, const char *host_path, const char *mount_type,
+		  const char *mount_source, const char *mount_options);
 int volume_get(struct store *s, const char *id, struct volume *ret);
 int volume_list(struct store *s, struct volume **ret, size_t *ret_n);
 int volume_delete(struct store *s, const char *id);

@@ -77,11 +77,17 @@ static const struct cli_command commands[] = {
 	{ "app restore", "ID BACKUP_ID [--wait]", "replace an app's data dir with one of its backups",
 	  "  --wait         wait for the task to end, like `task wait`\n"
 	  "The backup's SHA-256 is checked first: a damaged or missing archive is refused and\n"
-	  "nothing changes. Then the app is stopped, its data dir swapped, and started again.\n",
+	  "nothing changes. Then the app is stopped, its data dir's contents swapped (the dir\n"
+	  "itself stays, so sftp keeps showing it), and started again.\n",
 	  cmd_app_restore },
 	{ "volume list", "", "list volumes", NULL, cmd_volume_list },
-	{ "volume add", "ID [--name N] [--host-path PATH] [--mountpoint]", "add a volume",
-	  "  --mountpoint  the host mounts something there at its leisure (boxd does not create it)\n",
+	{ "volume add", "ID [--name N] [--host-path PATH] [--mountpoint | --bind DIR | --fs TYPE --source S [--options O]]",
+	  "add a volume",
+	  "  --mountpoint  the host mounts something there at its leisure (boxd does not create it;\n"
+	  "                read-only over sftp until then)\n"
+	  "  --bind DIR    boxd binds the existing host directory DIR there (again at every start)\n"
+	  "  --fs TYPE     boxd mounts S there with mount -t TYPE (ext4, xfs, btrfs, cifs, nfs, nfs4),\n"
+	  "                options O plus nosuid,nodev (again at every start)\n",
 	  cmd_volume_add },
 	{ "volume remove", "ID", "forget a volume (its data on the host is kept)", NULL, cmd_volume_remove },
 	{ "backup list", "[--app ID]", "list backups, newest first (full backups, box state, apps)",

@@ -341,6 +341,10 @@ int cmd_volume_add(struct cli *cli, int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "host-path", required_argument, NULL, 'p' },
 		{ "mountpoint", no_argument, NULL, 'm' },
+		{ "bind", required_argument, NULL, 'b' },
+		{ "fs", required_argument, NULL, 'f' },
+		{ "source", required_argument, NULL, 's' },
+		{ "options", required_argument, NULL, 'o' },
 		{ 0 },
 	};
 	json_t *body = json_object();
@@ -352,6 +356,15 @@ int cmd_volume_add(struct cli *cli, int argc, char **argv)
 			json_object_set_new(body, "hostPath", json_string(optarg));
 		else if (c == 'm')
 			json_object_set_new(body, "mountType", json_string("mountpoint"));
+		else if (c == 'b') {
+			json_object_set_new(body, "mountType", json_string("bind"));
+			json_object_set_new(body, "mountSource", json_string(optarg));
+		} else if (c == 'f')
+			json_object_set_new(body, "mountType", json_string(optarg));
+		else if (c == 's')
+			json_object_set_new(body, "mountSource", json_string(optarg));
+		else if (c == 'o')
+			json_object_set_new(body, "mountOptions", json_string(optarg));
 		else {
 			json_decref(body);
 			return cli_bad_option(cli, c, argv);

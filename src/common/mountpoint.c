@@ -10,7 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MOUNTINFO_MAX (16 * 1024 * 1024)
@@ -465,4 +470,154 @@ int mount_open_clone(const char *path, int *ret_fd, char *err, size_t errlen)
 	r = mount_clone_fd(fd, ret_fd, err, errlen);
 	close(fd);
 	return r;
+}
+
+/* ---- volumes boxd mounts ---------------------------------------------------- */
+
+int mount_bind_dir(const char *source, const char *target, char *err, size_t errlen)
+{
+	char real[PATH_MAX];
+	int tfd = -1, sfd = -1, cfd = -1;
+	int r = mount_is_point(target, err, errlen);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	r = mount_make_shared(source, MOUNT_NOFOLLOW, err, errlen);
+	if (r < 0)
+		return r;
+	if ((r = open_dir(target, MOUNT_NOFOLLOW, real, &tfd, err, errlen)) < 0 ||
+	    (r = open_dir(source, MOUNT_NOFOLLOW, real, &sfd, err, errlen)) < 0)
+		goto out;
+	/* A clone of a shared mount is its peer: what is mounted later below
+	 * the source shows at the target and the other way round. */
+	cfd = (int)syscall(SYS_open_tree, sfd, "", AT_EMPTY_PATH | AT_RECURSIVE | OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+	if (cfd < 0 ||
+	    syscall(SYS_move_mount, cfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+		r = -errno;
+		if (r == -ENOSYS && mount(source, target, NULL, MS_BIND | MS_REC, NULL) == 0)
+			r = 1;
+		else
+			snprintf(err, errlen, "cannot bind %s at %s: %s", source, target, strerror(-r));
+		goto out;
+	}
+	r = 1;
+out:
+	if (cfd >= 0)
+		close(cfd);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return r;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Run argv[0] (an absolute path) with stdout and stderr into a pipe; its
+ * output (the tail that fits) goes to err. 0 when it exits 0. */
+static int run_tool(char *const argv[], int timeout_ms, char *err, size_t errlen)
+{
+	extern char **environ;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	pid_t pid;
+	int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	if (r != 0) {
+		close(p[0]);
+		snprintf(err, errlen, "cannot run %s: %s", argv[0], strerror(r));
+		return -r;
+	}
+	char out[1024];
+	size_t used = 0;
+	int64_t until = mono_ms() + timeout_ms;
+	bool timed_out = false;
+	for (;;) {
+		int left = (int)(until - mono_ms());
+		if (left <= 0) {
+			timed_out = true;
+			kill(pid, SIGKILL);
+			break;
+		}
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+		int n = poll(&pfd, 1, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			continue;
+		char buf[512];
+		ssize_t got = read(p[0], buf, sizeof(buf));
+		if (got <= 0)
+			break; /* EOF: it exited (or closed its output) */
+		for (ssize_t i = 0; i < got && used + 1 < sizeof(out); i++)
+			out[used++] = buf[i] == '\n' ? ' ' : buf[i];
+	}
+	close(p[0]);
+	out[used] = '\0';
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (timed_out) {
+		snprintf(err, errlen, "%s did not finish within %d ms", argv[0], timeout_ms);
+		return -ETIMEDOUT;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(err, errlen, "%s failed: %s", argv[0], used ? out : "(no message)");
+		return -EIO;
+	}
+	return 0;
+}
+
+int mount_filesystem(const char *fstype, const char *source, const char *options, const char *target,
+		     int timeout_ms, char *err, size_t errlen)
+{
+	int r = mount_is_point(target, err, errlen);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		static const char *const tools[] = { "/usr/bin/mount", "/bin/mount", NULL };
+		const char *tool = NULL;
+		for (size_t i = 0; tools[i] && !tool; i++)
+			if (access(tools[i], X_OK) == 0)
+				tool = tools[i];
+		if (!tool) {
+			snprintf(err, errlen, "mount(8) is not installed");
+			return -ENOENT;
+		}
+		char opts[1024];
+		snprintf(opts, sizeof(opts), "nosuid,nodev%s%s", options && *options ? "," : "", options ? options : "");
+		char *argv[] = { (char *)tool, "-t", (char *)fstype, "-o", opts, "--", (char *)source, (char *)target, NULL };
+		r = run_tool(argv, timeout_ms, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	int s = mount_make_shared(target, MOUNT_NOFOLLOW, err, errlen);
+	if (s < 0)
+		return s;
+	return r == 0 ? 1 : 0;
+}
+
+int mount_detach(const char *target, char *err, size_t errlen)
+{
+	int r = mount_is_point(target, err, errlen);
+	if (r <= 0)
+		return r;
+	if (umount2(target, MNT_DETACH | UMOUNT_NOFOLLOW) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot unmount %s: %s", target, strerror(-r));
+		return r;
+	}
+	r = mount_release(target, err, errlen);
+	return r < 0 ? r : 1;
 }

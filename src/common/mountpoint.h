@@ -104,3 +104,25 @@ int mount_find_below(const char *path, char *ret, char *err, size_t errlen);
 int mount_open_clone(const char *path, int *ret_fd, char *err, size_t errlen);
 /* The same for a directory already open as `fd` (O_PATH or not). */
 int mount_clone_fd(int fd, int *ret_fd, char *err, size_t errlen);
+
+/* Bind the existing directory `source` at `target` (an existing directory),
+ * recursively, for a volume boxd mounts: `source` is first made a shared
+ * mount point of its own (mount_make_shared), and the bind is a peer of it,
+ * so a mount made later below either shows in both and reaches whatever
+ * binds `target`. Both are opened without following symlinks. Idempotent:
+ * a `target` that is a mount point already is left as it is (0); else 1. */
+int mount_bind_dir(const char *source, const char *target, char *err, size_t errlen);
+
+/* Mount the filesystem `source` of `fstype` at `target` (an existing
+ * directory) by running mount(8) — it knows the helpers CIFS and NFS need
+ * — as `mount -t FSTYPE -o nosuid,nodev[,OPTIONS] SOURCE TARGET`, from an
+ * argv (no shell), waiting at most `timeout_ms` (then it is killed), and
+ * make the mount shared. Idempotent like mount_bind_dir(). The tool's
+ * message is in err when it fails. */
+int mount_filesystem(const char *fstype, const char *source, const char *options, const char *target,
+		     int timeout_ms, char *err, size_t errlen);
+
+/* Undo mount_bind_dir() / mount_filesystem(): detach (MNT_DETACH) the
+ * topmost mount at `target` whatever it is, then any self-binds below it.
+ * 0 when nothing was mounted there. */
+int mount_detach(const char *target, char *err, size_t errlen);

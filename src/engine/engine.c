@@ -55,6 +55,8 @@ struct engine {
 	bool unversioned;
 	/* The API-Version header of the last /_ping ("" none). */
 	char ping_api[ENGINE_API_VERSION_MAX];
+	/* The last /_ping had a Libpod-Api-Version header: Podman. */
+	bool ping_libpod;
 };
 
 /* One reply, accumulated by the write callback. */
@@ -158,11 +160,15 @@ static int transport_error(struct engine *e, CURLcode code, const struct reply *
 static int negotiate(struct engine *e);
 
 /* Headers of an unversioned request: keeps API-Version (what /_ping
- * reports on Docker and Podman). */
+ * reports on Docker and Podman), and notes Podman's "Libpod-Api-Version"
+ * (Docker sends none). */
 static size_t header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 {
 	struct engine *e = userdata;
 	size_t n = size * nitems;
+	static const char libpod[] = "libpod-api-version:";
+	if (n >= sizeof(libpod) - 1 && strncasecmp(buf, libpod, sizeof(libpod) - 1) == 0)
+		e->ping_libpod = true;
 	static const char name[] = "api-version:";
 	if (n > sizeof(name) - 1 && strncasecmp(buf, name, sizeof(name) - 1) == 0) {
 		const char *v = buf + sizeof(name) - 1;
@@ -441,8 +447,11 @@ int engine_ping(struct engine *e)
 	begin(e);
 	e->unversioned = true;
 	e->ping_api[0] = '\0';
+	e->ping_libpod = false;
 	r = request(e, "GET", "/_ping", NULL, t, &rep);
 	e->unversioned = false;
+	if (r == 0)
+		e->podman = e->ping_libpod;
 	if (r < 0)
 		return r;
 	r = status_result(e, &rep);
@@ -471,14 +480,13 @@ int engine_version(struct engine *e, struct engine_version *ret)
 
 int engine_is_podman(struct engine *e)
 {
-	if (e->podman >= 0)
-		return e->podman;
-	struct engine_version v;
-	int r = engine_version(e, &v);
-	if (r < 0)
-		return r;
-	e->podman = strstr(v.product, "Podman") != NULL;
-	engine_version_release(&v);
+	/* From the headers of a ping (GET /version is slow on Podman: it
+	 * gathers host information, seconds under load). */
+	if (e->podman < 0) {
+		int r = engine_ping(e);
+		if (r < 0)
+			return r;
+	}
 	return e->podman;
 }
 

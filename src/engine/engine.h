@@ -289,9 +289,11 @@ struct engine_container_spec {
  * the name is taken. */
 int engine_container_create(struct engine *e, const struct engine_container_spec *spec, char ret_id[ENGINE_ID_MAX]);
 
-/* 1 when the engine is Podman's Docker-compatible service (GET /version
- * names the component "Podman Engine"), 0 when it is another engine
- * (Docker), negative errno when it cannot tell. Asked once per handle. */
+/* 1 when the engine is Podman's Docker-compatible service (its replies
+ * carry a "Libpod-Api-Version" header), 0 when it is another engine
+ * (Docker), negative errno when it cannot tell. Learnt from the headers of
+ * engine_ping() (at most one extra ping per handle; GET /version takes
+ * seconds on a loaded Podman). */
 int engine_is_podman(struct engine *e);
 
 /* ---- running containers -------------------------------------------------- */

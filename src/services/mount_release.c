@@ -172,6 +172,43 @@ out:
 	return r;
 }
 
+static int cmp_longer_first(const void *a, const void *b)
+{
+	size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+	return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* The data dirs and volume dirs below a root are self-binds of their own
+ * (sftp.h): release those nothing needs, deepest first, so that the root
+ * can go too. Others (a filesystem mounted there, one a container still
+ * receives) stay, and keep the root. */
+static void release_below(const char *root)
+{
+	char real[PATH_MAX], err[256], *text;
+	if (!realpath(root, real) || mountinfo_read("/proc/self/mountinfo", &text, err, sizeof(err)) < 0)
+		return;
+	struct mountinfo_mount *m;
+	size_t n;
+	int r = mountinfo_parse(text, &m, &n);
+	free(text);
+	if (r < 0)
+		return;
+	char **below = calloc(n + 1, sizeof(*below));
+	size_t nb = 0, rl = strlen(real);
+	for (size_t i = 0; below && i < n; i++)
+		if (strncmp(m[i].mount_point, real, rl) == 0 && m[i].mount_point[rl] == '/')
+			below[nb++] = m[i].mount_point;
+	if (below) {
+		qsort(below, nb, sizeof(*below), cmp_longer_first);
+		for (size_t i = 0; i < nb; i++) {
+			char why[300];
+			mount_release_shared(below[i], why, sizeof(why));
+		}
+	}
+	free(below);
+	mountinfo_free(m, n);
+}
+
 int services_release_roots(const struct boxd_config *cfg, char *report, size_t len)
 {
 	const char *roots[] = { cfg->appsdata_root, cfg->volumes_root };
@@ -179,6 +216,7 @@ int services_release_roots(const struct boxd_config *cfg, char *report, size_t l
 	size_t o = strlen(report);
 	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
 		char why[600];
+		release_below(roots[i]);
 		int r = mount_release_shared(roots[i], why, sizeof(why));
 		if (r > 0)
 			released++;

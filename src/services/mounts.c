@@ -221,18 +221,51 @@ int services_prepare_data_dirs(const struct boxd_config *cfg, struct store *stor
 		return r;
 	}
 	for (size_t i = 0; i < n_apps + n_vols; i++) {
-		char *path = i < n_apps ? app_data_dir(cfg, &apps[i]) : strdup(vols[i - n_apps].host_path);
-		unsigned flags = MOUNT_NOFOLLOW;
-		if (i >= n_apps && strcmp(vols[i - n_apps].mount_type, "mountpoint") == 0)
-			flags |= MOUNT_READ_ONLY;
-		r = path ? mount_make_shared(path, flags, msg, sizeof(msg)) : -ENOMEM;
+		if (i < n_apps) {
+			char *path = app_data_dir(cfg, &apps[i]);
+			r = path ? mount_make_shared(path, MOUNT_NOFOLLOW, msg, sizeof(msg)) : -ENOMEM;
+			free(path);
+		} else {
+			r = services_mount_volume(cfg, &vols[i - n_apps], msg, sizeof(msg));
+		}
 		if (r < 0 && r != -ENOENT) {
 			if (!failed++)
 				snprintf(err, errlen, "%s", msg);
 		}
-		free(path);
 	}
 	app_list_free(apps, n_apps);
 	volume_list_free(vols, n_vols);
 	return failed;
+}
+
+int services_mount_volume(const struct boxd_config *cfg, const struct volume *v, char *err, size_t errlen)
+{
+	if (strcmp(v->mount_type, "mountpoint") == 0 || strcmp(v->mount_type, "dir") == 0) {
+		unsigned flags = MOUNT_NOFOLLOW | (strcmp(v->mount_type, "mountpoint") == 0 ? MOUNT_READ_ONLY : 0);
+		int r = mount_make_shared(v->host_path, flags, err, errlen);
+		return r < 0 ? r : 0;
+	}
+	if (!volume_type_managed(v->mount_type) || !v->mount_source) {
+		snprintf(err, errlen, "volume %s: unknown mount type %s", v->id, v->mount_type);
+		return -EINVAL;
+	}
+	const char *roots[PATHS_TRUSTED_MAX + 1];
+	paths_trusted_roots(cfg, roots);
+	int r = fs_mkdir_nofollow(roots, v->host_path, 0755, NULL, err, errlen);
+	if (r < 0)
+		return r;
+	if (strcmp(v->mount_type, "bind") == 0)
+		r = mount_bind_dir(v->mount_source, v->host_path, err, errlen);
+	else
+		r = mount_filesystem(v->mount_type, v->mount_source, v->mount_options, v->host_path,
+				     SERVICES_MOUNT_TIMEOUT_MS, err, errlen);
+	return r;
+}
+
+int services_unmount_volume(const struct volume *v, char *err, size_t errlen)
+{
+	if (volume_type_managed(v->mount_type))
+		return mount_detach(v->host_path, err, errlen);
+	int r = mount_release(v->host_path, err, errlen);
+	return r < 0 ? r : 0;
 }

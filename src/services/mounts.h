@@ -20,6 +20,11 @@
 
 struct service_spec;
 struct store;
+struct volume;
+
+/* How long a volume's mount(8) may take (a CIFS or NFS server that does
+ * not answer). */
+#define SERVICES_MOUNT_TIMEOUT_MS 30000
 
 /* Every line of a mountinfo text, decoded. */
 struct mountinfo_mount {
@@ -56,7 +61,8 @@ int services_prepare_roots(const struct boxd_config *cfg, char *err, size_t errl
  * errno with the message in why. Needs CAP_SYS_ADMIN to unmount. */
 int mount_release_shared(const char *path, char *why, size_t whylen);
 
-/* mount_release_shared() of the appsdata and volumes roots: what `boxd
+/* mount_release_shared() of the appsdata and volumes roots, and first of
+ * the self-binds below them (data dirs, volume dirs: sftp.h): what `boxd
  * serve` does when it stops (not when it re-executes for an update), so
  * that a state dir it leaves behind can be deleted. One line per root is
  * appended to report (what was done, or why not). Returns how many roots
@@ -80,3 +86,18 @@ int services_prepare_spec_sources(const struct service_spec *spec, char *err, si
  * failure; returns how many failed (0: none) with the first failure's
  * message in err, or a negative errno when the rows cannot be read. */
 int services_prepare_data_dirs(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen);
+
+/* Bring a volume's directory into shape: "dir" → a shared mount point of its
+ * own; "mountpoint" → the same, read-only until the host mounts a
+ * filesystem there (nothing when the directory does not exist: boxd never
+ * creates it); "bind" and the filesystem types → boxd mounts mount_source
+ * there (mount_bind_dir, mount_filesystem), creating the directory first.
+ * Idempotent (platformstart calls it for every volume at each start).
+ * Returns 0, 1 when it mounted something, or a negative errno with a
+ * message in err. */
+int services_mount_volume(const struct boxd_config *cfg, const struct volume *v, char *err, size_t errlen);
+
+/* Undo it when the volume is deleted: unmount what boxd mounted there (bind
+ * and filesystem types) and its bind of the directory onto itself. The
+ * data stays. */
+int services_unmount_volume(const struct volume *v, char *err, size_t errlen);

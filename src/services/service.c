@@ -508,11 +508,13 @@ static void logs_tail(struct engine *e, const char *id, char *buf, size_t len)
  * The probe opens one connection at a time. Under load a server is slow to
  * answer and slow to forget a connection that gave up: a probe every 50 ms
  * with a short timeout piles up half-open connections until sshd's
- * MaxStartups refuses real ones too (and the probe's own). So each attempt
- * waits longer than the one before (PROBE_TIMEOUT_MS doubling up to
- * PROBE_TIMEOUT_MAX_MS) and the pause between attempts grows too
+ * MaxStartups refuses real ones too (and the probe's own). So after an
+ * attempt that connected but got no answer, the next one waits longer
+ * (PROBE_TIMEOUT_MS doubling up to PROBE_TIMEOUT_MAX_MS) and comes later
  * (PROBE_PAUSE_MS doubling up to PROBE_PAUSE_MAX_MS), all within the
- * overall deadline. */
+ * overall deadline. A refused connection (sshd not listening yet) is
+ * retried every PROBE_PAUSE_MS: it costs the server nothing, and the
+ * service's downtime is measured up to the first answer. */
 static int wait_healthy(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
 			const char *id, const struct service_op *op, struct service_error *err)
 {
@@ -539,7 +541,8 @@ static int wait_healthy(struct engine *e, const struct service_def *def, const s
 		}
 		int64_t left = deadline - now_mono_ms();
 		int this_ms = left < attempt_ms ? (int)(left > 0 ? left : 1) : attempt_ms;
-		if (!def->probe || def->probe(cfg, this_ms, why, sizeof(why)) == 1)
+		int answer = def->probe ? def->probe(cfg, this_ms, why, sizeof(why)) : 1;
+		if (answer == 1)
 			return 0;
 		if (now_mono_ms() >= deadline) {
 			char logs[600];
@@ -547,10 +550,15 @@ static int wait_healthy(struct engine *e, const struct service_def *def, const s
 			return fail(err, -ETIMEDOUT, SERVICE_ERR_UNHEALTHY, "the %s container runs but does not answer after %d s: %s%s%s",
 				    def->name, timeout / 1000, why, *logs ? "; its log: " : "", logs);
 		}
-		attempt_ms = attempt_ms * 2 < PROBE_TIMEOUT_MAX_MS ? attempt_ms * 2 : PROBE_TIMEOUT_MAX_MS;
+		/* Refused: nothing listens yet, asking again costs the server
+		 * nothing. Accepted but silent: it is busy; each later attempt
+		 * waits longer and comes later. */
+		if (answer < 0) {
+			attempt_ms = attempt_ms * 2 < PROBE_TIMEOUT_MAX_MS ? attempt_ms * 2 : PROBE_TIMEOUT_MAX_MS;
+			pause_ms = pause_ms * 2 < PROBE_PAUSE_MAX_MS ? pause_ms * 2 : PROBE_PAUSE_MAX_MS;
+		}
 		left = deadline - now_mono_ms();
 		sleep_us((uint64_t)(left < pause_ms ? (left > 0 ? left : 0) : pause_ms) * 1000);
-		pause_ms = pause_ms * 2 < PROBE_PAUSE_MAX_MS ? pause_ms * 2 : PROBE_PAUSE_MAX_MS;
 	}
 }
 

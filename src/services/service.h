@@ -167,8 +167,11 @@ struct service_def {
 	 * negative errno and a message in err. */
 	int (*build_spec)(const struct boxd_config *cfg, struct store *store, struct service_spec *ret, char *err,
 			  size_t errlen);
-	/* Optional: does the running service answer? 1 yes, 0 no (with a
-	 * reason in why), within about timeout_ms. NULL: running is enough. */
+	/* Optional: does the running service answer? 1 yes; 0 no, nothing
+	 * listens (refused: cheap to ask again soon); -1 no, something
+	 * accepted the connection but did not answer in time (a busy server:
+	 * ask again later, and wait longer); why says which. Within about
+	 * timeout_ms. NULL: running is enough. */
 	int (*probe)(const struct boxd_config *cfg, int timeout_ms, char *why, size_t whylen);
 };
 

@@ -300,6 +300,9 @@ int sftp_probe(const struct boxd_config *cfg, int timeout_ms, char *why, size_t 
 		snprintf(why, whylen, "nothing listens on port %d: %s", cfg->sftp_port, strerror(soerr ? soerr : errno));
 		goto out;
 	}
+	/* Connected: from here on a failure means a server that is there but
+	 * slow (or not sshd), which the caller leaves alone for a while. */
+	ok = -1;
 	while (got < 4) {
 		p = (struct pollfd){ .fd = fd, .events = POLLIN };
 		left = (int)(deadline - now_mono_ms());

@@ -68,7 +68,8 @@ int sftp_spec_load(const struct boxd_config *cfg, struct store *store, struct se
 char *sftp_keys_normalize(const char *text);
 
 /* The sftp service's health probe: connect to 127.0.0.1:<port> and read
- * an SSH banner. */
+ * an SSH banner. 1 it answered; 0 refused (nothing listens yet); -1 it
+ * accepted the connection but sent no banner in time (service.h). */
 int sftp_probe(const struct boxd_config *cfg, int timeout_ms, char *why, size_t whylen);
 
 extern const struct service_def sftp_service;

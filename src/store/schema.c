@@ -171,6 +171,25 @@ static const char *const m6_sqlite[] = { M6("INTEGER", "TEXT"), NULL };
 static const char *const m6_mysql[] = { M6("BIGINT", "VARCHAR(128)"), NULL };
 static const char *const m6_postgres[] = { M6("BIGINT", "TEXT"), NULL };
 
+/* --- 7: volumes boxd mounts itself ---------------------------------------------
+ * mount_source: what is mounted at host_path for the mount types boxd
+ * manages (a host directory for "bind", a device, "//server/share" or
+ * "host:/export" for a filesystem type); mount_options: extra mount(8)
+ * options. NULL for "dir" and "mountpoint". */
+static const char *const m7_sqlite[] = {
+	"ALTER TABLE volumes ADD COLUMN mount_source TEXT",
+	"ALTER TABLE volumes ADD COLUMN mount_options TEXT",
+	NULL,
+};
+static const char *const m7_mysql[] = {
+	"ALTER TABLE volumes ADD COLUMN mount_source TEXT, ADD COLUMN mount_options TEXT",
+	NULL,
+};
+static const char *const m7_postgres[] = {
+	"ALTER TABLE volumes ADD COLUMN mount_source TEXT, ADD COLUMN mount_options TEXT",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, m1_sqlite, m1_mysql, m1_postgres },
 	{ 2, m2_sqlite, m2_mysql, m2_postgres },
@@ -178,6 +197,7 @@ static const struct migration migrations[] = {
 	{ 4, m4_sqlite, m4_mysql, m4_postgres },
 	{ 5, m5_sqlite, m5_mysql, m5_postgres },
 	{ 6, m6_sqlite, m6_mysql, m6_postgres },
+	{ 7, m7_sqlite, m7_mysql, m7_postgres },
 };
 
 static const char *const *statements_for(const struct migration *m, enum store_backend b)

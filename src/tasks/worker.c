@@ -314,6 +314,19 @@ int worker_standby(const struct boxd_config *cfg, int sock_fd)
 		dup2(logfd, STDERR_FILENO);
 		close(logfd);
 	}
+	/* Started before its task, perhaps long before: read the config file
+	 * again, so that an edit made since applies to this task as it does
+	 * to a worker started by exec (the environment, which carries the
+	 * daemon's flags, is the same). */
+	struct boxd_config fresh;
+	char err[512];
+	if (config_load(&fresh, cfg->config_path, cfg->state_dir, err, sizeof(err)) == 0) {
+		int r = worker_main(&fresh, msg_ids[0], msg_ids[1]);
+		config_release(&fresh);
+		return r;
+	}
+	log_warn("task %lld: cannot read the config again (%s); using the one read at start", (long long)msg_ids[0],
+		 err);
 	return worker_main(cfg, msg_ids[0], msg_ids[1]);
 }
 

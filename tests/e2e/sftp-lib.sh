@@ -65,8 +65,9 @@ sftp_batch() {
 		-o ConnectTimeout=10 -b - boxd@127.0.0.1 <<<"$1") 2>&1
 }
 
-# sftp_lists DIR NAME: the sftp user sees NAME in DIR.
-sftp_lists() { sftp_batch "ls -1a $1" | grep -qx "$2"; }
+# sftp_lists DIR NAME: the sftp user sees NAME in DIR (sftp prints the
+# entries of a named dir with that dir in front).
+sftp_lists() { sftp_batch "ls -1a $1" | sed 's|.*/||' | grep -qxF "$2"; }
 sftp_lacks() { ! sftp_lists "$1" "$2" && sftp_batch "ls -1a /" >/dev/null; }
 # sftp_put LOCAL_TEXT REMOTE: upload a file with that content; status is
 # whether sftp accepted it.
@@ -97,7 +98,13 @@ sftp_spec_up_to_date() { [ "$(api GET /services/sftp | jq -r '.upToDate')" = tru
 # sftp_wait_converged [SECONDS]: the scheduler rebuilt sftp (no rebuild
 # active, the container up to date and answering).
 sftp_converged() { no_active_rebuild && sftp_spec_up_to_date && sftp_answers; }
-sftp_wait_converged() { wait_for "${1:-120}" sftp_converged; }
+sftp_wait_converged() {
+	wait_for "${1:-120}" sftp_converged && return 0
+	diag "sftp did not converge: rebuilds $(api GET '/tasks?type=service.rebuild&per_page=5' |
+		jq -c '[.tasks[] | {id, state, message, error, result: (.result | if . then {reason, rebuilt} else null end)}]')"
+	diag "service: $(api GET /services/sftp | jq -c '{state, health, upToDate, error}')"
+	return 1
+}
 
 # run_task METHOD_PATH [BODY]: POST, wait until the task ends; sets TASK_ID
 # and TASK (the final task object).

@@ -19,7 +19,7 @@ set -u
 . "$(dirname "$0")/sftp-lib.sh"
 sftp_need
 
-plan 22
+plan 23
 
 # A quiet period long enough to act in the window between an uninstall and
 # the rebuild it causes.

@@ -19,9 +19,9 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sftp-lib.sh"
-sftp_need busybox
+sftp_need
 
-plan 21
+plan 23
 
 APPS_QUIET=3s sftp_setup
 outside_dir /srv || bail "cannot create a temp dir under /srv"
@@ -48,18 +48,20 @@ check "sftp answers" sftp_answers
 
 # ---- a failed rebuild puts the old container back --------------------------
 
-# Another port, taken by a listener: the new sshd cannot bind it and exits.
+# Another port, taken on every address: the new sshd cannot bind it and
+# exits at once.
 BUSY=$(sftp_free_port)
-busybox nc -lk -p "$BUSY" -e /bin/true >/dev/null 2>&1 &
+"${PORT_HOLD:?}" "$BUSY" >"$E2E_TMP/hold.out" 2>&1 &
 NC=$!
 on_exit "kill $NC"
-wait_for 10 eval '[ -n "$(ss -Htln "sport = :$BUSY")" ]' || diag "the listener on $BUSY did not start"
+wait_for 10 grep -q ready "$E2E_TMP/hold.out" || diag "the listener on $BUSY did not start"
 cp "$APPS_CONF" "$E2E_TMP/good.conf"
 sed -i "s/^port = $SFTP_PORT\$/port = $BUSY/" "$APPS_CONF" # workers read the config file
 run_task /services/sftp/rebuild
 cp "$E2E_TMP/good.conf" "$APPS_CONF"
-check "the rebuild fails as unhealthy (its port is taken)" \
-	test "$(jq -r '.state + " " + .error.code' <<<"$TASK")" = "failed unhealthy"
+equal "the rebuild fails as unhealthy (its port is taken)" "$(jq -r '.state + " " + .error.code' <<<"$TASK")" \
+	"failed unhealthy"
+diag "$(jq -r .error.message <<<"$TASK")"
 check "... saying that the old container runs again" \
 	eval 'jq -r .error.message <<<"$TASK" | grep -q "old container runs again"'
 check "the old container is back under its name, running" \
@@ -69,11 +71,13 @@ kill "$NC" 2>/dev/null
 
 # ---- 20 rebuild requests at once --------------------------------------------
 
+pids=()
 for i in $(seq 20); do
 	curl -s --max-time 30 --unix-socket "$SOCK" -X POST "http://boxd/api/v1/services/sftp/rebuild?force=1" \
 		>"$E2E_TMP/burst.$i" &
+	pids+=($!)
 done
-wait
+wait "${pids[@]}"
 ids=$(cat "$E2E_TMP"/burst.* | jq -r .taskId | sort -u)
 coalesced=$(cat "$E2E_TMP"/burst.* | jq -r 'select(.coalesced == true) | .taskId' | wc -l)
 check "20 requests: all answered 202 with a task id" test "$(cat "$E2E_TMP"/burst.* | jq -r .taskId | grep -c .)" = 20
@@ -130,10 +134,11 @@ for i in $(seq 8); do
 	tid=$(app_task "$WEB" restart) || break
 	# Stop it behind boxd's back while the restart runs.
 	podman --url "unix://$BOXD_TEST_ENGINE_SOCKET" stop -t 0 "app-$WEB" >/dev/null 2>&1 &
+	stopper=$!
 	if wait_task "$tid" 60; then
 		restarts_ok=$((restarts_ok + 1))
 	fi
-	wait
+	wait "$stopper"
 	# Whatever the order, a restart that succeeded left it running, or
 	# the stop came after it.
 done

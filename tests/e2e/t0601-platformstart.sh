@@ -116,6 +116,9 @@ equal "app-$B runs" "$(container_state "app-$B")" running
 
 daemon_stop
 engine DELETE "/containers/app-$C?force=1"
+# The data dir is a mount point (boxd binds it onto itself): gone with a
+# reboot, unmounted here.
+umount_below "$STATE/appsdata/$C"
 rm -rf "$STATE/appsdata/$C"
 daemon_start --config "$APPS_CONF" --stop-grace 2s
 P3=$(ps_task)

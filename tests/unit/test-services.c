@@ -585,7 +585,7 @@ static void test_spec_load_from_store(void **state)
 	assert_int_equal(app_insert(s, "blog", "img", "{}", under), 0);
 	char vin[600];
 	snprintf(vin, sizeof(vin), "%s/media", cfg.volumes_root);
-	assert_int_equal(volume_insert(s, "media", "Media", vin, "dir"), 0);
+	assert_int_equal(volume_insert(s, "media", "Media", vin, "dir", NULL, NULL), 0);
 	assert_int_equal(sftp_spec_load(&cfg, s, &spec, err, sizeof(err)), 0);
 	assert_int_equal(spec.n_mounts, 2);
 	assert_int_equal(service_spec_hash(&spec, h), 0);
@@ -595,7 +595,7 @@ static void test_spec_load_from_store(void **state)
 	/* A custom dir and a volume outside: two more mounts, once the app's
 	 * install is past creating its dir (before that it has none to show). */
 	assert_int_equal(app_insert(s, "nas-app", "img", "{}", "/srv/nas-app"), 0);
-	assert_int_equal(volume_insert(s, "usb", "USB", "/media/usb", "mountpoint"), 0);
+	assert_int_equal(volume_insert(s, "usb", "USB", "/media/usb", "mountpoint", NULL, NULL), 0);
 	assert_int_equal(sftp_spec_load(&cfg, s, &spec, err, sizeof(err)), 0);
 	assert_int_equal(spec.n_mounts, 3);
 	assert_null(mount_at(&spec, "/mnt/custom/apps/nas-app"));
