@@ -798,6 +798,13 @@ static int run_restore(struct task_ctx *ctx)
 	if (fs_remove_tree_at(at, old, err, sizeof(err)) < 0)
 		printf("warning: %s\n", err);
 	old[0] = '\0';
+	if (inside) {
+		/* The temp dirs were in the data dir: its times are the
+		 * archive's again once they are gone. */
+		fs_remove_tree_at(at, tmp, err, sizeof(err));
+		tmp[0] = '\0';
+		futimens(dfd, sw.times);
+	}
 	if (have_container) {
 		task_ctx_progress(ctx, 90, "Starting container %s", container);
 		stopped = false;

@@ -91,7 +91,7 @@ static void move_back(int from, int to, char **names, size_t n)
 		renameat(to, names[i], from, names[i]);
 }
 
-int restore_swap_children(const struct restore_swap *sw, char *err, size_t errlen)
+int restore_swap_children(struct restore_swap *sw, char *err, size_t errlen)
 {
 	int dir = -1, fresh = -1, aside = -1, r;
 	char **old = NULL, **new = NULL;
@@ -112,6 +112,10 @@ int restore_swap_children(const struct restore_swap *sw, char *err, size_t errle
 		snprintf(err, errlen, "cannot make %s: %s", sw->aside, strerror(-r));
 		goto out;
 	}
+	/* The extracted root's mode, owner and times, before the moves below
+	 * change its times. */
+	struct stat st;
+	bool have_st = fstat(fresh, &st) == 0;
 	if ((r = list_names(dir, sw->skip, &old, &n_old)) < 0 || (r = list_names(fresh, none, &new, &n_new)) < 0) {
 		snprintf(err, errlen, "cannot list %s: %s", old ? sw->fresh : sw->dir, strerror(-r));
 		goto out;
@@ -130,12 +134,12 @@ int restore_swap_children(const struct restore_swap *sw, char *err, size_t errle
 	}
 	/* The data dir looks like the archive's root. Failures here leave the
 	 * data restored with the dir's old mode: not worth undoing it. */
-	struct stat st;
-	if (fstat(fresh, &st) == 0) {
+	if (have_st) {
 		if (fchown(dir, st.st_uid, st.st_gid) < 0 || fchmod(dir, st.st_mode & 07777) < 0)
 			snprintf(err, errlen, "restored, but the data dir keeps its old owner or mode: %s", strerror(errno));
-		struct timespec times[2] = { st.st_atim, st.st_mtim };
-		futimens(dir, times);
+		sw->times[0] = st.st_atim;
+		sw->times[1] = st.st_mtim;
+		futimens(dir, sw->times);
 	}
 	fsync(dir);
 	fsync(aside);

@@ -34,6 +34,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <time.h>
 
 /* The three directories of a swap, relative to `base_fd`. `fresh` and
  * `aside` may lie inside `dir` (when the data dir is a filesystem of its
@@ -45,8 +46,11 @@ struct restore_swap {
 	const char *fresh;     /* the extracted tree */
 	const char *aside;     /* where the old entries go */
 	const char *skip[2];   /* names in `dir` not to move (fresh, aside inside it) */
+	/* Out: the extracted root's atime and mtime, now the data dir's (to
+	 * set again when temp dirs inside it are removed afterwards). */
+	struct timespec times[2];
 };
 
 /* Swap the children as described above. 0, or a negative errno with a
  * message in err after everything was moved back. */
-int restore_swap_children(const struct restore_swap *sw, char *err, size_t errlen);
+int restore_swap_children(struct restore_swap *sw, char *err, size_t errlen);
