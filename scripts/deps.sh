@@ -18,7 +18,7 @@ deb_pkgs=(
 	debhelper dpkg-dev lintian
 )
 test_pkgs=(
-	libcmocka-dev sqlite3 jq curl procps util-linux psmisc iproute2
+	libcmocka-dev sqlite3 jq curl procps util-linux psmisc iproute2 e2fsprogs
 	mariadb-server mariadb-client postgresql postgresql-client
 	podman runc openssh-server openssh-client busybox-static
 	faketime openssl zsh systemd man-db

@@ -373,8 +373,12 @@ static int run_restart(struct task_ctx *ctx)
 		task_ctx_progress(ctx, 30, "Restarting container %s", job.container);
 		r = app_container_start_checked(ctx, job.engine, &job.app, job.data_dir, job.container, true,
 						CONTAINER_STOP_TIMEOUT_S);
-		if (r >= 0)
+		if (r >= 0) {
 			app_set(ctx->store, job.app.id, "run_state", "running");
+			/* Verified as the dir boxd made: a mount point of its own
+			 * again, should a reboot or an operator have undone it. */
+			share_data_dir(&job);
+		}
 	}
 	job_close(&job);
 	return r;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "apps/app.h"
+#include "common/bind_source.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "service.h"
@@ -220,14 +221,31 @@ int services_prepare_data_dirs(const struct boxd_config *cfg, struct store *stor
 		app_list_free(apps, n_apps);
 		return r;
 	}
+	const char *roots[PATHS_TRUSTED_MAX + 1];
+	paths_trusted_roots(cfg, roots);
 	for (size_t i = 0; i < n_apps + n_vols; i++) {
+		/* Only the directory boxd made is made a mount point: one that
+		 * was replaced stays as it is (its app's next task, which checks
+		 * the same, fails and says so). */
+		const char *path = i < n_apps ? NULL : vols[i - n_apps].host_path;
+		char *owned = i < n_apps ? app_data_dir(cfg, &apps[i]) : NULL;
+		const struct fs_id *expect = NULL;
 		if (i < n_apps) {
-			char *path = app_data_dir(cfg, &apps[i]);
-			r = path ? mount_make_shared(path, MOUNT_NOFOLLOW, msg, sizeof(msg)) : -ENOMEM;
-			free(path);
-		} else {
-			r = services_mount_volume(cfg, &vols[i - n_apps], msg, sizeof(msg));
+			path = owned;
+			expect = apps[i].has_data_id ? &apps[i].data_id : NULL;
+		} else if (vols[i - n_apps].has_host_id && strcmp(vols[i - n_apps].mount_type, "dir") == 0) {
+			expect = &vols[i - n_apps].host_id;
 		}
+		struct bind_source b = { .path = path, .what = path, .expect = expect };
+		if (!path)
+			r = -ENOMEM;
+		else if (expect && (r = bind_source_check(roots, &b, NULL, msg, sizeof(msg))) < 0)
+			;
+		else if (i < n_apps)
+			r = mount_make_shared(path, MOUNT_NOFOLLOW, msg, sizeof(msg));
+		else
+			r = services_mount_volume(cfg, &vols[i - n_apps], msg, sizeof(msg));
+		free(owned);
 		if (r < 0 && r != -ENOENT) {
 			if (!failed++)
 				snprintf(err, errlen, "%s", msg);

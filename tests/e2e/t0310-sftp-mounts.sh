@@ -11,13 +11,15 @@
 #     until then) and below a custom data dir (each made a shared mount
 #     point of its own before the container binds it);
 #   - a volume boxd mounts itself (a bind of an existing host directory),
-#     visible without a rebuild, and a mount below its source later.
+#     visible without a rebuild, and a mount below its source later; and
+#     a filesystem boxd mounts with mount(8) (a loop-mounted ext4 image
+#     standing in for CIFS/NFS), unmounted when the volume is deleted.
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sftp-lib.sh"
 sftp_need
 
-plan 24
+plan 30
 
 sftp_setup
 outside_dir /srv || bail "cannot create a temp dir under /srv"
@@ -109,5 +111,32 @@ check "an upload lands in the source directory" \
 tmpfs_at "$SRV/src/late" mark-late
 check "a mount below its source later is listed, and its unmount seen" \
 	eval 'seen /volumes/$BND/late mark-late && unmount_seen $SRV/src/late /volumes/$BND/late mark-late'
+
+# ---- a volume boxd mounts: a filesystem (a loop-mounted ext4 image standing
+# in for CIFS/NFS) -----------------------------------------------------------
+
+DISK=$APP_PREFIX-disk
+if command -v mkfs.ext4 >/dev/null && [ -e /dev/loop-control ]; then
+	truncate -s 16M "$E2E_TMP/disk.img" && mkfs.ext4 -q -F "$E2E_TMP/disk.img"
+	req POST /volumes "$(jq -nc --arg id "$DISK" --arg p "$SRV/$DISK" --arg s "$E2E_TMP/disk.img" \
+		'{id: $id, hostPath: $p, mountType: "ext4", mountSource: $s, mountOptions: "loop"}')"
+	equal "an ext4 volume outside the roots (boxd mounts it)" "$STATUS" 201
+	on_exit "umount -l '$SRV/$DISK'"
+	check "it is mounted, nosuid,nodev" eval 'findmnt -no OPTIONS "$SRV/$DISK" | grep -q nosuid'
+	check "sftp converges and shows it; an upload lands on the filesystem" \
+		eval 'sftp_wait_converged && sftp_put d "/custom/volumes/$DISK/d.txt" && [ "$(cat $SRV/$DISK/d.txt)" = d ] &&
+			[ "$(stat -c %d "$SRV/$DISK")" != "$(stat -c %d "$SRV")" ]'
+	req DELETE "/volumes/$DISK"
+	check "deleting the volume unmounts it" eval '[ "$STATUS" = 204 ] && ! findmnt "$SRV/$DISK" >/dev/null'
+	req POST /volumes "$(jq -nc --arg id "$DISK-x" --arg p "$SRV/x" '{id: $id, hostPath: $p, mountType: "ext4",
+		mountSource: "/nonexistent.img", mountOptions: "loop"}')"
+	check "a mount that fails: 422 mount_failed, no volume" \
+		eval '[ "$STATUS $(jq -r .error.code <<<"$BODY")" = "422 mount_failed" ] && [ "$(api GET /volumes | jq --arg i "$DISK-x" "[.volumes[] | select(.id == \$i)] | length")" = 0 ]'
+	req POST /volumes "$(jq -nc --arg id "$DISK-y" --arg s "$E2E_TMP/disk.img" '{id: $id, mountType: "ext4",
+		mountSource: $s, mountOptions: "loop,suid"}')"
+	check "an option that undoes nosuid is refused (400)" test "$STATUS" = 400
+else
+	for _ in 1 2 3 4 5 6; do skip "an ext4 volume" "no mkfs.ext4 or loop devices"; done
+fi
 
 done_testing

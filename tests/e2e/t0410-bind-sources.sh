@@ -31,7 +31,7 @@ IMG=$BOXD_TEST_APP_IMAGE
 T=90
 E=$APP_PREFIX-esc
 F=$APP_PREFIX-other
-plan 23
+plan 24
 apps_setup
 outside_dir /srv || bail "cannot make a temp dir under /srv"
 OUT=$OUTSIDE
@@ -54,7 +54,11 @@ echo "other's data" >"$ROOT/$F/theirs.txt"
 task_code() { wait_for $T is_final "$1"; task "$1" '[.state, (.error.code // "")] | join(" ")'; }
 # exposed: the container of esc sees the stand-in for /etc or other's data.
 exposed() { in_container "app-$E" sh -c 'test -e /app/data/shadow -o -e /app/data/theirs.txt' 2>/dev/null; }
-attack_symlink() { mv "$ROOT/$E" "$ROOT/$E.old" && ln -s "$HOSTETC" "$ROOT/$E"; }
+# A data dir is a mount point of its own (boxd binds it onto itself, for
+# sftp: docs/ARCHITECTURE.md): neither an sftp user nor a local user can
+# rename it. The attacks below run as root on the host, so they unmount it
+# first — what the bind-source check must still catch.
+attack_symlink() { umount_below "$ROOT/$E" && mv "$ROOT/$E" "$ROOT/$E.old" && ln -s "$HOSTETC" "$ROOT/$E"; }
 undo_symlink() { rm "$ROOT/$E" && mv "$ROOT/$E.old" "$ROOT/$E"; }
 
 # ---- the symlink swapped in for the data dir -------------------------------------------
@@ -95,6 +99,9 @@ check "... not exposed" eval '! exposed'
 undo_symlink
 
 # ---- another app's dir renamed into its place ----------------------------------------
+check "a data dir boxd made cannot be renamed as it is (a mount point of its own)" \
+	eval '! mv "$ROOT/$F" "$ROOT/$F.x" 2>/dev/null && [ -d "$ROOT/$F" ]'
+umount_below "$ROOT/$E"
 mv "$ROOT/$E" "$ROOT/$E.old"
 cp -a "$ROOT/$F" "$ROOT/$E"
 tid=$(app_task "$E" restart) || tid=
@@ -116,6 +123,7 @@ rebuild() {
 	task_code "$(jq -r .taskId <<<"$BODY")"
 }
 equal "sftp rebuild with the volume as boxd made it" "$(rebuild)" "succeeded "
+umount_below "$OUT/vol"
 mv "$OUT/vol" "$OUT/vol.old"
 mkdir "$OUT/vol"
 equal "the volume dir replaced by another one: the rebuild fails" "$(rebuild)" "failed bind_source_changed"

@@ -58,7 +58,7 @@ if [ "$HAVE_ENGINE" = 1 ]; then
 	start_rel -- --config rel.conf
 	wait_for 60 is_final 1
 	equal "relative --state-dir: platformstart builds the sftp container (task 1)" "$(task_state 1)" succeeded
-	srcs=$(container_inspect boxd-sftp '[.Mounts[] | .Source] | join(" ")')
+	srcs=$(container_inspect boxd-sftp '[.Mounts[] | .Source] | sort | join(" ")')
 	equal "... whose bind sources are the absolute roots" "$srcs" "$STATE/appsdata $STATE/volumes"
 	# The container binds the roots rslave: a slave in another namespace.
 	stop_daemon TERM
