@@ -21,7 +21,7 @@ test_pkgs=(
 	libcmocka-dev sqlite3 jq curl procps util-linux psmisc iproute2 e2fsprogs
 	mariadb-server mariadb-client postgresql postgresql-client
 	podman runc openssh-server openssh-client busybox-static
-	faketime openssl zsh systemd man-db
+	faketime openssl zsh systemd man-db stress-ng
 	chromium nodejs
 	docker-registry apache2-utils
 )

@@ -191,6 +191,8 @@ static int handle(void *user, const char *section, const char *name, const char 
 		r = *value ? (config_set(&cfg->sftp_image, value), 0) : -EINVAL;
 	else if (IS("sftp", "memory_limit"))
 		r = parse_size_bytes(value, &cfg->sftp_memory_bytes);
+	else if (IS("tasks", "backup_wait_max"))
+		r = parse_duration_ms(value, &cfg->backup_wait_max_ms);
 	else if (IS("sftp", "rebuild_max_delay"))
 		r = parse_duration_ms(value, &cfg->sftp_rebuild_max_delay_ms);
 	else if (IS("update", "install_root"))
@@ -218,6 +220,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		.log_level = LOG_LVL_INFO,
 		.app_task_concurrency = 5,
 		.stop_grace_ms = 10000,
+		.backup_wait_max_ms = 3600LL * 1000,
 		.default_timeout_ms = 6LL * 3600 * 1000,
 		.sftp_quiet_ms = 1000,
 		.sftp_rebuild_max_delay_ms = 10 * 60 * 1000,

@@ -38,6 +38,9 @@ struct boxd_config {
 	char *task_user;            /* [tasks] user: run workers via sudo -n -u USER */
 	int app_task_concurrency;   /* [tasks] app_concurrency, default 5 */
 	int64_t stop_grace_ms;      /* [tasks] stop_grace, default 10s */
+	int64_t backup_wait_max_ms; /* [tasks] backup_wait_max, default 1h: how long a request for an
+				     * exclusive lock that a running full backup holds shared (an
+				     * update's apply, platformstart) waits outside the lock queue */
 	int64_t default_timeout_ms; /* [timeouts] default, default 6h */
 	struct config_timeout timeouts[CONFIG_MAX_TIMEOUTS]; /* [timeouts] <type> = DURATION */
 	int n_timeouts;

@@ -654,8 +654,36 @@ static bool owner_holds_any(const struct lock_doc *doc, const struct lock_owner 
 	return false;
 }
 
+bool lock_doc_is_long_holder(const struct lock_doc *doc, const struct lock_holder *h)
+{
+	if (h->lock.mode != LOCK_SHARED)
+		return false;
+	for (size_t i = 0; i < doc->n_holders; i++)
+		if (strcmp(doc->holders[i].lock.name, LOCK_LONG_MARKER) == 0 &&
+		    lock_owner_same(&doc->holders[i].owner, &h->owner))
+			return true;
+	return false;
+}
+
+/* A long-running shared holder that conflicts with one of `reqs`, or NULL. */
+static const struct lock_holder *long_blocker(const struct lock_doc *doc, const struct lock_owner *owner,
+					      const struct lock_req *reqs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < doc->n_holders; k++) {
+			const struct lock_holder *h = &doc->holders[k];
+			if (strcmp(h->lock.name, reqs[i].name) != 0 || lock_owner_same(&h->owner, owner) ||
+			    lock_modes_compatible(h->lock.mode, reqs[i].mode))
+				continue;
+			if (lock_doc_is_long_holder(doc, h))
+				return h;
+		}
+	}
+	return NULL;
+}
+
 static int acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
-		   int64_t *ticket, int64_t now_ms, int64_t ttl_ms, struct lock_blocker *ret_blocker)
+		   int64_t *ticket, int64_t now_ms, int64_t ttl_ms, unsigned flags, struct lock_blocker *ret_blocker)
 {
 	int r = validate_reqs(reqs, n);
 	if (r < 0)
@@ -688,6 +716,15 @@ static int acquire(struct lock_doc *doc, const struct lock_owner *owner, const s
 	}
 	if (!ticket)
 		return 0;
+	const struct lock_holder *lh;
+	if ((flags & LOCK_ACQ_DEFER) && !mine && (lh = long_blocker(doc, owner, reqs, n))) {
+		/* Wait outside the queue: nobody queues behind us. */
+		blocker_from(ret_blocker, lh->lock.name, lh->lock.mode, &lh->owner, false, 0);
+		if (ret_blocker)
+			ret_blocker->deferred = true;
+		*ticket = 0;
+		return 0;
+	}
 	if (mine) {
 		/* Compared without subtracting: expires_ms comes from the stored
 		 * document and may be anything. The ticket's lease (another
@@ -709,7 +746,16 @@ static int acquire(struct lock_doc *doc, const struct lock_owner *owner, const s
 int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
 		     int64_t *ticket, int64_t now_ms, int64_t ttl_ms, struct lock_blocker *ret_blocker)
 {
-	int r = acquire(doc, owner, reqs, n, ticket, now_ms, ttl_ms, ret_blocker);
+	int r = acquire(doc, owner, reqs, n, ticket, now_ms, ttl_ms, 0, ret_blocker);
+	debug_verify(doc);
+	return r;
+}
+
+int lock_doc_acquire_ex(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs,
+			size_t n, int64_t *ticket, int64_t now_ms, int64_t ttl_ms, unsigned flags,
+			struct lock_blocker *ret_blocker)
+{
+	int r = acquire(doc, owner, reqs, n, ticket, now_ms, ttl_ms, flags, ret_blocker);
 	debug_verify(doc);
 	return r;
 }

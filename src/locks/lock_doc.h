@@ -31,6 +31,26 @@
  *     ticket whose waiter went away expires and is pruned, so it cannot block
  *     the queue for ever.
  *   - Reap: holders and tickets whose owner is dead are removed.
+ *   - Deferring to a long holder (lock_doc_acquire_ex, LOCK_ACQ_DEFER): a
+ *     request refused because of a *long-running shared holder* — a shared
+ *     holding whose owner also holds a lock named LOCK_LONG_MARKER, i.e. a
+ *     running full backup holding `platform` shared — takes no ticket while
+ *     it has none. It waits outside the queue, so it blocks nobody: app
+ *     tasks (platform shared) go on beside the backup instead of queueing
+ *     behind an update that waits for `platform` exclusive for the rest of
+ *     the backup. Once no long holder blocks it, it queues as usual (FIFO:
+ *     later shared requests wait behind it, so it is not starved by them).
+ *     Its waiter bounds how long it defers (locks.h, defer_ms): after that
+ *     it queues even behind a long holder, so back-to-back backups cannot
+ *     starve it either. A request with a ticket never defers (it keeps its
+ *     place). Its owner may hold other locks (an update holds type:update
+ *     when it asks for platform): holders skip the queue, but a refused
+ *     holder still takes a ticket that newcomers queue behind.
+ *
+ * The lock matrix that results (docs/ARCHITECTURE.md has it with the task
+ * types): shared–shared is compatible; anything with exclusive conflicts;
+ * a queued exclusive ticket blocks later shared requests, but an exclusive
+ * request held up by a full backup is not queued yet while it defers.
  *
  * Memory: a struct lock_doc owns its arrays; lock_doc_init() gives an empty
  * document, lock_doc_release() frees the contents (the struct itself is the
@@ -85,6 +105,15 @@ struct lock_doc {
 	int64_t next_ticket;
 };
 
+/* The lock that marks its owner's shared holdings as long-running: a full
+ * backup holds it (exclusive) and `platform` shared for hours. */
+#define LOCK_LONG_MARKER "type:fullbackup"
+
+/* Flags of lock_doc_acquire_ex(). */
+enum {
+	LOCK_ACQ_DEFER = 1 << 0,    /* defer to long-running shared holders (above) */
+};
+
 /* What a refused request waits for: the first conflict found. */
 struct lock_blocker {
 	char lock[LOCK_NAME_MAX];
@@ -94,6 +123,7 @@ struct lock_blocker {
 	int32_t pid;
 	char host[LOCK_HOST_MAX];
 	int64_t ticket;             /* when queued */
+	bool deferred;              /* LOCK_ACQ_DEFER: a long holder; no ticket taken */
 };
 
 const char *lock_mode_name(enum lock_mode m);
@@ -172,6 +202,20 @@ int lock_doc_format(const struct lock_doc *doc, char **ret);
 int lock_doc_acquire(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs,
 		     size_t n, int64_t *ticket, int64_t now_ms, int64_t ttl_ms,
 		     struct lock_blocker *ret_blocker);
+
+/* lock_doc_acquire() with flags (LOCK_ACQ_*). With LOCK_ACQ_DEFER, a
+ * waiting request without a live ticket that a long-running shared holder
+ * blocks is refused without a ticket:
+ * 0 with *ticket set to 0 and the blocker naming that holder, `deferred`
+ * true, and the document unchanged (but for pruned state the caller did).
+ * lock_doc_acquire() is this with flags 0. */
+int lock_doc_acquire_ex(struct lock_doc *doc, const struct lock_owner *owner, const struct lock_req *reqs,
+			size_t n, int64_t *ticket, int64_t now_ms, int64_t ttl_ms, unsigned flags,
+			struct lock_blocker *ret_blocker);
+
+/* Is `h` a long-running shared holding: shared, and its owner holds a
+ * lock named LOCK_LONG_MARKER? */
+bool lock_doc_is_long_holder(const struct lock_doc *doc, const struct lock_holder *h);
 
 /* Remove the owner's holdings of `names` (all of its holdings if n == 0).
  * Returns the number of holders removed. */

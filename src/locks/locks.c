@@ -308,6 +308,7 @@ struct acquire_op {
 	bool reap_if_refused;   /* first attempt: when refused, reap and look again */
 	bool reaped;            /* this attempt reaped */
 	bool next_in_line;      /* refused, but no earlier ticket conflicts */
+	unsigned flags;         /* LOCK_ACQ_* of this attempt */
 };
 
 static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
@@ -321,15 +322,15 @@ static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 	struct lock_owner owner = lock_owner_leased(op->owner, now_ms, op->lease_ms);
 	op->attempt_ticket = op->ticket;
 	op->reaped = op->reap;
-	int r = lock_doc_acquire(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
-				 op->ticket_ttl_ms, &op->blocker);
+	int r = lock_doc_acquire_ex(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
+				    op->ticket_ttl_ms, op->flags, &op->blocker);
 	if (r == 0 && op->reap_if_refused && !op->reap) {
 		/* Refused: reap dead owners and look again in the same change
 		 * (what the next attempt would do, minus one transaction). */
 		reap_in(doc, op->owner->host, now_ms, &op->expired, false);
 		op->reaped = true;
-		r = lock_doc_acquire(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
-				     op->ticket_ttl_ms, &op->blocker);
+		r = lock_doc_acquire_ex(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
+					op->ticket_ttl_ms, op->flags, &op->blocker);
 	}
 	if (r == 0)
 		op->next_in_line = lock_doc_next_in_line(doc, op->owner, op->reqs, op->n, op->attempt_ticket);
@@ -375,7 +376,8 @@ static int dry_run(struct store *s, struct acquire_op *op, int64_t *version, str
 	if (r >= 0) {
 		lock_doc_prune_tickets(&doc, now);
 		int64_t ticket = op->ticket;
-		r = lock_doc_acquire(&doc, op->owner, op->reqs, op->n, &ticket, now, op->ticket_ttl_ms, ret_blocker);
+		r = lock_doc_acquire_ex(&doc, op->owner, op->reqs, op->n, &ticket, now, op->ticket_ttl_ms, op->flags,
+					ret_blocker);
 		if (r == 0 && ticket != op->ticket)
 			r = 1; /* our ticket expired: re-queue for real */
 		if (r == 0)
@@ -420,7 +422,7 @@ static void store_back(struct store *s, const struct locks_acquire_opts *opts)
 static bool blocker_differs(const struct lock_blocker *a, const struct lock_blocker *b)
 {
 	return strcmp(a->lock, b->lock) != 0 || a->task_id != b->task_id || a->pid != b->pid ||
-	       a->queued != b->queued || strcmp(a->host, b->host) != 0;
+	       a->queued != b->queued || a->deferred != b->deferred || strcmp(a->host, b->host) != 0;
 }
 
 int locks_acquire(struct store *s, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
@@ -457,6 +459,7 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			reap_next = false;
 		}
 		op.reap_if_refused = !reaped_once;
+		op.flags = opts->defer_ms > 0 && now_mono_ms() - start < opts->defer_ms ? LOCK_ACQ_DEFER : 0;
 		int r = cas(s, mutate_acquire, &op, &version, &granted);
 		if (r >= 0 && op.reaped && !reaped_once) {
 			last_reap = now_mono_ms();
@@ -510,6 +513,8 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 				last_write = now; /* the next attempt refreshes the ticket (and its lease) */
 				break;
 			}
+			if (op.flags && now - start >= opts->defer_ms)
+				break; /* deferred long enough: queue now */
 			sleep_us(poll_us);
 			int64_t cap = op.next_in_line ? POLL_NEXT_MAX_US : POLL_MAX_US;
 			poll_us = poll_us * 2 > cap ? cap : poll_us * 2;

@@ -82,6 +82,11 @@ struct locks_acquire_opts {
 	 * applied, and the next attempt finds it (grants are idempotent). */
 	struct store_retry *retry;
 	void (*on_store_error)(int err, const struct store_retry *rt, const char *msg, void *userdata);
+	/* > 0: while a long-running shared holder (a full backup holding
+	 * `platform`) blocks the request, wait outside the queue for at most
+	 * this long from the start of the call (lock_doc.h, LOCK_ACQ_DEFER),
+	 * then queue. on_wait sees the blocker with `deferred` set. 0: never. */
+	int64_t defer_ms;
 };
 
 /* Acquire all of `reqs` for `owner`, all or none.

@@ -320,13 +320,18 @@ int task_report_waiting(struct store *s, int64_t id, const struct lock_blocker *
 	} else {
 		snprintf(holder, sizeof(holder), "pid %d", b->pid);
 	}
-	char text_msg[256];
-	snprintf(text_msg, sizeof(text_msg), "Waiting for %s (%s %s)", b->lock, b->queued ? "queued behind" : "held by",
-		 holder);
+	char text_msg[400];
+	if (b->deferred)
+		snprintf(text_msg, sizeof(text_msg),
+			 "Waiting for the full backup (%s) to end before queueing for %.128s; app tasks go on meanwhile",
+			 holder, b->lock);
+	else
+		snprintf(text_msg, sizeof(text_msg), "Waiting for %s (%s %s)", b->lock,
+			 b->queued ? "queued behind" : "held by", holder);
 	if (msg)
 		snprintf(msg, msglen, "%s", text_msg);
-	json_t *wf = json_pack("{s:s, s:s, s:b, s:i}", "lock", b->lock, "mode", lock_mode_name(b->mode), "queued",
-			       b->queued, "pid", b->pid);
+	json_t *wf = json_pack("{s:s, s:s, s:b, s:i, s:b}", "lock", b->lock, "mode", lock_mode_name(b->mode), "queued",
+			       b->queued, "pid", b->pid, "deferred", b->deferred);
 	json_object_set_new(wf, "heldBy", b->task_id > 0 ? json_integer(b->task_id) : json_null());
 	char *text = json_dumps(wf, JSON_COMPACT);
 	json_decref(wf);

@@ -441,6 +441,9 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 			.lease_ms = config_lease_ms(cfg),
 			.on_expired = task_lock_lease_expired, .expired_userdata = w.s,
 			.retry = &lock_rt, .on_store_error = on_lock_store_error,
+			/* An exclusive request that a full backup blocks waits
+			 * outside the queue, so app tasks go on (lock_doc.h). */
+			.defer_ms = cfg->backup_wait_max_ms,
 		};
 		int64_t token;
 		r = locks_acquire(w.ls, &owner, reqs, n_reqs, &opts, &token, NULL);

@@ -116,6 +116,10 @@ static int take_platform(struct task_ctx *ctx, struct store **ret_ls)
 		.timeout_ms = -1, .on_wait = report_wait, .userdata = &wr, .cancel = ctx->cancel,
 		.lease_ms = config_lease_ms(ctx->config),
 		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store, .retry = &rt,
+		/* While a full backup runs, wait for it outside the lock queue:
+		 * app tasks (platform shared) go on meanwhile instead of queueing
+		 * behind this request for the rest of the backup (lock_doc.h). */
+		.defer_ms = ctx->config->backup_wait_max_ms,
 	};
 	int64_t token;
 	r = locks_acquire(ls, ctx->owner, &req, 1, &opts, &token, NULL);

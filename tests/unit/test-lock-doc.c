@@ -639,6 +639,201 @@ static void test_no_writer_starvation(void **state)
 	check_invariants(d);
 }
 
+/* ---- deferring to a long holder (issue 20) ------------------------------- */
+
+static int defer1(struct lock_doc *d, const struct lock_owner *o, const char *name, enum lock_mode m,
+		  int64_t *ticket, int64_t now, struct lock_blocker *b)
+{
+	struct lock_req r = mk_req(name, m);
+	return lock_doc_acquire_ex(d, o, &r, 1, ticket, now, TTL, LOCK_ACQ_DEFER, b);
+}
+
+/* A full backup: type:fullbackup exclusive and platform shared. */
+static void start_backup(struct lock_doc *d, const struct lock_owner *b, int64_t now)
+{
+	struct lock_req reqs[] = { mk_req(LOCK_LONG_MARKER, LOCK_EXCLUSIVE), mk_req("platform", LOCK_SHARED) };
+	assert_int_equal(lock_doc_acquire(d, b, reqs, 2, NULL, now, TTL, NULL), 1);
+}
+
+/* The case of issue 20: while a full backup holds `platform` shared, an
+ * update wanting it exclusive waits outside the queue, so an app task
+ * (platform shared) arriving after it is granted at once; without the flag
+ * the app task queues behind the update for the rest of the backup. */
+static void test_defer_lets_shared_pass_during_backup(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner backup = mk_owner(1, 100), update = mk_owner(2, 200), app = mk_owner(3, 300);
+	struct lock_blocker bl = { 0 };
+	start_backup(d, &backup, T0);
+	assert_true(lock_doc_is_long_holder(d, find_holder(d, &backup, "platform")));
+	assert_false(lock_doc_is_long_holder(d, find_holder(d, &backup, LOCK_LONG_MARKER))); /* exclusive */
+
+	char *before = fmt(d);
+	int64_t tu = 0;
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0 + 1, &bl), 0);
+	assert_int_equal(tu, 0);
+	assert_true(bl.deferred);
+	assert_blocker(&bl, "platform", LOCK_SHARED, false, &backup);
+	assert_doc_text(d, before); /* no ticket: nothing written */
+	free(before);
+
+	/* An app task submitted after the update: granted at once. */
+	struct lock_req app_reqs[] = { mk_req("app:wiki", LOCK_EXCLUSIVE), mk_req("platform", LOCK_SHARED) };
+	assert_int_equal(lock_doc_acquire(d, &app, app_reqs, 2, NULL, T0 + 2, TTL, NULL), 1);
+	check_invariants(d);
+
+	/* The same update without the flag queues, and the next app task
+	 * waits behind it: the behaviour the flag exists to avoid. */
+	struct lock_doc plain;
+	lock_doc_init(&plain);
+	start_backup(&plain, &backup, T0);
+	int64_t tp = 0;
+	struct lock_owner app2 = mk_owner(4, 400);
+	struct lock_req app2_reqs[] = { mk_req("app:blog", LOCK_EXCLUSIVE), mk_req("platform", LOCK_SHARED) };
+	assert_int_equal(wait1(&plain, &update, "platform", LOCK_EXCLUSIVE, &tp, T0 + 1, NULL), 0);
+	assert_true(tp > 0);
+	assert_int_equal(lock_doc_acquire(&plain, &app2, app2_reqs, 2, NULL, T0 + 2, TTL, &bl), 0);
+	assert_blocker(&bl, "platform", LOCK_EXCLUSIVE, true, &update);
+	lock_doc_release(&plain);
+}
+
+/* Once the backup is over the update queues as usual; from then on new
+ * shared requests wait behind it (it is not starved by app tasks), and it
+ * is granted when the app tasks already running end. */
+static void test_defer_ends_with_the_backup(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner backup = mk_owner(1, 100), update = mk_owner(2, 200), app = mk_owner(3, 300),
+			  late = mk_owner(4, 400);
+	struct lock_blocker bl = { 0 };
+	start_backup(d, &backup, T0);
+	int64_t tu = 0;
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0 + 1, &bl), 0);
+	assert_true(bl.deferred);
+	assert_int_equal(try1(d, &app, "platform", LOCK_SHARED, T0 + 2, NULL), 1);
+
+	/* Backup done; the app task still runs. */
+	assert_int_equal(lock_doc_unlock(d, &backup, NULL, 0), 2);
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0 + 3, &bl), 0);
+	assert_false(bl.deferred);
+	assert_true(tu > 0); /* queued now */
+	assert_blocker(&bl, "platform", LOCK_SHARED, false, &app);
+	assert_int_equal(try1(d, &late, "platform", LOCK_SHARED, T0 + 4, &bl), 0);
+	assert_blocker(&bl, "platform", LOCK_EXCLUSIVE, true, &update);
+
+	assert_int_equal(lock_doc_unlock(d, &app, NULL, 0), 1);
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0 + 5, NULL), 1);
+	assert_int_equal(d->n_waiters, 0);
+	check_invariants(d);
+}
+
+/* What never defers: a request that already has a ticket (it keeps its
+ * place), a request blocked only by ordinary holders, an exclusive long
+ * holder. And an owner holding something does defer. */
+static void test_defer_only_when_it_should(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner backup = mk_owner(1, 100), update = mk_owner(2, 200), app = mk_owner(3, 300),
+			  holder = mk_owner(5, 500);
+	struct lock_blocker bl = { 0 };
+
+	/* Only an ordinary shared holder: queue as always. */
+	assert_int_equal(try1(d, &app, "platform", LOCK_SHARED, T0, NULL), 1);
+	int64_t tu = 0;
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0, &bl), 0);
+	assert_false(bl.deferred);
+	assert_true(tu > 0);
+	/* With its ticket, it does not give its place up when a backup holds
+	 * platform too (taken before the ticket, here by cancelling it for a
+	 * moment; the waiter then queued again without the flag). */
+	lock_doc_cancel_ticket(d, tu);
+	start_backup(d, &backup, T0 + 1);
+	tu = 0;
+	assert_int_equal(wait1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0 + 1, NULL), 0);
+	int64_t kept = tu;
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0 + 2, &bl), 0);
+	assert_int_equal(tu, kept);
+	assert_false(bl.deferred);
+	assert_non_null(find_waiter(d, kept));
+	lock_doc_cancel_ticket(d, kept);
+	lock_doc_unlock(d, &app, NULL, 0);
+
+	/* An owner that holds something (an update holds type:update when it
+	 * asks for platform) defers too: its ticket would block newcomers as
+	 * much as anyone's. */
+	assert_int_equal(try1(d, &holder, "type:update", LOCK_EXCLUSIVE, T0 + 3, NULL), 1);
+	int64_t th = 0;
+	assert_int_equal(defer1(d, &holder, "platform", LOCK_EXCLUSIVE, &th, T0 + 3, &bl), 0);
+	assert_true(bl.deferred);
+	assert_int_equal(th, 0);
+	assert_int_equal(try1(d, &app, "platform", LOCK_SHARED, T0 + 3, NULL), 1);
+	lock_doc_unlock(d, &app, NULL, 0);
+	lock_doc_unlock(d, &holder, NULL, 0);
+
+	/* Shared requests are compatible with the backup: granted. */
+	int64_t ts = 0;
+	assert_int_equal(defer1(d, &app, "platform", LOCK_SHARED, &ts, T0 + 4, NULL), 1);
+	lock_doc_unlock(d, &app, NULL, 0);
+
+	/* An exclusive holder of platform that holds the marker is not
+	 * "long shared": queue. */
+	lock_doc_unlock(d, &backup, NULL, 0);
+	struct lock_req excl[] = { mk_req(LOCK_LONG_MARKER, LOCK_EXCLUSIVE), mk_req("platform", LOCK_EXCLUSIVE) };
+	assert_int_equal(lock_doc_acquire(d, &backup, excl, 2, NULL, T0 + 5, TTL, NULL), 1);
+	tu = 0;
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, T0 + 6, &bl), 0);
+	assert_false(bl.deferred);
+	assert_true(tu > 0);
+	check_invariants(d);
+}
+
+/* Starvation, both ways, over a long run of one backup and a stream of app
+ * tasks: (1) while the backup runs, no app task ever waits for the update;
+ * (2) once the backup ends, the update is granted after the app tasks that
+ * were running at that moment, not after an endless stream of new ones. */
+static void test_defer_no_starvation_either_way(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner backup = mk_owner(1, 100), update = mk_owner(2, 200);
+	int64_t tu = 0, now = T0;
+	struct lock_blocker bl;
+	start_backup(d, &backup, now);
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, now, &bl), 0);
+	/* 200 app tasks come and go while the backup runs; each holds
+	 * platform shared for a while (up to 3 at once). */
+	struct lock_owner running[3];
+	size_t n_running = 0;
+	for (int i = 0; i < 200; i++) {
+		now++;
+		if (n_running == 3) {
+			assert_int_equal(lock_doc_unlock(d, &running[0], NULL, 0), 1);
+			memmove(&running[0], &running[1], 2 * sizeof(running[0]));
+			n_running--;
+		}
+		running[n_running] = mk_owner(1000 + i, 1000 + i);
+		assert_int_equal(try1(d, &running[n_running], "platform", LOCK_SHARED, now, &bl), 1);
+		n_running++;
+		/* The update polls, deferring, and takes no ticket. */
+		assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, now, &bl), 0);
+		assert_true(bl.deferred);
+		assert_int_equal(tu, 0);
+	}
+	/* The backup ends; the update queues; new app tasks queue behind it. */
+	assert_int_equal(lock_doc_unlock(d, &backup, NULL, 0), 2);
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, ++now, &bl), 0);
+	assert_true(tu > 0);
+	for (int i = 0; i < 50; i++) {
+		struct lock_owner newcomer = mk_owner(5000 + i, 5000 + i);
+		assert_int_equal(try1(d, &newcomer, "platform", LOCK_SHARED, ++now, &bl), 0);
+		assert_true(bl.queued);
+	}
+	/* The running ones end: the update is granted. */
+	for (size_t k = 0; k < n_running; k++)
+		assert_int_equal(lock_doc_unlock(d, &running[k], NULL, 0), 1);
+	assert_int_equal(defer1(d, &update, "platform", LOCK_EXCLUSIVE, &tu, ++now, NULL), 1);
+	check_invariants(d);
+}
+
 static void test_queue_does_not_block_unrelated_names(void **state)
 {
 	struct lock_doc *d = *state;
@@ -2519,6 +2714,10 @@ int main(void)
 		T(test_format_allocation_failures),
 		T(test_model_check),
 		T(test_exhaustive_search),
+		T(test_defer_lets_shared_pass_during_backup),
+		T(test_defer_ends_with_the_backup),
+		T(test_defer_only_when_it_should),
+		T(test_defer_no_starvation_either_way),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

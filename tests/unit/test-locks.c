@@ -562,6 +562,62 @@ static void test_on_wait_sees_blocker_and_wakes_on_release(void **state)
 	lock_doc_release(&d);
 }
 
+/* locks_acquire() with defer_ms (issue 20): blocked by a full backup's
+ * shared `platform`, an exclusive request first waits without a ticket
+ * (the queue stays empty, on_wait sees `deferred`), after defer_ms it
+ * queues like any waiter, and it is granted once the backup releases. */
+struct defer_log {
+	struct store *s;
+	const struct lock_owner *backup;
+	int calls;
+	bool first_deferred, second_deferred;
+	size_t queue_first, queue_second;
+	int64_t t_first, t_second;
+};
+
+static void on_wait_defer(const struct lock_blocker *b, void *userdata)
+{
+	struct defer_log *log = userdata;
+	struct lock_doc d;
+	assert_int_equal(locks_read(log->s, &d, NULL, NULL), 0);
+	if (++log->calls == 1) {
+		log->first_deferred = b->deferred;
+		log->queue_first = d.n_waiters;
+		log->t_first = now_mono_ms();
+	} else if (log->calls == 2) {
+		log->second_deferred = b->deferred;
+		log->queue_second = d.n_waiters;
+		log->t_second = now_mono_ms();
+		assert_int_equal(locks_release(log->s, log->backup, NULL, 0, NULL), 0);
+	}
+	lock_doc_release(&d);
+}
+
+static void test_defer_to_backup(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner backup = self_owner(61), update = self_owner(62);
+	assert_int_equal(acquire_spec(f->s, &backup, "type:fullbackup", NULL, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &backup, "platform:shared", NULL, NULL, NULL), 0);
+	struct defer_log log = { .s = f->s, .backup = &backup };
+	struct locks_acquire_opts opts = { .timeout_ms = 20000, .on_wait = on_wait_defer, .userdata = &log,
+					   .defer_ms = 300 };
+	int64_t t0 = now_mono_ms();
+	assert_int_equal(acquire_spec(f->s, &update, "platform", &opts, NULL, NULL), 0);
+	assert_int_equal(log.calls, 2);
+	assert_true(log.first_deferred);
+	assert_int_equal(log.queue_first, 0);   /* deferring: no ticket */
+	assert_false(log.second_deferred);
+	assert_int_equal(log.queue_second, 1);  /* then queued */
+	assert_true(log.t_second - t0 >= 300);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_waiters, 0);
+	assert_int_equal(holder_named(&d, "platform")->owner.task_id, 62);
+	lock_doc_release(&d);
+	locks_release(f->s, &update, NULL, 0, NULL);
+}
+
 static void test_cancel_flag(void **state)
 {
 	struct fx *f = *state;
@@ -1365,6 +1421,7 @@ int main(void)
 		T(test_wait_timeout_leaves_no_ticket),
 		T(test_on_wait_sees_blocker_and_wakes_on_release),
 		T(test_cancel_flag),
+		T(test_defer_to_backup),
 		T(test_waiter_in_child_is_granted_after_release),
 		T(test_fifo_across_processes),
 		T(test_release_named_and_all),
