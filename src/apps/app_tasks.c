@@ -337,19 +337,18 @@ static int run_uninstall(struct task_ctx *ctx)
 		if (r < 0)
 			r = job_fail_state(&job, job_engine_fail(&job, r, "cannot remove container"));
 	}
+	if (r >= 0)
+		r = task_ctx_fence_check(ctx, "deleting the app's data directory");
 	if (r >= 0 && (r = unshare_data_dir(&job)) < 0)
 		job_fail_state(&job, r);
 	if (r >= 0) {
 		/* job_open() checked the path again; the walk below never
 		 * follows a symlink put in its way since. */
 		char err[512];
-		r = task_ctx_fence_check(ctx, "deleting the app's data directory");
-		if (r >= 0) {
-			task_ctx_progress(ctx, 60, "Deleting data directory %s", job.data_dir);
-			r = fs_remove_tree(job.roots, job.data_dir, err, sizeof(err));
-			if (r < 0)
-				r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
-		}
+		task_ctx_progress(ctx, 60, "Deleting data directory %s", job.data_dir);
+		r = fs_remove_tree(job.roots, job.data_dir, err, sizeof(err));
+		if (r < 0)
+			r = job_fail_state(&job, task_ctx_fail(ctx, r, "fs_error", "%s", err));
 	}
 	if (r >= 0) {
 		r = app_delete(ctx->store, job.app.id);

@@ -118,8 +118,9 @@ check "nor a directory or a file" eval "refused 'mkdir /appsdata/new' && refused
 check "nothing of that reached the host" \
 	test -d "$APPS/$DEF" -a ! -e "$APPS/esc" -a ! -e "$APPS/new" -a ! -e "$APPS/f" -a ! -e "$APPS/$DEF.old"
 check "the same for a volume's dir" eval "refused 'rename /volumes/$APP_PREFIX-vol /volumes/x' && refused 'symlink / /volumes/y'"
+works() { sftp_batch "$1" >/dev/null; }
 check "inside a data dir the sftp user works freely (mkdir, put, rename, rm)" \
-	sftp_batch "mkdir /appsdata/$DEF/d
+	works "mkdir /appsdata/$DEF/d
 put $SFTP_KEY.pub /appsdata/$DEF/d/k
 rename /appsdata/$DEF/d/k /appsdata/$DEF/d/k2
 rm /appsdata/$DEF/d/k2
