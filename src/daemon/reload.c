@@ -50,11 +50,13 @@ static const struct {
 	{ "[backups] restore_special", offsetof(struct boxd_config, backups_restore_special), BOOL, WORKERS },
 	{ "[backups] restore_foreign_owners", offsetof(struct boxd_config, backups_restore_foreign_owners), BOOL,
 	  WORKERS },
+	{ "[tasks] backup_wait_max", offsetof(struct boxd_config, backup_wait_max_ms), I64, WORKERS },
 	{ "[sched] sftp_quiet", offsetof(struct boxd_config, sftp_quiet_ms), I64, DAEMON },
 	{ "[sftp] authorized_keys_file", offsetof(struct boxd_config, sftp_authorized_keys_file), STR, BOTH },
 	{ "[sftp] port", offsetof(struct boxd_config, sftp_port), INT, BOTH },
 	{ "[sftp] image", offsetof(struct boxd_config, sftp_image), STR, BOTH },
 	{ "[sftp] memory_limit", offsetof(struct boxd_config, sftp_memory_bytes), I64, BOTH },
+	{ "[sftp] rebuild_max_delay", offsetof(struct boxd_config, sftp_rebuild_max_delay_ms), I64, DAEMON },
 	{ "[update] install_root", offsetof(struct boxd_config, install_root), STR, BOTH },
 };
 
