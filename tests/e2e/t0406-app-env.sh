@@ -21,16 +21,18 @@ plan 16
 apps_setup
 daemon_start --config "$APPS_CONF"
 ctl() { "$BOXCTL" --socket "$SOCK" "$@"; }
+# ctl_wait ARGS: a boxctl --wait, its progress lines as TAP diagnostics.
+ctl_wait() { ctl "$@" | sed "s/^/# /"; return "${PIPESTATUS[0]}"; }
 env_of() { container_inspect "app-$A" '[.Config.Env[] | select(test("^(A|B|C|D|X)="))] | sort | join(" ")'; }
 
 tid=$(install_app "$A" "$BOXD_TEST_APP_IMAGE" '{"A":"1","B":"2","C":"3"}') || tid=
 check "install with A, B, C" wait_task "$tid" $T
 
-check "env set A=10 D=4: succeeds" ctl app env set "$A" A=10 D=4 --wait
+check "env set A=10 D=4: succeeds" ctl_wait app env set "$A" A=10 D=4 --wait
 equal "env set: A changed, D added, B and C kept (container)" "$(env_of)" "A=10 B=2 C=3 D=4"
 equal "env set: the app's env" "$(app "$A" '.env | tojson')" '{"A":"10","B":"2","C":"3","D":"4"}'
 
-check "env unset B: succeeds" ctl app env unset "$A" B --wait
+check "env unset B: succeeds" ctl_wait app env unset "$A" B --wait
 equal "env unset: only B gone" "$(env_of)" "A=10 C=3 D=4"
 equal "env list: KEY=VALUE lines" "$(ctl app env list "$A" | tr '\n' ' ')" "A=10 C=3 D=4 "
 
@@ -48,7 +50,7 @@ ctl app configure "$A" --env ONLY=1 >/dev/null 2>"$E2E_TMP/err"
 equal "configure --env without --replace-all: exit 2" "$?" 2
 check "... says why" grep -q -- "--replace-all" "$E2E_TMP/err"
 equal "... and queues nothing" "$(all_tasks | jq length)" "$n"
-check "configure --env X=9 --replace-all: succeeds" ctl app configure "$A" --env X=9 --replace-all --wait
+check "configure --env X=9 --replace-all: succeeds" ctl_wait app configure "$A" --env X=9 --replace-all --wait
 equal "configure --replace-all: the env is exactly X=9" "$(app "$A" '.env | tojson')" '{"X":"9"}'
 
 # Bad patches: nothing queued.

@@ -2357,7 +2357,8 @@ static void x_copy(struct x_state *dst, const struct x_state *src)
 	d->holders = malloc((src->doc.n_holders + 1) * sizeof(*d->holders));
 	d->waiters = malloc((src->doc.n_waiters + 1) * sizeof(*d->waiters));
 	assert_true(d->holders && d->waiters);
-	memcpy(d->holders, src->doc.holders, src->doc.n_holders * sizeof(*d->holders));
+	if (src->doc.n_holders > 0) /* memcpy from NULL is undefined even for 0 bytes */
+		memcpy(d->holders, src->doc.holders, src->doc.n_holders * sizeof(*d->holders));
 	for (size_t i = 0; i < src->doc.n_waiters; i++) {
 		d->waiters[i] = src->doc.waiters[i];
 		d->waiters[i].locks = malloc(d->waiters[i].n_locks * sizeof(struct lock_req));
