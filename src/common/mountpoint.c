@@ -171,12 +171,12 @@ bool mountinfo_is_self_bind(const struct mountinfo_entry *top, const struct moun
 
 /* ---- the live table -------------------------------------------------------- */
 
-static int read_mountinfo(char **ret, char *err, size_t errlen)
+int mountinfo_read(const char *file, char **ret, char *err, size_t errlen)
 {
-	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		int e = errno;
-		snprintf(err, errlen, "cannot read /proc/self/mountinfo: %s", strerror(e));
+		snprintf(err, errlen, "cannot read %s: %s", file, strerror(e));
 		return -e;
 	}
 	size_t cap = 65536, len = 0;
@@ -214,7 +214,7 @@ static int read_mountinfo(char **ret, char *err, size_t errlen)
 	close(fd);
 	if (r < 0) {
 		free(buf);
-		snprintf(err, errlen, "cannot read /proc/self/mountinfo: %s", strerror(-r));
+		snprintf(err, errlen, "cannot read %s: %s", file, strerror(-r));
 		return r;
 	}
 	buf[len] = '\0';
@@ -228,7 +228,7 @@ static int lookup(const char *path, struct mountinfo_entry *top, struct mountinf
 		  size_t errlen)
 {
 	char *text = NULL;
-	int r = read_mountinfo(&text, err, errlen);
+	int r = mountinfo_read("/proc/self/mountinfo", &text, err, errlen);
 	if (r < 0)
 		return r;
 	r = mountinfo_lookup(text, path, top);
@@ -430,7 +430,7 @@ static bool is_below(const struct mountinfo_entry *e, const void *arg)
 int mount_find_below(const char *path, char *ret, char *err, size_t errlen)
 {
 	char *text = NULL;
-	int r = read_mountinfo(&text, err, errlen);
+	int r = mountinfo_read("/proc/self/mountinfo", &text, err, errlen);
 	if (r < 0)
 		return r;
 	struct mountinfo_entry *e = malloc(sizeof(*e));

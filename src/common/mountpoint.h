@@ -42,6 +42,11 @@ struct mountinfo_entry {
 	char mount_point[PATH_MAX];   /* field 5, decoded */
 };
 
+/* Read a mountinfo file (/proc/self/mountinfo, /proc/PID/mountinfo) whole
+ * into *ret (NUL-terminated; free() it). 0 or a negative errno with a
+ * message in err. */
+int mountinfo_read(const char *file, char **ret, char *err, size_t errlen);
+
 /* Parse a /proc/self/mountinfo text and describe the topmost mount whose
  * mount point is `path` (octal escapes such as "\040" are decoded). Pure;
  * returns 0 (entry->found false when there is none) or -EBADMSG for a line

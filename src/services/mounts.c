@@ -17,8 +17,6 @@
 #include "common/paths.h"
 #include "service.h"
 
-#define MOUNTINFO_MAX (16 * 1024 * 1024)
-
 /* Decode mountinfo's octal escapes ("\040" for a space) of the field
  * [s, s+n) into out (at least n+1 bytes). */
 static void unescape(const char *s, size_t n, char *out)
@@ -124,57 +122,6 @@ int mountinfo_parse(const char *text, struct mountinfo_mount **ret, size_t *ret_
 	}
 	*ret = all;
 	*ret_n = n;
-	return 0;
-}
-
-int mountinfo_read(const char *file, char **ret, char *err, size_t errlen)
-{
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot read %s: %s", file, strerror(e));
-		return -e;
-	}
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap);
-	int r = 0;
-	for (;;) {
-		if (!buf) {
-			r = -ENOMEM;
-			break;
-		}
-		if (len + 1 >= cap) {
-			if (cap >= MOUNTINFO_MAX) {
-				r = -EFBIG;
-				break;
-			}
-			char *grown = realloc(buf, cap * 2);
-			if (!grown) {
-				r = -ENOMEM;
-				break;
-			}
-			buf = grown;
-			cap *= 2;
-		}
-		ssize_t n = read(fd, buf + len, cap - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (r < 0) {
-		free(buf);
-		snprintf(err, errlen, "cannot read %s: %s", file, strerror(-r));
-		return r;
-	}
-	buf[len] = '\0';
-	*ret = buf;
 	return 0;
 }
 

@@ -41,9 +41,6 @@ struct mountinfo_mount {
 int mountinfo_parse(const char *text, struct mountinfo_mount **ret, size_t *ret_n);
 void mountinfo_free(struct mountinfo_mount *m, size_t n);
 
-/* Read a mountinfo file (/proc/self/mountinfo, /proc/PID/mountinfo) whole. */
-int mountinfo_read(const char *file, char **ret, char *err, size_t errlen);
-
 /* What the daemon does at start (and the platformstart task): create the
  * appsdata and volumes roots (mkdir -p, mode 0755) and make both shared
  * mount points. Stops at the first failure. Returns 0 or a negative errno
