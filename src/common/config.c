@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "calendar.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -36,7 +37,7 @@ static int make_paths_absolute(struct boxd_config *cfg, char *errbuf, size_t err
 	char **fields[] = { &cfg->state_dir, &cfg->socket_path, &cfg->tokens_file, &cfg->sqlite_path,
 			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir,
 			    &cfg->sftp_authorized_keys_file, &cfg->engine_socket, &cfg->config_path,
-			    &cfg->install_root };
+			    &cfg->install_root, &cfg->backups_passphrase_file, &cfg->backups_key_file };
 	char cwd[4096];
 	bool have_cwd = false;
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -181,6 +182,20 @@ static int handle(void *user, const char *section, const char *name, const char 
 		r = set_bool(value, &cfg->backups_restore_special);
 	else if (IS("backups", "restore_foreign_owners"))
 		r = set_bool(value, &cfg->backups_restore_foreign_owners);
+	else if (IS("backups", "schedule")) {
+		struct calendar cal;
+		char why[400];
+		if (*value && calendar_parse(value, &cal, why, sizeof(why)) < 0) {
+			snprintf(ctx->err, ctx->errlen, "bad value for [backups] schedule: %s", why);
+			return 0;
+		}
+		config_set(&cfg->backups_schedule, *value ? value : NULL);
+	} else if (IS("backups", "random_delay"))
+		r = parse_duration_ms(value, &cfg->backups_random_delay_ms);
+	else if (IS("backups", "encryption_passphrase_file"))
+		config_set(&cfg->backups_passphrase_file, *value ? value : NULL);
+	else if (IS("backups", "encryption_key_file"))
+		config_set(&cfg->backups_key_file, *value ? value : NULL);
 	else if (IS("sched", "sftp_quiet"))
 		r = parse_duration_ms(value, &cfg->sftp_quiet_ms);
 	else if (IS("sftp", "authorized_keys_file"))
@@ -314,7 +329,8 @@ void config_release(struct boxd_config *cfg)
 			    &cfg->store_backend, &cfg->sqlite_path, &cfg->dsn, &cfg->engine_socket,
 			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir, &cfg->backups_format, &cfg->config_path,
 			    &cfg->sftp_authorized_keys_file, &cfg->sftp_image, &cfg->install_root,
-			    &cfg->tls_cert, &cfg->tls_key };
+			    &cfg->tls_cert, &cfg->tls_key, &cfg->backups_schedule, &cfg->backups_passphrase_file,
+			    &cfg->backups_key_file };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		free(*fields[i]);
 		*fields[i] = NULL;

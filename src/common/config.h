@@ -66,6 +66,10 @@ struct boxd_config {
 					   * nodes, fifos (default no) */
 	bool backups_restore_foreign_owners; /* [backups] restore_foreign_owners: owners of archives
 					      * boxd cannot authenticate (default no) */
+	char *backups_schedule;     /* [backups] schedule: calendar.h grammar, UTC; NULL = none */
+	int64_t backups_random_delay_ms; /* [backups] random_delay: up to this late (default 0) */
+	char *backups_passphrase_file; /* [backups] encryption_passphrase_file (backup_crypt.h) */
+	char *backups_key_file;        /* [backups] encryption_key_file: 32 bytes, raw or hex */
 	/* [sched] */
 	int64_t sftp_quiet_ms;      /* default 1s */
 	/* [sftp] the sftp service container */
