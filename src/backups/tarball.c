@@ -27,6 +27,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "backup_crypt.h"
+
 #define IO_CHUNK (1024 * 1024)
 
 int tarball_format_from_string(const char *s, enum tarball_format *ret)
@@ -146,6 +148,9 @@ out:
 
 struct writer {
 	struct archive *a;
+	struct backup_enc *enc; /* encrypting: libarchive's output goes through it */
+	void (*progress)(void *userdata, int64_t data_bytes);
+	void *userdata;
 	struct archive_entry_linkresolver *links;
 	int fd;
 	EVP_MD_CTX *md;
@@ -159,13 +164,15 @@ struct writer {
 	size_t errlen;
 };
 
-static la_ssize_t write_block(struct archive *a, void *userdata, const void *buf, size_t len)
+/* Bytes on their way to the file: limited, written, hashed, counted. */
+static int sink(void *userdata, const void *buf, size_t len)
 {
 	struct writer *w = userdata;
+	struct archive *a = w->a;
 	if (w->max_size > 0 && w->size + (int64_t)len > w->max_size) {
 		archive_set_error(a, EFBIG, "the archive grew beyond the limit of %lld bytes ([backups] max_archive_size)",
 				  (long long)w->max_size);
-		return -1;
+		return -EFBIG;
 	}
 	const char *p = buf;
 	size_t left = len;
@@ -174,14 +181,27 @@ static la_ssize_t write_block(struct archive *a, void *userdata, const void *buf
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			archive_set_error(a, errno, "cannot write the archive");
-			return -1;
+			int e = errno;
+			archive_set_error(a, e, "cannot write the archive");
+			return -e;
 		}
 		p += n;
 		left -= (size_t)n;
 	}
 	EVP_DigestUpdate(w->md, buf, len);
 	w->size += (int64_t)len;
+	return 0;
+}
+
+static la_ssize_t write_block(struct archive *a, void *userdata, const void *buf, size_t len)
+{
+	struct writer *w = userdata;
+	int r = w->enc ? backup_enc_update(w->enc, buf, len, sink, w) : sink(w, buf, len);
+	if (r < 0) {
+		if (r != -EFBIG && r != -archive_errno(a))
+			archive_set_error(a, -r, "cannot encrypt the archive");
+		return -1;
+	}
 	return (la_ssize_t)len;
 }
 
@@ -245,6 +265,8 @@ static int write_data(struct writer *w, struct archive_entry *e, int fd, int64_t
 			want = (size_t)n;
 			p = w->buf;
 			w->data_bytes += n;
+			if (w->progress)
+				w->progress(w->userdata, w->data_bytes);
 		}
 		if (archive_write_data(w->a, p, want) < 0)
 			return archive_fail(w, "cannot archive", rel);
@@ -471,13 +493,47 @@ static int walk(struct writer *w, int dfd, const char *rel)
 	return r;
 }
 
+/* The record, as the first entry (tarball.h). */
+static int write_record(struct writer *w, const char *record)
+{
+	size_t len = strlen(record);
+	if (len > TARBALL_RECORD_MAX) {
+		snprintf(w->err, w->errlen, "the app record has %zu bytes, more than %d", len, TARBALL_RECORD_MAX);
+		return -EFBIG;
+	}
+	struct archive_entry *e = archive_entry_new();
+	if (!e)
+		return -ENOMEM;
+	archive_entry_set_pathname(e, TARBALL_RECORD_NAME);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0600);
+	archive_entry_set_size(e, (la_int64_t)len);
+	int r = 0;
+	if (archive_write_header(w->a, e) < ARCHIVE_WARN ||
+	    (len && archive_write_data(w->a, record, len) < 0))
+		r = archive_fail(w, "cannot archive", TARBALL_RECORD_NAME);
+	else
+		w->entries++;
+	archive_entry_free(e);
+	return r;
+}
+
 int tarball_create(const char *src_dir, const char *dest_path, enum tarball_format fmt, int64_t max_size,
 		   const volatile sig_atomic_t *cancel, struct tarball_info *ret, char *err, size_t errlen)
+{
+	struct tarball_create_opts o = { .fmt = fmt, .max_size = max_size };
+	return tarball_create_ex(src_dir, dest_path, &o, cancel, ret, err, errlen);
+}
+
+int tarball_create_ex(const char *src_dir, const char *dest_path, const struct tarball_create_opts *o,
+		      const volatile sig_atomic_t *cancel, struct tarball_info *ret, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX] = "";
 	char *dir = NULL;
 	int src = -1, r;
-	struct writer w = { .fd = -1, .max_size = max_size, .cancel = cancel, .err = err, .errlen = errlen };
+	enum tarball_format fmt = o->fmt;
+	struct writer w = { .fd = -1, .max_size = o->max_size, .cancel = cancel, .err = err, .errlen = errlen,
+			    .progress = o->progress, .userdata = o->userdata };
 
 	src = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (src < 0)
@@ -503,6 +559,14 @@ int tarball_create(const char *src_dir, const char *dest_path, enum tarball_form
 		r = -ENOMEM;
 		goto out;
 	}
+	if (o->secret && o->secret->kind != BACKUP_KEY_NONE) {
+		unsigned char header[BACKUP_CRYPT_HEADER];
+		r = backup_enc_new(o->secret, &w.enc, header, err, errlen);
+		if (r == 0 && (r = sink(&w, header, sizeof(header))) < 0)
+			r = fail(err, errlen, -r, "cannot write %s", tmp);
+		if (r < 0)
+			goto out;
+	}
 	archive_entry_linkresolver_set_strategy(w.links, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
 	if (archive_write_set_format_pax(w.a) != ARCHIVE_OK ||
 	    (fmt == TARBALL_GZIP ? archive_write_add_filter_gzip(w.a) : archive_write_add_filter_zstd(w.a)) !=
@@ -518,7 +582,9 @@ int tarball_create(const char *src_dir, const char *dest_path, enum tarball_form
 		r = fail(err, errlen, errno, "cannot stat %s", src_dir);
 		goto out;
 	}
-	r = write_entry(&w, ".", &st, NULL, -1);
+	r = o->record ? write_record(&w, o->record) : 0;
+	if (r == 0)
+		r = write_entry(&w, ".", &st, NULL, -1);
 	if (r == 0)
 		r = walk(&w, src, ".");
 	if (r < 0) {
@@ -530,6 +596,12 @@ int tarball_create(const char *src_dir, const char *dest_path, enum tarball_form
 		r = archive_fail(&w, "cannot finish archive", dest_path);
 		goto out;
 	}
+	if (w.enc && (r = backup_enc_final(w.enc, sink, &w)) < 0) {
+		r = archive_fail(&w, "cannot finish archive", dest_path);
+		goto out;
+	}
+	if (w.progress)
+		w.progress(w.userdata, w.data_bytes);
 	r = commit_temp(w.fd, tmp, dest_path, dir, err, errlen);
 	if (r < 0)
 		goto out;
@@ -545,6 +617,7 @@ out:
 	if (w.a)
 		archive_write_free(w.a); /* after a failure: closes without flushing more */
 	archive_entry_linkresolver_free(w.links);
+	backup_enc_free(w.enc);
 	EVP_MD_CTX_free(w.md);
 	free(w.buf);
 	if (w.fd >= 0)
@@ -554,6 +627,90 @@ out:
 	free(dir);
 	close(src);
 	return r;
+}
+
+/* ---- the size of a tree ------------------------------------------------------------- */
+
+struct sizer {
+	int64_t bytes, entries;
+	struct { dev_t dev; ino_t ino; } *links; /* hard-linked files seen */
+	size_t n_links, cap_links;
+};
+
+/* A hard-linked file is read once: true the first time. */
+static bool first_link(struct sizer *z, const struct stat *st)
+{
+	for (size_t i = 0; i < z->n_links; i++)
+		if (z->links[i].dev == st->st_dev && z->links[i].ino == st->st_ino)
+			return false;
+	if (z->n_links == z->cap_links) {
+		size_t cap = z->cap_links ? z->cap_links * 2 : 16;
+		void *grown = realloc(z->links, cap * sizeof(*z->links));
+		if (!grown)
+			return true; /* counted twice: only the progress is off */
+		z->links = grown;
+		z->cap_links = cap;
+	}
+	z->links[z->n_links].dev = st->st_dev;
+	z->links[z->n_links].ino = st->st_ino;
+	z->n_links++;
+	return true;
+}
+
+static int size_walk(struct sizer *z, int dfd, char *err, size_t errlen)
+{
+	int fd2 = dup(dfd);
+	DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+	if (!d) {
+		int e = errno;
+		if (fd2 >= 0)
+			close(fd2);
+		return fail(err, errlen, e, "cannot read a directory%s", "");
+	}
+	int r = 0;
+	struct dirent *de;
+	while (r == 0 && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		struct stat st;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue; /* vanished: a live tree */
+		if (S_ISSOCK(st.st_mode))
+			continue;
+		z->entries++;
+		if (S_ISREG(st.st_mode)) {
+			if (st.st_nlink > 1 && !first_link(z, &st))
+				continue;
+			/* A file with holes: only its data is read. */
+			int64_t used = (int64_t)st.st_blocks * 512;
+			z->bytes += st.st_size >= 64 * 1024 && used < st.st_size ? used : st.st_size;
+		} else if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0)
+				continue;
+			r = size_walk(z, sub, err, errlen);
+			close(sub);
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int tarball_tree_size(const char *src_dir, int64_t *ret_bytes, int64_t *ret_entries, char *err, size_t errlen)
+{
+	int fd = open(src_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, errno, "cannot open directory %s", src_dir);
+	struct sizer z = { .entries = 1 };
+	int r = size_walk(&z, fd, err, errlen);
+	close(fd);
+	free(z.links);
+	if (r < 0)
+		return r;
+	*ret_bytes = z.bytes;
+	if (ret_entries)
+		*ret_entries = z.entries;
+	return 0;
 }
 
 /* ---- reading an archive ------------------------------------------------------------- */
@@ -602,29 +759,104 @@ static int apply_top(int dfd, struct archive_entry *e, const struct tarball_extr
 
 /* Feeds libarchive from the archive's descriptor, hashing every byte on
  * its way, so that what was extracted can be compared with what was
- * verified (update/package.c reads its packages the same way). */
-struct hashed_reader {
+ * verified (update/package.c reads its packages the same way). An
+ * encrypted archive (backup_crypt.h) goes through its decryptor: the raw
+ * bytes are hashed, libarchive gets the plaintext. */
+struct source {
 	int fd;
 	EVP_MD_CTX *md;
-	int64_t bytes;
+	int64_t bytes; /* raw bytes read */
 	char *buf;
+	struct backup_dec *dec;
+	char err[512]; /* the decryptor's message */
 };
+
+static ssize_t raw_in(void *cls, void *buf, size_t len)
+{
+	struct source *s = cls;
+	ssize_t n;
+	do
+		n = read(s->fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (s->md)
+		EVP_DigestUpdate(s->md, buf, (size_t)n);
+	s->bytes += n;
+	return n;
+}
 
 static la_ssize_t hashed_read(struct archive *a, void *cls, const void **buf)
 {
-	struct hashed_reader *r = cls;
+	struct source *s = cls;
 	ssize_t n;
-	do
-		n = read(r->fd, r->buf, IO_CHUNK);
-	while (n < 0 && errno == EINTR);
+	if (s->dec) {
+		n = backup_dec_next(s->dec, buf, s->err, sizeof(s->err));
+		if (n < 0)
+			archive_set_error(a, n == -EBADMSG ? EBADMSG : (int)-n, "%s", s->err);
+		return n < 0 ? -1 : n;
+	}
+	n = raw_in(s, s->buf, IO_CHUNK);
 	if (n < 0) {
-		archive_set_error(a, errno, "cannot read the archive");
+		archive_set_error(a, (int)-n, "cannot read the archive");
 		return -1;
 	}
-	EVP_DigestUpdate(r->md, r->buf, (size_t)n);
-	r->bytes += n;
-	*buf = r->buf;
+	*buf = s->buf;
 	return n;
+}
+
+/* Start reading the archive open as `fd` at its current offset: a
+ * decryptor when it is encrypted (its header checked against o->secret).
+ * s->md, if set, hashes the raw bytes. */
+static int source_open(struct source *s, int fd, const char *path, const struct tarball_extract_opts *o, char *err,
+		       size_t errlen)
+{
+	s->fd = fd;
+	unsigned char magic[8];
+	off_t at = lseek(fd, 0, SEEK_CUR);
+	ssize_t n = at >= 0 ? pread(fd, magic, sizeof(magic), at) : -1;
+	if (n < 0)
+		return fail(err, errlen, errno, "cannot read archive %s", path);
+	if (!backup_crypt_is_encrypted(magic, (size_t)n))
+		return 0;
+	static const struct backup_secret none = { 0 };
+	int r = backup_dec_new(o->secret ? o->secret : &none, raw_in, s, &s->dec, s->err, sizeof(s->err));
+	if (r < 0)
+		snprintf(err, errlen, "archive %s: %s", path, s->err);
+	return r;
+}
+
+/* Read (and authenticate) what libarchive left: the rest of the
+ * plaintext, then any raw bytes. */
+static int source_drain(struct source *s, const char *path, char *err, size_t errlen)
+{
+	while (s->dec) {
+		const void *p;
+		ssize_t n = backup_dec_next(s->dec, &p, s->err, sizeof(s->err));
+		if (n == 0)
+			break;
+		if (n < 0) {
+			snprintf(err, errlen, "archive %s: %s", path, s->err);
+			return (int)n;
+		}
+	}
+	for (;;) {
+		ssize_t n = raw_in(s, s->buf, IO_CHUNK);
+		if (n < 0)
+			return fail(err, errlen, (int)-n, "cannot read archive %s", path);
+		if (n == 0)
+			return 0;
+		if (s->dec) {
+			snprintf(err, errlen, "archive %s: bytes follow the last encrypted record", path);
+			return -EBADMSG;
+		}
+	}
+}
+
+static void source_close(struct source *s)
+{
+	backup_dec_free(s->dec);
+	s->dec = NULL;
 }
 
 /* Hash all of `fd` from its current offset into md; *ret_bytes += bytes. */
@@ -684,7 +916,10 @@ static int open_checked(const char *path, const struct tarball_extract_opts *o, 
 		r = -EFBIG;
 		goto out;
 	}
-	if (o->sha256) {
+	unsigned char magic[8];
+	ssize_t nm = pread(fd, magic, sizeof(magic), 0);
+	bool encrypted = nm > 0 && backup_crypt_is_encrypted(magic, (size_t)nm);
+	if (o->sha256 || encrypted) {
 		EVP_MD_CTX *md = EVP_MD_CTX_new();
 		int64_t got = 0;
 		if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
@@ -693,15 +928,24 @@ static int open_checked(const char *path, const struct tarball_extract_opts *o, 
 			r = -ENOMEM;
 			goto out;
 		}
-		r = hash_rest(fd, md, buf, &got);
+		if (encrypted) {
+			/* Every record authenticated before anything is
+			 * extracted; the same pass hashes the file. */
+			struct source src = { .md = md, .buf = buf };
+			r = source_open(&src, fd, path, o, err, errlen);
+			if (r == 0)
+				r = source_drain(&src, path, err, errlen);
+			got = src.bytes;
+			source_close(&src);
+		} else if ((r = hash_rest(fd, md, buf, &got)) < 0) {
+			r = fail(err, errlen, -r, "cannot read archive %s", path);
+		}
 		char hex[TARBALL_SHA256_HEX];
 		digest_hex(md, hex);
 		EVP_MD_CTX_free(md);
-		if (r < 0) {
-			r = fail(err, errlen, -r, "cannot read archive %s", path);
+		if (r < 0)
 			goto out;
-		}
-		if (strcasecmp(hex, o->sha256) != 0 || got != o->size) {
+		if (o->sha256 && (strcasecmp(hex, o->sha256) != 0 || got != o->size)) {
 			snprintf(err, errlen, "%s has SHA-256 %s and %lld bytes; it was written with %s and %lld bytes", path,
 				 hex, (long long)got, o->sha256, (long long)o->size);
 			r = -EBADMSG;
@@ -747,7 +991,8 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 {
 	int r = 0, cwd = -1;
 	struct tarball_extract_info info = { 0 };
-	struct hashed_reader rd = { .fd = fd };
+	struct source rd = { .fd = fd };
+	bool first = true;
 	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
 	struct archive_entry *top = NULL;
 	rd.md = EVP_MD_CTX_new();
@@ -771,6 +1016,8 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 		r = fail(err, errlen, errno, "cannot change into the restore directory%s", "");
 		goto done;
 	}
+	if ((r = source_open(&rd, fd, path, o, err, errlen)) < 0)
+		goto done;
 	if (archive_read_open(in, &rd, NULL, hashed_read, NULL) != ARCHIVE_OK) {
 		r = read_fail(in, err, errlen, "cannot open archive", path);
 		goto done;
@@ -790,6 +1037,10 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 			goto done;
 		}
 		const char *name = archive_entry_pathname(e);
+		bool record = first && name && strcmp(name, TARBALL_RECORD_NAME) == 0;
+		first = false;
+		if (record)
+			continue; /* the app's record, not part of the tree (tarball.h) */
 		if (name && (strcmp(name, ".") == 0 || strcmp(name, "./") == 0)) {
 			/* Applied at the end: once the archive checked out, and
 			 * so that its mtime survives the entries made inside. */
@@ -857,12 +1108,11 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 	}
 	/* The bytes extracted must be the bytes verified: hash what libarchive
 	 * left unread (the tar padding) and compare. */
-	if (o->sha256) {
-		r = hash_rest(rd.fd, rd.md, rd.buf, &rd.bytes);
-		if (r < 0) {
-			r = fail(err, errlen, -r, "cannot read archive %s", path);
+	if (o->sha256 || rd.dec) {
+		if ((r = source_drain(&rd, path, err, errlen)) < 0)
 			goto done;
-		}
+	}
+	if (o->sha256) {
 		char hex[TARBALL_SHA256_HEX];
 		digest_hex(rd.md, hex);
 		if (strcasecmp(hex, o->sha256) != 0 || rd.bytes != o->size) {
@@ -887,6 +1137,7 @@ done:
 			r = fail(err, errlen, errno, "cannot return to the working directory%s", "");
 		close(cwd);
 	}
+	source_close(&rd);
 	EVP_MD_CTX_free(rd.md);
 	free(rd.buf);
 	archive_entry_free(top);
@@ -894,6 +1145,66 @@ done:
 		archive_read_free(in);
 	if (out)
 		archive_write_free(out);
+	return r;
+}
+
+int tarball_read_record(int fd, const char *path, const struct tarball_extract_opts *o, char **ret, char *err,
+			size_t errlen)
+{
+	struct source rd = { .fd = fd };
+	struct archive *in = archive_read_new();
+	char *text = NULL;
+	int r = 0;
+	if (!in || !(rd.buf = malloc(IO_CHUNK))) {
+		snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+		goto done;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		r = fail(err, errlen, errno, "cannot rewind archive %s", path);
+		goto done;
+	}
+	archive_read_support_format_tar(in);
+	archive_read_support_filter_zstd(in);
+	archive_read_support_filter_gzip(in);
+	if ((r = source_open(&rd, fd, path, o, err, errlen)) < 0)
+		goto done;
+	struct archive_entry *e;
+	if (archive_read_open(in, &rd, NULL, hashed_read, NULL) != ARCHIVE_OK ||
+	    archive_read_next_header(in, &e) < ARCHIVE_WARN) {
+		r = read_fail(in, err, errlen, "cannot read archive", path);
+		goto done;
+	}
+	const char *name = archive_entry_pathname(e);
+	la_int64_t size = archive_entry_size(e);
+	if (!name || strcmp(name, TARBALL_RECORD_NAME) != 0) {
+		snprintf(err, errlen, "archive %s has no app record (made by an older boxd)", path);
+		r = -ENOENT;
+		goto done;
+	}
+	if (size < 0 || size > TARBALL_RECORD_MAX || !(text = malloc((size_t)size + 1))) {
+		snprintf(err, errlen, "archive %s: an app record of %lld bytes", path, (long long)size);
+		r = -EBADMSG;
+		goto done;
+	}
+	la_ssize_t got = size ? archive_read_data(in, text, (size_t)size) : 0;
+	if (got != size) {
+		r = got < 0 ? read_fail(in, err, errlen, "cannot read archive", path) : -EBADMSG;
+		if (got >= 0)
+			snprintf(err, errlen, "archive %s: the app record is cut short", path);
+		goto done;
+	}
+	text[size] = '\0';
+	*ret = text;
+	text = NULL;
+done:
+	if (in)
+		archive_read_free(in);
+	source_close(&rd);
+	free(rd.buf);
+	free(text);
+	if (lseek(fd, 0, SEEK_SET) < 0 && r == 0)
+		r = fail(err, errlen, errno, "cannot rewind archive %s", path);
 	return r;
 }
 

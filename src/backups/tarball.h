@@ -48,6 +48,37 @@ struct tarball_info {
 	int64_t entries;                 /* entries written, "." included */
 };
 
+/* The app's record (backups.h) travels in its archive as the first entry,
+ * a regular file of this name, before the "." entry: boxd's archives always
+ * start the tree with ".", so an entry before it cannot be part of the
+ * tree. Extraction skips it; tarball_read_record() reads it. */
+#define TARBALL_RECORD_NAME "boxd-app.json"
+#define TARBALL_RECORD_MAX (1024 * 1024)
+
+struct backup_secret;
+
+struct tarball_create_opts {
+	enum tarball_format fmt;
+	int64_t max_size;           /* > 0: abandon the archive beyond this many bytes (-EFBIG) */
+	const char *record;         /* JSON text written as TARBALL_RECORD_NAME; NULL: none */
+	/* Seal the archive (backup_crypt.h); NULL or kind NONE: plain. */
+	const struct backup_secret *secret;
+	/* Called after every MiB of file data read (and at the end) with the
+	 * bytes read so far; the caller rate-limits what it reports. */
+	void (*progress)(void *userdata, int64_t data_bytes);
+	void *userdata;
+};
+
+/* tarball_create() with the options above. */
+int tarball_create_ex(const char *src_dir, const char *dest_path, const struct tarball_create_opts *o,
+		      const volatile sig_atomic_t *cancel, struct tarball_info *ret, char *err, size_t errlen);
+
+/* The bytes of file data an archive of `src_dir` will read: the sum of
+ * the sizes of its regular files (of the data regions of a file with
+ * holes), each hard-linked file once; and the number of entries. For
+ * progress: known before the archive starts, exact for a tree at rest. */
+int tarball_tree_size(const char *src_dir, int64_t *ret_bytes, int64_t *ret_entries, char *err, size_t errlen);
+
 /* Archive the tree at `src_dir` (a directory; not followed if it is a
  * symlink) into `dest_path`, which must not lie inside it. The SHA-256 and
  * size are computed from the bytes as they are written. An existing file at
@@ -72,6 +103,12 @@ struct tarball_extract_opts {
 	/* Restore setuid/setgid bits, device nodes and fifos; else the bits
 	 * are cleared and such entries skipped (counted in `skipped`). */
 	bool special;
+	/* The secret an encrypted archive (backup_crypt.h, told by its
+	 * header) is opened with; NULL: none configured. An encrypted archive
+	 * is authenticated in full when it is opened: every record, before
+	 * anything is extracted (-ENOKEY no secret, -EKEYREJECTED the wrong
+	 * one, -EBADMSG damaged, reordered or cut short). */
+	const struct backup_secret *secret;
 };
 
 struct tarball_extract_info {
@@ -118,6 +155,15 @@ int tarball_open_verified(const char *path, const struct tarball_extract_opts *o
 			  size_t errlen);
 int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarball_extract_opts *o,
 		       const volatile sig_atomic_t *cancel, struct tarball_extract_info *ret, char *err, size_t errlen);
+
+/* The record (TARBALL_RECORD_NAME) of the archive open as `fd`, read from
+ * offset 0 (decrypting with o->secret if the archive is encrypted): a
+ * malloc'ed NUL-terminated text in *ret. -ENOENT: the archive has none
+ * (made before records existed). The offset is back at 0 afterwards. Call
+ * it on a descriptor tarball_open_verified() gave: only that one was
+ * verified. */
+int tarball_read_record(int fd, const char *path, const struct tarball_extract_opts *o, char **ret, char *err,
+			size_t errlen);
 
 /* SHA-256 of a file, as 64 lowercase hex digits, and its size. */
 int tarball_sha256_file(const char *path, char ret_hex[TARBALL_SHA256_HEX], int64_t *ret_size, char *err,
