@@ -23,6 +23,7 @@
 #                             same containers as the API service
 #   BOXD_TEST_APP_IMAGE       localhost/boxd-test/busybox:latest
 #   BOXD_TEST_SFTP_IMAGE      localhost/boxd/sftp:latest
+#   BOXD_TEST_WEB_IMAGE       localhost/boxd-test/web:latest (httpd on $HTTP_PORT)
 #   BOXD_TEST_REGISTRY        127.0.0.1:PORT, a Docker registry (distribution
 #                             v2, Debian's docker-registry) over plain HTTP
 #                             with htpasswd auth; podman knows it as insecure
@@ -59,6 +60,8 @@ app_image=localhost/boxd-test/busybox:latest
 # containers of the app image.
 registry_src_image=localhost/boxd-test/busybox-registry:latest
 sftp_image=localhost/boxd/sftp:latest
+# A web app (busybox httpd on $HTTP_PORT serving /app/data): ports, domains.
+web_image=localhost/boxd-test/web:latest
 pg_port=5432
 startup_timeout=60 # seconds, per server
 
@@ -251,6 +254,7 @@ build_images() {
 		BOXD_APP_IMAGE_LABEL=boxd.test.registry=1 \
 			"$root/scripts/images/build-app-image.sh" "$registry_src_image"
 		"$root/scripts/images/build-sftp-image.sh" "$sftp_image"
+		"$root/scripts/images/build-web-image.sh" "$web_image"
 	) >"$dir/logs/images.log" 2>&1 || { cat "$dir/logs/images.log" >&2; die "building the test images failed"; }
 	say "images ready"
 }
@@ -521,6 +525,7 @@ cmd_start() {
 		CONTAINERS_STORAGE_CONF=$dir/podman/storage.conf
 		BOXD_TEST_APP_IMAGE=$app_image
 		BOXD_TEST_SFTP_IMAGE=$sftp_image
+		BOXD_TEST_WEB_IMAGE=$web_image
 		BOXD_TEST_REGISTRY=127.0.0.1:${reg[0]}
 		BOXD_TEST_REGISTRY_USER=${reg[1]}
 		BOXD_TEST_REGISTRY_PASSWORD=${reg[2]}

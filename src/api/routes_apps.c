@@ -7,6 +7,7 @@
 
 #include "api-internal.h"
 #include "apps/app.h"
+#include "apps/app_publish.h"
 #include "apps/app_tasks.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -117,6 +118,10 @@ static void reply_check_error(struct api_req *req, int r, const char *msg)
 		api_reply_error(req, 404, "not_found", "%s", msg);
 	else if (r == -EEXIST || r == -EBUSY)
 		api_reply_error(req, 409, "conflict", "%s", msg);
+	else if (r == -EPERM)
+		api_reply_error(req, 422, "proxy_disabled", "%s", msg);
+	else if (r == -EINVAL)
+		api_reply_error(req, 400, "bad_request", "%s", msg);
 	else
 		api_reply_store_error(req, r);
 }
@@ -141,6 +146,10 @@ static void queue_app_task(struct api_req *req, const char *type, const char *id
 		r = data_dir_free(req, id, data_dir, msg, sizeof(msg));
 	if (r >= 0 && strcmp(type, "install") == 0)
 		r = app_insert(s, id, image, env_text, data_dir);
+	/* Ports and domains are taken here, checked against every app in
+	 * this transaction (app_publish.h). */
+	if (r >= 0)
+		r = app_publish_reserve(api_config(req), s, id, args, msg, sizeof(msg));
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 	if (r >= 0)
 		r = api_task_create(req, s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
@@ -157,6 +166,29 @@ static void queue_app_task(struct api_req *req, const char *type, const char *id
 	}
 	api_wake(req);
 	api_reply_json(req, 202, json_pack("{s:s, s:I}", "id", id, "taskId", (json_int_t)task_id));
+}
+
+/* "ports", "domains" and "httpPort" of an install or configure body are
+ * well-formed (400 otherwise); conflicts are checked when the task is
+ * queued (409). */
+static bool publish_valid(struct api_req *req, json_t *body)
+{
+	char err[512];
+	json_t *ports = json_object_get(body, "ports"), *domains = json_object_get(body, "domains"),
+	       *http = json_object_get(body, "httpPort");
+	struct app_port *p = NULL;
+	size_t n;
+	json_t *d = NULL;
+	int hp;
+	if ((ports && app_ports_parse(ports, &p, &n, err, sizeof(err)) < 0) ||
+	    (domains && app_domains_parse(domains, &d, err, sizeof(err)) < 0) ||
+	    (http && app_http_port_parse(http, &hp, err, sizeof(err)) < 0)) {
+		api_reply_error(req, 400, "bad_request", "%s", err);
+		return false;
+	}
+	free(p);
+	json_decref(d);
+	return true;
 }
 
 static void list_apps(struct api_req *req)
@@ -177,7 +209,7 @@ static void list_apps(struct api_req *req)
 
 static void install_app(struct api_req *req)
 {
-	static const char *const fields[] = { "id", "image", "env", "dataDir", NULL };
+	static const char *const fields[] = { "id", "image", "env", "dataDir", "ports", "domains", "httpPort", NULL };
 	json_t *body = api_body_object(req);
 	if (!body || !api_check_fields(req, body, fields))
 		goto out;
@@ -199,8 +231,14 @@ static void install_app(struct api_req *req)
 			api_reply_error(req, 400, "bad_request", "\"dataDir\" must be an absolute path");
 		goto out;
 	}
+	if (!publish_valid(req, body))
+		goto out;
 	char *env_text = json_dumps(env ? env : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
 	json_t *args = json_object();
+	static const char *const publish[] = { "ports", "domains", "httpPort" };
+	for (size_t i = 0; i < sizeof(publish) / sizeof(publish[0]); i++)
+		if (json_object_get(body, publish[i]))
+			json_object_set(args, publish[i], json_object_get(body, publish[i]));
 	queue_app_task(req, "install", json_string_value(id), args, json_string_value(image), env_text,
 		       json_is_string(dir) ? json_string_value(dir) : NULL);
 	json_decref(args);
@@ -221,7 +259,9 @@ static void get_app(struct api_req *req)
 		api_reply_store_error(req, r);
 		return;
 	}
-	api_reply_json(req, 200, app_to_json(api_config(req), &a));
+	json_t *o = app_to_json(api_config(req), &a);
+	app_publish_fill_json(api_config(req), &a, o);
+	api_reply_json(req, 200, o);
 	app_release(&a);
 }
 
@@ -350,15 +390,19 @@ static void restart_app(struct api_req *req) { simple_app_task(req, "restart"); 
 
 static void configure_app(struct api_req *req)
 {
-	static const char *const fields[] = { "env", "dataDir", NULL };
+	static const char *const fields[] = { "env", "dataDir", "ports", "domains", "httpPort", NULL };
 	json_t *body = api_body_object(req);
 	if (!body || !api_check_fields(req, body, fields))
 		goto out;
 	json_t *env = json_object_get(body, "env"), *dir = json_object_get(body, "dataDir");
-	if (!env && !dir) {
-		api_reply_error(req, 400, "bad_request", "configure needs \"env\" and/or \"dataDir\"");
+	if (!env && !dir && !json_object_get(body, "ports") && !json_object_get(body, "domains") &&
+	    !json_object_get(body, "httpPort")) {
+		api_reply_error(req, 400, "bad_request",
+				"configure needs \"env\", \"dataDir\", \"ports\", \"domains\" and/or \"httpPort\"");
 		goto out;
 	}
+	if (!publish_valid(req, body))
+		goto out;
 	if (env && !env_valid(req, env))
 		goto out;
 	if (dir && !json_is_null(dir) && (!json_is_string(dir) || !data_dir_valid(req, json_string_value(dir)))) {

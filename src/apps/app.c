@@ -38,6 +38,8 @@ void app_release(struct app *a)
 	free(a->run_state);
 	free(a->health);
 	free(a->container_id);
+	free(a->ports);
+	free(a->domains);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -103,7 +105,7 @@ int app_data_dir_checked(const struct boxd_config *cfg, const struct app *a, cha
 
 #define APP_COLS                                                                                              \
 	"id, image, env, data_dir, install_state, run_state, health, task_id, container_id, created_at, updated_at, " \
-	"data_dev, data_ino"
+	"data_dev, data_ino, ports, domains, http_port"
 
 static void row_to_app(struct store_stmt *st, struct app *a)
 {
@@ -114,6 +116,7 @@ static void row_to_app(struct store_stmt *st, struct app *a)
 		.created_at = store_col_int64(st, 9), .updated_at = store_col_int64(st, 10),
 		.has_data_id = !store_col_is_null(st, 11) && !store_col_is_null(st, 12),
 		.data_id = { .dev = (uint64_t)store_col_int64(st, 11), .ino = (uint64_t)store_col_int64(st, 12) },
+		.ports = dup_col(st, 13), .domains = dup_col(st, 14), .http_port = (int)store_col_int64(st, 15),
 	};
 }
 
@@ -181,7 +184,7 @@ int app_set(struct store *s, const char *id, const char *column, const char *val
 {
 	/* Column names cannot be bound; pick the statement from a fixed list. */
 	static const char *const columns[] = { "install_state", "run_state", "health", "image",
-					       "env", "data_dir", "container_id" };
+					       "env", "data_dir", "container_id", "ports", "domains" };
 	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
 		if (strcmp(column, columns[i]) != 0)
 			continue;
@@ -197,6 +200,15 @@ int app_set_task(struct store *s, const char *id, int64_t task_id)
 {
 	int64_t n = store_run(s, "UPDATE apps SET task_id = ?, updated_at = ? WHERE id = ?", "iis", task_id,
 			      now_wall_ms(), id);
+	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
+}
+
+int app_set_http_port(struct store *s, const char *id, int port)
+{
+	int64_t n = port > 0 ? store_run(s, "UPDATE apps SET http_port = ?, updated_at = ? WHERE id = ?", "iis",
+					 (int64_t)port, now_wall_ms(), id)
+			     : store_run(s, "UPDATE apps SET http_port = NULL, updated_at = ? WHERE id = ?", "is",
+					 now_wall_ms(), id);
 	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
 }
 
@@ -240,6 +252,13 @@ json_t *app_to_json(const struct boxd_config *cfg, const struct app *a)
 			      a->data_dir != NULL, "installationState", a->install_state, "runState", a->run_state,
 			      "health", a->health, "taskId", a->task_id ? json_integer(a->task_id) : json_null(),
 			      "containerId", str_or_null(a->container_id), "createdAt", created, "updatedAt", updated);
+	if (o) {
+		json_t *ports = a->ports ? json_loads(a->ports, 0, NULL) : NULL;
+		json_t *domains = a->domains ? json_loads(a->domains, 0, NULL) : NULL;
+		json_object_set_new(o, "ports", json_is_array(ports) ? ports : (json_decref(ports), json_array()));
+		json_object_set_new(o, "domains", json_is_array(domains) ? domains : (json_decref(domains), json_array()));
+		json_object_set_new(o, "httpPort", json_integer(a->http_port > 0 ? a->http_port : 80));
+	}
 	free(dir);
 	return o;
 }

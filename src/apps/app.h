@@ -45,6 +45,11 @@ struct app {
 	 * rows from before it was recorded. */
 	bool has_data_id;
 	struct fs_id data_id;
+	/* What the app publishes (app_publish.h): JSON array texts, NULL for
+	 * none, and the container port its domains are routed to (0: 80). */
+	char *ports;
+	char *domains;
+	int http_port;
 };
 
 /* Volume mount types. "dir": a directory boxd makes; "mountpoint": a
@@ -97,9 +102,11 @@ int app_list(struct store *s, struct app **ret, size_t *ret_n);
 int app_delete(struct store *s, const char *id);
 
 /* Set one column. Allowed names: install_state, run_state, health, image,
- * env, data_dir, container_id. NULL value sets NULL. */
+ * env, data_dir, container_id, ports, domains. NULL value sets NULL. */
 int app_set(struct store *s, const char *id, const char *column, const char *value);
 int app_set_task(struct store *s, const char *id, int64_t task_id);
+/* The container port the app's domains are routed to; 0 stores NULL (80). */
+int app_set_http_port(struct store *s, const char *id, int port);
 /* Record the identity of the app's data dir (after boxd made, moved or
  * restored it). NULL clears it. */
 int app_set_data_id(struct store *s, const char *id, const struct fs_id *data_id);

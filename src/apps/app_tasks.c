@@ -11,6 +11,7 @@
 #include "app.h"
 #include "app_bind.h"
 #include "app_image.h"
+#include "app_publish.h"
 #include "common/fs.h"
 #include "common/mountpoint.h"
 #include "common/paths.h"
@@ -19,6 +20,28 @@
 #include "tasks/task_type.h"
 
 #define CONTAINER_STOP_TIMEOUT_S 10
+
+static app_routes_sync_fn routes_sync;
+
+void app_tasks_set_routes_sync(app_routes_sync_fn fn)
+{
+	routes_sync = fn;
+}
+
+/* The proxy routes what the store says now (app_tasks.h). A failure fails
+ * the task with proxy_error; the app itself is fine, and the proxy's next
+ * rebuild or restart loads every route again. */
+static int sync_routes(struct task_ctx *ctx)
+{
+	if (!routes_sync || !ctx->config->proxy.enabled)
+		return 0;
+	char err[512] = "";
+	int r = routes_sync(ctx->config, ctx->store, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, "proxy_error", "the app is %s, but its routes are not: %s",
+				     strcmp(ctx->task->type, "uninstall") == 0 ? "gone" : "running", err);
+	return 0;
+}
 
 /* ---- queueing rules ------------------------------------------------------ */
 
@@ -190,10 +213,20 @@ static int job_create_container(struct app_job *job)
 	struct engine_mount mounts[] = {
 		{ .type = ENGINE_MOUNT_BIND, .source = job->data_dir, .target = "/app/data", .recursive = true },
 	};
+	struct engine_port_binding *ports = NULL;
+	size_t n_ports = 0;
+	if (app_port_bindings(&job->app, &ports, &n_ports) < 0) {
+		for (size_t k = 0; k < i; k++)
+			free(owned[k]);
+		free(owned);
+		free(envv);
+		json_decref(env);
+		return task_ctx_fail(ctx, -EINVAL, "bad_ports", "app %s: its stored ports do not parse", job->app.id);
+	}
 	struct engine_container_spec spec = {
 		.name = job->container, .image = job->app.image, .env = envv, .labels = labels, .n_labels = 1,
 		.mounts = mounts, .n_mounts = 1, .restart = ENGINE_RESTART_UNLESS_STOPPED,
-		.stop_timeout_s = CONTAINER_STOP_TIMEOUT_S,
+		.stop_timeout_s = CONTAINER_STOP_TIMEOUT_S, .ports = ports, .n_ports = n_ports,
 	};
 	/* The data dir is what boxd made: checked before the old container
 	 * goes (a refused recreate leaves it as it was), right before the
@@ -215,6 +248,7 @@ static int job_create_container(struct app_job *job)
 		free(owned[k]);
 	free(owned);
 	free(envv);
+	free(ports);
 	json_decref(env);
 	if (r < 0)
 		return ctx->error_code[0] ? r : job_engine_fail(job, r, "cannot create container");
@@ -316,6 +350,7 @@ static int run_install(struct task_ctx *ctx)
 	if (r >= 0) {
 		app_set(ctx->store, job.app.id, "install_state", "installed");
 		ctx->result = json_pack("{s:s, s:s}", "appId", job.app.id, "dataDir", job.data_dir);
+		r = sync_routes(ctx);
 	}
 	job_close(&job);
 	return r;
@@ -357,6 +392,8 @@ static int run_uninstall(struct task_ctx *ctx)
 		else
 			ctx->result = json_pack("{s:s}", "appId", job.app.id);
 	}
+	if (r >= 0 && job.app.domains)
+		r = sync_routes(ctx);
 	job_close(&job);
 	return r;
 }
@@ -377,6 +414,8 @@ static int run_restart(struct task_ctx *ctx)
 			/* Verified as the dir boxd made: a mount point of its own
 			 * again, should a reboot or an operator have undone it. */
 			share_data_dir(&job);
+			if (job.app.domains)
+				r = sync_routes(ctx); /* the address may have changed */
 		}
 	}
 	job_close(&job);
@@ -488,14 +527,23 @@ static int run_configure(struct task_ctx *ctx)
 			share_data_dir(&job);
 		}
 	}
-	task_ctx_progress(ctx, 60, "Recreating container %s", job.container);
-	r = job_create_container(&job);
-	if (r < 0) {
-		job_fail_state(&job, r);
-		goto out;
+	/* Domains and httpPort are routes: the container stays as it is
+	 * when nothing else changed (and it runs). */
+	bool routes_only = !env && !dir && !json_object_get(ctx->args, "ports") &&
+			   strcmp(job.app.install_state, "installed") == 0 && job.app.container_id;
+	if (!routes_only) {
+		task_ctx_progress(ctx, 60, "Recreating container %s", job.container);
+		r = job_create_container(&job);
+		if (r < 0) {
+			job_fail_state(&job, r);
+			goto out;
+		}
+	} else {
+		task_ctx_progress(ctx, 60, "Changing the routes of %s", job.app.id);
 	}
 	app_set(ctx->store, job.app.id, "install_state", "installed");
 	ctx->result = json_pack("{s:s, s:s}", "appId", job.app.id, "dataDir", job.data_dir);
+	r = sync_routes(ctx);
 out:
 	free(new_dir);
 	job_close(&job);
@@ -530,6 +578,8 @@ static int run_update(struct task_ctx *ctx)
 	}
 	app_set(ctx->store, job.app.id, "install_state", "installed");
 	ctx->result = json_pack("{s:s, s:s}", "appId", job.app.id, "image", image);
+	if (job.app.domains)
+		r = sync_routes(ctx);
 out:
 	job_close(&job);
 	return r;

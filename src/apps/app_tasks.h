@@ -5,7 +5,10 @@
  *
  * configure args: "env" (replaces the whole env), or "envSet" (object) and
  * "envUnset" (array of names), merged into the env the app has when the
- * task runs; "dataDir" (a move; null: back to the default).
+ * task runs; "dataDir" (a move; null: back to the default). "ports",
+ * "domains" and "httpPort" are stored by the API when it accepts the task
+ * (app_publish.h): the task applies them (a new container for ports, a
+ * route change for domains and httpPort, without a new container).
  *
  * The API decides whether a task may be queued at all (app_task_check); the
  * worker re-checks against the app's real state when it starts, since the
@@ -19,6 +22,16 @@
 #include "store/store.h"
 
 void apps_register_task_types(void);
+
+/* Who keeps the proxy's routes (services/proxy.h), set once at program
+ * start by boxd_register_task_types(): the app layer cannot call the
+ * services layer (it sits beside it). Called when an app task changed what
+ * the proxy routes to — a container (re)created, restarted or removed
+ * (its address changes), domains or httpPort changed — and only while
+ * [proxy] enabled. 0, or a negative errno with a message in err. */
+struct boxd_config;
+typedef int (*app_routes_sync_fn)(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen);
+void app_tasks_set_routes_sync(app_routes_sync_fn fn);
 
 struct app;
 struct engine;

@@ -212,7 +212,10 @@ static int handle(void *user, const char *section, const char *name, const char 
 		r = parse_duration_ms(value, &cfg->sftp_rebuild_max_delay_ms);
 	else if (IS("update", "install_root"))
 		r = value[0] == '/' ? (config_set(&cfg->install_root, value), 0) : -EINVAL;
-	else if (strcmp(section, "registries") == 0) {
+	else if (strcmp(section, "proxy") == 0) {
+		if (config_proxy_handle(cfg, name, value, ctx->err, ctx->errlen) < 0)
+			return 0;
+	} else if (strcmp(section, "registries") == 0) {
 		/* Its own messages: a generic one would print the password. */
 		if (config_registries_handle(cfg, name, value, ctx->err, ctx->errlen) < 0)
 			return 0;
@@ -254,6 +257,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 	config_set(&cfg->sftp_image, "localhost/boxd/sftp:latest");
 	config_set(&cfg->backups_format, "zstd");
 	config_set(&cfg->install_root, BOXD_INSTALL_ROOT);
+	config_proxy_defaults(cfg);
 	const char *env_state = getenv("BOXD_STATE_DIR");
 
 	if (path) {
@@ -336,6 +340,7 @@ void config_release(struct boxd_config *cfg)
 		*fields[i] = NULL;
 	}
 	config_registries_release(cfg);
+	config_proxy_release(cfg);
 }
 
 int parse_size_bytes(const char *s, int64_t *ret)

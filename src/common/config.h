@@ -87,7 +87,24 @@ struct boxd_config {
 	/* [registries]: credentials per registry host (config_registry_for). */
 	struct config_registry *registries;
 	int n_registries;
+	/* [proxy]: the reverse-proxy service (services/proxy.h). */
+	struct config_proxy {
+		bool enabled;           /* enabled: run boxd-proxy, allow domains (default no) */
+		char *image;            /* image, default localhost/boxd/proxy:latest */
+		int http_port;          /* http_port, default 80 (host network) */
+		int https_port;         /* https_port, default 443 */
+		char *acme_ca;          /* acme_ca: ACME directory URL; NULL: Caddy's default CAs */
+		char *acme_email;       /* acme_email: the ACME account's contact; NULL: none */
+		char *acme_ca_root;     /* acme_ca_root: PEM file of roots trusted for the ACME
+					 * server's own HTTPS (a private CA); NULL: the system's */
+	} proxy;
 };
+
+/* For config.c: defaults of [proxy], one key of it (0, or -EINVAL with a
+ * message in err), and the release (config_proxy.c). */
+void config_proxy_defaults(struct boxd_config *cfg);
+int config_proxy_handle(struct boxd_config *cfg, const char *name, const char *value, char *err, size_t errlen);
+void config_proxy_release(struct boxd_config *cfg);
 
 /* One block of [registries]:
  *	host = 127.0.0.1:5000      starts a block (a registry host, as in

@@ -190,6 +190,27 @@ static const char *const m7_postgres[] = {
 	NULL,
 };
 
+/* --- 8: ports and domains ------------------------------------------------------
+ * apps.ports: JSON array of {"container","host","protocol"} the app publishes
+ * on the host; apps.domains: JSON array of host names the proxy service
+ * routes to the app's container port apps.http_port (NULL: 80). NULL ports
+ * or domains: none. Written when the request is accepted, in the
+ * transaction that checks them against every other app (app_publish.h). */
+static const char *const m8_sqlite[] = {
+	"ALTER TABLE apps ADD COLUMN ports TEXT",
+	"ALTER TABLE apps ADD COLUMN domains TEXT",
+	"ALTER TABLE apps ADD COLUMN http_port INTEGER",
+	NULL,
+};
+static const char *const m8_mysql[] = {
+	"ALTER TABLE apps ADD COLUMN ports TEXT, ADD COLUMN domains TEXT, ADD COLUMN http_port INTEGER",
+	NULL,
+};
+static const char *const m8_postgres[] = {
+	"ALTER TABLE apps ADD COLUMN ports TEXT, ADD COLUMN domains TEXT, ADD COLUMN http_port INTEGER",
+	NULL,
+};
+
 static const struct migration migrations[] = {
 	{ 1, m1_sqlite, m1_mysql, m1_postgres },
 	{ 2, m2_sqlite, m2_mysql, m2_postgres },
@@ -198,6 +219,7 @@ static const struct migration migrations[] = {
 	{ 5, m5_sqlite, m5_mysql, m5_postgres },
 	{ 6, m6_sqlite, m6_mysql, m6_postgres },
 	{ 7, m7_sqlite, m7_mysql, m7_postgres },
+	{ 8, m8_sqlite, m8_mysql, m8_postgres },
 };
 
 static const char *const *statements_for(const struct migration *m, enum store_backend b)
