@@ -1,6 +1,7 @@
 /* engine-internal.h — the pure half of the engine client, shared by
- * engine.c (transport), engine_json.c (building requests, parsing replies)
- * and the unit tests and fuzzer.
+ * engine.c (transport), engine_reply.c (parsing replies), engine_request.c
+ * (building the create request), engine_wire.c (URL path references, errors,
+ * log frames), engine_pull.c, and the unit tests and fuzzer.
  *
  * Nothing here does I/O: every function turns bytes or a jansson tree into
  * structs or back, so each can be tested and fuzzed without an engine.

@@ -1,5 +1,5 @@
 /* fuzz-engine.c — replies of the container engine (input from outside):
- * every parser of engine_json.c, through engine_fuzz_one(). */
+ * every parser of engine_reply.c and engine_wire.c, through engine_fuzz_one(). */
 #include <stdint.h>
 
 #include "engine/engine-internal.h"
