@@ -1,10 +1,10 @@
-/* service.c — see service.h. The spec, its hash, the registry, and the
- * rebuild / restart / status operations. One forward `goto out` per function
- * for cleanup. */
+/* service_ops.c — see service.h. The operations on a service's
+ * container: rebuild (with its health wait and roll-back), restart, and
+ * the checks of its mount sources. One forward `goto out` per function for
+ * cleanup. */
 #include "service.h"
 
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,309 +15,15 @@
 #include "common/paths.h"
 #include "common/timeutil.h"
 #include "mounts.h"
-#include "sftp.h"
+#include "service-internal.h"
 
 #define STOP_TIMEOUT_S 10
 #define DEFAULT_HEALTH_TIMEOUT_MS 30000
-/* A container that started this recently and does not answer yet is
- * "starting", not "unhealthy". */
-#define STARTING_GRACE_MS 10000
-#define PROBE_TIMEOUT_MS 500
 #define PROBE_TIMEOUT_MAX_MS 8000
 #define PROBE_PAUSE_MS 50
 #define PROBE_PAUSE_MAX_MS 1000
 /* After a failed rebuild, how long the old container must keep running. */
 #define ROLLBACK_SETTLE_MS 1000
-
-/* ---- the spec ----------------------------------------------------------- */
-
-int service_spec_init(struct service_spec *s, const char *name, const char *image)
-{
-	*s = (struct service_spec){ .restart = ENGINE_RESTART_UNLESS_STOPPED };
-	s->name = strdup(name);
-	s->image = strdup(image);
-	if (!s->name || !s->image) {
-		service_spec_release(s);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void kv_free(struct service_kv *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(v[i].key);
-		free(v[i].value);
-	}
-	free(v);
-}
-
-void service_spec_release(struct service_spec *s)
-{
-	if (!s)
-		return;
-	for (size_t i = 0; i < s->n_mounts; i++) {
-		free(s->mounts[i].source);
-		free(s->mounts[i].target);
-		free(s->mounts[i].origin);
-		free(s->mounts[i].identity);
-	}
-	free(s->mounts);
-	kv_free(s->env, s->n_env);
-	kv_free(s->labels, s->n_labels);
-	for (size_t i = 0; i < s->n_ports; i++)
-		free(s->ports[i].host_ip);
-	free(s->ports);
-	free(s->name);
-	free(s->image);
-	free(s->network_mode);
-	*s = (struct service_spec){ 0 };
-}
-
-static char *dup_or_null(const char *s, bool *oom)
-{
-	if (!s)
-		return NULL;
-	char *d = strdup(s);
-	if (!d)
-		*oom = true;
-	return d;
-}
-
-int service_spec_add_bind(struct service_spec *s, const struct service_mount *src)
-{
-	bool oom = false;
-	struct service_mount m = *src;
-	m.source = dup_or_null(src->source, &oom);
-	m.target = dup_or_null(src->target, &oom);
-	m.origin = dup_or_null(src->origin, &oom);
-	m.identity = dup_or_null(src->identity, &oom);
-	struct service_mount *grown = oom ? NULL : realloc(s->mounts, (s->n_mounts + 1) * sizeof(*grown));
-	if (!grown) {
-		free(m.source);
-		free(m.target);
-		free(m.origin);
-		free(m.identity);
-		return -ENOMEM;
-	}
-	s->mounts = grown;
-	s->mounts[s->n_mounts++] = m;
-	return 0;
-}
-
-int service_spec_add_mount(struct service_spec *s, const char *source, const char *target,
-			   enum engine_propagation propagation, bool read_only, const char *origin)
-{
-	struct service_mount m = { .source = (char *)source, .target = (char *)target, .read_only = read_only,
-				   .propagation = propagation, .origin = (char *)origin };
-	return service_spec_add_bind(s, &m);
-}
-
-/* Set key=value in a kv list, replacing an existing key. */
-static int kv_set(struct service_kv **v, size_t *n, const char *key, const char *value)
-{
-	char *k = strdup(key), *val = strdup(value ? value : "");
-	if (!k || !val)
-		goto oom;
-	for (size_t i = 0; i < *n; i++) {
-		if (strcmp((*v)[i].key, key) == 0) {
-			free(k);
-			free((*v)[i].value);
-			(*v)[i].value = val;
-			return 0;
-		}
-	}
-	struct service_kv *grown = realloc(*v, (*n + 1) * sizeof(*grown));
-	if (!grown)
-		goto oom;
-	*v = grown;
-	(*v)[(*n)++] = (struct service_kv){ k, val };
-	return 0;
-oom:
-	free(k);
-	free(val);
-	return -ENOMEM;
-}
-
-int service_spec_add_env(struct service_spec *s, const char *key, const char *value)
-{
-	return kv_set(&s->env, &s->n_env, key, value);
-}
-
-int service_spec_add_label(struct service_spec *s, const char *key, const char *value)
-{
-	return kv_set(&s->labels, &s->n_labels, key, value);
-}
-
-int service_spec_add_port(struct service_spec *s, uint16_t container_port, const char *protocol,
-			  const char *host_ip, uint16_t host_port)
-{
-	bool oom = false;
-	struct service_port p = { .container_port = container_port, .host_port = host_port,
-				  .host_ip = dup_or_null(host_ip, &oom) };
-	snprintf(p.protocol, sizeof(p.protocol), "%s", protocol && *protocol ? protocol : "tcp");
-	struct service_port *grown = oom ? NULL : realloc(s->ports, (s->n_ports + 1) * sizeof(*grown));
-	if (!grown) {
-		free(p.host_ip);
-		return -ENOMEM;
-	}
-	s->ports = grown;
-	s->ports[s->n_ports++] = p;
-	return 0;
-}
-
-static int cmp_mount_target(const void *a, const void *b)
-{
-	const struct service_mount *const *x = a, *const *y = b;
-	return strcmp((*x)->target, (*y)->target);
-}
-
-static int cmp_port(const void *a, const void *b)
-{
-	const struct service_port *const *x = a, *const *y = b;
-	if ((*x)->container_port != (*y)->container_port)
-		return (*x)->container_port < (*y)->container_port ? -1 : 1;
-	int c = strcmp((*x)->protocol, (*y)->protocol);
-	if (c)
-		return c;
-	return (*x)->host_port < (*y)->host_port ? -1 : (*x)->host_port > (*y)->host_port;
-}
-
-static json_t *kv_object(const struct service_kv *v, size_t n)
-{
-	json_t *o = json_object();
-	for (size_t i = 0; o && i < n; i++)
-		json_object_set_new(o, v[i].key, json_string(v[i].value));
-	return o;
-}
-
-static const char *share_name(enum service_share sh)
-{
-	return sh == SERVICE_SHARE_RW ? "shared" : sh == SERVICE_SHARE_RO ? "shared-read-only" : "as-is";
-}
-
-static json_t *mount_json(const struct service_mount *m, bool with_origin)
-{
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s}", "source", m->source, "target", m->target,
-			      "propagation", engine_propagation_to_string(m->propagation), "readOnly", m->read_only,
-			      "recursive", m->recursive, "hostMount", share_name(m->share));
-	if (o && m->identity)
-		json_object_set_new(o, "identity", json_string(m->identity));
-	if (o && with_origin)
-		json_object_set_new(o, "origin", m->origin ? json_string(m->origin) : json_null());
-	return o;
-}
-
-static json_t *port_json(const struct service_port *p)
-{
-	json_t *o = json_pack("{s:i, s:s, s:i}", "containerPort", p->container_port, "protocol", p->protocol,
-			      "hostPort", p->host_port);
-	if (o)
-		json_object_set_new(o, "hostIp", p->host_ip ? json_string(p->host_ip) : json_null());
-	return o;
-}
-
-/* The spec as JSON with mounts sorted by target and ports sorted; `canonical`
- * adds what only the hash needs (env, labels, name) and leaves out origins. */
-static json_t *spec_json(const struct service_spec *s, bool canonical)
-{
-	json_t *o = NULL, *mounts = NULL, *ports = NULL;
-	const struct service_mount **ms = calloc(s->n_mounts + 1, sizeof(*ms));
-	const struct service_port **ps = calloc(s->n_ports + 1, sizeof(*ps));
-	if (!ms || !ps)
-		goto out;
-	for (size_t i = 0; i < s->n_mounts; i++)
-		ms[i] = &s->mounts[i];
-	for (size_t i = 0; i < s->n_ports; i++)
-		ps[i] = &s->ports[i];
-	qsort(ms, s->n_mounts, sizeof(*ms), cmp_mount_target);
-	qsort(ps, s->n_ports, sizeof(*ps), cmp_port);
-	mounts = json_array();
-	ports = json_array();
-	if (!mounts || !ports)
-		goto out;
-	for (size_t i = 0; i < s->n_mounts; i++)
-		if (json_array_append_new(mounts, mount_json(ms[i], !canonical)) < 0)
-			goto out;
-	for (size_t i = 0; i < s->n_ports; i++)
-		if (json_array_append_new(ports, port_json(ps[i])) < 0)
-			goto out;
-	o = json_pack("{s:s, s:O, s:O, s:I, s:s}", "image", s->image, "mounts", mounts, "ports", ports, "memoryBytes",
-		      (json_int_t)s->memory_bytes, "restart", engine_restart_policy_to_string(s->restart));
-	if (!o)
-		goto out;
-	json_object_set_new(o, "networkMode", s->network_mode ? json_string(s->network_mode) : json_null());
-	if (canonical) {
-		/* Bump "format" when the meaning of a field changes, so that
-		 * every container is rebuilt once. */
-		/* 2: recursive binds, read-only roots, shared sources and
-		 * source identities (issue 19). */
-		json_object_set_new(o, "format", json_integer(2));
-		json_object_set_new(o, "name", json_string(s->name));
-		json_object_set_new(o, "env", kv_object(s->env, s->n_env));
-		json_object_set_new(o, "labels", kv_object(s->labels, s->n_labels));
-	}
-out:
-	json_decref(mounts);
-	json_decref(ports);
-	free(ms);
-	free(ps);
-	return o;
-}
-
-char *service_spec_canonical(const struct service_spec *s)
-{
-	json_t *o = spec_json(s, true);
-	if (!o)
-		return NULL;
-	char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(o);
-	return text;
-}
-
-int service_spec_hash(const struct service_spec *s, char ret[SERVICE_HASH_MAX])
-{
-	char *text = service_spec_canonical(s);
-	if (!text)
-		return -ENOMEM;
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	int ok = EVP_Digest(text, strlen(text), md, &len, EVP_sha256(), NULL);
-	free(text);
-	if (!ok || len != 32)
-		return -EIO;
-	for (unsigned i = 0; i < len; i++)
-		snprintf(ret + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
-json_t *service_spec_to_json(const struct service_spec *s)
-{
-	return spec_json(s, false);
-}
-
-/* ---- the registry ------------------------------------------------------- */
-
-static const struct service_def *const services[] = { &sftp_service };
-
-const struct service_def *service_find(const char *name)
-{
-	for (size_t i = 0; name && i < sizeof(services) / sizeof(services[0]); i++)
-		if (strcmp(services[i]->name, name) == 0)
-			return services[i];
-	return NULL;
-}
-
-const struct service_def *const *service_list(size_t *ret_n)
-{
-	*ret_n = sizeof(services) / sizeof(services[0]);
-	return services;
-}
-
-void service_container_name(const char *name, char *buf, size_t len)
-{
-	snprintf(buf, len, "boxd-%s", name);
-}
 
 /* ---- the engine ----------------------------------------------------------- */
 
@@ -510,7 +216,7 @@ static void logs_tail(struct engine *e, const char *id, char *buf, size_t len)
  * with a short timeout piles up half-open connections until sshd's
  * MaxStartups refuses real ones too (and the probe's own). So after an
  * attempt that connected but got no answer, the next one waits longer
- * (PROBE_TIMEOUT_MS doubling up to PROBE_TIMEOUT_MAX_MS) and comes later
+ * (SERVICE_PROBE_TIMEOUT_MS doubling up to PROBE_TIMEOUT_MAX_MS) and comes later
  * (PROBE_PAUSE_MS doubling up to PROBE_PAUSE_MAX_MS), all within the
  * overall deadline. A refused connection (sshd not listening yet) is
  * retried every PROBE_PAUSE_MS: it costs the server nothing, and the
@@ -520,7 +226,7 @@ static int wait_healthy(struct engine *e, const struct service_def *def, const s
 {
 	int timeout = op && op->health_timeout_ms > 0 ? op->health_timeout_ms : DEFAULT_HEALTH_TIMEOUT_MS;
 	int64_t deadline = now_mono_ms() + timeout;
-	int attempt_ms = PROBE_TIMEOUT_MS, pause_ms = PROBE_PAUSE_MS;
+	int attempt_ms = SERVICE_PROBE_TIMEOUT_MS, pause_ms = PROBE_PAUSE_MS;
 	char why[256] = "";
 	for (;;) {
 		if (cancelled(op))
@@ -1044,96 +750,4 @@ int service_spec_changed(struct engine *e, const struct service_def *def, const 
 	}
 	engine_close(own);
 	return r;
-}
-
-/* ---- status ------------------------------------------------------------------- */
-
-static json_t *time_or_null(int64_t ms)
-{
-	if (ms <= 0)
-		return json_null();
-	char buf[40];
-	format_rfc3339_ms(ms, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-static json_t *engine_mounts_json(const struct engine_container *c)
-{
-	json_t *a = json_array();
-	for (size_t i = 0; a && i < c->n_mounts; i++) {
-		const struct engine_mount_info *m = &c->mounts[i];
-		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:b}", "type", m->type, "source", m->source,
-						   "target", m->destination, "propagation", m->propagation, "readOnly",
-						   m->read_only));
-	}
-	return a;
-}
-
-json_t *service_status(struct engine *e, const char *engine_error, const struct service_def *def,
-		       const struct boxd_config *cfg, struct store *store)
-{
-	char cname[64], msg[512] = "", hash[SERVICE_HASH_MAX] = "";
-	service_container_name(def->name, cname, sizeof(cname));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:n, s:n, s:n, s:n, s:n, s:n, s:s, s:[], s:n, s:n}",
-			      "name", def->name, "summary", def->summary, "containerName", cname, "exists", 0, "running",
-			      0, "state", "unknown", "containerId", "image", "startedAt", "specHash", "currentSpecHash",
-			      "upToDate", "health", "unknown", "mounts", "spec", "error");
-	if (!o)
-		return NULL;
-	struct service_spec spec = { 0 };
-	char spec_error[600] = "";
-	if (def->build_spec(cfg, store, &spec, msg, sizeof(msg)) == 0 && service_spec_hash(&spec, hash) == 0) {
-		json_object_set_new(o, "currentSpecHash", json_string(hash));
-		json_object_set_new(o, "spec", service_spec_to_json(&spec));
-	} else {
-		hash[0] = '\0';
-		snprintf(spec_error, sizeof(spec_error), "cannot build the %s spec: %s", def->name, msg);
-	}
-	service_spec_release(&spec);
-
-	if (!e) {
-		json_object_set_new(o, "error", json_string(engine_error ? engine_error : "no container engine"));
-		return o;
-	}
-	struct engine_container c = { 0 };
-	int r = engine_container_inspect(e, cname, &c);
-	if (r == -ENOENT) {
-		json_object_set_new(o, "state", json_string("missing"));
-		json_object_set_new(o, "health", json_string("missing"));
-		if (*spec_error)
-			json_object_set_new(o, "error", json_string(spec_error));
-		return o;
-	}
-	if (r < 0) {
-		json_object_set_new(o, "error", json_string(engine_errmsg(e)));
-		return o;
-	}
-	const char *label = engine_container_label(&c, SERVICE_LABEL_HASH);
-	json_object_set_new(o, "exists", json_true());
-	json_object_set_new(o, "running", json_boolean(c.running));
-	json_object_set_new(o, "state", json_string(c.status));
-	json_object_set_new(o, "containerId", json_string(c.id));
-	json_object_set_new(o, "image", json_string(c.image));
-	json_object_set_new(o, "startedAt", c.running ? time_or_null(c.started_ms) : json_null());
-	json_object_set_new(o, "specHash", label ? json_string(label) : json_null());
-	if (*hash)
-		json_object_set_new(o, "upToDate", json_boolean(label && strcmp(label, hash) == 0));
-	json_object_set_new(o, "mounts", engine_mounts_json(&c));
-	const char *health = "stopped";
-	if (c.running) {
-		char why[256] = "";
-		if (!def->probe || def->probe(cfg, PROBE_TIMEOUT_MS, why, sizeof(why)) == 1)
-			health = "healthy";
-		else if (c.started_ms > 0 && now_wall_ms() - c.started_ms < STARTING_GRACE_MS)
-			health = "starting";
-		else
-			health = "unhealthy";
-		if (strcmp(health, "healthy") != 0 && *why && !*spec_error)
-			snprintf(spec_error, sizeof(spec_error), "%s", why);
-	}
-	json_object_set_new(o, "health", json_string(health));
-	if (*spec_error)
-		json_object_set_new(o, "error", json_string(spec_error));
-	engine_container_release(&c);
-	return o;
 }
