@@ -1,5 +1,5 @@
-/* supervisor-internal.h — what supervisor.c and reconcile.c share. Only
- * those two include it. Everything here is owned by the loop thread. */
+/* supervisor-internal.h — what supervisor.c, supervisor_spare.c and
+ * reconcile.c share. Only those include it. Everything here is owned by the loop thread. */
 #pragma once
 
 #include <signal.h>
@@ -74,3 +74,18 @@ int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id,
 void supervisor_end_task(struct supervisor *sv, struct pending_end *tmpl);
 
 bool supervisor_has_pending(const struct supervisor *sv, int64_t task_id);
+
+/* ---- the standby worker (supervisor_spare.c) ---- */
+
+/* Keep one standby worker ready (not with [tasks] user: sudo closes the
+ * socket it would wait on). Best effort: without one, tasks start by exec. */
+void supervisor_spare_ensure(struct supervisor *sv);
+
+/* Hand task `id` and its log to the standby worker. Returns 0 with the
+ * worker's pid and pidfd (now the task's), or negative errno (no spare, or
+ * it died: the caller starts the task by exec). */
+int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, pid_t *ret_pid,
+			  int *ret_pidfd);
+
+/* Stop the standby worker (closing its socket makes it exit) and reap it. */
+void supervisor_spare_drop(struct supervisor *sv);

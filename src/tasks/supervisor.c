@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -376,88 +375,6 @@ static int open_log(const struct boxd_config *cfg, int64_t id)
 	return fd < 0 ? -errno : fd;
 }
 
-static void spare_drop(struct supervisor *sv)
-{
-	struct spare *sp = &sv->spare;
-	if (!sp->pid)
-		return;
-	close(sp->sock);
-	/* Closing the socket makes it exit; reap it so no zombie stays. */
-	siginfo_t info;
-	waitid(P_PIDFD, (id_t)sp->pidfd, &info, WEXITED);
-	close(sp->pidfd);
-	*sp = (struct spare){ 0 };
-}
-
-/* Keep one standby worker ready (not with [tasks] user: sudo closes the
- * socket it would wait on). Best effort: without one, tasks start by exec. */
-static void spare_ensure(struct supervisor *sv)
-{
-	const struct boxd_config *cfg = sv->o.config;
-	if (sv->spare.pid || sv->closing || cfg->task_user)
-		return;
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-		return;
-	const char *argv[10];
-	int n = 0;
-	argv[n++] = "boxd";
-	argv[n++] = "--state-dir";
-	argv[n++] = cfg->state_dir;
-	if (cfg->config_path) {
-		argv[n++] = "--config";
-		argv[n++] = cfg->config_path;
-	}
-	argv[n++] = "task";
-	argv[n++] = "standby";
-	argv[n] = NULL;
-	struct spawn_opts so = { .path = sv->o.self_exe, .argv = (char *const *)argv, .output_fd = -1,
-				 .pass_fd = sp[1] };
-	pid_t pid;
-	int pidfd;
-	int r = spawn_process(&so, &pid, &pidfd);
-	close(sp[1]);
-	if (r < 0) {
-		close(sp[0]);
-		log_warn("cannot start a standby worker: %s", strerror(-r));
-		return;
-	}
-	sv->spare = (struct spare){ .pid = pid, .pidfd = pidfd, .sock = sp[0] };
-}
-
-/* Hand task `id` and its log to the standby worker. Returns 0 with the
- * worker's pid and pidfd (now the task's), or negative errno (no spare, or
- * it died: the caller starts the task by exec). */
-static int spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, pid_t *ret_pid, int *ret_pidfd)
-{
-	struct spare *sp = &sv->spare;
-	if (!sp->pid)
-		return -ENOENT;
-	char control[CMSG_SPACE(sizeof(int))];
-	memset(control, 0, sizeof(control));
-	int64_t ids[2] = { id, claim };
-	struct iovec iov = { .iov_base = ids, .iov_len = sizeof(ids) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			      .msg_controllen = sizeof(control) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &logfd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(sp->sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(ids)) {
-		spare_drop(sv);
-		return -EPIPE;
-	}
-	close(sp->sock);
-	*ret_pid = sp->pid;
-	*ret_pidfd = sp->pidfd;
-	*sp = (struct spare){ 0 };
-	return 0;
-}
 
 int supervisor_spawn(struct supervisor *sv, const struct task *t)
 {
@@ -504,7 +421,7 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 	struct spawn_opts so = { .path = path, .argv = (char *const *)argv, .output_fd = logfd, .pass_fd = -1 };
 	pid_t pid;
 	int pidfd;
-	int r = spare_take(sv, t->id, t->claim, logfd, &pid, &pidfd);
+	int r = supervisor_spare_take(sv, t->id, t->claim, logfd, &pid, &pidfd);
 	if (r < 0)
 		r = spawn_process(&so, &pid, &pidfd);
 	close(logfd);
@@ -529,7 +446,7 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 	}
 	log_debug("task %lld (%s): worker pid %d", (long long)t->id, t->type, (int)pid);
 	/* The next task's worker, loaded while this one runs. */
-	spare_ensure(sv);
+	supervisor_spare_ensure(sv);
 	return 0;
 }
 
@@ -606,7 +523,7 @@ int supervisor_adopt(struct supervisor *sv, struct supervisor_reconcile_report *
 {
 	int r = supervisor_reconcile(sv, ret);
 	adopt_strays(sv);
-	spare_ensure(sv);
+	supervisor_spare_ensure(sv);
 	return r;
 }
 
@@ -665,7 +582,7 @@ void supervisor_close(struct supervisor *sv)
 	if (!sv || sv->closing)
 		return;
 	sv->closing = true;
-	spare_drop(sv);
+	supervisor_spare_drop(sv);
 	while (sv->children) {
 		struct child *c = sv->children;
 		c->ended = true;
