@@ -11,7 +11,7 @@
  * shared memory) and do their M pairs back to back. Output: one line of JSON.
  *
  * Implementations:
- *   boxd-sqlite, boxd-mysql, boxd-postgres   locks_acquire/locks_release
+ *   boxd-sqlite, boxd-mysql, boxd-postgres   locks_acquire/locks_unlock
  *	through the store, waiting with a deadline. SQLite opens the database
  *	like the daemon's lock connection (WAL, synchronous=NORMAL);
  *	boxd-sqlite-full uses synchronous=FULL (what every other row pays).
@@ -357,7 +357,7 @@ static void do_release(struct worker *w)
 	case K_BOXD: {
 		const char *names[] = { w->name };
 		int released = 0;
-		int r = locks_release(w->s, &w->owner, names, 1, &released);
+		int r = locks_unlock(w->s, &w->owner, names, 1, &released);
 		if (r < 0 || released != 1)
 			child_fail("release %s: %s", w->name, r < 0 ? store_errmsg(w->s) : "was not held");
 		break;

@@ -191,7 +191,7 @@ static int locks_hold(const struct boxd_config *g, int argc, char **argv)
 		int64_t left = until - now_mono_ms();
 		sleep_us((left > 100 ? 100 : left) * 1000);
 	}
-	r = locks_release(s, &me, NULL, 0, NULL);
+	r = locks_unlock(s, &me, NULL, 0, NULL);
 	if (r < 0) {
 		fprintf(stderr, "boxd locks hold: release failed: %s\n", store_errmsg(s));
 		goto out;

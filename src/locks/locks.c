@@ -47,23 +47,11 @@ typedef int (*mutate_fn)(struct lock_doc *doc, int64_t now_ms, void *ctx);
  * (SQLite's clock is this host's, read without a query). */
 static int read_row_now(struct store *s, int64_t *ret_version, char **ret_text, int64_t *ret_now)
 {
-	const char *sql = "SELECT version, data FROM locks WHERE id = ?";
-	bool now_in_query = false;
-	if (ret_now) {
-		switch (store_get_backend(s)) {
-		case STORE_BACKEND_MYSQL:
-			sql = "SELECT version, data, CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED) FROM locks WHERE id = ?";
-			now_in_query = true;
-			break;
-		case STORE_BACKEND_POSTGRES:
-			sql = "SELECT version, data, CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) "
-			      "FROM locks WHERE id = ?";
-			now_in_query = true;
-			break;
-		case STORE_BACKEND_SQLITE:
-			break;
-		}
-	}
+	const char *now_sql = ret_now ? store_now_ms_sql(s) : NULL;
+	bool now_in_query = now_sql != NULL;
+	char sql[256];
+	snprintf(sql, sizeof(sql), "SELECT version, data%s%s FROM locks WHERE id = ?", now_in_query ? ", " : "",
+		 now_in_query ? now_sql : "");
 	struct store_stmt *st;
 	int r = store_query(s, &st, sql, "i", (int64_t)LOCK_ROW_ID);
 	if (r < 0)
@@ -176,7 +164,7 @@ static int cas(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, i
 	return cas_x(s, fn, ctx, ret_version, ret_result, true);
 }
 
-/* For mutations that ignore now_ms (release, cancel): on the server
+/* For mutations that ignore now_ms (unlock, cancel): on the server
  * backends the database clock is a round trip of its own. */
 static int cas_nonow(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result)
 {
@@ -325,8 +313,10 @@ static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 	int r = lock_doc_acquire_ex(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
 				    op->ticket_ttl_ms, op->flags, &op->blocker);
 	if (r == 0 && op->reap_if_refused && !op->reap) {
-		/* Refused: reap dead owners and look again in the same change
-		 * (what the next attempt would do, minus one transaction). */
+		/* Refused: reap dead owners and look again in the same change,
+		 * so that a try gives up only after a reap and a request that
+		 * only dead owners block is granted in one write
+		 * (test_refused_request_reaps_in_the_same_change). */
 		reap_in(doc, op->owner->host, now_ms, &op->expired, false);
 		op->reaped = true;
 		r = lock_doc_acquire_ex(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
@@ -378,8 +368,11 @@ static int dry_run(struct store *s, struct acquire_op *op, int64_t *version, str
 		int64_t ticket = op->ticket;
 		r = lock_doc_acquire_ex(&doc, op->owner, op->reqs, op->n, &ticket, now, op->ticket_ttl_ms, op->flags,
 					ret_blocker);
+		/* Our ticket is gone (expired, reaped by another host, dropped
+		 * by a repair): re-queue for real now, not at the next reap or
+		 * refresh (test_waiter_requeues_when_its_ticket_vanished). */
 		if (r == 0 && ticket != op->ticket)
-			r = 1; /* our ticket expired: re-queue for real */
+			r = 1;
 		if (r == 0)
 			op->next_in_line = lock_doc_next_in_line(&doc, op->owner, op->reqs, op->n, op->ticket);
 	}
@@ -444,14 +437,16 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 	int64_t refresh_ms = op.ticket_ttl_ms / 3;
 	if (op.lease_ms > 0 && op.lease_ms / 3 < refresh_ms)
 		refresh_ms = op.lease_ms / 3;
+	int64_t reap_interval_ms = opts->reap_interval_ms > 0 ? opts->reap_interval_ms : REAP_INTERVAL_MS;
 	bool reaped_once = false, reap_next = false;
 	struct lock_blocker reported = { .lock = "" };
 
 	for (;;) {
 		int64_t version;
 		int granted = 0;
-		/* The first attempt does not reap (it costs a /proc look-up per
-		 * owner); once refused, reap at once and then once a second. */
+		/* The first attempt reaps only when it is refused, in the same
+		 * change (a reap costs a /proc look-up per owner); after that
+		 * the wait reaps once a second (reap_interval_ms). */
 		op.reap = reap_next;
 		if (op.reap) {
 			last_reap = now_mono_ms();
@@ -485,10 +480,8 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 		}
 		if (ret_blocker)
 			*ret_blocker = op.blocker;
-		if (!reaped_once) {
-			reap_next = true;
-			continue;
-		}
+		/* Refused: this attempt or an earlier one has reaped (a refused
+		 * first attempt always does, reap_if_refused). */
 		if (opts->timeout_ms == 0)
 			return -EAGAIN;
 		if (opts->on_wait && blocker_differs(&reported, &op.blocker)) {
@@ -505,12 +498,15 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			int64_t now = now_mono_ms();
 			if (now >= deadline)
 				return give_up(s, &op, -ETIMEDOUT);
-			if (now - last_reap >= REAP_INTERVAL_MS) {
+			if (now - last_reap >= reap_interval_ms) {
 				reap_next = true;
 				break;
 			}
+			/* The next attempt refreshes the ticket (and its lease):
+			 * with a ttl or lease below the reap interval the reap's
+			 * attempts come too late (test_waiter_refreshes_its_ticket). */
 			if (now - last_write >= refresh_ms) {
-				last_write = now; /* the next attempt refreshes the ticket (and its lease) */
+				last_write = now;
 				break;
 			}
 			if (op.flags && now - start >= opts->defer_ms)
@@ -554,48 +550,48 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 	}
 }
 
-/* ---- release ------------------------------------------------------------- */
+/* ---- unlock -------------------------------------------------------------- */
 
-struct release_op {
+struct unlock_op {
 	const struct lock_owner *owner;
 	const char *const *names;
 	size_t n;
 	int64_t task_id;
 };
 
-static int mutate_release(struct lock_doc *doc, int64_t now_ms, void *vctx)
+static int mutate_unlock(struct lock_doc *doc, int64_t now_ms, void *vctx)
 {
 	(void)now_ms;
-	struct release_op *op = vctx;
+	struct unlock_op *op = vctx;
 	return lock_doc_unlock(doc, op->owner, op->names, op->n);
 }
 
-int locks_release(struct store *s, const struct lock_owner *owner, const char *const *names, size_t n,
-		  int *ret_released)
+int locks_unlock(struct store *s, const struct lock_owner *owner, const char *const *names, size_t n,
+		 int *ret_unlocked)
 {
-	struct release_op op = { .owner = owner, .names = names, .n = n };
+	struct unlock_op op = { .owner = owner, .names = names, .n = n };
 	int64_t v;
-	int released = 0;
-	int r = cas_nonow(s, mutate_release, &op, &v, &released);
-	if (r >= 0 && ret_released)
-		*ret_released = released;
+	int unlocked = 0;
+	int r = cas_nonow(s, mutate_unlock, &op, &v, &unlocked);
+	if (r >= 0 && ret_unlocked)
+		*ret_unlocked = unlocked;
 	return r;
 }
 
-static int mutate_release_task(struct lock_doc *doc, int64_t now_ms, void *vctx)
+static int mutate_unlock_task(struct lock_doc *doc, int64_t now_ms, void *vctx)
 {
 	(void)now_ms;
-	return lock_doc_unlock_task(doc, ((struct release_op *)vctx)->task_id);
+	return lock_doc_unlock_task(doc, ((struct unlock_op *)vctx)->task_id);
 }
 
-int locks_release_task(struct store *s, int64_t task_id, int *ret_released)
+int locks_unlock_task(struct store *s, int64_t task_id, int *ret_unlocked)
 {
-	struct release_op op = { .task_id = task_id };
+	struct unlock_op op = { .task_id = task_id };
 	int64_t v;
-	int released = 0;
-	int r = cas_nonow(s, mutate_release_task, &op, &v, &released);
-	if (r >= 0 && ret_released)
-		*ret_released = released;
+	int unlocked = 0;
+	int r = cas_nonow(s, mutate_unlock_task, &op, &v, &unlocked);
+	if (r >= 0 && ret_unlocked)
+		*ret_unlocked = unlocked;
 	return r;
 }
 

@@ -24,6 +24,10 @@ struct store_ops {
 	int (*begin)(struct store *s, bool write);
 	int (*commit)(struct store *s);
 	void (*rollback)(struct store *s);
+	/* The database's clock, for store_now_ms(): a server backend gives it
+	 * as an SQL expression (now_ms_sql, milliseconds since the epoch as a
+	 * BIGINT), SQLite as a function that reads this host's clock. */
+	const char *now_ms_sql;
 	int (*now_ms)(struct store *s, int64_t *ret);
 };
 

@@ -226,7 +226,16 @@ void store_rollback(struct store *s)
 	s->in_tx = false;
 }
 
-int store_now_ms(struct store *s, int64_t *ret_ms) { return s->ops->now_ms(s, ret_ms); }
+int store_now_ms(struct store *s, int64_t *ret_ms)
+{
+	if (!s->ops->now_ms_sql)
+		return s->ops->now_ms(s, ret_ms);
+	char sql[192];
+	snprintf(sql, sizeof(sql), "SELECT %s", s->ops->now_ms_sql);
+	return store_query_int64(s, ret_ms, sql, NULL);
+}
+
+const char *store_now_ms_sql(const struct store *s) { return s->ops->now_ms_sql; }
 
 static const char *skip_noise(const char *p)
 {

@@ -190,5 +190,11 @@ void store_rollback(struct store *s);
  * server backends it is the server's (one round trip). */
 int store_now_ms(struct store *s, int64_t *ret_ms);
 
+/* The same clock as an SQL expression (a BIGINT of milliseconds since the
+ * epoch), for a caller that reads it in the statement that reads its data
+ * and so saves store_now_ms()'s round trip (the lock CAS loop does, once
+ * per change). NULL on SQLite: there store_now_ms() costs no query. */
+const char *store_now_ms_sql(const struct store *s);
+
 /* Current schema version (after migrations). */
 int store_schema_version(struct store *s, int64_t *ret);

@@ -1004,11 +1004,6 @@ static void my_rollback(struct store *base)
 	end_tx(s);
 }
 
-static int my_now_ms(struct store *base, int64_t *ret)
-{
-	return store_query_int64(base, ret, "SELECT CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)", NULL);
-}
-
 static void my_close(struct store *base)
 {
 	struct my_store *s = MY(base);
@@ -1034,7 +1029,7 @@ static const struct store_ops mysql_ops = {
 	.begin = my_begin,
 	.commit = my_commit,
 	.rollback = my_rollback,
-	.now_ms = my_now_ms,
+	.now_ms_sql = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)",
 };
 
 int store_mysql_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen)

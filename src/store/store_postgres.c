@@ -750,12 +750,6 @@ static void pg_rollback(struct store *base)
 	s->tx_err = 0;
 }
 
-static int pg_now_ms(struct store *base, int64_t *ret)
-{
-	return store_query_int64(base, ret, "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-				 NULL);
-}
-
 static void pg_close(struct store *base)
 {
 	struct pg_store *s = PG(base);
@@ -780,7 +774,7 @@ static const struct store_ops postgres_ops = {
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
-	.now_ms = pg_now_ms,
+	.now_ms_sql = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
 };
 
 int store_postgres_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen)

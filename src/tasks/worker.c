@@ -181,7 +181,7 @@ static int op_running(struct worker *w, void *arg)
 static int op_release(struct worker *w, void *arg)
 {
 	(void)arg;
-	return locks_release_task(w->ls, w->id, NULL);
+	return locks_unlock_task(w->ls, w->id, NULL);
 }
 
 static int op_finish(struct worker *w, void *varg)
@@ -498,7 +498,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 out:
 	worker_lease_set_holding(w.lease, false);
 	if (have_owner && code != WORKER_EXIT_NOT_MINE)
-		locks_release_task(w.ls, task_id, NULL);
+		locks_unlock_task(w.ls, task_id, NULL);
 	worker_lease_stop(w.lease);
 	free(reqs);
 	json_decref(args);

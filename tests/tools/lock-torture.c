@@ -316,7 +316,7 @@ static int torture(const struct config *cfg)
 
 		const char *names[] = { req.name };
 		int released = 0;
-		r = locks_release(s, &me, names, 1, &released);
+		r = locks_unlock(s, &me, names, 1, &released);
 		if (r < 0)
 			die(EXIT_ERROR, "release %s: %s (%s)", req.name, strerror(-r), store_errmsg(s));
 		if (released != 1)

@@ -364,7 +364,7 @@ static void on_wait_record(const struct lock_blocker *b, void *userdata)
 	if (log->cancel)
 		*log->cancel = 1;
 	if (log->release_store && log->calls == 1)
-		log->release_rc = locks_release(log->release_store, log->release_owner, NULL, 0, NULL);
+		log->release_rc = locks_unlock(log->release_store, log->release_owner, NULL, 0, NULL);
 }
 
 /* ---- fencing and try ---------------------------------------------------- */
@@ -384,7 +384,7 @@ static void test_try_grant_fencing_token_increases(void **state)
 
 	const char *names[] = { "app:a" };
 	int released = -1;
-	assert_int_equal(locks_release(f->s, &a, names, 1, &released), 0);
+	assert_int_equal(locks_unlock(f->s, &a, names, 1, &released), 0);
 	assert_int_equal(released, 1);
 	int64_t after_release = current_version(f->s);
 	assert_int_equal(after_release, v2 + 1);
@@ -492,6 +492,45 @@ static void test_try_reaps_dead_holder(void **state)
 	lock_doc_release(&d);
 }
 
+/* The first refusal reaps dead owners and looks again in the same change:
+ * a request that a dead owner blocks is granted in one write, with no
+ * refused attempt before it (the once-a-second reap would grant it too, a
+ * transaction later for a try and a second later for a waiter). */
+static void test_refused_request_reaps_in_the_same_change(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner stale = self_owner(5), b = self_owner(6), c = self_owner(7);
+	stale.start_time += 1; /* our pid, but not our process: pid reuse */
+	assert_int_equal(acquire_spec(f->s, &stale, "app:x", NULL, NULL, NULL), 0);
+	assert_int_equal(acquire_spec(f->s, &stale, "app:y", NULL, NULL, NULL), 0);
+	int64_t v = current_version(f->s);
+
+	struct locks_stats s0, s1;
+	locks_stats_get(&s0);
+	assert_int_equal(acquire_spec(f->s, &b, "app:x", NULL, NULL, NULL), 0);
+	locks_stats_get(&s1);
+	assert_int_equal(s1.cas_commits - s0.cas_commits, 1);
+	assert_int_equal(s1.cas_noops - s0.cas_noops, 0);
+	assert_int_equal(current_version(f->s), v + 1);
+
+	/* A waiter: no ticket written first, no poll. */
+	struct locks_acquire_opts opts = { .timeout_ms = 10000, .reap_interval_ms = 600000 };
+	locks_stats_get(&s0);
+	assert_int_equal(acquire_spec(f->s, &c, "app:y", &opts, NULL, NULL), 0);
+	locks_stats_get(&s1);
+	assert_int_equal(s1.cas_commits - s0.cas_commits, 1);
+	assert_int_equal(s1.cas_noops - s0.cas_noops, 0);
+	assert_int_equal(s1.polls - s0.polls, 0);
+	assert_int_equal(current_version(f->s), v + 2);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_waiters, 0);
+	assert_int_equal(d.next_ticket, 1); /* never queued */
+	assert_int_equal(holder_named(&d, "app:x")->owner.task_id, 6);
+	assert_int_equal(holder_named(&d, "app:y")->owner.task_id, 7);
+	lock_doc_release(&d);
+}
+
 /* ---- waiting ------------------------------------------------------------ */
 
 static void test_wait_timeout_leaves_no_ticket(void **state)
@@ -588,7 +627,7 @@ static void on_wait_defer(const struct lock_blocker *b, void *userdata)
 		log->second_deferred = b->deferred;
 		log->queue_second = d.n_waiters;
 		log->t_second = now_mono_ms();
-		assert_int_equal(locks_release(log->s, log->backup, NULL, 0, NULL), 0);
+		assert_int_equal(locks_unlock(log->s, log->backup, NULL, 0, NULL), 0);
 	}
 	lock_doc_release(&d);
 }
@@ -615,7 +654,7 @@ static void test_defer_to_backup(void **state)
 	assert_int_equal(d.n_waiters, 0);
 	assert_int_equal(holder_named(&d, "platform")->owner.task_id, 62);
 	lock_doc_release(&d);
-	locks_release(f->s, &update, NULL, 0, NULL);
+	locks_unlock(f->s, &update, NULL, 0, NULL);
 }
 
 static void test_cancel_flag(void **state)
@@ -654,6 +693,8 @@ struct waiter_arg {
 	const char *spec;
 	int64_t timeout_ms;
 	bool release_after; /* release at once after the grant */
+	int64_t ticket_ttl_ms;    /* 0: the default */
+	int64_t reap_interval_ms; /* 0: the default */
 };
 
 static int child_waiter(const char *path, void *varg, int report_fd)
@@ -667,9 +708,10 @@ static int child_waiter(const char *path, void *varg, int report_fd)
 	struct lock_req req;
 	if (lock_owner_self(&me, arg->task) < 0 || lock_req_parse(arg->spec, &req) < 0)
 		return 11;
-	struct locks_acquire_opts opts = { .timeout_ms = arg->timeout_ms };
+	struct locks_acquire_opts opts = { .timeout_ms = arg->timeout_ms, .ticket_ttl_ms = arg->ticket_ttl_ms,
+					   .reap_interval_ms = arg->reap_interval_ms };
 	rep.r = locks_acquire(s, &me, &req, 1, &opts, &rep.version, NULL);
-	if (rep.r == 0 && arg->release_after && locks_release(s, &me, NULL, 0, NULL) < 0)
+	if (rep.r == 0 && arg->release_after && locks_unlock(s, &me, NULL, 0, NULL) < 0)
 		rep.r = -EPROTO;
 	if (write(report_fd, &rep, sizeof(rep)) != (ssize_t)sizeof(rep))
 		return 12;
@@ -704,7 +746,7 @@ static void test_waiter_in_child_is_granted_after_release(void **state)
 	int64_t v_before = current_version(f->s);
 	int64_t t0 = now_mono_ms();
 	int released = 0;
-	assert_int_equal(locks_release(f->s, &a, NULL, 0, &released), 0);
+	assert_int_equal(locks_unlock(f->s, &a, NULL, 0, &released), 0);
 	assert_int_equal(released, 1);
 	struct child_report rep;
 	assert_int_equal(read_with_deadline(fd, &rep, sizeof(rep), 10000), 0);
@@ -750,7 +792,7 @@ static void test_fifo_across_processes(void **state)
 	assert_int_equal(d.waiters[1].owner.pid, c2);
 	lock_doc_release(&d);
 
-	assert_int_equal(locks_release(f->s, &a, NULL, 0, NULL), 0);
+	assert_int_equal(locks_unlock(f->s, &a, NULL, 0, NULL), 0);
 	struct child_report r1, r2;
 	assert_int_equal(read_with_deadline(fd1, &r1, sizeof(r1), 10000), 0);
 	assert_int_equal(read_with_deadline(fd2, &r2, sizeof(r2), 10000), 0);
@@ -767,9 +809,92 @@ static void test_fifo_across_processes(void **state)
 	lock_doc_release(&d);
 }
 
-/* ---- release ------------------------------------------------------------ */
+/* A waiter whose ticket vanished (`boxd locks repair` drops the queue;
+ * another host reaps a ticket whose lease ran out) takes a new one as soon
+ * as it sees the document move, in the look without the write lock (the
+ * dry run), not only at its next reap or ticket refresh, which this test
+ * puts minutes away. */
+static void test_waiter_requeues_when_its_ticket_vanished(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner h = self_owner(91);
+	assert_int_equal(acquire_spec(f->s, &h, "app:x", NULL, NULL, NULL), 0);
+	struct waiter_arg arg = { .task = 92, .spec = "app:x", .timeout_ms = 60000, .ticket_ttl_ms = 600000,
+				  .reap_interval_ms = 600000 };
+	int fd;
+	close_for_fork(f);
+	pid_t child = spawn_child(f, child_waiter, &arg, &fd);
+	reopen_after_fork(f);
+	struct lock_doc d;
+	await_queue_len(f->s, 1, &d);
+	int64_t t1 = d.waiters[0].ticket;
+	assert_int_equal(lock_doc_cancel_ticket(&d, t1), 1);
+	put_doc(f->s, &d); /* the queue is gone, the holder stays */
+	lock_doc_release(&d);
 
-static void test_release_named_and_all(void **state)
+	await_queue_len(f->s, 1, &d);
+	assert_true(d.waiters[0].ticket > t1);
+	assert_int_equal(d.waiters[0].owner.pid, child);
+	lock_doc_release(&d);
+
+	assert_int_equal(locks_unlock(f->s, &h, NULL, 0, NULL), 0);
+	struct child_report rep;
+	assert_int_equal(read_with_deadline(fd, &rep, sizeof(rep), 10000), 0);
+	close(fd);
+	assert_int_equal(rep.r, 0);
+	assert_int_equal(wait_child(f, child, 10000), 0);
+}
+
+/* A waiter refreshes its ticket's expiry every third of the ticket's ttl,
+ * keeping its place in the queue, also when the reap (which would refresh
+ * it as a side effect) is far away: a ttl or lease shorter than the reap
+ * interval would otherwise expire under a live waiter. */
+static void test_waiter_refreshes_its_ticket(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner h = self_owner(93);
+	assert_int_equal(acquire_spec(f->s, &h, "app:x", NULL, NULL, NULL), 0);
+	struct waiter_arg arg = { .task = 94, .spec = "app:x", .timeout_ms = 60000, .ticket_ttl_ms = 3000,
+				  .reap_interval_ms = 600000 };
+	int fd;
+	close_for_fork(f);
+	pid_t child = spawn_child(f, child_waiter, &arg, &fd);
+	reopen_after_fork(f);
+	struct lock_doc d;
+	await_queue_len(f->s, 1, &d);
+	int64_t ticket = d.waiters[0].ticket, expires = d.waiters[0].expires_ms;
+	lock_doc_release(&d);
+
+	/* Two refreshes, the same ticket. */
+	for (int i = 0; i < 2; i++) {
+		int64_t end = now_mono_ms() + 10000;
+		for (;;) {
+			assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+			assert_int_equal(d.n_waiters, 1);
+			assert_int_equal(d.waiters[0].ticket, ticket);
+			int64_t e = d.waiters[0].expires_ms;
+			lock_doc_release(&d);
+			if (e > expires) {
+				expires = e;
+				break;
+			}
+			if (now_mono_ms() >= end)
+				fail_msg("the waiter did not refresh its ticket within 10 s");
+			sleep_us(5000);
+		}
+	}
+
+	assert_int_equal(locks_unlock(f->s, &h, NULL, 0, NULL), 0);
+	struct child_report rep;
+	assert_int_equal(read_with_deadline(fd, &rep, sizeof(rep), 10000), 0);
+	close(fd);
+	assert_int_equal(rep.r, 0);
+	assert_int_equal(wait_child(f, child, 10000), 0);
+}
+
+/* ---- unlock ------------------------------------------------------------- */
+
+static void test_unlock_named_and_all(void **state)
 {
 	struct fx *f = *state;
 	struct lock_owner a = self_owner(71), b = self_owner(72);
@@ -779,14 +904,14 @@ static void test_release_named_and_all(void **state)
 	assert_int_equal(acquire_spec(f->s, &b, "app:c:shared", NULL, NULL, NULL), 0);
 	const char *names[] = { "app:a", "app:c" };
 	int n = -1;
-	assert_int_equal(locks_release(f->s, &a, names, 2, &n), 0);
+	assert_int_equal(locks_unlock(f->s, &a, names, 2, &n), 0);
 	assert_int_equal(n, 2);
 	/* Releasing what is not held: 0 and no write. */
 	int64_t v = current_version(f->s);
-	assert_int_equal(locks_release(f->s, &a, names, 2, &n), 0);
+	assert_int_equal(locks_unlock(f->s, &a, names, 2, &n), 0);
 	assert_int_equal(n, 0);
 	assert_int_equal(current_version(f->s), v);
-	assert_int_equal(locks_release(f->s, &a, NULL, 0, NULL), 0);
+	assert_int_equal(locks_unlock(f->s, &a, NULL, 0, NULL), 0);
 	struct lock_doc d;
 	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
 	assert_int_equal(d.n_holders, 1);
@@ -794,7 +919,7 @@ static void test_release_named_and_all(void **state)
 	lock_doc_release(&d);
 }
 
-static void test_release_task(void **state)
+static void test_unlock_task(void **state)
 {
 	struct fx *f = *state;
 	/* Task 9 as two processes, with a ticket; task 10 with a holding and
@@ -819,7 +944,7 @@ static void test_release_task(void **state)
 	lock_doc_release(&d);
 
 	int n = -1;
-	assert_int_equal(locks_release_task(f->s, 9, &n), 0);
+	assert_int_equal(locks_unlock_task(f->s, 9, &n), 0);
 	assert_int_equal(n, 2);
 	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
 	assert_int_equal(d.n_holders, 2);
@@ -832,9 +957,9 @@ static void test_release_task(void **state)
 
 	/* Again: nothing left of task 9, nothing written. */
 	int64_t v = current_version(f->s);
-	assert_int_equal(locks_release_task(f->s, 9, &n), 0);
+	assert_int_equal(locks_unlock_task(f->s, 9, &n), 0);
 	assert_int_equal(n, 0);
-	assert_int_equal(locks_release_task(f->s, 0, NULL), 0);
+	assert_int_equal(locks_unlock_task(f->s, 0, NULL), 0);
 	assert_int_equal(current_version(f->s), v);
 }
 
@@ -1013,7 +1138,7 @@ static void test_renew_owner(void **state)
 			assert_true(d.holders[i].owner.lease_expires_ms < st.now_ms + 2000);
 	lock_doc_release(&d);
 	/* Taken away (as another host reaps an expired lease): none left. */
-	assert_int_equal(locks_release_task(f->s, 111, NULL), 0);
+	assert_int_equal(locks_unlock_task(f->s, 111, NULL), 0);
 	assert_int_equal(locks_renew_owner(f->s, &a, 60000, 59000, 0, &st), 0);
 	assert_int_equal(st.holders, 0);
 	assert_int_equal(st.first_expiry_ms, 0);
@@ -1045,7 +1170,7 @@ static void test_fence_check(void **state)
 	assert_int_equal(locks_renew_owner(f->s, &a, 60000, 120000, 0, &st), 0);
 	ctx.error_code[0] = '\0';
 	assert_int_equal(task_ctx_fence_check(&ctx, "a test step"), 0);
-	assert_int_equal(locks_release_task(f->s, 333, NULL), 0);
+	assert_int_equal(locks_unlock_task(f->s, 333, NULL), 0);
 	assert_int_equal(task_ctx_fence_check(&ctx, "a test step"), -ESTALE);
 	assert_string_equal(ctx.error_code, "lease_lost");
 	/* No locks: nothing to check. */
@@ -1181,8 +1306,8 @@ static void test_corrupt_row_fails_and_is_left_alone(void **state)
 	assert_badmsg(f->s, acquire_spec(f->s, &b, "app:x", &wopts, &token, NULL), "waiting acquire");
 	assert_true(now_mono_ms() - t0 < 2000); /* fails at once, does not wait */
 	assert_int_equal(token, -1);
-	assert_badmsg(f->s, locks_release(f->s, &a, NULL, 0, &n), "release");
-	assert_badmsg(f->s, locks_release_task(f->s, 42, &n), "release_task");
+	assert_badmsg(f->s, locks_unlock(f->s, &a, NULL, 0, &n), "release");
+	assert_badmsg(f->s, locks_unlock_task(f->s, 42, &n), "release_task");
 	assert_badmsg(f->s, locks_reap(f->s, HOST_ID, &n), "reap");
 	assert_badmsg(f->s, locks_renew_leases(f->s, HOST_ID, 1000, &n), "renew");
 	assert_int_equal(n, -1);
@@ -1418,14 +1543,17 @@ int main(void)
 		T(test_try_conflict_returns_eagain_with_blocker),
 		T(test_invalid_request),
 		T(test_try_reaps_dead_holder),
+		T(test_refused_request_reaps_in_the_same_change),
 		T(test_wait_timeout_leaves_no_ticket),
 		T(test_on_wait_sees_blocker_and_wakes_on_release),
 		T(test_cancel_flag),
 		T(test_defer_to_backup),
 		T(test_waiter_in_child_is_granted_after_release),
 		T(test_fifo_across_processes),
-		T(test_release_named_and_all),
-		T(test_release_task),
+		T(test_waiter_requeues_when_its_ticket_vanished),
+		T(test_waiter_refreshes_its_ticket),
+		T(test_unlock_named_and_all),
+		T(test_unlock_task),
 		T(test_reap_sigkilled_child),
 		T(test_reap_live_pid_wrong_start_time),
 		T(test_reap_other_host_by_lease),

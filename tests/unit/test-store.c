@@ -956,7 +956,7 @@ static void t_locks_basic(void **state)
 	assert_int_equal(locks_acquire(s, &o2, &x, 1, NULL, &v2, &bl), -EAGAIN);
 	assert_int_equal(bl.task_id, 1);
 	int released = 0;
-	assert_int_equal(locks_release(s, &o1, NULL, 0, &released), 0);
+	assert_int_equal(locks_unlock(s, &o1, NULL, 0, &released), 0);
 	assert_int_equal(released, 1);
 	assert_int_equal(locks_acquire(s, &o2, &x, 1, NULL, &v2, NULL), 0);
 	assert_true(v2 > v1);
@@ -967,7 +967,7 @@ static void t_locks_basic(void **state)
 	assert_int_equal(doc.holders[0].owner.task_id, 2);
 	assert_int_equal(version, v2);
 	lock_doc_release(&doc);
-	assert_int_equal(locks_release_task(s, 2, &released), 0);
+	assert_int_equal(locks_unlock_task(s, 2, &released), 0);
 	assert_int_equal(released, 1);
 	store_close(s);
 }
@@ -993,7 +993,7 @@ static int child_lock_counter(struct backend *b, int i)
 		if (r >= 0 && store_run(s, "UPDATE t SET n = ? WHERE id = 1", "i", n + 1) != 1)
 			r = -EIO;
 		if (r >= 0)
-			r = locks_release(s, &o, NULL, 0, NULL);
+			r = locks_unlock(s, &o, NULL, 0, NULL);
 	}
 	if (r < 0)
 		fprintf(stderr, "child %d: %d %s\n", i, r, store_errmsg(s));
