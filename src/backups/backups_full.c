@@ -74,7 +74,7 @@ static void unlock_app(struct task_ctx *ctx, struct store *ls, const char *app_i
 	snprintf(name, sizeof(name), "app:%s", app_id);
 	const char *names[] = { name };
 	/* A failure here leaves the lock to the worker's final release. */
-	(void)locks_release(ls, ctx->owner, names, 1, NULL);
+	(void)locks_unlock(ls, ctx->owner, names, 1, NULL);
 }
 
 /* ---- retention ------------------------------------------------------------------------- */

@@ -113,18 +113,6 @@ int locks_unlock(struct store *s, const struct lock_owner *owner, const char *co
  * took them (the supervisor does this when a worker ends). */
 int locks_unlock_task(struct store *s, int64_t task_id, int *ret_unlocked);
 
-/* The old names, for the two callers in files another change of issue 11
- * is splitting (backups.c, supervisor.c); they go once the split lands. */
-static inline int locks_release(struct store *s, const struct lock_owner *owner, const char *const *names,
-				size_t n, int *ret_unlocked)
-{
-	return locks_unlock(s, owner, names, n, ret_unlocked);
-}
-static inline int locks_release_task(struct store *s, int64_t task_id, int *ret_unlocked)
-{
-	return locks_unlock_task(s, task_id, ret_unlocked);
-}
-
 /* Remove holders and tickets of dead owners: on this host (`my_host`) an
  * owner whose pid is gone or was reused (start time differs); on another
  * host an owner whose lease has expired by the database's clock (an owner

@@ -154,7 +154,7 @@ static int end_once(struct supervisor *sv, struct pending_end *p)
 	/* Never trust a worker to clean up after itself. */
 	if (!p->released) {
 		int released = 0;
-		int r = locks_release_task(sv->o.lock_store, p->task_id, &released);
+		int r = locks_unlock_task(sv->o.lock_store, p->task_id, &released);
 		if (r < 0) {
 			snprintf(p->last_error, sizeof(p->last_error), "releasing its locks: %s",
 				 store_errmsg(sv->o.lock_store));
