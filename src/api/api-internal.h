@@ -55,6 +55,7 @@ extern const struct api_route api_routes_tasks[];
 extern const struct api_route api_routes_status[];
 extern const struct api_route api_routes_services[];
 extern const struct api_route api_routes_apps[];
+extern const struct api_route api_routes_app_logs[];
 extern const struct api_route api_routes_update[];
 extern const struct api_route api_routes_backups[];
 extern const struct api_route api_routes_session[];

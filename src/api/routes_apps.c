@@ -265,59 +265,6 @@ static void get_app(struct api_req *req)
 	app_release(&a);
 }
 
-/* GET /api/v1/apps/:id/logs?tail=N: the container's stdout and stderr as
- * the engine keeps them (text/plain, the last N lines; all without tail).
- * follow=1 (an SSE stream) is not built yet: 501. */
-#define APP_LOGS_ENGINE_TIMEOUT_MS 10000
-static void app_logs(struct api_req *req)
-{
-	const char *tail = api_query(req, "tail"), *follow = api_query(req, "follow");
-	struct engine_logs_opts opts = { 0 };
-	if (tail) {
-		char *end;
-		long n = strtol(tail, &end, 10);
-		if (!*tail || *end || n < 1 || n > 1000000) {
-			api_reply_error(req, 400, "bad_request", "tail must be a number of lines from 1 to 1000000");
-			return;
-		}
-		opts.tail = (int)n;
-	}
-	if (follow && strcmp(follow, "0") != 0) {
-		api_reply_error(req, 501, "not_implemented", "following an app's logs is not built yet");
-		return;
-	}
-	struct app a;
-	int r = app_get(req->store, req->params[0], &a);
-	if (r == -ENOENT) {
-		api_reply_error(req, 404, "not_found", "no app %s", req->params[0]);
-		return;
-	}
-	if (r < 0) {
-		api_reply_store_error(req, r);
-		return;
-	}
-	char name[APP_ID_MAX + 8], err[600];
-	snprintf(name, sizeof(name), "app-%s", a.id);
-	app_release(&a);
-	struct engine *e;
-	r = service_engine_open(api_config(req), APP_LOGS_ENGINE_TIMEOUT_MS, &e, err, sizeof(err));
-	if (r < 0) {
-		api_reply_error(req, 503, "engine_unavailable", "%s", err);
-		return;
-	}
-	char *text = NULL;
-	size_t len = 0;
-	r = engine_container_logs(e, name, &opts, &text, &len);
-	if (r == -ENOENT)
-		api_reply_error(req, 404, "not_found", "app %s has no container", req->params[0]);
-	else if (r < 0)
-		api_reply_error(req, 502, "engine_error", "logs of %s: %s", name, engine_errmsg(e));
-	else
-		api_reply_text(req, 200, "text/plain; charset=utf-8", text, len);
-	free(text);
-	engine_close(e);
-}
-
 static void simple_app_task(struct api_req *req, const char *type)
 {
 	if (req->body_len > 0) {
@@ -682,7 +629,6 @@ const struct api_route api_routes_apps[] = {
 	{ "POST", "/api/v1/apps/:id/restart", restart_app },
 	{ "POST", "/api/v1/apps/:id/configure", configure_app },
 	{ "PATCH", "/api/v1/apps/:id/env", patch_env },
-	{ "GET", "/api/v1/apps/:id/logs", app_logs },
 	{ "POST", "/api/v1/apps/:id/update", update_app },
 	{ "GET", "/api/v1/volumes", list_volumes },
 	{ "POST", "/api/v1/volumes", add_volume },

@@ -65,6 +65,7 @@ static const struct api_route *const route_tables[] = {
 	api_routes_tasks,
 	api_routes_services,
 	api_routes_apps,
+	api_routes_app_logs,
 	api_routes_update,
 	api_routes_backups,
 	api_routes_session,

@@ -64,8 +64,10 @@ static const struct cli_command commands[] = {
 	  "  --replace-all  needed with --env: the variables not given are removed\n"
 	  "                 (to change some and keep the rest: app env set)\n", cmd_app_configure },
 	{ "app env list", "ID", "show an app's env variables", NULL, cmd_app_env_list },
-	{ "app logs", "ID [--tail N]", "print an app container's output (stdout and stderr)",
-	  "  --tail N       only the last N lines\n", cmd_app_logs },
+	{ "app logs", "ID [-f] [--tail N]", "print an app container's output (stdout and stderr)",
+	  "  --tail N       only the last N lines\n"
+	  "  -f, --follow   go on printing what it writes until it stops (or Ctrl-C);\n"
+	  "                 exit 0 when it stopped, 3 when boxd went away first\n", cmd_app_logs },
 	{ "app env set", "ID K=V... [--wait]", "set env variables of an app; the others stay", NULL,
 	  cmd_app_env_set },
 	{ "app env unset", "ID K... [--wait]", "remove env variables of an app; the others stay", NULL,

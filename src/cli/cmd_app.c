@@ -248,32 +248,6 @@ int cmd_app_env_unset(struct cli *cli, int argc, char **argv)
 	return env_patch(cli, argc, argv, false);
 }
 
-/* `app logs ID [--tail N]`: the container's output, as the engine keeps it. */
-int cmd_app_logs(struct cli *cli, int argc, char **argv)
-{
-	static const struct option options[] = { { "tail", required_argument, NULL, 'n' }, { 0 } };
-	const char *tail = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, ":n:", options, NULL)) != -1) {
-		if (c != 'n')
-			return cli_bad_option(cli, c, argv);
-		tail = optarg;
-	}
-	int r = cli_positionals(cli, argc, argv, 1, 1);
-	if (r)
-		return r;
-	if (tail && strspn(tail, "0123456789") != strlen(tail))
-		return cli_usage_error(cli, "--tail takes a number of lines");
-	char path[300];
-	snprintf(path, sizeof(path), "/api/v1/apps/%s/logs%s%s", argv[optind], tail ? "?tail=" : "", tail ? tail : "");
-	struct api_answer a;
-	if ((r = api_call(cli, "GET", path, NULL, &a)))
-		return r;
-	fwrite(a.raw, 1, a.len, stdout);
-	api_answer_release(&a);
-	return CLI_EXIT_OK;
-}
-
 /* `app env list ID`: KEY=VALUE lines, sorted; --json the env object. */
 int cmd_app_env_list(struct cli *cli, int argc, char **argv)
 {

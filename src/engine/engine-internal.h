@@ -131,3 +131,28 @@ void engine_pull_stream_release(struct engine_pull_stream *s);
  * -EPROTONOSUPPORT or -EBADMSG with a message naming the versions. */
 int engine_api_negotiate(const char *server_max, const char *server_min, char ret[ENGINE_API_VERSION_MAX],
 			 char *err, size_t errlen);
+
+/* ---- following a log (engine_follow.c) ---------------------------------- */
+
+/* Set the handle's message (engine_errmsg) from a file other than
+ * engine.c; returns err. */
+int engine_set_error(struct engine *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* The log stream of GET /containers/{id}/logs?follow=1 demultiplexed as it
+ * arrives: the frames of engine_demux_logs(), but fed in pieces of any
+ * size (a frame header may be cut anywhere). `raw` (a container with a
+ * TTY) passes every byte through. Zero it, then set streams and raw. */
+struct engine_log_demux {
+	unsigned streams;          /* ENGINE_LOGS_STDOUT/STDERR; 0: both */
+	bool raw;
+	unsigned char hdr[8];      /* a frame header cut by a chunk boundary */
+	size_t hdr_len;
+	size_t left;               /* payload bytes of the current frame still to come */
+	bool keep;                 /* the current frame's stream is wanted */
+};
+
+/* Feed n bytes; writes the kept payload bytes to out (which must hold n
+ * bytes: the payload is never longer than its input) and their count to
+ * *out_len. 0, or -EBADMSG for a malformed frame header (nothing after it
+ * is trusted: the caller ends the stream). */
+int engine_log_demux_feed(struct engine_log_demux *d, const char *in, size_t n, char *out, size_t *out_len);

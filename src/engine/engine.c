@@ -89,6 +89,16 @@ static int set_error(struct engine *e, int err, const char *fmt, ...)
 	return err;
 }
 
+int engine_set_error(struct engine *e, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->errmsg, sizeof(e->errmsg), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
 static void reply_release(struct reply *rep)
 {
 	free(rep->data);

@@ -422,6 +422,57 @@ struct engine_logs_opts {
 int engine_container_logs(struct engine *e, const char *id, const struct engine_logs_opts *opts,
 			  char **ret_text, size_t *ret_len);
 
+/* ---- following a log ---------------------------------------------------- */
+
+/* A followed log: GET /containers/{id}/logs?follow=1, demultiplexed like
+ * engine_container_logs(), read piece by piece as the container writes.
+ * It has a connection of its own (not the handle's) and belongs to one
+ * thread at a time.
+ *
+ *	struct engine_log_follow *f;
+ *	r = engine_logs_follow_open(e, "app-x", &(struct engine_logs_opts){ .tail = 10 }, &f);
+ *	for (;;) {
+ *		n = engine_logs_follow_read(f, buf, sizeof(buf), client_fd, 15000);
+ *		if (n > 0) send(buf, n);
+ *		else if (n == -EAGAIN) send a keepalive;
+ *		else break;        // 0: ended; -ECANCELED: client_fd; else error
+ *	}
+ *	engine_logs_follow_close(f);
+ */
+struct engine_log_follow;
+
+/* Start following container `id`: first what opts selects of the log so
+ * far (tail N: the last N lines; 0: all of it; < 0: none, only what comes
+ * from now on), then every line as it is written, until the container
+ * stops (then the engine ends the stream; Docker and Podman both do).
+ * `e` is used only during this call (inspect for the TTY, the API
+ * version); it may be closed afterwards. -ENOENT (no such container) and
+ * the other errors of the header's list, with engine_errmsg(e), come from
+ * that inspect; the follow request itself is only started here (Podman
+ * answers its status line with the first byte of log, which may take
+ * long): what the engine answers to it is seen by the reads. */
+int engine_logs_follow_open(struct engine *e, const char *id, const struct engine_logs_opts *opts,
+			    struct engine_log_follow **ret);
+
+/* Wait up to timeout_ms (< 0: no limit) for more of the log and copy up
+ * to max bytes of it to buf (not NUL-terminated; a read may end inside a
+ * line or a UTF-8 sequence). Returns early when watch_fd (>= 0; -1: none)
+ * becomes readable or hangs up — e.g. the socket of a client that went
+ * away. Returns the number of bytes (> 0); 0 when the log ended (the
+ * container stopped, or the engine closed the stream); -EAGAIN when the
+ * time passed with nothing new; -ECANCELED when watch_fd is ready; else a
+ * negative errno (-EBADMSG a corrupt stream, -EIO, -ENOMEM) with
+ * engine_logs_follow_errmsg(). After 0 or an error every read returns
+ * the same. While the reader does not read, the engine's stream is held
+ * back once 1 MiB is buffered. */
+int engine_logs_follow_read(struct engine_log_follow *f, char *buf, size_t max, int watch_fd, int timeout_ms);
+
+/* The message of the last failed read ("" before one). */
+const char *engine_logs_follow_errmsg(const struct engine_log_follow *f);
+
+/* Stop following (closes the connection); accepts NULL. */
+void engine_logs_follow_close(struct engine_log_follow *f);
+
 /* ---- pulling images --------------------------------------------------- */
 
 /* Credentials for a registry, sent as X-Registry-Auth (base64url JSON, as

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,6 +367,56 @@ static void test_demux(void **state)
 	assert_int_equal(engine_demux_logs("hello world\n", 12, 0, &out, &len), -EBADMSG);
 	static const unsigned char bad[] = { 7, 0, 0, 0, 0, 0, 0, 1, 'x' };
 	assert_int_equal(engine_demux_logs(bad, sizeof(bad), 0, &out, &len), -EBADMSG);
+}
+
+/* The demultiplexer of a followed log gets the stream in pieces cut
+ * anywhere (also inside a frame header): cut in three at every pair of
+ * points, it gives what the whole-buffer demultiplexer gives. */
+static void test_demux_pieces(void **state)
+{
+	static const unsigned char stream[] = {
+		1, 0, 0, 0, 0, 0, 0, 6, 'h', 'e', 'l', 'l', 'o', '\n',
+		2, 0, 0, 0, 0, 0, 0, 4, 'e', 'r', 'r', '\n',
+		0, 0, 0, 0, 0, 0, 0, 2, 'i', 'n',
+		1, 0, 0, 0, 0, 0, 0, 0,
+		1, 0, 0, 0, 0, 0, 0, 3, 'b', 'y', 'e',
+	};
+	static const unsigned streams[] = { 0, ENGINE_LOGS_STDOUT, ENGINE_LOGS_STDERR };
+	(void)state;
+
+	for (size_t k = 0; k < 3; k++) {
+		char *whole;
+		size_t whole_len;
+		assert_int_equal(engine_demux_logs(stream, sizeof(stream), streams[k], &whole, &whole_len), 0);
+		for (size_t i = 0; i <= sizeof(stream); i++) {
+			for (size_t j = i; j <= sizeof(stream); j++) {
+				struct engine_log_demux d = { .streams = streams[k] };
+				char out[sizeof(stream)];
+				size_t o = 0, n;
+				const size_t cut[] = { 0, i, j, sizeof(stream) };
+				for (size_t p = 0; p < 3; p++) {
+					assert_int_equal(engine_log_demux_feed(&d, (const char *)stream + cut[p],
+									       cut[p + 1] - cut[p], out + o, &n), 0);
+					o += n;
+				}
+				assert_int_equal(o, whole_len);
+				assert_memory_equal(out, whole, o);
+			}
+		}
+		free(whole);
+	}
+	/* A bad header is an error, after the good bytes before it. */
+	static const unsigned char bad[] = { 1, 0, 0, 0, 0, 0, 0, 1, 'x', 7, 0, 0, 0, 0, 0, 0, 1, 'y' };
+	struct engine_log_demux d = { 0 };
+	char out[sizeof(bad)];
+	size_t n;
+	assert_int_equal(engine_log_demux_feed(&d, (const char *)bad, sizeof(bad), out, &n), -EBADMSG);
+	assert_int_equal(n, 1);
+	/* Raw (a TTY): every byte as it is. */
+	struct engine_log_demux raw = { .raw = true };
+	assert_int_equal(engine_log_demux_feed(&raw, "a\r\nb", 4, out, &n), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(out, "a\r\nb", 4);
 }
 
 static void test_errors_mapping(void **state)
@@ -1127,6 +1178,78 @@ static void test_tty_and_settings(void **state)
 	assert_int_equal(engine_container_remove(c->e, id, ENGINE_REMOVE_FORCE | ENGINE_REMOVE_VOLUMES), 0);
 }
 
+/* Following a log: the lines so far (tail), a line written later (the
+ * container waits for a file the test makes in its bind-mounted dir), the
+ * end when the container stops; a watched descriptor that becomes
+ * readable ends a wait at once; a missing container is -ENOENT. */
+static int read_until(struct engine_log_follow *f, char *got, size_t cap, size_t *len, const char *needle)
+{
+	char buf[256];
+	while (!strstr(got, needle)) {
+		int n = engine_logs_follow_read(f, buf, sizeof(buf), -1, 30000);
+		if (n <= 0 || *len + (size_t)n >= cap)
+			return n <= 0 ? n : -EMSGSIZE;
+		memcpy(got + *len, buf, (size_t)n);
+		*len += (size_t)n;
+		got[*len] = '\0';
+	}
+	return 1;
+}
+
+static void test_follow(void **state)
+{
+	struct ctx *c = ctx_of(state);
+	char id[ENGINE_ID_MAX], buf[256], got[1024] = "", dir[] = "/tmp/boxd-test-follow.XXXXXX", go[64];
+	size_t len = 0;
+	const char *cmd[] = { "/bin/sh", "-c",
+			      "echo one; echo two >&2; while [ ! -e /w/go ]; do sleep 0.05; done; echo three; "
+			      "exec sleep 1000", NULL };
+	assert_non_null(mkdtemp(dir));
+	struct engine_mount m = { .type = ENGINE_MOUNT_BIND, .source = dir, .target = "/w" };
+	struct engine_container_spec spec = { .cmd = cmd, .mounts = &m, .n_mounts = 1 };
+	struct engine_log_follow *f;
+	int n, sv[2];
+
+	assert_int_equal(engine_logs_follow_open(c->e, "boxd-test-no-such-container", NULL, &f), -ENOENT);
+	create_container(c, &spec, "follow", id);
+	assert_int_equal(engine_container_start(c->e, id), 0);
+	free(wait_for_log(c, id, NULL, "two"));
+	assert_int_equal(engine_logs_follow_open(c->e, id, &(struct engine_logs_opts){ .tail = 1 }, &f), 0);
+	/* tail 1: only the last line so far. */
+	assert_int_equal(read_until(f, got, sizeof(got), &len, "\n"), 1);
+	assert_string_equal(got, "two\n");
+	/* Nothing new: a wait ends at its time, or at once when the watched
+	 * descriptor is readable. */
+	assert_int_equal(engine_logs_follow_read(f, buf, sizeof(buf), -1, 100), -EAGAIN);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(write(sv[1], "x", 1), 1);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(engine_logs_follow_read(f, buf, sizeof(buf), sv[0], 20000), -ECANCELED);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec < 5);
+	close(sv[0]);
+	close(sv[1]);
+	/* A line written now arrives. */
+	snprintf(go, sizeof(go), "%s/go", dir);
+	int fd = open(go, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(read_until(f, got, sizeof(got), &len, "three\n"), 1);
+	assert_string_equal(got, "two\nthree\n");
+	/* A stop ends the stream: 0, and 0 again. */
+	assert_true(engine_container_stop(c->e, id, 1) >= 0);
+	do
+		n = engine_logs_follow_read(f, buf, sizeof(buf), -1, 30000);
+	while (n > 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(engine_logs_follow_read(f, buf, sizeof(buf), -1, 100), 0);
+	engine_logs_follow_close(f);
+	assert_int_equal(engine_container_remove(c->e, id, ENGINE_REMOVE_FORCE | ENGINE_REMOVE_VOLUMES), 0);
+	unlink(go);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -1137,6 +1260,7 @@ int main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_parse_time),
 		cmocka_unit_test(test_demux),
+		cmocka_unit_test(test_demux_pieces),
 		cmocka_unit_test(test_errors_mapping),
 		cmocka_unit_test(test_parse_defensive),
 		cmocka_unit_test(test_fuzz_smoke),
@@ -1150,6 +1274,7 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_tty_and_settings),
 		cmocka_unit_test(test_rbind_rename_restart),
+		cmocka_unit_test(test_follow),
 	};
 	int failed = cmocka_run_group_tests_name("engine (no engine needed)", pure, NULL, NULL);
 	failed += cmocka_run_group_tests_name("engine (live)", live, engine_group_setup, engine_group_teardown);
