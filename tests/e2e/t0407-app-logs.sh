@@ -35,18 +35,18 @@ F=$E2E_TMP/follow
 # are simple commands: $! is the client itself.
 BOXD_E2E_TAG=$E2E_TAG curl -sN -D "$F.head" -o "$F.out" --unix-socket "$SOCK" "http://boxd/api/v1/apps/$A/logs?follow=1&tail=1" &
 curl_pid=$!
-check "follow=1&tail=1: the last line first" wait_for 10 grep -qx 'data: err 5' "$F.out"
+check "follow=1&tail=1: the last line first" wait_for 10 grep -qsx 'data: err 5' "$F.out"
 check "follow=1: text/event-stream" grep -qi '^Content-Type: text/event-stream' "$F.head"
 say "live 6"
-check "follow=1: a line written now arrives" wait_for 10 grep -qx 'data: live 6' "$F.out"
+check "follow=1: a line written now arrives" wait_for 10 grep -qsx 'data: live 6' "$F.out"
 equal "follow=1: only the tail and the new line" "$(grep -c '^data:' "$F.out")" 2
 
 BOXD_E2E_TAG=$E2E_TAG "$BOXCTL" --socket "$SOCK" app logs "$A" -f --tail 1 >"$F.ctl" 2>"$F.ctl.err" &
 ctl_pid=$!
-check "app logs -f --tail 1: the last line" wait_for 10 grep -qx 'live 6' "$F.ctl"
+check "app logs -f --tail 1: the last line" wait_for 10 grep -qsx 'live 6' "$F.ctl"
 say "live 7"
-check "app logs -f: a line written now arrives" wait_for 10 grep -qx 'live 7' "$F.ctl"
-check "follow=1: the first stream sees it too" wait_for 10 grep -qx 'data: live 7' "$F.out"
+check "app logs -f: a line written now arrives" wait_for 10 grep -qsx 'live 7' "$F.ctl"
+check "follow=1: the first stream sees it too" wait_for 10 grep -qsx 'data: live 7' "$F.out"
 
 # The client goes away: its stream (a connection thread of boxd, and its
 # engine connection) ends at once, not at the next keepalive (15 s).
@@ -70,7 +70,7 @@ daemon_start --config "$APPS_CONF"
 # The container stops: the stream ends with its state; boxctl exits 0.
 BOXD_E2E_TAG=$E2E_TAG "$BOXCTL" --socket "$SOCK" app logs "$A" -f --tail 1 >"$F.ctl2" 2>"$F.ctl2.err" &
 ctl_pid=$!
-check "app logs -f again: open" wait_for 10 grep -qx 'live 7' "$F.ctl2"
+check "app logs -f again: open" wait_for 10 grep -qsx 'live 7' "$F.ctl2"
 engine POST "/containers/app-$A/stop?t=1"
 check "app logs -f ends when the container stops" wait_for 15 gone "$ctl_pid"
 wait "$ctl_pid"
