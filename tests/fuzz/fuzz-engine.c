@@ -1,9 +1,9 @@
 /* fuzz-engine.c — replies of the container engine (input from outside):
  * every parser of engine_reply.c and engine_wire.c, through
- * engine_fuzz_one(); the progress
- * stream of an image pull (engine_pull.c) and the demultiplexer of a
- * followed log (engine_logstream.c), both fed in two pieces cut where the
- * first byte says, as they arrive from the network. */
+ * engine_fuzz_one(); the progress stream of an image pull (engine_pull.c)
+ * and the demultiplexer of a followed log (engine_logstream.c), both fed
+ * in two pieces cut where the first byte says, as they arrive from the
+ * network. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
