@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "api-internal.h"
+#include "app_engine_state.h"
 #include "apps/app.h"
 #include "apps/app_publish.h"
 #include "apps/app_tasks.h"
@@ -261,6 +262,9 @@ static void get_app(struct api_req *req)
 	}
 	json_t *o = app_to_json(api_config(req), &a);
 	app_publish_fill_json(api_config(req), &a, o);
+	/* What the engine says of the container (app_engine_state.h): only
+	 * here, not in the list, which must not wait for the engine. */
+	json_object_set_new(o, "container", app_engine_state_json(api_config(req), &a));
 	api_reply_json(req, 200, o);
 	app_release(&a);
 }

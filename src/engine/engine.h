@@ -369,6 +369,11 @@ struct engine_container {
 	int64_t started_ms;           /* last start; 0 never */
 	int64_t finished_ms;          /* last exit; 0 never */
 	int restart_count;
+	/* The image's (or container's) healthcheck: State.Health.Status,
+	 * "starting", "healthy" or "unhealthy"; "" when there is none.
+	 * Inspect only. */
+	const char *health;
+	int health_failing_streak;    /* consecutive failed checks */
 	bool tty;
 	struct engine_kv *labels;
 	size_t n_labels;

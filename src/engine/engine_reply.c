@@ -261,6 +261,9 @@ int engine_parse_container_inspect(json_t *root, struct engine_container *ret)
 	c.started_ms = jtime_ms(state, "StartedAt");
 	c.finished_ms = jtime_ms(state, "FinishedAt");
 	c.restart_count = jint(root, "RestartCount");
+	json_t *health = json_object_get(state, "Health");
+	c.health = jstr(health, "Status");
+	c.health_failing_streak = jint(health, "FailingStreak");
 	c.tty = jbool(config, "Tty");
 	r = parse_labels(json_object_get(config, "Labels"), &c.labels, &c.n_labels);
 	if (r < 0)
@@ -290,6 +293,7 @@ static int parse_container_summary(json_t *obj, struct engine_container *ret)
 	c.image_id = jstr(obj, "ImageID");
 	c.status = jstr(obj, "State");
 	c.running = strcmp(c.status, "running") == 0;
+	c.health = empty;
 	c.created_ms = jtime_ms(obj, "Created");
 	r = parse_labels(json_object_get(obj, "Labels"), &c.labels, &c.n_labels);
 	if (r < 0)
