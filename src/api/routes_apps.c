@@ -336,7 +336,32 @@ out:
 	json_decref(body);
 }
 
-static void uninstall_app(struct api_req *req) { simple_app_task(req, "uninstall"); }
+/* POST /api/v1/apps/:id/uninstall [{"noBackup": true}]: by default the
+ * uninstall first makes a final backup of the app (with its record, so
+ * that `restore` can bring it back); noBackup skips it. */
+static void uninstall_app(struct api_req *req)
+{
+	json_t *args = json_object();
+	if (req->body_len > 0) {
+		static const char *const fields[] = { "noBackup", NULL };
+		json_t *body = api_body_object(req);
+		bool ok = body && api_check_fields(req, body, fields);
+		json_t *nb = ok ? json_object_get(body, "noBackup") : NULL;
+		if (ok && nb && !json_is_boolean(nb)) {
+			api_reply_error(req, 400, "bad_request", "\"noBackup\" must be true or false");
+			ok = false;
+		}
+		if (ok && json_is_true(nb))
+			json_object_set_new(args, "noBackup", json_true());
+		json_decref(body);
+		if (!ok) {
+			json_decref(args);
+			return;
+		}
+	}
+	queue_app_task(req, "uninstall", req->params[0], args, NULL, NULL, NULL);
+	json_decref(args);
+}
 static void restart_app(struct api_req *req) { simple_app_task(req, "restart"); }
 
 static void configure_app(struct api_req *req)

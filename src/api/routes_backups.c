@@ -99,6 +99,11 @@ static void queue(struct api_req *req, const char *type, json_t *args, int64_t b
 		return;
 	}
 	r = app_task_check(s, type, id, msg, sizeof(msg));
+	/* A restore of an app that is not installed (any more) installs it
+	 * again from the record in its backup (backups.h), checked below. */
+	bool reinstall = r == -ENOENT && backup_id > 0;
+	if (reinstall)
+		r = 0;
 	if (r >= 0 && backup_id > 0) {
 		struct backup b;
 		r = backup_get(s, backup_id, &b);
@@ -131,7 +136,7 @@ static void queue(struct api_req *req, const char *type, json_t *args, int64_t b
 	if (r >= 0)
 		r = api_task_create(req, s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
 	free(args_text);
-	if (r >= 0)
+	if (r >= 0 && !reinstall)
 		r = app_set_task(s, id, task_id);
 	if (r >= 0)
 		r = store_commit(s);

@@ -356,10 +356,43 @@ static int run_install(struct task_ctx *ctx)
 	return r;
 }
 
+static app_final_backup_fn final_backup_fn;
+
+void app_set_final_backup(app_final_backup_fn fn) { final_backup_fn = fn; }
+
+/* The uninstall's final backup, before anything is removed: a failed one
+ * fails the uninstall with the app as it was. An app without a data dir
+ * (an install that failed early) has nothing to keep. */
+static int final_backup(struct app_job *job, int64_t *ret_id)
+{
+	struct task_ctx *ctx = job->ctx;
+	struct stat st;
+	*ret_id = 0;
+	if (!final_backup_fn || json_is_true(json_object_get(ctx->args, "noBackup")))
+		return 0;
+	if (lstat(job->data_dir, &st) < 0 && errno == ENOENT) {
+		printf("no final backup: the data dir %s does not exist\n", job->data_dir);
+		fflush(stdout);
+		return 0;
+	}
+	int r = final_backup_fn(ctx, &job->app, job->data_dir, ret_id);
+	if (r < 0 && r != -ECANCELED) {
+		char inner[sizeof(ctx->error_message)];
+		snprintf(inner, sizeof(inner), "%s", ctx->error_message);
+		snprintf(ctx->error_message, sizeof(ctx->error_message),
+			 "the final backup failed, nothing was removed (uninstall with noBackup / --no-backup to skip it): "
+			 "%.900s", inner);
+	}
+	return r;
+}
+
 static int run_uninstall(struct task_ctx *ctx)
 {
 	struct app_job job;
+	int64_t backup_id = 0;
 	int r = job_open(ctx, &job, true);
+	if (r >= 0)
+		r = final_backup(&job, &backup_id);
 	if (r >= 0) {
 		r = task_ctx_fence_check(ctx, "removing the app's container");
 	}
@@ -390,7 +423,8 @@ static int run_uninstall(struct task_ctx *ctx)
 		if (r < 0)
 			r = task_ctx_fail(ctx, r, "store_error", "cannot delete the app row: %s", store_errmsg(ctx->store));
 		else
-			ctx->result = json_pack("{s:s}", "appId", job.app.id);
+			ctx->result = json_pack("{s:s, s:o}", "appId", job.app.id, "finalBackupId",
+						backup_id > 0 ? json_integer(backup_id) : json_null());
 	}
 	if (r >= 0 && job.app.domains)
 		r = sync_routes(ctx);

@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
@@ -46,6 +47,16 @@ struct task_ctx;
  * source). Records container_id and run_state. On failure the task's error
  * is set (task_ctx_fail) and a negative errno returned. */
 int app_container_recreate(struct task_ctx *ctx, struct engine *engine, const struct app *a);
+
+/* The final backup an uninstall makes before it removes anything (unless
+ * its args say "noBackup": true): the backups module sets it when it
+ * registers its task types (apps does not depend on backups). It archives
+ * `data_dir` as an app backup of `a` inside the running task and returns 0
+ * with the backup's id, or a negative errno after task_ctx_fail(). Not
+ * set: uninstalls make none. */
+typedef int (*app_final_backup_fn)(struct task_ctx *ctx, const struct app *a, const char *data_dir,
+				   int64_t *ret_backup_id);
+void app_set_final_backup(app_final_backup_fn fn);
 
 /* May a task of `type` for app `id` be queued now? Judged against the state
  * the app will be in once the tasks already queued for it have run.

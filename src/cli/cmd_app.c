@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "boxctl.h"
 #include "format.h"
@@ -176,9 +177,51 @@ static int app_action(struct cli *cli, int argc, char **argv, const char *action
 	return r ? r : cli_task_started_as(cli, &a, o.wait, what);
 }
 
+/* `app uninstall ID [--no-backup] [--yes] [--wait]`. On a terminal it asks
+ * first, unless --yes. Without a terminal (scripts, pipes) it goes ahead as
+ * before: nobody is there to answer, and the final backup is kept unless
+ * --no-backup says otherwise. */
 int cmd_app_uninstall(struct cli *cli, int argc, char **argv)
 {
-	return app_action(cli, argc, argv, "uninstall", false, false, false, "uninstalling");
+	static const struct option options[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "no-backup", no_argument, NULL, 'n' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ 0 },
+	};
+	bool wait = false, no_backup = false, yes = false;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c == 'w')
+			wait = true;
+		else if (c == 'n')
+			no_backup = true;
+		else if (c == 'y')
+			yes = true;
+		else
+			return cli_bad_option(cli, c, argv);
+	}
+	int r = cli_positionals(cli, argc, argv, 1, 1);
+	if (r)
+		return r;
+	const char *id = argv[optind];
+	if (!yes && isatty(STDIN_FILENO) && isatty(STDERR_FILENO)) {
+		fprintf(stderr, "Uninstall app %s? Its container and its data dir are removed%s. [y/N] ", id,
+			no_backup ? ", with NO final backup" : " (a final backup is kept first)");
+		fflush(stderr);
+		char answer[16] = "";
+		if (!fgets(answer, sizeof(answer), stdin) || (answer[0] != 'y' && answer[0] != 'Y')) {
+			fprintf(stderr, "not uninstalled\n");
+			return CLI_EXIT_USAGE;
+		}
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/apps/%s/uninstall", id);
+	json_t *body = no_backup ? json_pack("{s:b}", "noBackup", 1) : NULL;
+	struct api_answer a;
+	r = api_call(cli, "POST", path, body, &a);
+	json_decref(body);
+	return r ? r : cli_task_started_as(cli, &a, wait, "uninstalling");
 }
 
 int cmd_app_restart(struct cli *cli, int argc, char **argv)

@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "backup_schedule.h"
 #include "cli_common.h"
 #include "notify.h"
 #include "reload.h"
@@ -70,6 +71,8 @@ struct daemon {
 	const struct boxd_globals *g;
 	int argc;
 	char **argv;
+	/* [backups] schedule (backup_schedule.h). */
+	struct backup_schedule backup_schedule;
 };
 
 static void on_wake(uv_async_t *h)
@@ -162,6 +165,7 @@ static void on_housekeeping(uv_timer_t *h)
 	/* A safety net: tasks created or stopped by another process (another
 	 * host's API, an operator's tool) are picked up within a second. */
 	supervisor_apply_stops(d->sv);
+	backup_schedule_tick(&d->backup_schedule, d->store, &d->cfg);
 	sched_kick(d->sched);
 	notify_task_counts(d->store);
 }
@@ -461,6 +465,7 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	uv_loop_close(d.loop);
 	supervisor_free(d.sv);
 	sched_free(d.sched);
+	backup_schedule_release(&d.backup_schedule);
 	store_close(d.lock_store);
 	store_close(d.store);
 	if (d.reexec_task > 0) {
