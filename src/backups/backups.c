@@ -102,4 +102,6 @@ void backups_register_task_types(void)
 {
 	for (size_t i = 0; i < sizeof(backup_types) / sizeof(backup_types[0]); i++)
 		task_type_register(&backup_types[i]);
+	/* An uninstall keeps a final backup of the app (app_tasks.h). */
+	backups_set_final_backup();
 }

@@ -3,6 +3,8 @@
  * manifest, and retention (see backups.h: backups_run_full()). */
 #include "backups-internal.h"
 
+#include "backup_crypt.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -161,7 +163,8 @@ static int scale(int from, int to, int step, int steps) { return from + (to - fr
  * another negative errno with ctx's error set (the caller goes on with the
  * next app). *ret_skipped: the app went away meanwhile. */
 static int full_one_app(struct task_ctx *ctx, struct store *ls, const char *app_id, int64_t full_id,
-			json_t *manifest_apps, struct full_stats *stats, bool *ret_skipped)
+			json_t *manifest_apps, struct full_stats *stats, struct backups_progress *progress,
+			bool *ret_skipped)
 {
 	*ret_skipped = false;
 	int r = lock_app(ctx, ls, app_id);
@@ -184,16 +187,17 @@ static int full_one_app(struct task_ctx *ctx, struct store *ls, const char *app_
 	}
 	char *dir = NULL, err[512];
 	r = app_data_dir_checked(ctx->config, &a, &dir, err, sizeof(err));
-	app_release(&a);
 	if (r < 0) {
+		app_release(&a);
 		unlock_app(ctx, ls, app_id);
 		return task_ctx_fail(ctx, r, "bad_path", "%s", err);
 	}
 	struct archived ar;
 	int64_t t0 = now_mono_ms();
-	r = backups_make_archive(ctx, "app", app_id, dir, full_id, &ar);
+	r = backups_make_archive(ctx, "app", &a, dir, full_id, progress, &ar);
 	/* Released at once: only this app waited for us, and only this long. */
 	unlock_app(ctx, ls, app_id);
+	app_release(&a);
 	free(dir);
 	if (r < 0)
 		return r;
@@ -202,9 +206,12 @@ static int full_one_app(struct task_ctx *ctx, struct store *ls, const char *app_
 	stats->bytes += ar.size;
 	stats->app_data_bytes += ar.data_bytes;
 	const char *slash = strrchr(ar.path, '/');
-	json_array_append_new(manifest_apps, json_pack("{s:I, s:s, s:s, s:s, s:I, s:I}", "id", (json_int_t)ar.id, "appId",
-						       app_id, "file", slash ? slash + 1 : ar.path, "sha256", ar.sha256,
-						       "size", (json_int_t)ar.size, "dataBytes", (json_int_t)ar.data_bytes));
+	/* Encrypted: the manifest names the app by its name id only
+	 * (backup_crypt.h); the record inside the archive says which app. */
+	json_array_append_new(manifest_apps, json_pack("{s:I, s:s, s:s, s:s, s:I, s:I}", "id", (json_int_t)ar.id,
+						       ar.encrypted ? "nameId" : "appId", ar.encrypted ? ar.name_id : app_id,
+						       "file", slash ? slash + 1 : ar.path, "sha256", ar.sha256, "size",
+						       (json_int_t)ar.size, "dataBytes", (json_int_t)ar.data_bytes));
 	return 0;
 }
 
@@ -223,7 +230,7 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 	struct store *ls = NULL;
 	struct app *apps = NULL;
 	size_t n_apps = 0;
-	int64_t full_id = 0;
+	int64_t full_id = 0, *sizes = NULL;
 	bool recorded = false; /* the full backup's row has its final state */
 	json_t *manifest = NULL;
 	char err[512];
@@ -250,8 +257,28 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 		if (strcmp(apps[i].install_state, "installed") == 0)
 			n++;
 	int steps = (int)n + 1, step = 0;
+	/* The data of every app first (metadata only): progress by bytes over
+	 * all of it. */
+	sizes = calloc(n_apps ? n_apps : 1, sizeof(*sizes));
+	if (!sizes) {
+		r = task_ctx_fail(ctx, -ENOMEM, "internal", "out of memory");
+		goto out;
+	}
+	struct backups_progress progress = { .ctx = ctx, .from = scale(from, to, 1, 50), .to = to };
+	for (size_t i = 0; i < n_apps; i++) {
+		char *dir = NULL;
+		if (strcmp(apps[i].install_state, "installed") != 0 ||
+		    app_data_dir_checked(ctx->config, &apps[i], &dir, err, sizeof(err)) < 0 ||
+		    tarball_tree_size(dir, &sizes[i], NULL, err, sizeof(err)) < 0)
+			sizes[i] = 0;
+		free(dir);
+		progress.total += sizes[i];
+	}
+	char total_text[32];
+	backups_format_bytes(progress.total, total_text, sizeof(total_text));
 
-	task_ctx_progress(ctx, scale(from, to, step, steps), "Backing up the box state");
+	task_ctx_progress(ctx, scale(from, to, step, steps), "Backing up the box state (then %zu apps, %s of data)", n,
+			  total_text);
 	struct archived box;
 	r = backups_archive_box_state(ctx, full_id, &box);
 	if (r < 0)
@@ -273,9 +300,15 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 			r = -ECANCELED;
 			goto out;
 		}
-		task_ctx_progress(ctx, scale(from, to, step, steps), "Backing up app %d of %zu: %s", done, n, apps[i].id);
+		int pct = progress.from + (int)((double)(progress.to - progress.from) *
+						(progress.total > 0 ? (double)progress.done_before / (double)progress.total : 0));
+		task_ctx_progress(ctx, pct, "Backing up app %d of %zu: %s", done, n, apps[i].id);
+		snprintf(progress.label, sizeof(progress.label), "app %d of %zu: %s", done, n, apps[i].id);
+		progress.archive_total = sizes[i];
 		bool skipped;
-		r = full_one_app(ctx, ls, apps[i].id, full_id, json_object_get(manifest, "apps"), stats, &skipped);
+		r = full_one_app(ctx, ls, apps[i].id, full_id, json_object_get(manifest, "apps"), stats, &progress,
+				 &skipped);
+		progress.done_before += sizes[i];
 		if (r == -ECANCELED)
 			goto out;
 		if (r < 0) {
@@ -338,6 +371,7 @@ out:
 	if (full_id > 0 && !recorded)
 		backup_finish_full(ctx->store, full_id, "failed", NULL, NULL, stats->bytes);
 	json_decref(manifest);
+	free(sizes);
 	app_list_free(apps, n_apps);
 	store_close(ls);
 	if (r == -ECANCELED && !ctx->error_code[0])
@@ -359,10 +393,14 @@ int backups_run_fullbackup(struct task_ctx *ctx)
 	int64_t id = 0, t0 = now_mono_ms();
 	int r = run_full(ctx, 0, 100, &id, &stats);
 	if (r == 0) {
-		ctx->result = json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:i}", "backupId", (json_int_t)id, "apps",
+		struct backup_secret *secret = NULL;
+		backups_secret(ctx, &secret);
+		ctx->result = json_pack("{s:I, s:i, s:I, s:I, s:I, s:I, s:i, s:f, s:b}", "backupId", (json_int_t)id, "apps",
 					stats.apps_ok, "size", (json_int_t)stats.bytes, "appDataBytes",
 					(json_int_t)stats.app_data_bytes, "appMs", (json_int_t)stats.app_ms, "totalMs",
-					(json_int_t)(now_mono_ms() - t0), "deleted", stats.deleted);
+					(json_int_t)(now_mono_ms() - t0), "deleted", stats.deleted, "throughputMBps",
+					backups_mb_per_s(stats.app_data_bytes, stats.app_ms), "encrypted",
+					secret && secret->kind != BACKUP_KEY_NONE);
 	}
 	json_decref(stats.failed_apps);
 	return r;

@@ -16,6 +16,7 @@
 
 #include "apps/app.h"
 #include "apps/app_bind.h"
+#include "backup_crypt.h"
 #include "backup_key.h"
 #include "backup_store.h"
 #include "common/fs.h"
@@ -58,6 +59,17 @@ static int make_restore_dir(int pfd, const char *name, char *ret_tmp, size_t len
 	return -EEXIST;
 }
 
+int backups_archive_fail(struct task_ctx *ctx, int r, int64_t backup_id, const char *err)
+{
+	if (r == -ENOKEY)
+		return task_ctx_fail(ctx, r, "no_key", "backup %lld is encrypted: %s; nothing was changed",
+				     (long long)backup_id, err);
+	if (r == -EKEYREJECTED)
+		return task_ctx_fail(ctx, r, "wrong_key", "backup %lld: %s; nothing was changed", (long long)backup_id, err);
+	return task_ctx_fail(ctx, r, "backup_corrupt", "backup %lld %s: %s; nothing was changed", (long long)backup_id,
+			     r == -EBADMSG ? "is damaged" : "cannot be used", err);
+}
+
 int backups_run_restore(struct task_ctx *ctx)
 {
 	int64_t backup_id = json_integer_value(json_object_get(ctx->args, "backupId"));
@@ -71,11 +83,23 @@ int backups_run_restore(struct task_ctx *ctx)
 	int pfd = -1, tfd = -1, afd = -1, dfd = -1, base = -1;
 	int at = -1; /* where tmp and old are: pfd (beside the data dir) or dfd (inside it) */
 	paths_trusted_roots(cfg, roots);
-	bool stopped = false;
-	int r = backups_load_app(ctx, &a);
+	bool stopped = false, reinstall = false, have_container = false;
+	int64_t t0 = now_mono_ms();
+	struct backup_secret *secret;
+	int r = backups_secret(ctx, &secret);
 	if (r < 0)
 		return r;
-	if (strcmp(a.install_state, "installed") != 0 && strcmp(a.install_state, "error") != 0) {
+	r = app_get(ctx->store, ctx->task->app_id, &a);
+	if (r == -ENOENT) {
+		/* Uninstalled since: installed again from the backup's record. */
+		if ((r = backups_reinstall_prepare(ctx, backup_id, &a)) < 0)
+			return r;
+		reinstall = true;
+	} else if (r < 0) {
+		return task_ctx_fail(ctx, r, "store_error", "cannot load app %s: %s", ctx->task->app_id,
+				     store_errmsg(ctx->store));
+	}
+	if (!reinstall && strcmp(a.install_state, "installed") != 0 && strcmp(a.install_state, "error") != 0) {
 		r = task_ctx_fail(ctx, -EBUSY, "bad_state", "app %s is %s; cannot restore it", a.id, a.install_state);
 		goto out;
 	}
@@ -112,14 +136,17 @@ int backups_run_restore(struct task_ctx *ctx)
 	struct tarball_extract_opts xo = {
 		.sha256 = b.sha256, .size = b.size, .require_own = true, .max_size = cfg->backups_max_archive_size,
 		.owners = authentic || cfg->backups_restore_foreign_owners, .special = cfg->backups_restore_special,
+		.secret = secret,
 	};
 	task_ctx_progress(ctx, 5, "Verifying backup %lld (%s)", (long long)b.id, b.path);
 	r = tarball_open_verified(b.path, &xo, &afd, err, sizeof(err));
 	if (r < 0) {
-		r = task_ctx_fail(ctx, r, "backup_corrupt", "backup %lld %s: %s; nothing was changed", (long long)b.id,
-				  r == -EBADMSG ? "is damaged" : "cannot be used", err);
+		r = backups_archive_fail(ctx, r, b.id, err);
 		goto out;
 	}
+	char magic[8];
+	bool afd_encrypted = pread(afd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+			     backup_crypt_is_encrypted(magic, sizeof(magic));
 	if (backups_cancelled(ctx)) {
 		r = -ECANCELED;
 		goto out;
@@ -206,7 +233,7 @@ int backups_run_restore(struct task_ctx *ctx)
 	}
 	task_ctx_progress(ctx, 70, "Stopping container %s", container);
 	r = engine_container_stop(eng, container, CONTAINER_STOP_TIMEOUT_S);
-	bool have_container = r != -ENOENT;
+	have_container = r != -ENOENT;
 	if (r < 0 && r != -ENOENT) {
 		r = task_ctx_fail(ctx, r, "engine_error", "cannot stop container %s: %s", container, engine_errmsg(eng));
 		goto out;
@@ -249,7 +276,11 @@ int backups_run_restore(struct task_ctx *ctx)
 		tmp[0] = '\0';
 		futimens(dfd, sw.times);
 	}
-	if (have_container) {
+	if (reinstall) {
+		if ((r = backups_reinstall_finish(ctx, eng, &a, dir)) < 0)
+			goto out;
+		have_container = true;
+	} else if (have_container) {
 		task_ctx_progress(ctx, 90, "Starting container %s", container);
 		stopped = false;
 		r = app_container_start_checked(ctx, eng, &a, dir, container, false, 0);
@@ -268,10 +299,16 @@ int backups_run_restore(struct task_ctx *ctx)
 	stopped = false;
 	if (strcmp(a.install_state, "error") == 0 && have_container)
 		app_set(ctx->store, a.id, "install_state", "installed");
-	ctx->result = json_pack("{s:s, s:I, s:s, s:b, s:b, s:I, s:I}", "appId", a.id, "backupId", (json_int_t)b.id,
-				"dataDir", dir, "containerStarted", have_container, "ownersRestored", xo.owners,
-				"skippedSpecial", (json_int_t)xi.skipped, "clearedSetid", (json_int_t)xi.stripped);
+	int64_t ms = now_mono_ms() - t0;
+	ctx->result = json_pack("{s:s, s:I, s:s, s:b, s:b, s:I, s:I, s:b, s:b, s:I, s:I, s:f}", "appId", a.id, "backupId",
+				(json_int_t)b.id, "dataDir", dir, "containerStarted", have_container, "ownersRestored",
+				xo.owners, "skippedSpecial", (json_int_t)xi.skipped, "clearedSetid",
+				(json_int_t)xi.stripped, "reinstalled", reinstall, "encrypted", afd_encrypted, "dataBytes",
+				(json_int_t)xi.data_bytes, "ms", (json_int_t)ms, "throughputMBps",
+				backups_mb_per_s(xi.data_bytes, ms));
 out:
+	if (r < 0 && reinstall && !have_container)
+		app_set(ctx->store, a.id, "install_state", "error"); /* as a failed install; uninstall clears it */
 	if (stopped && eng) {
 		/* The data is as it was: bring the app back, on the same checks
 		 * (keeping the task's own error). */
