@@ -301,6 +301,12 @@ int backup_enc_new(const struct backup_secret *s, struct backup_enc **ret, unsig
 		return say(err, errlen, r, "cannot derive the archive's key%s", "");
 	}
 	memcpy(h + 36, check, CHECK_LEN);
+	if (EVP_EncryptInit_ex(e->c, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(e->c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_EncryptInit_ex(e->c, NULL, NULL, e->key, NULL) != 1) {
+		backup_enc_free(e);
+		return say(err, errlen, -EIO, "cannot set up AES-256-GCM%s", "");
+	}
 	memcpy(header, h, BACKUP_CRYPT_HEADER);
 	*ret = e;
 	return 0;
@@ -312,9 +318,7 @@ static int seal(struct backup_enc *e, bool final, backup_crypt_out_fn out, void 
 	unsigned char nonce[12];
 	nonce_of(e->index, final, nonce);
 	int len = 0, tail = 0;
-	if (EVP_EncryptInit_ex(e->c, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(e->c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
-	    EVP_EncryptInit_ex(e->c, NULL, NULL, e->key, nonce) != 1 ||
+	if (EVP_EncryptInit_ex(e->c, NULL, NULL, NULL, nonce) != 1 || /* cipher and key: set once */
 	    EVP_EncryptUpdate(e->c, NULL, &len, e->header, BACKUP_CRYPT_HEADER) != 1 ||
 	    (e->fill && EVP_EncryptUpdate(e->c, e->record, &len, e->plain, (int)e->fill) != 1) ||
 	    EVP_EncryptFinal_ex(e->c, e->record + (e->fill ? len : 0), &tail) != 1 ||
@@ -458,6 +462,12 @@ int backup_dec_new(const struct backup_secret *s, backup_crypt_in_fn in, void *u
 			s->kind == BACKUP_KEY_PASSPHRASE ? "passphrase" : "key");
 		goto fail;
 	}
+	if (EVP_DecryptInit_ex(d->c, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(d->c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) != 1 ||
+	    EVP_DecryptInit_ex(d->c, NULL, NULL, d->key, NULL) != 1) {
+		r = say(err, errlen, -EIO, "cannot set up AES-256-GCM%s", "");
+		goto fail;
+	}
 	d->record_max = ((size_t)1 << h[10]) + BACKUP_CRYPT_TAG;
 	if (!(d->buf = malloc(d->record_max + 1)) || !(d->plain = malloc(d->record_max))) {
 		r = say(err, errlen, -ENOMEM, "out of memory%s", "");
@@ -489,9 +499,7 @@ ssize_t backup_dec_next(struct backup_dec *d, const void **ret_buf, char *err, s
 	unsigned char nonce[12];
 	nonce_of(d->index, final, nonce);
 	int len = 0, tail = 0;
-	bool ok = EVP_DecryptInit_ex(d->c, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-		  EVP_CIPHER_CTX_ctrl(d->c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) == 1 &&
-		  EVP_DecryptInit_ex(d->c, NULL, NULL, d->key, nonce) == 1 &&
+	bool ok = EVP_DecryptInit_ex(d->c, NULL, NULL, NULL, nonce) == 1 && /* cipher and key: set once */
 		  EVP_DecryptUpdate(d->c, NULL, &len, d->header, BACKUP_CRYPT_HEADER) == 1 &&
 		  (clen == 0 || EVP_DecryptUpdate(d->c, d->plain, &len, d->buf, (int)clen) == 1) &&
 		  EVP_CIPHER_CTX_ctrl(d->c, EVP_CTRL_GCM_SET_TAG, BACKUP_CRYPT_TAG, d->buf + clen) == 1 &&
