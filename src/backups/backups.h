@@ -30,7 +30,17 @@
  *               the old one, starts the container. Setuid/setgid bits,
  *               device nodes and fifos are not restored, nor the owners of
  *               an archive that is not authenticated as this box's own
- *               (backup_key.h), unless [backups] says so.
+ *               (backup_key.h), unless [backups] says so. For an app
+ *               that does not exist (uninstalled since), the app is
+ *               installed again from the record in the archive first
+ *               (app_record.h, backups_reinstall.c).
+ *
+ * Every app archive carries the app's record as its first entry
+ * (app_record.h); with [backups] encryption_* every archive is sealed
+ * (backup_crypt.h: format, names). Progress is by bytes over the data
+ * measured first. The uninstall task's final backup is an app backup made
+ * through app_set_final_backup(), installed by
+ * backups_register_task_types().
  */
 #pragma once
 
