@@ -20,7 +20,7 @@ IMG=$BOXD_TEST_APP_IMAGE
 T=60
 PASS=$E2E_TMP/backup.passphrase
 
-plan 12
+plan 11
 printf 'correct horse battery staple\n' >"$PASS"
 chmod 600 "$PASS"
 apps_setup "$(printf '[backups]\nencryption_passphrase_file = %s\n' "$PASS")"
