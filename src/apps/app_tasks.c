@@ -43,6 +43,8 @@ static int sync_routes(struct task_ctx *ctx)
 	return 0;
 }
 
+int app_tasks_sync_routes(struct task_ctx *ctx) { return sync_routes(ctx); }
+
 /* ---- queueing rules ------------------------------------------------------ */
 
 int app_task_check(struct store *s, const char *type, const char *id, char *err, size_t errlen)

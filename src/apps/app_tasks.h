@@ -33,6 +33,11 @@ void apps_register_task_types(void);
 struct boxd_config;
 typedef int (*app_routes_sync_fn)(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen);
 void app_tasks_set_routes_sync(app_routes_sync_fn fn);
+/* Bring the proxy's routes to what the store says, for a task other than
+ * the app tasks (a restore that installed an app again); 0 when there is
+ * no proxy. On failure the task's error is set (proxy_error). */
+struct task_ctx;
+int app_tasks_sync_routes(struct task_ctx *ctx);
 
 struct app;
 struct engine;

@@ -100,6 +100,10 @@ int app_record_parse(const char *text, const char *want_id, struct app_record *r
 	ret->data_dir = json_is_true(custom) ? strdup(dir) : NULL;
 	ret->ports = json_incref(json_object_get(o, "ports"));
 	ret->domains = json_incref(json_object_get(o, "domains"));
+	json_t *hp = json_object_get(o, "httpPort");
+	ret->http_port = json_is_integer(hp) && json_integer_value(hp) > 0 && json_integer_value(hp) < 65536
+				 ? (int)json_integer_value(hp)
+				 : 0;
 	if (!ret->id || !ret->image || !ret->env_json || (json_is_true(custom) && !ret->data_dir)) {
 		app_record_release(ret);
 		snprintf(err, errlen, "out of memory");

@@ -12,7 +12,8 @@
  *    "customDataDir": false,                     true: dataDir was set by the operator
  *    "volumes": [],                              volumes the app's container mounts
  *                                                (none today: boxd mounts volumes into sftp only)
- *    "ports": [...], "domains": [...],           only when the app has them
+ *    "ports": [...], "domains": [...], "httpPort": N,   as the API shows them (app_publish.h);
+ *                                                a reinstall reserves them again
  *    "createdAt": "...",                         when the app was installed
  *    "recordedAt": "...", "boxdVersion": "..."}
  *
@@ -39,6 +40,7 @@ struct app_record {
 	char *data_dir;  /* the custom data dir; NULL: the default under this box's appsdata root */
 	json_t *ports;   /* as recorded, or NULL */
 	json_t *domains; /* as recorded, or NULL */
+	int http_port;   /* the container port domains are routed to; 0: none recorded */
 };
 
 /* Parse and check a record: version 1, `id` equal to want_id (an archive

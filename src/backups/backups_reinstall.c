@@ -21,6 +21,7 @@
 #include "app_record.h"
 #include "apps/app.h"
 #include "apps/app_image.h"
+#include "apps/app_publish.h"
 #include "apps/app_tasks.h"
 #include "backup_crypt.h"
 #include "backup_store.h"
@@ -70,8 +71,6 @@ int backups_reinstall_prepare(struct task_ctx *ctx, int64_t backup_id, struct ap
 		r = task_ctx_fail(ctx, r, "bad_backup", "backup %lld: %s; nothing was changed", (long long)b.id, err);
 		goto out;
 	}
-	if (rec.ports || rec.domains)
-		printf("the record of %s has ports or domains; this boxd does not restore them\n", id);
 	struct engine_options eo = { .socket_path = ctx->config->engine_socket };
 	if ((r = engine_open_opts(&eo, &eng, err, sizeof(err))) < 0) {
 		r = task_ctx_fail(ctx, r, "engine_unavailable", "%s", err);
@@ -79,10 +78,34 @@ int backups_reinstall_prepare(struct task_ctx *ctx, int64_t backup_id, struct ap
 	}
 	if ((r = app_image_ensure(ctx, eng, id, rec.image, 3, 10)) < 0)
 		goto out;
-	r = app_insert(ctx->store, id, rec.image, rec.env_json, rec.data_dir);
+	/* The row and what it publishes (ports, domains: checked against
+	 * every other app as an install's are) in one transaction. */
+	json_t *publish = json_object();
+	if (json_array_size(rec.ports))
+		json_object_set(publish, "ports", rec.ports);
+	if (json_array_size(rec.domains))
+		json_object_set(publish, "domains", rec.domains);
+	if (rec.http_port > 0 && json_object_size(publish))
+		json_object_set_new(publish, "httpPort", json_integer(rec.http_port));
+	char perr[512] = "";
+	if ((r = store_begin(ctx->store, true)) >= 0) {
+		r = app_insert(ctx->store, id, rec.image, rec.env_json, rec.data_dir);
+		if (r >= 0 && json_object_size(publish))
+			r = app_publish_reserve(ctx->config, ctx->store, id, publish, perr, sizeof(perr));
+		if (r >= 0)
+			r = store_commit(ctx->store);
+		else
+			store_rollback(ctx->store);
+	}
+	json_decref(publish);
 	if (r < 0) {
-		r = task_ctx_fail(ctx, r, r == -EEXIST ? "conflict" : "store_error", "cannot install app %s again: %s", id,
-				  r == -EEXIST ? "it was installed meanwhile" : store_errmsg(ctx->store));
+		if (perr[0])
+			r = task_ctx_fail(ctx, r, r == -EEXIST ? "conflict" : "bad_backup",
+					  "cannot install app %s again with the ports and domains of its record: %s; "
+					  "nothing was changed", id, perr);
+		else
+			r = task_ctx_fail(ctx, r, r == -EEXIST ? "conflict" : "store_error", "cannot install app %s again: %s",
+					  id, r == -EEXIST ? "it was installed meanwhile" : store_errmsg(ctx->store));
 		goto out;
 	}
 	app_set_task(ctx->store, id, ctx->task->id);
@@ -115,5 +138,6 @@ int backups_reinstall_finish(struct task_ctx *ctx, struct engine *eng, struct ap
 		return r;
 	}
 	app_set(ctx->store, a->id, "install_state", "installed");
-	return 0;
+	/* Its domains, if any, are routed again (as after an install). */
+	return app_tasks_sync_routes(ctx);
 }

@@ -14,7 +14,8 @@
 #     and its data dir are gone, and the task result names the final
 #     backup, which is an ok app backup of the app;
 #   - boxctl app restore ID BACKUP on the uninstalled app installs it
-#     again: installed, container running, same image and env, and the
+#     again: installed, container running, same image, env and published
+#     port, and the
 #     data dir back byte for byte (tree hash);
 #   - uninstall --no-backup makes no backup; a final backup that cannot
 #     be written fails the uninstall and removes nothing;
@@ -64,7 +65,10 @@ poll_message() {
 	return 1
 }
 
-t1=$(install_app "$A" "$IMG" '{"GREETING":"hello","SECRET":"s3cr3t"}') || t1=
+PORT=$((30000 + RANDOM % 20000))
+req POST /apps "$(jq -nc --arg id "$A" --arg img "$IMG" --argjson p "$PORT" \
+	'{id: $id, image: $img, env: {GREETING: "hello", SECRET: "s3cr3t"}, ports: [{container: 8080, host: $p}]}')"
+t1=$(jq -r .taskId <<<"$BODY")
 t2=$(install_app "$B" "$IMG") || t2=
 both() { wait_task "$t1" $T && wait_task "$t2" $T; }
 check "two apps installed" both
@@ -85,9 +89,10 @@ check "its result has throughputMBps > 0 ($(jq -r .throughputMBps <<<"$res") MB/
 arc=$(jq -r .path <<<"$res")
 equal "the archive's first entry is the record" "$(tar -tzf "$arc" | head -n 1)" boxd-app.json
 rec=$(tar -xzOf "$arc" boxd-app.json)
-equal "the record: id, image, env, data dir" \
-	"$(jq -c '[.boxdAppRecord, .id, .image, .env, .dataDir, .customDataDir]' <<<"$rec")" \
-	"$(jq -nc --arg id "$A" --arg img "$IMG" --arg d "$ROOT/$A" '[1, $id, $img, {GREETING:"hello",SECRET:"s3cr3t"}, $d, false]')"
+equal "the record: id, image, env, data dir, ports" \
+	"$(jq -c '[.boxdAppRecord, .id, .image, .env, .dataDir, .customDataDir, [.ports[].host]]' <<<"$rec")" \
+	"$(jq -nc --arg id "$A" --arg img "$IMG" --arg d "$ROOT/$A" --argjson p "$PORT" \
+		'[1, $id, $img, {GREETING:"hello",SECRET:"s3cr3t"}, $d, false, [$p]]')"
 check "the task log has the end of the archive's progress" \
 	grep -qE "^backed up $A: [0-9.]+ of [0-9.]+ MB" "$STATE/logs/tasks/$tb.log"
 
@@ -114,8 +119,8 @@ equal "the uninstall's result names its final backup, an ok app backup of the ap
 check "boxctl app restore on the uninstalled app: exit 0" test $? = 0
 equal "the app is installed again" "$(app_state "$A")" installed
 equal "its container runs" "$(container_state "app-$A")" running
-equal "same image and env" "$(api GET "/apps/$A" | jq -c '[.image, .env]')" \
-	"$(jq -nc --arg img "$IMG" '[$img, {GREETING:"hello",SECRET:"s3cr3t"}]')"
+equal "same image, env and published port" "$(api GET "/apps/$A" | jq -c '[.image, .env, [.ports[].host]]')" \
+	"$(jq -nc --arg img "$IMG" --argjson p "$PORT" '[$img, {GREETING:"hello",SECRET:"s3cr3t"}, [$p]]')"
 equal "the data dir is back byte for byte (tree hash)" "$(tree_hash "$ROOT/$A")" "$h_before"
 tr=$(api GET "/tasks?type=restore" | jq -r --arg a "$A" '[.tasks[] | select(.appId == $a)][0].id')
 equal "the restore says it reinstalled" "$(task "$tr" .result.reinstalled)" true
