@@ -24,6 +24,7 @@ test_pkgs=(
 	faketime openssl zsh systemd man-db stress-ng
 	chromium nodejs
 	docker-registry apache2-utils
+	caddy pebble
 )
 
 want=("${build_pkgs[@]}")

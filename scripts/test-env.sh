@@ -24,6 +24,12 @@
 #   BOXD_TEST_APP_IMAGE       localhost/boxd-test/busybox:latest
 #   BOXD_TEST_SFTP_IMAGE      localhost/boxd/sftp:latest
 #   BOXD_TEST_WEB_IMAGE       localhost/boxd-test/web:latest (httpd on $HTTP_PORT)
+#   BOXD_TEST_PROXY_IMAGE     localhost/boxd/proxy:latest
+#   BOXD_TEST_PEBBLE_URL      https://127.0.0.1:PORT/dir, pebble's ACME directory
+#                             (PEBBLE_VA_ALWAYS_VALID=1: no challenge is checked)
+#   BOXD_TEST_PEBBLE_CA       the CA of pebble's own HTTPS (for the ACME client)
+#   BOXD_TEST_PEBBLE_MGMT     https://127.0.0.1:PORT, pebble's management API:
+#                             /roots/0 is the root of the certificates it issues
 #   BOXD_TEST_REGISTRY        127.0.0.1:PORT, a Docker registry (distribution
 #                             v2, Debian's docker-registry) over plain HTTP
 #                             with htpasswd auth; podman knows it as insecure
@@ -62,6 +68,8 @@ registry_src_image=localhost/boxd-test/busybox-registry:latest
 sftp_image=localhost/boxd/sftp:latest
 # A web app (busybox httpd on $HTTP_PORT serving /app/data): ports, domains.
 web_image=localhost/boxd-test/web:latest
+# The proxy service's image, from Debian's caddy.
+proxy_image=localhost/boxd/proxy:latest
 pg_port=5432
 startup_timeout=60 # seconds, per server
 
@@ -255,6 +263,7 @@ build_images() {
 			"$root/scripts/images/build-app-image.sh" "$registry_src_image"
 		"$root/scripts/images/build-sftp-image.sh" "$sftp_image"
 		"$root/scripts/images/build-web-image.sh" "$web_image"
+		"$root/scripts/images/build-proxy-image.sh" "$proxy_image"
 	) >"$dir/logs/images.log" 2>&1 || { cat "$dir/logs/images.log" >&2; die "building the test images failed"; }
 	say "images ready"
 }
@@ -347,6 +356,52 @@ start_registry() {
 }
 registry_answers() {
 	[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$registry_port/v2/") == 401 ]]
+}
+
+# ----------------------------------------------------------------- pebble
+
+# Debian's pebble (an ACME test CA) on 127.0.0.1: the proxy service gets its
+# certificates from it. PEBBLE_VA_ALWAYS_VALID=1: it checks no challenge
+# (the test domains resolve nowhere), PEBBLE_VA_NOSLEEP=1 and
+# PEBBLE_WFE_NONCEREJECT=0: no random delays nor refused nonces. Its own
+# HTTPS uses a CA made here (ca.pem, which the ACME client trusts); the
+# root of what it issues is new at every start: GET MGMT/roots/0.
+start_pebble() {
+	local d=$dir/pebble try pid
+	mkdir -p "$d"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/ca.key" -out "$d/ca.pem" \
+		-days 30 -subj /CN=boxd-test-pebble-ca >/dev/null 2>&1 &&
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$d/key.pem" -out "$d/cert.csr" \
+			-subj /CN=localhost >/dev/null 2>&1 &&
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+			>"$d/ext.cnf" &&
+		openssl x509 -req -in "$d/cert.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+			-out "$d/cert.pem" -days 30 -extfile "$d/ext.cnf" >/dev/null 2>&1 || return 1
+	for try in 1 2 3 4 5; do
+		pebble_port=$((20000 + RANDOM % 30000))
+		pebble_mgmt=$((pebble_port + 1))
+		ss -Htln "sport = :$pebble_port or sport = :$pebble_mgmt" | grep -q . && continue
+		cat >"$d/config.json" <<-EOF
+			{"pebble": {"listenAddress": "127.0.0.1:$pebble_port", "managementListenAddress": "127.0.0.1:$pebble_mgmt",
+			 "certificate": "$d/cert.pem", "privateKey": "$d/key.pem", "httpPort": 5002, "tlsPort": 5001,
+			 "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+		EOF
+		PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+			setsid pebble -config "$d/config.json" </dev/null >"$dir/logs/pebble.log" 2>&1 &
+		pid=$!
+		echo $pid >"$dir/pids/pebble"
+		if wait_ready "pebble" $pid pebble_answers; then
+			printf '%s\n' "$pebble_port" "$pebble_mgmt" >"$d/env"
+			say "pebble ready on 127.0.0.1:$pebble_port"
+			return 0
+		fi
+	done
+	tail -n 20 "$dir/logs/pebble.log" >&2
+	return 1
+}
+pebble_answers() {
+	curl -sf --cacert "$dir/pebble/ca.pem" "https://127.0.0.1:$pebble_port/dir" >/dev/null &&
+		curl -sf --cacert "$dir/pebble/ca.pem" "https://127.0.0.1:$pebble_mgmt/roots/0" >/dev/null
 }
 
 # The registries.conf of the run's podman: the test registry over HTTP.
@@ -496,6 +551,8 @@ cmd_start() {
 	pids+=($!)
 	start_postgres &
 	pids+=($!)
+	start_pebble &
+	pids+=($!)
 	# The registry's port goes into podman's registries.conf: it starts
 	# first. The env file needs its credentials: a file, not a subshell var.
 	{
@@ -511,8 +568,9 @@ cmd_start() {
 	done
 	[[ $rc -eq 0 ]] || die "a server failed to start"
 
-	local sock=$dir/mysql/mysqld.sock reg=()
+	local sock=$dir/mysql/mysqld.sock reg=() peb=()
 	mapfile -t reg <"$dir/registry/env"
+	mapfile -t peb <"$dir/pebble/env"
 	cat >"$envfile" <<-EOF
 		BOXD_TEST_ENV_DIR=$dir
 		BOXD_TEST_MYSQL_DSN=mysql://root@localhost/?socket=$sock
@@ -526,6 +584,10 @@ cmd_start() {
 		BOXD_TEST_APP_IMAGE=$app_image
 		BOXD_TEST_SFTP_IMAGE=$sftp_image
 		BOXD_TEST_WEB_IMAGE=$web_image
+		BOXD_TEST_PROXY_IMAGE=$proxy_image
+		BOXD_TEST_PEBBLE_URL=https://127.0.0.1:${peb[0]}/dir
+		BOXD_TEST_PEBBLE_CA=$dir/pebble/ca.pem
+		BOXD_TEST_PEBBLE_MGMT=https://127.0.0.1:${peb[1]}
 		BOXD_TEST_REGISTRY=127.0.0.1:${reg[0]}
 		BOXD_TEST_REGISTRY_USER=${reg[1]}
 		BOXD_TEST_REGISTRY_PASSWORD=${reg[2]}
@@ -576,6 +638,7 @@ cmd_stop() {
 	fi
 	stop_pid podman 10
 	stop_pid registry 5
+	stop_pid pebble 5
 	if [[ -f "$dir/pg/data/postmaster.pid" ]]; then
 		as_postgres "$pgbin/pg_ctl" -D "$dir/pg/data" -s -m fast -w -t 20 stop >/dev/null 2>&1 || true
 	fi

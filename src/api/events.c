@@ -409,6 +409,8 @@ static void slow_tick(struct watcher *w, struct store *s)
 	size_t n;
 	const struct service_def *const *defs = service_list(&n);
 	for (size_t i = 0; i < n; i++) {
+		if (!service_enabled(defs[i], cfg))
+			continue;
 		json_t *st = service_status(e, err, defs[i], cfg, s);
 		if (st && seen_update(&w->services, defs[i]->name, json_hash(st)))
 			publish(w->ev, "service", st);

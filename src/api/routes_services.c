@@ -27,8 +27,12 @@ static const struct service_def *find_service(struct api_req *req)
 {
 	const char *name = req->n_params > 0 ? req->params[0] : "";
 	const struct service_def *def = service_find(name);
-	if (!def)
+	if (!def) {
 		api_reply_error(req, 404, "not_found", "no service \"%s\"", name);
+	} else if (!service_enabled(def, api_config(req))) {
+		api_reply_error(req, 404, "not_found", "the %s service is not enabled ([%s] enabled = true)", name, name);
+		def = NULL;
+	}
 	return def;
 }
 
@@ -42,7 +46,8 @@ static void list_services(struct api_req *req)
 	const struct service_def *const *defs = service_list(&n);
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(arr, service_status(e, err, defs[i], api_config(req), req->store));
+		if (service_enabled(defs[i], api_config(req)))
+			json_array_append_new(arr, service_status(e, err, defs[i], api_config(req), req->store));
 	engine_close(e);
 	api_reply_json(req, 200, json_pack("{s:o}", "services", arr));
 }

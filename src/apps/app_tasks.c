@@ -37,6 +37,12 @@ static int sync_routes(struct task_ctx *ctx)
 		return 0;
 	char err[512] = "";
 	int r = routes_sync(ctx->config, ctx->store, err, sizeof(err));
+	if (r == -ENOTCONN) {
+		/* Not running (yet): its start loads every route. */
+		printf("warning: %s\n", err);
+		fflush(stdout);
+		return 0;
+	}
 	if (r < 0)
 		return task_ctx_fail(ctx, r, "proxy_error", "the app is %s, but its routes are not: %s",
 				     strcmp(ctx->task->type, "uninstall") == 0 ? "gone" : "running", err);

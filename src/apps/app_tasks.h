@@ -29,7 +29,9 @@ void apps_register_task_types(void);
  * services layer (it sits beside it). Called when an app task changed what
  * the proxy routes to — a container (re)created, restarted or removed
  * (its address changes), domains or httpPort changed — and only while
- * [proxy] enabled. 0, or a negative errno with a message in err. */
+ * [proxy] enabled. 0, or a negative errno with a message in err;
+ * -ENOTCONN (the proxy is not running: its start loads every route) is
+ * only a warning in the task's log. */
 struct boxd_config;
 typedef int (*app_routes_sync_fn)(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen);
 void app_tasks_set_routes_sync(app_routes_sync_fn fn);

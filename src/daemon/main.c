@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "apps/app_tasks.h"
 #include "backups/backups.h"
+#include "services/proxy.h"
 #include "services/service.h"
 #include "tasks/store_open.h"
 #include "tasks/task_type.h"
@@ -65,6 +66,8 @@ void boxd_register_task_types(void)
 	task_types_register_builtin();
 	services_register_task_types();
 	apps_register_task_types();
+	/* App tasks tell the proxy when its routes change (app_tasks.h). */
+	app_tasks_set_routes_sync(proxy_routes_sync);
 	backups_register_task_types();
 	update_register_task_types();
 }

@@ -387,6 +387,13 @@ struct engine_container {
 int engine_container_inspect(struct engine *e, const char *id, struct engine_container *ret);
 void engine_container_release(struct engine_container *c);
 
+/* The container's IPv4 address on the engine's network, from an inspect:
+ * NetworkSettings.IPAddress (Docker's default bridge), else that of the
+ * first of NetworkSettings.Networks by name (Podman, named networks).
+ * -ENOENT when it has none (not running, host or no network); -ENOSPC
+ * when buf is too small. (engine_net.c) */
+int engine_container_address(const struct engine_container *c, char *buf, size_t len);
+
 /* Value of label `key`, or NULL when the container has no such label. */
 const char *engine_container_label(const struct engine_container *c, const char *key);
 

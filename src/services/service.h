@@ -59,6 +59,7 @@
 #define SERVICE_ERR_NOT_CREATED "not_created"       /* restart: there is no container yet */
 #define SERVICE_ERR_UNHEALTHY "unhealthy"           /* started, but it does not answer / exited */
 #define SERVICE_ERR_REBUILD_PENDING "rebuild_pending" /* restart: the container binds a source that is gone */
+#define SERVICE_ERR_CONFIGURE "configure_failed"    /* it answers, but after_start failed */
 
 struct service_error {
 	char code[32];
@@ -173,7 +174,20 @@ struct service_def {
 	 * ask again later, and wait longer); why says which. Within about
 	 * timeout_ms. NULL: running is enough. */
 	int (*probe)(const struct boxd_config *cfg, int timeout_ms, char *why, size_t whylen);
+	/* Optional: once a rebuilt, restarted or started container answers,
+	 * give it what is not in its spec (the proxy: its routes, through
+	 * its admin API). A failure fails the operation; the container
+	 * stays. NULL: nothing. */
+	int (*after_start)(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen);
+	/* Optional: does the config want this service at all? NULL: always.
+	 * A service that is not wanted is not listed and has no routes. */
+	bool (*enabled)(const struct boxd_config *cfg);
 };
+
+static inline bool service_enabled(const struct service_def *def, const struct boxd_config *cfg)
+{
+	return !def->enabled || def->enabled(cfg);
+}
 
 /* The service called `name`, or NULL. */
 const struct service_def *service_find(const char *name);

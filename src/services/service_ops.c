@@ -428,6 +428,21 @@ static void roll_back(struct engine *e, const struct service_def *def, const cha
 	snprintf(err->message + n, sizeof(err->message) - n, "%s", note);
 }
 
+/* The service answers: give it what its spec does not carry
+ * (service_def.after_start). */
+static int after_start(const struct service_def *def, const struct boxd_config *cfg, struct store *store,
+		       const struct service_op *op, struct service_error *err)
+{
+	if (!def->after_start || !store)
+		return 0;
+	char msg[600] = "";
+	progress(op, 97, "Configuring %s", def->name);
+	int r = def->after_start(cfg, store, msg, sizeof(msg));
+	if (r < 0)
+		return fail(err, r, SERVICE_ERR_CONFIGURE, "%s runs, but could not be configured: %s", def->name, msg);
+	return 0;
+}
+
 int service_rebuild(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
 		    struct store *store, bool force, const struct service_op *op, struct service_rebuild_result *ret,
 		    struct service_error *err)
@@ -574,6 +589,8 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 		r = 0;
 	}
 done:
+	if ((r = after_start(def, cfg, store, op, err)) < 0)
+		goto out;
 	progress(op, 100, "%s: %s", def->name, res.reason);
 	*ret = res;
 	goto out;
@@ -706,6 +723,8 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 	progress(op, 60, "Waiting for %s to answer", def->name);
 	r = wait_healthy(e, def, cfg, id, op, err);
 	if (r < 0)
+		return r;
+	if ((r = after_start(def, cfg, store, op, err)) < 0)
 		return r;
 	progress(op, 100, "%s restarted", def->name);
 	memcpy(ret_id, id, ENGINE_ID_MAX);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy.h"
 #include "sftp.h"
 
 /* ---- the spec ----------------------------------------------------------- */
@@ -280,7 +281,7 @@ json_t *service_spec_to_json(const struct service_spec *s)
 
 /* ---- the registry ------------------------------------------------------- */
 
-static const struct service_def *const services[] = { &sftp_service };
+static const struct service_def *const services[] = { &sftp_service, &proxy_service };
 
 const struct service_def *service_find(const char *name)
 {

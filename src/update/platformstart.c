@@ -17,6 +17,7 @@
 #include "locks/locks.h"
 #include "services/mounts.h"
 #include "services/service.h"
+#include "services/proxy.h"
 #include "services/sftp.h"
 #include "tasks/task.h"
 #include "tasks/task_type.h"
@@ -129,26 +130,49 @@ static void sftp_progress(void *userdata, int percent, const char *message)
 	task_ctx_progress(ctx, 20 + percent * 25 / 100, "sftp: %s", message);
 }
 
-/* The sftp service: rebuilt only when its spec hash differs. */
-static int ensure_sftp(struct ps_run *ps, struct engine *e, json_t *result)
+static void proxy_progress(void *userdata, int percent, const char *message)
+{
+	struct task_ctx *ctx = userdata;
+	task_ctx_progress(ctx, 90 + percent * 9 / 100, "proxy: %s", message);
+}
+
+/* A service: rebuilt only when its spec hash differs. */
+static int ensure_service(struct ps_run *ps, struct engine *e, const struct service_def *def,
+			  void (*progress)(void *, int, const char *), json_t *result)
 {
 	struct task_ctx *ctx = ps->ctx;
-	task_ctx_progress(ctx, 20, "Bringing the sftp service to its spec");
-	struct service_op op = { .cancel = ctx->cancel, .progress = sftp_progress, .userdata = ctx };
+	struct service_op op = { .cancel = ctx->cancel, .progress = progress, .userdata = ctx };
 	struct service_rebuild_result res;
 	struct service_error serr;
-	int r = service_rebuild(e, &sftp_service, ctx->config, ctx->store, false, &op, &res, &serr);
+	int r = service_rebuild(e, def, ctx->config, ctx->store, false, &op, &res, &serr);
 	if (r == -ECANCELED)
 		return r;
 	if (r < 0) {
-		problem(ps, serr.code, "sftp: %s", serr.message);
-		json_object_set_new(result, "sftp", json_pack("{s:s, s:s}", "error", serr.code, "message", serr.message));
+		problem(ps, serr.code, "%s: %s", def->name, serr.message);
+		json_object_set_new(result, def->name,
+				    json_pack("{s:s, s:s}", "error", serr.code, "message", serr.message));
 		return 0;
 	}
-	log_info("platformstart: sftp %s (%s)", res.rebuilt ? "rebuilt" : "up to date", res.reason);
-	json_object_set_new(result, "sftp", json_pack("{s:b, s:s, s:s}", "rebuilt", res.rebuilt, "reason", res.reason,
-						      "containerId", res.container_id));
+	log_info("platformstart: %s %s (%s)", def->name, res.rebuilt ? "rebuilt" : "up to date", res.reason);
+	json_object_set_new(result, def->name, json_pack("{s:b, s:s, s:s}", "rebuilt", res.rebuilt, "reason",
+							 res.reason, "containerId", res.container_id));
 	return 0;
+}
+
+static int ensure_sftp(struct ps_run *ps, struct engine *e, json_t *result)
+{
+	task_ctx_progress(ps->ctx, 20, "Bringing the sftp service to its spec");
+	return ensure_service(ps, e, &sftp_service, sftp_progress, result);
+}
+
+/* The proxy, when enabled: after the apps, whose addresses its routes
+ * name (its start, or the rebuild that finds it unchanged, loads them). */
+static int ensure_proxy(struct ps_run *ps, struct engine *e, json_t *result)
+{
+	if (!ps->ctx->config->proxy.enabled)
+		return 0;
+	task_ctx_progress(ps->ctx, 90, "Bringing the proxy service to its spec");
+	return ensure_service(ps, e, &proxy_service, proxy_progress, result);
 }
 
 /* One installed app: running → nothing; stopped → start; removed →
@@ -310,6 +334,8 @@ static int run_platformstart(struct task_ctx *ctx)
 		goto out;
 	if ((r = ensure_apps(&ps, e)) < 0)
 		goto out;
+	if ((r = ensure_proxy(&ps, e, result)) < 0)
+		goto out;
 	json_object_set_new(result, "apps",
 			    json_pack("{s:O, s:O, s:O, s:O, s:O}", "running", ps.running, "started", ps.started,
 				      "recreated", ps.recreated, "skipped", ps.skipped, "failed", ps.failed));
@@ -345,16 +371,17 @@ static int platformstart_locks(const struct task *t, json_t *args, struct lock_r
 {
 	(void)t;
 	(void)args;
-	static const char *const names[] = { "type:platformstart", "platform", "service:sftp" };
-	struct lock_req *reqs = calloc(3, sizeof(*reqs));
+	static const char *const names[] = { "type:platformstart", "platform", "service:sftp", "service:proxy" };
+	size_t n = sizeof(names) / sizeof(names[0]);
+	struct lock_req *reqs = calloc(n, sizeof(*reqs));
 	if (!reqs)
 		return -ENOMEM;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < n; i++) {
 		snprintf(reqs[i].name, sizeof(reqs[i].name), "%s", names[i]);
 		reqs[i].mode = LOCK_EXCLUSIVE;
 	}
 	*ret = reqs;
-	*ret_n = 3;
+	*ret_n = n;
 	return 0;
 }
 
