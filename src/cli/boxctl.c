@@ -55,15 +55,22 @@ static const struct cli_command commands[] = {
 	  cmd_service_rebuild },
 	{ "app list", "", "list apps", NULL, cmd_app_list },
 	{ "app show", "ID", "show an app", NULL, cmd_app_show },
-	{ "app install", "ID --image IMAGE [--env K=V]... [--data-dir PATH] [--wait]", "install an app",
-	  "  --data-dir PATH  a custom data dir outside the appsdata root\n", cmd_app_install },
+	{ "app install", "ID --image IMAGE [--env K=V]... [--data-dir PATH] [--port H:C[/udp]]... [--domain D]... "
+	  "[--http-port N] [--wait]", "install an app",
+	  "  --data-dir PATH   a custom data dir outside the appsdata root\n"
+	  "  --port H:C        publish container port C on host port H (every address)\n"
+	  "  --domain D        serve the app at https://D through the proxy service\n"
+	  "  --http-port N     the container port the domains go to (80)\n", cmd_app_install },
 	{ "app uninstall", "ID [--no-backup] [--yes] [--wait]",
 	  "uninstall an app: its container and its data dir (a final backup is kept first)", NULL, cmd_app_uninstall },
 	{ "app restart", "ID [--wait]", "restart an app's container", NULL, cmd_app_restart },
-	{ "app configure", "ID [--env K=V... --replace-all] [--data-dir PATH | --default-data-dir] [--wait]",
-	  "replace an app's whole env or move its data dir (the data is kept)",
+	{ "app configure", "ID [--env K=V... --replace-all] [--data-dir PATH | --default-data-dir] "
+	  "[--port H:C[/udp]... | --no-ports] [--domain D... | --no-domains] [--http-port N] [--wait]",
+	  "replace an app's whole env, move its data dir (the data is kept), change its ports or domains",
 	  "  --replace-all  needed with --env: the variables not given are removed\n"
-	  "                 (to change some and keep the rest: app env set)\n", cmd_app_configure },
+	  "                 (to change some and keep the rest: app env set)\n"
+	  "  --port, --domain  the app's whole list of ports or domains (--no-ports,\n"
+	  "                 --no-domains: none); a domain change moves only routes\n", cmd_app_configure },
 	{ "app env list", "ID", "show an app's env variables", NULL, cmd_app_env_list },
 	{ "app logs", "ID [-f] [--tail N]", "print an app container's output (stdout and stderr)",
 	  "  --tail N       only the last N lines\n"

@@ -1,4 +1,5 @@
 /* cmd_app.c — `boxctl app ...` and `boxctl volume ...`. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,42 @@ struct app_opts {
 	json_t *body;
 };
 
+/* --port HOST:CONTAINER[/tcp|/udp] (repeated), --no-ports, --domain D
+ * (repeated), --no-domains, --http-port N into the request body. */
+static int publish_option(json_t *body, int c, const char *arg)
+{
+	const char *key = c == 'p' || c == 'P' ? "ports" : c == 'm' || c == 'M' ? "domains" : "httpPort";
+	if (c == 'H') {
+		char *end;
+		long n = strtol(arg, &end, 10);
+		if (!*arg || *end)
+			return -EINVAL;
+		json_object_set_new(body, key, json_integer(n));
+		return 0;
+	}
+	json_t *list = json_object_get(body, key);
+	if (!list) {
+		list = json_array();
+		json_object_set_new(body, key, list);
+	}
+	if (c == 'm') {
+		json_array_append_new(list, json_string(arg));
+	} else if (c == 'p') {
+		unsigned host, container;
+		char proto[8] = "tcp";
+		int used = 0;
+		if (sscanf(arg, "%u:%u%n", &host, &container, &used) != 2)
+			return -EINVAL;
+		if (arg[used] == '/')
+			snprintf(proto, sizeof(proto), "%s", arg + used + 1);
+		else if (arg[used])
+			return -EINVAL;
+		json_array_append_new(list, json_pack("{s:i, s:i, s:s}", "host", (int)host, "container", (int)container,
+						      "protocol", proto));
+	}
+	return 0;
+}
+
 static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts *o, bool env, bool data_dir,
 			bool image)
 {
@@ -33,6 +70,11 @@ static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts 
 		{ "default-data-dir", no_argument, NULL, 'D' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "replace-all", no_argument, NULL, 'R' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "no-ports", no_argument, NULL, 'P' },
+		{ "domain", required_argument, NULL, 'm' },
+		{ "no-domains", no_argument, NULL, 'M' },
+		{ "http-port", required_argument, NULL, 'H' },
 		{ 0 },
 	};
 	o->wait = false;
@@ -60,6 +102,14 @@ static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts 
 			o->replace_all = true;
 		} else if (c == 'i' && image) {
 			json_object_set_new(o->body, "image", json_string(optarg));
+		} else if ((c == 'p' || c == 'P' || c == 'm' || c == 'M' || c == 'H') && data_dir) {
+			/* Ports and domains: install and configure (the API checks
+			 * them; a list given replaces the app's). */
+			if (publish_option(o->body, c, optarg) < 0) {
+				json_decref(envo);
+				return cli_usage_error(cli, c == 'p' ? "--port takes HOST:CONTAINER or HOST:CONTAINER/udp"
+								     : "--http-port takes a port number");
+			}
 		} else {
 			json_decref(envo);
 			return cli_bad_option(cli, c, argv);
@@ -125,6 +175,12 @@ int cmd_app_show(struct cli *cli, int argc, char **argv)
 		json_t *v;
 		json_object_foreach(json_object_get(app, "env"), key, v)
 			printf("  env:       %s=%s\n", key, json_string_value(v));
+		size_t i;
+		json_array_foreach(json_object_get(app, "ports"), i, v)
+			printf("  port:      %lld/%s -> %lld\n", (long long)json_integer_value(json_object_get(v, "host")),
+			       str(v, "protocol"), (long long)json_integer_value(json_object_get(v, "container")));
+		json_array_foreach(json_object_get(app, "urls"), i, v)
+			printf("  url:       %s\n", json_string_value(v));
 	}
 	api_answer_release(&a);
 	return CLI_EXIT_OK;

@@ -11,7 +11,8 @@
 #   (409 naming sftp), a port out of range or an unknown protocol (400),
 #   the same host port twice in one request (400);
 # - a configure of A onto the sftp port (409; A keeps P1 and answers).
-# A configure to P2 moves the port: P2 answers, P1 no longer does.
+# A configure to P2 moves the port: P2 answers, P1 no longer does; boxctl
+# app configure --port moves it to P3 and app show lists it.
 #
 # TAP. Needs the test env (Podman) and its web image.
 set -u
@@ -23,7 +24,7 @@ B=$APP_PREFIX-other
 IMG=$BOXD_TEST_WEB_IMAGE
 T=60
 
-plan 22
+plan 25
 
 # free_port: a TCP port nothing listens on now.
 free_port() {
@@ -37,6 +38,8 @@ free_port() {
 P1=$(free_port)
 P2=$(free_port)
 while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+P3=$(free_port)
+while [ "$P3" = "$P1" ] || [ "$P3" = "$P2" ]; do P3=$(free_port); done
 APPS_SFTP_PORT=$(free_port)
 
 apps_setup
@@ -94,5 +97,12 @@ tid=$(app_task "$A" configure "{\"ports\":[{\"container\":8080,\"host\":$P2}]}")
 check "configure to P2: the task succeeds" wait_task "$tid" $T
 check "P2 answers with the app's page" wait_for 20 answers "$P2" "$TOKEN"
 check "P1 no longer does" eval '! answers "$P1" "$TOKEN"'
+
+# ---- the same through boxctl --------------------------------------------------------
+
+ctl() { "$BOXCTL" --socket "$SOCK" "$@"; }
+check "boxctl app configure --port P3:8080 --wait" ctl app configure "$A" --port "$P3:8080" --wait
+check "boxctl app show lists the port" eval 'ctl app show "$A" | grep -q "port: *$P3/tcp -> 8080"'
+check "P3 answers with the app's page" wait_for 20 answers "$P3" "$TOKEN"
 
 done_testing
