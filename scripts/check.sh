@@ -23,6 +23,8 @@ fi
 # down on exit whatever happens.
 if [[ -x "$root/scripts/test-env.sh" ]]; then
 	envfile=$(mktemp /tmp/boxd-test-env.XXXXXX)
+	# The slow suite also runs tests on a real dockerd.
+	((extra)) && export BOXD_TEST_DOCKER=1
 	# shellcheck disable=SC1090
 	"$root/scripts/test-env.sh" start "$envfile" || { echo "check: test services failed to start" >&2; exit 1; }
 	trap '"$root/scripts/test-env.sh" stop "$envfile"; rm -f "$envfile"' EXIT

@@ -25,6 +25,7 @@ test_pkgs=(
 	chromium nodejs
 	docker-registry apache2-utils
 	caddy pebble
+	docker.io
 )
 
 want=("${build_pkgs[@]}")

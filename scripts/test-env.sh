@@ -38,6 +38,10 @@
 #   BOXD_TEST_REGISTRY_IMAGE  BOXD_TEST_REGISTRY/boxd-test/busybox:latest, the
 #                             app image pushed there (not in podman's store)
 #   CONTAINERS_REGISTRIES_CONF  DIR/podman/registries.conf
+#   BOXD_TEST_DOCKER_SOCKET   DIR/docker/docker.sock, only when started with
+#                             BOXD_TEST_DOCKER=1 (make check-extra): a real
+#                             dockerd (Debian's docker.io, API 1.41) with the
+#                             test images loaded, beside Podman
 #
 # Servers die with the test run: a watchdog runs `stop` once the parent
 # process of `start` (check.sh) is gone, even if it was killed without running
@@ -529,6 +533,33 @@ group_alive() { pgrep -g "$1" >/dev/null; }
 
 # ------------------------------------------------------------------ start
 
+# ----------------------------------------------------------------- dockerd
+#
+# Debian's docker.io as a plain process: no iptables, no default bridge
+# (tests use host networking or none), vfs storage; data, exec root (with
+# the containerd it starts for itself), pidfile and socket in the run's dir,
+# an empty config file instead of /etc/docker/daemon.json. Its socket is its
+# own: Podman's and another run's dockerd are not touched. The test images
+# come from podman (`podman save` | POST /images/load).
+start_docker() {
+	local d=$dir/docker img
+	mkdir -p "$d"
+	echo '{}' >"$d/daemon.json"
+	setsid dockerd --config-file "$d/daemon.json" --iptables=false --ip6tables=false --bridge=none \
+		--storage-driver=vfs --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/docker.pid" \
+		-H "unix://$d/docker.sock" </dev/null >"$dir/logs/docker.log" 2>&1 &
+	echo $! >"$dir/pids/dockerd"
+	wait_ready "dockerd" $! curl -sf --unix-socket "$d/docker.sock" http://d/_ping ||
+		{ tail -n 20 "$dir/logs/docker.log" >&2; return 1; }
+	for img in "$app_image" "$sftp_image" ${web_image:+"$web_image"}; do
+		podman save --format docker-archive "$img" 2>>"$dir/logs/docker.log" |
+			curl -sf --unix-socket "$d/docker.sock" -X POST -H 'Content-Type: application/x-tar' \
+				--data-binary @- http://d/v1.41/images/load >>"$dir/logs/docker.log" ||
+			{ tail -n 20 "$dir/logs/docker.log" >&2; return 1; }
+	done
+	say "dockerd ready, images loaded"
+}
+
 cmd_start() {
 	local envfile=$1
 	dir=$(mktemp -d /tmp/boxd-testenv.XXXX)
@@ -561,6 +592,7 @@ cmd_start() {
 		start_podman
 		push_registry_image
 		printf '%s\n' "$registry_port" "$registry_user" "$registry_password" >"$dir/registry/env"
+		if [[ ${BOXD_TEST_DOCKER:-} == 1 ]]; then start_docker; fi
 	} &
 	pids+=($!)
 	for p in "${pids[@]}"; do
@@ -594,6 +626,7 @@ cmd_start() {
 		BOXD_TEST_REGISTRY_IMAGE=127.0.0.1:${reg[0]}/boxd-test/busybox:latest
 		CONTAINERS_REGISTRIES_CONF=$dir/podman/registries.conf
 	EOF
+	[[ -S $dir/docker/docker.sock ]] && echo "BOXD_TEST_DOCKER_SOCKET=$dir/docker/docker.sock" >>"$envfile"
 	cp "$envfile" "$dir/env"
 	started=1
 	say "started"
@@ -637,6 +670,17 @@ cmd_stop() {
 		say "containers removed"
 	fi
 	stop_pid podman 10
+	if [[ -S $dir/docker/docker.sock ]]; then
+		# Its containers first (dockerd would stop them one by one with
+		# their timeouts), then dockerd, which stops its containerd.
+		local c
+		for c in $(curl -s --max-time 10 --unix-socket "$dir/docker/docker.sock" \
+			'http://d/v1.41/containers/json?all=1' | jq -r '.[].Id' 2>/dev/null); do
+			curl -s --max-time 30 --unix-socket "$dir/docker/docker.sock" -X DELETE \
+				"http://d/v1.41/containers/$c?force=1&v=1" >/dev/null || true
+		done
+	fi
+	stop_pid dockerd 20
 	stop_pid registry 5
 	stop_pid pebble 5
 	if [[ -f "$dir/pg/data/postmaster.pid" ]]; then

@@ -350,6 +350,15 @@ trap 'exit 130' INT TERM HUP
 # need_test_env VAR...: print a TAP skip and exit unless every VAR is set.
 need_test_env() {
 	local v
+	# BOXD_TEST_ENGINE=docker (the "(docker)" variants of suite extra):
+	# the same test against the test env's dockerd instead of Podman.
+	if [ "${BOXD_TEST_ENGINE:-}" = docker ]; then
+		if [ -z "${BOXD_TEST_DOCKER_SOCKET:-}" ]; then
+			echo "1..0 # SKIP no dockerd in the test env (make check-extra starts one)"
+			exit 0
+		fi
+		BOXD_TEST_ENGINE_SOCKET=$BOXD_TEST_DOCKER_SOCKET
+	fi
 	for v in "$@"; do
 		if [ -z "${!v:-}" ]; then
 			echo "1..0 # SKIP test env not started (run make check)"
@@ -472,11 +481,16 @@ engine_rm_sftp_if_ours() {
 }
 
 # in_container NAME CMD...: run CMD in the container (podman exec through
-# the test env's engine socket; the compat API has no usable exec here).
+# the test env's engine socket, the compat API has no usable exec here;
+# docker exec on dockerd).
 in_container() {
 	local name=$1
 	shift
-	podman --url "unix://$BOXD_TEST_ENGINE_SOCKET" exec "$name" "$@"
+	if [ "${BOXD_TEST_ENGINE:-}" = docker ]; then
+		docker -H "unix://$BOXD_TEST_ENGINE_SOCKET" exec "$name" "$@"
+	else
+		podman --url "unix://$BOXD_TEST_ENGINE_SOCKET" exec "$name" "$@"
+	fi
 }
 
 # app ID [JQ]: the app object, or one field of it (jq -r).

@@ -5,8 +5,9 @@
 # a line the container writes arrives while the stream is open; the stream
 # ends with an "end" event when the container stops, at once when the
 # client goes away (not at the next keepalive), and when boxd stops.
-# Lines are written by the container's own PID 1 output (podman exec
-# writing to /proc/1/fd/1 and 2). Bad tail or follow: 400; unknown app: 404.
+# Lines are written by the container's own PID 1 output (podman or docker
+# exec writing to /proc/1/fd/1 and 2). Bad tail or follow: 400; unknown
+# app: 404. Also run against dockerd: "t0407-app-logs (docker)", suite extra.
 #
 # TAP. Needs the test env (BOXD_TEST_ENGINE_SOCKET, BOXD_TEST_APP_IMAGE).
 set -u
@@ -23,7 +24,13 @@ say() { in_container "app-$A" sh -c "echo '$1' >/proc/1/fd/1"; }
 
 tid=$(install_app "$A" "$BOXD_TEST_APP_IMAGE") || tid=
 check "install" wait_task "$tid" 60
-in_container "app-$A" sh -c 'for i in 1 2 3 4; do echo "out $i" >/proc/1/fd/1; done; echo "err 5" >/proc/1/fd/2'
+# stdout and stderr reach the engine through pipes of their own (Docker
+# copies each in its own goroutine): the stderr line is written once the
+# stdout lines are in the log, so that the order is the same on both.
+in_container "app-$A" sh -c 'for i in 1 2 3 4; do echo "out $i" >/proc/1/fd/1; done'
+has_outs() { api GET "/apps/$A/logs" | grep -c '^out [1-4]$' | grep -qx 4; }
+wait_for 10 has_outs
+in_container "app-$A" sh -c 'echo "err 5" >/proc/1/fd/2'
 has_all() { api GET "/apps/$A/logs" | grep -c '^\(out [1-4]\|err 5\)$' | grep -qx 5; }
 check "logs: every line, stdout and stderr" wait_for 10 has_all
 equal "logs?tail=2: the last two lines" "$(api GET "/apps/$A/logs?tail=2" | tr '\n' ' ')" "out 4 err 5 "
