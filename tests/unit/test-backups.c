@@ -32,6 +32,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "apps/app.h"
+#include "backups/app_record.h"
 #include "backups/backup_crypt.h"
 #include "backups/backup_key.h"
 #include "backups/backup_store.h"
@@ -1300,6 +1302,52 @@ static void test_encrypted_archive(void **state)
 	backup_secret_release(&wrong);
 }
 
+/* The record: made from an app, parsed back; another app's, a bad one,
+ * and one without version are refused. */
+static void test_app_record(void **state)
+{
+	(void)state;
+	struct boxd_config cfg = { .appsdata_root = "/var/lib/boxd/appsdata" };
+	struct app a = { .id = "wiki", .image = "img:1", .env = "{\"A\":\"1\",\"B\":\"two\"}",
+			 .data_dir = "/srv/wiki", .install_state = "installed", .run_state = "running",
+			 .health = "healthy", .ports = "[{\"container\":80,\"host\":18080,\"protocol\":\"tcp\"}]",
+			 .domains = "[\"wiki.example.com\"]", .http_port = 8080 };
+	char *text = app_record_make(&cfg, &a);
+	assert_non_null(text);
+	assert_null(strstr(text, "runState"));
+	assert_null(strstr(text, "installationState"));
+	struct app_record r;
+	char err[256];
+	assert_int_equal(app_record_parse(text, "wiki", &r, err, sizeof(err)), 0);
+	assert_string_equal(r.id, "wiki");
+	assert_string_equal(r.image, "img:1");
+	assert_string_equal(r.env_json, "{\"A\":\"1\",\"B\":\"two\"}");
+	assert_string_equal(r.data_dir, "/srv/wiki");
+	assert_int_equal(json_array_size(r.ports), 1);
+	assert_int_equal(json_array_size(r.domains), 1);
+	assert_int_equal(r.http_port, 8080);
+	app_record_release(&r);
+	assert_int_equal(app_record_parse(text, "blog", &r, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "of app wiki, not blog"));
+	free(text);
+	a.data_dir = NULL; /* the default dir: not carried over as a custom one */
+	text = app_record_make(&cfg, &a);
+	assert_int_equal(app_record_parse(text, "wiki", &r, err, sizeof(err)), 0);
+	assert_null(r.data_dir);
+	app_record_release(&r);
+	free(text);
+	static const char *const bad[] = {
+		"not json", "{\"id\":\"wiki\",\"image\":\"x\"}",
+		"{\"boxdAppRecord\":1,\"id\":\"wiki\"}",
+		"{\"boxdAppRecord\":1,\"id\":\"wiki\",\"image\":\"x\",\"env\":{\"A\":1}}",
+		"{\"boxdAppRecord\":1,\"id\":\"wiki\",\"image\":\"x\",\"customDataDir\":true,\"dataDir\":\"rel\"}",
+		"{\"boxdAppRecord\":1,\"id\":\"../x\",\"image\":\"x\"}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (app_record_parse(bad[i], NULL, &r, err, sizeof(err)) != -EBADMSG)
+			fail_msg("accepted: %s", bad[i]);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -1323,6 +1371,7 @@ int main(void)
 		T(test_rows_and_retention_in_store),
 		T(test_record_and_progress),
 		T(test_encrypted_archive),
+		T(test_app_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
