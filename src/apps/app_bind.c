@@ -1,5 +1,6 @@
 /* app_bind.c — see app_bind.h. */
 #include "app_bind.h"
+#include "app_tasks.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -81,5 +82,8 @@ int app_container_start_checked(struct task_ctx *ctx, struct engine *e, const st
 	if (r < 0)
 		return task_ctx_fail(ctx, r, "engine_error", "cannot %s container %s: %s", restart ? "restart" : "start",
 				     container, engine_errmsg(e));
-	return app_bind_check_started(ctx, e, a->id, dir, container, &id);
+	r = app_bind_check_started(ctx, e, a->id, dir, container, &id);
+	if (r >= 0)
+		app_routes_sync_warn(ctx, a); /* a started container may have a new address */
+	return r;
 }

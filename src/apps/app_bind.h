@@ -37,7 +37,9 @@ int app_bind_check_started(struct task_ctx *ctx, struct engine *e, const char *a
 			   const char *container, const struct fs_id *id);
 
 /* app_bind_check(), then engine_container_start() (or _restart() with
- * `restart`, stop timeout `timeout_s`), then app_bind_check_started().
- * Engine failures fail the task with `engine_error`. */
+ * `restart`, stop timeout `timeout_s`), then app_bind_check_started(),
+ * then, for an app with domains, the proxy's routes are loaded again
+ * (app_routes_sync_warn: the address may be new). Engine failures fail
+ * the task with `engine_error`. */
 int app_container_start_checked(struct task_ctx *ctx, struct engine *e, const struct app *a, const char *dir,
 				const char *container, bool restart, int timeout_s);

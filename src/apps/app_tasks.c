@@ -51,6 +51,17 @@ static int sync_routes(struct task_ctx *ctx)
 
 int app_tasks_sync_routes(struct task_ctx *ctx) { return sync_routes(ctx); }
 
+void app_routes_sync_warn(struct task_ctx *ctx, const struct app *a)
+{
+	if (!routes_sync || !ctx->config->proxy.enabled || !a->domains)
+		return;
+	char err[512] = "";
+	if (routes_sync(ctx->config, ctx->store, err, sizeof(err)) < 0) {
+		printf("warning: the routes of app %s were not loaded into the proxy: %s\n", a->id, err);
+		fflush(stdout);
+	}
+}
+
 /* ---- queueing rules ------------------------------------------------------ */
 
 int app_task_check(struct store *s, const char *type, const char *id, char *err, size_t errlen)
@@ -286,6 +297,8 @@ int app_container_recreate(struct task_ctx *ctx, struct engine *engine, const st
 	paths_trusted_roots(ctx->config, job.roots);
 	r = job_create_container(&job);
 	free(job.data_dir);
+	if (r >= 0)
+		app_routes_sync_warn(ctx, a); /* a new container, a new address */
 	return r;
 }
 
@@ -456,8 +469,6 @@ static int run_restart(struct task_ctx *ctx)
 			/* Verified as the dir boxd made: a mount point of its own
 			 * again, should a reboot or an operator have undone it. */
 			share_data_dir(&job);
-			if (job.app.domains)
-				r = sync_routes(ctx); /* the address may have changed */
 		}
 	}
 	job_close(&job);

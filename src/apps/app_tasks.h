@@ -35,6 +35,15 @@ void apps_register_task_types(void);
 struct boxd_config;
 typedef int (*app_routes_sync_fn)(const struct boxd_config *cfg, struct store *store, char *err, size_t errlen);
 void app_tasks_set_routes_sync(app_routes_sync_fn fn);
+
+/* Load the proxy's routes after a container of app `a` (with domains) was
+ * started or recreated outside the app's own tasks' main path (a restart,
+ * a restore, platformstart): its address may have changed. A failure is a
+ * warning in the task's log, never the task's failure (the app runs; the
+ * proxy's next start or the app's next task loads the routes again). */
+struct task_ctx;
+struct app;
+void app_routes_sync_warn(struct task_ctx *ctx, const struct app *a);
 /* Bring the proxy's routes to what the store says, for a task other than
  * the app tasks (a restore that installed an app again); 0 when there is
  * no proxy. On failure the task's error is set (proxy_error). */
