@@ -20,6 +20,11 @@
 enum engine_flavor {
 	ENGINE_FLAVOR_DOCKER,
 	ENGINE_FLAVOR_PODMAN,
+	/* Docker spoken at API 1.44 or later: a read-only bind is then
+	 * recursively read-only unless BindOptions.ReadOnlyNonRecursive says
+	 * otherwise, which it does for a recursive read-only bind (engine.h,
+	 * struct engine_mount: read-only is the top mount's). */
+	ENGINE_FLAVOR_DOCKER_1_44,
 };
 
 /* Build the body of POST /containers/create for an engine of `flavor`.

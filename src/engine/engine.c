@@ -565,9 +565,17 @@ int engine_container_create(struct engine *e, const struct engine_container_spec
 	int podman = recursive ? engine_is_podman(e) : 0;
 	if (podman < 0)
 		return podman;
+	enum engine_flavor flavor = podman ? ENGINE_FLAVOR_PODMAN : ENGINE_FLAVOR_DOCKER;
+	if (!podman) {
+		char api[ENGINE_API_VERSION_MAX];
+		unsigned major = 0, minor = 0;
+		if ((r = engine_api_version(e, api)) < 0)
+			return r;
+		if (sscanf(api, "%u.%u", &major, &minor) == 2 && (major > 1 || (major == 1 && minor >= 44)))
+			flavor = ENGINE_FLAVOR_DOCKER_1_44;
+	}
 	begin(e);
-	r = engine_spec_to_json_for(spec, podman ? ENGINE_FLAVOR_PODMAN : ENGINE_FLAVOR_DOCKER, &body, e->errmsg,
-				    sizeof(e->errmsg));
+	r = engine_spec_to_json_for(spec, flavor, &body, e->errmsg, sizeof(e->errmsg));
 	if (r < 0) {
 		if (r == -ENOMEM)
 			set_error(e, r, "out of memory");

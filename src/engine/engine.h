@@ -1,4 +1,4 @@
-/* engine.h — a client for the Docker Engine REST API (v1.41 to v1.43,
+/* engine.h — a client for the Docker Engine REST API (v1.41 to v1.44,
  * negotiated) on a unix socket.
  *
  * boxd runs its app and service containers through this module. It speaks
@@ -223,7 +223,8 @@ int engine_propagation_from_string(const char *s, enum engine_propagation *ret);
  *
  * Read-only is the top mount's: the mounts below a read-only recursive bind
  * keep their own flags (runc remounts only the top; Docker does the same
- * for API versions before 1.44, which this client speaks). */
+ * before API 1.44, and from 1.44 on when told ReadOnlyNonRecursive, which
+ * this client then sends). */
 struct engine_mount {
 	enum engine_mount_type type;
 	const char *source;
@@ -551,12 +552,13 @@ int engine_image_registry(const char *ref, char *buf, size_t buflen);
  * itself, e.g. Docker 29's "client version 1.43 is too old. Minimum
  * supported API version is 1.44".)
  *
- * The highest is 1.43 because API 1.44 changes what boxd asks for: a
- * read-only bind becomes recursively read-only (BindOptions
- * .ReadOnlyNonRecursive is the opt-out), which the sftp service's
- * read-only roots do not expect. */
+ * From 1.44 on a read-only bind is recursively read-only on Docker; the
+ * create request then sends BindOptions.ReadOnlyNonRecursive for a
+ * recursive read-only bind, so that read-only stays the top mount's (what
+ * the sftp service's read-only roots expect: the data dirs below them are
+ * writable mounts of their own). */
 #define ENGINE_API_VERSION_MIN "1.41"
-#define ENGINE_API_VERSION_HIGHEST "1.43"
+#define ENGINE_API_VERSION_HIGHEST "1.44"
 #define ENGINE_API_VERSION_MAX 16   /* buffer for "1.41" and its NUL */
 
 /* The version this handle speaks, negotiating first if it has not yet.

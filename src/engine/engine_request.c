@@ -241,9 +241,13 @@ static int mounts_to_json(struct build *b, const struct engine_container_spec *s
 			goto fail;
 		if ((r = set_new(m, "ReadOnly", json_boolean(mt->read_only))) < 0)
 			goto fail;
-		/* Docker binds Mounts recursively unless told not to. */
-		bool non_recursive = mt->type == ENGINE_MOUNT_BIND && !mt->recursive && flavor == ENGINE_FLAVOR_DOCKER;
-		if (prop[0] || non_recursive) {
+		/* Docker binds Mounts recursively unless told not to; from API
+		 * 1.44 on, read-only recursively unless told not to. */
+		bool docker = flavor == ENGINE_FLAVOR_DOCKER || flavor == ENGINE_FLAVOR_DOCKER_1_44;
+		bool non_recursive = mt->type == ENGINE_MOUNT_BIND && !mt->recursive && docker;
+		bool ro_top_only = mt->type == ENGINE_MOUNT_BIND && mt->recursive && mt->read_only &&
+				   flavor == ENGINE_FLAVOR_DOCKER_1_44;
+		if (prop[0] || non_recursive || ro_top_only) {
 			json_t *opts = json_object();
 			if (!opts) {
 				r = -ENOMEM;
@@ -251,7 +255,8 @@ static int mounts_to_json(struct build *b, const struct engine_container_spec *s
 			}
 			if ((r = set_new(m, "BindOptions", opts)) < 0 ||
 			    (prop[0] && (r = set_string(b, opts, "Propagation", "propagation", prop)) < 0) ||
-			    (non_recursive && (r = set_new(opts, "NonRecursive", json_true())) < 0))
+			    (non_recursive && (r = set_new(opts, "NonRecursive", json_true())) < 0) ||
+			    (ro_top_only && (r = set_new(opts, "ReadOnlyNonRecursive", json_true())) < 0))
 				goto fail;
 		}
 		r = json_array_append_new(arr, m) < 0 ? -ENOMEM : 0;

@@ -178,9 +178,12 @@ static void test_negotiate(void **state)
 	assert_int_equal(engine_api_negotiate("1.40", "1.12", v, err, sizeof(err)), -EPROTONOSUPPORT);
 	assert_non_null(strstr(err, "1.40"));
 	assert_non_null(strstr(err, ENGINE_API_VERSION_MIN));
-	/* Docker 29: its oldest is newer than boxd's newest. */
-	assert_int_equal(engine_api_negotiate("1.52", "1.44", v, err, sizeof(err)), -EPROTONOSUPPORT);
-	assert_non_null(strstr(err, "1.44"));
+	/* Docker 29 (oldest 1.44): spoken at 1.44. */
+	assert_int_equal(engine_api_negotiate("1.52", "1.44", v, err, sizeof(err)), 0);
+	assert_string_equal(v, "1.44");
+	/* An engine whose oldest is newer than boxd's newest. */
+	assert_int_equal(engine_api_negotiate("1.60", "1.45", v, err, sizeof(err)), -EPROTONOSUPPORT);
+	assert_non_null(strstr(err, "1.45"));
 	assert_non_null(strstr(err, ENGINE_API_VERSION_HIGHEST));
 	/* Garbage. */
 	assert_int_equal(engine_api_negotiate("", "1.24", v, err, sizeof(err)), -EBADMSG);

@@ -171,6 +171,21 @@ static void test_spec_flavors(void **state)
 	assert_null(json_object_get(json_array_get(json_object_get(hc, "Mounts"), 1), "BindOptions"));
 	assert_true(json_is_true(path(json_array_get(json_object_get(hc, "Mounts"), 2), "BindOptions", "NonRecursive",
 				      NULL)));
+	assert_null(path(m0, "BindOptions", "ReadOnlyNonRecursive", NULL));
+	json_decref(j);
+
+	/* Docker at API 1.44: the read-only recursive bind says that
+	 * read-only is its top mount's only; the rest as before. */
+	assert_int_equal(engine_spec_to_json_for(&spec, ENGINE_FLAVOR_DOCKER_1_44, &j, err, sizeof(err)), 0);
+	hc = path(j, "HostConfig", NULL, NULL);
+	assert_null(json_object_get(hc, "Binds"));
+	m0 = json_array_get(json_object_get(hc, "Mounts"), 0);
+	assert_true(json_is_true(path(m0, "BindOptions", "ReadOnlyNonRecursive", NULL)));
+	assert_string_equal(json_string_value(path(m0, "BindOptions", "Propagation", NULL)), "rslave");
+	assert_true(json_is_true(json_object_get(m0, "ReadOnly")));
+	assert_null(json_object_get(json_array_get(json_object_get(hc, "Mounts"), 1), "BindOptions"));
+	assert_true(json_is_true(path(json_array_get(json_object_get(hc, "Mounts"), 2), "BindOptions", "NonRecursive",
+				      NULL)));
 	json_decref(j);
 
 	assert_int_equal(engine_spec_to_json_for(&spec, ENGINE_FLAVOR_PODMAN, &j, err, sizeof(err)), 0);
