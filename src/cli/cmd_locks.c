@@ -7,7 +7,7 @@
 #include "boxctl.h"
 #include "common/timeutil.h"
 #include "format.h"
-#include "locks/lock_doc.h"
+#include "common/lock_spec.h"
 #include "table.h"
 
 /* ---- lock hold ---------------------------------------------------------------- */
@@ -44,17 +44,18 @@ int cmd_lock_hold(struct cli *cli, int argc, char **argv)
 	char what[1024] = "";
 	size_t o = 0;
 	for (int i = optind; i < argc; i++) {
-		struct lock_req req;
-		if (lock_req_parse(argv[i], &req) < 0) {
+		char name[LOCK_SPEC_NAME_MAX];
+		bool shared;
+		if (lock_spec_parse(argv[i], name, &shared) < 0) {
 			json_decref(locks);
 			return cli_usage_error(cli,
 					       "invalid lock '%s' (a name is letters, digits and :._-@/, optionally "
 					       "followed by :shared or :exclusive)",
 					       argv[i]);
 		}
-		json_array_append_new(locks, json_pack("{s:s, s:s}", "name", req.name, "mode", lock_mode_name(req.mode)));
-		int n = snprintf(what + o, sizeof(what) - o, "%s%s (%s)", i > optind ? ", " : "", req.name,
-				 lock_mode_name(req.mode));
+		const char *mode = shared ? "shared" : "exclusive";
+		json_array_append_new(locks, json_pack("{s:s, s:s}", "name", name, "mode", mode));
+		int n = snprintf(what + o, sizeof(what) - o, "%s%s (%s)", i > optind ? ", " : "", name, mode);
 		if (n > 0 && (size_t)n < sizeof(what) - o)
 			o += (size_t)n;
 	}

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "boxctl.h"
-#include "update/release.h"
+#include "common/sha256.h"
 
 int cmd_update_apply(struct cli *cli, int argc, char **argv)
 {
@@ -38,9 +38,9 @@ int cmd_update_apply(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "boxctl: %s: %s\n", file, strerror(errno));
 		return CLI_EXIT_USAGE;
 	}
-	char hex[UPDATE_SHA256_HEX], err[512];
+	char hex[SHA256_HEX], err[512];
 	if (!sha) {
-		if (update_sha256_file(abs, hex, err, sizeof(err)) < 0) {
+		if (sha256_file(abs, hex, err, sizeof(err)) < 0) {
 			fprintf(stderr, "boxctl: %s\n", err);
 			return CLI_EXIT_USAGE;
 		}

@@ -24,41 +24,16 @@ int lock_mode_from_string(const char *s, enum lock_mode *ret)
 
 bool lock_modes_compatible(enum lock_mode a, enum lock_mode b) { return a == LOCK_SHARED && b == LOCK_SHARED; }
 
-bool lock_name_valid(const char *name)
-{
-	size_t len = 0;
-	for (const char *p = name; *p; p++, len++) {
-		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  strchr(":._-@/", c) != NULL;
-		if (!ok)
-			return false;
-	}
-	return len > 0 && len < LOCK_NAME_MAX;
-}
+bool lock_name_valid(const char *name) { return lock_spec_name_valid(name); }
 
 int lock_req_parse(const char *spec, struct lock_req *ret)
 {
-	struct lock_req r = { .mode = LOCK_EXCLUSIVE };
-	size_t len = strlen(spec);
-	static const struct { const char *suffix; enum lock_mode mode; } suffixes[] = {
-		{ ":shared", LOCK_SHARED },
-		{ ":exclusive", LOCK_EXCLUSIVE },
-	};
-	for (size_t i = 0; i < 2; i++) {
-		size_t sl = strlen(suffixes[i].suffix);
-		if (len > sl && strcmp(spec + len - sl, suffixes[i].suffix) == 0) {
-			len -= sl;
-			r.mode = suffixes[i].mode;
-			break;
-		}
-	}
-	if (len == 0 || len >= LOCK_NAME_MAX)
-		return -EINVAL;
-	memcpy(r.name, spec, len);
-	r.name[len] = '\0';
-	if (!lock_name_valid(r.name))
-		return -EINVAL;
+	struct lock_req r;
+	bool shared;
+	int e = lock_spec_parse(spec, r.name, &shared);
+	if (e < 0)
+		return e;
+	r.mode = shared ? LOCK_SHARED : LOCK_EXCLUSIVE;
 	*ret = r;
 	return 0;
 }

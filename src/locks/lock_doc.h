@@ -63,7 +63,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LOCK_NAME_MAX 128
+#include "common/lock_spec.h"
+
+#define LOCK_NAME_MAX LOCK_SPEC_NAME_MAX
 #define LOCK_HOST_MAX 64
 
 enum lock_mode { LOCK_SHARED, LOCK_EXCLUSIVE };
@@ -131,11 +133,13 @@ const char *lock_mode_name(enum lock_mode m);
 int lock_mode_from_string(const char *s, enum lock_mode *ret);
 bool lock_modes_compatible(enum lock_mode a, enum lock_mode b);
 
-/* A name is 1..127 characters of [A-Za-z0-9] and ":._-@/". */
+/* A name is 1..127 characters of [A-Za-z0-9] and ":._-@/"
+ * (lock_spec_name_valid()). */
 bool lock_name_valid(const char *name);
 
-/* Parse "NAME", "NAME:shared" or "NAME:exclusive" (default exclusive). The
- * name itself may contain ':' (app:wiki). -EINVAL on a bad name. */
+/* Parse "NAME", "NAME:shared" or "NAME:exclusive" (default exclusive;
+ * lock_spec_parse()). The name itself may contain ':' (app:wiki). -EINVAL
+ * on a bad name. */
 int lock_req_parse(const char *spec, struct lock_req *ret);
 
 bool lock_owner_same(const struct lock_owner *a, const struct lock_owner *b);

@@ -11,7 +11,6 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <jansson.h>
-#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/sha256.h"
 
 #define MANIFEST_MAX (64 * 1024)
 #define READ_CHUNK (64 * 1024)
@@ -36,89 +36,6 @@ bool update_version_valid(const char *v)
 		      strchr("._+-", *p)))
 			return false;
 	return true;
-}
-
-/* ---- hashing ------------------------------------------------------------ */
-
-static void hex_of(const unsigned char *d, unsigned n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (unsigned i = 0; i < n; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-static int digest_final(EVP_MD_CTX *md, char ret_hex[UPDATE_SHA256_HEX])
-{
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	if (!EVP_DigestFinal_ex(md, d, &n) || n != 32)
-		return -EIO;
-	hex_of(d, n, ret_hex);
-	return 0;
-}
-
-int update_sha256_fd(int fd, char ret_hex[UPDATE_SHA256_HEX], char *err, size_t errlen)
-{
-	int r = 0;
-	unsigned char *buf = malloc(READ_CHUNK);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		snprintf(err, errlen, "cannot set up SHA-256");
-		r = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, READ_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			snprintf(err, errlen, "cannot read the package: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-	}
-	char hex[UPDATE_SHA256_HEX];
-	if (digest_final(md, hex) < 0) {
-		snprintf(err, errlen, "SHA-256 failed");
-		r = -EIO;
-		goto out;
-	}
-	memcpy(ret_hex, hex, sizeof(hex));
-out:
-	EVP_MD_CTX_free(md);
-	free(buf);
-	return r;
-}
-
-int update_sha256_file(const char *path, char ret_hex[UPDATE_SHA256_HEX], char *err, size_t errlen)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot open %s: %s", path, strerror(e));
-		return -e;
-	}
-	int r = update_sha256_fd(fd, ret_hex, err, errlen);
-	close(fd);
-	return r;
-}
-
-bool update_sha256_equal(const char *a, const char *b)
-{
-	if (!a || !b || strlen(a) != 64 || strlen(b) != 64)
-		return false;
-	char la[64], lb[64];
-	for (int i = 0; i < 64; i++) {
-		la[i] = (char)((a[i] >= 'A' && a[i] <= 'F') ? a[i] + 32 : a[i]);
-		lb[i] = (char)((b[i] >= 'A' && b[i] <= 'F') ? b[i] + 32 : b[i]);
-	}
-	return CRYPTO_memcmp(la, lb, 64) == 0;
 }
 
 /* ---- reading the archive ------------------------------------------------ */
@@ -502,11 +419,11 @@ int update_release_unpack(int fd, const char *want_sha256, const char *root, con
 	if ((r = extract(a, tmp, cancel, err, errlen)) < 0)
 		goto out;
 	char got[UPDATE_SHA256_HEX];
-	if ((r = pkg_drain(rd)) < 0 || (r = digest_final(rd->md, got)) < 0) {
+	if ((r = pkg_drain(rd)) < 0 || (r = sha256_final_hex(rd->md, got)) < 0) {
 		snprintf(err, errlen, "cannot hash the package: %s", strerror(-r));
 		goto out;
 	}
-	if (want_sha256 && !update_sha256_equal(got, want_sha256)) {
+	if (want_sha256 && !sha256_hex_equal(got, want_sha256)) {
 		snprintf(err, errlen, "the package changed after it was verified (SHA-256 now %s, expected %s)", got,
 			 want_sha256);
 		r = -EBADMSG;

@@ -32,21 +32,16 @@
 #include <stddef.h>
 
 #include "common/config.h"
+#include "common/sha256.h"
 
 /* A version names a directory: 1..64 of [A-Za-z0-9._+-], starting with a
  * letter or digit (so never "." or ".."). Plus the NUL. */
 #define UPDATE_VERSION_MAX 65
-#define UPDATE_SHA256_HEX 65
+/* Package digests are common/sha256.h's: sha256_file(), sha256_fd(),
+ * sha256_hex_equal(). */
+#define UPDATE_SHA256_HEX SHA256_HEX
 
 bool update_version_valid(const char *version);
-
-/* SHA-256 of the file at `path` (or of what is left to read on `fd`) as 64
- * lowercase hex digits. -ENOENT when the file does not exist. */
-int update_sha256_file(const char *path, char ret_hex[UPDATE_SHA256_HEX], char *err, size_t errlen);
-int update_sha256_fd(int fd, char ret_hex[UPDATE_SHA256_HEX], char *err, size_t errlen);
-
-/* Whether two hex digests are equal (case-insensitive; constant time). */
-bool update_sha256_equal(const char *a, const char *b);
 
 struct update_manifest {
 	char version[UPDATE_VERSION_MAX];

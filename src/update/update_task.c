@@ -210,12 +210,12 @@ static int run_update(struct task_ctx *ctx)
 		return task_ctx_fail(ctx, r, r == -ENOENT ? "package_missing" : "package_unreadable",
 				     "cannot open the package %s: %s", package, strerror(-r));
 	}
-	r = update_sha256_fd(fd, got, err, sizeof(err));
+	r = sha256_fd(fd, got, err, sizeof(err));
 	if (r < 0) {
 		task_ctx_fail(ctx, r, "package_unreadable", "%s", err);
 		goto out;
 	}
-	if (!update_sha256_equal(got, want)) {
+	if (!sha256_hex_equal(got, want)) {
 		r = task_ctx_fail(ctx, -EBADMSG, "bad_checksum",
 				  "the package's SHA-256 is %s, not %s: refused, nothing was changed", got, want);
 		goto out;

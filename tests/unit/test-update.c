@@ -138,14 +138,14 @@ static void test_sha256(void **state)
 	FILE *f = fopen(path, "w");
 	fputs("abc", f);
 	fclose(f);
-	assert_int_equal(update_sha256_file(path, hex, err, sizeof(err)), 0);
+	assert_int_equal(sha256_file(path, hex, err, sizeof(err)), 0);
 	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-	assert_true(update_sha256_equal(hex, "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
-	assert_false(update_sha256_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae"));
-	assert_false(update_sha256_equal(hex, "ba78"));
-	assert_false(update_sha256_equal(hex, NULL));
+	assert_true(sha256_hex_equal(hex, "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"));
+	assert_false(sha256_hex_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ae"));
+	assert_false(sha256_hex_equal(hex, "ba78"));
+	assert_false(sha256_hex_equal(hex, NULL));
 	snprintf(path, sizeof(path), "%s/missing", tmp);
-	assert_int_equal(update_sha256_file(path, hex, err, sizeof(err)), -ENOENT);
+	assert_int_equal(sha256_file(path, hex, err, sizeof(err)), -ENOENT);
 }
 
 static void test_check_good(void **state)
@@ -248,7 +248,7 @@ static void test_unpack(void **state)
 	char root[512], path[600], err[512], hex[UPDATE_SHA256_HEX];
 	snprintf(root, sizeof(root), "%s/root", tmp);
 	const char *p = make_pkg("u.tar.zst", good, N_GOOD, true);
-	assert_int_equal(update_sha256_file(p, hex, err, sizeof(err)), 0);
+	assert_int_equal(sha256_file(p, hex, err, sizeof(err)), 0);
 	int fd = open(p, O_RDONLY | O_CLOEXEC);
 
 	/* A wrong expected hash: nothing is left behind. */
@@ -413,7 +413,7 @@ static void test_unpack_private(void **state)
 	assert_int_equal(mkdir(root, 0755), 0);
 	assert_int_equal(mkdir(releases, 0755), 0);
 	const char *pkg = make_setuid_pkg();
-	assert_int_equal(update_sha256_file(pkg, hex, err, sizeof(err)), 0);
+	assert_int_equal(sha256_file(pkg, hex, err, sizeof(err)), 0);
 
 	int pipefd[2];
 	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
