@@ -106,14 +106,17 @@ sftp_wait_converged() {
 	return 1
 }
 
-# run_task METHOD_PATH [BODY]: POST, wait until the task ends; sets TASK_ID
-# and TASK (the final task object).
+# run_task METHOD_PATH [BODY]: POST, wait until the task ends; sets TASK_ID,
+# TASK (the final task object) and TASK_MS (from the request to the end).
 run_task() {
-	TASK_ID= TASK=
+	local t0
+	t0=$(now_ms)
+	TASK_ID= TASK= TASK_MS=
 	req POST "$1" "${2:-}"
 	[ "$STATUS" = 202 ] || { diag "POST $1: $STATUS $BODY"; return 1; }
 	TASK_ID=$(jq -r .taskId <<<"$BODY")
 	wait_for 120 is_final "$TASK_ID" || { diag "task $TASK_ID did not end"; return 1; }
+	TASK_MS=$(($(now_ms) - t0))
 	TASK=$(task "$TASK_ID")
 }
 task_ok() { [ "$(jq -r .state <<<"$TASK")" = succeeded ] || { diag "task: $TASK"; return 1; }; }

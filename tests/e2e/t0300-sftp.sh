@@ -11,19 +11,16 @@
 # image), sftp and ssh-keygen.
 set -u
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/sftp-lib.sh"
+sftp_need findmnt
 
-need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_SFTP_IMAGE BOXD_TEST_APP_IMAGE CONTAINERS_CONF
-if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root (mounts)"
-	exit 0
-fi
-for tool in sftp ssh-keygen podman findmnt ss; do
-	command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool is missing"; exit 0; }
-done
-
+# Not sftp_setup: this test writes its own config, whose engine socket it
+# changes further down. The helpers of sftp-lib.sh use these three.
 CONF=$E2E_TMP/boxd.conf
 KEY=$E2E_TMP/key
 CLIENT=$E2E_TMP/client
+SFTP_KEY=$KEY
+SFTP_CLIENT=$CLIENT
 APPS=$STATE/appsdata
 VOLS=$STATE/volumes
 # App ids start with $APP_PREFIX: the cleanup (_apps_cleanup in lib.sh)
@@ -39,19 +36,8 @@ outside_dir /srv || bail "cannot create a temp dir under /srv"
 SRV=$OUTSIDE
 mkdir -p "$CLIENT"
 
-# A TCP port nothing listens on (the container uses the host network).
-free_port() {
-	local p
-	for _ in {1..50}; do
-		p=$((20000 + RANDOM % 30000))
-		if [ -z "$(ss -Htln "sport = :$p")" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
-PORT=$(free_port) || bail "no free port"
+PORT=$(sftp_free_port) || bail "no free port"
+SFTP_PORT=$PORT
 ssh-keygen -q -t ed25519 -N '' -C t0300 -f "$KEY"
 
 write_conf() { # write_conf ENGINE_SOCKET
@@ -65,48 +51,19 @@ EOF
 }
 write_conf "$BOXD_TEST_ENGINE_SOCKET"
 
-# sftp_batch COMMANDS: run sftp commands (one per line) with the key.
-sftp_batch() {
-	(cd "$CLIENT" && sftp -q -i "$KEY" -P "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no \
-		-o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=10 -b - boxd@127.0.0.1 <<<"$1") 2>&1
-}
-
 # The sftp container's id ("" when there is none).
 container_id() { podman inspect -f '{{.Id}}' boxd-sftp 2>/dev/null; }
 
-# run_task METHOD PATH: start a task, wait until it ends; sets TASK_ID,
-# TASK (the final task object) and TASK_MS (from the request to the end).
-run_task() {
-	local t0
-	t0=$(now_ms)
-	TASK_ID= TASK= TASK_MS=
-	req POST "$1" "${2:-}"
-	[ "$STATUS" = 202 ] || { diag "POST $1: $STATUS $BODY"; return 1; }
-	TASK_ID=$(jq -r .taskId <<<"$BODY")
-	wait_for 120 is_final "$TASK_ID" || { diag "task $TASK_ID did not end"; return 1; }
-	TASK_MS=$(($(now_ms) - t0))
-	TASK=$(task "$TASK_ID")
-}
-task_ok() { [ "$(jq -r .state <<<"$TASK")" = succeeded ] || { diag "task: $TASK"; return 1; }; }
 result() { jq -r ".result.$1" <<<"$TASK"; }
 
 # wait_no_rebuild: wait until no service.rebuild task is active (the
 # scheduler queues one after app work or a new volume when the spec changed).
-no_active_rebuild() { [ "$(api GET '/tasks?type=service.rebuild&state=active' | jq '.tasks | length')" = 0 ]; }
 wait_no_rebuild() { sleep 0.3; wait_for 60 no_active_rebuild; }
 
 # svc JQ: jq -r JQ on GET /services/sftp.
 svc() { api GET /services/sftp | jq -r "$1"; }
 
-# install_and_wait ID [DATADIR]: install through the apps API and wait.
-install_and_wait() {
-	local tid
-	tid=$(install_app "$1" "$BOXD_TEST_APP_IMAGE" '{}' "${2:-}") && wait_task "$tid" 120
-}
-
 plan 40
-
-no_active_task() { [ "$(api GET '/tasks?state=active' | jq '.tasks | length')" = 0 ]; }
 
 daemon_start --config "$CONF"
 # The daemon may run a platformstart task first (it brings the sftp
@@ -151,7 +108,7 @@ equal "its labels: boxd.service and boxd.spec-hash" \
 req GET /apps
 HAVE_APPS=$([ "$STATUS" = 200 ] && echo 1)
 if [ -n "$HAVE_APPS" ]; then
-	check "install app $WEB (default data dir under the root)" install_and_wait "$WEB"
+	check "install app $WEB (default data dir under the root)" install_wait "$WEB"
 else
 	skip "install app $WEB" "no apps API: a plain directory instead"
 fi
@@ -189,7 +146,7 @@ equal "no rebuild for either (same container)" "$(container_id)" "$ID1"
 rebuilds_so_far() { api GET '/tasks?type=service.rebuild&per_page=1000' | jq '[.tasks[] | select(.result.rebuilt == true)] | length'; }
 n0=$(rebuilds_so_far)
 if [ -n "$HAVE_APPS" ]; then
-	check "install app $NAS with a custom data dir outside the roots" install_and_wait "$NAS" "$SRV/$NAS"
+	check "install app $NAS with a custom data dir outside the roots" install_wait "$NAS" "$SRV/$NAS"
 else
 	skip "install app $NAS" "no apps API"
 fi
