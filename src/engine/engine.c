@@ -682,27 +682,43 @@ static int start_once(struct engine *e, const char *id)
 	return call(e, "POST", path, NULL, e->long_timeout_ms);
 }
 
-int engine_container_start(struct engine *e, const char *id)
+/* Run `op` (a start or a stop) and ride out transient refusals (engine.h):
+ * after one, look at the container; when it already is in the state the
+ * operation was for (running: want_running 1, stopped: 0), that is
+ * success (1). Gives up when it is gone or the retry time is over. */
+static int until_state(struct engine *e, const char *id, int want_running,
+		       int (*op)(struct engine *e, const char *id, int timeout_s), int timeout_s)
 {
 	struct retry rt;
 	char state[96] = "";
 
-	begin(e);
-	if (check_container(e, id) < 0)
-		return -EINVAL;
 	retry_init(e, &rt);
 	for (;;) {
-		int r = start_once(e, id);
+		int r = op(e, id, timeout_s);
 		if (r >= 0 || !engine_error_transient(r, e->errmsg))
 			return r;
 		int st = peek_state(e, id, state, sizeof(state), NULL);
-		if (st == 1) {
+		if (st == want_running) {
 			begin(e);
 			return 1;
 		}
 		if (st == -ENOENT || !retry_wait(&rt))
 			return give_up(e, r, state);
 	}
+}
+
+static int start_op(struct engine *e, const char *id, int timeout_s)
+{
+	(void)timeout_s;
+	return start_once(e, id);
+}
+
+int engine_container_start(struct engine *e, const char *id)
+{
+	begin(e);
+	if (check_container(e, id) < 0)
+		return -EINVAL;
+	return until_state(e, id, 1, start_op, -1);
 }
 
 /* stop and restart: the request may take the stop timeout on top of the
@@ -723,26 +739,16 @@ static int stop_like(struct engine *e, const char *id, const char *verb, int tim
 	return call(e, "POST", path, NULL, t);
 }
 
+static int stop_op(struct engine *e, const char *id, int timeout_s)
+{
+	begin(e);
+	return stop_like(e, id, "stop", timeout_s);
+}
+
 int engine_container_stop(struct engine *e, const char *id, int timeout_s)
 {
-	struct retry rt;
-	char state[96] = "";
-
 	begin(e);
-	retry_init(e, &rt);
-	for (;;) {
-		int r = stop_like(e, id, "stop", timeout_s);
-		if (r >= 0 || !engine_error_transient(r, e->errmsg))
-			return r;
-		int st = peek_state(e, id, state, sizeof(state), NULL);
-		if (st == 0) {
-			begin(e);
-			return 1;
-		}
-		if (st == -ENOENT || !retry_wait(&rt))
-			return give_up(e, r, state);
-		begin(e);
-	}
+	return until_state(e, id, 0, stop_op, timeout_s);
 }
 
 int engine_container_restart(struct engine *e, const char *id, int timeout_s)
