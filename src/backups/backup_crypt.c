@@ -44,6 +44,7 @@ void backup_secret_release(struct backup_secret *s)
 		free(s->bytes);
 	}
 	OPENSSL_cleanse(s->name_key, sizeof(s->name_key));
+	OPENSSL_cleanse(s->cached_key, sizeof(s->cached_key));
 	*s = (struct backup_secret){ 0 };
 }
 
@@ -183,9 +184,22 @@ static int derive(const struct backup_secret *s, const unsigned char *salt, size
 	if (s->kind == BACKUP_KEY_PASSPHRASE) {
 		if (log2n < 1 || log2n > 22 || r < 1 || r > 32 || p < 1 || p > 16)
 			return -EINVAL;
+		/* The cache holds keys of the header's standard parameters only
+		 * (what this boxd writes), by salt. */
+		struct backup_secret *m = (struct backup_secret *)s;
+		bool cacheable = saltlen == SALT_LEN && log2n == s->scrypt_log2n && r == SCRYPT_R && p == SCRYPT_P;
+		if (cacheable && m->has_cached && CRYPTO_memcmp(m->cached_salt, salt, SALT_LEN) == 0) {
+			memcpy(out, m->cached_key, KEY_LEN);
+			return 0;
+		}
 		if (!EVP_PBE_scrypt((const char *)s->bytes, s->len, salt, saltlen, 1ULL << log2n, r, p, SCRYPT_MAXMEM,
 				    out, KEY_LEN))
 			return -ENOMEM;
+		if (cacheable) {
+			memcpy(m->cached_salt, salt, SALT_LEN);
+			memcpy(m->cached_key, out, KEY_LEN);
+			m->has_cached = true;
+		}
 		return 0;
 	}
 	return hmac(s->bytes, s->len, file_key_label, sizeof(file_key_label) - 1, salt, saltlen, out);

@@ -81,6 +81,11 @@ struct backup_secret {
 	/* For names: derived once (backup_crypt_name). */
 	bool has_name_key;
 	unsigned char name_key[32];
+	/* The last file key scrypt derived, by salt: a restore opens an
+	 * archive twice (verify, then extract) and pays scrypt once. Not for
+	 * threads sharing one secret. */
+	bool has_cached;
+	unsigned char cached_salt[16], cached_key[32];
 };
 
 /* From the config: kind NONE (no encryption) when neither
