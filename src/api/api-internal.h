@@ -34,7 +34,7 @@ struct api_req {
 	bool store_broken;                  /* set when the store failed oddly */
 	bool trusted;                       /* came in on the unix socket */
 	/* Idempotency-Key of a POST that no task holds yet (idempotency.c):
-	 * api_task_create() stores it with the task. "" when none. */
+	 * api_enqueue() stores it with the task. "" when none. */
 	char idem_key[256];
 	char idem_fp[65];
 	/* The answer. */
@@ -100,18 +100,29 @@ bool api_param_id(struct api_req *req, int idx, int64_t *ret);
 /* Before a POST handler runs: a request whose Idempotency-Key already
  * created a task is answered here (202 with that task, or 422 when the key
  * came with a different request) and true is returned; otherwise the key is
- * kept in req for api_task_create(). See idempotency.c. */
+ * kept in req for api_enqueue(). See idempotency.c. */
 bool api_idempotency_begin(struct api_req *req);
 
-/* task_create() for route handlers: stores the request's Idempotency-Key
- * with the task (-EEXIST when a concurrent request with that key won). */
-/* The request's Idempotency-Key for a task the handler creates itself
+/* The request's Idempotency-Key for the task it creates
  * (task_create_idempotent()): filled into *buf and returned, or NULL when
  * the request has none. */
 struct task_idempotency;
 const struct task_idempotency *api_idempotency(struct api_req *req, struct task_idempotency *buf);
-int api_task_create(struct api_req *req, struct store *s, const char *type, const char *app_id, const char *args_json,
-		    int64_t timeout_ms, int64_t *ret_id);
+
+/* Queueing a task (enqueue.c). api_enqueue() runs task_enqueue() (tasks/
+ * task_enqueue.h) with the request's Idempotency-Key and the config's
+ * timeout, then answers with api_reply_enqueued(). api_reply_enqueued()
+ * is the HTTP side of task_enqueue()'s result: on success it wakes the
+ * scheduler (unless the request joined a task) and answers 202 with
+ * `body` (owned; NULL: {}) plus "taskId"; a refusal is 404 not_found
+ * (-ENOENT), 409 conflict (-EEXIST, -EBUSY), 400 bad_request (-EINVAL) or
+ * 422 (-EPERM), with the admission's code if it gave one and "taskId"
+ * naming the task in the way;
+ * anything else is a store error (api_reply_store_error()). */
+struct task_enqueue;
+struct task_enqueued;
+int api_enqueue(struct api_req *req, struct task_enqueue *e, json_t *body);
+void api_reply_enqueued(struct api_req *req, int r, const struct task_enqueued *res, json_t *body);
 
 /* Borrow another store connection (streams that outlive the handler). */
 int api_store_get(struct api_server *srv, struct store **ret);

@@ -118,13 +118,3 @@ const struct task_idempotency *api_idempotency(struct api_req *req, struct task_
 					  .not_before_ms = now_wall_ms() - IDEMPOTENCY_WINDOW_MS };
 	return buf;
 }
-
-int api_task_create(struct api_req *req, struct store *s, const char *type, const char *app_id, const char *args_json,
-		    int64_t timeout_ms, int64_t *ret_id)
-{
-	if (!req->idem_key[0])
-		return task_create(s, type, app_id, args_json, timeout_ms, ret_id);
-	struct task_idempotency idem = { .key = req->idem_key, .fingerprint = req->idem_fp,
-					 .not_before_ms = now_wall_ms() - IDEMPOTENCY_WINDOW_MS };
-	return task_create_idempotent(s, type, app_id, args_json, timeout_ms, &idem, ret_id);
-}

@@ -9,6 +9,7 @@
 #include "app_engine_state.h"
 #include "apps/app.h"
 #include "apps/app_publish.h"
+#include "apps/app_admit.h"
 #include "apps/app_tasks.h"
 #include "common/fs.h"
 #include "common/log.h"
@@ -18,6 +19,7 @@
 #include "services/mounts.h"
 #include "services/service.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 
 static bool image_valid(const char *s)
 {
@@ -74,99 +76,23 @@ static bool data_dir_valid(struct api_req *req, const char *dir)
 	return true;
 }
 
-/* A custom data dir must not be, contain or lie inside the data dir of
- * another app or the host path of a volume: uninstalling one app would
- * delete the other's data. Called inside the write transaction that
- * queues the task. 0, -EEXIST with a message, or a store error. */
-static int data_dir_free(struct api_req *req, const char *id, const char *dir, char *msg, size_t msglen)
-{
-	struct app *apps;
-	size_t n;
-	int r = app_list(req->store, &apps, &n);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		if (strcmp(apps[i].id, id) == 0)
-			continue;
-		char *other = app_data_dir(api_config(req), &apps[i]);
-		if (!other) {
-			r = -ENOMEM;
-		} else if (path_is_under(dir, other) || path_is_under(other, dir)) {
-			snprintf(msg, msglen, "dataDir %s overlaps the data dir of app %s (%s)", dir, apps[i].id, other);
-			r = -EEXIST;
-		}
-		free(other);
-	}
-	app_list_free(apps, n);
-	if (r < 0)
-		return r;
-	struct volume *v;
-	if ((r = volume_list(req->store, &v, &n)) < 0)
-		return r;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		if (path_is_under(dir, v[i].host_path) || path_is_under(v[i].host_path, dir)) {
-			snprintf(msg, msglen, "dataDir %s overlaps volume %s (%s)", dir, v[i].id, v[i].host_path);
-			r = -EEXIST;
-		}
-	}
-	volume_list_free(v, n);
-	return r;
-}
-
-static void reply_check_error(struct api_req *req, int r, const char *msg)
-{
-	if (r == -ENOENT)
-		api_reply_error(req, 404, "not_found", "%s", msg);
-	else if (r == -EEXIST || r == -EBUSY)
-		api_reply_error(req, 409, "conflict", "%s", msg);
-	else if (r == -EPERM)
-		api_reply_error(req, 422, "proxy_disabled", "%s", msg);
-	else if (r == -EINVAL)
-		api_reply_error(req, 400, "bad_request", "%s", msg);
-	else
-		api_reply_store_error(req, r);
-}
-
-/* Check and queue an app task in one write transaction, so that two
- * requests cannot both pass the check. For install, the row is inserted in
- * the same transaction. `data_dir`: the custom data dir the task gives the
- * app (install, configure), checked against the other apps' and volumes'. */
+/* Queue an app task: the rules are apps_admit()'s (apps/app_admit.h), run
+ * in the write transaction that queues it. For install, the app's row is
+ * inserted in the same transaction. `data_dir`: the custom data dir the
+ * task gives the app (install, configure). */
 static void queue_app_task(struct api_req *req, const char *type, const char *id, json_t *args, const char *image,
 			   const char *env_text, const char *data_dir)
 {
-	struct store *s = req->store;
-	char msg[512] = "";
-	int64_t task_id = 0;
-	int r = store_begin(s, true);
-	if (r < 0) {
-		api_reply_store_error(req, r);
-		return;
-	}
-	r = app_task_check(s, type, id, msg, sizeof(msg));
-	if (r >= 0 && data_dir)
-		r = data_dir_free(req, id, data_dir, msg, sizeof(msg));
-	if (r >= 0 && strcmp(type, "install") == 0)
-		r = app_insert(s, id, image, env_text, data_dir);
-	/* Ports and domains are taken here, checked against every app in
-	 * this transaction (app_publish.h). */
-	if (r >= 0)
-		r = app_publish_reserve(api_config(req), s, id, args, msg, sizeof(msg));
+	struct apps_admission adm = { .cfg = api_config(req), .image = image, .env_json = env_text, .data_dir = data_dir };
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
-	if (r >= 0)
-		r = api_task_create(req, s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
-	free(args_text);
-	if (r >= 0)
-		r = app_set_task(s, id, task_id);
-	if (r >= 0)
-		r = store_commit(s);
-	else
-		store_rollback(s);
-	if (r < 0) {
-		reply_check_error(req, r, msg[0] ? msg : store_errmsg(s));
+	if (!args_text) {
+		api_reply_error(req, 500, "internal", "out of memory");
 		return;
 	}
-	api_wake(req);
-	api_reply_json(req, 202, json_pack("{s:s, s:I}", "id", id, "taskId", (json_int_t)task_id));
+	struct task_enqueue e;
+	apps_enqueue_init(&e, type, id, args_text, &adm);
+	api_enqueue(req, &e, json_pack("{s:s}", "id", id));
+	free(args_text);
 }
 
 /* "ports", "domains" and "httpPort" of an install or configure body are

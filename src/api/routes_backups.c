@@ -7,9 +7,10 @@
 
 #include "api-internal.h"
 #include "apps/app.h"
-#include "apps/app_tasks.h"
+#include "apps/app_admit.h"
+#include "backups/backup_admit.h"
 #include "backups/backup_store.h"
-#include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 
 static void list_backups(struct api_req *req)
 {
@@ -47,111 +48,33 @@ static bool no_body(struct api_req *req)
 	return ok;
 }
 
-/* POST /backups/create: one full backup at a time. The check and the
- * insert are one write transaction, so two requests cannot both pass. */
+/* POST /backups/create: one full backup at a time (backups_admit_full()). */
 static void create_full(struct api_req *req)
 {
 	if (!no_body(req))
 		return;
-	struct store *s = req->store;
-	int64_t running = 0, task_id = 0;
-	int r = store_begin(s, true);
-	if (r < 0) {
-		api_reply_store_error(req, r);
-		return;
-	}
-	r = store_query_int64(s, &running,
-			      "SELECT id FROM tasks WHERE type = 'fullbackup' AND state IN ('queued','waiting','running') "
-			      "ORDER BY id LIMIT 1",
-			      NULL);
-	if (r == 0) {
-		store_rollback(s);
-		api_reply_error(req, 409, "conflict", "a full backup is already running: task %lld", (long long)running);
-		return;
-	}
-	if (r == -ENOENT)
-		r = api_task_create(req, s, "fullbackup", NULL, "{}", config_task_timeout_ms(api_config(req), "fullbackup"),
-				&task_id);
-	if (r >= 0)
-		r = store_commit(s);
-	else
-		store_rollback(s);
-	if (r < 0) {
-		api_reply_store_error(req, r);
-		return;
-	}
-	api_wake(req);
-	api_reply_json(req, 202, json_pack("{s:I}", "taskId", (json_int_t)task_id));
+	struct task_enqueue e = { .type = "fullbackup", .admit = backups_admit_full };
+	api_enqueue(req, &e, NULL);
 }
 
-/* Queue an app task (backup, restore) after app_task_check(), in one write
- * transaction, as routes_apps.c does. For a restore, the backup must exist
- * (404) and belong to this app (422). */
-static void queue(struct api_req *req, const char *type, json_t *args, int64_t backup_id)
+/* Queue an app task (backup, restore) under the app's rules; a restore
+ * also under the backup's (backups_admit_restore()). */
+static void queue(struct api_req *req, const char *type, json_t *args)
 {
-	struct store *s = req->store;
 	const char *id = req->params[0];
-	char msg[512] = "";
-	int64_t task_id = 0;
-	int r = store_begin(s, true);
-	if (r < 0) {
-		api_reply_store_error(req, r);
+	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!args_text) {
+		api_reply_error(req, 500, "internal", "out of memory");
 		return;
 	}
-	r = app_task_check(s, type, id, msg, sizeof(msg));
-	/* A restore of an app that is not installed (any more) installs it
-	 * again from the record in its backup (backups.h), checked below. */
-	bool reinstall = r == -ENOENT && backup_id > 0;
-	if (reinstall)
-		r = 0;
-	if (r >= 0 && backup_id > 0) {
-		struct backup b;
-		r = backup_get(s, backup_id, &b);
-		if (r == -ENOENT) {
-			store_rollback(s);
-			api_reply_error(req, 404, "not_found", "no backup %lld", (long long)backup_id);
-			return;
-		}
-		if (r == 0) {
-			bool mine = strcmp(b.kind, "app") == 0 && b.app_id && strcmp(b.app_id, id) == 0;
-			bool good = strcmp(b.state, "ok") == 0;
-			char what[160];
-			if (strcmp(b.kind, "app") != 0)
-				snprintf(what, sizeof(what), "a %s backup, not an app backup", b.kind);
-			else
-				snprintf(what, sizeof(what), "a backup of app %s", b.app_id ? b.app_id : "?");
-			backup_release(&b);
-			if (!mine || !good) {
-				store_rollback(s);
-				if (!mine)
-					api_reply_error(req, 422, "wrong_backup", "backup %lld is %s; it cannot restore app %s",
-							(long long)backup_id, what, id);
-				else
-					api_reply_error(req, 422, "bad_backup", "backup %lld is not complete", (long long)backup_id);
-				return;
-			}
-		}
+	struct task_enqueue e;
+	apps_enqueue_init(&e, type, id, args_text, NULL);
+	if (strcmp(type, "restore") == 0) {
+		e.admit = backups_admit_restore;
+		e.created = backups_restore_created;
 	}
-	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
-	if (r >= 0)
-		r = api_task_create(req, s, type, id, args_text, config_task_timeout_ms(api_config(req), type), &task_id);
+	api_enqueue(req, &e, json_pack("{s:s}", "id", id));
 	free(args_text);
-	if (r >= 0 && !reinstall)
-		r = app_set_task(s, id, task_id);
-	if (r >= 0)
-		r = store_commit(s);
-	else
-		store_rollback(s);
-	if (r == -ENOENT)
-		api_reply_error(req, 404, "not_found", "%s", msg[0] ? msg : store_errmsg(s));
-	else if (r == -EBUSY || r == -EEXIST)
-		api_reply_error(req, 409, "conflict", "%s", msg[0] ? msg : store_errmsg(s));
-	else if (r < 0)
-		api_reply_store_error(req, r);
-	else {
-		api_wake(req);
-		api_reply_json(req, 202, json_pack("{s:s, s:I}", "id", id, "taskId", (json_int_t)task_id));
-	}
 }
 
 static void backup_app(struct api_req *req)
@@ -159,7 +82,7 @@ static void backup_app(struct api_req *req)
 	if (!no_body(req))
 		return;
 	json_t *args = json_object();
-	queue(req, "backup", args, 0);
+	queue(req, "backup", args);
 	json_decref(args);
 }
 
@@ -174,7 +97,7 @@ static void restore_app(struct api_req *req)
 		api_reply_error(req, 400, "bad_request", "\"backupId\" must be a positive integer");
 		goto out;
 	}
-	queue(req, "restore", body, json_integer_value(bid));
+	queue(req, "restore", body);
 out:
 	json_decref(body);
 }

@@ -19,6 +19,7 @@
 #include "api-internal.h"
 #include "services/service.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 
 /* Status calls talk to the engine from an API thread: keep them short. */
 #define ENGINE_TIMEOUT_MS 3000
@@ -125,10 +126,7 @@ out:
 static int64_t app_work(struct store *s)
 {
 	int64_t n = 0;
-	int r = store_query_int64(s, &n,
-				  "SELECT COUNT(*) FROM tasks WHERE app_id IS NOT NULL AND "
-				  "state IN ('queued','waiting','running')",
-				  NULL);
+	int r = task_count_active(s, &(struct task_match){ .app_tasks = true }, &n);
 	return r < 0 ? r : n;
 }
 
@@ -191,20 +189,16 @@ static void restart_service(struct api_req *req)
 						   "coalesced", coalesced, "reason", why));
 		return;
 	}
-	int64_t id;
 	json_t *args = json_pack("{s:s}", "name", def->name);
 	char *text = args ? json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(args);
-	int r = text ? api_task_create(req, req->store, "service.restart", NULL, text,
-				   config_task_timeout_ms(api_config(req), "service.restart"), &id)
-		     : -ENOMEM;
-	free(text);
-	if (r < 0) {
-		api_reply_store_error(req, r);
+	if (!text) {
+		api_reply_error(req, 500, "internal", "out of memory");
 		return;
 	}
-	api_wake(req);
-	api_reply_json(req, 202, json_pack("{s:I}", "taskId", (json_int_t)id));
+	struct task_enqueue enq = { .type = "service.restart", .args_json = text };
+	api_enqueue(req, &enq, NULL);
+	free(text);
 }
 
 const struct api_route api_routes_services[] = {

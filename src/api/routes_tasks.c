@@ -12,6 +12,7 @@
 #include "common/config.h"
 #include "common/timeutil.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 #include "tasks/task_type.h"
 
 #define LOG_MAX_BYTES (16 * 1024 * 1024)
@@ -138,16 +139,10 @@ static void create_task(struct api_req *req)
 	}
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(empty);
-	int64_t id;
-	int r = api_task_create(req, req->store, tt->name, json_is_string(app) ? json_string_value(app) : NULL, args_text,
-			    config_task_timeout_ms(api_config(req), tt->name), &id);
+	struct task_enqueue e = { .type = tt->name, .app_id = json_is_string(app) ? json_string_value(app) : NULL,
+				  .args_json = args_text };
+	api_enqueue(req, &e, NULL);
 	free(args_text);
-	if (r < 0) {
-		api_reply_store_error(req, r);
-		goto out;
-	}
-	api_wake(req);
-	api_reply_json(req, 202, json_pack("{s:I}", "taskId", (json_int_t)id));
 out:
 	json_decref(body);
 }

@@ -62,60 +62,6 @@ void app_routes_sync_warn(struct task_ctx *ctx, const struct app *a)
 	}
 }
 
-/* ---- queueing rules ------------------------------------------------------ */
-
-int app_task_check(struct store *s, const char *type, const char *id, char *err, size_t errlen)
-{
-	struct app a;
-	int r = app_get(s, id, &a);
-	if (r < 0 && r != -ENOENT)
-		return r;
-	bool exists = r == 0;
-	/* The state the app will be in after its queued and running tasks. */
-	char projected[40] = "absent";
-	if (exists)
-		snprintf(projected, sizeof(projected), "%s", a.install_state);
-	struct store_stmt *st;
-	r = store_query(s, &st,
-			"SELECT type FROM tasks WHERE app_id = ? AND state IN ('queued','waiting','running') "
-			"ORDER BY id DESC LIMIT 1",
-			"s", id);
-	if (r >= 0) {
-		if ((r = store_step(st)) == 1) {
-			const char *last = store_col_text(st, 0);
-			snprintf(projected, sizeof(projected), "%s",
-				 last && strcmp(last, "uninstall") == 0 ? "pending_uninstall" : "installed");
-		}
-		store_finalize(st);
-	}
-	if (exists)
-		app_release(&a);
-	if (r < 0)
-		return r;
-
-	if (strcmp(type, "install") == 0) {
-		if (!exists)
-			return 0;
-		snprintf(err, errlen, "app %s already exists (state %s)", id, projected);
-		return -EEXIST;
-	}
-	if (!exists) {
-		snprintf(err, errlen, "no app %s", id);
-		return -ENOENT;
-	}
-	if (strcmp(type, "uninstall") == 0)
-		return 0;
-	/* configure and restore are also how an app in error is repaired;
-	 * backup (like restart and update) needs it installed. */
-	bool repairs = strcmp(type, "configure") == 0 || strcmp(type, "restore") == 0;
-	bool ok = strcmp(projected, "installed") == 0 || (repairs && strcmp(projected, "error") == 0);
-	if (ok)
-		return 0;
-	snprintf(err, errlen, "app %s is %s; %s needs it installed%s", id, projected, type,
-		 repairs ? " (or in error)" : "");
-	return -EBUSY;
-}
-
 /* ---- helpers for handlers ------------------------------------------------ */
 
 struct app_job {

@@ -10,9 +10,8 @@
  * (app_publish.h): the task applies them (a new container for ports, a
  * route change for domains and httpPort, without a new container).
  *
- * The API decides whether a task may be queued at all (app_task_check); the
- * worker re-checks against the app's real state when it starts, since the
- * tasks queued before it may have failed.
+ * Whether a task may be queued at all is app_admit.h's; the worker checks
+ * again against the app's real state when it starts.
  */
 #pragma once
 
@@ -73,10 +72,3 @@ int app_container_recreate(struct task_ctx *ctx, struct engine *engine, const st
 typedef int (*app_final_backup_fn)(struct task_ctx *ctx, const struct app *a, const char *data_dir,
 				   int64_t *ret_backup_id);
 void app_set_final_backup(app_final_backup_fn fn);
-
-/* May a task of `type` for app `id` be queued now? Judged against the state
- * the app will be in once the tasks already queued for it have run.
- * Returns 0 if yes; -ENOENT (no such app), -EEXIST (install of an existing
- * app) or -EBUSY (wrong state) with a message for the operator in err;
- * other negative errno from the store. */
-int app_task_check(struct store *s, const char *type, const char *id, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/timeutil.h"
+#include "tasks/task.h"
 
 #define BACKUP_COLS \
 	"id, kind, app_id, task_id, path, format, sha256, size, created_at, state, full_backup_id, mac"
@@ -138,7 +139,7 @@ int backup_mark_stale_failed(struct store *s, int *ret_n)
 	int64_t n = store_run(s,
 			      "UPDATE backups SET state = 'failed' WHERE state = 'creating' AND NOT EXISTS "
 			      "(SELECT 1 FROM tasks WHERE tasks.id = backups.task_id AND tasks.state IN "
-			      "('queued','waiting','running'))",
+			      TASK_ACTIVE_STATES_SQL ")",
 			      NULL);
 	if (n < 0)
 		return (int)n;

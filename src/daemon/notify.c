@@ -55,19 +55,10 @@ void notify_task_counts(struct store *s)
 {
 	if (!getenv("NOTIFY_SOCKET"))
 		return; /* not under systemd: spare the query */
-	struct store_stmt *st;
-	if (store_query(s, &st,
-			"SELECT state, COUNT(*) FROM tasks WHERE state IN ('queued', 'waiting', 'running') GROUP BY state",
-			NULL) < 0)
-		return;
 	int64_t counts[6] = { 0 };
-	while (store_step(st) == 1) {
-		enum task_state state;
-		const char *name = store_col_text(st, 0);
-		if (name && task_state_from_string(name, &state) == 0 && (int)state < 6)
-			counts[state] = store_col_int64(st, 1);
-	}
-	store_finalize(st);
+	for (enum task_state state = TASK_QUEUED; state <= TASK_RUNNING; state++)
+		if (task_count_active(s, &(struct task_match){ .only_state = true, .state = state }, &counts[state]) < 0)
+			return;
 	char status[256];
 	int n = snprintf(status, sizeof(status), "%lld %s running, %lld waiting", (long long)counts[TASK_RUNNING],
 			 plural(counts[TASK_RUNNING], "task", "tasks"), (long long)counts[TASK_WAITING]);

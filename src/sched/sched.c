@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 #include "tasks/task_type.h"
 
 /* Another host's claim of a task that has no worker after this long is
@@ -65,10 +66,7 @@ unsigned sched_sftp_rebuilds(const struct sched *sc) { return sc->rebuilds; }
 static bool rebuild_active(struct sched *sc)
 {
 	int64_t n = 0;
-	int r = store_query_int64(sc->o.store, &n,
-				  "SELECT COUNT(*) FROM tasks WHERE type = 'service.rebuild' AND "
-				  "state IN ('queued','waiting','running')",
-				  NULL);
+	int r = task_count_active(sc->o.store, &(struct task_match){ .type = "service.rebuild" }, &n);
 	return r < 0 || n > 0;
 }
 
@@ -94,9 +92,10 @@ static bool check_sftp(struct sched *sc, const char *why)
 	}
 	if (!changed)
 		return true;
-	int64_t id;
-	r = task_create(sc->o.store, "service.rebuild", NULL, "{\"force\":false,\"name\":\"sftp\"}",
-			config_task_timeout_ms(sc->o.config, "service.rebuild"), &id);
+	struct task_enqueue e = { .type = "service.rebuild", .args_json = "{\"force\":false,\"name\":\"sftp\"}" };
+	struct task_enqueued out;
+	r = task_enqueue(sc->o.store, sc->o.config, &e, &out);
+	int64_t id = out.id;
 	if (r < 0) {
 		log_error("scheduler: cannot queue the sftp rebuild: %s", store_errmsg(sc->o.store));
 		return true;

@@ -25,6 +25,7 @@
 #include "common/timeutil.h"
 #include "service.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 #include "tasks/task_type.h"
 
 static int validate(json_t *args, bool rebuild, char *err, size_t errlen)
@@ -184,50 +185,82 @@ static int run_restart(struct task_ctx *ctx)
 
 /* ---- queueing ---------------------------------------------------------------- */
 
+struct rebuild_request {
+	const char *name;
+	bool force;
+};
+
+/* A rebuild at least as strong as the one asked for (forced, or this one
+ * is not) of the same service. */
+static bool rebuild_covers(const struct task *t, void *userdata)
+{
+	const struct rebuild_request *want = userdata;
+	json_t *args = json_loads(t->args ? t->args : "", 0, NULL);
+	const char *n = json_string_value(json_object_get(args, "name"));
+	bool ok = n && strcmp(n, want->name) == 0 && (json_is_true(json_object_get(args, "force")) || !want->force);
+	json_decref(args);
+	return ok;
+}
+
+/* Join a rebuild that is queued, or waiting for service:<name> (its worker
+ * has not built a spec yet). A running one may have read the spec before
+ * the change that prompts this request. */
+static int admit_rebuild(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
+{
+	struct task t;
+	int r = task_find_active(s,
+				 &(struct task_match){ .type = "service.rebuild", .not_started = true,
+						       .accept = rebuild_covers, .userdata = e->userdata },
+				 &t);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	ret->id = t.id;
+	task_release(&t);
+	return TASK_ADMIT_JOIN;
+}
+
+static int rebuild_enqueue_init(struct task_enqueue *e, const char *name, bool force)
+{
+	struct rebuild_request *want = malloc(sizeof(*want));
+	json_t *args = json_pack("{s:b, s:s}", "force", force, "name", name);
+	char *text = args ? json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(args);
+	if (!want || !text) {
+		free(want);
+		free(text);
+		return -ENOMEM;
+	}
+	*want = (struct rebuild_request){ .name = name, .force = force };
+	*e = (struct task_enqueue){ .type = "service.rebuild", .args_json = text, .admit = admit_rebuild,
+				    .userdata = want };
+	return 0;
+}
+
+static void rebuild_enqueue_release(struct task_enqueue *e)
+{
+	free((char *)e->args_json);
+	free(e->userdata);
+	e->args_json = NULL;
+	e->userdata = NULL;
+}
+
 int service_rebuild_queue(struct store *s, const struct boxd_config *cfg, const char *name, bool force,
 			  const struct task_idempotency *idem, int64_t *ret_id, bool *ret_coalesced)
 {
-	int r = store_begin(s, true);
+	struct task_enqueue e;
+	int r = rebuild_enqueue_init(&e, name, force);
 	if (r < 0)
 		return r;
-	int64_t found = 0;
-	struct store_stmt *st;
-	/* queued: not started; waiting: its worker waits for service:<name>
-	 * and has not built a spec yet. A running one may have read the
-	 * spec before the change that prompts this request. */
-	r = store_query(s, &st,
-			"SELECT id, args FROM tasks WHERE type = 'service.rebuild' AND state IN ('queued','waiting') "
-			"AND stop_reason IS NULL ORDER BY id",
-			NULL);
-	if (r >= 0) {
-		while (!found && (r = store_step(st)) == 1) {
-			json_t *args = json_loads(store_col_text(st, 1) ? store_col_text(st, 1) : "", 0, NULL);
-			const char *n = json_string_value(json_object_get(args, "name"));
-			bool strong = json_is_true(json_object_get(args, "force")) || !force;
-			if (n && strcmp(n, name) == 0 && strong)
-				found = store_col_int64(st, 0);
-			json_decref(args);
-		}
-		store_finalize(st);
-	}
-	bool coalesced = found > 0;
-	if (r >= 0 && !found) {
-		json_t *args = json_pack("{s:b, s:s}", "force", force, "name", name);
-		char *text = args ? json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-		json_decref(args);
-		r = text ? task_create_idempotent(s, "service.rebuild", NULL, text,
-						  config_task_timeout_ms(cfg, "service.rebuild"), idem, &found)
-			 : -ENOMEM;
-		free(text);
-	}
-	if (r >= 0)
-		r = store_commit(s);
-	else
-		store_rollback(s);
+	e.idem = idem;
+	struct task_enqueued out;
+	r = task_enqueue(s, cfg, &e, &out);
+	rebuild_enqueue_release(&e);
 	if (r < 0)
 		return r;
-	*ret_id = found;
-	*ret_coalesced = coalesced;
+	*ret_id = out.id;
+	*ret_coalesced = out.joined;
 	return 0;
 }
 

@@ -19,7 +19,7 @@ static const char *const state_names[] = {
 };
 
 #define FINAL_STATES "('succeeded','failed','cancelled')"
-#define ACTIVE_STATES "('queued','waiting','running')"
+#define ACTIVE_STATES TASK_ACTIVE_STATES_SQL
 
 const char *task_state_name(enum task_state s)
 {
@@ -164,6 +164,49 @@ int task_get(struct store *s, int64_t id, struct task *ret)
 	}
 	store_finalize(st);
 	return r;
+}
+
+/* One fixed statement text per order: each filter is a "? = 0 OR ..."
+ * pair (see task_list()), so every value is bound. */
+#define MATCH_WHERE                                                                                      \
+	" FROM tasks WHERE state IN " ACTIVE_STATES " AND (? = 0 OR type = ?) AND (? = 0 OR app_id = ?)" \
+	" AND (? = 0 OR app_id IS NOT NULL) AND (? = 0 OR host = ?)"                                       \
+	" AND (? = 0 OR (state IN ('queued','waiting') AND stop_reason IS NULL)) AND (? = 0 OR state = ?)"
+#define MATCH_ARGS(m)                                                                                           \
+	(int64_t)((m)->type != NULL), (m)->type, (int64_t)((m)->app_id != NULL), (m)->app_id,                   \
+		(int64_t)(m)->app_tasks, (int64_t)((m)->host != NULL), (m)->host, (int64_t)(m)->not_started,     \
+		(int64_t)(m)->only_state, (m)->only_state ? task_state_name((m)->state) : NULL
+
+int task_find_active(struct store *s, const struct task_match *m, struct task *ret)
+{
+	struct store_stmt *st;
+	int r = store_query(s, &st,
+			    m->newest_first ? "SELECT " TASK_COLS MATCH_WHERE " ORDER BY id DESC"
+					    : "SELECT " TASK_COLS MATCH_WHERE " ORDER BY id",
+			    "isisiisiis", MATCH_ARGS(m));
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	int step = 0;
+	while (r == -ENOENT && (step = store_step(st)) == 1) {
+		struct task t;
+		row_to_task(st, &t);
+		if (!m->accept || m->accept(&t, m->userdata)) {
+			*ret = t;
+			r = 0;
+		} else {
+			task_release(&t);
+		}
+	}
+	if (r == -ENOENT && step < 0)
+		r = step;
+	store_finalize(st);
+	return r;
+}
+
+int task_count_active(struct store *s, const struct task_match *m, int64_t *ret_n)
+{
+	return store_query_int64(s, ret_n, "SELECT COUNT(*)" MATCH_WHERE, "isisiisiis", MATCH_ARGS(m));
 }
 
 void task_list_free(struct task *tasks, size_t n)

@@ -101,6 +101,37 @@ int task_create_idempotent(struct store *s, const char *type, const char *app_id
 int task_find_idempotent(struct store *s, const char *key, int64_t not_before_ms, int64_t *ret_id, char *ret_fp,
 			 size_t fplen, char **ret_app_id);
 
+/* The list of active states in SQL, for the one kind of query that must
+ * test a task's state inside a statement of its own (a join, NOT EXISTS).
+ * Everything else asks task_find_active() or task_count_active(). */
+#define TASK_ACTIVE_STATES_SQL "('queued','waiting','running')"
+
+/* Which active tasks (queued, waiting or running) task_find_active() and
+ * task_count_active() look at. Every field may stay zero: any. */
+struct task_match {
+	const char *type;
+	const char *app_id;
+	bool app_tasks;            /* only tasks with an app id */
+	const char *host;          /* only tasks claimed by this host */
+	/* Only tasks whose worker has not begun the work: queued, or waiting
+	 * for its locks, and no stop asked for. A request for the same work
+	 * may join such a task instead of queueing another. */
+	bool not_started;
+	bool only_state;           /* only tasks in `state` (an active one) */
+	enum task_state state;
+	bool newest_first;         /* default: oldest (lowest id) first */
+	/* Called on each candidate in that order; the first it accepts is
+	 * the answer. NULL: the first candidate. */
+	bool (*accept)(const struct task *t, void *userdata);
+	void *userdata;
+};
+
+/* The first active task that matches m, into *ret (task_release() it).
+ * -ENOENT when there is none. */
+int task_find_active(struct store *s, const struct task_match *m, struct task *ret);
+/* How many active tasks match m (m->accept is ignored). */
+int task_count_active(struct store *s, const struct task_match *m, int64_t *ret_n);
+
 /* -ENOENT when there is no such task. */
 int task_get(struct store *s, int64_t id, struct task *ret);
 

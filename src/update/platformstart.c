@@ -20,6 +20,7 @@
 #include "services/proxy.h"
 #include "services/sftp.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 #include "tasks/task_type.h"
 #include "update.h"
 
@@ -27,34 +28,33 @@
 
 /* ---- the daemon's side ---------------------------------------------------------- */
 
+/* One platformstart per host at a time: a start finds its host's own
+ * still active (a re-exec) and joins it. */
+static int admit_platformstart(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
+{
+	struct task t;
+	int r = task_find_active(s, &(struct task_match){ .type = "platformstart", .host = e->claim_host }, &t);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	ret->id = t.id;
+	task_release(&t);
+	return TASK_ADMIT_JOIN;
+}
+
 int platformstart_queue(struct store *s, const struct boxd_config *cfg, const char *host, int64_t *ret_id,
 			bool *ret_created)
 {
-	int r = store_begin(s, true);
+	/* Created and claimed for this host in one transaction: another
+	 * host's scheduler never sees it unclaimed. */
+	struct task_enqueue e = { .type = "platformstart", .claim_host = host, .admit = admit_platformstart };
+	struct task_enqueued out;
+	int r = task_enqueue(s, cfg, &e, &out);
 	if (r < 0)
 		return r;
-	int64_t id = 0;
-	bool created = false;
-	r = store_query_int64(s, &id,
-			      "SELECT id FROM tasks WHERE type = 'platformstart' AND state IN ('queued','waiting','running') "
-			      "AND host = ? ORDER BY id LIMIT 1",
-			      "s", host);
-	if (r == -ENOENT) {
-		/* Created and claimed for this host in one transaction: another
-		 * host's scheduler never sees it unclaimed. */
-		r = task_create(s, "platformstart", NULL, "{}", config_task_timeout_ms(cfg, "platformstart"), &id);
-		if (r >= 0)
-			r = task_claim(s, id, host) == 1 ? 0 : -EIO;
-		created = true;
-	}
-	if (r >= 0)
-		r = store_commit(s);
-	else
-		store_rollback(s);
-	if (r < 0)
-		return r;
-	*ret_id = id;
-	*ret_created = created;
+	*ret_id = out.id;
+	*ret_created = !out.joined;
 	return 0;
 }
 

@@ -48,6 +48,9 @@ void update_register_task_types(void);
 /* Check platformupdate task args; -EINVAL with a message for the user. */
 int update_args_validate(json_t *args, char *err, size_t errlen);
 
-/* The oldest platformupdate task that is queued, waiting or running: 1 with its id
- * and state name, 0 when there is none, or a negative errno from the store. */
-int update_find_active(struct store *s, int64_t *ret_id, char *ret_state, size_t state_len);
+/* Admission of a platformupdate (tasks/task_enqueue.h): one at a time.
+ * -EEXIST naming the active one (ret->id) and its state while one is
+ * queued, waiting or running. */
+struct task_enqueue;
+struct task_enqueued;
+int update_admit(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret);

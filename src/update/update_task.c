@@ -19,6 +19,7 @@
 #include "store/store_retry.h"
 #include "tasks/store_open.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 #include "tasks/task_type.h"
 
 /* How long the worker waits for the re-executed daemon to answer. */
@@ -63,22 +64,20 @@ int update_args_validate(json_t *args, char *err, size_t errlen)
 	return 0;
 }
 
-int update_find_active(struct store *s, int64_t *ret_id, char *ret_state, size_t state_len)
+int update_admit(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
 {
-	struct store_stmt *st;
-	int r = store_query(s, &st,
-			    "SELECT id, state FROM tasks WHERE type = 'platformupdate' AND state IN ('queued','waiting','running') "
-			    "ORDER BY id LIMIT 1",
-			    NULL);
+	(void)e;
+	struct task t;
+	int r = task_find_active(s, &(struct task_match){ .type = "platformupdate" }, &t);
+	if (r == -ENOENT)
+		return 0;
 	if (r < 0)
 		return r;
-	r = store_step(st);
-	if (r == 1) {
-		*ret_id = store_col_int64(st, 0);
-		snprintf(ret_state, state_len, "%s", store_col_text(st, 1) ? store_col_text(st, 1) : "");
-	}
-	store_finalize(st);
-	return r;
+	ret->id = t.id;
+	snprintf(ret->message, sizeof(ret->message), "an update is already %s: task %lld", task_state_name(t.state),
+		 (long long)t.id);
+	task_release(&t);
+	return -EEXIST;
 }
 
 /* ---- taking `platform` from inside the handler --------------------------------- */
