@@ -8,9 +8,11 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "backups/backup_admit.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "tasks/task.h"
+#include "tasks/task_enqueue.h"
 
 void backup_schedule_release(struct backup_schedule *bs)
 {
@@ -62,35 +64,24 @@ static void plan(struct backup_schedule *bs, const struct boxd_config *cfg, time
 	log_info("backups: next scheduled full backup at %s (schedule \"%s\")", when, bs->text);
 }
 
-/* A fullbackup task for `slot`, unless one is active (the same check and
- * insert in one write transaction as POST /backups/create). */
+/* A fullbackup task for `slot`, unless one is active (backups_admit_full(),
+ * as for POST /backups/create). */
 static int64_t queue(struct store *s, const struct boxd_config *cfg, time_t slot, const char *why)
 {
 	char when[40], args[96];
 	utc(slot, when, sizeof(when));
 	snprintf(args, sizeof(args), "{\"scheduledFor\":%lld}", (long long)slot);
-	int64_t running = 0, id = 0;
-	int r = store_begin(s, true);
-	if (r < 0)
-		goto fail;
-	r = store_query_int64(s, &running,
-			      "SELECT id FROM tasks WHERE type = 'fullbackup' AND state IN ('queued','waiting','running') "
-			      "ORDER BY id LIMIT 1",
-			      NULL);
-	if (r == 0) {
-		store_rollback(s);
+	struct task_enqueue e = { .type = "fullbackup", .args_json = args, .admit = backups_admit_full };
+	struct task_enqueued out;
+	int r = task_enqueue(s, cfg, &e, &out);
+	if (r == -EEXIST && out.message[0]) {
 		log_warn("backups: scheduled full backup for %s skipped: full backup task %lld is still running", when,
-			 (long long)running);
+			 (long long)out.id);
 		return 0;
 	}
-	if (r == -ENOENT)
-		r = task_create(s, "fullbackup", NULL, args, config_task_timeout_ms(cfg, "fullbackup"), &id);
-	if (r >= 0)
-		r = store_commit(s);
-	else
-		store_rollback(s);
 	if (r < 0)
 		goto fail;
+	int64_t id = out.id;
 	log_info("backups: full backup task %lld queued (%s, for %s)", (long long)id, why, when);
 	return id;
 fail:
