@@ -151,15 +151,23 @@ int cmd_app_list(struct cli *cli, int argc, char **argv)
 	return CLI_EXIT_OK;
 }
 
-int cmd_app_show(struct cli *cli, int argc, char **argv)
+/* `app show ID` and `app env list ID`: GET the app named by the one
+ * operand. 0 with the answer in *ret, or the exit code. */
+static int get_app(struct cli *cli, int argc, char **argv, struct api_answer *ret)
 {
 	int r = cli_no_options(cli, argc, argv, 1, 1);
 	if (r)
 		return r;
 	char path[256];
 	snprintf(path, sizeof(path), "/api/v1/apps/%s", argv[optind]);
+	return api_call(cli, "GET", path, NULL, ret);
+}
+
+int cmd_app_show(struct cli *cli, int argc, char **argv)
+{
 	struct api_answer a;
-	if ((r = api_call(cli, "GET", path, NULL, &a)))
+	int r = get_app(cli, argc, argv, &a);
+	if (r)
 		return r;
 	if (cli->json) {
 		api_print_raw(&a);
@@ -350,13 +358,9 @@ int cmd_app_env_unset(struct cli *cli, int argc, char **argv)
 /* `app env list ID`: KEY=VALUE lines, sorted; --json the env object. */
 int cmd_app_env_list(struct cli *cli, int argc, char **argv)
 {
-	int r = cli_no_options(cli, argc, argv, 1, 1);
-	if (r)
-		return r;
-	char path[256];
-	snprintf(path, sizeof(path), "/api/v1/apps/%s", argv[optind]);
 	struct api_answer a;
-	if ((r = api_call(cli, "GET", path, NULL, &a)))
+	int r = get_app(cli, argc, argv, &a);
+	if (r)
 		return r;
 	json_t *env = json_object_get(a.json, "env");
 	if (cli->json) {
