@@ -17,7 +17,7 @@ mapfile -t srcs < <(find "$root/src" -name '*.c' ! -path '*/daemon/*' ! -path '*
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DBOXD_VERSION=\"fuzz\"
 	-DBOXD_INSTALL_ROOT=\"/opt/boxd\" -I"$root/src"
 	$(pkg-config --cflags --libs libuv libmicrohttpd jansson sqlite3 libmariadb libpq libcurl libarchive libcrypto inih))
-for t in ${FUZZ_TARGETS:-lock-doc config engine api}; do
+for t in ${FUZZ_TARGETS:-lock-doc config engine api mysql-dsn}; do
 	echo "== fuzz-$t (${secs}s)"
 	clang "${flags[@]:0:7}" "$root/tests/fuzz/fuzz-$t.c" "${srcs[@]}" "${flags[@]:7}" -lpthread -o "$out/fuzz-$t"
 	mkdir -p "$out/corpus/$t"

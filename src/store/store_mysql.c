@@ -55,17 +55,13 @@
 #include <mysqld_error.h>
 
 #include "../common/timeutil.h"
+#include "mysql_dsn.h"
 
 #define STMT_CACHE_SIZE 48
 #define COL_INITIAL_CAP 64
 #define CONNECT_TIMEOUT_S 10
 #define SQL_IN_MSG 200
 #define ER_CLIENT_INTERACTION_TIMEOUT_MYSQL8 4031
-
-struct my_dsn {
-	char *user, *pass, *host, *db, *socket;
-	unsigned port;
-};
 
 enum param_kind { P_NULL = 0, P_INT, P_TEXT };
 
@@ -108,7 +104,7 @@ struct my_store {
 	struct store base;
 	MYSQL *db;          /* NULL after the connection was found lost */
 	uint64_t gen;       /* bumped by every (re)connect */
-	struct my_dsn dsn;
+	struct mysql_dsn dsn;
 	int lock_wait_s;
 	/* The transaction ended on the server behind the caller's back (lost
 	 * connection, deadlock): every statement fails with tx_err until the
@@ -207,164 +203,6 @@ static int fail_stmt(struct my_store *s, MYSQL_STMT *st, const char *what, const
 	return fail_code(s, mysql_stmt_errno(st), mysql_stmt_error(st), what, sql);
 }
 
-/* ---- DSN ------------------------------------------------------------------- */
-
-static void dsn_release(struct my_dsn *d)
-{
-	free(d->user);
-	free(d->pass);
-	free(d->host);
-	free(d->db);
-	free(d->socket);
-	*d = (struct my_dsn){ 0 };
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decode [p, p+n) into a new string; NULL (and *bad) when empty or
- * malformed. */
-static char *decode(const char *p, size_t n, bool *bad)
-{
-	if (n == 0)
-		return NULL;
-	char *out = malloc(n + 1), *o = out;
-	if (!out) {
-		*bad = true;
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '%') {
-			*o++ = p[i];
-			continue;
-		}
-		int hi = i + 2 < n ? hexval(p[i + 1]) : -1;
-		int lo = i + 2 < n ? hexval(p[i + 2]) : -1;
-		if (hi < 0 || lo < 0) {
-			free(out);
-			*bad = true;
-			return NULL;
-		}
-		*o++ = (char)(hi * 16 + lo);
-		i += 2;
-	}
-	*o = 0;
-	return out;
-}
-
-/* mysql://[user[:pass]@][host[:port]][/[dbname]][?socket=/path] */
-static int dsn_parse(const char *dsn, struct my_dsn *ret, char *err, size_t errlen)
-{
-	struct my_dsn d = { 0 };
-	bool bad = false;
-	const char *p;
-	if (!dsn || !*dsn) {
-		snprintf(err, errlen, "mysql: no DSN given (e.g. mysql://user:pass@host/dbname?socket=/path)");
-		return -EINVAL;
-	}
-	if (strncmp(dsn, "mysql://", 8) == 0)
-		p = dsn + 8;
-	else if (strncmp(dsn, "mariadb://", 10) == 0)
-		p = dsn + 10;
-	else {
-		snprintf(err, errlen, "mysql: DSN must start with mysql:// or mariadb://");
-		return -EINVAL;
-	}
-	size_t auth_len = strcspn(p, "/?");
-	const char *auth_end = p + auth_len;
-	const char *at = NULL;
-	for (const char *q = p; q < auth_end; q++)
-		if (*q == '@')
-			at = q;
-	const char *hp = p;
-	if (at) {
-		const char *colon = memchr(p, ':', (size_t)(at - p));
-		if (colon) {
-			d.user = decode(p, (size_t)(colon - p), &bad);
-			d.pass = decode(colon + 1, (size_t)(at - colon - 1), &bad);
-			if (!d.pass && !bad)
-				d.pass = strdup(""); /* "user:@host": an empty password */
-		} else {
-			d.user = decode(p, (size_t)(at - p), &bad);
-		}
-		hp = at + 1;
-	}
-	const char *host_end = auth_end, *port_str = NULL;
-	if (*hp == '[') {
-		const char *rb = memchr(hp, ']', (size_t)(auth_end - hp));
-		if (!rb) {
-			bad = true;
-		} else {
-			d.host = decode(hp + 1, (size_t)(rb - hp - 1), &bad);
-			if (rb + 1 < auth_end) {
-				if (rb[1] != ':')
-					bad = true;
-				port_str = rb + 2;
-			}
-		}
-	} else {
-		const char *colon = memchr(hp, ':', (size_t)(auth_end - hp));
-		if (colon) {
-			host_end = colon;
-			port_str = colon + 1;
-		}
-		d.host = decode(hp, (size_t)(host_end - hp), &bad);
-	}
-	if (port_str && !bad) {
-		char *end;
-		long port = strtol(port_str, &end, 10);
-		if (end != auth_end || port < 1 || port > 65535)
-			bad = true;
-		else
-			d.port = (unsigned)port;
-	}
-	const char *q = auth_end;
-	if (*q == '/') {
-		size_t n = strcspn(q + 1, "?");
-		d.db = decode(q + 1, n, &bad);
-		q += 1 + n;
-	}
-	if (bad) {
-		snprintf(err, errlen, "mysql: malformed DSN (expected mysql://user:pass@host:port/dbname?socket=/path)");
-		dsn_release(&d);
-		return -EINVAL;
-	}
-	if (*q == '?') {
-		q++;
-		while (*q) {
-			size_t n = strcspn(q, "&");
-			const char *eq = memchr(q, '=', n);
-			if (eq && (size_t)(eq - q) == 6 && strncmp(q, "socket", 6) == 0) {
-				free(d.socket);
-				d.socket = decode(eq + 1, n - 7, &bad);
-			} else if (n > 0) {
-				snprintf(err, errlen, "mysql: unknown DSN parameter \"%.*s\" (only socket= is known)",
-					 (int)(eq ? (size_t)(eq - q) : n), q);
-				dsn_release(&d);
-				return -EINVAL;
-			}
-			q += n;
-			if (*q == '&')
-				q++;
-		}
-		if (bad) {
-			snprintf(err, errlen, "mysql: malformed socket= parameter in DSN");
-			dsn_release(&d);
-			return -EINVAL;
-		}
-	}
-	*ret = d;
-	return 0;
-}
-
 /* ---- connection ------------------------------------------------------------ */
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
@@ -390,7 +228,7 @@ static int connect_db(struct my_store *s, MYSQL **ret, char *err, size_t errlen)
 	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* we reconnect ourselves, see above */
-	const struct my_dsn *d = &s->dsn;
+	const struct mysql_dsn *d = &s->dsn;
 	if (!mysql_real_connect(db, d->host, d->user, d->pass, d->db, d->port, d->socket, CLIENT_FOUND_ROWS)) {
 		unsigned e = mysql_errno(db);
 		snprintf(err, errlen, "mysql: cannot connect: %s (error %u)", mysql_error(db), e);
@@ -1010,7 +848,7 @@ static void my_close(struct store *base)
 	drop_conn(s);
 	for (int i = 0; i < STMT_CACHE_SIZE; i++)
 		stmt_free(s->cache[i]);
-	dsn_release(&s->dsn);
+	mysql_dsn_release(&s->dsn);
 	free(s);
 }
 
@@ -1042,11 +880,11 @@ int store_mysql_open(const struct store_options *opts, struct store **ret, char 
 	s->base.ops = &mysql_ops;
 	s->base.busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
 	s->lock_wait_s = (s->base.busy_timeout_ms + 999) / 1000;
-	int r = dsn_parse(opts->dsn, &s->dsn, errbuf, errlen);
+	int r = mysql_dsn_parse(opts->dsn, &s->dsn, errbuf, errlen);
 	if (r >= 0)
 		r = connect_db(s, &s->db, errbuf, errlen);
 	if (r < 0) {
-		dsn_release(&s->dsn);
+		mysql_dsn_release(&s->dsn);
 		free(s);
 		return r;
 	}
