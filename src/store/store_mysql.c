@@ -39,8 +39,13 @@
  * After a reconnect the session is set up again, and every cached statement
  * is prepared again on the new connection the next time it is used (each
  * statement remembers the connection generation it was prepared on).
+ *
+ * The cache, the generations, the reconnect rules, the latched transaction
+ * error and the retries are store_server.c's, shared with PostgreSQL; this
+ * file gives them MySQL's answers through struct server_ops (how to
+ * connect, prepare, send, and what a failure was).
  */
-#include "store-internal.h"
+#include "store_server.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -57,10 +62,8 @@
 #include "../common/timeutil.h"
 #include "mysql_dsn.h"
 
-#define STMT_CACHE_SIZE 48
 #define COL_INITIAL_CAP 64
 #define CONNECT_TIMEOUT_S 10
-#define SQL_IN_MSG 200
 #define ER_CLIENT_INTERACTION_TIMEOUT_MYSQL8 4031
 
 enum param_kind { P_NULL = 0, P_INT, P_TEXT };
@@ -83,13 +86,8 @@ struct my_col {
 enum stmt_state { ST_IDLE, ST_ROWS, ST_DONE };
 
 struct my_stmt {
-	struct store_stmt base;
+	struct server_stmt sv;
 	MYSQL_STMT *st;     /* NULL when not prepared */
-	uint64_t gen;       /* connection generation st was prepared on */
-	char *sql;          /* the SQL; cache key when cached */
-	bool cached;
-	bool in_use;
-	bool read_only;
 	enum stmt_state state;
 	int nparams;
 	struct my_param *params;
@@ -101,17 +99,10 @@ struct my_stmt {
 };
 
 struct my_store {
-	struct store base;
+	struct server_store sv;
 	MYSQL *db;          /* NULL after the connection was found lost */
-	uint64_t gen;       /* bumped by every (re)connect */
 	struct mysql_dsn dsn;
 	int lock_wait_s;
-	/* The transaction ended on the server behind the caller's back (lost
-	 * connection, deadlock): every statement fails with tx_err until the
-	 * caller rolls back. */
-	int tx_err;
-	char tx_msg[256];
-	struct my_stmt *cache[STMT_CACHE_SIZE];
 };
 
 #define MY(s) ((struct my_store *)(s))
@@ -194,8 +185,8 @@ static bool is_conn_lost(unsigned e) { return map_errno(e) == -ECONNRESET; }
 
 static int fail_code(struct my_store *s, unsigned e, const char *msg, const char *what, const char *sql)
 {
-	return store_set_error(&s->base, map_errno(e), "mysql: %s: %s (error %u)%s%.*s", what, msg, e,
-			       sql ? " in: " : "", SQL_IN_MSG, sql ? sql : "");
+	return store_set_error(&s->sv.base, map_errno(e), "mysql: %s: %s (error %u)%s%.*s", what, msg, e,
+			       sql ? " in: " : "", SERVER_SQL_IN_MSG, sql ? sql : "");
 }
 
 static int fail_stmt(struct my_store *s, MYSQL_STMT *st, const char *what, const char *sql)
@@ -254,30 +245,24 @@ static int connect_db(struct my_store *s, MYSQL **ret, char *err, size_t errlen)
 
 /* Forget a lost connection. The statements prepared on it were invalidated by
  * mysql_close() (they stay allocated until mysql_stmt_close()). */
-static void drop_conn(struct my_store *s)
+static void my_disconnect(struct server_store *base)
 {
+	struct my_store *s = MY(base);
 	if (s->db) {
 		mysql_close(s->db);
 		s->db = NULL;
 	}
 }
 
-static int reconnect(struct my_store *s)
+static int my_connect(struct server_store *base, char *err, size_t errlen)
 {
-	char err[sizeof(s->base.errmsg)];
-	drop_conn(s);
-	MYSQL *db;
-	int r = connect_db(s, &db, err, sizeof(err));
-	if (r < 0)
-		return store_set_error(&s->base, -ENOTCONN, "%s (the connection was lost; reconnecting failed)", err);
-	s->db = db;
-	s->gen++;
-	return 0;
+	return connect_db(MY(base), &MY(base)->db, err, errlen);
 }
 
 /* True when the server has closed (or is closing) this idle connection. */
-static bool conn_dead(struct my_store *s)
+static bool my_conn_dead(struct server_store *base)
 {
+	struct my_store *s = MY(base);
 	if (!s->db)
 		return true;
 	int fd = (int)mysql_get_socket(s->db);
@@ -295,61 +280,6 @@ static bool conn_dead(struct my_store *s)
 	}
 	/* Bytes nobody asked for: the server's last words before it closes. */
 	return true;
-}
-
-static bool must_not_reconnect(struct my_store *s) { return s->base.in_tx || s->base.session_pinned; }
-
-/* The connection is gone while the caller depends on its session: remember
- * that the transaction is gone and report it. */
-static int lost_in_session(struct my_store *s, const char *how)
-{
-	drop_conn(s);
-	if (s->base.in_tx) {
-		snprintf(s->tx_msg, sizeof(s->tx_msg),
-			 "mysql: the connection to the server was lost inside a transaction, which the server "
-			 "rolled back; roll back and start again");
-		s->tx_err = -ECONNRESET;
-		return store_set_error(&s->base, -ECONNRESET, "mysql: the connection to the server was lost %s, "
-				       "inside a transaction: nothing of it was committed", how);
-	}
-	return store_set_error(&s->base, -ECONNRESET,
-			       "mysql: the connection to the server was lost %s while session state (a named lock) "
-			       "was held; not reconnecting", how);
-}
-
-/* Make sure there is a live connection before sending. *reconnected is set
- * when this reconnected. */
-static int ensure_conn(struct my_store *s, bool *reconnected)
-{
-	if (s->base.in_tx && s->tx_err)
-		return store_set_error(&s->base, s->tx_err, "%s", s->tx_msg);
-	if (!conn_dead(s))
-		return 0;
-	if (must_not_reconnect(s))
-		return lost_in_session(s, "while idle");
-	if (*reconnected)
-		return store_set_error(&s->base, -ECONNRESET, "mysql: the connection to the server was lost again");
-	*reconnected = true;
-	return reconnect(s);
-}
-
-static void backoff(int attempt)
-{
-	int64_t us = 1000LL << (attempt < 5 ? attempt : 5);
-	sleep_us(us);
-}
-
-/* Busy inside a transaction: end it now (InnoDB may already have, after a
- * deadlock) and make the caller roll back. */
-static int busy_in_tx(struct my_store *s, int r)
-{
-	if (s->db)
-		mysql_real_query(s->db, "ROLLBACK", 8);
-	s->tx_err = r;
-	snprintf(s->tx_msg, sizeof(s->tx_msg),
-		 "mysql: the transaction was rolled back after a lock wait timeout or deadlock; roll back and "
-		 "retry");
-	return r;
 }
 
 /* ---- statements ------------------------------------------------------------ */
@@ -373,8 +303,9 @@ static void free_cols(struct my_stmt *c)
 	c->ncols = 0;
 }
 
-static void stmt_free(struct my_stmt *c)
+static void my_stmt_free(struct server_stmt *sc)
 {
+	struct my_stmt *c = (struct my_stmt *)sc;
 	if (!c)
 		return;
 	if (c->st)
@@ -383,106 +314,67 @@ static void stmt_free(struct my_stmt *c)
 	free(c->params);
 	free(c->pbind);
 	free_cols(c);
-	free(c->sql);
+	free(c->sv.sql);
 	free(c);
 }
 
-/* Prepare c->sql on the current connection (again, after a reconnect).
- * Preparing changes no data, so a connection found lost here is always
- * reconnected (outside a transaction). */
-static int stmt_ready(struct my_store *s, struct my_stmt *c, bool *reconnected)
+static struct server_stmt *my_stmt_new(struct server_store *s, const char *sql, bool cached)
 {
-	for (;;) {
-		int r = ensure_conn(s, reconnected);
-		if (r < 0)
-			return r;
-		if (c->st && c->gen == s->gen)
-			return 0;
-		if (c->st) {
-			mysql_stmt_close(c->st); /* invalidated with the old connection */
-			c->st = NULL;
-		}
-		MYSQL_STMT *st = mysql_stmt_init(s->db);
-		if (!st)
-			return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
-		if (mysql_stmt_prepare(st, c->sql, strlen(c->sql)) != 0) {
-			unsigned e = mysql_stmt_errno(st);
-			if (is_conn_lost(e)) {
-				mysql_stmt_close(st);
-				drop_conn(s);
-				if (must_not_reconnect(s))
-					return lost_in_session(s, "while preparing a statement");
-				if (*reconnected)
-					return store_set_error(&s->base, -ECONNRESET,
-							       "mysql: the connection to the server was lost again");
-				continue; /* ensure_conn() reconnects */
-			}
-			r = fail_stmt(s, st, "prepare", c->sql);
-			mysql_stmt_close(st);
-			return r;
-		}
-		int n = (int)mysql_stmt_param_count(st);
-		if (c->params && n != c->nparams) {
-			mysql_stmt_close(st);
-			return store_set_error(&s->base, -EIO, "mysql: statement changed its parameters on re-prepare");
-		}
-		if (!c->params && n > 0) {
-			c->params = calloc((size_t)n, sizeof(*c->params));
-			c->pbind = calloc((size_t)n, sizeof(*c->pbind));
-			if (!c->params || !c->pbind) {
-				mysql_stmt_close(st);
-				return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
-			}
-		}
-		c->nparams = n;
-		c->st = st;
-		c->gen = s->gen;
-		return 0;
+	(void)s;
+	(void)cached;
+	struct my_stmt *c = calloc(1, sizeof(*c));
+	if (!c || !(c->sv.sql = strdup(sql))) {
+		free(c);
+		return NULL;
 	}
+	return &c->sv;
+}
+
+/* Prepare c->sv.sql on the current connection (again, after a reconnect). */
+static int my_stmt_prepare(struct server_store *base, struct server_stmt *sc, bool *ret_lost)
+{
+	struct my_store *s = MY(base);
+	struct my_stmt *c = (struct my_stmt *)sc;
+	if (c->st) {
+		mysql_stmt_close(c->st); /* invalidated with the old connection */
+		c->st = NULL;
+	}
+	MYSQL_STMT *st = mysql_stmt_init(s->db);
+	if (!st)
+		return store_set_error(&base->base, -ENOMEM, "mysql: out of memory");
+	if (mysql_stmt_prepare(st, c->sv.sql, strlen(c->sv.sql)) != 0) {
+		unsigned e = mysql_stmt_errno(st);
+		*ret_lost = is_conn_lost(e);
+		int r = fail_stmt(s, st, "prepare", c->sv.sql);
+		mysql_stmt_close(st);
+		return r;
+	}
+	int n = (int)mysql_stmt_param_count(st);
+	if (c->params && n != c->nparams) {
+		mysql_stmt_close(st);
+		return store_set_error(&base->base, -EIO, "mysql: statement changed its parameters on re-prepare");
+	}
+	if (!c->params && n > 0) {
+		c->params = calloc((size_t)n, sizeof(*c->params));
+		c->pbind = calloc((size_t)n, sizeof(*c->pbind));
+		if (!c->params || !c->pbind) {
+			mysql_stmt_close(st);
+			return store_set_error(&base->base, -ENOMEM, "mysql: out of memory");
+		}
+	}
+	c->nparams = n;
+	c->st = st;
+	return 0;
 }
 
 static int my_prepare(struct store *base, const char *sql, struct store_stmt **ret)
 {
-	struct my_store *s = MY(base);
-	struct my_stmt *c = NULL;
-	int free_slot = -1;
-	for (int i = 0; i < STMT_CACHE_SIZE; i++) {
-		struct my_stmt *e = s->cache[i];
-		if (!e) {
-			if (free_slot < 0)
-				free_slot = i;
-			continue;
-		}
-		if (!e->in_use && strcmp(e->sql, sql) == 0) {
-			c = e;
-			break;
-		}
-	}
-	bool fresh = !c;
-	if (fresh) {
-		c = calloc(1, sizeof(*c));
-		if (!c || !(c->sql = strdup(sql))) {
-			free(c);
-			return store_set_error(base, -ENOMEM, "mysql: out of memory");
-		}
-		c->base.store = base;
-		c->read_only = store_sql_is_read_only(sql);
-	}
-	bool reconnected = false;
-	int r = stmt_ready(s, c, &reconnected);
-	if (r < 0) {
-		if (fresh)
-			stmt_free(c);
+	int r = server_prepare(base, sql, ret);
+	if (r < 0)
 		return r;
-	}
-	if (fresh && free_slot >= 0) {
-		c->cached = true;
-		s->cache[free_slot] = c;
-	}
-	c->in_use = true;
+	struct my_stmt *c = MYST(*ret);
 	c->state = ST_IDLE;
 	c->changes = 0;
-	*ret = &c->base;
 	return 0;
 }
 
@@ -552,7 +444,7 @@ static int bind_params(struct my_store *s, struct my_stmt *c)
 		}
 	}
 	if (mysql_stmt_bind_param(c->st, c->pbind) != 0)
-		return fail_stmt(s, c->st, "bind", c->sql);
+		return fail_stmt(s, c->st, "bind", c->sv.sql);
 	return 0;
 }
 
@@ -565,7 +457,7 @@ static int bind_results(struct my_store *s, struct my_stmt *c)
 		c->rbind = calloc(n, sizeof(*c->rbind));
 		if (!c->cols || !c->rbind) {
 			free_cols(c);
-			return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+			return store_set_error(&s->sv.base, -ENOMEM, "mysql: out of memory");
 		}
 		c->ncols = n;
 		for (unsigned i = 0; i < n; i++) {
@@ -573,7 +465,7 @@ static int bind_results(struct my_store *s, struct my_stmt *c)
 			c->cols[i].buf = malloc(COL_INITIAL_CAP);
 			if (!c->cols[i].buf) {
 				free_cols(c);
-				return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+				return store_set_error(&s->sv.base, -ENOMEM, "mysql: out of memory");
 			}
 		}
 	}
@@ -589,62 +481,42 @@ static int bind_results(struct my_store *s, struct my_stmt *c)
 		};
 	}
 	if (n > 0 && mysql_stmt_bind_result(c->st, c->rbind) != 0)
-		return fail_stmt(s, c->st, "bind result", c->sql);
+		return fail_stmt(s, c->st, "bind result", c->sv.sql);
 	return 0;
 }
 
-/* Execute with the reconnect and busy rules described at the top. On success
- * the result (if any) is buffered and bound. */
-static int execute(struct my_store *s, struct my_stmt *c)
+/* Send: execute with the bound parameters; the result (if any) is buffered
+ * and bound. */
+static int my_send(struct server_store *base, struct server_stmt *sc)
 {
-	bool reconnected = false;
-	int64_t start = now_mono_ms();
-	for (int attempt = 0;; attempt++) {
-		int r = stmt_ready(s, c, &reconnected);
-		if (r < 0)
-			return r;
-		r = bind_params(s, c);
-		if (r < 0)
-			return r;
-		bool ok = mysql_stmt_execute(c->st) == 0;
-		bool has_rows = ok && mysql_stmt_field_count(c->st) > 0;
-		if (ok && has_rows)
-			ok = mysql_stmt_store_result(c->st) == 0;
-		if (ok)
-			return has_rows ? bind_results(s, c) : 0;
-
-		unsigned e = mysql_stmt_errno(c->st);
-		if (is_conn_lost(e)) {
-			/* libmariadb reports CR_SERVER_GONE_ERROR only when the
-			 * command could not be written: the server never saw it. */
-			bool unsent = e == CR_SERVER_GONE_ERROR;
-			char msg[256];
-			snprintf(msg, sizeof(msg), "%s", mysql_stmt_error(c->st));
-			drop_conn(s);
-			if (must_not_reconnect(s))
-				return lost_in_session(s, "while running a statement");
-			if (!reconnected && (unsent || c->read_only))
-				continue; /* stmt_ready() reconnects */
-			return store_set_error(&s->base, -ECONNRESET,
-					       "mysql: the connection to the server was lost while running a statement, "
-					       "which may or may not have been applied: %s (error %u) in: %.*s",
-					       msg, e, SQL_IN_MSG, c->sql);
-		}
-		if (e == ER_NEED_REPREPARE && attempt < 3) {
-			c->gen = 0; /* the server did not run it: prepare again */
-			continue;
-		}
-		r = fail_stmt(s, c->st, "step", c->sql);
-		if (r == -EBUSY) {
-			if (s->base.in_tx)
-				return busy_in_tx(s, r);
-			if (now_mono_ms() - start < s->base.busy_timeout_ms) {
-				backoff(attempt);
-				continue;
-			}
-		}
+	struct my_store *s = MY(base);
+	struct my_stmt *c = (struct my_stmt *)sc;
+	int r = bind_params(s, c);
+	if (r < 0)
 		return r;
+	bool ok = mysql_stmt_execute(c->st) == 0;
+	bool has_rows = ok && mysql_stmt_field_count(c->st) > 0;
+	if (ok && has_rows)
+		ok = mysql_stmt_store_result(c->st) == 0;
+	if (ok)
+		return has_rows ? bind_results(s, c) : 0;
+	return 1;
+}
+
+static void my_classify(struct server_store *base, struct server_stmt *sc, struct server_failure *ret)
+{
+	struct my_store *s = MY(base);
+	struct my_stmt *c = (struct my_stmt *)sc;
+	unsigned e = mysql_stmt_errno(c->st);
+	if (is_conn_lost(e)) {
+		/* libmariadb reports CR_SERVER_GONE_ERROR only when the command
+		 * could not be written: the server never saw it. */
+		ret->kind = e == CR_SERVER_GONE_ERROR ? SERVER_NOT_SENT : SERVER_LOST;
+		snprintf(ret->msg, sizeof(ret->msg), "%s (error %u)", mysql_stmt_error(c->st), e);
+		return;
 	}
+	ret->kind = e == ER_NEED_REPREPARE ? SERVER_REPREPARE : SERVER_FAILED;
+	ret->err = fail_stmt(s, c->st, "step", c->sv.sql);
 }
 
 static int fetch_row(struct my_store *s, struct my_stmt *c)
@@ -656,7 +528,7 @@ static int fetch_row(struct my_store *s, struct my_stmt *c)
 	}
 	if (rc == 1) {
 		c->state = ST_DONE;
-		return fail_stmt(s, c->st, "fetch", c->sql);
+		return fail_stmt(s, c->st, "fetch", c->sv.sql);
 	}
 	if (rc == MYSQL_DATA_TRUNCATED) {
 		bool rebind = false;
@@ -669,7 +541,7 @@ static int fetch_row(struct my_store *s, struct my_stmt *c)
 				cap = col->cap * 2;
 			char *buf = malloc(cap);
 			if (!buf)
-				return store_set_error(&s->base, -ENOMEM, "mysql: out of memory");
+				return store_set_error(&s->sv.base, -ENOMEM, "mysql: out of memory");
 			free(col->buf);
 			col->buf = buf;
 			col->cap = cap;
@@ -677,11 +549,11 @@ static int fetch_row(struct my_store *s, struct my_stmt *c)
 			c->rbind[i].buffer_length = cap - 1;
 			rebind = true;
 			if (mysql_stmt_fetch_column(c->st, &c->rbind[i], i, 0) != 0)
-				return fail_stmt(s, c->st, "fetch column", c->sql);
+				return fail_stmt(s, c->st, "fetch column", c->sv.sql);
 		}
 		/* Keep the bigger buffers for the rows still to come. */
 		if (rebind && mysql_stmt_bind_result(c->st, c->rbind) != 0)
-			return fail_stmt(s, c->st, "bind result", c->sql);
+			return fail_stmt(s, c->st, "bind result", c->sv.sql);
 	}
 	for (unsigned i = 0; i < c->ncols; i++) {
 		struct my_col *col = &c->cols[i];
@@ -703,7 +575,7 @@ static int my_step(struct store_stmt *st)
 	case ST_IDLE:
 		break;
 	}
-	int r = execute(s, c);
+	int r = server_execute(&s->sv, &c->sv);
 	if (r < 0)
 		return r;
 	if (mysql_stmt_field_count(c->st) == 0) {
@@ -746,111 +618,53 @@ static void my_finalize(struct store_stmt *st)
 {
 	struct my_stmt *c = MYST(st);
 	struct my_store *s = MY(st->store);
-	if (!c->cached) {
-		stmt_free(c);
-		return;
+	if (c->sv.cached) {
+		/* Client-side only (no round trip): the result was fully buffered. */
+		if (c->st && c->sv.gen == s->sv.gen && s->db)
+			mysql_stmt_free_result(c->st);
+		clear_params(c);
+		c->state = ST_IDLE;
 	}
-	/* Client-side only (no round trip): the result was fully buffered. */
-	if (c->st && c->gen == s->gen && s->db)
-		mysql_stmt_free_result(c->st);
-	clear_params(c);
-	c->state = ST_IDLE;
-	c->in_use = false;
+	server_finalize(&c->sv);
 }
 
 /* ---- transactions ------------------------------------------------------------ */
 
 /* A statement without parameters or rows, over the text protocol. */
-static int simple_query(struct my_store *s, const char *sql, unsigned *ret_errno)
+static void my_command(struct server_store *base, const char *sql, struct server_failure *ret)
 {
-	*ret_errno = 0;
+	struct my_store *s = MY(base);
+	*ret = (struct server_failure){ .kind = SERVER_OK };
 	if (mysql_real_query(s->db, sql, strlen(sql)) == 0)
-		return 0;
-	*ret_errno = mysql_errno(s->db);
-	return fail_code(s, *ret_errno, mysql_error(s->db), sql, NULL);
-}
-
-static int my_begin(struct store *base, bool write)
-{
-	struct my_store *s = MY(base);
-	(void)write; /* InnoDB takes row locks as it goes: nothing to take up front */
-	s->tx_err = 0;
-	bool reconnected = false;
-	for (;;) {
-		int r = ensure_conn(s, &reconnected);
-		if (r < 0)
-			return r;
-		unsigned e;
-		r = simple_query(s, "START TRANSACTION", &e);
-		if (r < 0 && is_conn_lost(e) && !reconnected) {
-			drop_conn(s); /* nothing to lose yet: reconnect and retry */
-			continue;
-		}
-		if (r < 0 && is_conn_lost(e))
-			drop_conn(s);
-		return r;
-	}
-}
-
-static void end_tx(struct my_store *s) { s->tx_err = 0; }
-
-static int my_commit(struct store *base)
-{
-	struct my_store *s = MY(base);
-	if (s->tx_err) {
-		int r = s->tx_err;
-		if (s->db)
-			mysql_real_query(s->db, "ROLLBACK", 8);
-		store_set_error(base, r, "%s (nothing was committed)", s->tx_msg);
-		end_tx(s);
-		return r;
-	}
-	if (conn_dead(s)) {
-		drop_conn(s);
-		end_tx(s);
-		return store_set_error(base, -ECONNRESET, "mysql: the connection to the server was lost inside a "
-				       "transaction, which the server rolled back: nothing was committed");
-	}
-	unsigned e;
-	int r = simple_query(s, "COMMIT", &e);
-	if (r < 0 && is_conn_lost(e)) {
-		drop_conn(s);
-		if (e == CR_SERVER_GONE_ERROR)
-			r = store_set_error(base, -ECONNRESET, "mysql: the connection to the server was lost before "
-					    "COMMIT was sent: nothing was committed");
-		else
-			r = store_set_error(base, -ECONNRESET, "mysql: the connection to the server was lost during "
-					    "COMMIT: the transaction may or may not have been committed");
-	} else if (r < 0) {
-		char msg[sizeof(base->errmsg)];
-		snprintf(msg, sizeof(msg), "%s", base->errmsg);
-		mysql_real_query(s->db, "ROLLBACK", 8);
-		store_set_error(base, r, "%s (the transaction was rolled back)", msg);
-	}
-	end_tx(s);
-	return r;
-}
-
-static void my_rollback(struct store *base)
-{
-	struct my_store *s = MY(base);
-	if (!s->tx_err && !conn_dead(s)) {
-		unsigned e;
-		if (simple_query(s, "ROLLBACK", &e) < 0 && is_conn_lost(e))
-			drop_conn(s); /* the server rolls back a lost session by itself */
-	}
-	end_tx(s);
+		return;
+	unsigned e = mysql_errno(s->db);
+	ret->err = fail_code(s, e, mysql_error(s->db), sql, NULL);
+	ret->kind = !is_conn_lost(e) ? SERVER_FAILED : e == CR_SERVER_GONE_ERROR ? SERVER_NOT_SENT : SERVER_LOST;
 }
 
 static void my_close(struct store *base)
 {
 	struct my_store *s = MY(base);
-	drop_conn(s);
-	for (int i = 0; i < STMT_CACHE_SIZE; i++)
-		stmt_free(s->cache[i]);
+	server_store_close(&s->sv);
+	my_disconnect(&s->sv);
 	mysql_dsn_release(&s->dsn);
 	free(s);
 }
+
+static const struct server_ops mysql_server_ops = {
+	.name = "mysql",
+	.begin_sql = "START TRANSACTION",
+	.error_aborts_tx = false,
+	.connect = my_connect,
+	.disconnect = my_disconnect,
+	.conn_dead = my_conn_dead,
+	.stmt_new = my_stmt_new,
+	.stmt_free = my_stmt_free,
+	.prepare = my_stmt_prepare,
+	.send = my_send,
+	.classify = my_classify,
+	.command = my_command,
+};
 
 static const struct store_ops mysql_ops = {
 	.close = my_close,
@@ -864,9 +678,9 @@ static const struct store_ops mysql_ops = {
 	.col_is_null = my_col_is_null,
 	.changes = my_changes,
 	.finalize = my_finalize,
-	.begin = my_begin,
-	.commit = my_commit,
-	.rollback = my_rollback,
+	.begin = server_begin,
+	.commit = server_commit,
+	.rollback = server_rollback,
 	.now_ms_sql = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)",
 };
 
@@ -877,9 +691,9 @@ int store_mysql_open(const struct store_options *opts, struct store **ret, char 
 		snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	s->base.ops = &mysql_ops;
-	s->base.busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
-	s->lock_wait_s = (s->base.busy_timeout_ms + 999) / 1000;
+	s->sv.base.ops = &mysql_ops;
+	server_store_init(&s->sv, &mysql_server_ops, opts);
+	s->lock_wait_s = (s->sv.base.busy_timeout_ms + 999) / 1000;
 	int r = mysql_dsn_parse(opts->dsn, &s->dsn, errbuf, errlen);
 	if (r >= 0)
 		r = connect_db(s, &s->db, errbuf, errlen);
@@ -888,7 +702,6 @@ int store_mysql_open(const struct store_options *opts, struct store **ret, char 
 		free(s);
 		return r;
 	}
-	s->gen = 1;
-	*ret = &s->base;
+	*ret = &s->sv.base;
 	return 0;
 }

@@ -36,8 +36,12 @@
  *     -ECONNRESET says so, and the next statement reconnects.
  * After a reconnect the session is set up again and each cached statement
  * is prepared again the next time it is used.
+ *
+ * The cache, the generations, the reconnect rules, the latched transaction
+ * error and the retries are store_server.c's, shared with MySQL; this file
+ * gives them PostgreSQL's answers through struct server_ops.
  */
-#include "store-internal.h"
+#include "store_server.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -49,35 +53,28 @@
 
 #include "../common/timeutil.h"
 
-#define STMT_CACHE_SIZE 48
-#define SQL_IN_MSG 200
 #define BOOLOID 16
 
 struct pg_stmt {
-	struct store_stmt base;
-	char *sql;          /* the caller's SQL; cache key when cached */
+	struct server_stmt sv;
 	char *pgsql;        /* with $n placeholders */
 	char name[24];      /* server-side name; "" for an unnamed statement */
-	uint64_t gen;       /* connection generation it was prepared on */
-	bool cached, in_use, read_only, executed;
+	bool executed;
 	int nparams;
 	char **values;      /* text of each parameter; NULL = SQL NULL */
 	PGresult *res;
 	int row, nrows;
 	int64_t changes;
+	/* A failed send, for classify(). */
+	PGresult *failed;
+	bool failed_sent, failed_ok;
 };
 
 struct pg_store {
-	struct store base;
+	struct server_store sv;
 	PGconn *conn;
-	uint64_t gen;       /* bumped by every (re)connect */
 	unsigned next_name;
 	bool fatal_notice;  /* the server said goodbye while we were idle */
-	/* The transaction is aborted on the server (an error) or gone (lost
-	 * connection): later statements fail with tx_err until rollback. */
-	int tx_err;
-	char tx_msg[400];
-	struct pg_stmt *cache[STMT_CACHE_SIZE];
 };
 
 #define PG(s) ((struct pg_store *)(s))
@@ -257,8 +254,8 @@ static int fail_result(struct pg_store *s, const PGresult *res, const char *what
 	char msg[384];
 	result_message(s, res, msg, sizeof(msg));
 	int r = res ? map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -EIO;
-	return store_set_error(&s->base, r, "postgres: %s: %s%s%.*s", what, msg, sql ? " in: " : "", SQL_IN_MSG,
-			       sql ? sql : "");
+	return store_set_error(&s->sv.base, r, "postgres: %s: %s%s%.*s", what, msg, sql ? " in: " : "",
+			       SERVER_SQL_IN_MSG, sql ? sql : "");
 }
 
 /* ---- connection ------------------------------------------------------------ */
@@ -281,7 +278,7 @@ static int setup_session(struct pg_store *s, char *err, size_t errlen)
 	}
 	char sql[160];
 	snprintf(sql, sizeof(sql), "SET lock_timeout = %d; SET standard_conforming_strings = on",
-		 s->base.busy_timeout_ms);
+		 s->sv.base.busy_timeout_ms);
 	PGresult *res = PQexec(s->conn, sql);
 	int r = 0;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
@@ -322,24 +319,22 @@ static int connect_error(PGconn *conn, char *err, size_t errlen)
 	return -ECONNREFUSED;
 }
 
-static int reconnect(struct pg_store *s)
+static int pg_connect(struct server_store *base, char *err, size_t errlen)
 {
-	char err[sizeof(s->base.errmsg)];
+	struct pg_store *s = PG(base);
 	PQreset(s->conn);
-	int r;
 	if (PQstatus(s->conn) != CONNECTION_OK)
-		r = connect_error(s->conn, err, sizeof(err));
-	else
-		r = setup_session(s, err, sizeof(err));
-	if (r < 0)
-		return store_set_error(&s->base, -ENOTCONN, "%s (the connection was lost; reconnecting failed)", err);
-	s->gen++;
-	return 0;
+		return connect_error(s->conn, err, errlen);
+	return setup_session(s, err, errlen);
 }
 
+/* libpq keeps a lost connection's PGconn: connect() resets it. */
+static void pg_disconnect(struct server_store *base) { (void)base; }
+
 /* True when the server has closed (or is closing) this idle connection. */
-static bool conn_dead(struct pg_store *s)
+static bool pg_conn_dead(struct server_store *base)
 {
+	struct pg_store *s = PG(base);
 	if (PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice)
 		return true;
 	struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
@@ -353,44 +348,6 @@ static bool conn_dead(struct pg_store *s)
 	while ((n = PQnotifies(s->conn)))
 		PQfreemem(n);
 	return PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice;
-}
-
-static bool must_not_reconnect(struct pg_store *s) { return s->base.in_tx || s->base.session_pinned; }
-
-static void tx_fail(struct pg_store *s, int err, const char *msg)
-{
-	if (!s->base.in_tx || s->tx_err)
-		return;
-	s->tx_err = err == -ECONNRESET ? err : -ECANCELED;
-	snprintf(s->tx_msg, sizeof(s->tx_msg),
-		 "postgres: statement not run: the transaction was aborted by an earlier error (%.240s); roll it back",
-		 msg);
-}
-
-static int lost_in_session(struct pg_store *s, const char *how)
-{
-	if (s->base.in_tx) {
-		tx_fail(s, -ECONNRESET, "the connection to the server was lost");
-		return store_set_error(&s->base, -ECONNRESET, "postgres: the connection to the server was lost %s, "
-				       "inside a transaction: nothing of it was committed", how);
-	}
-	return store_set_error(&s->base, -ECONNRESET,
-			       "postgres: the connection to the server was lost %s while session state was held; "
-			       "not reconnecting", how);
-}
-
-static int ensure_conn(struct pg_store *s, bool *reconnected)
-{
-	if (s->base.in_tx && s->tx_err)
-		return store_set_error(&s->base, s->tx_err, "%s", s->tx_msg);
-	if (!conn_dead(s))
-		return 0;
-	if (must_not_reconnect(s))
-		return lost_in_session(s, "while idle");
-	if (*reconnected)
-		return store_set_error(&s->base, -ECONNRESET, "postgres: the connection to the server was lost again");
-	*reconnected = true;
-	return reconnect(s);
 }
 
 /* ---- statements ------------------------------------------------------------ */
@@ -412,96 +369,61 @@ static void clear_result(struct pg_stmt *c)
 	c->nrows = 0;
 }
 
-static void stmt_free(struct pg_stmt *c)
+static void pg_stmt_free(struct server_stmt *sc)
 {
+	struct pg_stmt *c = (struct pg_stmt *)sc;
 	if (!c)
 		return;
 	clear_result(c);
+	PQclear(c->failed);
 	clear_values(c);
 	free(c->values);
-	free(c->sql);
+	free(c->sv.sql);
 	free(c->pgsql);
 	free(c);
 }
 
-/* Prepare a named statement on the current connection (again, after a
- * reconnect). Preparing changes no data: a loss found here is reconnected
- * outside a transaction. */
-static int stmt_ready(struct pg_store *s, struct pg_stmt *c, bool *reconnected)
+static struct server_stmt *pg_stmt_new(struct server_store *base, const char *sql, bool cached)
 {
-	for (;;) {
-		int r = ensure_conn(s, reconnected);
-		if (r < 0)
-			return r;
-		if (!c->name[0] || c->gen == s->gen)
-			return 0;
-		PGresult *res = PQprepare(s->conn, c->name, c->pgsql, c->nparams, NULL);
-		if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-			PQclear(res);
-			c->gen = s->gen;
-			return 0;
-		}
-		if (PQstatus(s->conn) != CONNECTION_OK) {
-			PQclear(res);
-			if (must_not_reconnect(s))
-				return lost_in_session(s, "while preparing a statement");
-			if (*reconnected)
-				return store_set_error(&s->base, -ECONNRESET,
-						       "postgres: the connection to the server was lost again");
-			continue; /* ensure_conn() reconnects */
-		}
-		r = fail_result(s, res, "prepare", c->sql);
-		PQclear(res);
-		tx_fail(s, r, s->base.errmsg);
-		return r;
+	struct pg_store *s = PG(base);
+	struct pg_stmt *c = calloc(1, sizeof(*c));
+	if (!c || !(c->sv.sql = strdup(sql)) || rewrite_placeholders(sql, &c->pgsql, &c->nparams) < 0 ||
+	    (c->nparams > 0 && !(c->values = calloc((size_t)c->nparams, sizeof(*c->values))))) {
+		pg_stmt_free(c ? &c->sv : NULL);
+		return NULL;
 	}
+	c->row = -1;
+	/* Uncached statements run unnamed: nothing to free on the server. */
+	if (cached)
+		snprintf(c->name, sizeof(c->name), "boxd_%u", ++s->next_name);
+	return &c->sv;
+}
+
+/* Prepare a named statement on the current connection (again, after a
+ * reconnect); an unnamed one is sent whole each time. */
+static int pg_stmt_prepare(struct server_store *base, struct server_stmt *sc, bool *ret_lost)
+{
+	struct pg_store *s = PG(base);
+	struct pg_stmt *c = (struct pg_stmt *)sc;
+	if (!c->name[0])
+		return 0;
+	PGresult *res = PQprepare(s->conn, c->name, c->pgsql, c->nparams, NULL);
+	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+		PQclear(res);
+		return 0;
+	}
+	*ret_lost = PQstatus(s->conn) != CONNECTION_OK;
+	int r = fail_result(s, res, "prepare", c->sv.sql);
+	PQclear(res);
+	return r;
 }
 
 static int pg_prepare(struct store *base, const char *sql, struct store_stmt **ret)
 {
-	struct pg_store *s = PG(base);
-	struct pg_stmt *c = NULL;
-	int free_slot = -1;
-	for (int i = 0; i < STMT_CACHE_SIZE; i++) {
-		struct pg_stmt *e = s->cache[i];
-		if (!e) {
-			if (free_slot < 0)
-				free_slot = i;
-			continue;
-		}
-		if (!e->in_use && strcmp(e->sql, sql) == 0) {
-			c = e;
-			break;
-		}
-	}
-	bool fresh = !c;
-	if (fresh) {
-		c = calloc(1, sizeof(*c));
-		if (!c || !(c->sql = strdup(sql)) || rewrite_placeholders(sql, &c->pgsql, &c->nparams) < 0 ||
-		    (c->nparams > 0 && !(c->values = calloc((size_t)c->nparams, sizeof(*c->values))))) {
-			stmt_free(c);
-			return store_set_error(base, -ENOMEM, "postgres: out of memory");
-		}
-		c->base.store = base;
-		c->read_only = store_sql_is_read_only(sql);
-		c->row = -1;
-		if (free_slot >= 0)
-			snprintf(c->name, sizeof(c->name), "boxd_%u", ++s->next_name);
-	}
-	bool reconnected = false;
-	int r = stmt_ready(s, c, &reconnected);
-	if (r < 0) {
-		if (fresh)
-			stmt_free(c);
+	int r = server_prepare(base, sql, ret);
+	if (r < 0)
 		return r;
-	}
-	if (fresh && free_slot >= 0) {
-		c->cached = true;
-		s->cache[free_slot] = c;
-	}
-	c->in_use = true;
-	c->changes = 0;
-	*ret = &c->base;
+	PGST(*ret)->changes = 0;
 	return 0;
 }
 
@@ -562,78 +484,68 @@ static PGresult *run_once(struct pg_store *s, struct pg_stmt *c, bool *ret_sent)
 	return first;
 }
 
-static int execute(struct pg_store *s, struct pg_stmt *c)
+/* Send: a result taken if the statement ran, and also when the connection
+ * closed after a read-only statement ran (its rows are all here); else
+ * kept for classify(). */
+static int pg_send(struct server_store *base, struct server_stmt *sc)
 {
-	bool reconnected = false;
-	int64_t start = now_mono_ms();
-	for (int attempt = 0;; attempt++) {
-		int r = stmt_ready(s, c, &reconnected);
-		if (r < 0)
-			return r;
-		bool sent;
-		PGresult *res = run_once(s, c, &sent);
-		ExecStatusType status = PQresultStatus(res);
-		bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-		if (PQstatus(s->conn) != CONNECTION_OK && !(ok && c->read_only)) {
-			/* Lost before ReadyForQuery. In the extended protocol a
-			 * statement outside a transaction commits at Sync, after
-			 * its CommandComplete: even a success result does not
-			 * prove the commit. But a session ended by
-			 * pg_terminate_backend() (57P01) before CommandComplete
-			 * never got to commit: it did not apply. */
-			const char *state = ok ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
-			bool not_applied = !sent || (state && strcmp(state, "57P01") == 0);
-			char msg[384];
-			if (ok)
-				snprintf(msg, sizeof(msg), "the connection closed before the server confirmed the commit");
-			else
-				result_message(s, res, msg, sizeof(msg));
-			PQclear(res);
-			if (must_not_reconnect(s))
-				return lost_in_session(s, "while running a statement");
-			if (!reconnected && (not_applied || c->read_only))
-				continue; /* stmt_ready() reconnects */
-			return store_set_error(&s->base, -ECONNRESET,
-					       "postgres: the connection to the server was lost while running a "
-					       "statement, which may or may not have been applied: %s in: %.*s",
-					       msg, SQL_IN_MSG, c->sql);
-		}
-		if (ok) {
-			c->res = res;
-			c->executed = true;
-			c->row = -1;
-			c->nrows = status == PGRES_TUPLES_OK ? PQntuples(res) : 0;
-			const char *n = PQcmdTuples(res);
-			c->changes = n && *n ? strtoll(n, NULL, 10) : 0;
-			return 0;
-		}
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (state && strcmp(state, "26000") == 0 && !s->base.in_tx && c->name[0] && attempt < 2) {
-			/* Our prepared statement vanished (DISCARD ALL by a
-			 * pooler): nothing ran, prepare it again. */
-			PQclear(res);
-			c->gen = 0;
-			continue;
-		}
-		r = fail_result(s, res, "step", c->sql);
-		PQclear(res);
-		if (s->base.in_tx) {
-			tx_fail(s, r, s->base.errmsg);
-			return r;
-		}
-		if (r == -EBUSY && now_mono_ms() - start < s->base.busy_timeout_ms) {
-			sleep_us(1000LL << (attempt < 5 ? attempt : 5));
-			continue;
-		}
-		return r;
+	struct pg_store *s = PG(base);
+	struct pg_stmt *c = (struct pg_stmt *)sc;
+	bool sent;
+	PGresult *res = run_once(s, c, &sent);
+	ExecStatusType status = PQresultStatus(res);
+	bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+	if (ok && (PQstatus(s->conn) == CONNECTION_OK || c->sv.read_only)) {
+		c->res = res;
+		c->executed = true;
+		c->row = -1;
+		c->nrows = status == PGRES_TUPLES_OK ? PQntuples(res) : 0;
+		const char *n = PQcmdTuples(res);
+		c->changes = n && *n ? strtoll(n, NULL, 10) : 0;
+		return 0;
 	}
+	PQclear(c->failed);
+	c->failed = res;
+	c->failed_sent = sent;
+	c->failed_ok = ok;
+	return 1;
+}
+
+static void pg_classify(struct server_store *base, struct server_stmt *sc, struct server_failure *ret)
+{
+	struct pg_store *s = PG(base);
+	struct pg_stmt *c = (struct pg_stmt *)sc;
+	PGresult *res = c->failed;
+	c->failed = NULL;
+	const char *state = c->failed_ok ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (PQstatus(s->conn) != CONNECTION_OK) {
+		/* Lost before ReadyForQuery. In the extended protocol a
+		 * statement outside a transaction commits at Sync, after its
+		 * CommandComplete: even a success result does not prove the
+		 * commit. But a session ended by pg_terminate_backend() (57P01)
+		 * before CommandComplete never got to commit: it did not apply. */
+		bool not_applied = !c->failed_sent || (state && strcmp(state, "57P01") == 0);
+		ret->kind = not_applied ? SERVER_NOT_SENT : SERVER_LOST;
+		if (c->failed_ok)
+			snprintf(ret->msg, sizeof(ret->msg), "the connection closed before the server confirmed the commit");
+		else
+			result_message(s, res, ret->msg, sizeof(ret->msg));
+	} else {
+		/* 26000: our prepared statement vanished (DISCARD ALL by a
+		 * pooler): nothing ran. Inside a transaction that error has
+		 * aborted it all the same. */
+		bool vanished = state && strcmp(state, "26000") == 0 && !s->sv.base.in_tx && c->name[0];
+		ret->kind = vanished ? SERVER_REPREPARE : SERVER_FAILED;
+		ret->err = fail_result(s, res, "step", c->sv.sql);
+	}
+	PQclear(res);
 }
 
 static int pg_step(struct store_stmt *st)
 {
 	struct pg_stmt *c = PGST(st);
 	if (!c->executed) {
-		int r = execute(PG(st->store), c);
+		int r = server_execute(&PG(st->store)->sv, &c->sv);
 		if (r < 0)
 			return r;
 	}
@@ -672,92 +584,53 @@ static int64_t pg_changes(struct store_stmt *st) { return PGST(st)->changes; }
 static void pg_finalize(struct store_stmt *st)
 {
 	struct pg_stmt *c = PGST(st);
-	if (!c->cached) {
-		stmt_free(c);
-		return;
+	if (c->sv.cached) {
+		clear_result(c);
+		clear_values(c);
 	}
-	clear_result(c);
-	clear_values(c);
-	c->in_use = false;
+	server_finalize(&c->sv);
 }
 
 /* ---- transactions ------------------------------------------------------------ */
 
-static int simple_command(struct pg_store *s, const char *sql, bool *ret_lost)
+static void pg_command(struct server_store *base, const char *sql, struct server_failure *ret)
 {
+	struct pg_store *s = PG(base);
 	PGresult *res = PQexec(s->conn, sql);
-	int r = 0;
-	*ret_lost = false;
+	*ret = (struct server_failure){ .kind = SERVER_OK };
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		*ret_lost = PQstatus(s->conn) != CONNECTION_OK;
-		r = fail_result(s, res, sql, NULL);
+		ret->kind = PQstatus(s->conn) != CONNECTION_OK ? SERVER_LOST : SERVER_FAILED;
+		ret->err = fail_result(s, res, sql, NULL);
 	} else if (strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
-		r = store_set_error(&s->base, -ECANCELED, "postgres: COMMIT: the server rolled the transaction back");
+		ret->kind = SERVER_FAILED;
+		ret->err = store_set_error(&s->sv.base, -ECANCELED,
+					   "postgres: COMMIT: the server rolled the transaction back");
 	}
 	PQclear(res);
-	return r;
-}
-
-static int pg_begin(struct store *base, bool write)
-{
-	struct pg_store *s = PG(base);
-	(void)write; /* row locks are taken as statements run */
-	s->tx_err = 0;
-	bool reconnected = false;
-	for (;;) {
-		int r = ensure_conn(s, &reconnected);
-		if (r < 0)
-			return r;
-		bool lost;
-		r = simple_command(s, "BEGIN", &lost);
-		if (r < 0 && lost && !reconnected)
-			continue; /* nothing to lose yet: reconnect and retry */
-		return r;
-	}
-}
-
-static int pg_commit(struct store *base)
-{
-	struct pg_store *s = PG(base);
-	bool lost;
-	int r;
-	if (s->tx_err) {
-		r = s->tx_err;
-		char msg[sizeof(s->tx_msg)];
-		snprintf(msg, sizeof(msg), "%s", s->tx_msg);
-		if (PQstatus(s->conn) == CONNECTION_OK)
-			simple_command(s, "ROLLBACK", &lost);
-		store_set_error(base, r, "%s (nothing was committed)", msg);
-	} else if (conn_dead(s)) {
-		r = store_set_error(base, -ECONNRESET, "postgres: the connection to the server was lost inside a "
-				    "transaction, which the server rolled back: nothing was committed");
-	} else {
-		r = simple_command(s, "COMMIT", &lost);
-		if (r < 0 && lost)
-			r = store_set_error(base, -ECONNRESET, "postgres: the connection to the server was lost "
-					    "during COMMIT: the transaction may or may not have been committed");
-	}
-	s->tx_err = 0;
-	return r;
-}
-
-static void pg_rollback(struct store *base)
-{
-	struct pg_store *s = PG(base);
-	bool lost;
-	if (!conn_dead(s))
-		simple_command(s, "ROLLBACK", &lost);
-	s->tx_err = 0;
 }
 
 static void pg_close(struct store *base)
 {
 	struct pg_store *s = PG(base);
-	for (int i = 0; i < STMT_CACHE_SIZE; i++)
-		stmt_free(s->cache[i]);
+	server_store_close(&s->sv);
 	PQfinish(s->conn);
 	free(s);
 }
+
+static const struct server_ops postgres_server_ops = {
+	.name = "postgres",
+	.begin_sql = "BEGIN",
+	.error_aborts_tx = true,
+	.connect = pg_connect,
+	.disconnect = pg_disconnect,
+	.conn_dead = pg_conn_dead,
+	.stmt_new = pg_stmt_new,
+	.stmt_free = pg_stmt_free,
+	.prepare = pg_stmt_prepare,
+	.send = pg_send,
+	.classify = pg_classify,
+	.command = pg_command,
+};
 
 static const struct store_ops postgres_ops = {
 	.close = pg_close,
@@ -771,9 +644,9 @@ static const struct store_ops postgres_ops = {
 	.col_is_null = pg_col_is_null,
 	.changes = pg_changes,
 	.finalize = pg_finalize,
-	.begin = pg_begin,
-	.commit = pg_commit,
-	.rollback = pg_rollback,
+	.begin = server_begin,
+	.commit = server_commit,
+	.rollback = server_rollback,
 	.now_ms_sql = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
 };
 
@@ -800,8 +673,8 @@ int store_postgres_open(const struct store_options *opts, struct store **ret, ch
 		snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	s->base.ops = &postgres_ops;
-	s->base.busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
+	s->sv.base.ops = &postgres_ops;
+	server_store_init(&s->sv, &postgres_server_ops, opts);
 	s->conn = PQconnectdb(opts->dsn);
 	int r;
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
@@ -813,7 +686,6 @@ int store_postgres_open(const struct store_options *opts, struct store **ret, ch
 		free(s);
 		return r;
 	}
-	s->gen = 1;
-	*ret = &s->base;
+	*ret = &s->sv.base;
 	return 0;
 }
