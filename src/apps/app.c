@@ -20,12 +20,6 @@ bool app_id_valid(const char *id)
 	return n > 0 && n < APP_ID_MAX;
 }
 
-static char *dup_col(struct store_stmt *st, int col)
-{
-	const char *v = store_col_text(st, col);
-	return v ? strdup(v) : NULL;
-}
-
 void app_release(struct app *a)
 {
 	if (!a)
@@ -110,13 +104,13 @@ int app_data_dir_checked(const struct boxd_config *cfg, const struct app *a, cha
 static void row_to_app(struct store_stmt *st, struct app *a)
 {
 	*a = (struct app){
-		.id = dup_col(st, 0), .image = dup_col(st, 1), .env = dup_col(st, 2), .data_dir = dup_col(st, 3),
-		.install_state = dup_col(st, 4), .run_state = dup_col(st, 5), .health = dup_col(st, 6),
-		.task_id = store_col_int64(st, 7), .container_id = dup_col(st, 8),
+		.id = store_col_strdup(st, 0), .image = store_col_strdup(st, 1), .env = store_col_strdup(st, 2), .data_dir = store_col_strdup(st, 3),
+		.install_state = store_col_strdup(st, 4), .run_state = store_col_strdup(st, 5), .health = store_col_strdup(st, 6),
+		.task_id = store_col_int64(st, 7), .container_id = store_col_strdup(st, 8),
 		.created_at = store_col_int64(st, 9), .updated_at = store_col_int64(st, 10),
 		.has_data_id = !store_col_is_null(st, 11) && !store_col_is_null(st, 12),
 		.data_id = { .dev = (uint64_t)store_col_int64(st, 11), .ino = (uint64_t)store_col_int64(st, 12) },
-		.ports = dup_col(st, 13), .domains = dup_col(st, 14), .http_port = (int)store_col_int64(st, 15),
+		.ports = store_col_strdup(st, 13), .domains = store_col_strdup(st, 14), .http_port = (int)store_col_int64(st, 15),
 	};
 }
 
@@ -287,11 +281,11 @@ bool volume_type_valid(const char *type)
 static void row_to_volume(struct store_stmt *st, struct volume *v)
 {
 	*v = (struct volume){
-		.id = dup_col(st, 0), .name = dup_col(st, 1), .host_path = dup_col(st, 2), .mount_type = dup_col(st, 3),
+		.id = store_col_strdup(st, 0), .name = store_col_strdup(st, 1), .host_path = store_col_strdup(st, 2), .mount_type = store_col_strdup(st, 3),
 		.created_at = store_col_int64(st, 4),
 		.has_host_id = !store_col_is_null(st, 5) && !store_col_is_null(st, 6),
 		.host_id = { .dev = (uint64_t)store_col_int64(st, 5), .ino = (uint64_t)store_col_int64(st, 6) },
-		.mount_source = dup_col(st, 7), .mount_options = dup_col(st, 8),
+		.mount_source = store_col_strdup(st, 7), .mount_options = store_col_strdup(st, 8),
 	};
 }
 

@@ -12,12 +12,6 @@
 #define BACKUP_COLS \
 	"id, kind, app_id, task_id, path, format, sha256, size, created_at, state, full_backup_id, mac"
 
-static char *dup_col(struct store_stmt *st, int col)
-{
-	const char *v = store_col_text(st, col);
-	return v ? strdup(v) : NULL;
-}
-
 void backup_release(struct backup *b)
 {
 	if (!b)
@@ -42,10 +36,10 @@ void backup_list_free(struct backup *list, size_t n)
 static void row_to_backup(struct store_stmt *st, struct backup *b)
 {
 	*b = (struct backup){
-		.id = store_col_int64(st, 0), .kind = dup_col(st, 1), .app_id = dup_col(st, 2),
-		.task_id = store_col_int64(st, 3), .path = dup_col(st, 4), .format = dup_col(st, 5),
-		.sha256 = dup_col(st, 6), .size = store_col_int64(st, 7), .created_at = store_col_int64(st, 8),
-		.state = dup_col(st, 9), .full_backup_id = store_col_int64(st, 10), .mac = dup_col(st, 11),
+		.id = store_col_int64(st, 0), .kind = store_col_strdup(st, 1), .app_id = store_col_strdup(st, 2),
+		.task_id = store_col_int64(st, 3), .path = store_col_strdup(st, 4), .format = store_col_strdup(st, 5),
+		.sha256 = store_col_strdup(st, 6), .size = store_col_int64(st, 7), .created_at = store_col_int64(st, 8),
+		.state = store_col_strdup(st, 9), .full_backup_id = store_col_int64(st, 10), .mac = store_col_strdup(st, 11),
 	};
 }
 

@@ -210,9 +210,8 @@ int sched_pass(struct sched *sc)
 		if (!grown)
 			break;
 		q = grown;
-		const char *app = store_col_text(st, 2);
-		q[n++] = (struct queued){ .id = store_col_int64(st, 0), .type = strdup(store_col_text(st, 1)),
-					  .app_id = app ? strdup(app) : NULL, .stop = !store_col_is_null(st, 3),
+		q[n++] = (struct queued){ .id = store_col_int64(st, 0), .type = store_col_strdup(st, 1),
+					  .app_id = store_col_strdup(st, 2), .stop = !store_col_is_null(st, 3),
 					  .claimed = !store_col_is_null(st, 4), .stale_claim = store_col_int64(st, 5) };
 	}
 	store_finalize(st);

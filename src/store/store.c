@@ -108,6 +108,12 @@ void store_finalize(struct store_stmt *st)
 		st->store->ops->finalize(st);
 }
 
+char *store_col_strdup(struct store_stmt *st, int col)
+{
+	const char *v = store_col_text(st, col);
+	return v ? strdup(v) : NULL;
+}
+
 static int bind_va(struct store_stmt *st, const char *fmt, va_list ap)
 {
 	int idx = 1, r = 0;

@@ -138,6 +138,10 @@ int store_step(struct store_stmt *st);
 int64_t store_col_int64(struct store_stmt *st, int col);
 const char *store_col_text(struct store_stmt *st, int col);
 bool store_col_is_null(struct store_stmt *st, int col);
+/* A malloc'ed copy of the column's text, which outlives the row; NULL for
+ * SQL NULL, and also when out of memory (check store_col_is_null() where
+ * the two must be told apart). */
+char *store_col_strdup(struct store_stmt *st, int col);
 
 /* Rows changed by the last completed INSERT/UPDATE/DELETE step. An UPDATE
  * counts every row it matched, also one it left unchanged (MySQL: the

@@ -60,32 +60,26 @@ void task_release(struct task *t)
 	"id, type, app_id, args, state, percent, message, waiting_for, error_code, error_message, result, " \
 	"pid, pid_start, host, stop_reason, created_at, started_at, finished_at, timeout_ms, claim, claimed_at"
 
-static char *dup_col(struct store_stmt *st, int col)
-{
-	const char *v = store_col_text(st, col);
-	return v ? strdup(v) : NULL;
-}
-
 static void row_to_task(struct store_stmt *st, struct task *t)
 {
 	memset(t, 0, sizeof(*t));
 	t->id = store_col_int64(st, 0);
-	t->type = dup_col(st, 1);
-	t->app_id = dup_col(st, 2);
-	t->args = dup_col(st, 3);
+	t->type = store_col_strdup(st, 1);
+	t->app_id = store_col_strdup(st, 2);
+	t->args = store_col_strdup(st, 3);
 	const char *state = store_col_text(st, 4);
 	if (!state || task_state_from_string(state, &t->state) < 0)
 		t->state = TASK_FAILED;
 	t->percent = (int)store_col_int64(st, 5);
-	t->message = dup_col(st, 6);
-	t->waiting_for = dup_col(st, 7);
-	t->error_code = dup_col(st, 8);
-	t->error_message = dup_col(st, 9);
-	t->result = dup_col(st, 10);
+	t->message = store_col_strdup(st, 6);
+	t->waiting_for = store_col_strdup(st, 7);
+	t->error_code = store_col_strdup(st, 8);
+	t->error_message = store_col_strdup(st, 9);
+	t->result = store_col_strdup(st, 10);
 	t->pid = (int)store_col_int64(st, 11);
 	t->pid_start = (uint64_t)store_col_int64(st, 12);
-	t->host = dup_col(st, 13);
-	t->stop_reason = dup_col(st, 14);
+	t->host = store_col_strdup(st, 13);
+	t->stop_reason = store_col_strdup(st, 14);
 	t->created_at = store_col_int64(st, 15);
 	t->started_at = store_col_int64(st, 16);
 	t->finished_at = store_col_int64(st, 17);
