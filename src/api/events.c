@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "apps/app.h"
+#include "common/array.h"
 #include "backups/backup_store.h"
 #include "common/timeutil.h"
 #include "locks/locks.h"
@@ -136,14 +137,8 @@ static bool seen_update(struct seen_map *m, const char *key, uint64_t hash)
 		e->hash = hash;
 		return true;
 	}
-	if (m->n == m->cap) {
-		size_t cap = m->cap ? m->cap * 2 : 16;
-		struct seen *grown = realloc(m->v, cap * sizeof(*grown));
-		if (!grown)
-			return true;
-		m->v = grown;
-		m->cap = cap;
-	}
+	if (ARRAY_GROW(m->v, m->n + 1, m->cap) < 0)
+		return true;
 	char *k = strdup(key);
 	if (!k)
 		return true;

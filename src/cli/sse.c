@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
+
 void sse_init(struct sse_parser *p, sse_data_fn on_data, void *userdata)
 {
 	memset(p, 0, sizeof(*p));
@@ -53,14 +55,8 @@ static int handle_line(struct sse_parser *p, char *line, size_t n)
 int sse_feed(struct sse_parser *p, const char *data, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (p->len + 2 > p->cap) {
-			size_t cap = p->cap ? p->cap * 2 : 256;
-			char *grown = realloc(p->line, cap);
-			if (!grown)
-				return -ENOMEM;
-			p->line = grown;
-			p->cap = cap;
-		}
+		if (ARRAY_GROW(p->line, p->len + 2, p->cap) < 0)
+			return -ENOMEM;
 		if (data[i] != '\n') {
 			p->line[p->len++] = data[i];
 			continue;

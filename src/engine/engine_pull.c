@@ -3,6 +3,7 @@
  * stream of POST /images/create, and version negotiation. No I/O; the
  * transport is in engine.c.
  */
+#include "common/array.h"
 #include "engine/engine-internal.h"
 
 #include <errno.h>
@@ -117,14 +118,8 @@ static struct engine_pull_layer *layer_get(struct engine_pull_stream *s, const c
 	for (size_t i = 0; i < s->n_layers; i++)
 		if (strcmp(s->layers[i].id, id) == 0)
 			return &s->layers[i];
-	if (s->n_layers == s->cap_layers) {
-		size_t cap = s->cap_layers ? s->cap_layers * 2 : 16;
-		struct engine_pull_layer *l = realloc(s->layers, cap * sizeof(*l));
-		if (!l)
-			return NULL;
-		s->layers = l;
-		s->cap_layers = cap;
-	}
+	if (ARRAY_GROW(s->layers, s->n_layers + 1, s->cap_layers) < 0)
+		return NULL;
 	struct engine_pull_layer *l = &s->layers[s->n_layers++];
 	*l = (struct engine_pull_layer){0};
 	snprintf(l->id, sizeof(l->id), "%s", id);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../common/proc.h"
+#include "../common/array.h"
 #include "../common/timeutil.h"
 
 #define LOCK_ROW_ID 1
@@ -190,14 +191,8 @@ static void expired_add(struct expired_list *l, const struct lock_owner *o)
 	for (size_t i = 0; i < l->n; i++)
 		if (lock_owner_same(&l->v[i], o))
 			return;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 4;
-		struct lock_owner *grown = realloc(l->v, cap * sizeof(*grown));
-		if (!grown)
-			return; /* only the report is lost, not the reap */
-		l->v = grown;
-		l->cap = cap;
-	}
+	if (ARRAY_GROW(l->v, l->n + 1, l->cap) < 0)
+		return; /* only the report is lost, not the reap */
 	l->v[l->n++] = *o;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "apps/app.h"
+#include "common/array.h"
 #include "common/bind_source.h"
 #include "common/fs.h"
 #include "common/paths.h"
@@ -100,15 +101,9 @@ int mountinfo_parse(const char *text, struct mountinfo_mount **ret, size_t *ret_
 				mountinfo_free(all, n);
 				return -EBADMSG;
 			}
-			if (n == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				struct mountinfo_mount *grown = realloc(all, ncap * sizeof(*all));
-				if (!grown) {
-					mountinfo_free(all, n);
-					return -ENOMEM;
-				}
-				all = grown;
-				cap = ncap;
+			if (ARRAY_GROW(all, n + 1, cap) < 0) {
+				mountinfo_free(all, n);
+				return -ENOMEM;
 			}
 			m.root = field_dup(f[3], fn[3]);
 			m.mount_point = field_dup(f[4], fn[4]);
