@@ -17,12 +17,12 @@
  * Only POSTs that create a task use the key; other POSTs ignore it.
  */
 #include <errno.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api-internal.h"
+#include "common/sha256.h"
 #include "common/timeutil.h"
 #include "tasks/task.h"
 
@@ -42,19 +42,19 @@ static bool key_valid(const char *k)
 
 static int fingerprint(const struct api_req *req, char out[65])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	bool ok = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) &&
-		  EVP_DigestUpdate(md, req->method, strlen(req->method) + 1) &&
-		  EVP_DigestUpdate(md, req->url, strlen(req->url) + 1) &&
-		  (!req->body_len || EVP_DigestUpdate(md, req->body, req->body_len)) &&
-		  EVP_DigestFinal_ex(md, digest, &len);
-	EVP_MD_CTX_free(md);
-	if (!ok || len != 32)
-		return -EIO;
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", digest[i]);
+	struct sha256 h;
+	uint8_t digest[SHA256_BYTES];
+	int r = sha256_init(&h);
+	if (r < 0)
+		return r;
+	/* Each part with its NUL, so that parts cannot slide into each other. */
+	if ((r = sha256_update(&h, req->method, strlen(req->method) + 1)) < 0 ||
+	    (r = sha256_update(&h, req->url, strlen(req->url) + 1)) < 0 ||
+	    (r = sha256_update(&h, req->body, req->body_len)) < 0 || (r = sha256_final(&h, digest)) < 0) {
+		sha256_release(&h);
+		return r;
+	}
+	hex_encode(digest, sizeof(digest), out);
 	return 0;
 }
 

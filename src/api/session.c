@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/sha256.h"
 #include "common/timeutil.h"
 #include "tokens.h"
 #include "web.h"
@@ -60,15 +60,8 @@ static int random_hex(char out[HEX_LEN + 1])
 	unsigned char b[HEX_LEN / 2];
 	if (RAND_bytes(b, sizeof(b)) != 1)
 		return -EIO;
-	for (size_t i = 0; i < sizeof(b); i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
+	hex_encode(b, sizeof(b), out);
 	return 0;
-}
-
-static bool sha256(const char *text, size_t len, unsigned char out[32])
-{
-	unsigned int n = 0;
-	return EVP_Digest(text, len, out, &n, EVP_sha256(), NULL) && n == 32;
 }
 
 /* The value of the session cookie in a Cookie header ("a=b; boxd_session=x"). */
@@ -100,7 +93,7 @@ static bool session_of(struct api_req *req, struct session *ret)
 	char value[HEX_LEN + 1];
 	unsigned char h[32];
 	if (!header || !cookie_value(header, value, sizeof(value)) || strlen(value) != HEX_LEN ||
-	    !sha256(value, HEX_LEN, h))
+	    sha256_digest(value, HEX_LEN, h) < 0)
 		return false;
 	struct api_sessions *s = api_sessions_of(req);
 	int64_t now = now_wall_ms();
@@ -231,7 +224,7 @@ static void login(struct api_req *req)
 	}
 	struct session se = { .used = true };
 	char id[HEX_LEN + 1];
-	if (random_hex(id) < 0 || random_hex(se.csrf) < 0 || !sha256(id, HEX_LEN, se.id_hash) ||
+	if (random_hex(id) < 0 || random_hex(se.csrf) < 0 || sha256_digest(id, HEX_LEN, se.id_hash) < 0 ||
 	    tokens_hash(json_string_value(tok), se.token_hash) < 0) {
 		api_reply_error(req, 500, "internal", "cannot make a session");
 		goto out;

@@ -6,7 +6,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,8 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/sha256.h"
+#include "common/tempfile.h"
 #include "common/timeutil.h"
 
 #define HASH_HEX 64
@@ -29,17 +30,6 @@ bool token_name_valid(const char *name)
 			return false;
 	}
 	return len > 0 && len <= TOKEN_NAME_MAX;
-}
-
-static int sha256_hex(const char *text, char out[HASH_HEX + 1])
-{
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen = 0;
-	if (!EVP_Digest(text, strlen(text), digest, &dlen, EVP_sha256(), NULL) || dlen != 32)
-		return -EIO;
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", digest[i]);
-	return 0;
 }
 
 /* The whole file as lines (each without its newline). A missing file has
@@ -120,40 +110,25 @@ static bool line_name(const char *line, char *buf, size_t len)
 /* Replace the file with `l`: temp file, fsync, rename, fsync the dir. */
 static int lines_write(const char *path, const struct lines *l, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
-		snprintf(err, errlen, "path too long: %s", path);
-		return -ENAMETOOLONG;
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
-		return -e;
-	}
-	FILE *f = fdopen(fd, "w");
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
 	if (!f) {
-		close(fd);
-		unlink(tmp);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < l->n; i++)
 		fprintf(f, "%s\n", l->v[i]);
-	int r = fflush(f) == 0 && fsync(fd) == 0 ? 0 : -errno;
-	if (fclose(f) != 0 && r == 0)
-		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
-		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-r));
-		return r;
+	if (fclose(f) != 0) {
+		free(text);
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	fs_fsync_dir(dirname(dir));
-	return 0;
+	int r = tempfile_write(path, text, len, 0600);
+	free(text);
+	if (r < 0)
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-r));
+	return r;
 }
 
 /* The change lock; returns its fd (close to release). */
@@ -197,10 +172,9 @@ int tokens_create(const char *path, const char *name, char ret_token[TOKEN_LEN +
 		return -EIO;
 	}
 	char token[TOKEN_LEN + 1] = "boxd_";
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(token + 5 + 2 * i, 3, "%02x", raw[i]);
+	hex_encode(raw, sizeof(raw), token + 5);
 	char hash[HASH_HEX + 1], created[40];
-	if (sha256_hex(token, hash) < 0) {
+	if (sha256_hex(token, strlen(token), hash) < 0) {
 		snprintf(err, errlen, "cannot hash the token");
 		return -EIO;
 	}
@@ -299,13 +273,13 @@ void token_list_release(struct token_list *l)
 
 int tokens_hash(const char *token, char ret_hex[65])
 {
-	return sha256_hex(token, ret_hex);
+	return sha256_hex(token, strlen(token), ret_hex);
 }
 
 bool tokens_check(const char *path, const char *token)
 {
 	char hex[HASH_HEX + 1];
-	if (!token || sha256_hex(token, hex) < 0)
+	if (!token || sha256_hex(token, strlen(token), hex) < 0)
 		return false;
 	return tokens_check_hash(path, hex);
 }

@@ -11,14 +11,15 @@
 
 #define READ_CHUNK (64 * 1024)
 
-static void hex_of(const unsigned char *d, unsigned n, char *out)
+void hex_encode(const void *data, size_t len, char *out)
 {
 	static const char digits[] = "0123456789abcdef";
-	for (unsigned i = 0; i < n; i++) {
-		out[2 * i] = digits[d[i] >> 4];
-		out[2 * i + 1] = digits[d[i] & 15];
+	const uint8_t *p = data;
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
 	}
-	out[2 * n] = '\0';
+	out[2 * len] = '\0';
 }
 
 int sha256_final_hex(EVP_MD_CTX *md, char ret_hex[SHA256_HEX])
@@ -27,7 +28,7 @@ int sha256_final_hex(EVP_MD_CTX *md, char ret_hex[SHA256_HEX])
 	unsigned n = 0;
 	if (!EVP_DigestFinal_ex(md, d, &n) || n != 32)
 		return -EIO;
-	hex_of(d, n, ret_hex);
+	hex_encode(d, n, ret_hex);
 	return 0;
 }
 
@@ -90,4 +91,60 @@ bool sha256_hex_equal(const char *a, const char *b)
 		lb[i] = (char)((b[i] >= 'A' && b[i] <= 'F') ? b[i] + 32 : b[i]);
 	}
 	return CRYPTO_memcmp(la, lb, 64) == 0;
+}
+
+int sha256_init(struct sha256 *h)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md)
+		return -ENOMEM;
+	if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(md);
+		return -EIO;
+	}
+	h->ctx = md;
+	return 0;
+}
+
+int sha256_update(struct sha256 *h, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	return EVP_DigestUpdate(h->ctx, data, len) ? 0 : -EIO;
+}
+
+int sha256_final(struct sha256 *h, uint8_t ret[SHA256_BYTES])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	int r = EVP_DigestFinal_ex(h->ctx, d, &n) && n == SHA256_BYTES ? 0 : -EIO;
+	sha256_release(h);
+	if (r == 0)
+		memcpy(ret, d, SHA256_BYTES);
+	return r;
+}
+
+void sha256_release(struct sha256 *h)
+{
+	EVP_MD_CTX_free(h->ctx);
+	h->ctx = NULL;
+}
+
+int sha256_digest(const void *data, size_t len, uint8_t ret[SHA256_BYTES])
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	if (!EVP_Digest(data, len, d, &n, EVP_sha256(), NULL) || n != SHA256_BYTES)
+		return -EIO;
+	memcpy(ret, d, SHA256_BYTES);
+	return 0;
+}
+
+int sha256_hex(const void *data, size_t len, char ret[SHA256_HEX])
+{
+	uint8_t d[SHA256_BYTES];
+	int r = sha256_digest(data, len, d);
+	if (r == 0)
+		hex_encode(d, sizeof(d), ret);
+	return r;
 }

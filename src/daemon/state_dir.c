@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/tempfile.h"
 
 /* Take the bits in `drop` from what `path` names, if it is ours and not a
  * symlink (opened with O_NOFOLLOW: the chmod lands on what was checked). A
@@ -96,5 +97,11 @@ int state_dir_secure(const struct boxd_config *cfg, char *err, size_t errlen)
 	}
 	tighten(cfg->tokens_file, 077);
 	tighten_logs(dir);
+	/* Temp files of writers that crashed before their rename (tasks'
+	 * outcomes, the tokens file, the update's state files). */
+	char logs[4200];
+	snprintf(logs, sizeof(logs), "%s/logs/tasks", dir);
+	tempfile_sweep(dir);
+	tempfile_sweep(logs);
 	return 0;
 }

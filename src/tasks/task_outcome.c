@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/tempfile.h"
+
 #define LOG_TAIL_BYTES 4096
 
 static void path_of(const char *state_dir, int64_t id, const char *suffix, char *buf, size_t len)
@@ -40,31 +42,9 @@ int task_outcome_write(const char *state_dir, int64_t id, const struct task_outc
 	json_decref(doc);
 	if (!text)
 		return -ENOMEM;
-	char path[4200], tmp[4300];
+	char path[4200];
 	path_of(state_dir, id, ".outcome", path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
-	int r = 0;
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		r = -errno;
-	} else {
-		size_t len = strlen(text), off = 0;
-		while (off < len && r == 0) {
-			ssize_t n = write(fd, text + off, len - off);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				r = n < 0 ? -errno : -EIO;
-			else
-				off += (size_t)n;
-		}
-		if (close(fd) < 0 && r == 0)
-			r = -errno;
-		if (r == 0 && rename(tmp, path) < 0)
-			r = -errno;
-		if (r < 0)
-			unlink(tmp);
-	}
+	int r = tempfile_write(path, text, strlen(text), 0640);
 	free(text);
 	return r;
 }

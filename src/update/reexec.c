@@ -14,6 +14,7 @@
 
 #include "common/fs.h"
 #include "common/proc.h"
+#include "common/tempfile.h"
 #include "common/timeutil.h"
 
 #define PIDFILE "boxd.pid"
@@ -29,39 +30,12 @@ static void state_path(const struct boxd_config *cfg, const char *name, char *bu
 /* temp file, fsync, rename over the target, fsync the dir. */
 static int write_atomic(const struct boxd_config *cfg, const char *name, const char *text, char *err, size_t errlen)
 {
-	char path[4200], tmp[4300];
+	char path[4200];
 	state_path(cfg, name, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
-		return -e;
-	}
-	size_t len = strlen(text), off = 0;
-	int r = 0;
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			break;
-		}
-		off += (size_t)n;
-	}
-	if (r == 0 && fsync(fd) < 0)
-		r = -errno;
-	close(fd);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0) {
-		unlink(tmp);
+	int r = tempfile_write(path, text, strlen(text), 0640);
+	if (r < 0)
 		snprintf(err, errlen, "cannot write %s: %s", path, strerror(-r));
-		return r;
-	}
-	fs_fsync_dir(cfg->state_dir);
-	return 0;
+	return r;
 }
 
 static json_t *read_json(const struct boxd_config *cfg, const char *name)
