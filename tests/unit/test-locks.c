@@ -38,20 +38,20 @@
 #include "store/store.h"
 #include "tasks/task_type.h"
 
+#include "fixture-store.h"
+
 #define HOST_ID "locktest-host"
 #define MAX_CHILDREN 4
 
 struct fx {
-	char dir[256];
+	struct fixture_db db;
 	char path[1024];   /* SQLite: the file; a server backend: the DSN */
-	char dbname[64];   /* a server backend: the test's database */
 	struct store *s;
 	pid_t children[MAX_CHILDREN];
 };
 
 static enum store_backend test_backend = STORE_BACKEND_SQLITE;
 static const char *admin_dsn; /* a server backend: no database selected */
-static int db_counter;
 
 /* What a child reports through its pipe. */
 struct child_report {
@@ -76,89 +76,23 @@ static int open_db(const char *path, struct store **ret)
 	return r;
 }
 
-/* DSN of database `db` on the server of `admin`: a URI gets its path
- * replaced, a key=value conninfo gets dbname appended. */
-static void dsn_for(const char *admin, const char *db, char *out, size_t len)
-{
-	const char *sep = strstr(admin, "://");
-	if (!sep) {
-		snprintf(out, len, "%s dbname=%s", admin, db);
-		return;
-	}
-	const char *auth = sep + 3;
-	size_t auth_len = strcspn(auth, "/?");
-	const char *rest = auth + auth_len;
-	if (*rest == '/')
-		rest += strcspn(rest, "?");
-	snprintf(out, len, "%.*s/%s%s", (int)(auth + auth_len - admin), admin, db, rest);
-}
-
-/* Create (or drop) the test's own database on the server backend and point
- * f->path at it. */
-static int server_db(struct fx *f, bool create)
-{
-	struct store_options o = { .backend = test_backend, .dsn = admin_dsn, .no_migrate = true };
-	struct store *admin;
-	char err[512], sql[256];
-	if (store_open(&o, &admin, err, sizeof(err)) < 0) {
-		print_error("cannot connect to %s: %s\n", admin_dsn, err);
-		return -1;
-	}
-	if (create) {
-		snprintf(f->dbname, sizeof(f->dbname), "boxd_test_locks_%d_%d", (int)getpid(), ++db_counter);
-		snprintf(sql, sizeof(sql), "CREATE DATABASE %s%s", f->dbname,
-			 test_backend == STORE_BACKEND_MYSQL ? " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" : "");
-		dsn_for(admin_dsn, f->dbname, f->path, sizeof(f->path));
-	} else {
-		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s%s", f->dbname,
-			 test_backend == STORE_BACKEND_POSTGRES ? " WITH (FORCE)" : "");
-	}
-	int r = store_run(admin, sql, NULL) < 0 ? -1 : 0;
-	if (r < 0)
-		print_error("%s: %s\n", sql, store_errmsg(admin));
-	store_close(admin);
-	return r;
-}
-
 static int fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	if (!f)
 		return -1;
-	const char *tmp = getenv("TMPDIR");
-	snprintf(f->dir, sizeof(f->dir), "%s/boxd-test-locks-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (!mkdtemp(f->dir)) {
+	if (fixture_db_create(&f->db, test_backend, admin_dsn, "locks") < 0) {
 		free(f);
 		return -1;
 	}
-	snprintf(f->path, sizeof(f->path), "%s/boxd.db", f->dir);
-	if (test_backend != STORE_BACKEND_SQLITE && server_db(f, true) < 0) {
-		rmdir(f->dir);
-		free(f);
-		return -1;
-	}
+	snprintf(f->path, sizeof(f->path), "%s", fixture_db_target(&f->db));
 	if (open_db(f->path, &f->s) < 0) {
-		if (f->dbname[0])
-			server_db(f, false);
-		rmdir(f->dir);
+		fixture_db_drop(&f->db);
 		free(f);
 		return -1;
 	}
 	*state = f;
 	return 0;
-}
-
-static void remove_dir(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-				unlinkat(dirfd(d), e->d_name, 0);
-		closedir(d);
-	}
-	rmdir(dir);
 }
 
 static int fx_teardown(void **state)
@@ -171,9 +105,7 @@ static int fx_teardown(void **state)
 		}
 	}
 	store_close(f->s);
-	if (f->dbname[0])
-		server_db(f, false);
-	remove_dir(f->dir);
+	fixture_db_drop(&f->db);
 	free(f);
 	return 0;
 }
@@ -1531,8 +1463,8 @@ int main(void)
 	}
 	if (test_backend != STORE_BACKEND_SQLITE) {
 		const char *var = test_backend == STORE_BACKEND_MYSQL ? "BOXD_TEST_MYSQL_DSN" : "BOXD_TEST_PG_DSN";
-		admin_dsn = getenv(var);
-		if (!admin_dsn || !*admin_dsn) {
+		admin_dsn = fixture_env_dsn(test_backend);
+		if (!admin_dsn) {
 			printf("SKIP: %s is not set (the test env is not started; run make check)\n", var);
 			return 77;
 		}

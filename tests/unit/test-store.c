@@ -25,17 +25,15 @@
 #include "store/store.h"
 #include "store/store_retry.h"
 
+#include "fixture-store.h"
+
 struct backend {
 	const char *name;
 	enum store_backend kind;
 	const char *env;
 	const char *admin_dsn;
-	struct store *admin;
-	/* the current test's database */
-	char dbname[64];
-	char dsn[1024];
-	char dir[PATH_MAX];
-	char path[PATH_MAX + 16];
+	struct store *admin; /* a server backend is available when set */
+	struct fixture_db db; /* the current test's database */
 };
 
 static struct backend backends[] = {
@@ -44,7 +42,6 @@ static struct backend backends[] = {
 	{ .name = "postgres", .kind = STORE_BACKEND_POSTGRES, .env = "BOXD_TEST_PG_DSN" },
 };
 static struct backend *cur;
-static int db_counter;
 
 #define B(state) ((struct backend *)*(state))
 #define SKIP_UNLESS_AVAILABLE(b)                                                                 \
@@ -59,8 +56,8 @@ static int open_opts(struct backend *b, struct store **ret, int busy_ms, bool no
 {
 	struct store_options o = {
 		.backend = b->kind,
-		.sqlite_path = b->path,
-		.dsn = b->dsn,
+		.sqlite_path = b->db.path,
+		.dsn = b->db.dsn,
 		.busy_timeout_ms = busy_ms,
 		.no_migrate = no_migrate,
 	};
@@ -93,38 +90,21 @@ static void run_ok(struct store *s, const char *sql)
 		fail_msg("%s: %s (%d)", sql, store_errmsg(s), (int)n);
 }
 
-/* DSN of database `db` on the server of `admin_dsn`: a URI gets its path
- * replaced, a key=value conninfo gets dbname appended. */
-static void dsn_for(const char *admin_dsn, const char *db, char *out, size_t len)
-{
-	const char *sep = strstr(admin_dsn, "://");
-	if (!sep) {
-		snprintf(out, len, "%s dbname=%s", admin_dsn, db);
-		return;
-	}
-	const char *auth = sep + 3;
-	size_t auth_len = strcspn(auth, "/?");
-	const char *rest = auth + auth_len;
-	if (*rest == '/')
-		rest += strcspn(rest, "?");
-	snprintf(out, len, "%.*s/%s%s", (int)(auth + auth_len - admin_dsn), admin_dsn, db, rest);
-}
-
 static int group_setup(void **state)
 {
 	struct backend *b = cur;
 	*state = b;
 	if (b->kind == STORE_BACKEND_SQLITE)
 		return 0;
-	b->admin_dsn = getenv(b->env);
-	if (!b->admin_dsn || !*b->admin_dsn) {
+	b->admin_dsn = fixture_env_dsn(b->kind);
+	if (!b->admin_dsn) {
 		printf("# %s: %s is not set; skipping its tests\n", b->name, b->env);
 		return 0;
 	}
-	snprintf(b->dsn, sizeof(b->dsn), "%s", b->admin_dsn);
 	char err[512];
 	struct store *admin = NULL;
-	int r = open_opts(b, &admin, 0, true, err, sizeof(err));
+	struct store_options o = { .backend = b->kind, .dsn = b->admin_dsn, .no_migrate = true };
+	int r = store_open(&o, &admin, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot open admin connection: %s\n", b->name, err);
 		return -1;
@@ -144,64 +124,14 @@ static int group_teardown(void **state)
 static int test_setup(void **state)
 {
 	struct backend *b = B(state);
-	snprintf(b->dbname, sizeof(b->dbname), "boxd_test_%d_%d", (int)getpid(), ++db_counter);
-	char sql[256];
-	switch (b->kind) {
-	case STORE_BACKEND_SQLITE:
-		snprintf(b->dir, sizeof(b->dir), "/tmp/boxd-test-store-XXXXXX");
-		if (!mkdtemp(b->dir))
-			return -1;
-		snprintf(b->path, sizeof(b->path), "%s/boxd.db", b->dir);
-		return 0;
-	case STORE_BACKEND_MYSQL:
-		if (!b->admin)
-			return 0;
-		snprintf(sql, sizeof(sql), "CREATE DATABASE %s CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", b->dbname);
-		break;
-	case STORE_BACKEND_POSTGRES:
-		if (!b->admin)
-			return 0;
-		snprintf(sql, sizeof(sql), "CREATE DATABASE %s", b->dbname);
-		break;
-	}
-	if (store_run(b->admin, sql, NULL) < 0) {
-		fprintf(stderr, "%s: %s\n", sql, store_errmsg(b->admin));
-		return -1;
-	}
-	dsn_for(b->admin_dsn, b->dbname, b->dsn, sizeof(b->dsn));
-	return 0;
+	if (b->kind != STORE_BACKEND_SQLITE && !b->admin)
+		return 0; /* skipped */
+	return fixture_db_create(&b->db, b->kind, b->admin_dsn, "store");
 }
 
 static int test_teardown(void **state)
 {
-	struct backend *b = B(state);
-	char sql[256];
-	switch (b->kind) {
-	case STORE_BACKEND_SQLITE: {
-		const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
-		for (size_t i = 0; i < 4; i++) {
-			char p[PATH_MAX + 32];
-			snprintf(p, sizeof(p), "%s%s", b->path, suffixes[i]);
-			unlink(p);
-		}
-		rmdir(b->dir);
-		return 0;
-	}
-	case STORE_BACKEND_MYSQL:
-		if (!b->admin)
-			return 0;
-		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", b->dbname);
-		break;
-	case STORE_BACKEND_POSTGRES:
-		if (!b->admin)
-			return 0;
-		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", b->dbname);
-		break;
-	}
-	if (store_run(b->admin, sql, NULL) < 0) {
-		fprintf(stderr, "%s: %s\n", sql, store_errmsg(b->admin));
-		return -1;
-	}
+	fixture_db_drop(&B(state)->db);
 	return 0;
 }
 
@@ -494,7 +424,7 @@ static void t_returning_commit_fails(void **state)
 	int64_t id = 0;
 	assert_int_equal(store_query_int64(s, &id, insert_task, "ssi", "hold", "{}", now_wall_ms()), 0);
 	char wal[PATH_MAX + 32];
-	snprintf(wal, sizeof(wal), "%s-wal", b->path);
+	snprintf(wal, sizeof(wal), "%s-wal", b->db.path);
 	struct stat st;
 	assert_int_equal(stat(wal, &st), 0);
 	struct rlimit old, lim;
