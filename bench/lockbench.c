@@ -2,6 +2,7 @@
  *
  *	lockbench --impl IMPL --procs N --iterations M --names distinct|shared
  *		  [--dir DIR] [--dsn DSN] [--timeout SECONDS] [--seconds S]
+ *		  [--held K] [--queued Q]
  *
  * One run = one implementation × N processes × M acquire+release pairs each,
  * on distinct names (process i uses "bench:i") or on one shared name
@@ -21,6 +22,13 @@
  *   update-sqlite, update-mysql, update-postgres   the floor: one
  *	autocommitted `UPDATE bench SET n = n + 1 WHERE id = ?` per "pair",
  *	one row per name (update-sqlite-full: synchronous=FULL)
+ *
+ * --held K / --queued Q (boxd rows only): before the run the document gets K
+ * other holders ("held:0".."held:K-1", exclusive) and Q tickets (each
+ * waiting for "held:0", or for "queued:0" when K is 0), all owned by the
+ * parent, which stays alive (so no reap removes them), under distinct task
+ * ids. The K sweep: how the cost of one pair grows with the size of the
+ * document.
  *
  * SQLite databases live in DIR (fresh files per run); the server ones use
  * the database named in DSN (the boxd schema is migrated there; the table
@@ -95,6 +103,7 @@ struct config {
 	const char *dsn;
 	int64_t timeout_ms;
 	int64_t max_ns; /* --seconds: stop starting pairs after this long; 0: no limit */
+	long held, queued; /* --held, --queued: the document's size before the run */
 };
 
 /* One holding (or one UPDATE), nanoseconds of CLOCK_MONOTONIC. */
@@ -196,6 +205,49 @@ static void remove_sqlite_files(const struct config *cfg)
 	}
 }
 
+/* The K sweep's ballast: K holders and Q tickets of the parent (alive for
+ * the whole run) under task ids of their own, written in one change. */
+static void fill_document(const struct config *cfg, struct store *s)
+{
+	struct lock_owner me;
+	int64_t now;
+	if (lock_owner_self(&me, 0) < 0 || store_now_ms(s, &now) < 0)
+		die("owner or clock: %s", store_errmsg(s));
+	struct lock_doc doc;
+	lock_doc_init(&doc);
+	doc.holders = calloc((size_t)cfg->held + 1, sizeof(*doc.holders));
+	doc.waiters = calloc((size_t)cfg->queued + 1, sizeof(*doc.waiters));
+	if (!doc.holders || !doc.waiters)
+		die("out of memory");
+	for (long i = 0; i < cfg->held; i++) {
+		struct lock_holder *h = &doc.holders[doc.n_holders++];
+		snprintf(h->lock.name, sizeof(h->lock.name), "held:%ld", i);
+		h->lock.mode = LOCK_EXCLUSIVE;
+		h->owner = me;
+		h->owner.task_id = 1000000 + i;
+		h->owner.acquired_at_ms = now;
+	}
+	for (long i = 0; i < cfg->queued; i++) {
+		struct lock_waiter *w = &doc.waiters[doc.n_waiters++];
+		w->ticket = doc.next_ticket++;
+		w->owner = me;
+		w->owner.task_id = 2000000 + i;
+		w->expires_ms = now + 3600 * 1000; /* outlives the run */
+		w->locks = calloc(1, sizeof(*w->locks));
+		if (!w->locks)
+			die("out of memory");
+		snprintf(w->locks[0].name, sizeof(w->locks[0].name), "%s", cfg->held ? "held:0" : "queued:0");
+		w->n_locks = 1;
+	}
+	char *text;
+	if (lock_doc_format(&doc, &text) < 0)
+		die("format the document: out of memory");
+	lock_doc_release(&doc);
+	if (store_run(s, "UPDATE locks SET data = ?, version = version + 1 WHERE id = 1", "s", text) != 1)
+		die("write the document: %s", store_errmsg(s));
+	free(text);
+}
+
 static void prepare(const struct config *cfg)
 {
 	const struct impl *im = cfg->impl;
@@ -231,6 +283,8 @@ static void prepare(const struct config *cfg)
 			fprintf(stderr, "lockbench: warning: the lock document has %zu holder(s) and %zu waiter(s) "
 					"of live processes\n", doc.n_holders, doc.n_waiters);
 		lock_doc_release(&doc);
+		if (cfg->held || cfg->queued)
+			fill_document(cfg, s);
 	} else {
 		if (store_run(s, "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, n BIGINT NOT NULL)", "") < 0 ||
 		    store_run(s, "DELETE FROM bench", "") < 0)
@@ -472,7 +526,7 @@ static double load1(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: lockbench --impl IMPL --procs N --iterations M --names distinct|shared\n"
-			"                 [--dir DIR] [--dsn DSN] [--timeout SECONDS] [--seconds S]\n"
+			"                 [--dir DIR] [--dsn DSN] [--timeout SECONDS] [--seconds S] [--held K] [--queued Q]\n"
 			"IMPL: ");
 	for (size_t i = 0; i < sizeof(impls) / sizeof(impls[0]); i++)
 		fprintf(stderr, "%s%s", i ? ", " : "", impls[i].name);
@@ -491,6 +545,8 @@ int main(int argc, char **argv)
 		{ "dsn", required_argument, NULL, 'D' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "seconds", required_argument, NULL, 'S' },
+		{ "held", required_argument, NULL, 'H' },
+		{ "queued", required_argument, NULL, 'Q' },
 		{ 0 },
 	};
 	struct config cfg = { .procs = 1, .iterations = 1000, .timeout_ms = 120000 };
@@ -512,12 +568,16 @@ int main(int argc, char **argv)
 		case 'D': cfg.dsn = optarg; break;
 		case 't': cfg.timeout_ms = atol(optarg) * 1000; break;
 		case 'S': cfg.max_ns = (int64_t)(atof(optarg) * 1e9); break;
+		case 'H': cfg.held = atol(optarg); break;
+		case 'Q': cfg.queued = atol(optarg); break;
 		default: usage();
 		}
 	}
 	if (optind != argc || !cfg.impl || cfg.procs < 1 || cfg.procs > 256 || cfg.iterations < 1 ||
-	    cfg.timeout_ms < 1000)
+	    cfg.timeout_ms < 1000 || cfg.held < 0 || cfg.queued < 0 || cfg.held > 100000 || cfg.queued > 100000)
 		usage();
+	if ((cfg.held || cfg.queued) && cfg.impl->kind != K_BOXD)
+		die("--held and --queued are for the boxd rows");
 	if (strcmp(names, "shared") == 0)
 		cfg.shared = true;
 	else if (strcmp(names, "distinct") != 0)
@@ -591,8 +651,10 @@ int main(int argc, char **argv)
 		total.polls += r->stats.polls;
 	}
 
-	printf("{\"impl\": \"%s\", \"procs\": %d, \"names\": \"%s\", \"max_iterations\": %ld, \"max_seconds\": %.1f",
-	       cfg.impl->name, cfg.procs, cfg.shared ? "shared" : "distinct", cfg.iterations, (double)cfg.max_ns / 1e9);
+	printf("{\"impl\": \"%s\", \"procs\": %d, \"names\": \"%s\", \"held\": %ld, \"queued\": %ld, "
+	       "\"max_iterations\": %ld, \"max_seconds\": %.1f",
+	       cfg.impl->name, cfg.procs, cfg.shared ? "shared" : "distinct", cfg.held, cfg.queued, cfg.iterations,
+	       (double)cfg.max_ns / 1e9);
 	if (failed) {
 		printf(", \"error\": \"");
 		for (const char *p = error ? error : "a worker failed"; *p; p++) {

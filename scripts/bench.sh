@@ -46,7 +46,7 @@ report() {
 			else ((. * 1000 | round) / 1000 | tostring) end;
 		def ms: if . == null then "-" else (r + " ms") end;
 		def mib: if . == null then "-" else ((. / 1024 * 10 | round) / 10 | tostring) + " MiB" end;
-		def run($i; $p; $n): [ .[] | select(.impl == $i and .procs == $p and .names == $n) ][0];
+		def run($i; $p; $n): [ .[] | select(.impl == $i and .procs == $p and .names == $n and (.sweep | not)) ][0];
 		def cell($i; $p; $n): run($i; $p; $n) as $x | if $x == null then "-" elif $x.error then "ERROR" else ($x.pairs_per_s | r) end;
 		. as $all
 		| ["implementation", "pairs/s 1p distinct", "8p distinct", "1p shared", "8p shared", "hand-off p50 (8p shared)", "hand-off p99 (8p shared)"],
@@ -77,8 +77,33 @@ report() {
 			}
 		}'
 	echo
+	# The K sweep: pairs/s of one process on distinct names with K other
+	# locks held (and 1,000 queued tickets), and the ratio to K = 0.
+	if jq -e -s 'any(.[]; .sweep)' "$f" >/dev/null; then
+		jq -rs '
+			def r: if . == null then "-" elif . >= 100 then (. | round | tostring) else ((. * 10 | round) / 10 | tostring) end;
+			def cell($i; $k; $q): [ .[] | select(.sweep and .impl == $i and .held == $k and .queued == $q) ][0] as $x
+				| if $x == null then "-" elif $x.error then "ERROR" else ($x.pairs_per_s | r) end;
+			. as $all
+			| ["K sweep, 1p distinct, pairs/s", "K=0", "K=10", "K=100", "K=1000", "K=0 +1000 queued", "K=10 +1000 q", "K=100 +1000 q", "K=1000 +1000 q"],
+			  ([ .[] | select(.sweep) | .impl ] | unique[] as $i
+			   | [$i] + [ [0, 1000][] as $q | [0, 10, 100, 1000][] as $k | $all | cell($i; $k; $q) ])
+			| @tsv' "$f" |
+		awk -F'\t' '
+			{ rows[NR] = $0; for (i = 1; i <= NF; i++) if (length($i) > w[i]) w[i] = length($i); if (NF > nf) nf = NF }
+			END {
+				for (r = 1; r <= NR; r++) {
+					n = split(rows[r], c, "\t"); line = "|"
+					for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? " %-*s |" : " %*s |", w[i], c[i])
+					print line
+					if (r == 1) { line = "|"; for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i]; k++) d = d "-"; line = line (i == 1 ? "-" d "-|" : "-" d ":|") } print line }
+				}
+			}'
+		echo
+	fi
 	jq -rs '
-		def run($i; $p; $n): [ .[] | select(.impl == $i and .procs == $p and .names == $n and (.error | not)) ][0];
+		def run($i; $p; $n): [ .[] | select(.impl == $i and .procs == $p and .names == $n and (.error | not) and (.sweep | not)) ][0];
+		def sweep($i; $k; $q): [ .[] | select(.sweep and .impl == $i and .held == $k and .queued == $q and (.error | not)) ][0];
 		def pf($b): if $b then "PASS" else "MISS" end;
 		def f: if . >= 100 then (round | tostring) else ((. * 100 | round) / 100 | tostring) end;
 		def cfgs: [[1, "distinct"], [8, "distinct"], [1, "shared"], [8, "shared"]];
@@ -94,6 +119,10 @@ report() {
 		    | "\(pf(($x | length) > 0 and all($x[]; .ok)))  boxd-\($db) within 3x of update-\($db) (bare UPDATE commit): " + ([$x[] | "\(.c) \(.t)"] | join("; "))),
 		  ( ["boxd-sqlite", "boxd-mysql", "boxd-postgres"][] as $i | ($all | run($i; 8; "shared")) as $a | select($a)
 		    | "\(pf($a.handoff_p99_ms != null and $a.handoff_p99_ms < 10))  \($i) hand-off p99 < 10 ms with 8 processes: \($a.handoff_p99_ms) ms"),
+		  ( [ .[] | select(.sweep) | .impl ] | unique[] as $i | ($all | sweep($i; 0; 0)) as $z | select($z)
+		    | ([100, 1000][] as $k | ($all | sweep($i; $k; 0)) as $a | select($a)
+		       | ($a.pairs_per_s / $z.pairs_per_s) as $q | (if $k == 100 then 0.7 else 0.3 end) as $t
+		       | "\(pf($q >= $t))  \($i) rate at K=\($k) held / rate at K=0 >= \($t * 100 | round)%: \($q * 100 | round)% (\($a.pairs_per_s | f) / \($z.pairs_per_s | f) pairs/s; with 1000 queued: \(($all | sweep($i; $k; 1000)).pairs_per_s // 0 | f))")),
 		  ( [ .[] | select(.bench == "task-start") ][0] as $s | select($s)
 		    | "\(pf($s.p50_ms < 10))  task start p50 < 10 ms: \($s.p50_ms) ms"),
 		  ( [ .[] | select(.bench == "api-unix-status" and .flood > 0) ][0] as $a | select($a)
@@ -118,6 +147,7 @@ done
 seconds=${LOCKBENCH_SECONDS:-3}
 max_pairs=${LOCKBENCH_MAX_PAIRS:-2000}
 impls=${LOCKBENCH_IMPLS:-"boxd-sqlite boxd-mysql boxd-postgres flock getlock pg-advisory update-sqlite update-mysql update-postgres boxd-sqlite-full update-sqlite-full"}
+ksweep_impls=${LOCKBENCH_KSWEEP_IMPLS:-"boxd-sqlite boxd-mysql boxd-postgres"}
 n_start=${TASKBENCH_START:-200}
 n_rate=${TASKBENCH_RATE:-1000}
 
@@ -172,7 +202,7 @@ if [[ ${BENCH_SKIP_LOCKS:-0} != 1 ]]; then
 		*-mysql | getlock) args+=(--dsn "$mysql_dsn") ;;
 		*-postgres | pg-advisory) args+=(--dsn "$pg_dsn") ;;
 		esac
-		timeout 180 "$lockbench" "${args[@]}"
+		timeout 180 "$lockbench" "${args[@]}" "${@:5}"
 	}
 	# Warm-up, not recorded: the first runs after the servers start (cold
 	# caches, the boxd schema just created, podman settling) are slower,
@@ -190,6 +220,19 @@ if [[ ${BENCH_SKIP_LOCKS:-0} != 1 ]]; then
 					line=${line:-"{\"impl\": \"$impl\", \"procs\": $procs, \"names\": \"$names\", \"error\": \"lockbench failed or timed out\"}"}
 				echo "$line" >>"$out.tmp"
 				jq -r '"bench:   \(.impl) \(.procs)p \(.names): " + (if .error then "ERROR \(.error)" else "\(.pairs_per_s | floor) pairs/s" + (if .handoff_p99_ms then ", hand-off p50 \(.handoff_p50_ms) ms p99 \(.handoff_p99_ms) ms" else "" end) end)' <<<"$line" >&2
+			done
+		done
+	done
+	# The K sweep (issue 18): 1 process, distinct names, with K other locks
+	# held and with 1,000 queued tickets or none: how the cost of a pair
+	# grows with the document.
+	for impl in $ksweep_impls; do
+		for queued in 0 1000; do
+			for held in 0 10 100 1000; do
+				line=$(run_lockbench "$impl" 1 distinct "$seconds" --held "$held" --queued "$queued") ||
+					line=${line:-"{\"impl\": \"$impl\", \"procs\": 1, \"names\": \"distinct\", \"held\": $held, \"queued\": $queued, \"error\": \"lockbench failed or timed out\"}"}
+				jq -c '. + {sweep: true}' <<<"$line" >>"$out.tmp"
+				jq -r '"bench:   K sweep \(.impl) held \(.held) queued \(.queued): " + (if .error then "ERROR \(.error)" else "\(.pairs_per_s | floor) pairs/s" end)' <<<"$line" >&2
 			done
 		done
 	done

@@ -1,5 +1,6 @@
 /* lock_doc.c — pure lock document logic; see lock_doc.h for the rules. */
 #include "lock_doc.h"
+#include "lock_doc_text.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -110,7 +111,19 @@ static int parse_req(json_t *o, struct lock_req *ret, const char *what, size_t i
 	return 0;
 }
 
+static int parse_json(const char *text, struct lock_doc *ret, char *errbuf, size_t errlen);
+
 int lock_doc_parse(const char *text, struct lock_doc *ret, char *errbuf, size_t errlen)
+{
+	/* Format 2 (lock_doc_text.c) is what lock_doc_format() writes; a
+	 * JSON document is what boxd wrote before (and the empty document of
+	 * schema migration 1): read both. */
+	if (text && strncmp(text, LOCK_DOC_TEXT_PREFIX, strlen(LOCK_DOC_TEXT_PREFIX)) == 0)
+		return lock_doc_text_parse(text, ret, errbuf, errlen);
+	return parse_json(text, ret, errbuf, errlen);
+}
+
+static int parse_json(const char *text, struct lock_doc *ret, char *errbuf, size_t errlen)
 {
 	json_error_t jerr;
 	json_t *root = json_loads(text ? text : "", JSON_REJECT_DUPLICATES, &jerr);
@@ -204,15 +217,13 @@ static int broken(char *errbuf, size_t errlen, const char *fmt, ...)
 
 static bool mode_valid(enum lock_mode m) { return m == LOCK_SHARED || m == LOCK_EXCLUSIVE; }
 
-static int verify_holders(const struct lock_doc *doc, char *errbuf, size_t errlen)
+/* Holder i against every earlier entry, so the message names the later
+ * one, which a grant in document order would have refused. O(i): only for
+ * the message, or when the index below could not be built. */
+static int verify_holder_slow(const struct lock_doc *doc, size_t i, char *errbuf, size_t errlen)
 {
-	for (size_t i = 0; i < doc->n_holders; i++) {
-		const struct lock_holder *b = &doc->holders[i];
-		if (!lock_name_valid(b->lock.name) || !mode_valid(b->lock.mode))
-			return broken(errbuf, errlen, "holders[%zu]: invalid lock name or mode", i);
-		/* Against every earlier entry, so the message names the later
-		 * one, which a grant in document order would have refused. */
-		for (size_t j = 0; j < i; j++) {
+	const struct lock_holder *b = &doc->holders[i];
+	for (size_t j = 0; j < i; j++) {
 			const struct lock_holder *a = &doc->holders[j];
 			if (strcmp(a->lock.name, b->lock.name) != 0)
 				continue;
@@ -225,8 +236,73 @@ static int verify_holders(const struct lock_doc *doc, char *errbuf, size_t errle
 					      " holds it %s",
 					      i, b->lock.name, lock_mode_name(b->lock.mode), b->owner.task_id,
 					      a->owner.task_id, lock_mode_name(a->lock.mode));
-		}
 	}
+	return 0;
+}
+
+static uint64_t hash_name(const char *s, uint64_t h)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211u;
+	return h;
+}
+
+static uint64_t hash_owner(const struct lock_owner *o, uint64_t h)
+{
+	uint64_t v[3] = { (uint64_t)o->task_id, (uint64_t)o->pid, o->start_time };
+	for (size_t i = 0; i < 3; i++)
+		h = (h ^ v[i]) * 1099511628211u;
+	return hash_name(o->host, h);
+}
+
+/* Two open-addressing indexes of the holders, slot = index + 1 (0: empty):
+ * by name (the first holder of each name) and by name and owner. One pass
+ * finds the first holder that breaks an invariant in O(n): a later holder
+ * of a name breaks one when it or the name's first holder is exclusive
+ * (then they conflict: a grant in document order refused it), or when the
+ * same owner already holds the name. The message comes from the plain
+ * loop, for that one holder. */
+static int verify_holders(const struct lock_doc *doc, char *errbuf, size_t errlen)
+{
+	size_t n = doc->n_holders, cap = 16, invalid = SIZE_MAX, bad = SIZE_MAX;
+	for (size_t i = 0; i < n && invalid == SIZE_MAX; i++)
+		if (!lock_name_valid(doc->holders[i].lock.name) || !mode_valid(doc->holders[i].lock.mode))
+			invalid = i;
+	while (cap < 2 * n)
+		cap *= 2;
+	size_t *by_name = n >= 16 ? calloc(2 * cap, sizeof(*by_name)) : NULL, *by_owner = by_name ? by_name + cap : NULL;
+	for (size_t i = 1; !by_name && i < n && i < invalid && bad == SIZE_MAX; i++)
+		if (verify_holder_slow(doc, i, NULL, 0) < 0) /* small, or no memory: the plain loop */
+			bad = i;
+	for (size_t i = 0; by_name && i < n && i < invalid && bad == SIZE_MAX; i++) {
+		const struct lock_holder *b = &doc->holders[i];
+		uint64_t h = hash_name(b->lock.name, 14695981039346656037u);
+		size_t k = (size_t)h & (cap - 1);
+		while (by_name[k] && strcmp(doc->holders[by_name[k] - 1].lock.name, b->lock.name) != 0)
+			k = (k + 1) & (cap - 1);
+		if (by_name[k] && (b->lock.mode == LOCK_EXCLUSIVE ||
+				   doc->holders[by_name[k] - 1].lock.mode == LOCK_EXCLUSIVE)) {
+			bad = i;
+			break;
+		}
+		if (!by_name[k])
+			by_name[k] = i + 1;
+		k = (size_t)hash_owner(&b->owner, h) & (cap - 1);
+		for (; by_owner[k]; k = (k + 1) & (cap - 1)) {
+			const struct lock_holder *a = &doc->holders[by_owner[k] - 1];
+			if (strcmp(a->lock.name, b->lock.name) == 0 && lock_owner_same(&a->owner, &b->owner))
+				break;
+		}
+		if (by_owner[k])
+			bad = i;
+		else
+			by_owner[k] = i + 1;
+	}
+	free(by_name);
+	if (bad != SIZE_MAX)
+		return verify_holder_slow(doc, bad, errbuf, errlen);
+	if (invalid != SIZE_MAX)
+		return broken(errbuf, errlen, "holders[%zu]: invalid lock name or mode", invalid);
 	return 0;
 }
 
@@ -293,6 +369,22 @@ static void debug_verify(const struct lock_doc *doc) { (void)doc; }
 int lock_doc_salvage(const char *text, int64_t min_next_ticket, struct lock_doc *ret, int *ret_kept,
 		     int *ret_dropped)
 {
+	if (text && strncmp(text, LOCK_DOC_TEXT_PREFIX, strlen(LOCK_DOC_TEXT_PREFIX)) == 0) {
+		struct lock_doc doc;
+		lock_doc_init(&doc);
+		doc.next_ticket = min_next_ticket > 1 ? min_next_ticket : 1;
+		int dropped = 0, r = lock_doc_text_salvage(text, &doc, &dropped);
+		if (r < 0) {
+			lock_doc_release(&doc);
+			return r;
+		}
+		*ret = doc;
+		if (ret_kept)
+			*ret_kept = (int)doc.n_holders;
+		if (ret_dropped)
+			*ret_dropped = dropped;
+		return 0;
+	}
 	json_t *root = json_loads(text ? text : "", 0, NULL);
 	json_t *holders = json_object_get(root, "holders"), *queue = json_object_get(root, "queue");
 	struct lock_doc doc;
@@ -462,7 +554,20 @@ fail:
 	return -1;
 }
 
-int lock_doc_format(const struct lock_doc *doc, char **ret)
+int lock_doc_format(const struct lock_doc *doc, char **ret) { return lock_doc_text_format(doc, ret); }
+
+int lock_doc_text_as_json(const char *text, char **ret, char *errbuf, size_t errlen)
+{
+	struct lock_doc doc;
+	int r = lock_doc_parse(text, &doc, errbuf, errlen);
+	if (r < 0)
+		return r;
+	r = lock_doc_format_json(&doc, ret);
+	lock_doc_release(&doc);
+	return r;
+}
+
+int lock_doc_format_json(const struct lock_doc *doc, char **ret)
 {
 	json_t *root = doc_to_json(doc);
 	if (!root)

@@ -147,7 +147,7 @@ bool lock_owner_same(const struct lock_owner *a, const struct lock_owner *b);
 void lock_doc_init(struct lock_doc *doc);
 void lock_doc_release(struct lock_doc *doc);
 
-/* Parse the JSON text. On failure returns -EBADMSG and describes the problem
+/* Parse the stored text (format 2, or JSON as boxd wrote before). On failure returns -EBADMSG and describes the problem
  * (with the position) in errbuf; *ret is untouched. A document that is
  * well-formed but breaks an invariant (see lock_doc_verify) is refused the
  * same way, with the invariant's reason. */
@@ -181,10 +181,31 @@ int lock_doc_verify(const struct lock_doc *doc, char *errbuf, size_t errlen);
 int lock_doc_salvage(const char *text, int64_t min_next_ticket, struct lock_doc *ret, int *ret_kept,
 		     int *ret_dropped);
 
-/* Serialize; *ret is malloc'ed. Output is canonical: the same document
- * always gives the same text. -ENOMEM if any allocation fails (nothing is
- * returned then, never a partial document). */
+/* Serialize for the database row; *ret is malloc'ed. Output is canonical:
+ * the same document always gives the same text. -ENOMEM if any allocation
+ * fails (nothing is returned then, never a partial document). The text is
+ * format 2 (lock_doc_text.c: a line per entry, no JSON), which costs a
+ * small fraction of JSON's per entry; lock_doc_parse() reads it and the
+ * JSON documents boxd wrote before. */
 int lock_doc_format(const struct lock_doc *doc, char **ret);
+
+/* lock_doc_parse() and lock_doc_format() keep, per thread, the last text
+ * and document they saw: parsing that text again copies the document, and
+ * formatting copies the lines of the leading entries that did not change,
+ * so a change costs memory copies per entry rather than parsing and
+ * printing (the document itself is read and written whole, as before).
+ * This forgets it: the next parse and format do the whole work (tests
+ * compare the two ways). */
+void lock_doc_cache_drop(void);
+
+/* The document as canonical JSON, for people and the API (GET /locks,
+ * events, `boxd locks`): {"holders":[...],"nextTicket":N,"queue":[...]},
+ * keys sorted. lock_doc_parse() reads it too. Same errors as above. */
+int lock_doc_format_json(const struct lock_doc *doc, char **ret);
+
+/* A stored text (either format) as that JSON: lock_doc_parse() then
+ * lock_doc_format_json(), with their errors. */
+int lock_doc_text_as_json(const char *text, char **ret, char *errbuf, size_t errlen);
 
 /* Try to grant `reqs` (n >= 1) to `owner` at `now_ms`.
  *

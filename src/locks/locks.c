@@ -658,10 +658,30 @@ int locks_read(struct store *s, struct lock_doc *ret_doc, int64_t *ret_version, 
 	}
 	if (ret_version)
 		*ret_version = version;
-	if (ret_text)
-		*ret_text = text;
-	else
+	if (ret_text) {
+		/* Readers get JSON whatever the stored format (lock_doc.h). */
+		char *json = NULL, err[256];
+		r = lock_doc_text_as_json(text, &json, err, sizeof(err));
+		if (r == -EBADMSG && !ret_doc) {
+			*ret_text = text; /* what is stored, for the operator to see */
+			return 0;
+		}
+		if (r == -EBADMSG)
+			r = store_set_error(s, r,
+					    "lock document in row locks.id=1 does not parse: %s "
+					    "(nothing was changed; run `boxd locks repair` to fix it)",
+					    err);
+		if (r < 0) {
+			free(text);
+			if (ret_doc)
+				lock_doc_release(ret_doc);
+			return r;
+		}
 		free(text);
+		*ret_text = json;
+	} else {
+		free(text);
+	}
 	return 0;
 }
 

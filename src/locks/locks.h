@@ -151,7 +151,9 @@ int locks_renew_owner(struct store *s, const struct lock_owner *owner, int64_t l
 		      int64_t tickets_within_ms, struct locks_renewal *ret);
 
 /* Read the document. ret_doc and ret_text are optional; *ret_text is the
- * stored JSON (malloc'ed). */
+ * document as JSON (lock_doc_format_json(), malloc'ed), whatever format is
+ * stored; when it does not parse and ret_doc is NULL, the stored text as it
+ * is (and 0). */
 int locks_read(struct store *s, struct lock_doc *ret_doc, int64_t *ret_version, char **ret_text);
 
 struct locks_repair_report {

@@ -111,8 +111,14 @@ post_on() {
 }
 
 doc() { store_sql "$DB" "SELECT data FROM locks WHERE id = 1"; }
-# holder_field TASK FIELD: a field (at, lease, host) of TASK's holding.
-holder_field() { doc | jq -r --argjson t "$1" --arg f "$2" '[.holders[] | select(.task == $t) | .[$f]][0] // empty'; }
+# holder_field TASK FIELD: a field (at, lease, host) of TASK's holding, read
+# from the stored document (format 2, src/locks/lock_doc_text.c: "@HOST"
+# lines, then "H NAME MODE TASK HOST_INDEX PID START AT LEASE").
+holder_field() {
+	doc | awk -v t="$1" -v f="$2" '
+		/^@/ { hosts[nh++] = substr($0, 2); next }
+		/^H / && $4 == t { print (f == "at" ? $8 : f == "lease" ? $9 : hosts[$5]); exit }'
+}
 
 host_start a
 host_start b

@@ -131,6 +131,17 @@ static void assert_roundtrip(const struct lock_doc *d)
 	assert_int_equal(p.next_ticket, d->next_ticket);
 	char *b = fmt(&p);
 	assert_string_equal(a, b);
+	/* The same without the per-thread cache: a full parse and a full
+	 * format give what the cached ways gave. */
+	lock_doc_release(&p);
+	lock_doc_cache_drop();
+	r = lock_doc_parse(a, &p, err, sizeof(err));
+	if (r != 0)
+		fail_msg("formatted document does not parse without the cache (%s): %s", err, a);
+	free(b);
+	lock_doc_cache_drop();
+	b = fmt(&p);
+	assert_string_equal(a, b);
 	free(a);
 	free(b);
 	lock_doc_release(&p);
@@ -1344,7 +1355,10 @@ static void test_format_empty_is_canonical(void **state)
 {
 	struct lock_doc *d = *state;
 	char *t = fmt(d);
-	/* The text the schema migration inserts, with sorted keys. */
+	assert_string_equal(t, "boxd-locks 2 1\n");
+	free(t);
+	/* As JSON: the text the schema migration inserts, with sorted keys. */
+	assert_int_equal(lock_doc_format_json(d, &t), 0);
 	assert_string_equal(t, "{\"holders\":[],\"nextTicket\":1,\"queue\":[]}");
 	free(t);
 	struct lock_doc p;
@@ -1406,18 +1420,145 @@ static void test_parse_format_roundtrip(void **state)
 			    " \"holders\": [ {\"task\":5,\"start\":6,\"pid\":7,\"mode\":\"exclusive\",\"name\":\"a\","
 			    "\"host\":\"h\"} ] }";
 	assert_int_equal(lock_doc_parse(loose, &p, err, sizeof(err)), 0);
-	char *canon = fmt(&p);
+	char *canon = NULL;
+	assert_int_equal(lock_doc_format_json(&p, &canon), 0);
 	assert_string_equal(canon, "{\"holders\":[{\"at\":0,\"host\":\"h\",\"lease\":0,\"mode\":\"exclusive\",\"name\":"
 				   "\"a\",\"pid\":7,\"start\":6,\"task\":5}],\"nextTicket\":4,\"queue\":[{\"at\":0,"
 				   "\"expires\":9,\"host\":\"h\",\"lease\":0,\"locks\":[{\"mode\":\"shared\",\"name\":"
 				   "\"a\"}],\"pid\":1,\"start\":2,\"task\":0,\"ticket\":3}]}");
+	/* Stored (format 2): hosts once, then a line per holder and ticket. */
+	char *stored = fmt(&p);
+	assert_string_equal(stored, "boxd-locks 2 4\n@h\nH a x 5 0 7 6 0 0\nT 3 9 0 0 1 2 0 0 1 a s\n");
 	lock_doc_release(&p);
 	assert_int_equal(lock_doc_parse(canon, &p, err, sizeof(err)), 0);
-	char *again = fmt(&p);
+	char *again = NULL;
+	assert_int_equal(lock_doc_format_json(&p, &again), 0);
 	assert_string_equal(again, canon);
 	free(again);
+	lock_doc_release(&p);
+	/* The stored text parses to the same document. */
+	assert_int_equal(lock_doc_parse(stored, &p, err, sizeof(err)), 0);
+	assert_int_equal(lock_doc_format_json(&p, &again), 0);
+	assert_string_equal(again, canon);
+	free(again);
+	free(stored);
 	free(canon);
 	lock_doc_release(&p);
+}
+
+/* Upgrade: a document boxd wrote as JSON (before format 2) is read, and the
+ * next change writes it in format 2 with every field kept. */
+static void test_json_document_upgrades(void **state)
+{
+	(void)state;
+	const char *old = "{\"holders\":[{\"at\":1700000000000,\"host\":\"3f1c0b7e-aaaa-bbbb-cccc-0123456789ab\","
+			  "\"lease\":1700000060000,\"mode\":\"shared\",\"name\":\"platform\",\"pid\":4242,"
+			  "\"start\":987654,\"task\":17},{\"at\":1700000000001,\"host\":\"other host%\",\"lease\":0,"
+			  "\"mode\":\"exclusive\",\"name\":\"app:wiki\",\"pid\":1,\"start\":2,\"task\":-3}],"
+			  "\"nextTicket\":8,\"queue\":[{\"at\":0,\"expires\":1700000010000,\"host\":\"other host%\","
+			  "\"lease\":5,\"locks\":[{\"mode\":\"exclusive\",\"name\":\"platform\"},{\"mode\":"
+			  "\"shared\",\"name\":\"app:wiki\"}],\"pid\":9,\"start\":10,\"task\":11,\"ticket\":7}]}";
+	struct lock_doc p, q;
+	char err[256], *stored = NULL, *json = NULL;
+	assert_int_equal(lock_doc_parse(old, &p, err, sizeof(err)), 0);
+	assert_int_equal(lock_doc_format(&p, &stored), 0);
+	assert_string_equal(stored, "boxd-locks 2 8\n"
+				    "@3f1c0b7e-aaaa-bbbb-cccc-0123456789ab\n"
+				    "@other%20host%25\n"
+				    "H platform s 17 0 4242 987654 1700000000000 1700000060000\n"
+				    "H app:wiki x -3 1 1 2 1700000000001 0\n"
+				    "T 7 1700000010000 11 1 9 10 0 5 2 platform x app:wiki s\n");
+	assert_int_equal(lock_doc_parse(stored, &q, err, sizeof(err)), 0);
+	assert_int_equal(lock_doc_format_json(&q, &json), 0);
+	assert_string_equal(json, old);
+	assert_string_equal(q.waiters[0].owner.host, "other host%");
+	free(stored);
+	free(json);
+	lock_doc_release(&p);
+	lock_doc_release(&q);
+}
+
+/* Format 2 text that is not well formed is refused with the line. */
+static void test_text_format_refuses_bad_lines(void **state)
+{
+	(void)state;
+	static const struct { const char *text, *why; } cases[] = {
+		{ "boxd-locks 2 1", "line 1: expected the end of the line" },
+		{ "boxd-locks 2 0\n", "nextTicket 0 is below 1" },
+		{ "boxd-locks 3 1\n", "line 1: expected \"boxd-locks 2 NEXT_TICKET\"" },
+		{ "boxd-locks 2 1\nH a x 1 0 1 1 0 0\n", "line 2: host index 0 is not in the host table" },
+		{ "boxd-locks 2 1\n@h\nH a q 1 0 1 1 0 0\n", "line 3: mode must be s or x" },
+		{ "boxd-locks 2 1\n@h\nH a x 1 0 1 1 0\n", "line 3: expected a space" },
+		{ "boxd-locks 2 1\n@h\nH a x 1 0 1 1 0 0 \n", "line 3: expected the end of the line" },
+		{ "boxd-locks 2 1\n@h\nH a x 1 0 99999999999 1 0 0\n", "line 3: pid out of range" },
+		{ "boxd-locks 2 1\n@h\nH a x 99999999999999999999 0 1 1 0 0\n", "line 3: task out of range" },
+		{ "boxd-locks 2 1\n@h\nH a b x 1 0 1 1 0 0\n", "line 3: mode must be s or x" },
+		{ "boxd-locks 2 1\n@h\nH bad! x 1 0 1 1 0 0\n", "line 3: missing or invalid lock name" },
+		{ "boxd-locks 2 1\n@h%zz\n", "line 2: bad %-escape in a host" },
+		{ "boxd-locks 2 1\n@h\nH a x 1 0 1 1 0 0\nH a x 2 0 1 1 0 0\n",
+		  "holders[1]: a held exclusive by task 2 while task 1 holds it exclusive" },
+		{ "boxd-locks 2 5\n@h\nT 1 9 1 0 1 1 0 0 0\n", "line 3: a ticket needs 1 or more locks" },
+		{ "boxd-locks 2 5\n@h\nT 1 9 1 0 1 1 0 0 9 a s\n", "line 3: a ticket needs 1 or more locks" },
+		{ "boxd-locks 2 5\n@h\nT 1 9 1 0 1 1 0 0 2 a s\n", "line 3: a ticket needs 1 or more locks" },
+		{ "boxd-locks 2 5\n@h\nT 1 9 1 0 1 1 0 0 2 a s b x c s\n", "line 3: expected the end of the line" },
+		{ "boxd-locks 2 5\n@h\nT 1 9 1 0 1 1 0 0 2 a s a x\n", "queue[0]: a named twice" },
+		{ "boxd-locks 2 5\n@h\nT 1 9 1 0 1 1 0 0 1 a s\nH a x 1 0 1 1 0 0\n",
+		  "line 4: expected a host (@), holder (H) or ticket (T) line, in that order" },
+		{ "boxd-locks 2 5\n@h\nT 7 9 1 0 1 1 0 0 1 a s\n", "queue[0]: ticket 7 is not below nextTicket 5" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct lock_doc p;
+		char err[256] = "";
+		int r = lock_doc_parse(cases[i].text, &p, err, sizeof(err));
+		if (r != -EBADMSG || strncmp(err, cases[i].why, strlen(cases[i].why)) != 0)
+			fail_msg("case %zu: %d \"%s\", expected \"%s\"", i, r, err, cases[i].why);
+	}
+}
+
+/* The invariant check is linear: a document of 20,000 holders (shared
+ * holders of one name, distinct names) is verified, and a conflict at its
+ * end is found with the message the pairwise rule gives. */
+static void test_verify_large_document(void **state)
+{
+	struct lock_doc *d = *state;
+	size_t n = 20000;
+	d->holders = calloc(n + 1, sizeof(*d->holders));
+	assert_non_null(d->holders);
+	for (size_t i = 0; i < n; i++) {
+		struct lock_holder *h = &d->holders[d->n_holders++];
+		h->owner = mk_owner((int64_t)i + 1, (int32_t)i + 1);
+		if (i % 2)
+			snprintf(h->lock.name, sizeof(h->lock.name), "app:%zu", i);
+		else
+			snprintf(h->lock.name, sizeof(h->lock.name), "platform");
+		h->lock.mode = i % 2 ? LOCK_EXCLUSIVE : LOCK_SHARED;
+	}
+	char why[256];
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), 0);
+	/* The same owner twice on a shared name. */
+	d->holders[d->n_holders] = d->holders[0];
+	d->n_holders++;
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "holders[20000]: platform held twice by task 1 (pid 1)");
+	/* An exclusive holder of a name held shared. */
+	d->holders[n].owner = mk_owner(99999, 99999);
+	d->holders[n].lock.mode = LOCK_EXCLUSIVE;
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "holders[20000]: platform held exclusive by task 99999 while task 1 holds it shared");
+	/* An earlier invalid name is reported first; a later one after. */
+	strcpy(d->holders[5].lock.name, "bad!");
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), -EBADMSG);
+	assert_string_equal(why, "holders[5]: invalid lock name or mode");
+	strcpy(d->holders[5].lock.name, "app:5");
+	d->holders[n].lock.mode = LOCK_SHARED;
+	d->holders[n].owner = mk_owner(99999, 99999);
+	assert_int_equal(lock_doc_verify(d, why, sizeof(why)), 0);
+	char *text = fmt(d);
+	struct lock_doc p;
+	assert_int_equal(lock_doc_parse(text, &p, why, sizeof(why)), 0);
+	assert_int_equal(p.n_holders, n + 1);
+	lock_doc_release(&p);
+	free(text);
 }
 
 /* ---- corrupted documents ------------------------------------------------ */
@@ -1982,14 +2123,15 @@ static void test_format_allocation_failures(void **state)
 {
 	struct lock_doc *d = *state;
 	fa_build(d);
-	char *expected = fmt(d);
+	char *expected = NULL;
+	assert_int_equal(lock_doc_format_json(d, &expected), 0);
 	size_t points = 0, wrong = 0, enomem = 0;
 	for (size_t n = 1;; n++) {
 		fa_count = 0;
 		fa_fail_at = n;
 		json_set_alloc_funcs(fa_malloc, free);
 		char sentinel = 0, *text = &sentinel;
-		int r = lock_doc_format(d, &text);
+		int r = lock_doc_format_json(d, &text);
 		bool injected = fa_count >= n;
 		json_set_alloc_funcs(malloc, free);
 		fa_fail_at = 0;
@@ -2691,6 +2833,9 @@ int main(void)
 		T(test_poll_refreshes_ticket_lease),
 		T(test_format_empty_is_canonical),
 		T(test_parse_format_roundtrip),
+		T(test_json_document_upgrades),
+		T(test_text_format_refuses_bad_lines),
+		T(test_verify_large_document),
 		T(test_parse_base_documents_are_valid),
 		T(test_parse_rejects_non_json),
 		T(test_parse_rejects_wrong_types),
