@@ -110,7 +110,8 @@ post_on() {
 	echo "$id"
 }
 
-doc() { store_sql "$DB" "SELECT data FROM locks WHERE id = 1"; }
+# (the MariaDB client prints the document's newlines as \n)
+doc() { store_sql "$DB" "SELECT data FROM locks WHERE id = 1" | sed 's/\\n/\n/g'; }
 # holder_field TASK FIELD: a field (at, lease, host) of TASK's holding, read
 # from the stored document (format 2, src/locks/lock_doc_text.c: "@HOST"
 # lines, then "H NAME MODE TASK HOST_INDEX PID START AT LEASE").
