@@ -123,6 +123,8 @@ report() {
 		    | ([100, 1000][] as $k | ($all | sweep($i; $k; 0)) as $a | select($a)
 		       | ($a.pairs_per_s / $z.pairs_per_s) as $q | (if $k == 100 then 0.7 else 0.3 end) as $t
 		       | "\(pf($q >= $t))  \($i) rate at K=\($k) held / rate at K=0 >= \($t * 100 | round)%: \($q * 100 | round)% (\($a.pairs_per_s | f) / \($z.pairs_per_s | f) pairs/s; with 1000 queued: \(($all | sweep($i; $k; 1000)).pairs_per_s // 0 | f))")),
+		  ( [ .[] | select(.bench == "wait-cpu") ][0] as $w | select($w)
+		    | "\(pf($w.core_percent < 1))  CPU of \($w.tasks) tasks waiting for a lock < 1% of a core: \($w.core_percent)% (over \($w.seconds) s, /proc/PID/stat)"),
 		  ( [ .[] | select(.bench == "task-start") ][0] as $s | select($s)
 		    | "\(pf($s.p50_ms < 10))  task start p50 < 10 ms: \($s.p50_ms) ms"),
 		  ( [ .[] | select(.bench == "api-unix-status" and .flood > 0) ][0] as $a | select($a)
@@ -258,6 +260,35 @@ if [[ ${BENCH_SKIP_TASKS:-0} != 1 ]]; then
 	say "  rate of $n_rate tasks"
 	"${tb[@]}" rate "$n_rate" >>"$out.tmp"
 	echo "{\"bench\": \"rss-end\", \"idle_kb\": $(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")}" >>"$out.tmp"
+
+	# CPU of waiting tasks (issue 18): one task holds wait:x, WAITBENCH_TASKS
+	# (50) more wait for it; their workers' utime + stime from
+	# /proc/PID/stat over WAITBENCH_SECONDS (60), as a share of one core.
+	n_wait=${WAITBENCH_TASKS:-50}
+	wait_secs=${WAITBENCH_SECONDS:-60}
+	say "  CPU of $n_wait tasks waiting for a lock over ${wait_secs}s"
+	post_hold() {
+		curl -sf --unix-socket "$state/boxd.sock" -H 'Content-Type: application/json' \
+			-d "{\"type\": \"hold\", \"args\": {\"locks\": [{\"name\": \"wait:x\", \"mode\": \"exclusive\"}], \"seconds\": $1}}" \
+			http://boxd/api/v1/tasks | jq -r .id
+	}
+	task_pid() { curl -sf --unix-socket "$state/boxd.sock" "http://boxd/api/v1/tasks/$1" | jq -r '.pid // empty'; }
+	holder=$(post_hold $((wait_secs + 30)))
+	waiters=()
+	for _ in $(seq "$n_wait"); do waiters+=("$(post_hold 0)"); done
+	pids=()
+	for id in "${waiters[@]}"; do
+		p=
+		for _ in $(seq 100); do p=$(task_pid "$id"); [[ -n $p ]] && break; sleep 0.1; done
+		[[ -n $p ]] && pids+=("$p")
+	done
+	sleep 2 # let them settle into waiting
+	ticks() { local t=0 p; for p in "${pids[@]}"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+	t0=$(ticks)
+	sleep "$wait_secs"
+	t1=$(ticks)
+	echo "{\"bench\": \"wait-cpu\", \"tasks\": ${#pids[@]}, \"seconds\": $wait_secs, \"ticks\": $((t1 - t0)), \"hz\": $(getconf CLK_TCK), \"core_percent\": $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$wait_secs" 'BEGIN { printf "%.3f", d / hz / s * 100 }')}" >>"$out.tmp"
+	curl -sf --unix-socket "$state/boxd.sock" -X POST "http://boxd/api/v1/tasks/$holder/stop" >/dev/null || true
 	kill "$daemon_pid" && wait "$daemon_pid" 2>/dev/null || true
 	daemon_pid=
 fi

@@ -10,6 +10,7 @@
 #include "../common/proc.h"
 #include "../common/array.h"
 #include "../common/timeutil.h"
+#include "lock_wake.h"
 
 #define LOCK_ROW_ID 1
 #define DEFAULT_TICKET_TTL_MS 10000
@@ -20,7 +21,17 @@
  * one a release hands the lock to. */
 #define POLL_NEXT_MAX_US 200
 
+/* With same-host wake-ups (SQLite, lock_wake.h) a waiter sleeps until a
+ * change bumps the counter; this bounds the sleep for writers that cannot
+ * bump it (a process of another user) and for the ticket's own refresh. */
+#define WAKE_POLL_MAX_US 100000
+
 static struct locks_stats stats;
+
+/* Set by a mutation whose change cannot let any waiter through (a refused
+ * request that only took or refreshed its ticket): its commit wakes
+ * nobody. Reset before every attempt. */
+static _Thread_local bool quiet_change;
 
 void locks_stats_get(struct locks_stats *ret) { *ret = stats; }
 
@@ -117,6 +128,7 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 		lock_doc_init(&doc);
 		int result = 0;
 
+		quiet_change = false;
 		r = read_row_now(s, &version, &old_text, need_now ? &now : NULL);
 		if (r >= 0)
 			r = parse_row(s, old_text, &doc);
@@ -153,6 +165,9 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 			stats.cas_commits++;
 		else
 			stats.cas_noops++;
+		struct lock_wake *wake = changed && !quiet_change ? lock_wake_get(s) : NULL;
+		if (wake)
+			lock_wake_bump(wake);
 		*ret_version = changed ? version + 1 : version;
 		if (ret_result)
 			*ret_result = result;
@@ -297,8 +312,9 @@ struct acquire_op {
 static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 {
 	struct acquire_op *op = vctx;
-	lock_doc_prune_tickets(doc, now_ms);
+	int pruned = lock_doc_prune_tickets(doc, now_ms);
 	op->expired.n = 0;
+	size_t holders = doc->n_holders, waiters = doc->n_waiters;
 	if (op->reap)
 		reap_in(doc, op->owner->host, now_ms, &op->expired, false);
 	/* Holders and tickets carry the lease, in the database's clock. */
@@ -319,6 +335,11 @@ static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 	}
 	if (r == 0)
 		op->next_in_line = lock_doc_next_in_line(doc, op->owner, op->reqs, op->n, op->attempt_ticket);
+	/* Refused, nothing pruned or reaped: at most our ticket was taken or
+	 * refreshed, which lets no waiter through. */
+	bool kept_ticket = op->attempt_ticket == op->ticket || op->ticket == 0;
+	quiet_change = r == 0 && pruned == 0 && doc->n_holders == holders && kept_ticket &&
+		       doc->n_waiters >= waiters;
 	return r;
 }
 
@@ -435,6 +456,7 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 	int64_t reap_interval_ms = opts->reap_interval_ms > 0 ? opts->reap_interval_ms : REAP_INTERVAL_MS;
 	bool reaped_once = false, reap_next = false;
 	struct lock_blocker reported = { .lock = "" };
+	struct lock_wake *wake = lock_wake_get(s);
 
 	for (;;) {
 		int64_t version;
@@ -487,6 +509,8 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 		/* Wait for the document to change, for the ticket to need a
 		 * refresh, for the next reap, or for the deadline. */
 		int64_t poll_us = POLL_MIN_US;
+		uint32_t seen = 0;
+		bool first = true;
 		for (;;) {
 			if (opts->cancel && *opts->cancel)
 				return give_up(s, &op, -ECANCELED);
@@ -506,9 +530,30 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			}
 			if (op.flags && now - start >= opts->defer_ms)
 				break; /* deferred long enough: queue now */
-			sleep_us(poll_us);
-			int64_t cap = op.next_in_line ? POLL_NEXT_MAX_US : POLL_MAX_US;
-			poll_us = poll_us * 2 > cap ? cap : poll_us * 2;
+			if (wake) {
+				/* The counter is taken before the version is read: a
+				 * change after that read bumps it after its commit, so
+				 * the wait returns at once. The first round reads
+				 * without waiting (a change may have come since the
+				 * attempt's read). */
+				if (!first) {
+					int64_t until = deadline - now;
+					if (REAP_INTERVAL_MS - (now - last_reap) < until)
+						until = REAP_INTERVAL_MS - (now - last_reap);
+					if (refresh_ms - (now - last_write) < until)
+						until = refresh_ms - (now - last_write);
+					if (op.flags && opts->defer_ms - (now - start) < until)
+						until = opts->defer_ms - (now - start);
+					lock_wake_wait(wake, seen,
+						       until * 1000 < WAKE_POLL_MAX_US ? until * 1000 : WAKE_POLL_MAX_US);
+				}
+				first = false;
+				seen = lock_wake_seq(wake);
+			} else {
+				sleep_us(poll_us);
+				int64_t cap = op.next_in_line ? POLL_NEXT_MAX_US : POLL_MAX_US;
+				poll_us = poll_us * 2 > cap ? cap : poll_us * 2;
+			}
 			int64_t v;
 			stats.polls++;
 			r = read_version(s, &v);

@@ -112,6 +112,10 @@ void store_close(struct store *s);
 
 enum store_backend store_get_backend(const struct store *s);
 
+/* SQLite: the database file's path (as SQLite resolved it); NULL on the
+ * server backends and for an in-memory database. */
+const char *store_sqlite_file(const struct store *s);
+
 /* The message of the last failure on this connection ("" if none). */
 const char *store_errmsg(const struct store *s);
 

@@ -329,3 +329,11 @@ int store_sqlite_open(const struct store_options *opts, struct store **ret, char
 	*ret = &s->base;
 	return 0;
 }
+
+const char *store_sqlite_file(const struct store *s)
+{
+	if (!s || s->backend != STORE_BACKEND_SQLITE)
+		return NULL;
+	const char *f = sqlite3_db_filename(SQ(s)->db, "main");
+	return f && *f ? f : NULL;
+}
