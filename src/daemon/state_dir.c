@@ -88,7 +88,7 @@ int state_dir_secure(const struct boxd_config *cfg, char *err, size_t errlen)
 	 * the 0660 socket inside); nobody else gets anything. */
 	tighten(dir, 027);
 	if (strcmp(cfg->store_backend, "sqlite") == 0) {
-		static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
+		static const char *const suffixes[] = { "", "-wal", "-shm", "-journal", "-lockwake" };
 		for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 			char path[4200];
 			snprintf(path, sizeof(path), "%s%s", cfg->sqlite_path, suffixes[i]);
