@@ -273,7 +273,7 @@ if [[ ${BENCH_SKIP_TASKS:-0} != 1 ]]; then
 			http://boxd/api/v1/tasks | jq -r .id
 	}
 	task_pid() { curl -sf --unix-socket "$state/boxd.sock" "http://boxd/api/v1/tasks/$1" | jq -r '.pid // empty'; }
-	holder=$(post_hold $((wait_secs + 30)))
+	holder=$(post_hold $((wait_secs + 300)))
 	waiters=()
 	for _ in $(seq "$n_wait"); do waiters+=("$(post_hold 0)"); done
 	pids=()
