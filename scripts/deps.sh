@@ -11,7 +11,7 @@ set -euo pipefail
 build_pkgs=(
 	build-essential meson ninja-build pkg-config
 	libuv1-dev libmicrohttpd-dev libjansson-dev libsqlite3-dev libmariadb-dev libpq-dev
-	libcurl4-openssl-dev libarchive-dev libssl-dev libinih-dev
+	libcurl4-openssl-dev libarchive-dev libssl-dev libinih-dev libssh-dev
 	scdoc libsystemd-dev
 )
 deb_pkgs=(

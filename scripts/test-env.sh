@@ -595,6 +595,9 @@ cmd_start() {
 		if [[ ${BOXD_TEST_DOCKER:-} == 1 ]]; then start_docker; fi
 	} &
 	pids+=($!)
+	mkdir -p "$dir/sshd"
+	sshd_start "$dir/sshd" >"$dir/sshd/env" &
+	pids+=($!)
 	for p in "${pids[@]}"; do
 		wait "$p" || rc=1
 	done
@@ -627,9 +630,100 @@ cmd_start() {
 		CONTAINERS_REGISTRIES_CONF=$dir/podman/registries.conf
 	EOF
 	[[ -S $dir/docker/docker.sock ]] && echo "BOXD_TEST_DOCKER_SOCKET=$dir/docker/docker.sock" >>"$envfile"
+	sed 's/^/BOXD_TEST_/' "$dir/sshd/env" >>"$envfile"
 	cp "$envfile" "$dir/env"
 	started=1
 	say "started"
+}
+
+# ------------------------------------------------------------------- sshd
+#
+# A real OpenSSH server for the SFTP backup target (issue 15): 127.0.0.1 on
+# a free port, its own host key, key auth only, for the current user (the
+# tests run as root; no user is added to /etc), sftp only. Not chrooted:
+# sshd refuses a chroot below /tmp (world-writable); the targets are paths
+# below DIR/root (each test uses a subdir of it). Prints KEY=value lines:
+# SSH_PORT, SSH_USER, SSH_KEY (the client's private key), SSH_KNOWN_HOSTS
+# (the host key pinned for [127.0.0.1]:PORT), SSH_ROOT (DIR/root: the
+# targets' paths are below it), SSH_PGID (kill -KILL --
+# -PGID ends the server and every session).
+#
+#   test-env.sh sshd-start DIR   a test's own server (one that kills it)
+#   test-env.sh sshd-stop DIR
+sshd_start() {
+	local d try port pid user
+	d=$(cd "$1" && pwd) || die "no dir $1"
+	user=$(id -un)
+	mkdir -p "$d/root"
+	chmod 0755 "$d" "$d/root"
+	# sshd's privilege separation needs its empty dir (Debian makes it
+	# in the service's start, which the tests do not use).
+	mkdir -p /run/sshd
+	[[ -f $d/host_key ]] || ssh-keygen -q -t ed25519 -N '' -C boxd-test-host -f "$d/host_key" >/dev/null
+	[[ -f $d/client_key ]] || ssh-keygen -q -t ed25519 -N '' -C boxd-test-client -f "$d/client_key" >/dev/null
+	cp "$d/client_key.pub" "$d/authorized_keys"
+	chmod 0600 "$d/authorized_keys"
+	for try in 1 2 3 4 5; do
+		port=$((20000 + RANDOM % 30000))
+		ss -Htln "sport = :$port" | grep -q . && continue
+		cat >"$d/sshd_config" <<-EOF
+			ListenAddress 127.0.0.1:$port
+			HostKey $d/host_key
+			PidFile none
+			UsePAM no
+			PasswordAuthentication no
+			KbdInteractiveAuthentication no
+			PubkeyAuthentication yes
+			PermitRootLogin prohibit-password
+			AuthorizedKeysFile $d/authorized_keys
+			StrictModes no
+			Subsystem sftp internal-sftp
+			ForceCommand internal-sftp
+			AllowTcpForwarding no
+			X11Forwarding no
+			MaxStartups 100
+			LogLevel ERROR
+		EOF
+		setsid /usr/sbin/sshd -D -e -f "$d/sshd_config" </dev/null >>"$d/sshd.log" 2>&1 &
+		pid=$!
+		echo $pid >"$d/pgid"
+		if wait_ready "sshd" $pid listening "$port"; then
+			echo "[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/host_key.pub")" >"$d/known_hosts"
+			echo "SSH_PORT=$port"
+			echo "SSH_USER=$user"
+			echo "SSH_KEY=$d/client_key"
+			echo "SSH_KNOWN_HOSTS=$d/known_hosts"
+			echo "SSH_ROOT=$d/root"
+			echo "SSH_PGID=$pid"
+			return 0
+		fi
+	done
+	tail -n 20 "$d/sshd.log" >&2
+	return 1
+}
+listening() { ss -Htln "sport = :$1" | grep -q .; }
+# descendants PID: the pids below PID (children first, then theirs).
+descendants() {
+	local c
+	for c in $(pgrep -P "$1"); do
+		echo "$c"
+		descendants "$c"
+	done
+}
+# sshd_stop DIR: the listener and every session. A session's processes
+# leave the listener's process group (sshd calls setsid for each
+# connection): they are found as its descendants and killed by pid.
+sshd_stop() {
+	local d=$1 pgid sessions
+	pgid=$(cat "$d/pgid" 2>/dev/null) || return 0
+	[[ "$pgid" =~ ^[0-9]+$ ]] || return 0
+	running "$pgid" || return 0
+	sessions=$(descendants "$pgid")
+	kill -STOP "$pgid" 2>/dev/null # no new session meanwhile
+	[[ -n "$sessions" ]] && kill -KILL $sessions 2>/dev/null
+	kill -KILL -- "-$pgid" 2>/dev/null
+	kill -CONT "$pgid" 2>/dev/null
+	wait_until 10 "sshd exit" not group_alive "$pgid" || true
 }
 
 # ------------------------------------------------------------------- stop
@@ -683,6 +777,7 @@ cmd_stop() {
 	stop_pid dockerd 20
 	stop_pid registry 5
 	stop_pid pebble 5
+	sshd_stop "$dir/sshd"
 	if [[ -f "$dir/pg/data/postmaster.pid" ]]; then
 		as_postgres "$pgbin/pg_ctl" -D "$dir/pg/data" -s -m fast -w -t 20 stop >/dev/null 2>&1 || true
 	fi
@@ -739,8 +834,16 @@ db-stop)
 	[[ $# -eq 2 ]] || die "usage: $0 db-stop DIR"
 	db_stop "$2"
 	;;
+sshd-start)
+	[[ $# -eq 2 ]] || die "usage: $0 sshd-start DIR"
+	sshd_start "$2"
+	;;
+sshd-stop)
+	[[ $# -eq 2 ]] || die "usage: $0 sshd-stop DIR"
+	sshd_stop "$2"
+	;;
 *)
-	echo "usage: $0 start|stop ENVFILE | db-start mysql|postgres DIR | db-stop DIR" >&2
+	echo "usage: $0 start|stop ENVFILE | db-start mysql|postgres DIR | db-stop DIR | sshd-start DIR | sshd-stop DIR" >&2
 	exit 2
 	;;
 esac

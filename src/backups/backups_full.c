@@ -17,6 +17,7 @@
 
 #include "apps/app.h"
 #include "backup_store.h"
+#include "backup_upload.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
@@ -155,6 +156,7 @@ struct full_stats {
 	int64_t app_data_bytes; /* data read from app data dirs */
 	int64_t app_ms;         /* time spent archiving apps (not waiting) */
 	int deleted;            /* backups removed by retention */
+	json_t *target;         /* the upload's result (backup_upload.h); NULL: no target */
 };
 
 static int scale(int from, int to, int step, int steps) { return from + (to - from) * step / (steps > 0 ? steps : 1); }
@@ -289,6 +291,10 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 			     (json_int_t)full_id, "taskId", (json_int_t)ctx->task->id, "format", tarball_format_name(fmt),
 			     "boxdVersion", BOXD_VERSION, "boxState", "id", (json_int_t)box.id, "file",
 			     slash ? slash + 1 : box.path, "sha256", box.sha256, "size", (json_int_t)box.size, "apps");
+	/* Where this box keeps its data: a restore elsewhere (box_restore.h)
+	 * moves what lay below these roots below its own. */
+	json_object_set_new(manifest, "roots", json_pack("{s:s, s:s}", "appsdata", ctx->config->appsdata_root,
+							 "volumes", ctx->config->volumes_root));
 
 	int done = 0;
 	for (size_t i = 0; i < n_apps; i++) {
@@ -339,6 +345,10 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 		r = task_ctx_fail(ctx, r, "backup_failed", "cannot write the manifest: %s", err);
 		goto out;
 	}
+	/* Off the box before it counts as done: a full backup is ok only
+	 * once the target has every file, verified (backup_upload.h). */
+	if (complete && (r = backup_upload_full(ctx, mpath, to - 1, to, &stats->target)) < 0)
+		goto out;
 	char msha[TARBALL_SHA256_HEX];
 	if (tarball_sha256_file(mpath, msha, NULL, err, sizeof(err)) < 0)
 		msha[0] = '\0';
@@ -384,6 +394,7 @@ int backups_run_full(struct task_ctx *ctx, int percent_from, int percent_to, int
 	struct full_stats stats;
 	int r = run_full(ctx, percent_from, percent_to, ret_backup_id, &stats);
 	json_decref(stats.failed_apps);
+	json_decref(stats.target);
 	return r;
 }
 
@@ -401,7 +412,10 @@ int backups_run_fullbackup(struct task_ctx *ctx)
 					(json_int_t)(now_mono_ms() - t0), "deleted", stats.deleted, "throughputMBps",
 					backups_mb_per_s(stats.app_data_bytes, stats.app_ms), "encrypted",
 					secret && secret->kind != BACKUP_KEY_NONE);
+		if (ctx->result && stats.target)
+			json_object_set(ctx->result, "target", stats.target);
 	}
 	json_decref(stats.failed_apps);
+	json_decref(stats.target);
 	return r;
 }

@@ -37,7 +37,8 @@ static int make_paths_absolute(struct boxd_config *cfg, char *errbuf, size_t err
 	char **fields[] = { &cfg->state_dir, &cfg->socket_path, &cfg->tokens_file, &cfg->sqlite_path,
 			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir,
 			    &cfg->sftp_authorized_keys_file, &cfg->engine_socket, &cfg->config_path,
-			    &cfg->install_root, &cfg->backups_passphrase_file, &cfg->backups_key_file };
+			    &cfg->install_root, &cfg->backups_passphrase_file, &cfg->backups_key_file,
+			    &cfg->backups_ssh_key_file, &cfg->backups_known_hosts };
 	char cwd[4096];
 	bool have_cwd = false;
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -196,6 +197,12 @@ static int handle(void *user, const char *section, const char *name, const char 
 		config_set(&cfg->backups_passphrase_file, *value ? value : NULL);
 	else if (IS("backups", "encryption_key_file"))
 		config_set(&cfg->backups_key_file, *value ? value : NULL);
+	else if (IS("backups", "target"))
+		config_set(&cfg->backups_target, *value ? value : NULL);
+	else if (IS("backups", "ssh_key_file"))
+		config_set(&cfg->backups_ssh_key_file, *value ? value : NULL);
+	else if (IS("backups", "known_hosts"))
+		config_set(&cfg->backups_known_hosts, *value ? value : NULL);
 	else if (IS("sched", "sftp_quiet"))
 		r = parse_duration_ms(value, &cfg->sftp_quiet_ms);
 	else if (IS("sftp", "authorized_keys_file"))
@@ -322,6 +329,8 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		cfg->backups_dir = join(cfg->state_dir, "backups");
 	if (!cfg->sftp_authorized_keys_file)
 		cfg->sftp_authorized_keys_file = join(cfg->state_dir, "sftp_authorized_keys");
+	if (!cfg->backups_known_hosts)
+		cfg->backups_known_hosts = join(cfg->state_dir, "backup_known_hosts");
 	return make_paths_absolute(cfg, errbuf, errlen);
 }
 
@@ -334,7 +343,8 @@ void config_release(struct boxd_config *cfg)
 			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir, &cfg->backups_format, &cfg->config_path,
 			    &cfg->sftp_authorized_keys_file, &cfg->sftp_image, &cfg->install_root,
 			    &cfg->tls_cert, &cfg->tls_key, &cfg->backups_schedule, &cfg->backups_passphrase_file,
-			    &cfg->backups_key_file };
+			    &cfg->backups_key_file, &cfg->backups_target, &cfg->backups_ssh_key_file,
+			    &cfg->backups_known_hosts };
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		free(*fields[i]);
 		*fields[i] = NULL;

@@ -70,6 +70,10 @@ struct boxd_config {
 	int64_t backups_random_delay_ms; /* [backups] random_delay: up to this late (default 0) */
 	char *backups_passphrase_file; /* [backups] encryption_passphrase_file (backup_crypt.h) */
 	char *backups_key_file;        /* [backups] encryption_key_file: 32 bytes, raw or hex */
+	char *backups_target;       /* [backups] target = sftp://user@host[:port]/path (NULL: local only) */
+	char *backups_ssh_key_file; /* [backups] ssh_key_file: the private key for the target */
+	char *backups_known_hosts;  /* [backups] known_hosts: the target's pinned host key, OpenSSH
+				     * known_hosts format (default <state_dir>/backup_known_hosts) */
 	/* [sched] */
 	int64_t sftp_quiet_ms;      /* default 1s */
 	/* [sftp] the sftp service container */
