@@ -679,8 +679,8 @@ int sftp_target_get(struct sftp_target *t, const char *name, const char *local_d
 	int64_t rsize = (int64_t)a->size;
 	sftp_attributes_free(a);
 	if (sha256 && rsize != size) {
-		snprintf(err, errlen, "%s on %s has %lld bytes, the manifest says %lld", name, t->name, (long long)rsize,
-			 (long long)size);
+		snprintf(err, errlen, "%s on %s is damaged: it has %lld bytes, the manifest says %lld", name, t->name,
+			 (long long)rsize, (long long)size);
 		return -EBADMSG;
 	}
 	if (max_size > 0 && rsize > max_size) {

@@ -34,3 +34,4 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv);
 int cmd_task(const struct boxd_config *cfg, int argc, char **argv);
 int cmd_token(const struct boxd_config *cfg, int argc, char **argv);
 int cmd_unmount(const struct boxd_config *cfg, int argc, char **argv);
+int cmd_restore(const struct boxd_config *cfg, int argc, char **argv);

@@ -36,6 +36,10 @@ static void usage(FILE *f)
 		"  locks repair                           repair a lock document that does not parse\n"
 		"  unmount                                undo the shared self-binds of the roots that\n"
 		"                                         nothing uses (boxd serve does it when it stops)\n"
+		"  restore --from sftp://USER@HOST[:PORT]/PATH|DIR [--backup ID] [--key FILE]\n"
+		"        [--passphrase-file FILE] [--ssh-key FILE] [--known-hosts FILE]\n"
+		"        [--appsdata-root DIR] [--volumes-root DIR] [--force]\n"
+		"                                         the whole box from a full backup (daemon stopped)\n"
 		"  version                                print the version\n"
 		"\n"
 		"The state dir defaults to $BOXD_STATE_DIR, else /var/lib/boxd; a relative one is\n"
@@ -167,6 +171,8 @@ int main(int argc, char **argv)
 		code = cmd_token(&cfg, sub_argc, sub_argv);
 	else if (strcmp(cmd, "unmount") == 0)
 		code = cmd_unmount(&cfg, sub_argc, sub_argv);
+	else if (strcmp(cmd, "restore") == 0)
+		code = cmd_restore(&cfg, sub_argc, sub_argv);
 	else {
 		fprintf(stderr, "boxd: unknown command '%s'\n", cmd);
 		usage(stderr);
