@@ -599,10 +599,20 @@ static int plan(struct run *u, const char *box_dir, bool store_done)
 	json_t *apps = json_object_get(u->manifest, "apps");
 	for (size_t i = 0; i < u->n_apps; i++) {
 		struct plan_app *p = &u->apps[i];
+		/* An encrypted archive names its app by an HMAC of the id
+		 * (backup_crypt.h), a plain one by the id. */
+		char name_id[BACKUP_CRYPT_NAME_HEX] = "";
+		if (u->secret.kind != BACKUP_KEY_NONE &&
+		    (r = backup_crypt_name(&u->secret, p->id, name_id, err, sizeof(err))) < 0)
+			return fail(u, r, "%s", err);
 		json_t *a = NULL;
-		for (size_t j = 0; j < json_array_size(apps) && !a; j++)
-			if (strcmp(json_string_value(json_object_get(json_array_get(apps, j), "appId")) ?: "", p->id) == 0)
-				a = json_array_get(apps, j);
+		for (size_t j = 0; j < json_array_size(apps) && !a; j++) {
+			json_t *e = json_array_get(apps, j);
+			const char *aid = json_string_value(json_object_get(e, "appId"));
+			const char *nid = json_string_value(json_object_get(e, "nameId"));
+			if ((aid && strcmp(aid, p->id) == 0) || (nid && name_id[0] && strcmp(nid, name_id) == 0))
+				a = e;
+		}
 		if (!a)
 			return fail(u, -EBADMSG, "app %s is in the store but has no archive in full backup %lld", p->id,
 				    (long long)u->res->backup_id);
