@@ -167,7 +167,7 @@ wait_for 300 is_final "$TASK_ID"
 TASK=$(task "$TASK_ID")
 equal "the backup fails with target_unreachable" "$(jq -r '.error.code' <<<"$TASK")" target_unreachable
 # kept OLD NEW: every file of listing OLD is in listing NEW, same bytes.
-kept() { [ -z "$(comm -23 <(printf '%s\n' "$1") <(printf '%s\n' "$2"))" ]; }
+kept() { [ -z "$(comm -23 <(printf '%s\n' "$1" | LC_ALL=C sort) <(printf '%s\n' "$2" | LC_ALL=C sort))" ]; }
 check "the earlier backups on the target are intact (every file, same bytes)" kept "$SECOND" "$(listing "$TARGET_DIR")"
 manifests() { grep -c ' full-.*\.json$' <<<"$1"; }
 equal "no manifest of the failed backup on the target" "$(manifests "$(listing "$TARGET_DIR")")" "$(manifests "$SECOND")"
