@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t0530-box-restore.sh — the whole box onto a fresh machine (issue 15):
+# t0560-box-restore.sh — the whole box onto a fresh machine (issue 15):
 # `boxd restore --from sftp://...` on the store BOXD_TEST_STORE (sqlite,
 # mysql or postgres; tests/meson.build runs all three in suite 'extra').
 #
@@ -22,7 +22,7 @@
 #     dir remapped with --appsdata-root), sftp lists the data, A's task
 #     history is there, the volume is at B's volumes root.
 # The restore's own numbers (MB/s of the fetch, seconds in all) are printed
-# as TAP comments; T0530_NO_KILL=1 restores in one run, for the timing.
+# as TAP comments; T0560_NO_KILL=1 restores in one run, for the timing.
 #
 # TAP. Needs root, the test env (engine, images, sshd, the store's server).
 # The trap kills every process it started, removes the containers of this
@@ -33,7 +33,7 @@ set -u
 sftp_need
 need_test_env BOXD_TEST_SSH_PORT BOXD_TEST_SSH_KEY BOXD_TEST_SSH_ROOT
 
-DATA_MB=${T0530_DATA_MB:-12}
+DATA_MB=${T0560_DATA_MB:-12}
 N=5
 
 plan 31
@@ -207,7 +207,7 @@ t0=$(now_ms)
 "$BOXD" --state-dir "$STATE" --config "$B_CONF" restore --from "$URL" --appsdata-root "$CUSTOM_B" >"$LOG1" 2>&1 &
 RPID=$!
 apps_begun() { [ "$(grep -c '^Restoring app' "$LOG1")" -ge 3 ] || gone "$RPID"; }
-if [ -z "${T0530_NO_KILL:-}" ]; then
+if [ -z "${T0560_NO_KILL:-}" ]; then
 	wait_for 300 apps_begun
 	if alive "$RPID"; then
 		kill -KILL "$RPID"
@@ -227,9 +227,9 @@ else
 	rc=$?
 	cp "$LOG1" "$LOG2"
 	equal "the restore finishes (exit 0)" "$rc" 0
-	skip "the journal of the killed restore is there" T0530_NO_KILL
-	skip "the second run finishes" T0530_NO_KILL
-	skip "it says it resumed" T0530_NO_KILL
+	skip "the journal of the killed restore is there" T0560_NO_KILL
+	skip "the second run finishes" T0560_NO_KILL
+	skip "it says it resumed" T0560_NO_KILL
 fi
 t1=$(now_ms)
 diag "restore of the $N-app box: $(((t1 - t0) / 1000)).$(((t1 - t0) % 1000 / 100)) s wall (both runs); $(grep '^Restored' "$LOG2")"

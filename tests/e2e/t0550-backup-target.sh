@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# t0520-backup-target.sh — full backups uploaded to an SFTP target (issue
+# t0550-backup-target.sh — full backups uploaded to an SFTP target (issue
 # 15): a real OpenSSH server of this test's own (scripts/test-env.sh
 # sshd-start: 127.0.0.1, its own host key, key auth), real sessions killed.
 #
@@ -26,7 +26,7 @@ need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 command -v sftp >/dev/null && [ -x /usr/sbin/sshd ] || { echo "1..0 # SKIP openssh is missing"; exit 0; }
 
 TESTENV=$(cd "$(dirname "$0")/../.." && pwd)/scripts/test-env.sh
-BIG_MB=${T0520_BIG_MB:-48}
+BIG_MB=${T0550_BIG_MB:-48}
 
 plan 21
 
@@ -142,7 +142,7 @@ check "its manifest is on the target, and every file there has the local file's 
 SECOND=$(listing "$TARGET_DIR")
 
 # 4. A target that fills up.
-mount -t tmpfs -o size=3m boxd-t0520 "$FULL_DIR" || bail "cannot mount a tmpfs"
+mount -t tmpfs -o size=3m boxd-t0550 "$FULL_DIR" || bail "cannot mount a tmpfs"
 set_target "sftp://$SSH_USER@127.0.0.1:$SSH_PORT$FULL_DIR"
 full_backup
 equal "a full target fails the backup with target_full" "$(jq -r '.error.code' <<<"$TASK")" target_full
