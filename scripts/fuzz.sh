@@ -14,9 +14,13 @@ mkdir -p "$out"
 # The library code, without any main(): everything under src/ except the
 # programs.
 mapfile -t srcs < <(find "$root/src" -name '*.c' ! -path '*/daemon/*' ! -path '*/cli/*' | sort)
+# The dashboard's files as C arrays, as meson makes them (web/meson.build).
+mapfile -t web_files < <(find "$root/web" -type f ! -name meson.build | sort)
+python3 "$root/scripts/web-embed.py" "$out/web_assets.c" "$root/web" "${web_files[@]}"
+srcs+=("$out/web_assets.c")
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -DBOXD_VERSION=\"fuzz\"
 	-DBOXD_INSTALL_ROOT=\"/opt/boxd\" -I"$root/src"
-	$(pkg-config --cflags --libs libuv libmicrohttpd jansson sqlite3 libmariadb libpq libcurl libarchive libcrypto inih))
+	$(pkg-config --cflags --libs libuv libmicrohttpd jansson sqlite3 libmariadb libpq libcurl libarchive libcrypto inih libssh libsystemd))
 for t in ${FUZZ_TARGETS:-lock-doc config engine api mysql-dsn}; do
 	echo "== fuzz-$t (${secs}s)"
 	clang "${flags[@]:0:7}" "$root/tests/fuzz/fuzz-$t.c" "${srcs[@]}" "${flags[@]:7}" -lpthread -o "$out/fuzz-$t"
