@@ -58,6 +58,7 @@ d 755 ./usr/share/bash-completion/completions
 f 644 ./usr/share/bash-completion/completions/boxctl
 d 755 ./usr/share/boxd
 d 755 ./usr/share/boxd/images
+f 755 ./usr/share/boxd/images/build-proxy-image.sh
 f 755 ./usr/share/boxd/images/build-sftp-image.sh
 f 644 ./usr/share/boxd/images/common.sh
 d 755 ./usr/share/man

@@ -65,6 +65,7 @@ drwxr-xr-x ./usr/share/bash-completion/completions/
 -rw-r--r-- ./usr/share/bash-completion/completions/boxctl
 drwxr-xr-x ./usr/share/boxd/
 drwxr-xr-x ./usr/share/boxd/images/
+-rwxr-xr-x ./usr/share/boxd/images/build-proxy-image.sh
 -rwxr-xr-x ./usr/share/boxd/images/build-sftp-image.sh
 -rw-r--r-- ./usr/share/boxd/images/common.sh
 drwxr-xr-x ./usr/share/doc/
