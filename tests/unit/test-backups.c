@@ -44,6 +44,7 @@
 #include "store/store.h"
 
 #include <jansson.h>
+#include "fixture-store.h"
 
 struct fx {
 	char dir[256];
@@ -832,21 +833,6 @@ static void test_box_state_sqlite(void **state)
  * their servers (BOXD_TEST_MYSQL_DSN, BOXD_TEST_PG_DSN); skipped otherwise.
  * A fresh database per backend, dropped at the end. */
 
-/* DSN of database `db` on the server of `admin` (as test-locks.c). */
-static void dsn_for(const char *admin, const char *db, char *out, size_t len)
-{
-	const char *sep = strstr(admin, "://");
-	if (!sep) {
-		snprintf(out, len, "%s dbname=%s", admin, db);
-		return;
-	}
-	const char *auth = sep + 3;
-	size_t auth_len = strcspn(auth, "/?");
-	const char *rest = auth + auth_len;
-	if (*rest == '/')
-		rest += strcspn(rest, "?");
-	snprintf(out, len, "%.*s/%s%s", (int)(auth + auth_len - admin), admin, db, rest);
-}
 
 static void check_logical_dump(struct fx *f, enum store_backend backend, const char *admin_dsn)
 {
@@ -859,7 +845,7 @@ static void check_logical_dump(struct fx *f, enum store_backend backend, const c
 	FMT(sql, "CREATE DATABASE %s%s", db,
 	    backend == STORE_BACKEND_MYSQL ? " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" : "");
 	assert_true(store_run(admin, sql, NULL) >= 0);
-	dsn_for(admin_dsn, db, dsn, sizeof(dsn));
+	fixture_dsn_for(admin_dsn, db, dsn, sizeof(dsn));
 
 	struct store_options o = { .backend = backend, .dsn = dsn };
 	struct store *s;

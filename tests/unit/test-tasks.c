@@ -29,6 +29,7 @@
 #include "store/store.h"
 #include "tasks/task.h"
 #include "tasks/task_enqueue.h"
+#include "fixture-store.h"
 
 struct fx {
 	char dir[256];
@@ -54,21 +55,6 @@ static int open_db(const char *path, struct store **ret)
 	return r;
 }
 
-/* DSN of database `db` on the server of `admin` (as test-locks.c). */
-static void dsn_for(const char *admin, const char *db, char *out, size_t len)
-{
-	const char *sep = strstr(admin, "://");
-	if (!sep) {
-		snprintf(out, len, "%s dbname=%s", admin, db);
-		return;
-	}
-	const char *auth = sep + 3;
-	size_t auth_len = strcspn(auth, "/?");
-	const char *rest = auth + auth_len;
-	if (*rest == '/')
-		rest += strcspn(rest, "?");
-	snprintf(out, len, "%.*s/%s%s", (int)(auth + auth_len - admin), admin, db, rest);
-}
 
 static int server_db(struct fx *f, bool create)
 {
@@ -83,7 +69,7 @@ static int server_db(struct fx *f, bool create)
 		snprintf(f->dbname, sizeof(f->dbname), "boxd_test_tasks_%d_%d", (int)getpid(), ++db_counter);
 		snprintf(sql, sizeof(sql), "CREATE DATABASE %s%s", f->dbname,
 			 test_backend == STORE_BACKEND_MYSQL ? " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin" : "");
-		dsn_for(admin_dsn, f->dbname, f->path, sizeof(f->path));
+		fixture_dsn_for(admin_dsn, f->dbname, f->path, sizeof(f->path));
 	} else {
 		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s%s", f->dbname,
 			 test_backend == STORE_BACKEND_POSTGRES ? " WITH (FORCE)" : "");
