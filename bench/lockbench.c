@@ -2,7 +2,7 @@
  *
  *	lockbench --impl IMPL --procs N --iterations M --names distinct|shared
  *		  [--dir DIR] [--dsn DSN] [--timeout SECONDS] [--seconds S]
- *		  [--held K] [--queued Q]
+ *		  [--held K] [--queued Q] [--broker]
  *
  * One run = one implementation × N processes × M acquire+release pairs each,
  * on distinct names (process i uses "bench:i") or on one shared name
@@ -22,6 +22,12 @@
  *   update-sqlite, update-mysql, update-postgres   the floor: one
  *	autocommitted `UPDATE bench SET n = n + 1 WHERE id = ?` per "pair",
  *	one row per name (update-sqlite-full: synchronous=FULL)
+ *
+ * --broker (boxd rows only): a per-host lock broker (src/locks/broker.h,
+ * the daemon's code) runs in one more child with its own connection, on
+ * a socket in a fresh temp dir, and the N processes take and release
+ * through it (locks_acquire_brokered / locks_unlock_brokered). Its CPU is
+ * counted with the workers'. The JSON line says "broker": true.
  *
  * --held K / --queued Q (boxd rows only): before the run the document gets K
  * other holders ("held:0".."held:K-1", exclusive) and Q tickets (each
@@ -56,6 +62,7 @@
 #include <linux/futex.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +75,8 @@
 #include <unistd.h>
 
 #include "common/proc.h"
+#include "locks/broker.h"
+#include "locks/broker_client.h"
 #include "locks/locks.h"
 #include "store/store.h"
 
@@ -104,6 +113,7 @@ struct config {
 	int64_t timeout_ms;
 	int64_t max_ns; /* --seconds: stop starting pairs after this long; 0: no limit */
 	long held, queued; /* --held, --queued: the document's size before the run */
+	const char *broker; /* --broker: the broker's socket; NULL: direct */
 };
 
 /* One holding (or one UPDATE), nanoseconds of CLOCK_MONOTONIC. */
@@ -274,7 +284,7 @@ static void prepare(const struct config *cfg)
 	if (im->kind == K_BOXD) {
 		/* A clean document: reap owners a previous, killed run left. */
 		char host[LOCK_HOST_MAX];
-		if (host_id_get(host, sizeof(host)) < 0 || locks_reap(s, host, NULL) < 0)
+		if (host_owner_id_get(host, sizeof(host)) < 0 || locks_reap(s, host, NULL) < 0)
 			die("reap: %s", store_errmsg(s));
 		struct lock_doc doc;
 		if (locks_read(s, &doc, NULL, NULL) < 0)
@@ -376,7 +386,7 @@ static void do_acquire(struct worker *w)
 		struct locks_acquire_opts o = { .timeout_ms = w->cfg->timeout_ms };
 		int64_t token;
 		struct lock_blocker b;
-		int r = locks_acquire(w->s, &w->owner, &w->req, 1, &o, &token, &b);
+		int r = locks_acquire_brokered(w->cfg->broker, w->s, &w->owner, &w->req, 1, &o, &token, &b);
 		if (r < 0)
 			child_fail("acquire %s: %s (%s)", w->name, strerror(-r), r == -ETIMEDOUT ? "" : store_errmsg(w->s));
 		break;
@@ -411,7 +421,7 @@ static void do_release(struct worker *w)
 	case K_BOXD: {
 		const char *names[] = { w->name };
 		int released = 0;
-		int r = locks_unlock(w->s, &w->owner, names, 1, &released);
+		int r = locks_unlock_brokered(w->cfg->broker, w->s, &w->owner, names, 1, &released);
 		if (r < 0 || released != 1)
 			child_fail("release %s: %s", w->name, r < 0 ? store_errmsg(w->s) : "was not held");
 		break;
@@ -534,6 +544,47 @@ static void usage(void)
 	exit(2);
 }
 
+static char broker_dir[] = "/tmp/lockbench-broker.XXXXXX";
+
+/* The broker in a child of its own, with its own connection; returns once
+ * it listens. */
+static pid_t start_broker(struct config *cfg)
+{
+	static char sock[128];
+	if (!mkdtemp(broker_dir))
+		die("mkdtemp: %m");
+	snprintf(sock, sizeof(sock), "%s/lock-broker.sock", broker_dir);
+	cfg->broker = sock;
+	int fds[2];
+	if (pipe(fds) < 0)
+		die("pipe: %m");
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork: %m");
+	if (pid == 0) {
+		char err[512], host[LOCK_HOST_MAX];
+		struct store *s = open_store(cfg, false, err, sizeof(err));
+		struct lock_broker *b;
+		if (!s || host_owner_id_get(host, sizeof(host)) < 0)
+			_exit(1);
+		struct lock_broker_opts o = { .socket_path = sock, .store = s, .host = host, .extra_uid = (uid_t)-1 };
+		if (lock_broker_start(&o, &b, err, sizeof(err)) < 0) {
+			fprintf(stderr, "lockbench: %s\n", err);
+			_exit(1);
+		}
+		(void)!write(fds[1], "R", 1);
+		for (;;)
+			pause();
+	}
+	close(fds[1]);
+	char c;
+	if (read(fds[0], &c, 1) != 1)
+		die("the lock broker did not start");
+	close(fds[0]);
+	return pid;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -547,11 +598,13 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 'S' },
 		{ "held", required_argument, NULL, 'H' },
 		{ "queued", required_argument, NULL, 'Q' },
+		{ "broker", no_argument, NULL, 'B' },
 		{ 0 },
 	};
 	struct config cfg = { .procs = 1, .iterations = 1000, .timeout_ms = 120000 };
 	const char *names = "distinct";
 	int c;
+	bool want_broker = false;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
 		case 'i':
@@ -570,6 +623,7 @@ int main(int argc, char **argv)
 		case 'S': cfg.max_ns = (int64_t)(atof(optarg) * 1e9); break;
 		case 'H': cfg.held = atol(optarg); break;
 		case 'Q': cfg.queued = atol(optarg); break;
+		case 'B': want_broker = true; break;
 		default: usage();
 		}
 	}
@@ -589,6 +643,9 @@ int main(int argc, char **argv)
 		die("%s needs --dsn", cfg.impl->name);
 
 	prepare(&cfg);
+	if (want_broker && cfg.impl->kind != K_BOXD)
+		die("--broker is for the boxd rows");
+	pid_t broker = want_broker ? start_broker(&cfg) : 0;
 
 	size_t maxrec = (size_t)cfg.procs * (size_t)cfg.iterations;
 	size_t shm_size = sizeof(struct shm) + (size_t)cfg.procs * sizeof(struct child_result);
@@ -626,6 +683,12 @@ int main(int argc, char **argv)
 		int st;
 		waitpid(pids[i], &st, 0);
 	}
+	if (broker > 0) {
+		kill(broker, SIGKILL);
+		waitpid(broker, NULL, 0); /* its CPU joins RUSAGE_CHILDREN */
+		unlink(cfg.broker);
+		rmdir(broker_dir);
+	}
 
 	const char *error = NULL;
 	int64_t start = INT64_MAX, end = 0;
@@ -655,6 +718,7 @@ int main(int argc, char **argv)
 	       "\"max_iterations\": %ld, \"max_seconds\": %.1f",
 	       cfg.impl->name, cfg.procs, cfg.shared ? "shared" : "distinct", cfg.held, cfg.queued, cfg.iterations,
 	       (double)cfg.max_ns / 1e9);
+	printf(", \"broker\": %s", cfg.broker ? "true" : "false");
 	if (failed) {
 		printf(", \"error\": \"");
 		for (const char *p = error ? error : "a worker failed"; *p; p++) {

@@ -291,24 +291,51 @@ static void bench_rate(long n)
 
 /* ---- RSS ----------------------------------------------------------------- */
 
-static long vmrss_kb(pid_t pid)
+/* A "Name:   N kB" line of /proc/PID/<file> (status: VmRSS, RssAnon,
+ * RssFile; smaps_rollup: Pss); -1 when missing. */
+static long proc_kb(pid_t pid, const char *file, const char *name)
 {
-	char path[64], line[256];
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	char path[64], line[256], fmt[64];
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+	snprintf(fmt, sizeof(fmt), "%s: %%ld kB", name);
 	FILE *f = fopen(path, "r");
 	if (!f)
-		die("open %s: %s", path, strerror(errno));
+		return -1;
 	long kb = -1;
 	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+		if (sscanf(line, fmt, &kb) == 1)
 			break;
 	fclose(f);
 	return kb;
 }
 
+static long vmrss_kb(pid_t pid)
+{
+	long kb = proc_kb(pid, "status", "VmRSS");
+	if (kb < 0)
+		die("no VmRSS for pid %d", (int)pid);
+	return kb;
+}
+
+/* The worker process of task `id` (0 when it has none now). */
+static pid_t task_pid(int64_t id)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/api/v1/tasks/%" PRId64, id);
+	long st;
+	json_t *j = request("GET", path, NULL, &st);
+	pid_t pid = st == 200 ? (pid_t)json_integer_value(json_object_get(j, "pid")) : 0;
+	json_decref(j);
+	return pid;
+}
+
 static void bench_rss(pid_t pid, long n, double seconds)
 {
-	long idle = vmrss_kb(pid);
+	/* Idle: RSS counts every shared-library page the daemon touched;
+	 * PSS shares them out among the processes that map them; anon is
+	 * the heap, stacks and arenas (docs/ARCHITECTURE.md, "Memory"). */
+	long idle = vmrss_kb(pid), idle_anon = proc_kb(pid, "status", "RssAnon"),
+	     idle_file = proc_kb(pid, "status", "RssFile"), idle_pss = proc_kb(pid, "smaps_rollup", "Pss");
 	int64_t before = count_tasks("active");
 	int64_t *ids = calloc((size_t)n, sizeof(int64_t));
 	for (long i = 0; i < n; i++) {
@@ -320,6 +347,17 @@ static void bench_rss(pid_t pid, long n, double seconds)
 	sleep_us(500000);
 	long busy = vmrss_kb(pid);
 	int64_t running = count_tasks("running");
+	/* The workers of the running tasks: mean RSS and PSS. */
+	long w_n = 0, w_rss = 0, w_pss = 0;
+	for (long i = 0; i < n; i++) {
+		pid_t wp = task_pid(ids[i]);
+		long r = wp > 0 ? proc_kb(wp, "status", "VmRSS") : -1, q = wp > 0 ? proc_kb(wp, "smaps_rollup", "Pss") : -1;
+		if (r > 0 && q > 0) {
+			w_n++;
+			w_rss += r;
+			w_pss += q;
+		}
+	}
 	for (long i = 0; i < n; i++) {
 		char path[64];
 		snprintf(path, sizeof(path), "/api/v1/tasks/%" PRId64 "/stop", ids[i]);
@@ -332,9 +370,11 @@ static void bench_rss(pid_t pid, long n, double seconds)
 	wait_count("active", 0, before, 120);
 	sleep_us(500000);
 	long after = vmrss_kb(pid);
-	printf("{\"bench\": \"rss\", \"idle_kb\": %ld, \"tasks\": %ld, \"running\": %" PRId64 ", \"with_tasks_kb\": %ld, "
-	       "\"after_stop_kb\": %ld}\n",
-	       idle, n, running, busy, after);
+	printf("{\"bench\": \"rss\", \"idle_kb\": %ld, \"idle_anon_kb\": %ld, \"idle_file_kb\": %ld, \"idle_pss_kb\": %ld, "
+	       "\"tasks\": %ld, \"running\": %" PRId64 ", \"with_tasks_kb\": %ld, \"after_stop_kb\": %ld, "
+	       "\"workers_measured\": %ld, \"worker_rss_kb\": %ld, \"worker_pss_kb\": %ld}\n",
+	       idle, idle_anon, idle_file, idle_pss, n, running, busy, after, w_n, w_n ? w_rss / w_n : -1,
+	       w_n ? w_pss / w_n : -1);
 	free(ids);
 }
 

@@ -24,7 +24,9 @@
 # Environment: LOCKBENCH_SECONDS (default 3), LOCKBENCH_MAX_PAIRS (2000),
 # LOCKBENCH_IMPLS (space-separated subset), TASKBENCH_START (200),
 # TASKBENCH_RATE (1000), APIBENCH_FLOOD (2000), APIBENCH_REQUESTS (200),
-# BENCH_SKIP_TASKS=1, BENCH_SKIP_LOCKS=1, BENCH_SKIP_API=1.
+# WAITBENCH_TASKS (50), WAITBENCH_SECONDS (60), WAITBENCH_STORES
+# ("sqlite mysql"; postgres too), BENCH_SKIP_TASKS=1, BENCH_SKIP_LOCKS=1,
+# BENCH_SKIP_WAIT=1, BENCH_SKIP_API=1.
 #
 #   bench.sh --report [FILE]   print the table and targets again from a
 #                              results file (default bench/results/latest.jsonl)
@@ -35,6 +37,21 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 # ------------------------------------------------------------------ report
+
+# md_table — tab-separated rows on stdin as a markdown table: the first
+# row is the header; the first column left-aligned, the others right.
+md_table() {
+	awk -F'\t' '
+		{ rows[NR] = $0; for (i = 1; i <= NF; i++) if (length($i) > w[i]) w[i] = length($i); if (NF > nf) nf = NF }
+		END {
+			for (r = 1; r <= NR; r++) {
+				n = split(rows[r], c, "\t"); line = "|"
+				for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? " %-*s |" : " %*s |", w[i], c[i])
+				print line
+				if (r == 1) { line = "|"; for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i]; k++) d = d "-"; line = line (i == 1 ? "-" d "-|" : "-" d ":|") } print line }
+			}
+		}'
+}
 
 # report FILE — the table and the targets from a results file.
 report() {
@@ -50,7 +67,7 @@ report() {
 		def cell($i; $p; $n): run($i; $p; $n) as $x | if $x == null then "-" elif $x.error then "ERROR" else ($x.pairs_per_s | r) end;
 		. as $all
 		| ["implementation", "pairs/s 1p distinct", "8p distinct", "1p shared", "8p shared", "hand-off p50 (8p shared)", "hand-off p99 (8p shared)"],
-		  (["boxd-sqlite", "boxd-mysql", "boxd-postgres", "flock", "getlock", "pg-advisory", "update-sqlite", "update-mysql", "update-postgres", "boxd-sqlite-full", "update-sqlite-full"][] as $i
+		  (["boxd-sqlite", "boxd-mysql", "boxd-postgres", "boxd-sqlite+broker", "boxd-mysql+broker", "boxd-postgres+broker", "flock", "getlock", "pg-advisory", "update-sqlite", "update-mysql", "update-postgres", "boxd-sqlite-full", "update-sqlite-full"][] as $i
 		   | select([ $all[] | select(.impl == $i) ] | length > 0)
 		   | $all | run($i; 8; "shared") as $h
 		   | [$i, cell($i; 1; "distinct"), cell($i; 8; "distinct"), cell($i; 1; "shared"), cell($i; 8; "shared"),
@@ -66,16 +83,7 @@ report() {
 		   ["unix GET /status, \(.label)", "p50 \(.p50_ms) ms", "p99 \(.p99_ms) ms", "max \(.max_ms) ms", "\(.ok)/\(.requests) ok",
 		    (if .held != null then "daemon held \(.held) TCP" else "" end), ""])
 		| @tsv' "$f" |
-	awk -F'\t' '
-		{ rows[NR] = $0; for (i = 1; i <= NF; i++) if (length($i) > w[i]) w[i] = length($i); if (NF > nf) nf = NF }
-		END {
-			for (r = 1; r <= NR; r++) {
-				n = split(rows[r], c, "\t"); line = "|"
-				for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? " %-*s |" : " %*s |", w[i], c[i])
-				print line
-				if (r == 1) { line = "|"; for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i]; k++) d = d "-"; line = line (i == 1 ? "-" d "-|" : "-" d ":|") } print line }
-			}
-		}'
+	md_table
 	echo
 	# The K sweep: pairs/s of one process on distinct names with K other
 	# locks held (and 1,000 queued tickets), and the ratio to K = 0.
@@ -89,16 +97,7 @@ report() {
 			  ([ .[] | select(.sweep) | .impl ] | unique[] as $i
 			   | [$i] + [ [0, 1000][] as $q | [0, 10, 100, 1000][] as $k | $all | cell($i; $k; $q) ])
 			| @tsv' "$f" |
-		awk -F'\t' '
-			{ rows[NR] = $0; for (i = 1; i <= NF; i++) if (length($i) > w[i]) w[i] = length($i); if (NF > nf) nf = NF }
-			END {
-				for (r = 1; r <= NR; r++) {
-					n = split(rows[r], c, "\t"); line = "|"
-					for (i = 1; i <= nf; i++) line = line sprintf(i == 1 ? " %-*s |" : " %*s |", w[i], c[i])
-					print line
-					if (r == 1) { line = "|"; for (i = 1; i <= nf; i++) { d = ""; for (k = 0; k < w[i]; k++) d = d "-"; line = line (i == 1 ? "-" d "-|" : "-" d ":|") } print line }
-				}
-			}'
+		md_table
 		echo
 	fi
 	jq -rs '
@@ -119,12 +118,31 @@ report() {
 		    | "\(pf(($x | length) > 0 and all($x[]; .ok)))  boxd-\($db) within 3x of update-\($db) (bare UPDATE commit): " + ([$x[] | "\(.c) \(.t)"] | join("; "))),
 		  ( ["boxd-sqlite", "boxd-mysql", "boxd-postgres"][] as $i | ($all | run($i; 8; "shared")) as $a | select($a)
 		    | "\(pf($a.handoff_p99_ms != null and $a.handoff_p99_ms < 10))  \($i) hand-off p99 < 10 ms with 8 processes: \($a.handoff_p99_ms) ms"),
+		  ( ["sqlite", "mysql", "postgres"][] as $db | [["shared", 0.5], ["distinct", 0.4]][] as [$n, $t]
+		    | ($all | run("boxd-\($db)+broker"; 8; $n)) as $a | ($all | run("boxd-\($db)"; 8; $n)) as $d | ($all | run("update-\($db)"; 8; $n)) as $b
+		    | select($a and $b)
+		    | "\(pf($a.pairs_per_s / $b.pairs_per_s >= $t))  boxd-\($db) with the lock broker, 8p \($n) / update-\($db) >= \($t * 100 | round)%: \($a.pairs_per_s / $b.pairs_per_s * 100 | round)% (\($a.pairs_per_s | f) pairs/s; direct \($d.pairs_per_s // 0 | f)); hand-off p99 \($a.handoff_p99_ms // "-") ms (direct \($d.handoff_p99_ms // "-") ms)"),
 		  ( [ .[] | select(.sweep) | .impl ] | unique[] as $i | ($all | sweep($i; 0; 0)) as $z | select($z)
 		    | ([100, 1000][] as $k | ($all | sweep($i; $k; 0)) as $a | select($a)
 		       | ($a.pairs_per_s / $z.pairs_per_s) as $q | (if $k == 100 then 0.7 else 0.3 end) as $t
 		       | "\(pf($q >= $t))  \($i) rate at K=\($k) held / rate at K=0 >= \($t * 100 | round)%: \($q * 100 | round)% (\($a.pairs_per_s | f) / \($z.pairs_per_s | f) pairs/s; with 1000 queued: \(($all | sweep($i; $k; 1000)).pairs_per_s // 0 | f))")),
-		  ( [ .[] | select(.bench == "wait-cpu") ][0] as $w | select($w)
-		    | "\(pf($w.core_percent < 1))  CPU of \($w.tasks) tasks waiting for a lock < 1% of a core: \($w.core_percent)% (over \($w.seconds) s, /proc/PID/stat)"),
+		  ( [ .[] | select(.bench == "wait-cpu") ][] as $w
+		    | "\(pf($w.core_percent < 1))  CPU of \($w.tasks) tasks waiting for a lock on \($w.store // "sqlite") < 1% of a core: \($w.core_percent)% (over \($w.seconds) s, /proc/PID/stat; the daemon meanwhile: \($w.daemon_core_percent // "-")%)"),
+		  # Issue 18: each boxd store against its floor, as a ratio of
+		  # pairs/s in the same run. One row per target; rows of other
+		  # configurations (broker on/off) are added the same way.
+		  ( [["boxd-sqlite", "update-sqlite", 8, "shared", 0.5, "SQLite CAS floor"],
+		     ["boxd-postgres", "update-postgres", 8, "distinct", 0.4, "PostgreSQL UPDATE floor"],
+		     ["boxd-mysql", "getlock", 8, "shared", 0.3, "MariaDB GET_LOCK"]][] as [$i, $f, $p, $n, $t, $what]
+		    | ($all | run($i; $p; $n)) as $a | ($all | run($f; $p; $n)) as $b | select($a and $b)
+		    | ($a.pairs_per_s / $b.pairs_per_s) as $q
+		    | "\(pf($q >= $t))  \($p)p \(if $n == "shared" then "one name" else "distinct" end), \($i) / \($what) >= \($t * 100 | round)%: \($q * 100 | round)% (\($a.pairs_per_s | f) / \($b.pairs_per_s | f) pairs/s)"),
+		  ( ["boxd-sqlite", "boxd-mysql", "boxd-postgres"][] as $i | ($all | run($i; 8; "shared")) as $a | select($a)
+		    | "\(pf($a.handoff_p99_ms != null and $a.handoff_p99_ms <= 2))  \($i) hand-off p99 <= 2 ms with 8 waiters: \($a.handoff_p99_ms) ms"),
+		  ( [ .[] | select(.bench == "task-rate") ][0] as $t | select($t)
+		    | "\(pf($t.tasks_per_s >= 300))  zero-second tasks >= 300/s: \($t.tasks_per_s | f)/s (\($t.tasks) tasks)"),
+		  ( [ .[] | select(.bench == "rss") ][0] as $m | select($m)
+		    | "\(pf($m.idle_kb <= 10240))  daemon RSS idle <= 10 MiB: \($m.idle_kb / 1024 * 10 | round / 10) MiB (anon \(($m.idle_anon_kb // 0) / 1024 * 10 | round / 10), shared-library and file pages \(($m.idle_file_kb // 0) / 1024 * 10 | round / 10), PSS \(($m.idle_pss_kb // 0) / 1024 * 10 | round / 10) MiB); a worker: RSS \(($m.worker_rss_kb // 0) / 1024 * 10 | round / 10) MiB, PSS \(($m.worker_pss_kb // 0) / 1024 * 10 | round / 10) MiB (mean of \($m.workers_measured // 0))"),
 		  ( [ .[] | select(.bench == "task-start") ][0] as $s | select($s)
 		    | "\(pf($s.p50_ms < 10))  task start p50 < 10 ms: \($s.p50_ms) ms"),
 		  ( [ .[] | select(.bench == "api-unix-status" and .flood > 0) ][0] as $a | select($a)
@@ -158,6 +176,9 @@ mkdir -p "$results_dir"
 out=$results_dir/latest.jsonl
 work=$(mktemp -d /tmp/boxd-bench.XXXXXX)
 envfile=$work/test-env.env
+# The lock wake-up words of the bench's databases (lock_wake.h) go with it.
+export BOXD_LOCK_WAKE_DIR=$work/lockwake
+mkdir -p "$BOXD_LOCK_WAKE_DIR"
 daemon_pid=
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -225,6 +246,17 @@ if [[ ${BENCH_SKIP_LOCKS:-0} != 1 ]]; then
 			done
 		done
 	done
+	# The lock broker rows (issue 18, src/locks/broker.h): 8 processes
+	# through a broker child, beside the direct rows above.
+	for impl in ${LOCKBENCH_BROKER_IMPLS:-boxd-sqlite boxd-mysql boxd-postgres}; do
+		for names in distinct shared; do
+			line=$(run_lockbench "$impl" 8 "$names" "$seconds" --broker) ||
+				line=${line:-"{\"impl\": \"$impl\", \"procs\": 8, \"names\": \"$names\", \"error\": \"lockbench failed or timed out\"}"}
+			line=$(jq -c '.impl += "+broker"' <<<"$line")
+			echo "$line" >>"$out.tmp"
+			jq -r '"bench:   \(.impl) 8p \(.names): " + (if .error then "ERROR \(.error)" else "\(.pairs_per_s | floor) pairs/s" + (if .handoff_p99_ms then ", hand-off p99 \(.handoff_p99_ms) ms" else "" end) end)' <<<"$line" >&2
+		done
+	done
 	# The K sweep (issue 18): 1 process, distinct names, with K other locks
 	# held and with 1,000 queued tickets or none: how the cost of a pair
 	# grows with the document.
@@ -261,36 +293,84 @@ if [[ ${BENCH_SKIP_TASKS:-0} != 1 ]]; then
 	"${tb[@]}" rate "$n_rate" >>"$out.tmp"
 	echo "{\"bench\": \"rss-end\", \"idle_kb\": $(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")}" >>"$out.tmp"
 
-	# CPU of waiting tasks (issue 18): one task holds wait:x, WAITBENCH_TASKS
-	# (50) more wait for it; their workers' utime + stime from
-	# /proc/PID/stat over WAITBENCH_SECONDS (60), as a share of one core.
-	n_wait=${WAITBENCH_TASKS:-50}
-	wait_secs=${WAITBENCH_SECONDS:-60}
-	say "  CPU of $n_wait tasks waiting for a lock over ${wait_secs}s"
+	kill "$daemon_pid" && wait "$daemon_pid" 2>/dev/null || true
+	daemon_pid=
+fi
+
+# ------------------------------------------------------- CPU of waiting tasks
+
+# wait_cpu STORE [DSN] — issue 18: a daemon on STORE; one task holds
+# wait:x, WAITBENCH_TASKS (50) more wait for it; their workers' utime +
+# stime from /proc/PID/stat over WAITBENCH_SECONDS (60), as a share of one
+# core, and the daemon's (its lock broker waits for them) beside it.
+wait_cpu() {
+	local store=$1 dsn=${2:-} state=$work/wait-$1
+	local n_wait=${WAITBENCH_TASKS:-50} wait_secs=${WAITBENCH_SECONDS:-60}
+	mkdir -p "$state"
+	say "CPU of $n_wait tasks waiting for a lock on $store over ${wait_secs}s (load $(load))"
+	env -u BOXD_STATE_DIR -u BOXD_STORE_BACKEND -u BOXD_STORE_DSN -u BOXD_SOCKET -u BOXD_HOST_ID \
+		${dsn:+BOXD_STORE_BACKEND=$store BOXD_STORE_DSN=$dsn} \
+		"$build/boxd" --state-dir "$state" serve --log-level warn 2>"$work/wait-$store.log" &
+	daemon_pid=$!
+	for _ in $(seq 200); do [[ -S $state/boxd.sock ]] && break; sleep 0.05; done
+	[[ -S $state/boxd.sock ]] || { tail "$work/wait-$store.log" >&2; echo "bench: the daemon did not start" >&2; exit 1; }
 	post_hold() {
 		curl -sf --unix-socket "$state/boxd.sock" -H 'Content-Type: application/json' \
 			-d "{\"type\": \"hold\", \"args\": {\"locks\": [{\"name\": \"wait:x\", \"mode\": \"exclusive\"}], \"seconds\": $1}}" \
-			http://boxd/api/v1/tasks | jq -r .id
+			http://boxd/api/v1/tasks | jq -r .taskId
 	}
-	task_pid() { curl -sf --unix-socket "$state/boxd.sock" "http://boxd/api/v1/tasks/$1" | jq -r '.pid // empty'; }
+	task_field() { curl -sf --unix-socket "$state/boxd.sock" "http://boxd/api/v1/tasks/$1" | jq -r "$2"; }
+	local holder id p
 	holder=$(post_hold $((wait_secs + 300)))
-	waiters=()
+	local waiters=() pids=()
 	for _ in $(seq "$n_wait"); do waiters+=("$(post_hold 0)"); done
-	pids=()
+	# Measured once every one of them waits (their start-up, exec to the
+	# first refused attempt, is not waiting): each task's state is
+	# "waiting" (its worker's pid is known by then), then a little longer
+	# for the last one's first reap.
 	for id in "${waiters[@]}"; do
-		p=
-		for _ in $(seq 100); do p=$(task_pid "$id"); [[ -n $p ]] && break; sleep 0.1; done
+		for _ in $(seq 600); do [[ $(task_field "$id" .state) == waiting ]] && break; sleep 0.1; done
+		p=$(task_field "$id" '.pid // empty')
 		[[ -n $p ]] && pids+=("$p")
 	done
-	sleep 2 # let them settle into waiting
-	ticks() { local t=0 p; for p in "${pids[@]}"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
-	t0=$(ticks)
+	sleep 2
+	ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo $t; }
+	local t0 d0 t1 d1 hz
+	hz=$(getconf CLK_TCK)
+	t0=$(ticks "${pids[@]}") d0=$(ticks "$daemon_pid")
 	sleep "$wait_secs"
-	t1=$(ticks)
-	echo "{\"bench\": \"wait-cpu\", \"tasks\": ${#pids[@]}, \"seconds\": $wait_secs, \"ticks\": $((t1 - t0)), \"hz\": $(getconf CLK_TCK), \"core_percent\": $(awk -v d=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s="$wait_secs" 'BEGIN { printf "%.3f", d / hz / s * 100 }')}" >>"$out.tmp"
+	t1=$(ticks "${pids[@]}") d1=$(ticks "$daemon_pid")
+	pct() { awk -v d="$1" -v hz="$hz" -v s="$wait_secs" 'BEGIN { printf "%.3f", d / hz / s * 100 }'; }
+	echo "{\"bench\": \"wait-cpu\", \"store\": \"$store\", \"tasks\": ${#pids[@]}, \"seconds\": $wait_secs, \"ticks\": $((t1 - t0)), \"hz\": $hz, \"core_percent\": $(pct $((t1 - t0))), \"daemon_core_percent\": $(pct $((d1 - d0)))}" >>"$out.tmp"
 	curl -sf --unix-socket "$state/boxd.sock" -X POST "http://boxd/api/v1/tasks/$holder/stop" >/dev/null || true
 	kill "$daemon_pid" && wait "$daemon_pid" 2>/dev/null || true
 	daemon_pid=
+}
+
+if [[ ${BENCH_SKIP_WAIT:-0} != 1 ]]; then
+	for store in ${WAITBENCH_STORES:-sqlite mysql}; do
+		case $store in
+		sqlite) wait_cpu sqlite ;;
+		mysql | postgres)
+			if [[ ! -f $envfile ]]; then
+				say "starting MariaDB and PostgreSQL for the wait benchmark"
+				"$root/scripts/test-env.sh" start "$envfile" 2>"$work/test-env.log" ||
+					{ cat "$work/test-env.log" >&2; echo "bench: the test servers did not start" >&2; exit 1; }
+			fi
+			db=boxd_bench_wait_$store
+			if [[ $store == mysql ]]; then
+				sock=$(sed -n 's/^BOXD_TEST_MYSQL_SOCKET=//p' "$envfile" | head -n1)
+				mariadb --no-defaults -uroot --socket="$sock" -e "CREATE DATABASE $db CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+				wait_cpu mysql "mysql://root@localhost/$db?socket=$sock"
+			else
+				pgdsn=$(sed -n 's/^BOXD_TEST_PG_DSN=//p' "$envfile" | head -n1)
+				psql -q "$pgdsn" -c "CREATE DATABASE $db" >/dev/null
+				wait_cpu postgres "${pgdsn%/postgres}/$db"
+			fi
+			;;
+		esac
+	done
+	[[ -f $envfile ]] && { "$root/scripts/test-env.sh" stop "$envfile" >/dev/null 2>&1 || true; rm -f "$envfile"; }
 fi
 
 # ------------------------------------------------------------ the API under abuse

@@ -20,6 +20,7 @@ deb_pkgs=(
 test_pkgs=(
 	libcmocka-dev sqlite3 jq curl procps util-linux psmisc iproute2 e2fsprogs
 	mariadb-server mariadb-client postgresql postgresql-client
+	galera-4 mariadb-backup socat
 	podman runc openssh-server openssh-client busybox-static
 	faketime openssl zsh systemd man-db stress-ng
 	chromium nodejs

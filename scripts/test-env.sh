@@ -38,6 +38,8 @@
 #   BOXD_TEST_REGISTRY_IMAGE  BOXD_TEST_REGISTRY/boxd-test/busybox:latest, the
 #                             app image pushed there (not in podman's store)
 #   CONTAINERS_REGISTRIES_CONF  DIR/podman/registries.conf
+#   BOXD_LOCK_WAKE_DIR        DIR/lockwake: the lock wake-up words of the test
+#                             databases (src/locks/lock_wake.h), not /dev/shm
 #   BOXD_TEST_DOCKER_SOCKET   DIR/docker/docker.sock, only when started with
 #                             BOXD_TEST_DOCKER=1 (make check-extra): a real
 #                             dockerd (Debian's docker.io, API 1.41) with the
@@ -535,29 +537,38 @@ group_alive() { pgrep -g "$1" >/dev/null; }
 
 # ----------------------------------------------------------------- dockerd
 #
-# Debian's docker.io as a plain process: no iptables, no default bridge
-# (tests use host networking or none), vfs storage; data, exec root (with
-# the containerd it starts for itself), pidfile and socket in the run's dir,
-# an empty config file instead of /etc/docker/daemon.json. Its socket is its
-# own: Podman's and another run's dockerd are not touched. The test images
-# come from podman (`podman save` | POST /images/load).
+# Debian's docker.io as a plain process: no iptables, vfs storage; data,
+# exec root (with the containerd it starts for itself), pidfile and socket
+# in the run's dir, an empty config file instead of /etc/docker/daemon.json.
+# Its socket is its own: Podman's and another run's dockerd are not touched.
+# Its bridge too (not docker0, which every run's dockerd would share): the
+# run's, named after it, on a random /24 in 10.128.0.0/9, made here and
+# deleted at stop; apps get an address on it (the proxy routes to it), and
+# published ports work through docker-proxy without iptables. Where no
+# bridge can be made, none (--bridge=none: no ports, no proxy routes). The
+# test images come from podman (`podman save` | POST /images/load).
 start_docker() {
-	local d=$dir/docker img
+	local d=$dir/docker img br=boxdk${dir##*.} net bridge=none
 	mkdir -p "$d"
 	echo '{}' >"$d/daemon.json"
-	setsid dockerd --config-file "$d/daemon.json" --iptables=false --ip6tables=false --bridge=none \
+	net=10.$((128 + RANDOM % 128)).$((RANDOM % 256))
+	if ip link add "$br" type bridge 2>>"$dir/logs/docker.log"; then
+		echo "$br" >"$d/bridge"
+		ip addr add "$net.1/24" dev "$br" && ip link set "$br" up && bridge=$br
+	fi
+	setsid dockerd --config-file "$d/daemon.json" --iptables=false --ip6tables=false --bridge="$bridge" \
 		--storage-driver=vfs --data-root "$d/data" --exec-root "$d/exec" --pidfile "$d/docker.pid" \
 		-H "unix://$d/docker.sock" </dev/null >"$dir/logs/docker.log" 2>&1 &
 	echo $! >"$dir/pids/dockerd"
 	wait_ready "dockerd" $! curl -sf --unix-socket "$d/docker.sock" http://d/_ping ||
 		{ tail -n 20 "$dir/logs/docker.log" >&2; return 1; }
-	for img in "$app_image" "$sftp_image" ${web_image:+"$web_image"}; do
+	for img in "$app_image" "$sftp_image" ${web_image:+"$web_image"} ${proxy_image:+"$proxy_image"}; do
 		podman save --format docker-archive "$img" 2>>"$dir/logs/docker.log" |
 			curl -sf --unix-socket "$d/docker.sock" -X POST -H 'Content-Type: application/x-tar' \
 				--data-binary @- http://d/v1.41/images/load >>"$dir/logs/docker.log" ||
 			{ tail -n 20 "$dir/logs/docker.log" >&2; return 1; }
 	done
-	say "dockerd ready, images loaded"
+	say "dockerd ready (bridge $bridge), images loaded"
 }
 
 cmd_start() {
@@ -628,7 +639,9 @@ cmd_start() {
 		BOXD_TEST_REGISTRY_PASSWORD=${reg[2]}
 		BOXD_TEST_REGISTRY_IMAGE=127.0.0.1:${reg[0]}/boxd-test/busybox:latest
 		CONTAINERS_REGISTRIES_CONF=$dir/podman/registries.conf
+		BOXD_LOCK_WAKE_DIR=$dir/lockwake
 	EOF
+	mkdir -p "$dir/lockwake"
 	[[ -S $dir/docker/docker.sock ]] && echo "BOXD_TEST_DOCKER_SOCKET=$dir/docker/docker.sock" >>"$envfile"
 	sed 's/^/BOXD_TEST_/' "$dir/sshd/env" >>"$envfile"
 	cp "$envfile" "$dir/env"
@@ -775,6 +788,9 @@ cmd_stop() {
 		done
 	fi
 	stop_pid dockerd 20
+	if [[ -f $dir/docker/bridge ]]; then
+		ip link del "$(cat "$dir/docker/bridge")" 2>/dev/null || true
+	fi
 	stop_pid registry 5
 	stop_pid pebble 5
 	sshd_stop "$dir/sshd"
@@ -834,6 +850,15 @@ db-stop)
 	[[ $# -eq 2 ]] || die "usage: $0 db-stop DIR"
 	db_stop "$2"
 	;;
+db-template)
+	# The cached, freshly initialized MariaDB data dir (made if missing):
+	# scripts/test-galera.sh copies it for its bootstrap node.
+	[[ $# -eq 2 && $2 == mysql ]] || die "usage: $0 db-template mysql"
+	dir=$(mktemp -d) && mkdir -p "$dir/logs"
+	template "mariadb-$(mariadbd --version | awk '{ print $3 }')" init_mariadb
+	rm -rf "$dir"
+	echo "$template"
+	;;
 sshd-start)
 	[[ $# -eq 2 ]] || die "usage: $0 sshd-start DIR"
 	sshd_start "$2"
@@ -843,7 +868,7 @@ sshd-stop)
 	sshd_stop "$2"
 	;;
 *)
-	echo "usage: $0 start|stop ENVFILE | db-start mysql|postgres DIR | db-stop DIR | sshd-start DIR | sshd-stop DIR" >&2
+	echo "usage: $0 start|stop ENVFILE | db-start mysql|postgres DIR | db-stop DIR | db-template mysql | sshd-start DIR | sshd-stop DIR" >&2
 	exit 2
 	;;
 esac

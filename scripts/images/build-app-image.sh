@@ -19,19 +19,10 @@ label=${BOXD_APP_IMAGE_LABEL:-}
 hash=$(input_hash "$0" "$here/common.sh" "$bb")
 [[ -z "$label" ]] || hash=$hash-$(printf '%s' "$label" | sha256sum | cut -c1-8)
 
-if image_up_to_date "$tag" "$hash"; then
-	echo "$tag"
-	exit 0
-fi
-
-work=$(mktemp -d /tmp/boxd-app-image.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-root=$work/rootfs
-install_busybox "$root"
+begin_rootfs "$tag" "$hash" app
 mkdir -p "$root"/{dev,proc,sys,etc,root,data,run,var/log}
 install -d -m 1777 "$root/tmp"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+base_users "$root"
 
 import_rootfs "$root" "$tag" "$hash" \
 	'ENV PATH=/usr/sbin:/usr/bin:/sbin:/bin' \

@@ -24,30 +24,18 @@ caddy=/usr/bin/caddy
 bb=$(command -v busybox)
 certs=/etc/ssl/certs/ca-certificates.crt
 
-mapfile -t libs < <(ldd "$caddy" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+mapfile -t libs < <(loader_libs "$caddy")
 inputs=("$0" "$here/common.sh" "$bb" "$caddy" ${libs[@]+"${libs[@]}"})
 [[ -f $certs ]] && inputs+=("$certs")
 hash=$(input_hash "${inputs[@]}")
 
-if image_up_to_date "$tag" "$hash"; then
-	echo "$tag"
-	exit 0
-fi
-
-work=$(mktemp -d /tmp/boxd-proxy-image.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-root=$work/rootfs
-install_busybox "$root"
+begin_rootfs "$tag" "$hash" proxy
 install -D -m 0755 "$caddy" "$root/usr/bin/caddy"
-for lib in ${libs[@]+"${libs[@]}"}; do
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L "$lib" "$root$lib"
-done
+copy_libs "$root" ${libs[@]+"${libs[@]}"}
 mkdir -p "$root"/{dev,proc,sys,run,root,etc/boxd-proxy,etc/ssl/certs,var/lib/boxd-proxy}
 install -d -m 1777 "$root/tmp"
 [[ -f $certs ]] && cp "$certs" "$root/etc/ssl/certs/ca-certificates.crt"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+base_users "$root"
 printf 'passwd: files\ngroup: files\nhosts: files dns\n' > "$root/etc/nsswitch.conf"
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$root/etc/hosts"
 

@@ -26,27 +26,12 @@ sshd=/usr/sbin/sshd
 [[ -x $sshd ]] || { echo "build-sftp-image: $sshd missing (apt-get install openssh-server)" >&2; exit 1; }
 bb=$(command -v busybox)
 
-# Every library sshd loads, by the path the loader uses ("lib => path" and
-# the bare loader line).
-mapfile -t libs < <(ldd "$sshd" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+mapfile -t libs < <(loader_libs "$sshd")
 hash=$(input_hash "$0" "$here/common.sh" "$bb" "$sshd" "${libs[@]}")
 
-if image_up_to_date "$tag" "$hash"; then
-	echo "$tag"
-	exit 0
-fi
-
-work=$(mktemp -d /tmp/boxd-sftp-image.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-root=$work/rootfs
-install_busybox "$root"
+begin_rootfs "$tag" "$hash" sftp
 install -D -m 0755 "$sshd" "$root/usr/sbin/sshd"
-for lib in "${libs[@]}"; do
-	# -L: copy the file a symlink (e.g. libc.so.6) points to, under the
-	# name the loader asks for.
-	mkdir -p "$root$(dirname "$lib")"
-	cp -L "$lib" "$root$lib"
-done
+copy_libs "$root" "${libs[@]}"
 mkdir -p "$root"/{dev,proc,sys,run,var/log,root}
 install -d -m 1777 "$root/tmp"
 # sshd's privilege separation dir (Debian's build uses /run/sshd); made

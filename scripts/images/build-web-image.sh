@@ -17,19 +17,10 @@ tag=${1:-localhost/boxd-test/web:latest}
 bb=$(command -v busybox)
 hash=$(input_hash "$0" "$here/common.sh" "$bb")
 
-if image_up_to_date "$tag" "$hash"; then
-	echo "$tag"
-	exit 0
-fi
-
-work=$(mktemp -d /tmp/boxd-web-image.XXXXXX)
-trap 'rm -rf "$work"' EXIT
-root=$work/rootfs
-install_busybox "$root"
+begin_rootfs "$tag" "$hash" web
 mkdir -p "$root"/{dev,proc,sys,etc,root,data,run,var/log,app/data}
 install -d -m 1777 "$root/tmp"
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+base_users "$root"
 
 # httpd daemonizes (no -f): the shell below stays PID 1 and ends the
 # container on SIGTERM; httpd goes with the container's PID namespace.

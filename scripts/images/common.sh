@@ -26,6 +26,45 @@ image_up_to_date() {
 	[[ "$have" == "$2" ]]
 }
 
+# begin_rootfs TAG HASH NAME — the start of every builder: when TAG is up to
+# date (image_up_to_date), print it and exit; else make a temp dir (removed
+# on exit) and set $root to a fresh root filesystem in it that holds
+# busybox (install_busybox).
+begin_rootfs() {
+	if image_up_to_date "$1" "$2"; then
+		echo "$1"
+		exit 0
+	fi
+	work=$(mktemp -d "/tmp/boxd-$3-image.XXXXXX")
+	trap 'rm -rf "$work"' EXIT
+	root=$work/rootfs
+	install_busybox "$root"
+}
+
+# loader_libs FILE — every library FILE loads, by the path the loader uses
+# ("lib => path" and the bare loader line), one a line.
+loader_libs() {
+	ldd "$1" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u
+}
+
+# copy_libs ROOT LIB... — copy each LIB to the same path under ROOT; -L: the
+# file a symlink (e.g. libc.so.6) points to, under the name the loader asks
+# for.
+copy_libs() {
+	local root=$1 lib
+	shift
+	for lib in "$@"; do
+		mkdir -p "$root$(dirname "$lib")"
+		cp -L "$lib" "$root$lib"
+	done
+}
+
+# base_users ROOT — /etc/passwd and /etc/group with root and nobody only.
+base_users() {
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' > "$1/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' > "$1/etc/group"
+}
+
 # import_rootfs DIR TAG HASH CHANGE... — import DIR as TAG with Dockerfile-style
 # CHANGE instructions, then drop the image TAG pointed at before, if any.
 import_rootfs() {

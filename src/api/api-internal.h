@@ -53,17 +53,28 @@ struct api_route {
 /* Route tables of each group of routes (routes_*.c), NULL-handler terminated. */
 extern const struct api_route api_routes_tasks[];
 extern const struct api_route api_routes_status[];
+extern const struct api_route api_routes_hosts[];
 extern const struct api_route api_routes_services[];
 extern const struct api_route api_routes_apps[];
 extern const struct api_route api_routes_app_logs[];
+extern const struct api_route api_routes_app_run[];
 extern const struct api_route api_routes_update[];
 extern const struct api_route api_routes_backups[];
 extern const struct api_route api_routes_session[];
 extern const struct api_route api_routes_events[];
+extern const struct api_route api_routes_box[];
+
+/* Restore mode (routes_box.c): before a handler runs, a mutating request
+ * passes the gate or is answered 503 `restoring` (false); leave it after
+ * the handler when it passed. */
+bool api_box_gate_enter(struct api_req *req, api_handler_fn h);
+void api_box_gate_leave(struct api_req *req, api_handler_fn h);
 
 /* Server facts for handlers. */
 const struct boxd_config *api_config(const struct api_req *req);
 const char *api_host(const struct api_req *req);
+const char *api_owner_id(const struct api_req *req);
+const struct api_opts *api_opts_of(const struct api_req *req);
 int64_t api_started_at_ms(const struct api_req *req);
 void api_wake(struct api_req *req);
 /* The dashboard's logins (session.h) and the live event feed (events.h). */
@@ -93,6 +104,15 @@ json_t *api_body_object(struct api_req *req);
 /* Check that an object has only `allowed` keys (NULL-terminated); else
  * answers 400 naming the unknown key and returns false. */
 bool api_check_fields(struct api_req *req, json_t *obj, const char *const *allowed);
+
+/* For a request that takes no arguments: true when it has no body or the
+ * body {}; else answers 400 and returns false. */
+bool api_body_empty(struct api_req *req);
+
+struct app;
+/* The app that params[0] names, into *ret (app_release() it); else answers
+ * 404 not_found (no such app) or the store error and returns false. */
+bool api_app_get(struct api_req *req, struct app *ret);
 
 /* Parse a positive int64 path parameter; else answers 404 and returns false. */
 bool api_param_id(struct api_req *req, int idx, int64_t *ret);

@@ -18,7 +18,10 @@
  */
 #pragma once
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "common/config.h"
 
@@ -26,9 +29,17 @@ struct api_server;
 
 struct api_opts {
 	const struct boxd_config *config;
-	const char *host;             /* this host's id */
+	const char *host;             /* this host's id (common/proc.h) */
+	const char *owner_id;         /* its owner id: host id + boot, as task claims and lock
+				       * owners carry it */
 	int64_t started_at_ms;        /* for uptime */
 	void (*wake)(void *userdata); /* thread-safe: wake the loop */
+	/* POST /api/v1/box/restore (routes_box.c), from an API thread, once
+	 * the box was found empty and restore mode is on: run `boxd restore`
+	 * with these arguments (a JSON array of strings, borrowed) and the
+	 * token in its environment (backups/box_restore_status.h). NULL: the
+	 * server cannot (501). */
+	int (*box_restore)(void *userdata, json_t *args, const char *token, char *err, size_t errlen);
 	void *userdata;
 };
 
@@ -37,3 +48,8 @@ int api_server_start(const struct api_opts *opts, struct api_server **ret, char 
 
 /* Stop accepting, finish in-flight requests, close the pool. Accepts NULL. */
 void api_server_stop(struct api_server *srv);
+
+/* The box restore that POST /api/v1/box/restore started has ended without
+ * changing the box (it failed): leave restore mode, mutating requests are
+ * served again. (After a success the daemon re-executes instead.) */
+void api_box_restore_end(void);

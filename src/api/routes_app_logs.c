@@ -210,20 +210,13 @@ static void app_logs(struct api_req *req)
 	if (!parse_query(req, &opts, &follow))
 		return;
 	struct app a;
-	int r = app_get(req->store, req->params[0], &a);
-	if (r == -ENOENT) {
-		api_reply_error(req, 404, "not_found", "no app %s", req->params[0]);
+	if (!api_app_get(req, &a))
 		return;
-	}
-	if (r < 0) {
-		api_reply_store_error(req, r);
-		return;
-	}
 	char name[APP_ID_MAX + 8], err[600];
 	snprintf(name, sizeof(name), "app-%s", a.id);
 	app_release(&a);
 	struct engine *e;
-	r = service_engine_open(api_config(req), APP_LOGS_ENGINE_TIMEOUT_MS, &e, err, sizeof(err));
+	int r = service_engine_open(api_config(req), APP_LOGS_ENGINE_TIMEOUT_MS, &e, err, sizeof(err));
 	if (r < 0) {
 		api_reply_error(req, 503, "engine_unavailable", "%s", err);
 		return;

@@ -11,11 +11,14 @@
 #include "apps/app_publish.h"
 #include "apps/app_admit.h"
 #include "apps/app_tasks.h"
+#include "backups/app_move.h"
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/mountpoint.h"
 #include "common/paths.h"
+#include "common/proc.h"
 #include "engine/engine.h"
+#include "sched/hosts.h"
 #include "services/mounts.h"
 #include "services/service.h"
 #include "tasks/task.h"
@@ -80,10 +83,11 @@ static bool data_dir_valid(struct api_req *req, const char *dir)
  * in the write transaction that queues it. For install, the app's row is
  * inserted in the same transaction. `data_dir`: the custom data dir the
  * task gives the app (install, configure). */
-static void queue_app_task(struct api_req *req, const char *type, const char *id, json_t *args, const char *image,
-			   const char *env_text, const char *data_dir)
+static void queue_app_task_on(struct api_req *req, const char *type, const char *id, json_t *args, const char *image,
+			      const char *env_text, const char *data_dir, const char *host)
 {
-	struct apps_admission adm = { .cfg = api_config(req), .image = image, .env_json = env_text, .data_dir = data_dir };
+	struct apps_admission adm = { .cfg = api_config(req), .image = image, .env_json = env_text, .data_dir = data_dir,
+				      .host = host };
 	char *args_text = json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS);
 	if (!args_text) {
 		api_reply_error(req, 500, "internal", "out of memory");
@@ -91,8 +95,45 @@ static void queue_app_task(struct api_req *req, const char *type, const char *id
 	}
 	struct task_enqueue e;
 	apps_enqueue_init(&e, type, id, args_text, &adm);
-	api_enqueue(req, &e, json_pack("{s:s}", "id", id));
+	json_t *reply = json_pack("{s:s}", "id", id);
+	if (host)
+		json_object_set_new(reply, "host", json_string(host));
+	api_enqueue(req, &e, reply);
 	free(args_text);
+}
+
+static void queue_app_task(struct api_req *req, const char *type, const char *id, json_t *args, const char *image,
+			   const char *env_text, const char *data_dir)
+{
+	queue_app_task_on(req, type, id, args, image, env_text, data_dir, NULL);
+}
+
+/* The host an install places the app on: "host" of the body, else the
+ * host that received the request. Any host in the hosts table will do,
+ * alive or gone (its tasks wait for it: sched.c); one never seen is 404
+ * unknown_host. NULL after a reply. */
+static const char *install_host(struct api_req *req, json_t *host)
+{
+	if (!host || json_is_null(host) || (json_is_string(host) && strcmp(json_string_value(host), api_host(req)) == 0))
+		return api_host(req);
+	if (!json_is_string(host) || !host_id_valid(json_string_value(host))) {
+		api_reply_error(req, 400, "bad_request",
+				"\"host\" must be a host id (1-%d of letters, digits, '.', '_' and '-'; GET /api/v1/hosts)",
+				HOST_ID_MAX);
+		return NULL;
+	}
+	enum host_state st;
+	int r = hosts_state(req->store, json_string_value(host), &st);
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		return NULL;
+	}
+	if (st == HOST_UNKNOWN) {
+		api_reply_error(req, 404, "unknown_host", "no host %s shares this store (GET /api/v1/hosts lists them)",
+				json_string_value(host));
+		return NULL;
+	}
+	return json_string_value(host);
 }
 
 /* "ports", "domains" and "httpPort" of an install or configure body are
@@ -136,7 +177,8 @@ static void list_apps(struct api_req *req)
 
 static void install_app(struct api_req *req)
 {
-	static const char *const fields[] = { "id", "image", "env", "dataDir", "ports", "domains", "httpPort", NULL };
+	static const char *const fields[] = { "id",	  "image",    "env",  "dataDir", "ports",
+					      "domains", "httpPort", "host", NULL };
 	json_t *body = api_body_object(req);
 	if (!body || !api_check_fields(req, body, fields))
 		goto out;
@@ -160,32 +202,38 @@ static void install_app(struct api_req *req)
 	}
 	if (!publish_valid(req, body))
 		goto out;
+	const char *host = install_host(req, json_object_get(body, "host"));
+	if (!host)
+		goto out;
 	char *env_text = json_dumps(env ? env : json_object(), JSON_COMPACT | JSON_SORT_KEYS);
 	json_t *args = json_object();
 	static const char *const publish[] = { "ports", "domains", "httpPort" };
 	for (size_t i = 0; i < sizeof(publish) / sizeof(publish[0]); i++)
 		if (json_object_get(body, publish[i]))
 			json_object_set(args, publish[i], json_object_get(body, publish[i]));
-	queue_app_task(req, "install", json_string_value(id), args, json_string_value(image), env_text,
-		       json_is_string(dir) ? json_string_value(dir) : NULL);
+	queue_app_task_on(req, "install", json_string_value(id), args, json_string_value(image), env_text,
+			  json_is_string(dir) ? json_string_value(dir) : NULL, host);
 	json_decref(args);
 	free(env_text);
 out:
 	json_decref(body);
 }
 
+bool api_app_get(struct api_req *req, struct app *ret)
+{
+	int r = app_get(req->store, req->params[0], ret);
+	if (r == -ENOENT)
+		api_reply_error(req, 404, "not_found", "no app %s", req->params[0]);
+	else if (r < 0)
+		api_reply_store_error(req, r);
+	return r == 0;
+}
+
 static void get_app(struct api_req *req)
 {
 	struct app a;
-	int r = app_get(req->store, req->params[0], &a);
-	if (r == -ENOENT) {
-		api_reply_error(req, 404, "not_found", "no app %s", req->params[0]);
+	if (!api_app_get(req, &a))
 		return;
-	}
-	if (r < 0) {
-		api_reply_store_error(req, r);
-		return;
-	}
 	json_t *o = app_to_json(api_config(req), &a);
 	app_publish_fill_json(api_config(req), &a, o);
 	/* What the engine says of the container (app_engine_state.h): only
@@ -197,17 +245,36 @@ static void get_app(struct api_req *req)
 
 static void simple_app_task(struct api_req *req, const char *type)
 {
-	if (req->body_len > 0) {
-		json_t *body = api_body_object(req);
-		static const char *const none[] = { NULL };
-		bool ok = body && api_check_fields(req, body, none);
-		json_decref(body);
-		if (!ok)
-			return;
-	}
+	if (!api_body_empty(req))
+		return;
 	json_t *args = json_object();
 	queue_app_task(req, type, req->params[0], args, NULL, NULL, NULL);
 	json_decref(args);
+}
+
+/* The body of a request that changes some of `fields` (NULL-terminated): a
+ * JSON object with only those keys, and at least one of them. Else answers
+ * 400 ("<what> needs "a", "b" and/or "c"") and returns NULL. */
+static json_t *body_with_some(struct api_req *req, const char *const *fields, const char *what)
+{
+	json_t *body = api_body_object(req);
+	if (!body || !api_check_fields(req, body, fields)) {
+		json_decref(body);
+		return NULL;
+	}
+	size_t n = 0;
+	bool any = false;
+	for (; fields[n]; n++)
+		any = any || json_object_get(body, fields[n]);
+	if (any)
+		return body;
+	char list[256] = "";
+	for (size_t i = 0, used = 0; i < n && used < sizeof(list); i++, used = strlen(list))
+		snprintf(list + used, sizeof(list) - used, "%s\"%s\"", i == 0 ? "" : i + 1 < n ? ", " : " and/or ",
+			 fields[i]);
+	api_reply_error(req, 400, "bad_request", "%s needs %s", what, list);
+	json_decref(body);
+	return NULL;
 }
 
 /* PATCH /api/v1/apps/:id/env {"set":{"A":"1"},"unset":["B"]}: a configure
@@ -217,14 +284,10 @@ static void simple_app_task(struct api_req *req, const char *type)
 static void patch_env(struct api_req *req)
 {
 	static const char *const fields[] = { "set", "unset", NULL };
-	json_t *body = api_body_object(req);
-	if (!body || !api_check_fields(req, body, fields))
+	json_t *body = body_with_some(req, fields, "an env patch");
+	if (!body)
 		goto out;
 	json_t *set = json_object_get(body, "set"), *unset = json_object_get(body, "unset");
-	if (!set && !unset) {
-		api_reply_error(req, 400, "bad_request", "an env patch needs \"set\" and/or \"unset\"");
-		goto out;
-	}
 	if (set && !env_valid(req, set))
 		goto out;
 	if (unset) {
@@ -293,16 +356,10 @@ static void restart_app(struct api_req *req) { simple_app_task(req, "restart"); 
 static void configure_app(struct api_req *req)
 {
 	static const char *const fields[] = { "env", "dataDir", "ports", "domains", "httpPort", NULL };
-	json_t *body = api_body_object(req);
-	if (!body || !api_check_fields(req, body, fields))
+	json_t *body = body_with_some(req, fields, "configure");
+	if (!body)
 		goto out;
 	json_t *env = json_object_get(body, "env"), *dir = json_object_get(body, "dataDir");
-	if (!env && !dir && !json_object_get(body, "ports") && !json_object_get(body, "domains") &&
-	    !json_object_get(body, "httpPort")) {
-		api_reply_error(req, 400, "bad_request",
-				"configure needs \"env\", \"dataDir\", \"ports\", \"domains\" and/or \"httpPort\"");
-		goto out;
-	}
 	if (!publish_valid(req, body))
 		goto out;
 	if (env && !env_valid(req, env))
@@ -329,6 +386,58 @@ static void update_app(struct api_req *req)
 		goto out;
 	}
 	queue_app_task(req, "update", req->params[0], body, NULL, NULL, NULL);
+out:
+	json_decref(body);
+}
+
+/* POST /api/v1/apps/:id/move {"host": H}: a move task on the app's host
+ * (backups/app_move.h). The target must be a host of the hosts table
+ * with a live heartbeat (404 unknown_host, 409 host_gone); the app's
+ * checks (404, 409 app_busy, 409 same_host) are made where the task is
+ * queued. */
+static void move_app(struct api_req *req)
+{
+	static const char *const fields[] = { "host", NULL };
+	json_t *body = api_body_object(req);
+	if (!body || !api_check_fields(req, body, fields))
+		goto out;
+	json_t *host = json_object_get(body, "host");
+	if (!json_is_string(host) || !host_id_valid(json_string_value(host))) {
+		api_reply_error(req, 400, "bad_request", "\"host\" must be a host id (GET /api/v1/hosts lists them)");
+		goto out;
+	}
+	const char *target = json_string_value(host);
+	enum host_state hs;
+	int r = hosts_state(req->store, target, &hs);
+	if (r < 0) {
+		api_reply_store_error(req, r);
+		goto out;
+	}
+	if (hs == HOST_UNKNOWN) {
+		api_reply_error(req, 404, "unknown_host", "no host %s (GET /api/v1/hosts lists them)", target);
+		goto out;
+	}
+	if (hs == HOST_GONE) {
+		api_reply_error(req, 409, "host_gone", "host %s is gone (its heartbeat is over %d s old)", target,
+				HOSTS_LEASE_MS / 1000);
+		goto out;
+	}
+	json_t *args = json_pack("{s:s}", "host", target);
+	char *args_text = args ? json_dumps(args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(args);
+	if (!args_text) {
+		api_reply_error(req, 500, "internal", "out of memory");
+		goto out;
+	}
+	struct app_move_admission adm = { .target = target, .self_host = api_host(req) };
+	struct task_enqueue e;
+	struct task_idempotency idem;
+	struct task_enqueued res;
+	app_move_enqueue_init(&e, req->params[0], args_text, &adm);
+	e.idem = api_idempotency(req, &idem);
+	r = task_enqueue(req->store, api_config(req), &e, &res);
+	api_reply_enqueued(req, r, &res, json_pack("{s:s, s:s, s:s}", "id", req->params[0], "from", adm.source, "to", target));
+	free(args_text);
 out:
 	json_decref(body);
 }
@@ -585,6 +694,7 @@ const struct api_route api_routes_apps[] = {
 	{ "POST", "/api/v1/apps/:id/configure", configure_app },
 	{ "PATCH", "/api/v1/apps/:id/env", patch_env },
 	{ "POST", "/api/v1/apps/:id/update", update_app },
+	{ "POST", "/api/v1/apps/:id/move", move_app },
 	{ "GET", "/api/v1/volumes", list_volumes },
 	{ "POST", "/api/v1/volumes", add_volume },
 	{ "DELETE", "/api/v1/volumes/:id", delete_volume },

@@ -37,21 +37,10 @@ static void list_backups(struct api_req *req)
 	api_reply_json(req, 200, json_pack("{s:o}", "backups", arr));
 }
 
-static bool no_body(struct api_req *req)
-{
-	if (req->body_len == 0)
-		return true;
-	json_t *body = api_body_object(req);
-	static const char *const none[] = { NULL };
-	bool ok = body && api_check_fields(req, body, none);
-	json_decref(body);
-	return ok;
-}
-
 /* POST /backups/create: one full backup at a time (backups_admit_full()). */
 static void create_full(struct api_req *req)
 {
-	if (!no_body(req))
+	if (!api_body_empty(req))
 		return;
 	struct task_enqueue e = { .type = "fullbackup", .admit = backups_admit_full };
 	api_enqueue(req, &e, NULL);
@@ -79,7 +68,7 @@ static void queue(struct api_req *req, const char *type, json_t *args)
 
 static void backup_app(struct api_req *req)
 {
-	if (!no_body(req))
+	if (!api_body_empty(req))
 		return;
 	json_t *args = json_object();
 	queue(req, "backup", args);

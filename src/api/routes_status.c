@@ -64,9 +64,9 @@ static void get_status(struct api_req *req)
 		return;
 	}
 	json_t *engine = api_status_engine(api_config(req));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s}, s:o, s:I, s:{s:I, s:I, s:I}}", "version",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:{s:s}, s:o, s:I, s:{s:I, s:I, s:I}}", "version",
 			      update_running_version(api_config(req)), "buildVersion", BOXD_VERSION, "host",
-			      api_host(req), "store", "backend", api_config(req)->store_backend, "engine", engine,
+			      api_host(req), "ownerId", api_owner_id(req), "store", "backend", api_config(req)->store_backend, "engine", engine,
 			      "uptimeSeconds", (json_int_t)((now_wall_ms() - api_started_at_ms(req)) / 1000), "tasks",
 			      "queued", (json_int_t)counts[TASK_QUEUED], "waiting", (json_int_t)counts[TASK_WAITING],
 			      "running", (json_int_t)counts[TASK_RUNNING]);

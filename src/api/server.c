@@ -62,18 +62,23 @@ struct conn_state {
 
 static const struct api_route *const route_tables[] = {
 	api_routes_status,
+	api_routes_hosts,
 	api_routes_tasks,
 	api_routes_services,
 	api_routes_apps,
 	api_routes_app_logs,
+	api_routes_app_run,
 	api_routes_update,
 	api_routes_backups,
 	api_routes_session,
 	api_routes_events,
+	api_routes_box,
 };
 
 const struct boxd_config *api_config(const struct api_req *req) { return req->srv->o.config; }
 const char *api_host(const struct api_req *req) { return req->srv->o.host; }
+const char *api_owner_id(const struct api_req *req) { return req->srv->o.owner_id; }
+const struct api_opts *api_opts_of(const struct api_req *req) { return &req->srv->o; }
 int64_t api_started_at_ms(const struct api_req *req) { return req->srv->o.started_at_ms; }
 
 struct api_sessions *api_sessions_of(const struct api_req *req) { return req->srv->sessions; }
@@ -212,6 +217,17 @@ bool api_check_fields(struct api_req *req, json_t *obj, const char *const *allow
 	return true;
 }
 
+bool api_body_empty(struct api_req *req)
+{
+	if (req->body_len == 0)
+		return true;
+	json_t *body = api_body_object(req);
+	static const char *const none[] = { NULL };
+	bool ok = body && api_check_fields(req, body, none);
+	json_decref(body);
+	return ok;
+}
+
 bool api_param_id(struct api_req *req, int idx, int64_t *ret)
 {
 	const char *p = idx < req->n_params ? req->params[idx] : NULL;
@@ -281,9 +297,12 @@ static void dispatch(struct api_req *req)
 			req->n_params = probe.n_params;
 			for (int i = 0; i < probe.n_params; i++)
 				req->params[i] = probe.params[i];
-			if (api_idempotency_begin(req))
-				return; /* a retried request: answered */
-			r->handler(req);
+			if (!api_box_gate_enter(req, r->handler))
+				return; /* restore mode: answered 503 */
+			if (!api_idempotency_begin(req))
+				r->handler(req);
+			/* else a retried request: answered */
+			api_box_gate_leave(req, r->handler);
 			return;
 		}
 	}

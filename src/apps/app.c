@@ -34,6 +34,7 @@ void app_release(struct app *a)
 	free(a->container_id);
 	free(a->ports);
 	free(a->domains);
+	free(a->host);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -99,7 +100,7 @@ int app_data_dir_checked(const struct boxd_config *cfg, const struct app *a, cha
 
 #define APP_COLS                                                                                              \
 	"id, image, env, data_dir, install_state, run_state, health, task_id, container_id, created_at, updated_at, " \
-	"data_dev, data_ino, ports, domains, http_port"
+	"data_dev, data_ino, ports, domains, http_port, stopped, host"
 
 static void row_to_app(struct store_stmt *st, struct app *a)
 {
@@ -111,16 +112,18 @@ static void row_to_app(struct store_stmt *st, struct app *a)
 		.has_data_id = !store_col_is_null(st, 11) && !store_col_is_null(st, 12),
 		.data_id = { .dev = (uint64_t)store_col_int64(st, 11), .ino = (uint64_t)store_col_int64(st, 12) },
 		.ports = store_col_strdup(st, 13), .domains = store_col_strdup(st, 14), .http_port = (int)store_col_int64(st, 15),
+		.stopped = store_col_int64(st, 16) != 0, .host = store_col_strdup(st, 17),
 	};
 }
 
-int app_insert(struct store *s, const char *id, const char *image, const char *env_json, const char *data_dir)
+int app_insert(struct store *s, const char *id, const char *image, const char *env_json, const char *data_dir,
+	       const char *host)
 {
 	int64_t now = now_wall_ms();
 	int64_t n = store_run(s,
 			      "INSERT INTO apps (id, image, env, data_dir, install_state, run_state, health, created_at, "
-			      "updated_at) VALUES (?, ?, ?, ?, 'pending_install', 'stopped', 'unknown', ?, ?)",
-			      "ssssii", id, image, env_json ? env_json : "{}", data_dir, now, now);
+			      "updated_at, host) VALUES (?, ?, ?, ?, 'pending_install', 'stopped', 'unknown', ?, ?, ?)",
+			      "ssssiis", id, image, env_json ? env_json : "{}", data_dir, now, now, host);
 	return n < 0 ? (int)n : 0;
 }
 
@@ -206,6 +209,13 @@ int app_set_http_port(struct store *s, const char *id, int port)
 	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
 }
 
+int app_set_stopped(struct store *s, const char *id, bool stopped)
+{
+	int64_t n = store_run(s, "UPDATE apps SET stopped = ?, updated_at = ? WHERE id = ?", "iis", (int64_t)stopped,
+			      now_wall_ms(), id);
+	return n < 0 ? (int)n : n == 0 ? -ENOENT : 0;
+}
+
 int app_set_data_id(struct store *s, const char *id, const struct fs_id *data_id)
 {
 	int64_t n = data_id ? store_run(s, "UPDATE apps SET data_dev = ?, data_ino = ? WHERE id = ?", "iis",
@@ -252,6 +262,8 @@ json_t *app_to_json(const struct boxd_config *cfg, const struct app *a)
 		json_object_set_new(o, "ports", json_is_array(ports) ? ports : (json_decref(ports), json_array()));
 		json_object_set_new(o, "domains", json_is_array(domains) ? domains : (json_decref(domains), json_array()));
 		json_object_set_new(o, "httpPort", json_integer(a->http_port > 0 ? a->http_port : 80));
+		json_object_set_new(o, "stopped", json_boolean(a->stopped));
+		json_object_set_new(o, "host", str_or_null(a->host));
 	}
 	free(dir);
 	return o;

@@ -10,8 +10,14 @@
  *   installed → pending_configure → installed | error
  *   installed → pending_update → installed | error
  *   any → pending_uninstall → (row deleted) | error
- * Run state: running | stopped | unknown. The API refuses a task that the
- * current state does not allow (409, naming the state).
+ * Run state: running | stopped | unknown: what the engine was last seen
+ * doing. `stopped` (a flag apart from it) is what the operator wants: set by
+ * the stop task, cleared by the start task. While it is set nothing of boxd
+ * starts the app's container: platformstart leaves it stopped (and stops it
+ * if it runs), configure and update make its new container without
+ * starting it, a restore leaves it stopped, restart is refused (409). The
+ * API refuses a task that the current state does not allow (409, naming
+ * the state).
  *
  * All functions take the calling thread's store connection and return 0 or
  * negative errno (-ENOENT for an unknown id).
@@ -50,6 +56,10 @@ struct app {
 	char *ports;
 	char *domains;
 	int http_port;
+	bool stopped;         /* stopped by the operator (see above) */
+	/* The host the app lives on (sched/hosts.h): only it claims the app's
+	 * tasks. NULL: not placed (rows from before placement): any host. */
+	char *host;
 };
 
 /* Volume mount types. "dir": a directory boxd makes; "mountpoint": a
@@ -95,8 +105,10 @@ char *app_data_dir(const struct boxd_config *cfg, const struct app *a);
  * takes it from here. */
 int app_data_dir_checked(const struct boxd_config *cfg, const struct app *a, char **ret, char *err, size_t errlen);
 
-/* Insert in state pending_install. -EEXIST when the id is taken. */
-int app_insert(struct store *s, const char *id, const char *image, const char *env_json, const char *data_dir);
+/* Insert in state pending_install, placed on `host` (NULL: not placed).
+ * -EEXIST when the id is taken. */
+int app_insert(struct store *s, const char *id, const char *image, const char *env_json, const char *data_dir,
+	       const char *host);
 int app_get(struct store *s, const char *id, struct app *ret);
 int app_list(struct store *s, struct app **ret, size_t *ret_n);
 int app_delete(struct store *s, const char *id);
@@ -107,6 +119,8 @@ int app_set(struct store *s, const char *id, const char *column, const char *val
 int app_set_task(struct store *s, const char *id, int64_t task_id);
 /* The container port the app's domains are routed to; 0 stores NULL (80). */
 int app_set_http_port(struct store *s, const char *id, int port);
+/* Set or clear the operator's stopped flag (see above). */
+int app_set_stopped(struct store *s, const char *id, bool stopped);
 /* Record the identity of the app's data dir (after boxd made, moved or
  * restored it). NULL clears it. */
 int app_set_data_id(struct store *s, const char *id, const struct fs_id *data_id);

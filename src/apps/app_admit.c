@@ -13,6 +13,29 @@
 #include "common/paths.h"
 #include "tasks/task.h"
 
+static bool is_start_or_stop(const struct task *t, void *userdata)
+{
+	(void)userdata;
+	return strcmp(t->type, "start") == 0 || strcmp(t->type, "stop") == 0;
+}
+
+/* Will the app be stopped by the operator once its queued and running
+ * tasks have run? The newest active start or stop says; without one, the
+ * row. 0/1 or a store error. */
+static int projected_stopped(struct store *s, const char *id, bool row_stopped)
+{
+	struct task t;
+	int r = task_find_active(s, &(struct task_match){ .app_id = id, .newest_first = true, .accept = is_start_or_stop },
+				 &t);
+	if (r == -ENOENT)
+		return row_stopped;
+	if (r < 0)
+		return r;
+	bool stopped = strcmp(t.type, "stop") == 0;
+	task_release(&t);
+	return stopped;
+}
+
 /* May a task of `type` for app `id` be queued now? */
 static int check_state(struct store *s, const char *type, const char *id, char *err, size_t errlen)
 {
@@ -20,11 +43,12 @@ static int check_state(struct store *s, const char *type, const char *id, char *
 	int r = app_get(s, id, &a);
 	if (r < 0 && r != -ENOENT)
 		return r;
-	bool exists = r == 0;
+	bool exists = r == 0, row_stopped = false;
 	/* The state the app will be in after its queued and running tasks. */
 	char projected[40] = "absent";
 	if (exists) {
 		snprintf(projected, sizeof(projected), "%s", a.install_state);
+		row_stopped = a.stopped;
 		app_release(&a);
 	}
 	struct task last;
@@ -36,6 +60,19 @@ static int check_state(struct store *s, const char *type, const char *id, char *
 			 strcmp(last.type, "uninstall") == 0 ? "pending_uninstall" : "installed");
 		task_release(&last);
 	}
+
+	/* A move (backups/app_move.h) hands the app to another host: nothing
+	 * queues behind it, which might run on the host it leaves. */
+	struct task mv;
+	r = task_find_active(s, &(struct task_match){ .app_id = id, .type = "move" }, &mv);
+	if (r == 0) {
+		snprintf(err, errlen, "app %s is being moved to another host by task %lld; try again once it ends", id,
+			 (long long)mv.id);
+		task_release(&mv);
+		return -EBUSY;
+	}
+	if (r != -ENOENT)
+		return r;
 
 	if (strcmp(type, "install") == 0) {
 		if (!exists)
@@ -50,9 +87,18 @@ static int check_state(struct store *s, const char *type, const char *id, char *
 	if (strcmp(type, "uninstall") == 0)
 		return 0;
 	/* configure and restore are also how an app in error is repaired;
-	 * backup (like restart and update) needs it installed. */
+	 * backup (like restart, update, start and stop) needs it installed. */
 	bool repairs = strcmp(type, "configure") == 0 || strcmp(type, "restore") == 0;
 	bool ok = strcmp(projected, "installed") == 0 || (repairs && strcmp(projected, "error") == 0);
+	if (ok && strcmp(type, "restart") == 0) {
+		/* Restart is of a running app; only start undoes a stop. */
+		if ((r = projected_stopped(s, id, row_stopped)) < 0)
+			return r;
+		if (r) {
+			snprintf(err, errlen, "app %s is stopped; restart needs it running (start it)", id);
+			return -EBUSY;
+		}
+	}
 	if (ok)
 		return 0;
 	snprintf(err, errlen, "app %s is %s; %s needs it installed%s", id, projected, type,
@@ -107,7 +153,7 @@ int apps_admit(struct store *s, const struct task_enqueue *e, struct task_enqueu
 		r = data_dir_free(s, adm->cfg, e->app_id, adm->data_dir, ret->message, sizeof(ret->message));
 	if (r >= 0 && strcmp(e->type, "install") == 0)
 		r = app_insert(s, e->app_id, adm ? adm->image : NULL, adm ? adm->env_json : NULL,
-			       adm ? adm->data_dir : NULL);
+			       adm ? adm->data_dir : NULL, adm ? adm->host : NULL);
 	/* Ports and domains are taken here, checked against every app in
 	 * this transaction (app_publish.h). */
 	if (r >= 0 && adm && adm->cfg) {

@@ -1,5 +1,6 @@
 /* app_admit.h — may an app task be queued now? The admission of app tasks
- * (install, uninstall, restart, configure, update, backup, restore) for
+ * (install, uninstall, restart, configure, update, start, stop, backup,
+ * restore) for
  * task_enqueue() (tasks/task_enqueue.h), run inside its write transaction.
  *
  *	struct apps_admission adm = { .cfg = cfg, .data_dir = dir };
@@ -28,11 +29,14 @@ struct apps_admission {
 	 * volume's host path (uninstalling one would delete the other's
 	 * data): -EEXIST otherwise. */
 	const char *data_dir;
+	/* install: the host the app lives on (apps.host; NULL: not placed). */
+	const char *host;
 };
 
 /* Judged against the state the app will be in once the tasks already
  * queued for it have run: -ENOENT (no such app), -EEXIST (install of an
- * existing app, or a data dir that overlaps) or -EBUSY (wrong state), with
+ * existing app, or a data dir that overlaps) or -EBUSY (wrong state; a
+ * restart of an app that is or will be stopped by the operator), with
  * a message for the operator. An install inserts the app's row. With
  * adm->cfg, the ports and domains of e->args_json are reserved
  * (app_publish_reserve(): -EEXIST naming the holder, -EINVAL, -EPERM with

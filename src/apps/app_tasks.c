@@ -1,7 +1,6 @@
 /* app_tasks.c — see app_tasks.h. */
 #include "app_tasks.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,6 +217,12 @@ static int job_create_container(struct app_job *job)
 	if (r < 0)
 		return ctx->error_code[0] ? r : job_engine_fail(job, r, "cannot create container");
 	app_set(ctx->store, job->app.id, "container_id", id);
+	if (job->app.stopped) {
+		/* Stopped by the operator: the new container waits for `start`. */
+		printf("app %s is stopped: container %s made, not started\n", job->app.id, job->container);
+		fflush(stdout);
+		return 0;
+	}
 	if (!job->quiet)
 		task_ctx_progress(ctx, 70, "Starting container %s", job->container);
 	r = engine_container_start(job->engine, id);
@@ -406,6 +411,9 @@ static int run_restart(struct task_ctx *ctx)
 	static const char *const ok[] = { "installed", NULL };
 	if (r >= 0)
 		r = job_require(&job, ok, "restart");
+	if (r >= 0 && job.app.stopped)
+		r = task_ctx_fail(ctx, -EBUSY, "bad_state", "app %s is stopped; restart needs it running (start it)",
+				  job.app.id);
 	if (r >= 0) {
 		task_ctx_progress(ctx, 30, "Restarting container %s", job.container);
 		r = app_container_start_checked(ctx, job.engine, &job.app, job.data_dir, job.container, true,
@@ -421,24 +429,90 @@ static int run_restart(struct task_ctx *ctx)
 	return r;
 }
 
-/* A data dir may be moved to a path that does not exist yet or is an empty
- * directory (not a symlink). */
-static bool target_is_free(const char *path)
+/* start: the operator's stopped flag goes, then the container runs — the
+ * one there is (app_container_start_checked: checked binds, routes
+ * reloaded), or, when it was removed, a new one over the existing data dir
+ * (app_bind_check refuses a missing one). A start that fails leaves the
+ * flag cleared: the operator wants it running, and platformstart tries
+ * again like for any app. */
+static int run_start(struct task_ctx *ctx)
 {
-	struct stat st;
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT;
-	if (!S_ISDIR(st.st_mode))
-		return false;
-	DIR *d = opendir(path);
-	if (!d)
-		return false;
-	struct dirent *e;
-	bool empty = true;
-	while (empty && (e = readdir(d)))
-		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
-	closedir(d);
-	return empty;
+	struct app_job job;
+	int r = job_open(ctx, &job, true);
+	static const char *const ok[] = { "installed", NULL };
+	if (r >= 0)
+		r = job_require(&job, ok, "start");
+	if (r < 0)
+		goto out;
+	bool was_stopped = job.app.stopped;
+	if ((r = app_set_stopped(ctx->store, job.app.id, false)) < 0) {
+		r = task_ctx_fail(ctx, r, "store_error", "cannot clear the stopped flag: %s", store_errmsg(ctx->store));
+		goto out;
+	}
+	job.app.stopped = false;
+	struct engine_container c = { 0 };
+	r = engine_container_inspect(job.engine, job.container, &c);
+	bool was_running = r == 0 && c.running;
+	if (r == 0)
+		engine_container_release(&c);
+	if (r == -ENOENT) {
+		task_ctx_progress(ctx, 30, "Container %s is gone: creating it from %s", job.container, job.app.image);
+		r = job_create_container(&job);
+		if (r >= 0)
+			app_routes_sync_warn(ctx, &job.app); /* a new container, a new address */
+	} else if (r < 0) {
+		r = job_engine_fail(&job, r, "cannot inspect container");
+	} else {
+		task_ctx_progress(ctx, 30, "Starting container %s", job.container);
+		r = app_container_start_checked(ctx, job.engine, &job.app, job.data_dir, job.container, false, 0);
+		if (r >= 0)
+			app_set(ctx->store, job.app.id, "run_state", "running");
+	}
+	if (r >= 0) {
+		share_data_dir(&job); /* a mount point of its own, as at every start */
+		ctx->result = json_pack("{s:s, s:b, s:b}", "appId", job.app.id, "wasStopped", was_stopped, "wasRunning",
+					was_running);
+	}
+out:
+	job_close(&job);
+	return r;
+}
+
+/* stop: the flag first (what platformstart and the other tasks go by,
+ * even should the engine fail below), then the container, with the stop
+ * timeout it was made with. Its domains are routed again: a stopped
+ * container has no address, and the old one may go to another container
+ * (the proxy answers 502 naming the app instead). */
+static int run_stop(struct task_ctx *ctx)
+{
+	struct app_job job;
+	int r = job_open(ctx, &job, true);
+	static const char *const ok[] = { "installed", NULL };
+	if (r >= 0)
+		r = job_require(&job, ok, "stop");
+	if (r < 0)
+		goto out;
+	if ((r = app_set_stopped(ctx->store, job.app.id, true)) < 0) {
+		r = task_ctx_fail(ctx, r, "store_error", "cannot set the stopped flag: %s", store_errmsg(ctx->store));
+		goto out;
+	}
+	job.app.stopped = true;
+	task_ctx_progress(ctx, 30, "Stopping container %s", job.container);
+	r = engine_container_stop(job.engine, job.container, CONTAINER_STOP_TIMEOUT_S);
+	bool was_running = r == 0;
+	if (r == -ENOENT)
+		r = 0; /* no container: nothing runs; start makes one */
+	if (r < 0) {
+		r = job_engine_fail(&job, r, "cannot stop container");
+		goto out;
+	}
+	app_set(ctx->store, job.app.id, "run_state", "stopped");
+	app_routes_sync_warn(ctx, &job.app);
+	ctx->result = json_pack("{s:s, s:b}", "appId", job.app.id, "wasRunning", was_running);
+	r = 0;
+out:
+	job_close(&job);
+	return r;
 }
 
 static int run_configure(struct task_ctx *ctx)
@@ -464,7 +538,7 @@ static int run_configure(struct task_ctx *ctx)
 			r = task_ctx_fail(ctx, r, r == -ENOMEM ? "internal" : "bad_path", "%s", err);
 			goto out;
 		}
-		if (strcmp(new_dir, job.data_dir) != 0 && !target_is_free(new_dir)) {
+		if (strcmp(new_dir, job.data_dir) != 0 && !fs_dir_is_free(new_dir, NULL)) {
 			r = task_ctx_fail(ctx, -EEXIST, "target_exists",
 					  "cannot move the data to %s: it exists and is not an empty directory", new_dir);
 			goto out;
@@ -586,50 +660,38 @@ out:
 
 /* ---- locks and registration ------------------------------------------------ */
 
-static int app_locks(const struct task *t, bool touches_data_dirs, struct lock_req **ret, size_t *ret_n)
+/* Every app task: its app exclusive, `platform` shared (an update's apply
+ * or a platformstart waits for it); service:sftp shared when it creates,
+ * moves or deletes a data dir, which the sftp container binds. */
+#define APP_LOCKS { "app:%s", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED }
+#define SFTP_LOCK { "service:sftp", LOCK_SHARED }
+
+/* A configure moves the data dir only when it names a new one. */
+static int locks_configure(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
 {
-	if (!t->app_id)
-		return -EINVAL;
-	size_t n = touches_data_dirs ? 3 : 2;
-	struct lock_req *reqs = calloc(n, sizeof(*reqs));
-	if (!reqs)
+	(void)t;
+	*ret = NULL;
+	*ret_n = 0;
+	if (!json_object_get(args, "dataDir"))
+		return 0;
+	struct lock_req *req = calloc(1, sizeof(*req));
+	if (!req)
 		return -ENOMEM;
-	snprintf(reqs[0].name, sizeof(reqs[0].name), "app:%s", t->app_id);
-	reqs[0].mode = LOCK_EXCLUSIVE;
-	snprintf(reqs[1].name, sizeof(reqs[1].name), "platform");
-	reqs[1].mode = LOCK_SHARED;
-	if (touches_data_dirs) {
-		snprintf(reqs[2].name, sizeof(reqs[2].name), "service:sftp");
-		reqs[2].mode = LOCK_SHARED;
-	}
-	*ret = reqs;
-	*ret_n = n;
+	*req = (struct lock_req){ .name = "service:sftp", .mode = LOCK_SHARED };
+	*ret = req;
+	*ret_n = 1;
 	return 0;
 }
 
-static int locks_with_sftp(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)args;
-	return app_locks(t, true, ret, ret_n);
-}
-
-static int locks_without_sftp(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)args;
-	return app_locks(t, false, ret, ret_n);
-}
-
-static int locks_configure(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	return app_locks(t, json_object_get(args, "dataDir") != NULL, ret, ret_n);
-}
-
 static const struct task_type app_types[] = {
-	{ .name = "install", .app_task = true, .locks = locks_with_sftp, .run = run_install },
-	{ .name = "uninstall", .app_task = true, .locks = locks_with_sftp, .run = run_uninstall },
-	{ .name = "restart", .app_task = true, .locks = locks_without_sftp, .run = run_restart },
-	{ .name = "configure", .app_task = true, .locks = locks_configure, .run = run_configure },
-	{ .name = "update", .app_task = true, .locks = locks_without_sftp, .run = run_update },
+	{ .name = "install", .app_task = true, .locks = { APP_LOCKS, SFTP_LOCK }, .run = run_install },
+	{ .name = "uninstall", .app_task = true, .locks = { APP_LOCKS, SFTP_LOCK }, .run = run_uninstall },
+	{ .name = "restart", .app_task = true, .locks = { APP_LOCKS }, .run = run_restart },
+	{ .name = "configure", .app_task = true, .locks = { APP_LOCKS }, .dynamic_locks = locks_configure,
+	  .run = run_configure },
+	{ .name = "update", .app_task = true, .locks = { APP_LOCKS }, .run = run_update },
+	{ .name = "start", .app_task = true, .locks = { APP_LOCKS }, .run = run_start },
+	{ .name = "stop", .app_task = true, .locks = { APP_LOCKS }, .run = run_stop },
 };
 
 void apps_register_task_types(void)

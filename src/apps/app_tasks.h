@@ -1,5 +1,5 @@
 /* app_tasks.h — the app task types: install, uninstall, restart, configure,
- * update. Each holds `app:<id>` exclusive and `platform` shared, plus
+ * update, start, stop. Each holds `app:<id>` exclusive and `platform` shared, plus
  * `service:sftp` shared when it creates, moves or deletes a data dir (so an
  * sftp rebuild, which holds it exclusive, can never race it).
  *
@@ -9,6 +9,11 @@
  * "domains" and "httpPort" are stored by the API when it accepts the task
  * (app_publish.h): the task applies them (a new container for ports, a
  * route change for domains and httpPort, without a new container).
+ *
+ * stop sets the app's stopped flag (app.h) and stops its container; start
+ * clears it and starts the container (a new one if it was removed). While
+ * the flag is set, configure and update make the new container without
+ * starting it, and restart is refused.
  *
  * Whether a task may be queued at all is app_admit.h's; the worker checks
  * again against the app's real state when it starts.

@@ -2,7 +2,6 @@
  * EVP_PBE_scrypt, HMAC-SHA256, AES-256-GCM through EVP_CIPHER_CTX. */
 #include "backup_crypt.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -14,6 +13,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "common/hex.h"
 
 #define KEY_LEN 32
 #define SALT_LEN 16
@@ -63,14 +64,6 @@ int backup_secret_set(enum backup_key_kind kind, const void *bytes, size_t len, 
 	memcpy(ret->bytes, bytes, len);
 	ret->len = len;
 	return 0;
-}
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = tolower(c);
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
 int backup_secret_load_file(enum backup_key_kind kind, const char *path, struct backup_secret *ret, char *err,
@@ -126,12 +119,7 @@ int backup_secret_load_file(enum backup_key_kind kind, const char *path, struct 
 		if (len == KEY_LEN) {
 			memcpy(key, buf, KEY_LEN);
 		} else if (hexlen == 2 * KEY_LEN) {
-			for (size_t i = 0; i < KEY_LEN && r == 0; i++) {
-				int hi = hexval(buf[2 * i]), lo = hexval(buf[2 * i + 1]);
-				if (hi < 0 || lo < 0)
-					r = -EINVAL;
-				key[i] = (unsigned char)(hi << 4 | lo);
-			}
+			r = hex_decode((const char *)buf, KEY_LEN, key);
 		} else {
 			r = -EINVAL;
 		}
@@ -222,12 +210,7 @@ int backup_crypt_name(struct backup_secret *s, const char *app_id, char ret[BACK
 	unsigned char mac[32];
 	if (hmac(s->name_key, sizeof(s->name_key), app_id, strlen(app_id), NULL, 0, mac) < 0)
 		return say(err, errlen, -EINVAL, "cannot hash app id %s", app_id);
-	static const char digits[] = "0123456789abcdef";
-	for (int i = 0; i < 12; i++) {
-		ret[2 * i] = digits[mac[i] >> 4];
-		ret[2 * i + 1] = digits[mac[i] & 15];
-	}
-	ret[24] = '\0';
+	hex_encode(mac, 12, ret); /* 24 digits */
 	return 0;
 }
 

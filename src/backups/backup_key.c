@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hex.h"
+
 #define KEY_BYTES 32
 
 static void key_path(const struct boxd_config *cfg, char *buf, size_t len)
@@ -88,12 +90,7 @@ static int compute(const unsigned char key[KEY_BYTES], const char *kind, const c
 	unsigned md_len = 0;
 	if (!HMAC(EVP_sha256(), key, KEY_BYTES, (const unsigned char *)msg, (size_t)n, md, &md_len) || md_len != 32)
 		return -EIO;
-	static const char digits[] = "0123456789abcdef";
-	for (unsigned i = 0; i < md_len; i++) {
-		ret_hex[2 * i] = digits[md[i] >> 4];
-		ret_hex[2 * i + 1] = digits[md[i] & 15];
-	}
-	ret_hex[2 * md_len] = '\0';
+	hex_encode(md, md_len, ret_hex);
 	return 0;
 }
 

@@ -12,8 +12,9 @@
  * (waiting 1, 2, 4 s); a target that stays away, refuses the host key or
  * the login, or runs full fails the task with the reason (error codes
  * target_unreachable, target_refused, target_full, target_verify_failed,
- * target_failed). Nothing is ever deleted on the target here, so the
- * backups already there stay as they were.
+ * target_failed). Nothing is deleted on the target here, so the backups
+ * already there stay as they were; retention removes old ones from the
+ * target after a backup is ok (target_prune.h).
  */
 #pragma once
 

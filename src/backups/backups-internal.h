@@ -103,7 +103,12 @@ int backups_reinstall_finish(struct task_ctx *ctx, struct engine *eng, struct ap
  * that nothing was changed. Returns r. */
 int backups_archive_fail(struct task_ctx *ctx, int r, int64_t backup_id, const char *err);
 
+/* apps.host of app `id` into buf ("" for NULL). 0, -ENOENT, or a store
+ * error (app_move.c). */
+int backups_app_host_get(struct store *s, const char *id, char *buf, size_t len);
+
 /* The task types' run callbacks. */
 int backups_run_fullbackup(struct task_ctx *ctx);
 int backups_run_backup(struct task_ctx *ctx);
 int backups_run_restore(struct task_ctx *ctx);
+int backups_run_move_restore(struct task_ctx *ctx); /* app_move_target.c */

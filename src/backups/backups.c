@@ -16,11 +16,10 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "app_move.h"
 #include "backups-internal.h"
-#include "locks/locks.h"
 #include "tasks/task.h"
 #include "tasks/task_type.h"
 
@@ -44,58 +43,22 @@ static int restore_validate(json_t *args, char *err, size_t errlen)
 	return 0;
 }
 
-static int locks_of(const struct task *t, const char *const *names, const enum lock_mode *modes, size_t n,
-		    struct lock_req **ret, size_t *ret_n)
-{
-	struct lock_req *reqs = calloc(n, sizeof(*reqs));
-	if (!reqs)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		if (strcmp(names[i], "app:") == 0)
-			snprintf(reqs[i].name, sizeof(reqs[i].name), "app:%s", t->app_id);
-		else
-			snprintf(reqs[i].name, sizeof(reqs[i].name), "%s", names[i]);
-		reqs[i].mode = modes[i];
-	}
-	*ret = reqs;
-	*ret_n = n;
-	return 0;
-}
-
-static int fullbackup_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)args;
-	static const char *const names[] = { "type:fullbackup", "platform" };
-	static const enum lock_mode modes[] = { LOCK_EXCLUSIVE, LOCK_SHARED };
-	return locks_of(t, names, modes, 2, ret, ret_n);
-}
-
-static int backup_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)args;
-	if (!t->app_id)
-		return -EINVAL;
-	static const char *const names[] = { "app:", "platform" };
-	static const enum lock_mode modes[] = { LOCK_EXCLUSIVE, LOCK_SHARED };
-	return locks_of(t, names, modes, 2, ret, ret_n);
-}
-
-/* A restore replaces a data dir: service:sftp shared, like the app tasks
- * that create, move or delete one (app_tasks.h). */
-static int restore_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)args;
-	if (!t->app_id)
-		return -EINVAL;
-	static const char *const names[] = { "app:", "platform", "service:sftp" };
-	static const enum lock_mode modes[] = { LOCK_EXCLUSIVE, LOCK_SHARED, LOCK_SHARED };
-	return locks_of(t, names, modes, 3, ret, ret_n);
-}
-
+/* A full backup: one at a time, `platform` shared for its whole run (an
+ * update's apply waits for it, deferring meanwhile: lock_doc.h), and each
+ * app's lock while it archives that app (backups_full.c). An app backup
+ * like an app task; a restore replaces a data dir: service:sftp shared,
+ * like the app tasks that create, move or delete one (app_tasks.h). */
 static const struct task_type backup_types[] = {
-	{ .name = "fullbackup", .locks = fullbackup_locks, .run = backups_run_fullbackup },
-	{ .name = "backup", .app_task = true, .locks = backup_locks, .run = backups_run_backup },
-	{ .name = "restore", .app_task = true, .validate = restore_validate, .locks = restore_locks, .run = backups_run_restore },
+	{ .name = "fullbackup",
+	  .locks = { { "type:fullbackup", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED },
+		     { "app:%s", LOCK_EXCLUSIVE, .later = true } },
+	  .run = backups_run_fullbackup },
+	{ .name = "backup", .app_task = true,
+	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED } },
+	  .run = backups_run_backup },
+	{ .name = "restore", .app_task = true, .validate = restore_validate,
+	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED }, { "service:sftp", LOCK_SHARED } },
+	  .run = backups_run_restore },
 };
 
 void backups_register_task_types(void)
@@ -104,4 +67,6 @@ void backups_register_task_types(void)
 		task_type_register(&backup_types[i]);
 	/* An uninstall keeps a final backup of the app (app_tasks.h). */
 	backups_set_final_backup();
+	/* A move to another host: a backup and a restore (app_move.h). */
+	app_move_register_task_types();
 }

@@ -18,74 +18,39 @@
 #include "apps/app.h"
 #include "backup_store.h"
 #include "backup_upload.h"
+#include "target_prune.h"
 #include "common/fs.h"
 #include "common/paths.h"
 #include "common/timeutil.h"
-#include "locks/locks.h"
 #include "tarball.h"
-#include "tasks/store_open.h"
 #include "tasks/task.h"
+#include "tasks/task_ctx_lock.h"
 
-/* ---- waiting for a lock inside a running task ---------------------------------------- */
+/* ---- one app's lock ----------------------------------------------------------------------- */
 
-struct wait_state {
-	struct task_ctx *ctx;
-	bool waited;
-};
-
-/* Like the worker's report: the task shows what it waits for. */
-static void on_wait(const struct lock_blocker *b, void *userdata)
-{
-	struct wait_state *w = userdata;
-	char msg[256];
-	if (task_report_waiting(w->ctx->store, w->ctx->task->id, b, msg, sizeof(msg)) >= 0) {
-		printf("%s\n", msg);
-		fflush(stdout);
-	}
-	w->waited = true;
-}
-
-/* Take app:<id> exclusive for this task, waiting as long as it takes (or
- * until the task is stopped). */
-static int lock_app(struct task_ctx *ctx, struct store *ls, const char *app_id)
-{
-	struct lock_req req = { .mode = LOCK_EXCLUSIVE };
-	snprintf(req.name, sizeof(req.name), "app:%s", app_id);
-	struct wait_state w = { ctx, false };
-	struct store_retry rt; /* a store outage is waited out, as by the worker */
-	store_retry_init(&rt, ctx->config->outage_grace_ms);
-	rt.busy_is_waiting = true;
-	struct locks_acquire_opts opts = {
-		.timeout_ms = -1, .on_wait = on_wait, .userdata = &w, .cancel = ctx->cancel,
-		.lease_ms = config_lease_ms(ctx->config),
-		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store, .retry = &rt,
-	};
-	int64_t token;
-	int r = locks_acquire(ls, ctx->owner, &req, 1, &opts, &token, NULL);
-	if (w.waited)
-		task_set_running(ctx->store, ctx->task->id); /* back from waiting */
-	if (r == -ECANCELED)
-		return r;
-	if (r < 0)
-		return task_ctx_fail(ctx, r, "lock_error", "cannot take %s: %s", req.name, store_errmsg(ls));
-	return 0;
-}
-
-static void unlock_app(struct task_ctx *ctx, struct store *ls, const char *app_id)
+/* app:<id> exclusive for this task, waiting as long as it takes (or until
+ * the task is stopped), visibly (task_ctx_lock.h). */
+static int lock_app(struct task_ctx *ctx, const char *app_id)
 {
 	char name[LOCK_NAME_MAX];
 	snprintf(name, sizeof(name), "app:%s", app_id);
-	const char *names[] = { name };
-	/* A failure here leaves the lock to the worker's final release. */
-	(void)locks_unlock(ls, ctx->owner, names, 1, NULL);
+	return task_ctx_lock(ctx, name, LOCK_EXCLUSIVE);
+}
+
+static void unlock_app(struct task_ctx *ctx, const char *app_id)
+{
+	char name[LOCK_NAME_MAX];
+	snprintf(name, sizeof(name), "app:%s", app_id);
+	task_ctx_unlock(ctx, name);
 }
 
 /* ---- retention ------------------------------------------------------------------------- */
 
 /* The files of a deleted row, if the row names a file in the backup dir
  * (the store is not trusted for path safety: a row naming anything else
- * loses its row, never that file). */
-static void remove_files_of(struct task_ctx *ctx, const struct backup *b)
+ * loses its row, never that file). Their names go to `target_names` too:
+ * the same files are removed from the target (target_prune.h). */
+static void remove_files_of(struct task_ctx *ctx, const struct backup *b, json_t *target_names)
 {
 	char err[512];
 	if (!b->path)
@@ -96,16 +61,20 @@ static void remove_files_of(struct task_ctx *ctx, const struct backup *b)
 		return;
 	}
 	unlink(b->path);
+	const char *slash = strrchr(b->path, '/');
+	json_array_append_new(target_names, json_string(slash ? slash + 1 : b->path));
 	if (strcmp(b->kind, "full") != 0) {
 		char meta[PATH_MAX + 8];
 		snprintf(meta, sizeof(meta), "%s.json", b->path);
 		unlink(meta);
+		snprintf(meta, sizeof(meta), "%s.json", slash ? slash + 1 : b->path);
+		json_array_append_new(target_names, json_string(meta));
 	}
 }
 
 /* Apply the retention rule (backup_store.h). The row goes first: the
  * store is the truth, and a file whose row is gone is only litter. */
-static int apply_retention(struct task_ctx *ctx, int *ret_deleted)
+static int apply_retention(struct task_ctx *ctx, int *ret_deleted, json_t *target_names)
 {
 	struct backup *all;
 	size_t n;
@@ -132,7 +101,7 @@ static int apply_retention(struct task_ctx *ctx, int *ret_deleted)
 			if (r == -ENOENT)
 				r = 0; /* someone else's retention was faster */
 			else if (r == 0) {
-				remove_files_of(ctx, &all[j]);
+				remove_files_of(ctx, &all[j], target_names);
 				deleted++;
 			}
 			break;
@@ -164,12 +133,12 @@ static int scale(int from, int to, int step, int steps) { return from + (to - fr
 /* Archive one app while holding its lock. Returns 0, -ECANCELED, or
  * another negative errno with ctx's error set (the caller goes on with the
  * next app). *ret_skipped: the app went away meanwhile. */
-static int full_one_app(struct task_ctx *ctx, struct store *ls, const char *app_id, int64_t full_id,
+static int full_one_app(struct task_ctx *ctx, const char *app_id, int64_t full_id,
 			json_t *manifest_apps, struct full_stats *stats, struct backups_progress *progress,
 			bool *ret_skipped)
 {
 	*ret_skipped = false;
-	int r = lock_app(ctx, ls, app_id);
+	int r = lock_app(ctx, app_id);
 	if (r < 0)
 		return r;
 	/* Re-read under the lock: it may have been uninstalled or moved while
@@ -179,26 +148,26 @@ static int full_one_app(struct task_ctx *ctx, struct store *ls, const char *app_
 	if (r == -ENOENT || (r == 0 && strcmp(a.install_state, "installed") != 0)) {
 		if (r == 0)
 			app_release(&a);
-		unlock_app(ctx, ls, app_id);
+		unlock_app(ctx, app_id);
 		*ret_skipped = true;
 		return 0;
 	}
 	if (r < 0) {
-		unlock_app(ctx, ls, app_id);
+		unlock_app(ctx, app_id);
 		return task_ctx_fail(ctx, r, "store_error", "cannot load app %s: %s", app_id, store_errmsg(ctx->store));
 	}
 	char *dir = NULL, err[512];
 	r = app_data_dir_checked(ctx->config, &a, &dir, err, sizeof(err));
 	if (r < 0) {
 		app_release(&a);
-		unlock_app(ctx, ls, app_id);
+		unlock_app(ctx, app_id);
 		return task_ctx_fail(ctx, r, "bad_path", "%s", err);
 	}
 	struct archived ar;
 	int64_t t0 = now_mono_ms();
 	r = backups_make_archive(ctx, "app", &a, dir, full_id, progress, &ar);
 	/* Released at once: only this app waited for us, and only this long. */
-	unlock_app(ctx, ls, app_id);
+	unlock_app(ctx, app_id);
 	app_release(&a);
 	free(dir);
 	if (r < 0)
@@ -229,7 +198,6 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 		return r;
 	(void)backup_mark_stale_failed(ctx->store, NULL);
 
-	struct store *ls = NULL;
 	struct app *apps = NULL;
 	size_t n_apps = 0;
 	int64_t full_id = 0, *sizes = NULL;
@@ -242,11 +210,6 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 	r = backup_insert(ctx->store, &row, &full_id);
 	if (r < 0)
 		return task_ctx_fail(ctx, r, "store_error", "cannot record the full backup: %s", store_errmsg(ctx->store));
-	r = store_open_config(ctx->config, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &ls, err, sizeof(err));
-	if (r < 0) {
-		r = task_ctx_fail(ctx, r, "store_error", "cannot open the lock store: %s", err);
-		goto out;
-	}
 	r = app_list(ctx->store, &apps, &n_apps);
 	if (r < 0) {
 		r = task_ctx_fail(ctx, r, "store_error", "cannot list apps: %s", store_errmsg(ctx->store));
@@ -312,7 +275,7 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 		snprintf(progress.label, sizeof(progress.label), "app %d of %zu: %s", done, n, apps[i].id);
 		progress.archive_total = sizes[i];
 		bool skipped;
-		r = full_one_app(ctx, ls, apps[i].id, full_id, json_object_get(manifest, "apps"), stats, &progress,
+		r = full_one_app(ctx, apps[i].id, full_id, json_object_get(manifest, "apps"), stats, &progress,
 				 &skipped);
 		progress.done_before += sizes[i];
 		if (r == -ECANCELED)
@@ -368,13 +331,18 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 		goto out;
 	}
 	task_ctx_progress(ctx, to, "Removing old backups (keeping the last %d full backups)", ctx->config->backups_keep);
-	r = apply_retention(ctx, &stats->deleted);
+	json_t *target_names = json_array();
+	r = apply_retention(ctx, &stats->deleted, target_names);
 	if (r < 0) {
 		/* The backup itself is complete; old ones stay until next time. */
 		printf("retention failed: %s\n", store_errmsg(ctx->store));
 		fflush(stdout);
 		r = 0;
 	}
+	/* The same backups off the target, now that the new one is there
+	 * and verified; failures are reported, never fatal (target_prune.h). */
+	backup_target_prune(ctx, target_names, stats->target);
+	json_decref(target_names);
 	if (ret_id)
 		*ret_id = full_id;
 out:
@@ -383,7 +351,6 @@ out:
 	json_decref(manifest);
 	free(sizes);
 	app_list_free(apps, n_apps);
-	store_close(ls);
 	if (r == -ECANCELED && !ctx->error_code[0])
 		task_ctx_fail(ctx, r, "stopped", "the full backup was stopped");
 	return r;

@@ -27,6 +27,7 @@
 #include "backup_store.h"
 #include "common/mountpoint.h"
 #include "common/paths.h"
+#include "common/proc.h"
 #include "engine/engine.h"
 
 int backups_reinstall_prepare(struct task_ctx *ctx, int64_t backup_id, struct app *ret)
@@ -88,8 +89,11 @@ int backups_reinstall_prepare(struct task_ctx *ctx, int64_t backup_id, struct ap
 	if (rec.http_port > 0 && json_object_size(publish))
 		json_object_set_new(publish, "httpPort", json_integer(rec.http_port));
 	char perr[512] = "";
+	/* The app lives where it is restored: this worker's host. */
+	char host[HOST_ID_MAX + 1];
+	bool placed = host_id_get(host, sizeof(host)) == 0;
 	if ((r = store_begin(ctx->store, true)) >= 0) {
-		r = app_insert(ctx->store, id, rec.image, rec.env_json, rec.data_dir);
+		r = app_insert(ctx->store, id, rec.image, rec.env_json, rec.data_dir, placed ? host : NULL);
 		if (r >= 0 && json_object_size(publish))
 			r = app_publish_reserve(ctx->config, ctx->store, id, publish, perr, sizeof(perr));
 		if (r >= 0)

@@ -99,7 +99,11 @@ int backups_run_restore(struct task_ctx *ctx)
 		return task_ctx_fail(ctx, r, "store_error", "cannot load app %s: %s", ctx->task->app_id,
 				     store_errmsg(ctx->store));
 	}
-	if (!reinstall && strcmp(a.install_state, "installed") != 0 && strcmp(a.install_state, "error") != 0) {
+	/* A move's restore on its target (app_move.h): the app is
+	 * pending_move, and none of this host's containers is its own. */
+	bool move = strcmp(ctx->task->type, "move.restore") == 0;
+	if (!reinstall && strcmp(a.install_state, "installed") != 0 && strcmp(a.install_state, "error") != 0 &&
+	    !(move && strcmp(a.install_state, "pending_move") == 0)) {
 		r = task_ctx_fail(ctx, -EBUSY, "bad_state", "app %s is %s; cannot restore it", a.id, a.install_state);
 		goto out;
 	}
@@ -232,13 +236,13 @@ int backups_run_restore(struct task_ctx *ctx)
 		goto out;
 	}
 	task_ctx_progress(ctx, 70, "Stopping container %s", container);
-	r = engine_container_stop(eng, container, CONTAINER_STOP_TIMEOUT_S);
+	r = move ? -ENOENT : engine_container_stop(eng, container, CONTAINER_STOP_TIMEOUT_S);
 	have_container = r != -ENOENT;
 	if (r < 0 && r != -ENOENT) {
 		r = task_ctx_fail(ctx, r, "engine_error", "cannot stop container %s: %s", container, engine_errmsg(eng));
 		goto out;
 	}
-	stopped = have_container;
+	stopped = have_container && !a.stopped; /* the operator's stop stays (app.h) */
 	task_ctx_progress(ctx, 80, "Replacing the contents of %s", dir);
 	if ((r = task_ctx_fence_check(ctx, "swapping the data directory's contents")) < 0)
 		goto out;
@@ -280,7 +284,7 @@ int backups_run_restore(struct task_ctx *ctx)
 		if ((r = backups_reinstall_finish(ctx, eng, &a, dir)) < 0)
 			goto out;
 		have_container = true;
-	} else if (have_container) {
+	} else if (have_container && !a.stopped) {
 		task_ctx_progress(ctx, 90, "Starting container %s", container);
 		stopped = false;
 		r = app_container_start_checked(ctx, eng, &a, dir, container, false, 0);

@@ -25,10 +25,13 @@
 
 #include "apps/app.h"
 #include "backup_crypt.h"
+#include "box_state.h"
 #include "common/fs.h"
 #include "common/paths.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
 #include "engine/engine.h"
+#include "locks/locks.h"
 #include "sftp_target.h"
 #include "store/store.h"
 #include "tarball.h"
@@ -632,7 +635,7 @@ static int plan(struct run *u, const char *box_dir, bool store_done)
 		return 0; /* our own half-restored box */
 
 	/* An empty box, or --force. */
-	if (daemon_running(u->cfg->socket_path))
+	if (!u->o->under_daemon && daemon_running(u->cfg->socket_path))
 		return fail(u, -EBUSY, "a boxd daemon answers on %s: stop it before restoring the box",
 			    u->cfg->socket_path);
 	bool used;
@@ -734,14 +737,43 @@ static int copy_sqlite(struct run *u, const char *src)
 	return 0;
 }
 
-static bool ident_ok(const char *s)
+/* Under a running daemon (box_restore_status.h) the database file is open
+ * in the daemon, its WAL beside it: replacing the file would leave the
+ * daemon's connections on the old inode and its WAL applied to the new
+ * one. The dumped database is copied into the live one through SQLite's
+ * backup API instead: one write transaction, which every connection
+ * then sees (the daemon re-executes right after the restore anyway). */
+static int copy_sqlite_live(struct run *u, const char *src)
 {
-	if (!s || !*s || strlen(s) > 63)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
-			return false;
-	return true;
+	sqlite3 *from = NULL, *to = NULL;
+	int rc = sqlite3_open_v2(src, &from, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_open_v2(u->cfg->sqlite_path, &to, SQLITE_OPEN_READWRITE, NULL);
+	int r = 0;
+	if (rc != SQLITE_OK) {
+		r = fail(u, -EIO, "cannot open the dumped store or %s: %s", u->cfg->sqlite_path,
+			 sqlite3_errmsg(to ? to : from));
+		goto out;
+	}
+	sqlite3_busy_timeout(to, 10000);
+	sqlite3_backup *b = sqlite3_backup_init(to, "main", from, "main");
+	if (!b) {
+		r = fail(u, -EIO, "cannot copy the dumped store into %s: %s", u->cfg->sqlite_path, sqlite3_errmsg(to));
+		goto out;
+	}
+	for (int tries = 0; tries < 100; tries++) {
+		rc = sqlite3_backup_step(b, -1);
+		if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+			break;
+		sqlite3_sleep(100);
+	}
+	sqlite3_backup_finish(b);
+	if (rc != SQLITE_DONE)
+		r = fail(u, -EIO, "cannot copy the dumped store into %s: %s", u->cfg->sqlite_path, sqlite3_errstr(rc));
+out:
+	sqlite3_close(from);
+	sqlite3_close(to);
+	return r;
 }
 
 /* The JSON-lines export into this store's tables, in one transaction. */
@@ -777,7 +809,7 @@ static int import_jsonl(struct run *u, struct store *s, const char *path)
 		}
 		const char *t = json_string_value(json_object_get(j, "table"));
 		json_t *c = json_object_get(j, "columns"), *row = json_object_get(j, "row");
-		if (!ident_ok(t)) {
+		if (!box_state_ident_ok(t)) {
 			json_decref(j);
 			r = fail(u, -EBADMSG, "the store export, line %d, names a bad table", lineno);
 			goto out;
@@ -805,7 +837,7 @@ static int import_jsonl(struct run *u, struct store *s, const char *path)
 			size_t nc = json_array_size(cols);
 			for (size_t i = 0; i < nc; i++) {
 				const char *cn = json_string_value(json_array_get(cols, i));
-				if (!ident_ok(cn)) {
+				if (!box_state_ident_ok(cn)) {
 					json_decref(j);
 					r = fail(u, -EBADMSG, "the store export names a bad column of %s", t);
 					goto out;
@@ -897,6 +929,19 @@ static int adapt_rows(struct run *u, struct store *s)
 		int64_t n = store_run(s, "UPDATE volumes SET host_path = ? WHERE id = ?", "ss", v->new_path, v->id);
 		r = n < 0 ? (int)n : volume_set_host_id(s, v->id, NULL);
 	}
+	/* The box lives here now: apps the dump placed on another host (the
+	 * machine it was made on, after a disaster) are placed on this one.
+	 * Left alone, the scheduler would leave their tasks to that host,
+	 * waiting for it forever (host_gone). */
+	char host[HOST_ID_MAX + 1];
+	if (r >= 0 && host_id_get(host, sizeof(host)) == 0) {
+		int64_t n = store_run(s, "UPDATE apps SET host = ? WHERE host IS NOT NULL AND host <> ?", "ss", host,
+				      host);
+		if (n < 0)
+			r = (int)n;
+		else if (n > 0)
+			say(u, "changed: %lld app%s placed on this host (%s)", (long long)n, n == 1 ? "" : "s", host);
+	}
 	/* The store was dumped while the full backup ran: its task is still
 	 * running there. The manifest on the target is the proof that it
 	 * finished. */
@@ -921,6 +966,35 @@ static int adapt_rows(struct run *u, struct store *s)
 	return 0;
 }
 
+/* SQLite's file is copied whole, lock document included. That document
+ * names the workers of the box the dump was made on (the full backup's
+ * holds at least), and none of them runs here. On another machine they are
+ * another host's owners without a lease, which nothing ever reaps: the
+ * platformstart would wait behind the full backup's `platform` for ever.
+ * (A server store keeps its own document: import_jsonl() skips it.) */
+static int forget_dumped_locks(struct run *u, struct store *s)
+{
+	struct lock_doc doc;
+	int64_t version;
+	int r = locks_read(s, &doc, &version, NULL);
+	if (r < 0)
+		return fail(u, r, "cannot read the restored lock document: %s", store_errmsg(s));
+	int freed = 0;
+	for (size_t i = 0; r >= 0 && i < doc.n_holders; i++, freed++) {
+		const struct lock_owner *o = &doc.holders[i].owner;
+		r = o->task_id > 0 ? locks_unlock_task(s, o->task_id, NULL) : locks_unlock(s, o, NULL, 0, NULL);
+	}
+	for (size_t i = 0; r >= 0 && i < doc.n_waiters; i++, freed++)
+		if (doc.waiters[i].owner.task_id > 0)
+			r = locks_unlock_task(s, doc.waiters[i].owner.task_id, NULL);
+	lock_doc_release(&doc);
+	if (r < 0)
+		return fail(u, r, "cannot release the locks of the box's old workers: %s", store_errmsg(s));
+	if (freed > 0)
+		say(u, "Released %d lock entr%s of the box's old workers", freed, freed == 1 ? "y" : "ies");
+	return 0;
+}
+
 static int restore_store(struct run *u, const char *box_dir)
 {
 	char path[PATH_MAX], err[1024];
@@ -929,10 +1003,14 @@ static int restore_store(struct run *u, const char *box_dir)
 	pjoin(path, sizeof(path), box_dir, SQLITE_NAME);
 	if (access(path, F_OK) == 0) {
 		say(u, "Restoring the store: %s", u->cfg->sqlite_path);
-		if ((r = copy_sqlite(u, path)) < 0)
+		if ((r = u->o->under_daemon ? copy_sqlite_live(u, path) : copy_sqlite(u, path)) < 0)
 			return r;
 		if ((r = store_open_config(u->cfg, 0, &s, err, sizeof(err))) < 0)
 			return fail(u, r, "cannot open the restored store: %s", err);
+		if ((r = forget_dumped_locks(u, s)) < 0) {
+			store_close(s);
+			return r;
+		}
 	} else {
 		say(u, "Restoring the store: importing into the %s database", u->cfg->store_backend);
 		if ((r = store_open_config(u->cfg, 0, &s, err, sizeof(err))) < 0)
@@ -1186,8 +1264,9 @@ int box_restore_run(const struct boxd_config *cfg, const struct box_restore_opts
 		goto out;
 	if ((r = choose_manifest(&u)) < 0)
 		goto out;
-	say(&u, "Full backup %lld (%s, made %s)", (long long)res.backup_id, u.manifest_name,
-	    json_string_value(json_object_get(u.manifest, "createdAt")) ?: "?");
+	say(&u, "Full backup %lld (%s, made %s): %zu archives", (long long)res.backup_id, u.manifest_name,
+	    json_string_value(json_object_get(u.manifest, "createdAt")) ?: "?",
+	    json_array_size(json_object_get(u.manifest, "apps")) + 1);
 	if ((r = fetch_archives(&u)) < 0)
 		goto out;
 	sftp_target_close(u.t);

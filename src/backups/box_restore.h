@@ -32,7 +32,8 @@
  * The containers and the sftp service are not touched here: the daemon's
  * platformstart recreates every installed app's container over its data
  * dir and brings sftp to its spec when boxd starts next (start it after
- * the restore). A running daemon on this state dir is refused (-EBUSY).
+ * the restore). A running daemon on this state dir is refused (-EBUSY),
+ * unless it is the daemon that runs this restore (`under_daemon`).
  *
  * Remap. The manifest records box A's roots. A default data dir
  * (<appsdata_root>/<id>) and a volume below A's volumes root land below
@@ -73,6 +74,10 @@ struct box_restore_opts {
 	const char *appsdata_root; /* NULL: custom data dirs keep their paths */
 	const char *volumes_root;  /* NULL: volumes outside A's root keep theirs */
 	bool force;
+	/* Run by a daemon that is in restore mode (box_restore_status.h):
+	 * the daemon on this state dir is not a refusal, and the SQLite store
+	 * is copied into the daemon's open database, not renamed over it. */
+	bool under_daemon;
 	const volatile sig_atomic_t *cancel;
 	/* A line for the operator (progress, what changed). */
 	void (*say)(void *userdata, const char *line);

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/tempfile.h"
 #include "store/store.h"
 #include "tarball.h"
 #include "tasks/store_open.h"
@@ -70,26 +71,7 @@ static int sqlite_dump(const char *db_path, const char *dir, char *err, size_t e
 	sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
 	sqlite3_close(dst);
 	dst = NULL;
-	int fd = open(tmp, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) < 0) {
-		int e = errno;
-		snprintf(err, errlen, "cannot fsync %s: %s", tmp, strerror(e));
-		if (fd >= 0)
-			close(fd);
-		r = -e;
-		goto out;
-	}
-	close(fd);
-	if (rename(tmp, dest) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	r = tempfile_commit(-1, tmp, dest, err, errlen);
 out:
 	if (dst)
 		sqlite3_close(dst);
@@ -102,7 +84,7 @@ out:
 
 /* ---- MariaDB/MySQL and PostgreSQL ----------------------------------------------------- */
 
-static bool ident_ok(const char *s)
+bool box_state_ident_ok(const char *s)
 {
 	if (!s || !*s || strlen(s) > 63)
 		return false;
@@ -156,7 +138,7 @@ static int export_table(struct store *s, bool mysql, const char *table, FILE *f,
 		goto fail;
 	while ((r = store_step(st)) == 1) {
 		const char *name = store_col_text(st, 0);
-		if (n == MAX_COLUMNS || !ident_ok(name)) {
+		if (n == MAX_COLUMNS || !box_state_ident_ok(name)) {
 			store_finalize(st);
 			snprintf(err, errlen, "table %s: unexpected column \"%s\"", table, name ? name : "");
 			return -EINVAL;
@@ -176,7 +158,7 @@ static int export_table(struct store *s, bool mysql, const char *table, FILE *f,
 		json_array_append_new(names, json_string(cols[i].name));
 		used += (size_t)snprintf(sql + used, sizeof(sql) - used, "%s\"%s\"", i ? ", " : "", cols[i].name);
 	}
-	/* Identifiers come from information_schema and passed ident_ok(); they
+	/* Identifiers come from information_schema and passed box_state_ident_ok(); they
 	 * are quoted ("x" is an identifier on all three, see store.h). */
 	snprintf(sql + used, sizeof(sql) - used, " FROM \"%s\" ORDER BY 1", table);
 	r = emit(f, json_pack("{s:s, s:o}", "table", table, "columns", names), err, errlen);
@@ -254,7 +236,7 @@ static int logical_dump(const struct boxd_config *cfg, const char *dir, char *er
 		goto store_fail;
 	while ((r = store_step(st)) == 1) {
 		const char *t = store_col_text(st, 0);
-		if (ident_ok(t) && n_tables < MAX_TABLES)
+		if (box_state_ident_ok(t) && n_tables < MAX_TABLES)
 			tables[n_tables++] = strdup(t);
 	}
 	store_finalize(st);
@@ -278,23 +260,12 @@ static int logical_dump(const struct boxd_config *cfg, const char *dir, char *er
 			r = export_table(s, mysql, tables[i], f, err, errlen);
 	if (r < 0)
 		goto out;
-	if (fflush(f) == EOF || fsync(fileno(f)) < 0) {
+	if (fflush(f) == EOF) {
 		r = -errno;
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(-r));
 		goto out;
 	}
-	fclose(f);
-	f = NULL;
-	if (rename(tmp, dest) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "cannot rename %s: %s", tmp, strerror(-r));
-		goto out;
-	}
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	r = tempfile_commit(fileno(f), tmp, dest, err, errlen);
 	goto out;
 store_fail:
 	snprintf(err, errlen, "cannot export the store: %s", store_errmsg(s));

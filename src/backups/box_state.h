@@ -14,12 +14,13 @@
  *     row {"table":"apps","row":{"id":"wiki",...}}; integer columns are
  *     JSON numbers, the rest strings, SQL NULL is null.
  *
- * Both write with the temp/fsync/rename sequence (tarball.h). The dump
+ * Both write with the temp/fsync/rename sequence (common/tempfile.h). The dump
  * opens its own store connection from the config, so the caller's
  * connection stays free for progress updates.
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/config.h"
@@ -27,3 +28,8 @@
 /* Write the dump into the existing directory `dir`. *ret_name (optional,
  * static) gets the file name written. 0 or negative errno with a message. */
 int box_state_dump(const struct boxd_config *cfg, const char *dir, const char **ret_name, char *err, size_t errlen);
+
+/* Whether `s` may be spelled into SQL as a table or column name: 1 to 63
+ * of [a-z0-9_], as boxd's schema names are. The export writes only such
+ * names, and the restore (box_restore.c) imports only such. */
+bool box_state_ident_ok(const char *s);

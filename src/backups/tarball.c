@@ -28,6 +28,10 @@
 #include <unistd.h>
 
 #include "backup_crypt.h"
+#include "common/array.h"
+#include "common/fs.h"
+#include "common/sha256.h"
+#include "common/tempfile.h"
 
 #define IO_CHUNK (1024 * 1024)
 
@@ -56,16 +60,6 @@ static int fail(char *err, size_t errlen, int e, const char *fmt, const char *ar
 
 static bool cancelled(const volatile sig_atomic_t *cancel) { return cancel && *cancel; }
 
-static void to_hex(const unsigned char *md, unsigned n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (unsigned i = 0; i < n; i++) {
-		out[2 * i] = digits[md[i] >> 4];
-		out[2 * i + 1] = digits[md[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* ---- the temp file ------------------------------------------------------------ */
 
 /* Split `path` into its directory (malloc'ed into *ret_dir) and make the
@@ -85,24 +79,6 @@ static int temp_name_for(const char *path, char *tmpl, size_t len, char **ret_di
 	return 0;
 }
 
-/* fsync the temp file, rename it over `path`, fsync the directory. */
-static int commit_temp(int fd, const char *tmp, const char *path, const char *dir, char *err, size_t errlen)
-{
-	if (fsync(fd) < 0)
-		return fail(err, errlen, errno, "cannot fsync %s", tmp);
-	if (rename(tmp, path) < 0)
-		return fail(err, errlen, errno, "cannot rename the temp file to %s", path);
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0) {
-		int e = errno;
-		if (dfd >= 0)
-			close(dfd);
-		return fail(err, errlen, e, "cannot fsync directory %s", dir);
-	}
-	close(dfd);
-	return 0;
-}
-
 int tarball_write_file(const char *path, const void *data, size_t len, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX];
@@ -119,20 +95,12 @@ int tarball_write_file(const char *path, const void *data, size_t len, char *err
 		tmp[0] = '\0';
 		goto out;
 	}
-	const char *p = data;
-	size_t left = len;
-	while (left > 0) {
-		ssize_t n = write(fd, p, left);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = fail(err, errlen, errno, "cannot write %s", tmp);
-			goto out;
-		}
-		p += n;
-		left -= (size_t)n;
+	r = fs_write_all(fd, data, len);
+	if (r < 0) {
+		r = fail(err, errlen, -r, "cannot write %s", tmp);
+		goto out;
 	}
-	r = commit_temp(fd, tmp, path, dir, err, errlen);
+	r = tempfile_commit(fd, tmp, path, err, errlen);
 	if (r == 0)
 		tmp[0] = '\0'; /* renamed: nothing to remove */
 out:
@@ -285,7 +253,7 @@ static void add_sparse_map(struct archive_entry *e, int fd, const struct stat *s
 	if (st->st_size < 64 * 1024 || (int64_t)st->st_blocks * 512 >= st->st_size)
 		return; /* no room for a hole worth it */
 	struct { int64_t off, len; } *segs = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	for (off_t off = 0; off < st->st_size;) {
 		off_t data = lseek(fd, off, SEEK_DATA);
 		if (data < 0 || data >= st->st_size)
@@ -297,12 +265,10 @@ static void add_sparse_map(struct archive_entry *e, int fd, const struct stat *s
 			free(segs);
 			return;
 		}
-		void *grown = realloc(segs, (n + 1) * sizeof(*segs));
-		if (!grown) {
+		if (ARRAY_GROW(segs, n + 1, cap) < 0) {
 			free(segs);
 			return;
 		}
-		segs = grown;
 		segs[n].off = data;
 		segs[n].len = hole - data;
 		n++;
@@ -384,14 +350,9 @@ static int list_dir(int dfd, const char *rel, char ***ret, size_t *ret_n, char *
 	while ((errno = 0, de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			char **grown = realloc(names, cap * sizeof(*names));
-			if (!grown) {
-				r = -ENOMEM;
-				break;
-			}
-			names = grown;
+		if (ARRAY_GROW(names, n + 1, cap) < 0) {
+			r = -ENOMEM;
+			break;
 		}
 		if (!(names[n] = strdup(de->d_name))) {
 			r = -ENOMEM;
@@ -602,14 +563,16 @@ int tarball_create_ex(const char *src_dir, const char *dest_path, const struct t
 	}
 	if (w.progress)
 		w.progress(w.userdata, w.data_bytes);
-	r = commit_temp(w.fd, tmp, dest_path, dir, err, errlen);
+	char sha[TARBALL_SHA256_HEX];
+	if ((r = sha256_final_hex(w.md, sha)) < 0) {
+		snprintf(err, errlen, "SHA-256 of %s failed", tmp);
+		goto out;
+	}
+	r = tempfile_commit(w.fd, tmp, dest_path, err, errlen);
 	if (r < 0)
 		goto out;
 	tmp[0] = '\0';
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned md_len = 0;
-	EVP_DigestFinal_ex(w.md, md, &md_len);
-	to_hex(md, md_len, ret->sha256);
+	memcpy(ret->sha256, sha, sizeof(sha));
 	ret->size = w.size;
 	ret->data_bytes = w.data_bytes;
 	ret->entries = w.entries;
@@ -643,14 +606,8 @@ static bool first_link(struct sizer *z, const struct stat *st)
 	for (size_t i = 0; i < z->n_links; i++)
 		if (z->links[i].dev == st->st_dev && z->links[i].ino == st->st_ino)
 			return false;
-	if (z->n_links == z->cap_links) {
-		size_t cap = z->cap_links ? z->cap_links * 2 : 16;
-		void *grown = realloc(z->links, cap * sizeof(*z->links));
-		if (!grown)
-			return true; /* counted twice: only the progress is off */
-		z->links = grown;
-		z->cap_links = cap;
-	}
+	if (ARRAY_GROW(z->links, z->n_links + 1, z->cap_links) < 0)
+		return true; /* counted twice: only the progress is off */
 	z->links[z->n_links].dev = st->st_dev;
 	z->links[z->n_links].ino = st->st_ino;
 	z->n_links++;
@@ -859,30 +816,6 @@ static void source_close(struct source *s)
 	s->dec = NULL;
 }
 
-/* Hash all of `fd` from its current offset into md; *ret_bytes += bytes. */
-static int hash_rest(int fd, EVP_MD_CTX *md, char *buf, int64_t *ret_bytes)
-{
-	for (;;) {
-		ssize_t n = read(fd, buf, IO_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		*ret_bytes += n;
-	}
-}
-
-static void digest_hex(EVP_MD_CTX *md, char out[TARBALL_SHA256_HEX])
-{
-	unsigned char d[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	EVP_DigestFinal_ex(md, d, &n);
-	to_hex(d, n, out);
-}
-
 static int open_checked(const char *path, const struct tarball_extract_opts *o, char *buf, int *ret_fd, char *err,
 			size_t errlen)
 {
@@ -937,11 +870,11 @@ static int open_checked(const char *path, const struct tarball_extract_opts *o, 
 				r = source_drain(&src, path, err, errlen);
 			got = src.bytes;
 			source_close(&src);
-		} else if ((r = hash_rest(fd, md, buf, &got)) < 0) {
+		} else if ((r = sha256_update_fd(md, fd, &got)) < 0) {
 			r = fail(err, errlen, -r, "cannot read archive %s", path);
 		}
-		char hex[TARBALL_SHA256_HEX];
-		digest_hex(md, hex);
+		char hex[TARBALL_SHA256_HEX] = ""; /* stays "" (no match) if OpenSSL fails */
+		sha256_final_hex(md, hex);
 		EVP_MD_CTX_free(md);
 		if (r < 0)
 			goto out;
@@ -1113,8 +1046,8 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 			goto done;
 	}
 	if (o->sha256) {
-		char hex[TARBALL_SHA256_HEX];
-		digest_hex(rd.md, hex);
+		char hex[TARBALL_SHA256_HEX] = ""; /* stays "" (no match) if OpenSSL fails */
+		sha256_final_hex(rd.md, hex);
 		if (strcasecmp(hex, o->sha256) != 0 || rd.bytes != o->size) {
 			snprintf(err, errlen,
 				 "%s changed while it was extracted (SHA-256 now %s, %lld bytes; verified %s): the extracted "
@@ -1229,34 +1162,23 @@ int tarball_sha256_file(const char *path, char ret_hex[TARBALL_SHA256_HEX], int6
 	int r = 0;
 	int64_t size = 0;
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	char *buf = malloc(IO_CHUNK);
-	if (!md || !buf || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
-	for (;;) {
-		ssize_t n = read(fd, buf, IO_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = fail(err, errlen, errno, "cannot read %s", path);
-			goto out;
-		}
-		if (n == 0)
-			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
-		size += n;
+	if ((r = sha256_update_fd(md, fd, &size)) < 0) {
+		r = fail(err, errlen, -r, "cannot read %s", path);
+		goto out;
 	}
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned len = 0;
-	EVP_DigestFinal_ex(md, digest, &len);
-	to_hex(digest, len, ret_hex);
+	if ((r = sha256_final_hex(md, ret_hex)) < 0) {
+		snprintf(err, errlen, "SHA-256 of %s failed", path);
+		goto out;
+	}
 	if (ret_size)
 		*ret_size = size;
 out:
 	EVP_MD_CTX_free(md);
-	free(buf);
 	close(fd);
 	return r;
 }

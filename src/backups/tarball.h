@@ -39,7 +39,7 @@ const char *tarball_format_name(enum tarball_format f);
 /* The file name suffix: ".tar.zst" or ".tar.gz". */
 const char *tarball_format_ext(enum tarball_format f);
 
-#define TARBALL_SHA256_HEX 65 /* 64 hex digits and the NUL */
+#define TARBALL_SHA256_HEX 65 /* 64 hex digits and the NUL: common/sha256.h SHA256_HEX */
 
 struct tarball_info {
 	char sha256[TARBALL_SHA256_HEX]; /* of the archive file as written */

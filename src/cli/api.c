@@ -106,3 +106,15 @@ void api_print_raw(const struct api_answer *a)
 	if (a->len == 0 || a->raw[a->len - 1] != '\n')
 		fputc('\n', stdout);
 }
+
+bool api_get_to_show(struct cli *cli, const char *path, struct api_answer *ret, int *ret_code)
+{
+	*ret_code = api_call(cli, "GET", path, NULL, ret);
+	if (*ret_code)
+		return false;
+	if (!cli->json)
+		return true;
+	api_print_raw(ret);
+	api_answer_release(ret);
+	return false;
+}

@@ -43,6 +43,8 @@ static const struct cli_command commands[] = {
 	  "Release them early with `boxctl task stop ID`.\n",
 	  cmd_lock_hold },
 	{ "locks", "", "show held locks and the wait queue", NULL, cmd_locks },
+	{ "hosts", "", "list the hosts sharing the store: alive or gone by their heartbeat (* this one)", NULL,
+	  cmd_hosts },
 	{ "service list", "", "list the services (sftp): state, health, whether the container is up to date", NULL,
 	  cmd_service_list },
 	{ "service show", "NAME", "show a service: its container, health, mounts and spec hash", NULL, cmd_service_show },
@@ -56,14 +58,20 @@ static const struct cli_command commands[] = {
 	{ "app list", "", "list apps", NULL, cmd_app_list },
 	{ "app show", "ID", "show an app", NULL, cmd_app_show },
 	{ "app install", "ID --image IMAGE [--env K=V]... [--data-dir PATH] [--port H:C[/udp]]... [--domain D]... "
-	  "[--http-port N] [--wait]", "install an app",
+	  "[--http-port N] [--host HOST] [--wait]", "install an app",
 	  "  --data-dir PATH   a custom data dir outside the appsdata root\n"
 	  "  --port H:C        publish container port C on host port H (every address)\n"
 	  "  --domain D        serve the app at https://D through the proxy service\n"
-	  "  --http-port N     the container port the domains go to (80)\n", cmd_app_install },
+	  "  --http-port N     the container port the domains go to (80)\n"
+	  "  --host HOST       the host the app lives on (boxctl hosts; default: this one)\n", cmd_app_install },
+	{ "app move", "ID --to HOST [--wait]",
+	  "move an app to another host: backed up and removed on its host, restored on HOST", NULL, cmd_app_move },
 	{ "app uninstall", "ID [--no-backup] [--yes] [--wait]",
 	  "uninstall an app: its container and its data dir (a final backup is kept first)", NULL, cmd_app_uninstall },
 	{ "app restart", "ID [--wait]", "restart an app's container", NULL, cmd_app_restart },
+	{ "app stop", "ID [--wait]", "stop an app; it stays stopped (also across a restart of boxd) until started",
+	  NULL, cmd_app_stop },
+	{ "app start", "ID [--wait]", "start an app that was stopped (or whose container stopped)", NULL, cmd_app_start },
 	{ "app configure", "ID [--env K=V... --replace-all] [--data-dir PATH | --default-data-dir] "
 	  "[--port H:C[/udp]... | --no-ports] [--domain D... | --no-domains] [--http-port N] [--wait]",
 	  "replace an app's whole env, move its data dir (the data is kept), change its ports or domains",
@@ -106,6 +114,21 @@ static const struct cli_command commands[] = {
 	  "  --wait         wait for the task to end, like `task wait`\n"
 	  "Apps are backed up one at a time, live; only the app being archived waits for it.\n",
 	  cmd_backup_create },
+	{ "box restore",
+	  "--from sftp://USER@HOST[:PORT]/PATH|DIR [--backup ID] [--key F|--passphrase-file F] [--ssh-key F] "
+	  "[--known-hosts F] [--appsdata-root D] [--volumes-root D] [--force] [--wait]",
+	  "restore the whole box from a full backup (an empty box; boxd restarts on it)",
+	  "  --backup ID    that full backup (default: the newest complete one)\n"
+	  "  --key F, --passphrase-file F   the key of encrypted backups (default: the config's)\n"
+	  "  --ssh-key F, --known-hosts F   for an sftp:// source (default: the config's)\n"
+	  "  --appsdata-root D, --volumes-root D   where custom data dirs / outside volumes land\n"
+	  "  --force        restore over a box that has apps or volumes\n"
+	  "  --wait         follow it until boxd runs on the restored box; exit 1 if it failed\n"
+	  "Paths are files on the server. Every archive is verified before anything changes;\n"
+	  "meanwhile boxd answers other changes with 503 `restoring`.\n",
+	  cmd_box_restore },
+	{ "box restore-status", "[--wait]", "show (or follow) the latest box restore",
+	  "  --wait         follow it until it ends\n", cmd_box_restore_status },
 	{ "update apply", "FILE [--skip-backup] [--sha256 HEX] [--wait]", "update boxd to the release in FILE",
 	  "  --skip-backup  do not make a full backup first\n"
 	  "  --sha256 HEX   the package's expected SHA-256 (default: computed from FILE here)\n"

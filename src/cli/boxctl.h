@@ -106,6 +106,17 @@ int api_report_transport(const struct cli *cli, int err, const char *why);
 /* For --json: print the raw answer (and a newline) to stdout. */
 void api_print_raw(const struct api_answer *a);
 
+/* How a command that shows what one GET returns begins: api_call() and,
+ * with --json, the raw answer printed. Returns true when the caller is to
+ * show *ret itself (then it releases it); false when all is done, with
+ * the exit code in *ret_code:
+ *
+ *	struct api_answer a;
+ *	if (!api_get_to_show(cli, "/api/v1/status", &a, &r))
+ *		return r;
+ */
+bool api_get_to_show(struct cli *cli, const char *path, struct api_answer *ret, int *ret_code);
+
 /* ---- commands ------------------------------------------------------------------- */
 
 int cmd_status(struct cli *cli, int argc, char **argv);
@@ -116,6 +127,7 @@ int cmd_task_stop(struct cli *cli, int argc, char **argv);
 int cmd_task_wait(struct cli *cli, int argc, char **argv);
 int cmd_lock_hold(struct cli *cli, int argc, char **argv);
 int cmd_locks(struct cli *cli, int argc, char **argv);
+int cmd_hosts(struct cli *cli, int argc, char **argv);
 int cmd_service_list(struct cli *cli, int argc, char **argv);
 int cmd_service_show(struct cli *cli, int argc, char **argv);
 int cmd_service_restart(struct cli *cli, int argc, char **argv);
@@ -124,7 +136,10 @@ int cmd_app_list(struct cli *cli, int argc, char **argv);
 int cmd_app_show(struct cli *cli, int argc, char **argv);
 int cmd_app_install(struct cli *cli, int argc, char **argv);
 int cmd_app_uninstall(struct cli *cli, int argc, char **argv);
+int cmd_app_move(struct cli *cli, int argc, char **argv);
 int cmd_app_restart(struct cli *cli, int argc, char **argv);
+int cmd_app_start(struct cli *cli, int argc, char **argv);
+int cmd_app_stop(struct cli *cli, int argc, char **argv);
 int cmd_app_configure(struct cli *cli, int argc, char **argv);
 int cmd_app_env_list(struct cli *cli, int argc, char **argv);
 int cmd_app_logs(struct cli *cli, int argc, char **argv);
@@ -139,6 +154,8 @@ int cmd_app_restore(struct cli *cli, int argc, char **argv);
 int cmd_backup_list(struct cli *cli, int argc, char **argv);
 int cmd_backup_create(struct cli *cli, int argc, char **argv);
 int cmd_update_apply(struct cli *cli, int argc, char **argv);
+int cmd_box_restore(struct cli *cli, int argc, char **argv);
+int cmd_box_restore_status(struct cli *cli, int argc, char **argv);
 int cmd_events(struct cli *cli, int argc, char **argv);
 int cmd_completion(struct cli *cli, int argc, char **argv);
 

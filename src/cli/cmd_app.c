@@ -75,6 +75,7 @@ static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts 
 		{ "domain", required_argument, NULL, 'm' },
 		{ "no-domains", no_argument, NULL, 'M' },
 		{ "http-port", required_argument, NULL, 'H' },
+		{ "host", required_argument, NULL, 'o' },
 		{ 0 },
 	};
 	o->wait = false;
@@ -100,6 +101,8 @@ static int parse_common(struct cli *cli, int argc, char **argv, struct app_opts 
 			json_object_set_new(o->body, "dataDir", json_null());
 		} else if (c == 'R' && env) {
 			o->replace_all = true;
+		} else if (c == 'o' && image && env && data_dir) { /* install only */
+			json_object_set_new(o->body, "host", json_string(optarg));
 		} else if (c == 'i' && image) {
 			json_object_set_new(o->body, "image", json_string(optarg));
 		} else if ((c == 'p' || c == 'P' || c == 'm' || c == 'M' || c == 'H') && data_dir) {
@@ -176,6 +179,10 @@ int cmd_app_show(struct cli *cli, int argc, char **argv)
 		printf("app %s\n  state:     %s (%s)\n  image:     %s\n  data dir:  %s%s\n  container: %s\n", str(app, "id"),
 		       str(app, "installationState"), str(app, "runState"), str(app, "image"), str(app, "dataDir"),
 		       json_is_true(json_object_get(app, "customDataDir")) ? " (custom)" : "", str(app, "containerId"));
+		if (json_is_string(json_object_get(app, "host")))
+			printf("  host:      %s\n", str(app, "host"));
+		if (json_is_true(json_object_get(app, "stopped")))
+			printf("  stopped:   by the operator; boxd starts it only with `app start`\n");
 		json_t *task = json_object_get(app, "taskId");
 		if (json_is_integer(task))
 			printf("  last task: %lld\n", (long long)json_integer_value(task));
@@ -288,9 +295,57 @@ int cmd_app_uninstall(struct cli *cli, int argc, char **argv)
 	return r ? r : cli_task_started_as(cli, &a, wait, "uninstalling");
 }
 
+/* `app move ID --to HOST [--wait]`: to another host of the same store
+ * (boxctl hosts lists them). */
+int cmd_app_move(struct cli *cli, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "wait", no_argument, NULL, 'w' },
+		{ "to", required_argument, NULL, 't' },
+		{ 0 },
+	};
+	bool wait = false;
+	const char *to = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, ":", options, NULL)) != -1) {
+		if (c == 'w')
+			wait = true;
+		else if (c == 't')
+			to = optarg;
+		else
+			return cli_bad_option(cli, c, argv);
+	}
+	int r = cli_positionals(cli, argc, argv, 1, 1);
+	if (r)
+		return r;
+	if (!to || !*to) {
+		fprintf(stderr, "boxctl: app move needs --to HOST (boxctl hosts lists them)\n");
+		return CLI_EXIT_USAGE;
+	}
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/apps/%s/move", argv[optind]);
+	json_t *body = json_pack("{s:s}", "host", to);
+	struct api_answer a;
+	r = api_call(cli, "POST", path, body, &a);
+	json_decref(body);
+	return r ? r : cli_task_started_as(cli, &a, wait, "moving");
+}
+
 int cmd_app_restart(struct cli *cli, int argc, char **argv)
 {
 	return app_action(cli, argc, argv, "restart", false, false, false, "restarting");
+}
+
+/* `app stop ID [--wait]`: stopped until `app start` (also across a
+ * restart of boxd); `app start ID [--wait]`. */
+int cmd_app_start(struct cli *cli, int argc, char **argv)
+{
+	return app_action(cli, argc, argv, "start", false, false, false, "starting");
+}
+
+int cmd_app_stop(struct cli *cli, int argc, char **argv)
+{
+	return app_action(cli, argc, argv, "stop", false, false, false, "stopping");
 }
 
 /* configure --env replaces every variable: the ones not given are gone.

@@ -9,74 +9,26 @@
 #include "boxctl.h"
 #include "sse.h"
 
-struct follow {
-	struct sse_parser sse;
-	bool ended;             /* an "end" event came */
-	char state[32];         /* the container's state then */
-	int exit_code;
-	char error[600];        /* the engine's failure, "" none */
-};
-
-static int follow_data(const char *event, const char *data, void *userdata)
-{
-	struct follow *f = userdata;
-	if (strcmp(event, "end") == 0) {
-		json_t *v = json_loads(data, 0, NULL);
-		const char *st = json_string_value(json_object_get(v, "state"));
-		const char *msg = json_string_value(json_object_get(json_object_get(v, "error"), "message"));
-		f->ended = true;
-		snprintf(f->state, sizeof(f->state), "%s", st ? st : "unknown");
-		f->exit_code = (int)json_integer_value(json_object_get(v, "exitCode"));
-		snprintf(f->error, sizeof(f->error), "%s", msg ? msg : "");
-		json_decref(v);
-		return 0;
-	}
-	if (*event)
-		return 0; /* an event this boxctl does not know */
-	if (fputs(data, stdout) == EOF || fputc('\n', stdout) == EOF)
-		return -EPIPE;
-	return 0;
-}
-
-static int follow_chunk(const char *data, size_t len, void *userdata)
-{
-	struct follow *f = userdata;
-	int r = sse_feed(&f->sse, data, len);
-	fflush(stdout);
-	return r;
-}
-
 static int follow_logs(struct cli *cli, const char *id, const char *path)
 {
-	char err[512];
-	struct follow f = { 0 };
-	sse_init(&f.sse, follow_data, &f);
-	struct http_request req = { .method = "GET", .path = path, .on_chunk = follow_chunk, .userdata = &f };
-	struct http_response resp = { 0 };
-	int code;
-	int r = http_request(cli->http, &req, &resp, err, sizeof(err));
-	if (r == -EPIPE) {
-		code = CLI_EXIT_API; /* stdout went away: nobody to tell */
-	} else if (r < 0) {
-		code = api_report_transport(cli, r, err);
-	} else if (resp.status < 200 || resp.status >= 300) {
-		struct api_answer a = { .status = resp.status, .raw = resp.body, .len = resp.len };
-		a.json = json_loadb(resp.body, resp.len, 0, NULL);
-		code = api_report(cli, &a);
-		json_decref(a.json);
-	} else if (!f.ended) {
+	json_t *end;
+	int code = cli_follow_log(cli, path, &end);
+	if (code != CLI_EXIT_OK)
+		return code;
+	const char *st = json_string_value(json_object_get(end, "state"));
+	const char *msg = json_string_value(json_object_get(json_object_get(end, "error"), "message"));
+	if (!end) {
 		fprintf(stderr, "boxctl: the log stream of app %s ended before its container stopped (boxd stopped?)\n",
 			id);
 		code = CLI_EXIT_CONNECT;
-	} else if (f.error[0]) {
-		fprintf(stderr, "boxctl: %s\n", f.error);
+	} else if (msg && *msg) {
+		fprintf(stderr, "boxctl: %s\n", msg);
 		code = CLI_EXIT_API;
 	} else {
-		fprintf(stderr, "boxctl: app %s's container is %s (exit code %d)\n", id, f.state, f.exit_code);
-		code = CLI_EXIT_OK;
+		fprintf(stderr, "boxctl: app %s's container is %s (exit code %d)\n", id, st ? st : "unknown",
+			(int)json_integer_value(json_object_get(end, "exitCode")));
 	}
-	http_response_release(&resp);
-	sse_release(&f.sse);
+	json_decref(end);
 	return code;
 }
 

@@ -70,13 +70,8 @@ int cmd_backup_list(struct cli *cli, int argc, char **argv)
 		free(esc);
 	}
 	struct api_answer a;
-	if ((r = api_call(cli, "GET", path, NULL, &a)))
+	if (!api_get_to_show(cli, path, &a, &r))
 		return r;
-	if (cli->json) {
-		api_print_raw(&a);
-		api_answer_release(&a);
-		return CLI_EXIT_OK;
-	}
 	static const char *const header[] = { "ID", "KIND", "APP", "STATE", "SIZE", "AGE", "PART OF", "FILE" };
 	struct table t;
 	table_init(&t, 8, header);

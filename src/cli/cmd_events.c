@@ -22,11 +22,9 @@
 static const char *const known_kinds[] = { "task", "lock", "app", "volumes", "service", "backups", "resync", NULL };
 
 struct events_out {
-	struct sse_parser sse;
 	bool json;
 	const char *kinds[KINDS_MAX];
 	size_t n_kinds;
-	bool streaming; /* the stream began: a break now is its end */
 };
 
 static bool wanted(const struct events_out *o, const char *event)
@@ -62,16 +60,6 @@ static int on_event(const char *event, const char *data, void *userdata)
 	return r < 0 ? -EPIPE : 0;
 }
 
-static int on_chunk(const char *data, size_t len, void *userdata)
-{
-	struct events_out *o = userdata;
-	o->streaming = true;
-	int r = sse_feed(&o->sse, data, len);
-	if (fflush(stdout) == EOF)
-		return -EPIPE;
-	return r;
-}
-
 int cmd_events(struct cli *cli, int argc, char **argv)
 {
 	static const struct option options[] = { { "kind", required_argument, NULL, 'k' }, { 0 } };
@@ -94,30 +82,11 @@ int cmd_events(struct cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 
-	sse_init(&o.sse, on_event, &o);
-	struct http_request req = { .method = "GET", .path = "/api/v1/events", .on_chunk = on_chunk, .userdata = &o };
-	struct http_response resp = { 0 };
-	char err[512];
-	int code;
-	r = http_request(cli->http, &req, &resp, err, sizeof(err));
-	if (r == -EPIPE) {
-		code = CLI_EXIT_API; /* stdout went away: nobody to tell */
-	} else if (r < 0 && o.streaming) {
-		/* A daemon that stops may cut the stream rather than end it. */
-		fprintf(stderr, "boxctl: the event stream ended (boxd stopped?): %s\n", err);
-		code = CLI_EXIT_CONNECT;
-	} else if (r < 0) {
-		code = api_report_transport(cli, r, err);
-	} else if (resp.status < 200 || resp.status >= 300) {
-		struct api_answer a = { .status = resp.status, .raw = resp.body, .len = resp.len };
-		a.json = json_loadb(resp.body, resp.len, 0, NULL);
-		code = api_report(cli, &a);
-		json_decref(a.json);
-	} else {
+	/* A daemon that stops may cut the stream rather than end it. */
+	int code = cli_sse_get(cli, "/api/v1/events", on_event, &o, "the event stream ended (boxd stopped?)");
+	if (code == CLI_EXIT_OK) {
 		fprintf(stderr, "boxctl: the event stream ended (boxd stopped?)\n");
 		code = CLI_EXIT_CONNECT;
 	}
-	http_response_release(&resp);
-	sse_release(&o.sse);
 	return code;
 }

@@ -89,14 +89,8 @@ int cmd_locks(struct cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	struct api_answer a;
-	r = api_call(cli, "GET", "/api/v1/locks", NULL, &a);
-	if (r)
+	if (!api_get_to_show(cli, "/api/v1/locks", &a, &r))
 		return r;
-	if (cli->json) {
-		api_print_raw(&a);
-		api_answer_release(&a);
-		return CLI_EXIT_OK;
-	}
 	json_t *holders = json_object_get(a.json, "holders"), *queue = json_object_get(a.json, "queue");
 	/* "at" is the database's clock; on one host that is ours. */
 	int64_t now = now_wall_ms();

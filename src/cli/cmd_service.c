@@ -46,14 +46,8 @@ int cmd_service_list(struct cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	struct api_answer a;
-	r = api_call(cli, "GET", "/api/v1/services", NULL, &a);
-	if (r)
+	if (!api_get_to_show(cli, "/api/v1/services", &a, &r))
 		return r;
-	if (cli->json) {
-		api_print_raw(&a);
-		api_answer_release(&a);
-		return CLI_EXIT_OK;
-	}
 	struct table tab;
 	table_init(&tab, 6, (const char *[]){ "NAME", "STATE", "HEALTH", "CONTAINER", "UP-TO-DATE", "NOTE" });
 	size_t i;
@@ -67,12 +61,7 @@ int cmd_service_list(struct cli *cli, int argc, char **argv)
 						   yes_no(json_object_get(s, "upToDate")),
 						   str_or(json_object_get(s, "error"), str_or(json_object_get(s, "summary"), "")) });
 	}
-	size_t max = 60;
-	if (term_is_tty(stdout)) {
-		size_t width = term_width(stdout), prefix = table_prefix_width(&tab);
-		max = width > prefix + 10 ? width - prefix - 1 : 10;
-	}
-	table_print(&tab, stdout, max);
+	table_print_fit(&tab, stdout, 60);
 	table_release(&tab);
 	api_answer_release(&a);
 	return CLI_EXIT_OK;
@@ -91,14 +80,8 @@ int cmd_service_show(struct cli *cli, int argc, char **argv)
 	char path[128];
 	snprintf(path, sizeof(path), "/api/v1/services/%s", name);
 	struct api_answer a;
-	r = api_call(cli, "GET", path, NULL, &a);
-	if (r)
+	if (!api_get_to_show(cli, path, &a, &r))
 		return r;
-	if (cli->json) {
-		api_print_raw(&a);
-		api_answer_release(&a);
-		return CLI_EXIT_OK;
-	}
 	json_t *s = a.json, *spec = json_object_get(s, "spec");
 	char age[32] = "";
 	json_t *started = json_object_get(s, "startedAt");

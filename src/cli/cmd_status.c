@@ -40,14 +40,8 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 	if (r)
 		return r;
 	struct api_answer a;
-	r = api_call(cli, "GET", "/api/v1/status", NULL, &a);
-	if (r)
+	if (!api_get_to_show(cli, "/api/v1/status", &a, &r))
 		return r;
-	if (cli->json) {
-		api_print_raw(&a);
-		api_answer_release(&a);
-		return CLI_EXIT_OK;
-	}
 	json_t *st = a.json, *tasks = json_object_get(st, "tasks");
 	char uptime[32] = "-";
 	json_t *up = json_object_get(st, "uptimeSeconds");

@@ -82,14 +82,8 @@ int cmd_task_list(struct cli *cli, int argc, char **argv)
 		return CLI_EXIT_API;
 	}
 	struct api_answer a;
-	r = api_call(cli, "GET", path, NULL, &a);
-	if (r)
+	if (!api_get_to_show(cli, path, &a, &r))
 		return r;
-	if (cli->json) {
-		api_print_raw(&a);
-		api_answer_release(&a);
-		return CLI_EXIT_OK;
-	}
 
 	json_t *tasks = json_object_get(a.json, "tasks");
 	int64_t now = now_wall_ms();
@@ -110,12 +104,7 @@ int cmd_task_list(struct cli *cli, int argc, char **argv)
 	if (table_rows(&tab) == 0) {
 		printf(type || state || app ? "no tasks match\n" : "no tasks yet\n");
 	} else {
-		size_t max = LIST_MESSAGE_MAX;
-		if (term_is_tty(stdout)) {
-			size_t width = term_width(stdout), prefix = table_prefix_width(&tab);
-			max = width > prefix + 10 ? width - prefix - 1 : 10;
-		}
-		table_print(&tab, stdout, max);
+		table_print_fit(&tab, stdout, LIST_MESSAGE_MAX);
 	}
 	json_int_t total = json_integer_value(json_object_get(a.json, "total"));
 	json_int_t pg = json_integer_value(json_object_get(a.json, "page"));
@@ -164,14 +153,8 @@ int cmd_task_show(struct cli *cli, int argc, char **argv)
 	char path[64];
 	snprintf(path, sizeof(path), "/api/v1/tasks/%lld", (long long)id);
 	struct api_answer a;
-	r = api_call(cli, "GET", path, NULL, &a);
-	if (r)
+	if (!api_get_to_show(cli, path, &a, &r))
 		return r;
-	if (cli->json) {
-		api_print_raw(&a);
-		api_answer_release(&a);
-		return CLI_EXIT_OK;
-	}
 	json_t *t = a.json;
 	int64_t now = now_wall_ms();
 	const char *app = json_string_value(json_object_get(t, "appId"));
@@ -204,75 +187,32 @@ int cmd_task_show(struct cli *cli, int argc, char **argv)
 
 /* ---- task logs ------------------------------------------------------------------- */
 
-struct follow {
-	struct sse_parser sse;
-	char end_state[32]; /* set by the "end" event */
-};
-
-static int follow_data(const char *event, const char *data, void *userdata)
-{
-	struct follow *f = userdata;
-	if (strcmp(event, "end") == 0) {
-		json_t *v = json_loads(data, 0, NULL);
-		const char *st = json_string_value(json_object_get(v, "state"));
-		snprintf(f->end_state, sizeof(f->end_state), "%s", st ? st : "unknown");
-		json_decref(v);
-		return 0;
-	}
-	if (*event)
-		return 0; /* an event this boxctl does not know */
-	if (fputs(data, stdout) == EOF || fputc('\n', stdout) == EOF)
-		return -EPIPE;
-	return 0;
-}
-
-static int follow_chunk(const char *data, size_t len, void *userdata)
-{
-	struct follow *f = userdata;
-	int r = sse_feed(&f->sse, data, len);
-	fflush(stdout);
-	return r;
-}
-
 static int follow_logs(struct cli *cli, int64_t id)
 {
-	char path[64], err[512];
+	char path[64];
 	snprintf(path, sizeof(path), "/api/v1/tasks/%lld/logstream", (long long)id);
-	struct follow f = { 0 };
-	sse_init(&f.sse, follow_data, &f);
-	struct http_request req = { .method = "GET", .path = path, .on_chunk = follow_chunk, .userdata = &f };
-	struct http_response resp = { 0 };
-	int code;
-	int r = http_request(cli->http, &req, &resp, err, sizeof(err));
-	if (r == -EPIPE) {
-		code = CLI_EXIT_API; /* stdout went away: nobody to tell */
-	} else if (r < 0) {
-		code = api_report_transport(cli, r, err);
-	} else if (resp.status < 200 || resp.status >= 300) {
-		struct api_answer a = { .status = resp.status, .raw = resp.body, .len = resp.len };
-		a.json = json_loadb(resp.body, resp.len, 0, NULL);
-		code = api_report(cli, &a);
-		json_decref(a.json);
-	} else if (!*f.end_state) {
+	json_t *end;
+	int code = cli_follow_log(cli, path, &end);
+	if (code != CLI_EXIT_OK)
+		return code;
+	const char *st = json_string_value(json_object_get(end, "state"));
+	if (!end) {
 		fprintf(stderr, "boxctl: the log stream of task %lld ended before the task did (boxd stopped?)\n",
 			(long long)id);
 		code = CLI_EXIT_CONNECT;
-	} else if (strcmp(f.end_state, "succeeded") == 0) {
-		code = CLI_EXIT_OK;
-	} else {
+	} else if (!st || strcmp(st, "succeeded") != 0) {
 		/* Say why, as `task wait` does. */
 		struct api_answer a;
-		char tpath[64], why[1024] = "";
+		char tpath[64], why[1024] = "", err[512];
 		snprintf(tpath, sizeof(tpath), "/api/v1/tasks/%lld", (long long)id);
 		if (api_request(cli, "GET", tpath, NULL, &a, err, sizeof(err)) == 0) {
 			format_task_error(json_object_get(a.json, "error"), why, sizeof(why));
 			api_answer_release(&a);
 		}
-		fprintf(stderr, "boxctl: task %lld %s%s%s\n", (long long)id, f.end_state, *why ? ": " : "", why);
+		fprintf(stderr, "boxctl: task %lld %s%s%s\n", (long long)id, st ? st : "unknown", *why ? ": " : "", why);
 		code = CLI_EXIT_API;
 	}
-	http_response_release(&resp);
-	sse_release(&f.sse);
+	json_decref(end);
 	return code;
 }
 

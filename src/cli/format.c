@@ -67,6 +67,11 @@ void format_waiting(json_t *wf, char *buf, size_t len)
 	buf[0] = '\0';
 	if (!json_is_object(wf))
 		return;
+	const char *host = json_string_value(json_object_get(wf, "host"));
+	if (host) { /* a placed app's task whose host is gone (sched.c) */
+		snprintf(buf, len, "waiting for host %s (gone: no heartbeat)", host);
+		return;
+	}
 	const char *lock = json_string_value(json_object_get(wf, "lock"));
 	json_t *held_by = json_object_get(wf, "heldBy"), *pid = json_object_get(wf, "pid");
 	char who[64];

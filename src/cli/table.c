@@ -90,6 +90,15 @@ void table_release(struct table *t)
 	memset(t, 0, sizeof(*t));
 }
 
+void table_print_fit(const struct table *t, FILE *f, size_t last_max)
+{
+	if (term_is_tty(f)) {
+		size_t width = term_width(f), prefix = table_prefix_width(t);
+		last_max = width > prefix + 10 ? width - prefix - 1 : 10;
+	}
+	table_print(t, f, last_max);
+}
+
 bool term_is_tty(FILE *f) { return isatty(fileno(f)) == 1; }
 
 size_t term_width(FILE *f)

@@ -32,6 +32,10 @@ size_t table_prefix_width(const struct table *t);
 
 /* Print; the last column is cut to last_max characters (0: no limit). */
 void table_print(const struct table *t, FILE *f, size_t last_max);
+
+/* Print for a reader: on a terminal the last column is cut to what is left
+ * of its width (at least 10), elsewhere to `last_max` characters. */
+void table_print_fit(const struct table *t, FILE *f, size_t last_max);
 void table_release(struct table *t);
 
 /* Whether `f` is a terminal, and its width in columns ($COLUMNS, else 80,

@@ -11,6 +11,7 @@
 
 #include "calendar.h"
 #include "log.h"
+#include "proc.h"
 #include "timeutil.h"
 
 void config_set(char **field, const char *value)
@@ -113,6 +114,10 @@ static int handle(void *user, const char *section, const char *name, const char 
 #define IS(s, n) (strcmp(section, s) == 0 && strcmp(name, n) == 0)
 	if (IS("boxd", "state_dir"))
 		config_set(&cfg->state_dir, value);
+	else if (IS("host", "id"))
+		r = host_id_valid(value) ? (config_set(&cfg->host_id, value), 0) : -EINVAL;
+	else if (IS("host", "api_url"))
+		config_set(&cfg->host_api_url, *value ? value : NULL);
 	else if (IS("boxd", "log_level"))
 		r = (cfg->log_level = log_level_from_string(value)) < 0 ? -EINVAL : 0;
 	else if (IS("api", "socket"))
@@ -156,12 +161,25 @@ static int handle(void *user, const char *section, const char *name, const char 
 		config_set(&cfg->store_backend, value);
 	else if (IS("store", "path"))
 		config_set(&cfg->sqlite_path, value);
-	else if (IS("store", "dsn"))
+	else if (IS("store", "dsn") && cfg->dsn && *value) {
+		/* Several dsn lines: one list of servers (MariaDB: the nodes of
+		 * a Galera cluster), as "a, b, c" on one line, which inih cuts
+		 * at 200 characters. */
+		char *list;
+		if (asprintf(&list, "%s, %s", cfg->dsn, value) < 0) {
+			r = -ENOMEM;
+		} else {
+			free(cfg->dsn);
+			cfg->dsn = list;
+		}
+	} else if (IS("store", "dsn"))
 		config_set(&cfg->dsn, value);
 	else if (IS("store", "lease"))
 		r = parse_duration_ms(value, &cfg->lease_ms);
 	else if (IS("store", "outage_grace"))
 		r = parse_duration_ms(value, &cfg->outage_grace_ms);
+	else if (IS("locks", "broker"))
+		r = set_bool(value, &cfg->lock_broker);
 	else if (IS("engine", "socket"))
 		config_set(&cfg->engine_socket, *value ? value : NULL);
 	else if (IS("paths", "appsdata"))
@@ -253,6 +271,7 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 		.sftp_memory_bytes = 256LL * 1024 * 1024,
 		.lease_ms = -1, /* auto: see config_lease_ms() */
 		.outage_grace_ms = 5LL * 60 * 1000,
+		.lock_broker = true,
 		.backups_keep = 7,
 		.api_max_connections = 64,
 		.api_max_per_ip = 16,
@@ -290,6 +309,18 @@ int config_load(struct boxd_config *cfg, const char *path, const char *state_dir
 	}
 	if (env_state && *env_state)
 		config_set(&cfg->state_dir, env_state);
+	/* Tests run several "hosts" on one machine; `boxd serve` also hands
+	 * [host] id to its workers this way (main.c). */
+	const char *env_host = getenv("BOXD_HOST_ID");
+	if (env_host && *env_host) {
+		if (!host_id_valid(env_host)) {
+			snprintf(errbuf, errlen, "BOXD_HOST_ID='%s': a host id is 1 to %d letters, digits, '.', '_' "
+				 "or '-', starting with a letter or digit", env_host, HOST_ID_MAX);
+			config_release(cfg);
+			return -EINVAL;
+		}
+		config_set(&cfg->host_id, env_host);
+	}
 	/* Set by `boxd serve` for its workers (see serve.c). */
 	const char *env_backend = getenv("BOXD_STORE_BACKEND"), *env_dsn = getenv("BOXD_STORE_DSN");
 	if (env_backend && *env_backend)
@@ -338,7 +369,7 @@ void config_release(struct boxd_config *cfg)
 {
 	if (!cfg)
 		return;
-	char **fields[] = { &cfg->state_dir, &cfg->socket_path, &cfg->listen, &cfg->tokens_file, &cfg->task_user,
+	char **fields[] = { &cfg->host_id, &cfg->host_api_url, &cfg->state_dir, &cfg->socket_path, &cfg->listen, &cfg->tokens_file, &cfg->task_user,
 			    &cfg->store_backend, &cfg->sqlite_path, &cfg->dsn, &cfg->engine_socket,
 			    &cfg->appsdata_root, &cfg->volumes_root, &cfg->backups_dir, &cfg->backups_format, &cfg->config_path,
 			    &cfg->sftp_authorized_keys_file, &cfg->sftp_image, &cfg->install_root,

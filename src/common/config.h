@@ -35,6 +35,9 @@ struct boxd_config {
 	char *tls_cert, *tls_key;   /* [api] tls_cert, tls_key: PEM files; TLS on the TCP listener */
 	int64_t api_session_lifetime_ms; /* [api] session_lifetime: a dashboard login, default 12h */
 	int log_level;              /* [boxd] log_level */
+	char *host_id;              /* [host] id (or $BOXD_HOST_ID); NULL: /etc/machine-id (proc.h) */
+	char *host_api_url;         /* [host] api_url: how other hosts' users reach this host's API
+				     * (shown in GET /hosts); NULL: unknown */
 	char *task_user;            /* [tasks] user: run workers via sudo -n -u USER */
 	int app_task_concurrency;   /* [tasks] app_concurrency, default 5 */
 	int64_t stop_grace_ms;      /* [tasks] stop_grace, default 10s */
@@ -53,6 +56,9 @@ struct boxd_config {
 	int64_t outage_grace_ms;    /* [store] outage_grace: how long workers and the daemon retry
 				     * a store that is busy, unreachable or full before a task
 				     * fails; default 5 min, 0 = retry for ever */
+	/* [locks] */
+	bool lock_broker;           /* [locks] broker = on|off (default on): workers take their
+				     * locks through the daemon's lock broker (locks/broker.h) */
 	/* [engine] */
 	char *engine_socket;        /* NULL = autodetect; see config_docker_host_socket() */
 	/* [paths] */

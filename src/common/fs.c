@@ -35,6 +35,20 @@ int fs_fsync_dir(const char *path)
 	return r;
 }
 
+int fs_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, p + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
 int fs_mkdir_p(const char *path, mode_t mode, char *err, size_t errlen)
 {
 	char buf[PATH_MAX];
@@ -573,4 +587,25 @@ out:
 	if (dpfd >= 0)
 		close(dpfd);
 	return r;
+}
+
+bool fs_dir_is_free(const char *path, bool *ret_exists)
+{
+	struct stat st;
+	bool exists = lstat(path, &st) == 0;
+	if (ret_exists)
+		*ret_exists = exists;
+	if (!exists)
+		return errno == ENOENT;
+	if (!S_ISDIR(st.st_mode))
+		return false;
+	DIR *d = opendir(path);
+	if (!d)
+		return false;
+	struct dirent *e;
+	bool empty = true;
+	while (empty && (e = readdir(d)))
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	return empty;
 }

@@ -23,6 +23,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -82,3 +83,12 @@ int fs_move_tree(const char *const *roots, const char *src, const char *dst, str
 
 /* fsync a directory (after creating/renaming entries in it). */
 int fs_fsync_dir(const char *path);
+
+/* A path a data dir may be moved or restored into: it does not exist, or
+ * is an empty directory (not a symlink). *ret_exists (optional) says
+ * whether it exists. */
+bool fs_dir_is_free(const char *path, bool *ret_exists);
+
+/* Write all `len` bytes of `data` to `fd`, going on after short writes and
+ * EINTR. 0 or a negative errno (-EIO when write() returns 0). */
+int fs_write_all(int fd, const void *data, size_t len);

@@ -24,10 +24,10 @@
 
 /* ---- parsing ------------------------------------------------------------- */
 
-/* Decode mountinfo's octal escapes ("\040" for a space) of the field
- * [s, s+n) into out (`outlen` bytes); false when it does not fit. */
-static bool unescape(const char *s, size_t n, char *out, size_t outlen)
+bool mountinfo_unescape(const char *s, size_t n, char *out, size_t outlen)
 {
+	if (outlen == 0)
+		return false;
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (o + 1 >= outlen)
@@ -61,8 +61,7 @@ static bool next_field(const char **p, const char *end, const char **ret, size_t
 	return true;
 }
 
-/* Parse one line into *e. 1 parsed, 0 empty line, -EBADMSG. */
-static int parse_line(const char *line, const char *end, struct mountinfo_entry *e)
+int mountinfo_line_parse(const char *line, const char *end, struct mountinfo_line *ret)
 {
 	const char *p = line, *f[6];
 	size_t fn[6];
@@ -73,30 +72,56 @@ static int parse_line(const char *line, const char *end, struct mountinfo_entry 
 		return 0;
 	if (i < 6)
 		return -EBADMSG;
-	*e = (struct mountinfo_entry){ .found = true };
+	struct mountinfo_line l = {
+		.mount_id = atoi(f[0]),
+		.parent_id = atoi(f[1]),
+		.root = f[3],
+		.root_len = fn[3],
+		.mount_point = f[4],
+		.mount_point_len = fn[4],
+	};
 	char num[32];
 	if (fn[2] >= sizeof(num))
 		return -EBADMSG;
 	memcpy(num, f[2], fn[2]);
 	num[fn[2]] = '\0';
-	if (sscanf(num, "%u:%u", &e->dev_major, &e->dev_minor) != 2)
-		return -EBADMSG;
-	e->mount_id = atoi(f[0]);
-	e->parent_id = atoi(f[1]);
-	if (!unescape(f[3], fn[3], e->root, sizeof(e->root)) ||
-	    !unescape(f[4], fn[4], e->mount_point, sizeof(e->mount_point)))
+	if (sscanf(num, "%u:%u", &l.dev_major, &l.dev_minor) != 2)
 		return -EBADMSG;
 	const char *opt;
 	size_t on;
 	while (next_field(&p, end, &opt, &on)) {
-		if (on == 1 && opt[0] == '-')
+		if (on == 1 && opt[0] == '-') {
+			*ret = l;
 			return 1;
+		}
 		if (on > 7 && strncmp(opt, "shared:", 7) == 0)
-			e->shared = true;
+			l.shared = atoi(opt + 7);
 		else if (on > 7 && strncmp(opt, "master:", 7) == 0)
-			e->slave = true;
+			l.master = atoi(opt + 7);
 	}
 	return -EBADMSG; /* no "-" separator */
+}
+
+/* Parse one line into *e. 1 parsed, 0 empty line, -EBADMSG. */
+static int parse_line(const char *line, const char *end, struct mountinfo_entry *e)
+{
+	struct mountinfo_line l;
+	int r = mountinfo_line_parse(line, end, &l);
+	if (r <= 0)
+		return r;
+	*e = (struct mountinfo_entry){
+		.found = true,
+		.shared = l.shared != 0,
+		.slave = l.master != 0,
+		.mount_id = l.mount_id,
+		.parent_id = l.parent_id,
+		.dev_major = l.dev_major,
+		.dev_minor = l.dev_minor,
+	};
+	if (!mountinfo_unescape(l.root, l.root_len, e->root, sizeof(e->root)) ||
+	    !mountinfo_unescape(l.mount_point, l.mount_point_len, e->mount_point, sizeof(e->mount_point)))
+		return -EBADMSG;
+	return 1;
 }
 
 /* The last entry (mounted last: on top) that `match` accepts. */

@@ -42,6 +42,30 @@ struct mountinfo_entry {
 	char mount_point[PATH_MAX];   /* field 5, decoded */
 };
 
+/* One line of a mountinfo text (proc(5)), split: the numbers decoded, the
+ * two paths still escaped, pointing into the text (not NUL-terminated). */
+struct mountinfo_line {
+	int mount_id;
+	int parent_id;
+	unsigned dev_major, dev_minor;
+	const char *root;             /* field 4 */
+	size_t root_len;
+	const char *mount_point;      /* field 5 */
+	size_t mount_point_len;
+	int shared;                   /* N of "shared:N" (its peer group; the kernel counts from 1), or 0 */
+	int master;                   /* N of "master:N" (a slave of group N), or 0 */
+};
+
+/* Split the line [line, end) (without its newline). Pure; 1 parsed, 0 an
+ * empty line, -EBADMSG a line that does not parse (fewer than six fields,
+ * no "-" separator, a bad device number). *ret is written only on 1. */
+int mountinfo_line_parse(const char *line, const char *end, struct mountinfo_line *ret);
+
+/* Decode mountinfo's octal escapes ("\040" for a space) of the field
+ * [s, s+n) into out (`outlen` bytes, NUL-terminated; n+1 always suffice);
+ * false when it does not fit. */
+bool mountinfo_unescape(const char *s, size_t n, char *out, size_t outlen);
+
 /* Read a mountinfo file (/proc/self/mountinfo, /proc/PID/mountinfo) whole
  * into *ret (NUL-terminated; free() it). 0 or a negative errno with a
  * message in err. */

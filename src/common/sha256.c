@@ -11,17 +11,6 @@
 
 #define READ_CHUNK (64 * 1024)
 
-void hex_encode(const void *data, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	const uint8_t *p = data;
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * len] = '\0';
-}
-
 int sha256_final_hex(EVP_MD_CTX *md, char ret_hex[SHA256_HEX])
 {
 	unsigned char d[EVP_MAX_MD_SIZE];
@@ -32,28 +21,41 @@ int sha256_final_hex(EVP_MD_CTX *md, char ret_hex[SHA256_HEX])
 	return 0;
 }
 
-int sha256_fd(int fd, char ret_hex[SHA256_HEX], char *err, size_t errlen)
+int sha256_update_fd(EVP_MD_CTX *md, int fd, int64_t *ret_bytes)
 {
-	int r = 0;
 	unsigned char *buf = malloc(READ_CHUNK);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!buf || !md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		snprintf(err, errlen, "cannot set up SHA-256");
-		r = -ENOMEM;
-		goto out;
-	}
+	if (!buf)
+		return -ENOMEM;
+	int r = 0;
 	for (;;) {
 		ssize_t n = read(fd, buf, READ_CHUNK);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0) {
+		if (n < 0)
 			r = -errno;
-			snprintf(err, errlen, "cannot read the file: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
+		else if (n > 0 && !EVP_DigestUpdate(md, buf, (size_t)n))
+			r = -EIO;
+		if (n <= 0 || r < 0)
 			break;
-		EVP_DigestUpdate(md, buf, (size_t)n);
+		if (ret_bytes)
+			*ret_bytes += n;
+	}
+	free(buf);
+	return r;
+}
+
+int sha256_fd(int fd, char ret_hex[SHA256_HEX], char *err, size_t errlen)
+{
+	int r = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+		snprintf(err, errlen, "cannot set up SHA-256");
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((r = sha256_update_fd(md, fd, NULL)) < 0) {
+		snprintf(err, errlen, r == -ENOMEM ? "cannot set up SHA-256" : "cannot read the file: %s", strerror(-r));
+		goto out;
 	}
 	char hex[SHA256_HEX];
 	if (sha256_final_hex(md, hex) < 0) {
@@ -64,7 +66,6 @@ int sha256_fd(int fd, char ret_hex[SHA256_HEX], char *err, size_t errlen)
 	memcpy(ret_hex, hex, sizeof(hex));
 out:
 	EVP_MD_CTX_free(md);
-	free(buf);
 	return r;
 }
 

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hex.h" /* hex_encode() for the digests */
+
 /* 64 hex digits and the NUL. */
 #define SHA256_HEX 65
 #define SHA256_BYTES 32
@@ -35,6 +37,12 @@
  * negative errno with a message in err. */
 int sha256_file(const char *path, char ret_hex[SHA256_HEX], char *err, size_t errlen);
 int sha256_fd(int fd, char ret_hex[SHA256_HEX], char *err, size_t errlen);
+
+/* Feed what is left to read on `fd` into the digest `md` (a stream hashed
+ * as it is read: the rest of a package, a file whose head was parsed).
+ * *ret_bytes (optional) grows by the bytes read. 0, -ENOMEM, -EIO when
+ * OpenSSL fails, or read()'s negative errno. */
+int sha256_update_fd(EVP_MD_CTX *md, int fd, int64_t *ret_bytes);
 
 /* Finish a SHA-256 digest fed by the caller into ret_hex. -EIO if OpenSSL
  * fails or the digest is not SHA-256. */
@@ -54,6 +62,3 @@ void sha256_release(struct sha256 *h);
 
 int sha256_digest(const void *data, size_t len, uint8_t ret[SHA256_BYTES]);
 int sha256_hex(const void *data, size_t len, char ret[SHA256_HEX]);
-
-/* `len` bytes as 2 * len lowercase hex digits and a NUL. */
-void hex_encode(const void *data, size_t len, char *out);

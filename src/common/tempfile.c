@@ -15,6 +15,19 @@
 
 #define TMP_INFIX ".tmp-"
 
+/* The directory of `path` into dir (PATH_MAX bytes). */
+static void dir_of(const char *path, char dir[PATH_MAX])
+{
+	snprintf(dir, PATH_MAX, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, PATH_MAX, ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+}
+
 int tempfile_write(const char *path, const void *data, size_t len, mode_t mode)
 {
 	char tmp[PATH_MAX];
@@ -23,17 +36,7 @@ int tempfile_write(const char *path, const void *data, size_t len, mode_t mode)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	int r = 0;
-	const char *p = data;
-	for (size_t off = 0; off < len && r == 0;) {
-		ssize_t n = write(fd, p + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			r = n < 0 ? -errno : -EIO;
-		else
-			off += (size_t)n;
-	}
+	int r = fs_write_all(fd, data, len);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
@@ -46,15 +49,35 @@ int tempfile_write(const char *path, const void *data, size_t len, mode_t mode)
 	}
 	/* The rename itself must survive a crash too. */
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", path);
-	char *slash = strrchr(dir, '/');
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
+	dir_of(path, dir);
 	return fs_fsync_dir(dir);
+}
+
+int tempfile_commit(int fd, const char *tmp, const char *path, char *err, size_t errlen)
+{
+	int own = fd < 0 ? open(tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	int r = 0;
+	if (fd < 0 && own < 0)
+		r = -errno;
+	else if (fsync(fd < 0 ? own : fd) < 0)
+		r = -errno;
+	if (own >= 0)
+		close(own);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot fsync %s: %s", tmp, strerror(-r));
+		return r;
+	}
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(-r));
+		return r;
+	}
+	char dir[PATH_MAX];
+	dir_of(path, dir);
+	r = fs_fsync_dir(dir);
+	if (r < 0)
+		snprintf(err, errlen, "cannot fsync directory %s: %s", dir, strerror(-r));
+	return r;
 }
 
 /* The writer's pid of a temp file name, or 0 if it is not one. */

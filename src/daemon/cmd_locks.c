@@ -210,7 +210,7 @@ static int locks_reap_cmd(const struct boxd_config *g)
 		return 1;
 	char host[LOCK_HOST_MAX];
 	int reaped = 0;
-	int r = host_id_get(host, sizeof(host));
+	int r = host_owner_id_get(host, sizeof(host));
 	if (r >= 0)
 		r = locks_reap(s, host, &reaped);
 	if (r < 0)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "backups/box_restore.h"
+#include "backups/box_restore_status.h"
 #include "cli_common.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -75,22 +76,29 @@ int cmd_restore(const struct boxd_config *cfg, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* Started by the daemon for POST /api/v1/box/restore (its token in
+	 * the environment): that daemon waits for us; the answer also goes
+	 * to its status dir. */
+	o.under_daemon = box_restore_token_ok(cfg, getenv(BOX_RESTORE_TOKEN_ENV));
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	char err[2048];
-	struct box_restore_result res;
+	struct box_restore_result res = { 0 };
 	int r = box_restore_run(cfg, &o, &res, err, sizeof(err));
+	if (o.under_daemon && box_restore_result_save(cfg, r, err, &res) < 0)
+		fprintf(stderr, "boxd restore: cannot record the result for the daemon\n");
 	if (r < 0) {
 		fprintf(stderr, "boxd restore: %s\n", err);
 		return 1;
 	}
 	double fetch_s = (double)res.fetch_ms / 1000.0;
 	printf("Restored full backup %lld%s: %d apps, %d volumes; fetched %.1f MB in %.1f s (%.1f MB/s), "
-	       "%.1f MB of archives, %.1f MB of data written; %.1f s in all.\n"
-	       "Start boxd now: its platformstart recreates the app containers and the sftp service.\n",
+	       "%.1f MB of archives, %.1f MB of data written; %.1f s in all.\n",
 	       (long long)res.backup_id, res.resumed ? " (resumed)" : "", res.apps, res.volumes,
 	       (double)res.fetch_bytes / 1e6, fetch_s, fetch_s > 0 ? (double)res.fetch_bytes / 1e6 / fetch_s : 0.0,
 	       (double)res.archive_bytes / 1e6, (double)res.data_bytes / 1e6, (double)res.total_ms / 1000.0);
+	printf("%s: its platformstart recreates the app containers and the sftp service.\n",
+	       o.under_daemon ? "boxd re-executes now" : "Start boxd now");
 	return 0;
 }

@@ -9,13 +9,7 @@
 #include "cli_common.h"
 #include "common/argv_secrets.h"
 #include "common/log.h"
-#include "apps/app_tasks.h"
-#include "backups/backups.h"
-#include "services/proxy.h"
-#include "services/service.h"
 #include "tasks/store_open.h"
-#include "tasks/task_type.h"
-#include "update/update.h"
 
 static void usage(FILE *f)
 {
@@ -53,6 +47,10 @@ int boxd_load_config(const struct boxd_globals *g, struct boxd_config *cfg)
 	int r = config_load(cfg, g->config_path, g->state_dir_flag, err, sizeof(err));
 	if (r < 0)
 		fprintf(stderr, "boxd: %s\n", err);
+	/* [host] id reaches host_id_get() — of this process, its workers and
+	 * a re-exec — through the environment. */
+	else if (cfg->host_id)
+		setenv("BOXD_HOST_ID", cfg->host_id, 1);
 	return r;
 }
 
@@ -63,17 +61,6 @@ int boxd_open_store(const struct boxd_config *cfg, bool relaxed, struct store **
 	if (r < 0)
 		fprintf(stderr, "boxd: cannot open the store: %s\n", err);
 	return r;
-}
-
-void boxd_register_task_types(void)
-{
-	task_types_register_builtin();
-	services_register_task_types();
-	apps_register_task_types();
-	/* App tasks tell the proxy when its routes change (app_tasks.h). */
-	app_tasks_set_routes_sync(proxy_routes_sync);
-	backups_register_task_types();
-	update_register_task_types();
 }
 
 /* argv as boxd was started, before the option handling below rewrites it:

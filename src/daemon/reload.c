@@ -125,6 +125,18 @@ int serve_reload_config(struct boxd_config *cfg, const struct boxd_globals *g, s
 		add(report, len, "[timeouts] changed (tasks created from now on)");
 		config_set_timeouts(cfg, &fresh);
 	}
+	/* The schedule is the daemon's own (backup_schedule.h): the next tick
+	 * plans from the new one. */
+	const char *os = cfg->backups_schedule, *ns = fresh.backups_schedule;
+	if (!((!os && !ns) || (os && ns && strcmp(os, ns) == 0))) {
+		add(report, len, "[backups] schedule \"%s\" -> \"%s\"", os ? os : "", ns ? ns : "");
+		config_set(&cfg->backups_schedule, ns);
+	}
+	if (fresh.backups_random_delay_ms != cfg->backups_random_delay_ms) {
+		add(report, len, "[backups] random_delay %lld ms -> %lld ms (from the next planned run)",
+		    (long long)cfg->backups_random_delay_ms, (long long)fresh.backups_random_delay_ms);
+		cfg->backups_random_delay_ms = fresh.backups_random_delay_ms;
+	}
 	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
 		const char *a = (const char *)cfg + held[i].off, *b = (const char *)&fresh + held[i].off;
 		bool same;

@@ -23,9 +23,12 @@
 #include "cli_common.h"
 #include "notify.h"
 #include "reload.h"
+#include "restore_child.h"
+#include "serve_broker.h"
 #include "state_dir.h"
 #include "common/log.h"
 #include "common/proc.h"
+#include "sched/hosts.h"
 #include "common/timeutil.h"
 #include "locks/locks.h"
 #include "sched/sched.h"
@@ -45,13 +48,19 @@
 
 struct daemon {
 	struct boxd_config cfg;
-	char host[LOCK_HOST_MAX];
+	char host[LOCK_HOST_MAX];          /* owner id: host id + boot (common/proc.h) */
+	char host_id[HOST_ID_MAX + 40];    /* host id: where apps are placed */
+	/* The hosts table's row of this host (sched/hosts.h). */
+	char host_name[256], api_url[300];
+	int64_t started_wall_ms, last_beat_ms;
+	bool beat_failing;
 	char self_exe[PATH_MAX];
 	uv_loop_t *loop;
 	uv_async_t wake;
 	uv_signal_t sigterm, sigint;
 	uv_timer_t housekeeping;
 	struct store *store, *lock_store;
+	struct serve_broker *broker; /* the host's lock broker (serve_broker.h) */
 	struct supervisor *sv;
 	struct sched *sched;
 	struct api_server *api;
@@ -73,11 +82,22 @@ struct daemon {
 	char **argv;
 	/* [backups] schedule (backup_schedule.h). */
 	struct backup_schedule backup_schedule;
+	/* POST /api/v1/box/restore (restore_child.h): while active the loop
+	 * starts nothing and looks at nothing; after a success the daemon
+	 * re-executes itself on the restored store. */
+	struct restore_child restore;
+	bool restore_reexec;
 };
+
+static bool restoring(struct daemon *d) { return atomic_load(&d->restore.active); }
 
 static void on_wake(uv_async_t *h)
 {
 	struct daemon *d = h->data;
+	if (restoring(d)) {
+		restore_child_poll(&d->restore);
+		return;
+	}
 	supervisor_apply_stops(d->sv);
 	/* An operator's change (an app, a volume) may change the sftp spec. */
 	sched_note_spec_change(d->sched);
@@ -104,6 +124,10 @@ static int sftp_changed(void *userdata, bool *ret_changed)
 {
 	struct daemon *d = userdata;
 	char err[512];
+	if (restoring(d)) {
+		*ret_changed = false; /* the store is being replaced */
+		return 0;
+	}
 	int r = service_spec_changed(NULL, &sftp_service, &d->cfg, d->store, ret_changed, err, sizeof(err));
 	if (r < 0)
 		log_debug("sftp: cannot compare its spec: %s", err);
@@ -148,12 +172,34 @@ static void check_store(struct daemon *d)
 	}
 }
 
+/* This host's row in the hosts table, every HOSTS_HEARTBEAT_MS (and at
+ * once when force). A failure is said once, and so is the recovery. */
+static void heartbeat(struct daemon *d, bool force)
+{
+	if (!force && now_mono_ms() - d->last_beat_ms < HOSTS_HEARTBEAT_MS)
+		return;
+	d->last_beat_ms = now_mono_ms();
+	struct host_beat b = { .id = d->host_id, .owner_id = d->host, .name = *d->host_name ? d->host_name : NULL,
+			       .api_url = *d->api_url ? d->api_url : NULL, .version = update_running_version(&d->cfg),
+			       .started_at_ms = d->started_wall_ms };
+	int r = hosts_heartbeat(d->store, &b);
+	if (r < 0 && !d->beat_failing)
+		log_warn("cannot record this host's heartbeat (other hosts will see it gone after %d s): %s",
+			 HOSTS_LEASE_MS / 1000, store_errmsg(d->store));
+	else if (r >= 0 && d->beat_failing)
+		log_info("this host's heartbeat is recorded again");
+	d->beat_failing = r < 0;
+}
+
 static void on_housekeeping(uv_timer_t *h)
 {
 	struct daemon *d = h->data;
 	check_store(d);
+	if (restoring(d))
+		return; /* no reconcile, no schedule, no pass on a store being replaced */
 	/* Ends of workers that the store did not take when they ended. */
 	supervisor_retry_pending(d->sv, NULL);
+	heartbeat(d, false);
 	if (now_mono_ms() - d->last_reconcile_ms >= RECONCILE_EVERY_MS)
 		reconcile(d, "periodic");
 	/* Leases are renewed by the workers that hold them (worker_lease.h),
@@ -200,7 +246,8 @@ static void on_reload(uv_signal_t *h, int sig)
 	else
 		log_info("reload of %s: %s", d->cfg.config_path ? d->cfg.config_path : "the configuration", report);
 	notify_ready(r < 0 ? "reload failed; the configuration in use stays" : "configuration reloaded");
-	sched_kick(d->sched); /* a higher app_concurrency may start queued tasks now */
+	if (!restoring(d))
+		sched_kick(d->sched); /* a higher app_concurrency may start queued tasks now */
 }
 
 static void on_reexec_signal(uv_signal_t *h, int sig)
@@ -216,6 +263,29 @@ static void on_reexec_signal(uv_signal_t *h, int sig)
 	log_info("update task %lld: re-executing as %s; running workers keep going and are re-adopted",
 		 (long long)d->reexec_task, d->reexec_exe);
 	notify_status("update task %lld: re-executing into the new release", (long long)d->reexec_task);
+	uv_stop(d->loop);
+}
+
+/* An API thread accepted POST /api/v1/box/restore (routes_box.c). */
+static int box_restore_request(void *userdata, json_t *args, const char *token, char *err, size_t errlen)
+{
+	struct daemon *d = userdata;
+	int r = restore_child_request(&d->restore, args, token, err, errlen);
+	if (r == 0)
+		uv_async_send(&d->wake);
+	return r;
+}
+
+static void box_restore_ended(void *userdata, bool ok)
+{
+	struct daemon *d = userdata;
+	if (!ok) {
+		api_box_restore_end();
+		sched_kick(d->sched);
+		return;
+	}
+	notify_status("box restored: re-executing on the restored store");
+	d->restore_reexec = true;
 	uv_stop(d->loop);
 }
 
@@ -331,12 +401,23 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	if (!d.cfg.engine_socket && docker_host && *docker_host && !config_docker_host_socket())
 		log_warn("DOCKER_HOST=%s ignored: boxd reaches the engine over a unix socket only", docker_host);
 
-	int r = host_id_get(d.host, sizeof(d.host));
+	const char *host_source = NULL;
+	int r = host_id_get_from(d.host_id, sizeof(d.host_id), &host_source);
+	if (r == -EINVAL) {
+		log_error("this host's id '%s' (from %s) is not a valid host id: set [host] id to 1 to %d letters, "
+			  "digits, '.', '_' or '-'", d.host_id, host_source, HOST_ID_MAX);
+		return 1;
+	}
+	if (r >= 0)
+		r = host_owner_id_get(d.host, sizeof(d.host));
 	ssize_t n = readlink("/proc/self/exe", d.self_exe, sizeof(d.self_exe) - 1);
 	if (r < 0 || n <= 0) {
 		log_error("cannot identify this host or this program");
 		return 1;
 	}
+	if (strcmp(host_source, "/proc/sys/kernel/random/boot_id") == 0)
+		log_warn("no /etc/machine-id: this host's id is its boot id, so after a reboot it is a new host "
+			 "(its apps stay placed on the old one): set [host] id");
 	d.self_exe[n] = '\0';
 	char serr[600];
 	if (state_dir_secure(&d.cfg, serr, sizeof(serr)) < 0) {
@@ -345,6 +426,22 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	}
 	if (boxd_open_store(&d.cfg, false, &d.store) < 0 || boxd_open_store(&d.cfg, true, &d.lock_store) < 0)
 		return 1;
+	/* One host id, one daemon: before anything is reaped or adopted
+	 * (another owner of our host id looks like our own earlier boot). */
+	char other[LOCK_HOST_MAX];
+	int64_t other_age = 0;
+	int r_other = hosts_other_owner(d.store, d.host_id, d.host, other, sizeof(other), &other_age);
+	if (r_other == 1) {
+		log_error("host id %s is in use by another boxd (owner id %s, heartbeat %lld ms ago) sharing this "
+			  "store: give each host its own [host] id (or its own /etc/machine-id); if this host has just "
+			  "rebooted, start again in %d s",
+			  d.host_id, other, (long long)other_age, HOSTS_LEASE_MS / 1000);
+		return 1;
+	}
+	if (r_other < 0)
+		log_warn("cannot check that host id %s is ours alone: %s", d.host_id, store_errmsg(d.store));
+	/* Before any worker starts (platformstart included): they ask it. */
+	serve_broker_start(&d.cfg, d.host, &d.broker);
 	/* The sftp container binds the roots rslave; only a shared root
 	 * passes later host mounts on to it. Not fatal: without it boxd works,
 	 * only without that propagation. */
@@ -383,6 +480,17 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	if (sched_new(&sco, &d.sched) < 0)
 		return 1;
 
+	/* In the hosts table before the API serves (GET /hosts lists this
+	 * host at once). */
+	d.started_wall_ms = now_wall_ms();
+	if (gethostname(d.host_name, sizeof(d.host_name) - 1) < 0)
+		d.host_name[0] = '\0';
+	if (d.cfg.host_api_url)
+		snprintf(d.api_url, sizeof(d.api_url), "%s", d.cfg.host_api_url);
+	else if (d.cfg.listen)
+		snprintf(d.api_url, sizeof(d.api_url), "%s://%s", d.cfg.tls_cert ? "https" : "http", d.cfg.listen);
+	heartbeat(&d, true);
+
 	/* Before anything new starts: re-adopt survivors, free what the dead
 	 * left behind. */
 	struct supervisor_reconcile_report rep = { 0 };
@@ -401,7 +509,8 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	if (store_get_backend(d.lock_store) != STORE_BACKEND_SQLITE && config_lease_ms(&d.cfg) == 0)
 		log_warn("[store] lease = 0: should this host die, other hosts sharing the database never free its locks");
 	else if (config_lease_ms(&d.cfg) > 0)
-		log_info("host %s: lock leases of %lld ms, renewed by each worker for its own locks", d.host,
+		log_info("host %s (owner id %s): lock leases of %lld ms, renewed by each worker for its own locks",
+			 d.host_id, d.host,
 			 (long long)config_lease_ms(&d.cfg));
 
 	/* Platform start (update/platformstart.h): its row exists before the
@@ -414,8 +523,10 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 		log_error("cannot queue the platformstart task: %s", store_errmsg(d.store));
 
 	char err[512];
-	struct api_opts ao = { .config = &d.cfg, .host = d.host, .started_at_ms = now_wall_ms(),
-			       .wake = wake_from_thread, .userdata = &d };
+	restore_child_init(&d.restore, d.loop, &d.cfg, g, d.self_exe, box_restore_ended, &d);
+	restore_child_at_start(&d.cfg);
+	struct api_opts ao = { .config = &d.cfg, .host = d.host_id, .owner_id = d.host, .started_at_ms = now_wall_ms(),
+			       .wake = wake_from_thread, .box_restore = box_restore_request, .userdata = &d };
 	if (api_server_start(&ao, &d.api, err, sizeof(err)) < 0) {
 		log_error("cannot start the API: %s", err);
 		return 1;
@@ -457,6 +568,8 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 
 	uv_run(d.loop, UV_RUN_DEFAULT);
 
+	/* Workers go on directly (and find the next daemon's broker). */
+	serve_broker_stop(d.broker);
 	api_server_stop(d.api);
 	supervisor_close(d.sv);
 	sched_close(d.sched);
@@ -468,6 +581,19 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	backup_schedule_release(&d.backup_schedule);
 	store_close(d.lock_store);
 	store_close(d.store);
+	if (d.restore_reexec) {
+		/* The store was replaced under this process: start again on it
+		 * (same pid; platformstart recreates the containers and sftp). */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		log_info("box restore: re-executing %s", d.self_exe);
+		fflush(NULL);
+		execv(d.self_exe, boxd_original_argv());
+		log_error("box restore: cannot re-execute %s: %s; start boxd again", d.self_exe, strerror(errno));
+		config_release(&d.cfg);
+		return 1;
+	}
 	if (d.reexec_task > 0) {
 		char rerr[1024];
 		update_reexec_exec(&d.cfg, d.reexec_task, d.reexec_exe, boxd_original_argv(), d.self_exe, rerr,

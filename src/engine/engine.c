@@ -311,6 +311,25 @@ static void begin(struct engine *e)
 	e->errmsg[0] = '\0';
 }
 
+/* GET `path` and parse its JSON answer into ret with `parse`; an answer
+ * that does not parse is parse_failed() for `what`. */
+static int get_parsed(struct engine *e, const char *path, const char *what, int (*parse)(json_t *root, void *ret),
+		      void *ret)
+{
+	json_t *root;
+	int r = call_json(e, "GET", path, NULL, e->timeout_ms, &root);
+	if (r < 0)
+		return r;
+	r = parse(root, ret);
+	json_decref(root);
+	return r < 0 ? parse_failed(e, r, what) : 0;
+}
+
+static int parse_version(json_t *root, void *ret) { return engine_parse_version(root, ret); }
+static int parse_image_list(json_t *root, void *ret) { return engine_parse_image_list(root, ret); }
+static int parse_image(json_t *root, void *ret) { return engine_parse_image(root, false, ret); }
+static int parse_container(json_t *root, void *ret) { return engine_parse_container_inspect(root, ret); }
+
 static int check_container(struct engine *e, const char *id)
 {
 	if (!engine_container_ref_valid(id))
@@ -476,16 +495,8 @@ int engine_ping(struct engine *e)
 
 int engine_version(struct engine *e, struct engine_version *ret)
 {
-	json_t *root;
-	int r;
-
 	begin(e);
-	r = call_json(e, "GET", API "/version", NULL, e->timeout_ms, &root);
-	if (r < 0)
-		return r;
-	r = engine_parse_version(root, ret);
-	json_decref(root);
-	return r < 0 ? parse_failed(e, r, "GET /version") : 0;
+	return get_parsed(e, API "/version", "GET /version", parse_version, ret);
 }
 
 int engine_is_podman(struct engine *e)
@@ -504,34 +515,19 @@ int engine_is_podman(struct engine *e)
 
 int engine_image_list(struct engine *e, struct engine_image_list *ret)
 {
-	json_t *root;
-	int r;
-
 	begin(e);
-	r = call_json(e, "GET", API "/images/json", NULL, e->timeout_ms, &root);
-	if (r < 0)
-		return r;
-	r = engine_parse_image_list(root, ret);
-	json_decref(root);
-	return r < 0 ? parse_failed(e, r, "GET /images/json") : 0;
+	return get_parsed(e, API "/images/json", "GET /images/json", parse_image_list, ret);
 }
 
 int engine_image_inspect(struct engine *e, const char *name, struct engine_image *ret)
 {
 	char path[700];
-	json_t *root;
-	int r;
 
 	begin(e);
 	if (!engine_image_ref_valid(name))
 		return set_error(e, -EINVAL, "bad image name \"%.64s\"", name ? name : "(null)");
 	snprintf(path, sizeof(path), API "/images/%s/json", name);
-	r = call_json(e, "GET", path, NULL, e->timeout_ms, &root);
-	if (r < 0)
-		return r;
-	r = engine_parse_image(root, false, ret);
-	json_decref(root);
-	return r < 0 ? parse_failed(e, r, "GET /images/{name}/json") : 0;
+	return get_parsed(e, path, "GET /images/{name}/json", parse_image, ret);
 }
 
 int engine_image_exists(struct engine *e, const char *name)
@@ -850,19 +846,12 @@ int engine_container_remove(struct engine *e, const char *id, unsigned flags)
 int engine_container_inspect(struct engine *e, const char *id, struct engine_container *ret)
 {
 	char path[700];
-	json_t *root;
-	int r;
 
 	begin(e);
 	if (check_container(e, id) < 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), API "/containers/%s/json", id);
-	r = call_json(e, "GET", path, NULL, e->timeout_ms, &root);
-	if (r < 0)
-		return r;
-	r = engine_parse_container_inspect(root, ret);
-	json_decref(root);
-	return r < 0 ? parse_failed(e, r, "GET /containers/{id}/json") : 0;
+	return get_parsed(e, path, "GET /containers/{id}/json", parse_container, ret);
 }
 
 int engine_container_list(struct engine *e, const char *const *labels, bool all, struct engine_container_list *ret)

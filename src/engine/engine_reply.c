@@ -188,6 +188,37 @@ int engine_parse_image(json_t *obj, bool from_list, struct engine_image *ret)
 	return 0;
 }
 
+/* A JSON array of objects (anything else in it is skipped) parsed one by
+ * one with `parse` into a calloc'ed array of `size`-byte elements. On a
+ * failure the elements parsed so far are `release`d and freed; -EBADMSG
+ * when root is no array. */
+static int parse_objects(json_t *root, size_t size, int (*parse)(json_t *obj, void *ret), void (*release)(void *),
+			 void **ret_v, size_t *ret_n)
+{
+	if (!json_is_array(root))
+		return -EBADMSG;
+	char *v = NULL;
+	size_t n = 0, i;
+	json_t *it;
+	if (json_array_size(root) > 0 && !(v = calloc(json_array_size(root), size)))
+		return -ENOMEM;
+	json_array_foreach(root, i, it) {
+		if (!json_is_object(it))
+			continue;
+		int r = parse(it, v + n * size);
+		if (r < 0) {
+			while (n > 0)
+				release(v + --n * size);
+			free(v);
+			return r;
+		}
+		n++;
+	}
+	*ret_v = v;
+	*ret_n = n;
+	return 0;
+}
+
 void engine_image_release(struct engine_image *img)
 {
 	if (!img)
@@ -197,32 +228,17 @@ void engine_image_release(struct engine_image *img)
 	*img = (struct engine_image){0};
 }
 
+static int parse_image_item(json_t *obj, void *ret) { return engine_parse_image(obj, true, ret); }
+static void release_image_item(void *img) { engine_image_release(img); }
+
 int engine_parse_image_list(json_t *root, struct engine_image_list *ret)
 {
-	struct engine_image_list l = {0};
-	size_t i;
-	json_t *it;
-	int r;
-
-	if (!json_is_array(root))
-		return -EBADMSG;
-	if (json_array_size(root) > 0) {
-		l.v = calloc(json_array_size(root), sizeof(*l.v));
-		if (!l.v)
-			return -ENOMEM;
-	}
-	json_array_foreach(root, i, it) {
-		if (!json_is_object(it))
-			continue;
-		r = engine_parse_image(it, true, &l.v[l.n]);
-		if (r < 0) {
-			engine_image_list_release(&l);
-			return r;
-		}
-		l.n++;
-	}
-	*ret = l;
-	return 0;
+	void *v;
+	size_t n;
+	int r = parse_objects(root, sizeof(*ret->v), parse_image_item, release_image_item, &v, &n);
+	if (r == 0)
+		*ret = (struct engine_image_list){ .v = v, .n = n };
+	return r;
 }
 
 void engine_image_list_release(struct engine_image_list *l)
@@ -309,32 +325,17 @@ fail:
 	return r;
 }
 
+static int parse_container_item(json_t *obj, void *ret) { return parse_container_summary(obj, ret); }
+static void release_container_item(void *c) { engine_container_release(c); }
+
 int engine_parse_container_list(json_t *root, struct engine_container_list *ret)
 {
-	struct engine_container_list l = {0};
-	size_t i;
-	json_t *it;
-	int r;
-
-	if (!json_is_array(root))
-		return -EBADMSG;
-	if (json_array_size(root) > 0) {
-		l.v = calloc(json_array_size(root), sizeof(*l.v));
-		if (!l.v)
-			return -ENOMEM;
-	}
-	json_array_foreach(root, i, it) {
-		if (!json_is_object(it))
-			continue;
-		r = parse_container_summary(it, &l.v[l.n]);
-		if (r < 0) {
-			engine_container_list_release(&l);
-			return r;
-		}
-		l.n++;
-	}
-	*ret = l;
-	return 0;
+	void *v;
+	size_t n;
+	int r = parse_objects(root, sizeof(*ret->v), parse_container_item, release_container_item, &v, &n);
+	if (r == 0)
+		*ret = (struct engine_container_list){ .v = v, .n = n };
+	return r;
 }
 
 void engine_container_release(struct engine_container *c)

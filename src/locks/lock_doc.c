@@ -118,6 +118,10 @@ int lock_doc_parse(const char *text, struct lock_doc *ret, char *errbuf, size_t 
 	/* Format 2 (lock_doc_text.c) is what lock_doc_format() writes; a
 	 * JSON document is what boxd wrote before (and the empty document of
 	 * schema migration 1): read both. */
+	if (text && strncmp(text, LOCK_DOC_SPLIT_MAGIC, strlen(LOCK_DOC_SPLIT_MAGIC)) == 0) {
+		snprintf(errbuf, errlen, "a format 3 document is read with its base row (locks.c)");
+		return -EBADMSG;
+	}
 	if (text && strncmp(text, LOCK_DOC_TEXT_PREFIX, strlen(LOCK_DOC_TEXT_PREFIX)) == 0)
 		return lock_doc_text_parse(text, ret, errbuf, errlen);
 	return parse_json(text, ret, errbuf, errlen);
@@ -808,11 +812,12 @@ static int acquire(struct lock_doc *doc, const struct lock_owner *owner, const s
 	if (mine) {
 		/* Compared without subtracting: expires_ms comes from the stored
 		 * document and may be anything. The ticket's lease (another
-		 * host's reason to reap it) is refreshed by the same rule: the
-		 * waiter keeps its own ticket alive. */
+		 * host's reason to reap it) is refreshed once a tenth of it has
+		 * passed, as a holder's renewal thread does: a commit stall
+		 * that a holder rides out must not get a waiter reaped. */
 		int64_t lease = owner->lease_expires_ms > now_ms ? owner->lease_expires_ms - now_ms : 0;
 		if (mine->expires_ms < now_ms + ttl_ms * 2 / 3 ||
-		    (lease > 0 && mine->owner.lease_expires_ms < now_ms + lease * 2 / 3)) {
+		    (lease > 0 && mine->owner.lease_expires_ms < now_ms + lease - lease / 10)) {
 			mine->expires_ms = now_ms + ttl_ms;
 			if (lease > 0)
 				mine->owner.lease_expires_ms = owner->lease_expires_ms;

@@ -1,8 +1,9 @@
 /* lock_doc.h — the lock document and the pure functions that change it.
  *
- * boxd keeps every held lock, and the queue of waiters, in one JSON document
- * in one database row (see locks.h for the compare-and-swap loop that reads
- * and writes it). Everything here is pure: no I/O, no clock, no /proc. Time
+ * boxd keeps every held lock, and the queue of waiters, in one document in
+ * the lock row of the database (a big one split over that row and a base row,
+ * lock_doc_text.h; see locks.h for the compare-and-swap loop that reads and
+ * writes it). Everything here is pure: no I/O, no clock, no /proc. Time
  * comes in as `now_ms` (the database's clock) and liveness of owners as a
  * callback, so the rules can be tested exhaustively.
  *
@@ -194,7 +195,9 @@ int lock_doc_format(const struct lock_doc *doc, char **ret);
  * formatting copies the lines of the leading entries that did not change,
  * so a change costs memory copies per entry rather than parsing and
  * printing (the document itself is read and written whole, as before).
- * This forgets it: the next parse and format do the whole work (tests
+ * This forgets it, and the base of a split document (lock_doc_text.h,
+ * format 3) kept by this thread: the next parse and format do the whole
+ * work, and the next read of a split document reads its base row (tests
  * compare the two ways). */
 void lock_doc_cache_drop(void);
 
@@ -215,8 +218,8 @@ int lock_doc_text_as_json(const char *text, char **ret, char *errbuf, size_t err
  * set to the ticket taken; pass it back on each later call. If refused, the
  * ticket is created or kept (and its expiry pushed to now + ttl_ms when less
  * than two thirds of the ttl is left, so that a poll that changes nothing
- * leaves the document byte-identical; likewise its lease, to the owner's
- * lease_expires_ms, when less than two thirds of the lease is left). If granted, the ticket is removed. A
+ * leaves the document byte-identical; its lease is pushed to the owner's
+ * lease_expires_ms once a tenth of the lease has passed, as holders' are). If granted, the ticket is removed. A
  * ticket that has expired and been pruned is replaced by a new one at the
  * back of the queue.
  *

@@ -49,6 +49,7 @@ struct cache {
 	size_t *h_off, *t_off; /* start of each holder / ticket line, and one past the last */
 	char (*hosts)[LOCK_HOST_MAX];
 	size_t n_hosts;
+	char *split_text; /* the last format 3 text parsed (and verified) or formatted */
 };
 
 static pthread_key_t cache_key;
@@ -57,6 +58,7 @@ static bool cache_ready;
 
 static void cache_clear(struct cache *c)
 {
+	free(c->split_text);
 	free(c->text);
 	lock_doc_release(&c->doc);
 	free(c->h_off);
@@ -132,7 +134,10 @@ static bool waiter_same(const struct lock_waiter *a, const struct lock_waiter *b
 static void cache_fill(struct cache *c, const char *text, size_t len, const struct lock_doc *doc, size_t *h_off,
 		       char (*hosts)[LOCK_HOST_MAX], size_t n_hosts)
 {
+	char *split_text = c->split_text;
+	c->split_text = NULL;
 	cache_clear(c);
+	c->split_text = split_text;
 	c->text = malloc(len + 1);
 	if (!c->text || doc_copy(doc, &c->doc) < 0) {
 		free(h_off);
@@ -196,11 +201,22 @@ drop:
 	cache_clear(c);
 }
 
+static void base_drop(void);
+
 void lock_doc_cache_drop(void)
 {
 	struct cache *c = cache_get();
 	if (c)
 		cache_clear(c);
+	base_drop();
+}
+
+static void split_seen(struct cache *c, const char *text)
+{
+	if (!c)
+		return;
+	free(c->split_text);
+	c->split_text = strdup(text);
 }
 
 /* ---- writing -------------------------------------------------------------- */
@@ -751,7 +767,7 @@ int lock_doc_text_salvage(const char *text, struct lock_doc *doc, int *ret_dropp
 	struct host_table hosts = { 0 };
 	int dropped = 0;
 	size_t ml = strlen(LOCK_DOC_TEXT_MAGIC);
-	if (strncmp(text, LOCK_DOC_TEXT_MAGIC, ml) == 0) {
+	if (strncmp(text, LOCK_DOC_TEXT_MAGIC, ml) == 0 || strncmp(text, LOCK_DOC_SPLIT_MAGIC, ml) == 0) {
 		int64_t next;
 		in.p += ml;
 		if (read_i64(&in, &next, "") == 0 && next > doc->next_ticket && next < INT64_MAX)
@@ -795,4 +811,495 @@ int lock_doc_text_salvage(const char *text, struct lock_doc *doc, int *ret_dropp
 nomem:
 	free(hosts.v);
 	return -ENOMEM;
+}
+
+/* ---- format 3 ------------------------------------------------------------------ */
+
+static bool owner_equal(const struct lock_owner *a, const struct lock_owner *b)
+{
+	return lock_owner_same(a, b) && a->acquired_at_ms == b->acquired_at_ms &&
+	       a->lease_expires_ms == b->lease_expires_ms;
+}
+
+static bool req_equal(const struct lock_req *a, const struct lock_req *b)
+{
+	return a->mode == b->mode && strcmp(a->name, b->name) == 0;
+}
+
+/* The same entry (it may have changed): one entry per owner and name. */
+static bool holder_same_entry(const struct lock_holder *a, const struct lock_holder *b)
+{
+	return strcmp(a->lock.name, b->lock.name) == 0 && lock_owner_same(&a->owner, &b->owner);
+}
+
+static bool holder_equal(const struct lock_holder *a, const struct lock_holder *b)
+{
+	return req_equal(&a->lock, &b->lock) && owner_equal(&a->owner, &b->owner);
+}
+
+static bool waiter_equal(const struct lock_waiter *a, const struct lock_waiter *b)
+{
+	if (a->ticket == b->ticket && a->expires_ms == b->expires_ms && a->n_locks == b->n_locks &&
+	    memcmp(&a->owner, &b->owner, sizeof(a->owner)) == 0 &&
+	    memcmp(a->locks, b->locks, a->n_locks * sizeof(*a->locks)) == 0)
+		return true; /* a copy, byte for byte */
+	if (a->ticket != b->ticket || a->expires_ms != b->expires_ms || a->n_locks != b->n_locks ||
+	    !owner_equal(&a->owner, &b->owner))
+		return false;
+	for (size_t i = 0; i < a->n_locks; i++)
+		if (!req_equal(&a->locks[i], &b->locks[i]))
+			return false;
+	return true;
+}
+
+/* How the document's entries map onto the base's: for base entry j,
+ * map[j] = -1 gone, -2 unchanged, else the document's index that replaces
+ * it; the document's entries from *ret_tail on come after the base's.
+ * Matching in order: the pure functions keep the order of entries (a grant
+ * appends, a removal closes the gap, a change is in place), so this finds
+ * the few lines that changed; any other order still gives a correct (only
+ * longer) text, because every document entry not matched in order goes to
+ * the tail, behind every base entry it matched. */
+static void match_holders(const struct lock_doc *doc, const struct lock_doc *base, int64_t *map, size_t *ret_tail)
+{
+	size_t i = 0;
+	for (size_t j = 0; j < base->n_holders; j++) {
+		/* A copy of the base's entry (the usual case) is equal byte for
+		 * byte: no need to compare field by field. */
+		if (i < doc->n_holders && memcmp(&doc->holders[i], &base->holders[j], sizeof(*doc->holders)) == 0) {
+			map[j] = -2;
+			i++;
+		} else if (i < doc->n_holders && holder_same_entry(&doc->holders[i], &base->holders[j])) {
+			map[j] = holder_equal(&doc->holders[i], &base->holders[j]) ? -2 : (int64_t)i;
+			i++;
+		} else {
+			map[j] = -1;
+		}
+	}
+	*ret_tail = i;
+}
+
+static void match_waiters(const struct lock_doc *doc, const struct lock_doc *base, int64_t *map, size_t *ret_tail)
+{
+	size_t i = 0;
+	for (size_t j = 0; j < base->n_waiters; j++) {
+		if (i < doc->n_waiters && doc->waiters[i].ticket == base->waiters[j].ticket &&
+		    lock_owner_same(&doc->waiters[i].owner, &base->waiters[j].owner)) {
+			map[j] = waiter_equal(&doc->waiters[i], &base->waiters[j]) ? -2 : (int64_t)i;
+			i++;
+		} else {
+			map[j] = -1;
+		}
+	}
+	*ret_tail = i;
+}
+
+int lock_doc_split_format(const struct lock_doc *doc, const struct lock_doc *base, int slot, int64_t nonce, char **ret,
+			  size_t *ret_changes)
+{
+	size_t nbh = base->n_holders, nbt = base->n_waiters, h_tail, t_tail, changes = 0, idx;
+	int64_t *map = malloc((nbh + nbt + 1) * sizeof(*map));
+	if (!map)
+		return -ENOMEM;
+	int64_t *hmap = map, *tmap = map + nbh;
+	match_holders(doc, base, hmap, &h_tail);
+	match_waiters(doc, base, tmap, &t_tail);
+	/* Hosts in order of first use by the lines written. */
+	struct hosts hosts = { 0 };
+	int r = 0;
+	for (size_t j = 0; j < nbh && r >= 0; j++)
+		if (hmap[j] >= 0)
+			r = hosts_index(&hosts, doc->holders[hmap[j]].owner.host, true, &idx);
+	for (size_t j = 0; j < nbt && r >= 0; j++)
+		if (tmap[j] >= 0)
+			r = hosts_index(&hosts, doc->waiters[tmap[j]].owner.host, true, &idx);
+	for (size_t i = h_tail; i < doc->n_holders && r >= 0; i++)
+		r = hosts_index(&hosts, doc->holders[i].owner.host, true, &idx);
+	for (size_t i = t_tail; i < doc->n_waiters && r >= 0; i++)
+		r = hosts_index(&hosts, doc->waiters[i].owner.host, true, &idx);
+	struct out o = { 0 };
+	if (r < 0)
+		goto out;
+	out_reserve(&o, 128 + 48 * hosts.n);
+	out_str(&o, LOCK_DOC_SPLIT_MAGIC);
+	out_i64(&o, doc->next_ticket);
+	out_sp_i64(&o, slot);
+	out_sp_i64(&o, nonce);
+	out_bytes(&o, " ", 1);
+	out_u64(&o, nbh);
+	out_bytes(&o, " ", 1);
+	out_u64(&o, nbt);
+	out_bytes(&o, "\n", 1);
+	for (size_t i = 0; i < hosts.n; i++) {
+		out_bytes(&o, "@", 1);
+		out_host(&o, hosts.v[i]);
+		out_bytes(&o, "\n", 1);
+	}
+	for (size_t j = 0; j < nbh; j++) {
+		if (hmap[j] == -2)
+			continue;
+		changes++;
+		out_bytes(&o, hmap[j] == -1 ? "-H " : "=H ", 3);
+		out_u64(&o, j);
+		if (hmap[j] >= 0) {
+			const struct lock_holder *h = &doc->holders[hmap[j]];
+			hosts_index(&hosts, h->owner.host, false, &idx);
+			out_req(&o, &h->lock);
+			out_owner(&o, &h->owner, idx);
+		}
+		out_bytes(&o, "\n", 1);
+	}
+	for (size_t j = 0; j < nbt; j++) {
+		if (tmap[j] == -2)
+			continue;
+		changes++;
+		out_bytes(&o, tmap[j] == -1 ? "-T " : "=T ", 3);
+		out_u64(&o, j);
+		if (tmap[j] >= 0) {
+			const struct lock_waiter *w = &doc->waiters[tmap[j]];
+			hosts_index(&hosts, w->owner.host, false, &idx);
+			/* out_waiter() without its leading "T" */
+			struct out line = { 0 };
+			out_waiter(&line, w, idx);
+			if (line.failed)
+				o.failed = true;
+			else
+				out_bytes(&o, line.data + 1, line.len - 2);
+			free(line.data);
+		}
+		out_bytes(&o, "\n", 1);
+	}
+	for (size_t i = h_tail; i < doc->n_holders; i++, changes++) {
+		hosts_index(&hosts, doc->holders[i].owner.host, false, &idx);
+		out_holder(&o, &doc->holders[i], idx);
+	}
+	for (size_t i = t_tail; i < doc->n_waiters; i++, changes++) {
+		hosts_index(&hosts, doc->waiters[i].owner.host, false, &idx);
+		out_waiter(&o, &doc->waiters[i], idx);
+	}
+	r = o.failed || !o.data ? -ENOMEM : 0;
+out:
+	free(hosts.v);
+	free(map);
+	if (r < 0) {
+		free(o.data);
+		return r;
+	}
+	split_seen(cache_get(), o.data);
+	*ret = o.data;
+	if (ret_changes)
+		*ret_changes = changes;
+	return 0;
+}
+
+static int read_split_header(struct in *in, int64_t *next, int64_t *slot, int64_t *nonce, uint64_t *nbh,
+			     uint64_t *nbt)
+{
+	size_t ml = strlen(LOCK_DOC_SPLIT_MAGIC);
+	if (strncmp(in->p, LOCK_DOC_SPLIT_MAGIC, ml) != 0)
+		return fail(in, "expected \"%s\"", LOCK_DOC_SPLIT_MAGIC "NEXT_TICKET SLOT NONCE HOLDERS TICKETS");
+	in->p += ml;
+	int r;
+	if ((r = read_i64(in, next, "nextTicket")) < 0 || (r = sp_i64(in, slot, "base slot")) < 0 ||
+	    (r = sp_i64(in, nonce, "base nonce")) < 0 || (r = sp_u64(in, nbh, "base holders")) < 0 ||
+	    (r = sp_u64(in, nbt, "base tickets")) < 0 || (r = expect(in, '\n', "the end of the line")) < 0)
+		return r;
+	if (*slot < 2 || *slot > INT32_MAX)
+		return fail(in, "base slot out of range");
+	return 0;
+}
+
+int lock_doc_split_ref(const char *text, int *ret_slot, int64_t *ret_nonce)
+{
+	struct in in = { .p = text, .line = 1 };
+	int64_t next, slot, nonce;
+	uint64_t nbh, nbt;
+	int r = read_split_header(&in, &next, &slot, &nonce, &nbh, &nbt);
+	if (r < 0)
+		return r;
+	*ret_slot = (int)slot;
+	*ret_nonce = nonce;
+	return 0;
+}
+
+/* "-X IDX" or "=X IDX": the index, ascending and below n. */
+static int read_base_index(struct in *in, size_t n, int64_t prev, uint64_t *ret)
+{
+	in->p += 2;
+	int r = sp_u64(in, ret, "base index");
+	if (r < 0)
+		return r;
+	if (*ret >= n)
+		return fail(in, "base index %llu is past the base's %zu entries", (unsigned long long)*ret, n);
+	if ((int64_t)*ret <= prev)
+		return fail(in, "base indexes must ascend");
+	return 0;
+}
+
+int lock_doc_split_parse(const char *text, const struct lock_doc *base, struct lock_doc *ret, char *errbuf,
+			 size_t errlen)
+{
+	struct in in = { .p = text, .line = 1, .errbuf = errbuf, .errlen = errlen };
+	struct host_table hosts = { 0 };
+	struct lock_doc doc, tail;
+	lock_doc_init(&doc);
+	lock_doc_init(&tail);
+	int64_t next, slot, nonce, prev;
+	uint64_t nbh, nbt, j;
+	size_t nb = base->n_holders + base->n_waiters;
+	/* Per base entry: -2 unchanged, -1 gone, else the replacement's index
+	 * in `tail` (holders and waiters counted apart). */
+	int64_t *map = NULL;
+	int r = read_split_header(&in, &next, &slot, &nonce, &nbh, &nbt);
+	if (r < 0)
+		goto out;
+	if (nbh != base->n_holders || nbt != base->n_waiters) {
+		r = fail(&in, "the base has %zu holders and %zu tickets, not %llu and %llu", base->n_holders,
+			 base->n_waiters, (unsigned long long)nbh, (unsigned long long)nbt);
+		goto out;
+	}
+	map = malloc((nb + 1) * sizeof(*map));
+	if (!map) {
+		r = fail(&in, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < nb; k++)
+		map[k] = -2;
+	int64_t *hmap = map, *tmap = map + nbh;
+	size_t want_h = 0, want_t = 0;
+	for (const char *nl = strchr(in.p, '\n'); nl; nl = strchr(nl + 1, '\n')) {
+		want_h += nl[1] == 'H' || (nl[1] == '=' && nl[2] == 'H');
+		want_t += nl[1] == 'T' || (nl[1] == '=' && nl[2] == 'T');
+	}
+	tail.holders = malloc((want_h ? want_h : 1) * sizeof(*tail.holders));
+	tail.waiters = malloc((want_t ? want_t : 1) * sizeof(*tail.waiters));
+	if (!tail.holders || !tail.waiters) {
+		r = fail(&in, "out of memory");
+		goto out;
+	}
+	for (in.line = 2; *in.p == '@'; in.line++)
+		if ((r = read_host(&in, &hosts)) < 0)
+			goto out;
+	for (prev = -1; in.p[0] == '-' || (in.p[0] == '=' && in.p[1] == 'H'); in.line++) {
+		if (in.p[1] != 'H')
+			break;
+		bool gone = in.p[0] == '-';
+		if ((r = read_base_index(&in, nbh, prev, &j)) < 0)
+			goto out;
+		prev = (int64_t)j;
+		if (gone) {
+			hmap[j] = -1;
+		} else {
+			in.p--; /* read_holder() skips one byte, the 'H' it expects */
+			if ((r = read_holder(&in, &hosts, &tail.holders[tail.n_holders])) < 0)
+				goto out;
+			hmap[j] = (int64_t)tail.n_holders++;
+			continue;
+		}
+		if ((r = expect(&in, '\n', "the end of the line")) < 0)
+			goto out;
+	}
+	for (prev = -1; (in.p[0] == '-' || in.p[0] == '=') && in.p[1] == 'T'; in.line++) {
+		bool gone = in.p[0] == '-';
+		if ((r = read_base_index(&in, nbt, prev, &j)) < 0)
+			goto out;
+		prev = (int64_t)j;
+		if (gone) {
+			tmap[j] = -1;
+			if ((r = expect(&in, '\n', "the end of the line")) < 0)
+				goto out;
+			continue;
+		}
+		in.p--;
+		r = read_ticket(&in, &hosts, &tail.waiters[tail.n_waiters]);
+		tail.n_waiters++;
+		if (r < 0)
+			goto out;
+		tmap[j] = (int64_t)tail.n_waiters - 1;
+	}
+	size_t repl_h = tail.n_holders, repl_t = tail.n_waiters;
+	for (; *in.p == 'H'; in.line++) {
+		if ((r = read_holder(&in, &hosts, &tail.holders[tail.n_holders])) < 0)
+			goto out;
+		tail.n_holders++;
+	}
+	for (; *in.p == 'T'; in.line++) {
+		r = read_ticket(&in, &hosts, &tail.waiters[tail.n_waiters]);
+		tail.n_waiters++;
+		if (r < 0)
+			goto out;
+	}
+	if (*in.p) {
+		r = fail(&in, "expected a host (@), base change (-/=), holder (H) or ticket (T) line, in that order");
+		goto out;
+	}
+	/* The document: base entries in order, changed in place, then the tail. */
+	doc.next_ticket = next;
+	doc.holders = malloc((nbh + tail.n_holders - repl_h + 1) * sizeof(*doc.holders));
+	doc.waiters = malloc((nbt + tail.n_waiters - repl_t + 1) * sizeof(*doc.waiters));
+	if (!doc.holders || !doc.waiters) {
+		r = fail(&in, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < nbh; k++) {
+		if (hmap[k] == -2)
+			doc.holders[doc.n_holders++] = base->holders[k];
+		else if (hmap[k] >= 0)
+			doc.holders[doc.n_holders++] = tail.holders[hmap[k]];
+	}
+	for (size_t k = repl_h; k < tail.n_holders; k++)
+		doc.holders[doc.n_holders++] = tail.holders[k];
+	for (size_t k = 0; k < nbt; k++) {
+		struct lock_waiter *dst = &doc.waiters[doc.n_waiters];
+		if (tmap[k] == -1)
+			continue;
+		if (tmap[k] >= 0) { /* taken from the tail: its locks move */
+			*dst = tail.waiters[tmap[k]];
+			tail.waiters[tmap[k]].locks = NULL;
+			tail.waiters[tmap[k]].n_locks = 0;
+		} else {
+			*dst = base->waiters[k];
+			dst->locks = malloc(dst->n_locks * sizeof(*dst->locks));
+			if (!dst->locks) {
+				r = fail(&in, "out of memory");
+				goto out;
+			}
+			memcpy(dst->locks, base->waiters[k].locks, dst->n_locks * sizeof(*dst->locks));
+		}
+		doc.n_waiters++;
+	}
+	for (size_t k = repl_t; k < tail.n_waiters; k++) {
+		doc.waiters[doc.n_waiters++] = tail.waiters[k];
+		tail.waiters[k].locks = NULL;
+		tail.waiters[k].n_locks = 0;
+	}
+	/* Verified once per text and thread, like format 2's cache: a text
+	 * this thread parsed or formatted before names the same base (its
+	 * nonce) and the same changes, so the same document. */
+	struct cache *c = cache_get();
+	if (!c || !c->split_text || strcmp(c->split_text, text) != 0) {
+		r = lock_doc_verify(&doc, errbuf, errlen);
+		if (r < 0)
+			goto out;
+		split_seen(c, text);
+	}
+	*ret = doc;
+	lock_doc_init(&doc);
+out:
+	lock_doc_release(&doc);
+	lock_doc_release(&tail);
+	free(hosts.v);
+	free(map);
+	return r;
+}
+
+/* ---- the base, per thread ---------------------------------------------------- */
+
+struct base_cache {
+	int slot;
+	int64_t nonce;
+	bool valid;
+	struct lock_doc doc;
+	char *kept_text;       /* format 3 text that `kept` is the document of */
+	struct lock_doc kept;
+};
+
+static pthread_key_t base_key;
+static pthread_once_t base_once = PTHREAD_ONCE_INIT;
+static bool base_ready;
+
+static void base_destroy(void *v)
+{
+	struct base_cache *b = v;
+	free(b->kept_text);
+	lock_doc_release(&b->kept);
+	lock_doc_release(&b->doc);
+	free(b);
+}
+
+static void base_key_init(void) { base_ready = pthread_key_create(&base_key, base_destroy) == 0; }
+
+static struct base_cache *base_get(void)
+{
+	pthread_once(&base_once, base_key_init);
+	if (!base_ready)
+		return NULL;
+	struct base_cache *b = pthread_getspecific(base_key);
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (b && pthread_setspecific(base_key, b) != 0) {
+			free(b);
+			b = NULL;
+		}
+		if (b) {
+			lock_doc_init(&b->doc);
+			lock_doc_init(&b->kept);
+		}
+	}
+	return b;
+}
+
+static void kept_drop(struct base_cache *b)
+{
+	free(b->kept_text);
+	b->kept_text = NULL;
+	lock_doc_release(&b->kept);
+}
+
+int lock_doc_split_take(const char *text, struct lock_doc *ret)
+{
+	struct base_cache *b = base_get();
+	if (!b || !b->kept_text || strcmp(b->kept_text, text) != 0)
+		return -ENOENT;
+	*ret = b->kept;
+	lock_doc_init(&b->kept);
+	free(b->kept_text);
+	b->kept_text = NULL;
+	return 0;
+}
+
+void lock_doc_split_keep(const char *text, struct lock_doc *doc)
+{
+	struct base_cache *b = base_get();
+	if (b) {
+		kept_drop(b);
+		b->kept_text = strdup(text);
+		if (b->kept_text) {
+			b->kept = *doc;
+			lock_doc_init(doc);
+			return;
+		}
+	}
+	lock_doc_release(doc);
+}
+
+static void base_drop(void)
+{
+	struct base_cache *b = base_get();
+	if (b) {
+		lock_doc_release(&b->doc);
+		b->valid = false;
+		kept_drop(b);
+	}
+}
+
+const struct lock_doc *lock_doc_base_cached(int slot, int64_t nonce)
+{
+	struct base_cache *b = base_get();
+	return b && b->valid && b->slot == slot && b->nonce == nonce ? &b->doc : NULL;
+}
+
+const struct lock_doc *lock_doc_base_keep(int slot, int64_t nonce, const struct lock_doc *base)
+{
+	struct base_cache *b = base_get();
+	if (!b)
+		return NULL;
+	lock_doc_release(&b->doc);
+	b->valid = false;
+	if (doc_copy(base, &b->doc) < 0)
+		return NULL;
+	b->slot = slot;
+	b->nonce = nonce;
+	b->valid = true;
+	return &b->doc;
 }

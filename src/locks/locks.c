@@ -5,15 +5,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "../common/proc.h"
 #include "../common/array.h"
 #include "../common/timeutil.h"
+#include "lock_doc_text.h"
 #include "lock_wake.h"
+#include "locks_batch.h"
 
 #define LOCK_ROW_ID 1
-#define DEFAULT_TICKET_TTL_MS 10000
+/* A waiter refreshes its ticket every third of this: a write per waiter
+ * every 10 s. A dead waiter of this host is reaped by pid long before it
+ * expires; the expiry is the net for one that cannot be probed. */
+#define DEFAULT_TICKET_TTL_MS 30000
 #define REAP_INTERVAL_MS 1000
 #define POLL_MIN_US 100
 #define POLL_MAX_US 2000
@@ -21,10 +27,41 @@
  * one a release hands the lock to. */
 #define POLL_NEXT_MAX_US 200
 
-/* With same-host wake-ups (SQLite, lock_wake.h) a waiter sleeps until a
- * change bumps the counter; this bounds the sleep for writers that cannot
- * bump it (a process of another user) and for the ticket's own refresh. */
-#define WAKE_POLL_MAX_US 100000
+/* With wake-ups (SQLite's futex word, PostgreSQL's LISTEN) a waiter sleeps
+ * until a change wakes it; this bounds the sleep, a net for writers that
+ * cannot wake it (a process of another user that cannot open the futex
+ * file). Every wake-up costs: 50 waiters woken every 100 ms took 4% of a
+ * core on this 2-CPU VM (make bench, "CPU of 50 tasks waiting"). */
+#define WAKE_POLL_MAX_US 10000000
+/* A reap reads /proc for every owner in the document: with N waiters each
+ * reaping once a second that is N² reads a second (50 waiters: 2,500 /proc
+ * reads, a quarter of a core). A waiter woken by the futex word (lock_wake.h)
+ * reaps once a second only when it is next in line (only holders in front
+ * of it: it is the one a dead holder blocks, and its reap removes dead
+ * waiters too) or when the document has owners of other hosts (their
+ * leases expire only by the database's clock: a reap is how they go). The
+ * others reap this many times less often (30 s, the ticket's life: a dead
+ * head of the queue is gone by then anyway). The daemon releases a dead
+ * worker's locks at once (supervisor); these reaps are the net for a host
+ * whose daemon is gone. (Before the server stores had the word, their
+ * waiters reaped every second, and on PostgreSQL that periodic attempt
+ * sped t0100 up, 95 ops/s against 50, not understood; with the word, t0100
+ * on each store: docs/ARCHITECTURE.md, "Lock wake-ups".) */
+#define QUEUED_REAP_FACTOR 30
+/* PostgreSQL waiters poll for this long before they LISTEN: a notice comes
+ * later than a 2 ms poll sees the change (the server signals the idle
+ * listener after the commit), and LISTEN + UNLISTEN are two round trips.
+ * Measured with lockbench, 8 processes on one name: LISTEN from the start
+ * 47-60 pairs/s, hand-off p50 12-16 ms; polling 77-100 pairs/s, 6-7 ms;
+ * LISTEN after 100 ms 98-116 pairs/s. 500 ms keeps the lock torture's
+ * hand-offs (longest wait ~1.4 s) on polling. Short hand-offs poll; long
+ * waits (a task behind a backup) sleep. */
+#define LISTEN_AFTER_MS 500
+/* MariaDB has no notices: a waiter whose document has owners of other
+ * hosts polls for their changes, as above for its first LISTEN_AFTER_MS,
+ * then at most this far apart (50 reads a second; its own host's changes
+ * still wake it at once). */
+#define REMOTE_POLL_MAX_US 20000
 
 static struct locks_stats stats;
 
@@ -38,7 +75,7 @@ void locks_stats_get(struct locks_stats *ret) { *ret = stats; }
 int lock_owner_self(struct lock_owner *ret, int64_t task_id)
 {
 	struct lock_owner o = { .task_id = task_id, .pid = (int32_t)getpid() };
-	int r = host_id_get(o.host, sizeof(o.host));
+	int r = host_owner_id_get(o.host, sizeof(o.host));
 	if (r < 0)
 		return r;
 	r = proc_start_time(getpid(), &o.start_time);
@@ -97,19 +134,243 @@ static int read_row(struct store *s, int64_t *ret_version, char **ret_text)
 	return read_row_now(s, ret_version, ret_text, NULL);
 }
 
-static int parse_row(struct store *s, const char *text, struct lock_doc *doc)
+/* ---- the stored document: one row, or split over two ---------------------
+ *
+ * A document of SPLIT_MIN_ENTRIES entries or more is stored split (format
+ * 3, lock_doc_text.h): its base in a row of its own (locks.id 2 or 3,
+ * version = the base's nonce) and, in the lock row, what changed since.
+ * A change writes those few lines; the base is written again (into the
+ * other slot, in the same transaction as the lock row) once the changes
+ * pass SPLIT_MAX_CHANGES or SPLIT_MAX_ROW_BYTES, so a change costs about
+ * the same whatever the size of the document (issue 18's K sweep; the
+ * numbers are in docs/ARCHITECTURE.md). Below JOIN_BELOW_ENTRIES the
+ * document goes back to one row. The lock row stays the one compare-and-
+ * swap: its version moves with every change, and a base is never changed
+ * once written (a new one gets a new nonce), so a reader that found the
+ * lock row can always tell whether the base it reads is the one named. */
+#define SPLIT_MIN_ENTRIES 64
+#define JOIN_BELOW_ENTRIES 32
+#define SPLIT_MAX_CHANGES 48
+/* The lock row stays within one SQLite page (4 KiB). */
+#define SPLIT_MAX_ROW_BYTES 3072
+#define BASE_READ_TRIES 8
+
+struct stored {
+	bool split;
+	int slot;
+	int64_t nonce;
+	const struct lock_doc *base; /* per-thread cache: valid until the next base is kept */
+};
+
+/* The base named (slot, nonce): from this thread's cache, else read.
+ * -ESTALE when the slot holds another base or none (it was replaced after
+ * the lock row was read: read again), -EBADMSG with errbuf if it does not
+ * parse. */
+static int read_base(struct store *s, int slot, int64_t nonce, const struct lock_doc **ret, char *errbuf,
+		     size_t errlen)
 {
-	char err[256];
-	int r = lock_doc_parse(text, doc, err, sizeof(err));
-	if (r == -EBADMSG)
-		return store_set_error(s, r,
-					      "lock document in row locks.id=1 does not parse: %s "
-					      "(nothing was changed; run `boxd locks repair` to fix it)",
-					      err);
+	const struct lock_doc *b = lock_doc_base_cached(slot, nonce);
+	if (b) {
+		*ret = b;
+		return 0;
+	}
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT version, data FROM locks WHERE id = ?", "i", (int64_t)slot);
+	if (r < 0)
+		return r;
+	r = store_step(st);
+	if (r == 1 && store_col_int64(st, 0) == nonce) {
+		const char *text = store_col_text(st, 1);
+		struct lock_doc doc;
+		char err[200];
+		r = lock_doc_parse(text ? text : "", &doc, err, sizeof(err));
+		if (r == -EBADMSG)
+			snprintf(errbuf, errlen, "its base in row locks.id=%d: %s", slot, err);
+		if (r >= 0) {
+			b = lock_doc_base_keep(slot, nonce, &doc);
+			lock_doc_release(&doc);
+			r = b ? 0 : -ENOMEM;
+		}
+	} else if (r >= 0) {
+		r = -ESTALE;
+	}
+	store_finalize(st);
+	if (r >= 0)
+		*ret = b;
 	return r;
 }
 
+/* The document of the lock row's text; *ret_stored says how it is stored.
+ * -ESTALE: its base was replaced meanwhile (read the row again). */
+static int compose(struct store *s, const char *text, bool take, struct lock_doc *doc, struct stored *ret_stored,
+		   char *errbuf, size_t errlen)
+{
+	*ret_stored = (struct stored){ 0 };
+	if (strncmp(text, LOCK_DOC_SPLIT_MAGIC, strlen(LOCK_DOC_SPLIT_MAGIC)) != 0)
+		return lock_doc_parse(text, doc, errbuf, errlen);
+	struct stored st = { .split = true };
+	int r = lock_doc_split_ref(text, &st.slot, &st.nonce);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "bad format 3 header");
+		return r;
+	}
+	r = read_base(s, st.slot, st.nonce, &st.base, errbuf, errlen);
+	if (r < 0)
+		return r;
+	/* A change that reads back the text it wrote takes the document it
+	 * kept (lock_doc_split_keep() in cas_x()). */
+	if (!take || lock_doc_split_take(text, doc) < 0)
+		r = lock_doc_split_parse(text, st.base, doc, errbuf, errlen);
+	if (r >= 0)
+		*ret_stored = st;
+	return r;
+}
+
+/* Read the lock row (and the database clock, with ret_now) and its
+ * document, the base too when it is split. */
+static int read_doc(struct store *s, bool in_tx, bool take, int64_t *ret_version, char **ret_text, int64_t *ret_now,
+		    struct lock_doc *doc, struct stored *ret_stored)
+{
+	for (int tries = 0;; tries++) {
+		int r = read_row_now(s, ret_version, ret_text, ret_now);
+		if (r < 0)
+			return r;
+		char err[256];
+		r = compose(s, *ret_text, take, doc, ret_stored, err, sizeof(err));
+		if (r == -ESTALE && tries + 1 < BASE_READ_TRIES && !in_tx) {
+			free(*ret_text);
+			*ret_text = NULL;
+			continue;
+		}
+		if (r == -ESTALE)
+			snprintf(err, sizeof(err), "its base row is missing or is not the one it names");
+		if (r == -ESTALE || r == -EBADMSG)
+			r = store_set_error(s, -EBADMSG,
+					    "lock document in row locks.id=1 does not parse: %s "
+					    "(nothing was changed; run `boxd locks repair` to fix it)",
+					    err);
+		if (r < 0) {
+			free(*ret_text);
+			*ret_text = NULL;
+		}
+		return r;
+	}
+}
+
+/* What a change writes. */
+struct write_plan {
+	char *text;      /* the lock row */
+	char *base_text; /* a new base, into base_slot with base_nonce; or NULL */
+	int base_slot;
+	int64_t base_nonce;
+	int drop_slot;   /* a base row no longer named, deleted (0: none) */
+};
+
+static void write_plan_release(struct write_plan *w)
+{
+	free(w->text);
+	free(w->base_text);
+	*w = (struct write_plan){ 0 };
+}
+
+static int64_t new_nonce(void)
+{
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint64_t)now_mono_ms() * 1000003u ^ (uint64_t)getpid() << 32;
+	v &= (uint64_t)INT64_MAX;
+	return v ? (int64_t)v : 1;
+}
+
+/* A new base: the whole document, and a lock row that changes nothing. */
+static int plan_new_base(const struct lock_doc *doc, const struct stored *st, struct write_plan *w)
+{
+	w->base_slot = st->split && st->slot == 2 ? 3 : 2;
+	w->base_nonce = new_nonce();
+	w->drop_slot = st->split ? st->slot : 0;
+	int r = lock_doc_format(doc, &w->base_text);
+	if (r < 0)
+		return r;
+	const struct lock_doc *kept = lock_doc_base_keep(w->base_slot, w->base_nonce, doc);
+	return lock_doc_split_format(doc, kept ? kept : doc, w->base_slot, w->base_nonce, &w->text, NULL);
+}
+
+static int plan_write(const struct lock_doc *doc, const struct stored *st, const char *old_text, struct write_plan *w)
+{
+	*w = (struct write_plan){ 0 };
+	size_t n = doc->n_holders + doc->n_waiters;
+	int r;
+	if (st->split && n >= JOIN_BELOW_ENTRIES) {
+		size_t changes = 0;
+		r = lock_doc_split_format(doc, st->base, st->slot, st->nonce, &w->text, &changes);
+		if (r < 0 || strcmp(w->text, old_text) == 0 ||
+		    (changes <= SPLIT_MAX_CHANGES && strlen(w->text) <= SPLIT_MAX_ROW_BYTES))
+			return r;
+	} else {
+		r = lock_doc_format(doc, &w->text);
+		if (r < 0 || strcmp(w->text, old_text) == 0 || n < SPLIT_MIN_ENTRIES) {
+			w->drop_slot = r >= 0 && st->split ? st->slot : 0;
+			return r;
+		}
+	}
+	free(w->text);
+	w->text = NULL;
+	return plan_new_base(doc, st, w);
+}
+
+/* The compare-and-swap of the lock row, then the base rows it names or no
+ * longer names (in the caller's transaction when there are any). 1 written,
+ * 0 lost the race, negative errno. */
+static int64_t write_plan_run(struct store *s, const struct write_plan *w, int64_t version)
+{
+	int64_t n = store_run(s, "UPDATE locks SET data = ?, version = version + 1 WHERE id = ? AND version = ?", "sii",
+			      w->text, (int64_t)LOCK_ROW_ID, version);
+	if (n == 1 && w->base_text) {
+		/* DELETE and INSERT, not UPDATE: PostgreSQL's trigger NOTIFYs
+		 * updates of the lock table, and this commit NOTIFYs once. */
+		int64_t m = store_run(s, "DELETE FROM locks WHERE id = ?", "i", (int64_t)w->base_slot);
+		if (m >= 0)
+			m = store_run(s, "INSERT INTO locks (id, version, data) VALUES (?, ?, ?)", "iis",
+				      (int64_t)w->base_slot, w->base_nonce, w->base_text);
+		if (m < 0)
+			n = m;
+	}
+	if (n == 1 && w->drop_slot) {
+		int64_t m = store_run(s, "DELETE FROM locks WHERE id = ?", "i", (int64_t)w->drop_slot);
+		if (m < 0)
+			n = m;
+	}
+	return n;
+}
+
 static bool in_tx_backend(struct store *s) { return store_get_backend(s) == STORE_BACKEND_SQLITE; }
+
+/* The CAS's UPDATE was sent and the connection was lost before the answer
+ * (-ECONNRESET: a server node killed, a session killed): it may or may not
+ * have been applied, and must count exactly once. Read the row again (a
+ * read reconnects; on Galera to another node, whose read waits until it
+ * has applied every change the cluster committed). Still at `version`: not
+ * applied. At version + 1 with our text: applied. Anything else: the
+ * document moved on since, and whether our change is in it cannot be told
+ * from the version; the mutation then runs again on the new document,
+ * which is safe because each one is idempotent for its owner (a lock it
+ * already holds is granted again without a change, a released one stays
+ * released, a renewal or reap repeats harmlessly); at worst a request that
+ * had queued keeps a second ticket of its own until that expires or the
+ * owner is reaped. Returns 1 applied, 0 to read and try again, or a
+ * negative errno when the row cannot be read (the caller's retry then
+ * runs the mutation again, the same way). */
+static int64_t resolve_lost_update(struct store *s, int64_t version, const char *new_text)
+{
+	int64_t now_version = 0;
+	char *text = NULL;
+	int r = read_row(s, &now_version, &text);
+	if (r < 0)
+		return r;
+	bool applied = now_version == version + 1 && strcmp(text, new_text) == 0;
+	free(text);
+	return applied ? 1 : 0;
+}
 
 /* One read-modify-write with retry. *ret_version gets the version after the
  * change (or the unchanged version when nothing changed); *ret_result what
@@ -123,30 +384,44 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 			return r;
 
 		int64_t version = 0, now = 0;
-		char *old_text = NULL, *new_text = NULL;
+		char *old_text = NULL;
+		struct write_plan w = { 0 };
 		struct lock_doc doc;
+		struct stored st;
 		lock_doc_init(&doc);
 		int result = 0;
 
 		quiet_change = false;
-		r = read_row_now(s, &version, &old_text, need_now ? &now : NULL);
-		if (r >= 0)
-			r = parse_row(s, old_text, &doc);
+		r = read_doc(s, tx, true, &version, &old_text, need_now ? &now : NULL, &doc, &st);
 		if (r >= 0)
 			r = result = fn(&doc, now, ctx);
 		if (r >= 0)
-			r = lock_doc_format(&doc, &new_text);
+			r = plan_write(&doc, &st, old_text, &w);
+		if (r >= 0 && strncmp(w.text, LOCK_DOC_SPLIT_MAGIC, strlen(LOCK_DOC_SPLIT_MAGIC)) == 0)
+			lock_doc_split_keep(w.text, &doc); /* the next change of this thread takes it */
 		lock_doc_release(&doc);
 
-		bool changed = r >= 0 && strcmp(old_text, new_text) != 0;
+		bool changed = r >= 0 && strcmp(old_text, w.text) != 0;
+		/* The server stores change the lock row alone without a
+		 * transaction; a change of the base rows needs one. */
+		bool own_tx = changed && !tx && (w.base_text || w.drop_slot);
+		if (own_tx) {
+			r = store_begin(s, true);
+			tx = r >= 0;
+		}
 		int64_t n = 1;
-		if (changed)
-			n = store_run(s, "UPDATE locks SET data = ?, version = version + 1 WHERE id = ? AND version = ?",
-				      "sii", new_text, (int64_t)LOCK_ROW_ID, version);
+		if (changed && r >= 0)
+			n = write_plan_run(s, &w, version);
+		if (n == -ECONNRESET && !tx)
+			n = resolve_lost_update(s, version, w.text);
 		free(old_text);
-		free(new_text);
+		write_plan_release(&w);
 		if (r >= 0 && n < 0)
 			r = (int)n;
+		if (r >= 0 && n == 0 && own_tx) {
+			store_rollback(s);
+			tx = false;
+		}
 		if (r < 0) {
 			if (tx)
 				store_rollback(s);
@@ -232,6 +507,9 @@ static bool owner_is_dead(const struct lock_owner *o, void *userdata)
 	const struct reap_ctx *ctx = userdata;
 	if (strcmp(o->host, ctx->my_host) == 0)
 		return !ctx->other_hosts_only && proc_check(o->pid, o->start_time) != PROC_ALIVE;
+	/* This host before a reboot: gone, lease or not (SQLite has none). */
+	if (host_owner_earlier_boot(o->host, ctx->my_host))
+		return true;
 	/* Another host's process cannot be checked from here: only its lease,
 	 * in the database's clock, says it is gone. */
 	bool expired = lock_owner_lease_expired(o, ctx->now_ms);
@@ -306,8 +584,23 @@ struct acquire_op {
 	bool reap_if_refused;   /* first attempt: when refused, reap and look again */
 	bool reaped;            /* this attempt reaped */
 	bool next_in_line;      /* refused, but no earlier ticket conflicts */
+	bool other_hosts;       /* refused, and the document has owners of other hosts */
 	unsigned flags;         /* LOCK_ACQ_* of this attempt */
 };
+
+/* Does an owner of another host hold or wait? Only this host's processes
+ * bump the wake-up word (lock_wake.h): another host's change must be
+ * polled for (MariaDB) or listened for (PostgreSQL). */
+static bool has_other_hosts(const struct lock_doc *doc, const char *my_host)
+{
+	for (size_t i = 0; i < doc->n_holders; i++)
+		if (strcmp(doc->holders[i].owner.host, my_host) != 0)
+			return true;
+	for (size_t i = 0; i < doc->n_waiters; i++)
+		if (strcmp(doc->waiters[i].owner.host, my_host) != 0)
+			return true;
+	return false;
+}
 
 static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 {
@@ -333,8 +626,10 @@ static int mutate_acquire(struct lock_doc *doc, int64_t now_ms, void *vctx)
 		r = lock_doc_acquire_ex(doc, &owner, op->reqs, op->n, op->queue ? &op->attempt_ticket : NULL, now_ms,
 					op->ticket_ttl_ms, op->flags, &op->blocker);
 	}
-	if (r == 0)
+	if (r == 0) {
 		op->next_in_line = lock_doc_next_in_line(doc, op->owner, op->reqs, op->n, op->attempt_ticket);
+		op->other_hosts = has_other_hosts(doc, op->owner->host);
+	}
 	/* Refused, nothing pruned or reaped: at most our ticket was taken or
 	 * refreshed, which lets no waiter through. */
 	bool kept_ticket = op->attempt_ticket == op->ticket || op->ticket == 0;
@@ -372,10 +667,9 @@ static int dry_run(struct store *s, struct acquire_op *op, int64_t *version, str
 {
 	char *text = NULL;
 	struct lock_doc doc;
+	struct stored st;
 	int64_t now;
-	int r = read_row_now(s, version, &text, &now);
-	if (r >= 0)
-		r = parse_row(s, text, &doc);
+	int r = read_doc(s, false, false, version, &text, &now, &doc, &st);
 	free(text);
 	if (r < 0)
 		return r;
@@ -389,8 +683,10 @@ static int dry_run(struct store *s, struct acquire_op *op, int64_t *version, str
 		 * refresh (test_waiter_requeues_when_its_ticket_vanished). */
 		if (r == 0 && ticket != op->ticket)
 			r = 1;
-		if (r == 0)
+		if (r == 0) {
 			op->next_in_line = lock_doc_next_in_line(&doc, op->owner, op->reqs, op->n, op->ticket);
+			op->other_hosts = has_other_hosts(&doc, op->owner->host);
+		}
 	}
 	lock_doc_release(&doc);
 	return r;
@@ -434,8 +730,9 @@ static bool blocker_differs(const struct lock_blocker *a, const struct lock_bloc
 	       a->queued != b->queued || a->deferred != b->deferred || strcmp(a->host, b->host) != 0;
 }
 
-int locks_acquire(struct store *s, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
-		  const struct locks_acquire_opts *opts, int64_t *ret_version, struct lock_blocker *ret_blocker)
+static int acquire(struct store *s, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		   const struct locks_acquire_opts *opts, int64_t *ret_version, struct lock_blocker *ret_blocker,
+		   bool *listening)
 {
 	static const struct locks_acquire_opts defaults = { 0 };
 	if (!opts)
@@ -443,7 +740,7 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 	struct acquire_op op = {
 		.owner = owner, .reqs = reqs, .n = n, .queue = opts->timeout_ms != 0,
 		.ticket_ttl_ms = opts->ticket_ttl_ms > 0 ? opts->ticket_ttl_ms : DEFAULT_TICKET_TTL_MS,
-		.lease_ms = opts->lease_ms,
+		.lease_ms = opts->lease_ms, .ticket = opts->resume_ticket,
 	};
 	int64_t start = now_mono_ms();
 	int64_t deadline = opts->timeout_ms < 0 ? INT64_MAX : start + opts->timeout_ms;
@@ -451,12 +748,13 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 	/* The waiter keeps its ticket alive: its expiry, and with a lease its
 	 * lease (another host reaps a ticket whose lease ran out). */
 	int64_t refresh_ms = op.ticket_ttl_ms / 3;
-	if (op.lease_ms > 0 && op.lease_ms / 3 < refresh_ms)
-		refresh_ms = op.lease_ms / 3;
+	if (op.lease_ms > 0 && op.lease_ms / 10 < refresh_ms)
+		refresh_ms = op.lease_ms / 10;
 	int64_t reap_interval_ms = opts->reap_interval_ms > 0 ? opts->reap_interval_ms : REAP_INTERVAL_MS;
 	bool reaped_once = false, reap_next = false;
 	struct lock_blocker reported = { .lock = "" };
 	struct lock_wake *wake = lock_wake_get(s);
+	int64_t wake_poll_us = opts->wake_poll_ms > 0 ? opts->wake_poll_ms * 1000 : WAKE_POLL_MAX_US;
 
 	for (;;) {
 		int64_t version;
@@ -505,7 +803,6 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			reported = op.blocker;
 			opts->on_wait(&op.blocker, opts->userdata);
 		}
-
 		/* Wait for the document to change, for the ticket to need a
 		 * refresh, for the next reap, or for the deadline. */
 		int64_t poll_us = POLL_MIN_US;
@@ -517,7 +814,10 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			int64_t now = now_mono_ms();
 			if (now >= deadline)
 				return give_up(s, &op, -ETIMEDOUT);
-			if (now - last_reap >= reap_interval_ms) {
+			bool remote = op.other_hosts && !in_tx_backend(s);
+			int64_t reap_every = op.next_in_line || !wake || remote ? reap_interval_ms
+										: reap_interval_ms * QUEUED_REAP_FACTOR;
+			if (now - last_reap >= reap_every) {
 				reap_next = true;
 				break;
 			}
@@ -530,30 +830,56 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			}
 			if (op.flags && now - start >= opts->defer_ms)
 				break; /* deferred long enough: queue now */
-			if (wake) {
-				/* The counter is taken before the version is read: a
-				 * change after that read bumps it after its commit, so
+			/* Only this host's changes bump the wake-up word: while
+			 * the document has owners of other hosts, a server
+			 * store's waiter also polls for their changes (MariaDB)
+			 * or listens (PostgreSQL: the lock row's trigger NOTIFYs
+			 * every change to every host). LISTEN once the wait has
+			 * lasted LISTEN_AFTER_MS, and before the version is read
+			 * below, so that a change after that read is always
+			 * heard. */
+			if ((!wake || remote) && !*listening && store_get_backend(s) == STORE_BACKEND_POSTGRES &&
+			    now - start >= LISTEN_AFTER_MS && store_listen(s, STORE_LOCKS_CHANNEL, true) == 0) {
+				*listening = true;
+				first = true;
+			}
+			int64_t until = deadline - now;
+			if (reap_every - (now - last_reap) < until)
+				until = reap_every - (now - last_reap);
+			if (refresh_ms - (now - last_write) < until)
+				until = refresh_ms - (now - last_write);
+			if (op.flags && opts->defer_ms - (now - start) < until)
+				until = opts->defer_ms - (now - start);
+			if (*listening || (wake && !remote)) {
+				/* Woken. The counter is taken (the LISTEN was made)
+				 * before the version is read: a change after that
+				 * read bumps it (sends a notice) after its commit, so
 				 * the wait returns at once. The first round reads
 				 * without waiting (a change may have come since the
 				 * attempt's read). */
 				if (!first) {
-					int64_t until = deadline - now;
-					if (REAP_INTERVAL_MS - (now - last_reap) < until)
-						until = REAP_INTERVAL_MS - (now - last_reap);
-					if (refresh_ms - (now - last_write) < until)
-						until = refresh_ms - (now - last_write);
-					if (op.flags && opts->defer_ms - (now - start) < until)
-						until = opts->defer_ms - (now - start);
-					lock_wake_wait(wake, seen,
-						       until * 1000 < WAKE_POLL_MAX_US ? until * 1000 : WAKE_POLL_MAX_US);
+					int64_t us = until * 1000 < wake_poll_us ? until * 1000 : wake_poll_us;
+					if (*listening)
+						store_wait_notice(s, (int)((us + 999) / 1000));
+					else
+						lock_wake_wait(wake, seen, us);
 				}
-				first = false;
-				seen = lock_wake_seq(wake);
 			} else {
-				sleep_us(poll_us);
+				/* Polling, with backoff; a change of this host still
+				 * wakes the sleep at once. */
+				int64_t us = poll_us < until * 1000 ? poll_us : until * 1000;
+				if (!wake)
+					sleep_us(us);
+				else if (!first)
+					lock_wake_wait(wake, seen, us);
 				int64_t cap = op.next_in_line ? POLL_NEXT_MAX_US : POLL_MAX_US;
+				if (wake && now - start >= LISTEN_AFTER_MS)
+					cap = REMOTE_POLL_MAX_US;
 				poll_us = poll_us * 2 > cap ? cap : poll_us * 2;
 			}
+			first = false;
+			if (wake)
+				seen = lock_wake_seq(wake);
 			int64_t v;
 			stats.polls++;
 			r = read_version(s, &v);
@@ -588,6 +914,60 @@ int locks_acquire(struct store *s, const struct lock_owner *owner, const struct 
 			poll_us = POLL_MIN_US;
 		}
 	}
+}
+
+int locks_acquire(struct store *s, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
+		  const struct locks_acquire_opts *opts, int64_t *ret_version, struct lock_blocker *ret_blocker)
+{
+	bool listening = false;
+	int r = acquire(s, owner, reqs, n, opts, ret_version, ret_blocker, &listening);
+	if (listening) {
+		/* Unsubscribed once the wait is over: a holder's connection
+		 * that stayed subscribed would pile up a notice per change.
+		 * The wait's own error message is the one that counts. */
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", store_errmsg(s));
+		store_listen(s, STORE_LOCKS_CHANNEL, false);
+		if (r < 0)
+			store_set_error(s, r, "%s", msg);
+	}
+	return r;
+}
+
+/* ---- group commit (broker.h) ---------------------------------------------- */
+
+int locks_version(struct store *s, int64_t *ret) { return read_version(s, ret); }
+
+struct batch_op {
+	struct lock_batch_item *items;
+	size_t n;
+	const char *reap_host, *my_host;
+	bool other_hosts;
+};
+
+static bool local_owner_is_dead(const struct lock_owner *o, void *userdata)
+{
+	return strcmp(o->host, userdata) == 0 && proc_check(o->pid, o->start_time) != PROC_ALIVE;
+}
+
+static int mutate_batch(struct lock_doc *doc, int64_t now_ms, void *vctx)
+{
+	struct batch_op *op = vctx;
+	if (op->reap_host)
+		lock_doc_reap(doc, local_owner_is_dead, (void *)op->reap_host);
+	int r = lock_doc_apply_batch(doc, op->items, op->n, now_ms);
+	op->other_hosts = op->my_host && has_other_hosts(doc, op->my_host);
+	return r;
+}
+
+int locks_commit_batch(struct store *s, struct lock_batch_item *items, size_t n, const char *reap_host,
+		       const char *my_host, int64_t *ret_version, bool *ret_other_hosts)
+{
+	struct batch_op op = { .items = items, .n = n, .reap_host = reap_host, .my_host = my_host };
+	int r = cas(s, mutate_batch, &op, ret_version, NULL);
+	if (r >= 0 && ret_other_hosts)
+		*ret_other_hosts = op.other_hosts;
+	return r;
 }
 
 /* ---- unlock -------------------------------------------------------------- */
@@ -691,42 +1071,78 @@ int locks_read(struct store *s, struct lock_doc *ret_doc, int64_t *ret_version, 
 {
 	int64_t version = 0;
 	char *text = NULL;
-	int r = read_row(s, &version, &text);
+	struct lock_doc doc;
+	struct stored st;
+	if (!ret_doc && !ret_text) { /* the version alone, whatever the document */
+		int r = read_version(s, &version);
+		if (r >= 0 && ret_version)
+			*ret_version = version;
+		return r < 0 ? r : 0;
+	}
+	int r = read_doc(s, false, false, &version, &text, NULL, &doc, &st);
+	if (r == -EBADMSG && ret_text && !ret_doc) {
+		/* What is stored, for the operator to see. */
+		r = read_row(s, &version, &text);
+		if (r < 0)
+			return r;
+		if (ret_version)
+			*ret_version = version;
+		*ret_text = text;
+		return 0;
+	}
+	free(text);
 	if (r < 0)
 		return r;
-	if (ret_doc) {
-		r = parse_row(s, text, ret_doc);
+	if (ret_text) {
+		/* Readers get JSON whatever the stored format (lock_doc.h). */
+		r = lock_doc_format_json(&doc, ret_text);
 		if (r < 0) {
-			free(text);
+			lock_doc_release(&doc);
 			return r;
 		}
 	}
 	if (ret_version)
 		*ret_version = version;
-	if (ret_text) {
-		/* Readers get JSON whatever the stored format (lock_doc.h). */
-		char *json = NULL, err[256];
-		r = lock_doc_text_as_json(text, &json, err, sizeof(err));
-		if (r == -EBADMSG && !ret_doc) {
-			*ret_text = text; /* what is stored, for the operator to see */
-			return 0;
-		}
-		if (r == -EBADMSG)
-			r = store_set_error(s, r,
-					    "lock document in row locks.id=1 does not parse: %s "
-					    "(nothing was changed; run `boxd locks repair` to fix it)",
-					    err);
-		if (r < 0) {
-			free(text);
-			if (ret_doc)
-				lock_doc_release(ret_doc);
-			return r;
-		}
-		free(text);
-		*ret_text = json;
-	} else {
-		free(text);
+	if (ret_doc)
+		*ret_doc = doc;
+	else
+		lock_doc_release(&doc);
+	return 0;
+}
+
+/* lock_doc_salvage() of the lock row's text; when it is split, of its base
+ * row (whichever base is there) and then of the lock row's own lines. The
+ * lock row's "gone" marks are not applied: a holder released since the
+ * base was written may come back (its owner's until it is reaped or
+ * released again), which is a lock too many, never one granted twice. */
+static int salvage(struct store *s, const char *text, int64_t min_next_ticket, struct lock_doc *doc, int *ret_kept,
+		   int *ret_dropped)
+{
+	int slot;
+	int64_t nonce;
+	if (strncmp(text, LOCK_DOC_SPLIT_MAGIC, strlen(LOCK_DOC_SPLIT_MAGIC)) != 0 ||
+	    lock_doc_split_ref(text, &slot, &nonce) < 0)
+		return lock_doc_salvage(text, min_next_ticket, doc, ret_kept, ret_dropped);
+	char *base_text = NULL;
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT data FROM locks WHERE id = ?", "i", (int64_t)slot);
+	if (r < 0)
+		return r;
+	if (store_step(st) == 1 && store_col_text(st, 0))
+		base_text = strdup(store_col_text(st, 0));
+	store_finalize(st);
+	int dropped = 0, more = 0;
+	r = lock_doc_salvage(base_text ? base_text : "", min_next_ticket, doc, NULL, &dropped);
+	free(base_text);
+	if (r < 0)
+		return r;
+	r = lock_doc_text_salvage(text, doc, &more);
+	if (r < 0) {
+		lock_doc_release(doc);
+		return r;
 	}
+	*ret_kept = (int)doc->n_holders;
+	*ret_dropped = dropped + more;
 	return 0;
 }
 
@@ -739,20 +1155,26 @@ int locks_repair(struct store *s, struct locks_repair_report *rep)
 		return r;
 	int64_t version;
 	char *text = NULL, *new_text = NULL;
+	bool repaired = false;
 	r = read_row(s, &version, &text);
 	if (r < 0)
 		goto out;
 	rep->old_version = rep->new_version = version;
 	struct lock_doc doc;
-	r = lock_doc_parse(text, &doc, rep->problem, sizeof(rep->problem));
+	struct stored stored;
+	r = compose(s, text, false, &doc, &stored, rep->problem, sizeof(rep->problem));
 	if (r == 0) {
 		lock_doc_release(&doc);
 		rep->was_valid = true;
 		goto out;
 	}
+	if (r == -ESTALE)
+		snprintf(rep->problem, sizeof(rep->problem), "its base row is missing or is not the one it names");
+	else if (r != -EBADMSG)
+		goto out;
 	/* Tickets are only issued by writes, and every write bumps the
 	 * version, so no ticket ever issued is >= version + 1. */
-	r = lock_doc_salvage(text, version + 1, &doc, &rep->holders_kept, &rep->entries_dropped);
+	r = salvage(s, text, version + 1, &doc, &rep->holders_kept, &rep->entries_dropped);
 	if (r < 0)
 		goto out;
 	r = lock_doc_format(&doc, &new_text);
@@ -767,6 +1189,12 @@ int locks_repair(struct store *s, struct locks_repair_report *rep)
 		r = store_set_error(s, -EAGAIN, "the lock document changed during repair; run it again");
 	else
 		rep->new_version = version + 1;
+	repaired = r == 0 && n == 1;
+	/* The repaired document is one row: no base is named any more (on
+	 * the server stores outside the transaction: an orphan base row is
+	 * harmless, the next split replaces it). */
+	if (repaired)
+		store_run(s, "DELETE FROM locks WHERE id > ?", "i", (int64_t)LOCK_ROW_ID);
 out:
 	free(new_text);
 	if (tx) {
@@ -779,6 +1207,11 @@ out:
 		free(text);
 	else
 		rep->old_text = text;
+	/* A repair drops tickets: their waiters must see it now and queue
+	 * again, not at their next safety poll (10 s away on SQLite). */
+	struct lock_wake *wake = r == 0 && repaired ? lock_wake_get(s) : NULL;
+	if (wake)
+		lock_wake_bump(wake);
 	return r;
 }
 

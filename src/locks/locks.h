@@ -13,10 +13,21 @@
  * that leaves the document byte-identical is not written at all, so pollers
  * that find nothing to do do not wake each other.
  *
- * Waiting: a waiter takes a ticket in the document's FIFO queue, then polls
- * the version (a cheap read) with a backoff capped at 2 ms, and tries again
- * whenever the version moved. Once a second while waiting it also reaps dead
- * owners, so a holder that was SIGKILLed cannot block anyone for long.
+ * Waiting: a waiter takes a ticket in the document's FIFO queue, then waits
+ * for the version to move and tries again when it has. It is woken rather
+ * than polling: every committed change of this host bumps a futex word keyed
+ * by the database (lock_wake.h: beside SQLite's file, in /dev/shm for
+ * MariaDB and PostgreSQL), on which the host's waiters sleep; a safety
+ * poll of 10 s remains. Changes made on other hosts do not bump it: while
+ * the document has owners of other hosts, a MariaDB waiter also polls the
+ * version (a cheap read; backoff capped at 2 ms for its first 500 ms, then
+ * 20 ms) and a PostgreSQL waiter polls for 500 ms, then LISTENs on the
+ * notices the lock row's trigger sends (store_listen()). On SQLite the
+ * waiter next in line (only holders in front of it) reaps dead owners once
+ * a second, so a holder that was SIGKILLed cannot block anyone for long,
+ * and the others every 30 s (a reap reads /proc for every owner: N waiters
+ * reaping every second would cost N² reads); on the server stores every
+ * waiter reaps once a second.
  *
  * All functions take an open store connection (see store.h) and return 0 or
  * a negative errno with store_errmsg() or the function's own message saying
@@ -56,13 +67,13 @@ struct locks_acquire_opts {
 	/* When it becomes non-zero the wait gives up with -ECANCELED (a
 	 * worker's SIGTERM handler sets it). */
 	const volatile sig_atomic_t *cancel;
-	/* Ticket expiry; default 10 s. A waiter refreshes its ticket well
+	/* Ticket expiry; default 30 s. A waiter refreshes its ticket well
 	 * before then; a ticket of a waiter that vanished blocks the queue for
 	 * at most this long (less when the reaper sees the waiter is dead). */
 	int64_t ticket_ttl_ms;
 	/* Multi-host: holders and tickets get lease_expires = db now +
 	 * lease_ms. The waiter renews its ticket's lease itself while it
-	 * polls (at least every lease_ms / 3); holdings are renewed by their
+	 * polls (at least every lease_ms / 10); holdings are renewed by their
 	 * owner (locks_renew_owner()). 0: none. */
 	int64_t lease_ms;
 	/* Called with `expired_userdata` for each owner of another host that
@@ -91,6 +102,15 @@ struct locks_acquire_opts {
 	 * the overview above; 0: the default, 1 s. (A larger value lets a
 	 * test see the waiter's other paths alone.) */
 	int64_t reap_interval_ms;
+	/* With wake-ups (SQLite's futex word, PostgreSQL's LISTEN) the
+	 * longest a waiter sleeps without one: a safety net for writers that
+	 * cannot wake it. 0: the default, 10 s. (A test sets it high to
+	 * prove that the wake-ups, not this poll, let the waiter through.) */
+	int64_t wake_poll_ms;
+	/* The ticket this owner already has in the queue (a waiter that the
+	 * lock broker was serving goes on waiting directly, broker.h): it
+	 * keeps its place. 0: none. */
+	int64_t resume_ticket;
 };
 
 /* Acquire all of `reqs` for `owner`, all or none.
@@ -176,6 +196,23 @@ struct locks_repair_report {
  * keeps report->old_text for the record. Free with locks_repair_report_release(). */
 int locks_repair(struct store *s, struct locks_repair_report *report);
 void locks_repair_report_release(struct locks_repair_report *report);
+
+/* The document's version (a cheap read: has anything changed?). */
+int locks_version(struct store *s, int64_t *ret);
+
+struct lock_batch_item;
+/* Group commit (the lock broker, broker.h): apply `items` with
+ * lock_doc_apply_batch() (locks_batch.h) in one compare-and-swap, retried
+ * on a lost race like every change here; each item's results are those of
+ * the attempt that committed. With `reap_host`, owners of that host whose
+ * process is gone are reaped first (other hosts' expired leases are left
+ * to the daemon's housekeeping, which fails their tasks). *ret_version:
+ * the version after the change. *ret_other_hosts (optional): whether the
+ * document it wrote has owners of a host other than `my_host` (holders or
+ * tickets): only then can a change that does not bump this host's wake-up
+ * word (lock_wake.h) let a waiter through. */
+int locks_commit_batch(struct store *s, struct lock_batch_item *items, size_t n, const char *reap_host,
+		       const char *my_host, int64_t *ret_version, bool *ret_other_hosts);
 
 /* Per-process counters, for tests and benchmarks. */
 struct locks_stats {

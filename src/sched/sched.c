@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
+#include "hosts.h"
 #include "tasks/task.h"
 #include "tasks/task_enqueue.h"
 #include "tasks/task_type.h"
@@ -176,6 +178,63 @@ static void queue_read_failed(struct sched *sc, bool failed)
 	sc->queue_failing = failed;
 }
 
+/* Queued tasks for other hosts (run_on, else their app's host): while that
+ * host is gone (or was never seen), say so in waitingFor, naming it; once
+ * it is alive again, clear that (its own pass claims the task). Nothing
+ * else changes: the task stays queued for its host. Best effort: a failure
+ * here is seen again next pass. */
+static void mark_host_gone(struct sched *sc, const char *host_id)
+{
+	struct store *s = sc->o.store;
+	struct store_stmt *st = NULL;
+	struct placed {
+		int64_t id;
+		char *host;
+		bool marked;
+	} *p = NULL;
+	size_t n = 0;
+	if (store_query(s, &st,
+			"SELECT tasks.id, COALESCE(tasks.run_on, apps.host), tasks.waiting_for FROM tasks "
+			"LEFT JOIN apps ON apps.id = tasks.app_id WHERE tasks.state = 'queued' "
+			"AND COALESCE(tasks.run_on, apps.host) <> ? ORDER BY tasks.id",
+			"s", host_id) < 0)
+		return;
+	while (store_step(st) == 1) {
+		struct placed *grown = realloc(p, (n + 1) * sizeof(*p));
+		if (!grown)
+			break;
+		p = grown;
+		const char *wf = store_col_text(st, 2);
+		p[n++] = (struct placed){ .id = store_col_int64(st, 0), .host = store_col_strdup(st, 1),
+					  .marked = wf && strstr(wf, "\"host_gone\"") };
+	}
+	store_finalize(st);
+	for (size_t i = 0; i < n; i++) {
+		enum host_state hs;
+		if (!p[i].host || hosts_state(s, p[i].host, &hs) < 0)
+			continue;
+		if (hs == HOST_ALIVE && p[i].marked) {
+			store_run(s, "UPDATE tasks SET waiting_for = NULL, message = '' WHERE id = ? AND state = 'queued'",
+				  "i", p[i].id);
+		} else if (hs != HOST_ALIVE && !p[i].marked) {
+			json_t *wf = json_pack("{s:s, s:s}", "host", p[i].host, "reason", "host_gone");
+			char *text = wf ? json_dumps(wf, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+			char msg[160];
+			snprintf(msg, sizeof(msg), "Waiting for host %s, where the app lives: no heartbeat for %d s",
+				 p[i].host, HOSTS_LEASE_MS / 1000);
+			if (text && store_run(s, "UPDATE tasks SET waiting_for = ?, message = ? WHERE id = ? AND state = 'queued'",
+					      "ssi", text, msg, p[i].id) > 0)
+				log_info("scheduler: task %lld waits for host %s (gone), where its app lives",
+					 (long long)p[i].id, p[i].host);
+			free(text);
+			json_decref(wf);
+		}
+	}
+	for (size_t i = 0; i < n; i++)
+		free(p[i].host);
+	free(p);
+}
+
 int sched_pass(struct sched *sc)
 {
 	struct store *s = sc->o.store;
@@ -185,14 +244,21 @@ int sched_pass(struct sched *sc)
 	 * makes taking them over safe (task_claim_again()). This host's own
 	 * such claims are queued again by the reconcile. */
 	int64_t now = 0;
+	/* A task with run_on is claimed only by that host (a move's steps). */
+	char host_id[HOST_ID_MAX + 1];
+	snprintf(host_id, sizeof(host_id), "%.*s", (int)host_owner_host_len(sc->o.host), sc->o.host);
 	int r = store_now_ms(s, &now);
 	struct store_stmt *st = NULL;
 	if (r >= 0)
 		r = store_query(s, &st,
 				"SELECT id, type, app_id, stop_reason, host, claim FROM tasks WHERE state = 'queued' "
 				"AND (host IS NULL OR (host <> ? AND (pid IS NULL OR pid = 0) AND claimed_at < ?)) "
-				"ORDER BY id",
-				"si", sc->o.host, now - SCHED_CLAIM_STALE_MS);
+				/* run_on (a move's steps) names the one host; else an app
+				 * placed on another host is left to it (apps.host NULL:
+				 * anywhere) */
+				"AND (run_on = ? OR (run_on IS NULL AND NOT EXISTS (SELECT 1 FROM apps "
+				"WHERE apps.id = tasks.app_id AND apps.host <> ?))) ORDER BY id",
+				"siss", sc->o.host, now - SCHED_CLAIM_STALE_MS, host_id, host_id);
 	if (r < 0) {
 		queue_read_failed(sc, true);
 		return r;
@@ -216,6 +282,8 @@ int sched_pass(struct sched *sc)
 	}
 	store_finalize(st);
 	queue_read_failed(sc, r < 0);
+	if (r >= 0)
+		mark_host_gone(sc, host_id);
 
 	int started = 0;
 	size_t app_active = supervisor_count_app_tasks(sc->o.supervisor, NULL);

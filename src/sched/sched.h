@@ -6,7 +6,11 @@
  *     at most config->app_task_concurrency app tasks active in all;
  *   - every other type starts at once; its worker waits for its locks
  *     visibly;
- *   - a task stopped while queued is cancelled without ever starting.
+ *   - a task stopped while queued is cancelled without ever starting;
+ *   - a task of an app placed on a host (apps.host, sched/hosts.h) is
+ *     claimed by that host only; while that host is gone, the task stays
+ *     queued with waitingFor {"host": H, "reason": "host_gone"} (any host's
+ *     pass sets and clears it) and never runs elsewhere.
  * Because only this thread starts tasks, and it starts them one pass at a
  * time, there is no check-then-act race between threads. API threads and
  * exiting workers only ask for a pass (sched_kick).
@@ -26,6 +30,9 @@ struct sched_opts {
 	struct store *store;
 	struct supervisor *supervisor;
 	const struct boxd_config *config;
+	/* Owner id (host id + boot): what claims record. Its host id part
+	 * decides placement: only tasks with run_on = it or NULL, and of apps
+	 * placed here (apps.host) or nowhere (NULL), are claimed. */
 	const char *host;
 	/* Does the sftp service's mount spec differ from its container's?
 	 * Called in the loop thread after app work went quiet; NULL: never

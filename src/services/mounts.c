@@ -1,5 +1,5 @@
-/* mounts.c — see mounts.h. The mountinfo parser here serves
- * mount_release.c; common/mountpoint.c has its own lookups. */
+/* mounts.c — see mounts.h. The mountinfo parser here (every line, for
+ * mount_release.c) is built on common/mountpoint.c's line parser. */
 #include "mounts.h"
 
 #include <errno.h>
@@ -18,45 +18,12 @@
 #include "common/paths.h"
 #include "service.h"
 
-/* Decode mountinfo's octal escapes ("\040" for a space) of the field
- * [s, s+n) into out (at least n+1 bytes). */
-static void unescape(const char *s, size_t n, char *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '\\' && i + 3 < n && s[i + 1] >= '0' && s[i + 1] <= '3' &&
-		    s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
-			out[o++] = (char)((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
-			i += 3;
-		} else {
-			out[o++] = s[i];
-		}
-	}
-	out[o] = '\0';
-}
-
-/* Split the next space-separated field off *p (within the line end). */
-static bool next_field(const char **p, const char *end, const char **ret, size_t *ret_n)
-{
-	const char *s = *p;
-	while (s < end && *s == ' ')
-		s++;
-	if (s >= end)
-		return false;
-	const char *e = s;
-	while (e < end && *e != ' ')
-		e++;
-	*ret = s;
-	*ret_n = (size_t)(e - s);
-	*p = e;
-	return true;
-}
-
+/* A field of the line, decoded into a string of its own. */
 static char *field_dup(const char *s, size_t n)
 {
 	char *out = malloc(n + 1);
 	if (out)
-		unescape(s, n, out);
+		mountinfo_unescape(s, n, out, n + 1);
 	return out;
 }
 
@@ -77,41 +44,28 @@ int mountinfo_parse(const char *text, struct mountinfo_mount **ret, size_t *ret_
 		const char *end = strchr(line, '\n');
 		if (!end)
 			end = line + strlen(line);
-		const char *p = line, *f[6];
-		size_t fn[6];
-		int i;
-		for (i = 0; i < 6 && next_field(&p, end, &f[i], &fn[i]); i++)
-			;
-		if (i > 0) {
-			struct mountinfo_mount m = { .id = atoi(f[0]), .parent = atoi(f[1]) };
-			const char *opt;
-			size_t on;
-			bool dash = false;
-			while (i == 6 && next_field(&p, end, &opt, &on)) {
-				if (on == 1 && opt[0] == '-') {
-					dash = true;
-					break;
-				}
-				if (on > 7 && strncmp(opt, "shared:", 7) == 0)
-					m.shared = atoi(opt + 7);
-				else if (on > 7 && strncmp(opt, "master:", 7) == 0)
-					m.master = atoi(opt + 7);
-			}
-			if (!dash || sscanf(f[2], "%u:%u", &m.major, &m.minor) != 2) {
-				mountinfo_free(all, n);
-				return -EBADMSG;
-			}
-			if (ARRAY_GROW(all, n + 1, cap) < 0) {
-				mountinfo_free(all, n);
-				return -ENOMEM;
-			}
-			m.root = field_dup(f[3], fn[3]);
-			m.mount_point = field_dup(f[4], fn[4]);
-			all[n++] = m;
-			if (!m.root || !m.mount_point) {
-				mountinfo_free(all, n);
-				return -ENOMEM;
-			}
+		struct mountinfo_line l;
+		int r = mountinfo_line_parse(line, end, &l);
+		if (r == 1 && ARRAY_GROW(all, n + 1, cap) < 0)
+			r = -ENOMEM;
+		if (r == 1) {
+			struct mountinfo_mount *m = &all[n++];
+			*m = (struct mountinfo_mount){
+				.id = l.mount_id,
+				.parent = l.parent_id,
+				.major = l.dev_major,
+				.minor = l.dev_minor,
+				.root = field_dup(l.root, l.root_len),
+				.mount_point = field_dup(l.mount_point, l.mount_point_len),
+				.shared = l.shared,
+				.master = l.master,
+			};
+			if (!m->root || !m->mount_point)
+				r = -ENOMEM;
+		}
+		if (r < 0) {
+			mountinfo_free(all, n);
+			return r;
 		}
 		line = *end ? end + 1 : end;
 	}

@@ -58,22 +58,6 @@ static int validate(json_t *args, bool rebuild, char *err, size_t errlen)
 static int validate_rebuild(json_t *args, char *err, size_t errlen) { return validate(args, true, err, errlen); }
 static int validate_restart(json_t *args, char *err, size_t errlen) { return validate(args, false, err, errlen); }
 
-static int service_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)t;
-	const char *name = json_string_value(json_object_get(args, "name"));
-	if (!name || !service_find(name))
-		return -EINVAL;
-	struct lock_req *req = calloc(1, sizeof(*req));
-	if (!req)
-		return -ENOMEM;
-	snprintf(req->name, sizeof(req->name), "service:%s", name);
-	req->mode = LOCK_EXCLUSIVE;
-	*ret = req;
-	*ret_n = 1;
-	return 0;
-}
-
 static void on_progress(void *userdata, int percent, const char *message)
 {
 	struct task_ctx *ctx = userdata;
@@ -103,14 +87,25 @@ static json_t *rebuild_result(const struct service_rebuild_result *res, double s
 	return o;
 }
 
-static int run_rebuild(struct task_ctx *ctx)
+/* The start of a service task: the service its args name, and the engine
+ * (or the task failed). */
+static int begin_run(struct task_ctx *ctx, const struct service_def **ret_def, struct engine **ret_e)
 {
+	/* Set on every path: the compiler cannot see that a failure returns
+	 * < 0, and at -O3 warns of a caller's `def` used uninitialized. */
 	const struct service_def *def = service_find(json_string_value(json_object_get(ctx->args, "name")));
-	bool force = json_is_true(json_object_get(ctx->args, "force"));
+	*ret_def = def;
 	if (!def)
 		return task_ctx_fail(ctx, -EINVAL, "bad_task", "unknown service");
+	return open_engine(ctx, ret_e);
+}
+
+static int run_rebuild(struct task_ctx *ctx)
+{
+	bool force = json_is_true(json_object_get(ctx->args, "force"));
+	const struct service_def *def;
 	struct engine *e;
-	int r = open_engine(ctx, &e);
+	int r = begin_run(ctx, &def, &e);
 	if (r < 0)
 		return r;
 	int64_t t0 = now_mono_ms();
@@ -140,11 +135,9 @@ static int run_rebuild(struct task_ctx *ctx)
  * the only way it can. */
 static int run_restart(struct task_ctx *ctx)
 {
-	const struct service_def *def = service_find(json_string_value(json_object_get(ctx->args, "name")));
-	if (!def)
-		return task_ctx_fail(ctx, -EINVAL, "bad_task", "unknown service");
+	const struct service_def *def;
 	struct engine *e;
-	int r = open_engine(ctx, &e);
+	int r = begin_run(ctx, &def, &e);
 	if (r < 0)
 		return r;
 	int64_t t0 = now_mono_ms();
@@ -207,18 +200,10 @@ static bool rebuild_covers(const struct task *t, void *userdata)
  * the change that prompts this request. */
 static int admit_rebuild(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
 {
-	struct task t;
-	int r = task_find_active(s,
-				 &(struct task_match){ .type = "service.rebuild", .not_started = true,
-						       .accept = rebuild_covers, .userdata = e->userdata },
-				 &t);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	ret->id = t.id;
-	task_release(&t);
-	return TASK_ADMIT_JOIN;
+	return task_admit_join(s,
+			       &(struct task_match){ .type = "service.rebuild", .not_started = true,
+						     .accept = rebuild_covers, .userdata = e->userdata },
+			       ret);
 }
 
 static int rebuild_enqueue_init(struct task_enqueue *e, const char *name, bool force)
@@ -267,14 +252,14 @@ int service_rebuild_queue(struct store *s, const struct boxd_config *cfg, const 
 static const struct task_type rebuild_type = {
 	.name = "service.rebuild",
 	.validate = validate_rebuild,
-	.locks = service_locks,
+	.locks = { { "service:%s", LOCK_EXCLUSIVE, .arg = "name" } },
 	.run = run_rebuild,
 };
 
 static const struct task_type restart_type = {
 	.name = "service.restart",
 	.validate = validate_restart,
-	.locks = service_locks,
+	.locks = { { "service:%s", LOCK_EXCLUSIVE, .arg = "name" } },
 	.run = run_restart,
 };
 

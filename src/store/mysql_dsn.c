@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hex.h"
+
 #define EXPECTED "expected mysql://user:pass@host:port/dbname?socket=/path"
 
 void mysql_dsn_release(struct mysql_dsn *d)
@@ -17,17 +19,6 @@ void mysql_dsn_release(struct mysql_dsn *d)
 	free(d->db);
 	free(d->socket);
 	*d = (struct mysql_dsn){ 0 };
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 /* Percent-decode [p, p+n) into a new string. NULL for an empty part, and
@@ -47,8 +38,8 @@ static char *decode(const char *p, size_t n, int *err)
 			*o++ = p[i];
 			continue;
 		}
-		int hi = i + 2 < n ? hexval(p[i + 1]) : -1;
-		int lo = i + 2 < n ? hexval(p[i + 2]) : -1;
+		int hi = i + 2 < n ? hex_value((unsigned char)p[i + 1]) : -1;
+		int lo = i + 2 < n ? hex_value((unsigned char)p[i + 2]) : -1;
 		if (hi < 0 || lo < 0 || hi + lo == 0) {
 			free(out);
 			*err = -EINVAL;
@@ -185,5 +176,80 @@ int mysql_dsn_parse(const char *dsn, struct mysql_dsn *ret, char *errbuf, size_t
 		}
 	}
 	*ret = d;
+	return 0;
+}
+
+void mysql_dsn_list_release(struct mysql_dsn_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		mysql_dsn_release(&l->v[i]);
+	free(l->v);
+	*l = (struct mysql_dsn_list){ 0 };
+}
+
+static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n'; }
+
+/* The scheme of a DSN starts at p. */
+static bool scheme_at(const char *p) { return strncmp(p, "mysql://", 8) == 0 || strncmp(p, "mariadb://", 10) == 0; }
+
+/* The end of the entry that starts at p: the next comma followed (after
+ * blanks) by a scheme, or the end of the string. */
+static const char *entry_end(const char *p)
+{
+	for (const char *c = strchr(p, ','); c; c = strchr(c + 1, ',')) {
+		const char *n = c + 1;
+		while (is_blank(*n))
+			n++;
+		if (scheme_at(n))
+			return c;
+	}
+	return p + strlen(p);
+}
+
+int mysql_dsn_list_parse(const char *dsn, struct mysql_dsn_list *ret, char *errbuf, size_t errlen)
+{
+	if (!dsn)
+		return mysql_dsn_parse(dsn, NULL, errbuf, errlen); /* its message */
+	size_t total = 0;
+	for (const char *p = dsn;; p++) {
+		p = entry_end(p);
+		total++;
+		if (!*p)
+			break;
+	}
+	if (total > MYSQL_DSN_LIST_MAX) {
+		snprintf(errbuf, errlen, "mysql: %zu DSNs in the list, at most %d", total, MYSQL_DSN_LIST_MAX);
+		return -EINVAL;
+	}
+	struct mysql_dsn_list l = { .v = calloc(total, sizeof(*l.v)) };
+	if (!l.v) {
+		snprintf(errbuf, errlen, "mysql: out of memory");
+		return -ENOMEM;
+	}
+	const char *p = dsn;
+	for (size_t i = 0; i < total; i++) {
+		while (is_blank(*p))
+			p++;
+		const char *end = entry_end(p), *trim = end;
+		while (trim > p && is_blank(trim[-1]))
+			trim--;
+		char *one = strndup(p, (size_t)(trim - p));
+		char err[256];
+		int r = one ? mysql_dsn_parse(one, &l.v[i], err, sizeof(err)) : -ENOMEM;
+		free(one);
+		if (r < 0) {
+			if (r == -ENOMEM)
+				snprintf(errbuf, errlen, "mysql: out of memory");
+			else if (total > 1)
+				snprintf(errbuf, errlen, "%s (DSN %zu of %zu)", err, i + 1, total);
+			else
+				snprintf(errbuf, errlen, "%s", err);
+			mysql_dsn_list_release(&l);
+			return r;
+		}
+		l.n = i + 1;
+		p = *end ? end + 1 : end;
+	}
+	*ret = l;
 	return 0;
 }

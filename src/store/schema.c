@@ -211,6 +211,63 @@ static const char *const m8_postgres[] = {
 	NULL,
 };
 
+/* --- 9: an app stopped by the operator ----------------------------------------
+ * apps.stopped: 1 after `POST /apps/:id/stop`, NULL or 0 otherwise (cleared
+ * by start). Not run_state, which says what the engine was last seen doing:
+ * this says what the operator wants, and platformstart starts no app that
+ * has it (app.h). */
+static const char *const m9_all[] = {
+	"ALTER TABLE apps ADD COLUMN stopped INTEGER",
+	NULL,
+};
+
+/* --- 10: wake-ups for lock waiters on PostgreSQL -----------------------------
+ * Every change of the lock row NOTIFYs STORE_LOCKS_CHANNEL (delivered at
+ * commit, to every host), so a waiter LISTENs instead of polling the row
+ * (locks.c). A trigger rather than a NOTIFY from the writer: it costs no
+ * round trip, and every writer (`boxd locks repair`, an older boxd) sends
+ * it. SQLite wakes its waiters through a futex (lock_wake.c); MariaDB has
+ * nothing of the kind: its waiters poll. */
+static const char *const m10_none[] = { NULL };
+static const char *const m10_postgres[] = {
+	"CREATE OR REPLACE FUNCTION boxd_locks_notify() RETURNS trigger LANGUAGE plpgsql AS "
+	"$$ BEGIN PERFORM pg_notify('" STORE_LOCKS_CHANNEL "', ''); RETURN NULL; END $$",
+	"CREATE TRIGGER locks_notify AFTER UPDATE ON locks FOR EACH ROW EXECUTE FUNCTION boxd_locks_notify()",
+	NULL,
+};
+
+/* --- 11: hosts and placement ------------------------------------------------
+ * hosts: one row per boxd host sharing the store (sched/hosts.h), its
+ * heartbeat in the database's clock. apps.host: the host the app lives on;
+ * NULL (every app of a box older than this) is "the host whose scheduler
+ * claims it first", which on a single host is that host. */
+#define HOSTS_TABLE(KEY, TEXT, BIG)                                                                   \
+	"CREATE TABLE hosts (id " KEY " PRIMARY KEY, name " TEXT ", owner_id " TEXT ", api_url " TEXT \
+	", version " TEXT ", started_at " BIG " NOT NULL, heartbeat_at " BIG " NOT NULL)"
+static const char *const m11_sqlite[] = {
+	HOSTS_TABLE("TEXT", "TEXT", "INTEGER"),
+	"ALTER TABLE apps ADD COLUMN host TEXT",
+	NULL,
+};
+static const char *const m11_mysql[] = {
+	HOSTS_TABLE("VARCHAR(64)", "VARCHAR(255)", "BIGINT") MYSQL_TABLE,
+	"ALTER TABLE apps ADD COLUMN host VARCHAR(64)",
+	NULL,
+};
+static const char *const m11_postgres[] = {
+	HOSTS_TABLE("TEXT", "TEXT", "BIGINT"),
+	"ALTER TABLE apps ADD COLUMN host TEXT",
+	NULL,
+};
+
+/* --- 13: where a task may run ------------------------------------------------
+ * tasks.run_on: the host id whose scheduler alone may claim the task; NULL:
+ * any host. A move's steps (backups/app_move.h) run on the source and on
+ * the target host. */
+static const char *const m13_sqlite[] = { "ALTER TABLE tasks ADD COLUMN run_on TEXT", NULL };
+static const char *const m13_mysql[] = { "ALTER TABLE tasks ADD COLUMN run_on VARCHAR(64)", NULL };
+static const char *const m13_postgres[] = { "ALTER TABLE tasks ADD COLUMN run_on TEXT", NULL };
+
 static const struct migration migrations[] = {
 	{ 1, m1_sqlite, m1_mysql, m1_postgres },
 	{ 2, m2_sqlite, m2_mysql, m2_postgres },
@@ -220,6 +277,10 @@ static const struct migration migrations[] = {
 	{ 6, m6_sqlite, m6_mysql, m6_postgres },
 	{ 7, m7_sqlite, m7_mysql, m7_postgres },
 	{ 8, m8_sqlite, m8_mysql, m8_postgres },
+	{ 9, m9_all, m9_all, m9_all },
+	{ 10, m10_none, m10_none, m10_postgres },
+	{ 11, m11_sqlite, m11_mysql, m11_postgres },
+	{ 13, m13_sqlite, m13_mysql, m13_postgres },
 };
 
 static const char *const *statements_for(const struct migration *m, enum store_backend b)

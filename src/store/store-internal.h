@@ -29,6 +29,10 @@ struct store_ops {
 	 * BIGINT), SQLite as a function that reads this host's clock. */
 	const char *now_ms_sql;
 	int (*now_ms)(struct store *s, int64_t *ret);
+	/* Change notices (store_listen(), store_wait_notice()); NULL on a
+	 * backend without them. */
+	int (*listen)(struct store *s, const char *channel, bool on);
+	int (*wait_notice)(struct store *s, int timeout_ms);
 };
 
 struct store {
@@ -42,6 +46,8 @@ struct store {
 	 * -ECONNRESET instead of reconnecting behind the caller's back. */
 	bool session_pinned;
 	char errmsg[512];
+	/* store_db_key(): hex SHA-256, "" when there is none (SQLite). */
+	char db_key[65];
 };
 
 struct store_stmt {

@@ -63,6 +63,8 @@ int store_open(const struct store_options *opts, struct store **ret, char *errbu
 	if (r < 0)
 		return r;
 	s->backend = opts->backend;
+	if (store_db_key_of(opts, s->db_key) < 0)
+		s->db_key[0] = '\0';
 	s->busy_timeout_ms = opts->busy_timeout_ms > 0 ? opts->busy_timeout_ms : 10000;
 	if (!opts->no_migrate) {
 		r = store_migrate(s);
@@ -239,6 +241,20 @@ int store_now_ms(struct store *s, int64_t *ret_ms)
 	char sql[192];
 	snprintf(sql, sizeof(sql), "SELECT %s", s->ops->now_ms_sql);
 	return store_query_int64(s, ret_ms, sql, NULL);
+}
+
+int store_listen(struct store *s, const char *channel, bool on)
+{
+	if (!s->ops->listen)
+		return -EOPNOTSUPP;
+	if (!*channel || strspn(channel, "abcdefghijklmnopqrstuvwxyz_") != strlen(channel))
+		return -EINVAL;
+	return s->ops->listen(s, channel, on);
+}
+
+int store_wait_notice(struct store *s, int timeout_ms)
+{
+	return s->ops->wait_notice ? s->ops->wait_notice(s, timeout_ms) : -EOPNOTSUPP;
 }
 
 const char *store_now_ms_sql(const struct store *s) { return s->ops->now_ms_sql; }

@@ -116,6 +116,17 @@ enum store_backend store_get_backend(const struct store *s);
  * server backends and for an in-memory database. */
 const char *store_sqlite_file(const struct store *s);
 
+/* Server backends: a name for the database this connection reaches, the
+ * same in every process that opened it with the same DSN (hex SHA-256 of
+ * the DSN's hosts, port, socket and database name; never of the user or
+ * the password, since it names a file). lock_wake.h keys the same-host
+ * wake-up word by it. NULL on SQLite (use store_sqlite_file()).
+ * store_db_key_of() computes it from the options without connecting (a
+ * test that drops its database removes the word's file with it): 0, or
+ * -EOPNOTSUPP (SQLite), -EINVAL (a malformed DSN). */
+const char *store_db_key(const struct store *s);
+int store_db_key_of(const struct store_options *opts, char ret[65]);
+
 /* The message of the last failure on this connection ("" if none). */
 const char *store_errmsg(const struct store *s);
 
@@ -197,6 +208,22 @@ void store_rollback(struct store *s);
  * SQLite, which is local by nature, it is this host's wall clock; on the
  * server backends it is the server's (one round trip). */
 int store_now_ms(struct store *s, int64_t *ret_ms);
+
+/* Change notices, PostgreSQL only (LISTEN/NOTIFY); -EOPNOTSUPP on the
+ * other backends. `channel` is a fixed identifier of the code ([a-z_]).
+ * store_listen(on) subscribes this connection to `channel`; store_listen(off)
+ * ends the subscription and drops the notices not yet taken (a connection
+ * that stays subscribed while nobody waits piles them up in memory).
+ * store_wait_notice() returns 1 at once when a notice came since its last
+ * call (one that arrived during any other statement counts too), else waits
+ * up to timeout_ms for one: 1, or 0 when none came. A connection lost and
+ * made again has lost its LISTEN: the wait subscribes again and returns 1,
+ * since a change may have been missed meanwhile. Which notices exist: the
+ * lock row's trigger (migration 10) sends STORE_LOCKS_CHANNEL on every
+ * change of the lock document. */
+#define STORE_LOCKS_CHANNEL "boxd_locks"
+int store_listen(struct store *s, const char *channel, bool on);
+int store_wait_notice(struct store *s, int timeout_ms);
 
 /* The same clock as an SQL expression (a BIGINT of milliseconds since the
  * epoch), for a caller that reads it in the statement that reads its data

@@ -40,6 +40,23 @@
  * is prepared again on the new connection the next time it is used (each
  * statement remembers the connection generation it was prepared on).
  *
+ * Several servers (a Galera cluster): the DSN may list them (mysql_dsn.h).
+ * A connection goes to the first that answers and is ready; a reconnect
+ * after a loss starts at the node after the one just lost, so the hosts of
+ * a killed node move on to another. A Galera node is ready when it is
+ * Synced with a primary component (wsrep_ready, wsrep_local_state 4); a
+ * node that is still joining or has lost its quorum answers every query
+ * with "WSREP has not yet prepared node for application use" (error 1047):
+ * such a failure counts as a lost connection whose statement never ran (it
+ * was refused, not applied), so it is sent again on another node outside a
+ * transaction, and ends the transaction inside one. On Galera the session
+ * also waits for causality before reads (wsrep_sync_wait = 1): a read sees
+ * every transaction the cluster committed before it, on whichever node,
+ * as on a single server. A certification conflict (another node committed
+ * a change of the same row first) fails the statement or the COMMIT with
+ * ER_LOCK_DEADLOCK: -EBUSY, retried like a deadlock; the lock CAS then finds
+ * the version moved and reads again (locks.c).
+ *
  * The cache, the generations, the reconnect rules, the latched transaction
  * error and the retries are store_server.c's, shared with PostgreSQL; this
  * file gives them MySQL's answers through struct server_ops (how to
@@ -101,7 +118,8 @@ struct my_stmt {
 struct my_store {
 	struct server_store sv;
 	MYSQL *db;          /* NULL after the connection was found lost */
-	struct mysql_dsn dsn;
+	struct mysql_dsn_list dsns;
+	size_t node;        /* the entry of dsns connected to (or last lost) */
 	int lock_wait_s;
 };
 
@@ -183,6 +201,26 @@ static int map_errno(unsigned e)
 
 static bool is_conn_lost(unsigned e) { return map_errno(e) == -ECONNRESET; }
 
+/* A Galera node that cannot take queries (joining, or cut off from the
+ * primary component) refuses every statement with ER_UNKNOWN_COM_ERROR and
+ * a message that says so: nothing ran. Another node may serve it. */
+static bool is_wsrep_not_ready(unsigned e, const char *msg)
+{
+	return e == ER_UNKNOWN_COM_ERROR && msg && strstr(msg, "WSREP");
+}
+
+/* What became of a statement that failed with e after it was sent. */
+static enum server_outcome failure_kind(unsigned e, const char *msg)
+{
+	if (is_wsrep_not_ready(e, msg))
+		return SERVER_NOT_SENT;
+	if (!is_conn_lost(e))
+		return SERVER_FAILED;
+	/* libmariadb reports CR_SERVER_GONE_ERROR only when the command could
+	 * not be written: the server never saw it. */
+	return e == CR_SERVER_GONE_ERROR ? SERVER_NOT_SENT : SERVER_LOST;
+}
+
 static int fail_code(struct my_store *s, unsigned e, const char *msg, const char *what, const char *sql)
 {
 	return store_set_error(&s->sv.base, map_errno(e), "mysql: %s: %s (error %u)%s%.*s", what, msg, e,
@@ -201,8 +239,47 @@ static int library_status;
 
 static void library_init(void) { library_status = mysql_library_init(0, NULL, NULL); }
 
-/* Open a connection and set up the session; on failure writes err. */
-static int connect_db(struct my_store *s, MYSQL **ret, char *err, size_t errlen)
+/* Whether a fresh connection may serve: not a Galera node (wsrep off, or
+ * a server without it), or a Synced one, whose session then waits for
+ * causality before reads. 0, or -EAGAIN with why in err. */
+static int check_node(MYSQL *db, char *err, size_t errlen)
+{
+	static const char q[] =
+		"SELECT @@wsrep_on, "
+		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_READY'), "
+		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE')";
+	if (mysql_real_query(db, q, strlen(q)) != 0) {
+		unsigned e = mysql_errno(db);
+		if (e == ER_UNKNOWN_SYSTEM_VARIABLE)
+			return 0; /* no wsrep at all (MySQL, a MariaDB built without it) */
+		snprintf(err, errlen, "mysql: cannot read the node's state: %s (error %u)", mysql_error(db), e);
+		return is_wsrep_not_ready(e, mysql_error(db)) ? -EAGAIN : map_errno(e);
+	}
+	MYSQL_RES *res = mysql_store_result(db);
+	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	bool wsrep = row && row[0] && strcmp(row[0], "1") == 0;
+	bool ready = wsrep && row[1] && strcmp(row[1], "ON") == 0 && row[2] && strcmp(row[2], "4") == 0;
+	if (wsrep && !ready)
+		snprintf(err, errlen, "mysql: the Galera node is not ready (wsrep_ready %s, wsrep_local_state %s; 4 is Synced)",
+			 row[1] ? row[1] : "?", row[2] ? row[2] : "?");
+	if (res)
+		mysql_free_result(res);
+	if (!wsrep)
+		return 0;
+	if (!ready)
+		return -EAGAIN;
+	static const char sync[] = "SET SESSION wsrep_sync_wait = 1";
+	if (mysql_real_query(db, sync, strlen(sync)) != 0) {
+		unsigned e = mysql_errno(db);
+		snprintf(err, errlen, "mysql: session setup failed: %s (error %u)", mysql_error(db), e);
+		return is_wsrep_not_ready(e, mysql_error(db)) ? -EAGAIN : map_errno(e);
+	}
+	return 0;
+}
+
+/* Open a connection to one server and set up the session; on failure
+ * writes err. */
+static int connect_one(struct my_store *s, const struct mysql_dsn *d, MYSQL **ret, char *err, size_t errlen)
 {
 	pthread_once(&library_once, library_init);
 	if (library_status != 0) {
@@ -219,7 +296,6 @@ static int connect_db(struct my_store *s, MYSQL **ret, char *err, size_t errlen)
 	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* we reconnect ourselves, see above */
-	const struct mysql_dsn *d = &s->dsn;
 	if (!mysql_real_connect(db, d->host, d->user, d->pass, d->db, d->port, d->socket, CLIENT_FOUND_ROWS)) {
 		unsigned e = mysql_errno(db);
 		snprintf(err, errlen, "mysql: cannot connect: %s (error %u)", mysql_error(db), e);
@@ -233,14 +309,53 @@ static int connect_db(struct my_store *s, MYSQL **ret, char *err, size_t errlen)
 		 "NO_BACKSLASH_ESCAPES,ANSI_QUOTES,PIPES_AS_CONCAT', time_zone = '+00:00', "
 		 "innodb_lock_wait_timeout = %d, lock_wait_timeout = %d",
 		 s->lock_wait_s, s->lock_wait_s);
+	int r = 0;
 	if (mysql_real_query(db, setup, strlen(setup)) != 0) {
 		unsigned e = mysql_errno(db);
 		snprintf(err, errlen, "mysql: session setup failed: %s (error %u)", mysql_error(db), e);
+		r = is_wsrep_not_ready(e, mysql_error(db)) ? -EAGAIN : map_errno(e);
+	}
+	if (r == 0)
+		r = check_node(db, err, errlen);
+	if (r < 0) {
 		mysql_close(db);
-		return map_errno(e);
+		return r;
 	}
 	*ret = db;
 	return 0;
+}
+
+/* Connect to the first server of the list that answers and is ready,
+ * trying them in order from entry `first`. With several, err names every
+ * one's failure; the error is the first entry's unless that one only was
+ * not ready (-EAGAIN, transient) while another refused. */
+static int connect_db(struct my_store *s, size_t first, MYSQL **ret, char *err, size_t errlen)
+{
+	size_t n = s->dsns.n;
+	int r = -ECONNREFUSED;
+	if (errlen)
+		err[0] = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t k = (first + i) % n;
+		char one[384];
+		int rk = connect_one(s, &s->dsns.v[k], ret, one, sizeof(one));
+		if (rk == 0) {
+			s->node = k;
+			return 0;
+		}
+		if (n == 1) {
+			snprintf(err, errlen, "%s", one);
+			return rk == -EAGAIN ? -ECONNREFUSED : rk;
+		}
+		if (i == 0 || r == -EAGAIN)
+			r = rk;
+		size_t used = strlen(err);
+		if (used < errlen)
+			snprintf(err + used, errlen - used, "%snode %zu of %zu: %s", i ? "; " : "", k + 1, n, one);
+	}
+	/* A node not yet ready or a refused connection is worth trying again
+	 * (store_retry); a bad password is not. */
+	return r == -EAGAIN ? -ECONNREFUSED : r;
 }
 
 /* Forget a lost connection. The statements prepared on it were invalidated by
@@ -254,9 +369,11 @@ static void my_disconnect(struct server_store *base)
 	}
 }
 
+/* After a loss: the next node first, the one just lost last. */
 static int my_connect(struct server_store *base, char *err, size_t errlen)
 {
-	return connect_db(MY(base), &MY(base)->db, err, errlen);
+	struct my_store *s = MY(base);
+	return connect_db(s, s->node + 1, &s->db, err, errlen);
 }
 
 /* True when the server has closed (or is closing) this idle connection. */
@@ -508,10 +625,9 @@ static void my_classify(struct server_store *base, struct server_stmt *sc, struc
 	struct my_store *s = MY(base);
 	struct my_stmt *c = (struct my_stmt *)sc;
 	unsigned e = mysql_stmt_errno(c->st);
-	if (is_conn_lost(e)) {
-		/* libmariadb reports CR_SERVER_GONE_ERROR only when the command
-		 * could not be written: the server never saw it. */
-		ret->kind = e == CR_SERVER_GONE_ERROR ? SERVER_NOT_SENT : SERVER_LOST;
+	enum server_outcome kind = failure_kind(e, mysql_stmt_error(c->st));
+	if (kind == SERVER_NOT_SENT || kind == SERVER_LOST) {
+		ret->kind = kind;
 		snprintf(ret->msg, sizeof(ret->msg), "%s (error %u)", mysql_stmt_error(c->st), e);
 		return;
 	}
@@ -638,8 +754,11 @@ static void my_command(struct server_store *base, const char *sql, struct server
 	if (mysql_real_query(s->db, sql, strlen(sql)) == 0)
 		return;
 	unsigned e = mysql_errno(s->db);
+	ret->kind = failure_kind(e, mysql_error(s->db));
 	ret->err = fail_code(s, e, mysql_error(s->db), sql, NULL);
-	ret->kind = !is_conn_lost(e) ? SERVER_FAILED : e == CR_SERVER_GONE_ERROR ? SERVER_NOT_SENT : SERVER_LOST;
+	if (ret->kind == SERVER_NOT_SENT && !is_conn_lost(e))
+		ret->err = store_set_error(&s->sv.base, -ECONNRESET, "mysql: %s: %s (error %u)", sql,
+					   mysql_error(s->db), e);
 }
 
 static void my_close(struct store *base)
@@ -647,7 +766,7 @@ static void my_close(struct store *base)
 	struct my_store *s = MY(base);
 	server_store_close(&s->sv);
 	my_disconnect(&s->sv);
-	mysql_dsn_release(&s->dsn);
+	mysql_dsn_list_release(&s->dsns);
 	free(s);
 }
 
@@ -694,11 +813,11 @@ int store_mysql_open(const struct store_options *opts, struct store **ret, char 
 	s->sv.base.ops = &mysql_ops;
 	server_store_init(&s->sv, &mysql_server_ops, opts);
 	s->lock_wait_s = (s->sv.base.busy_timeout_ms + 999) / 1000;
-	int r = mysql_dsn_parse(opts->dsn, &s->dsn, errbuf, errlen);
+	int r = mysql_dsn_list_parse(opts->dsn, &s->dsns, errbuf, errlen);
 	if (r >= 0)
-		r = connect_db(s, &s->db, errbuf, errlen);
+		r = connect_db(s, 0, &s->db, errbuf, errlen);
 	if (r < 0) {
-		mysql_dsn_release(&s->dsn);
+		mysql_dsn_list_release(&s->dsns);
 		free(s);
 		return r;
 	}

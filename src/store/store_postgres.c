@@ -37,6 +37,12 @@
  * After a reconnect the session is set up again and each cached statement
  * is prepared again the next time it is used.
  *
+ * A server that stops answering (frozen, cut off) is given up on: every
+ * wait for a reply is a poll(), and a reply missing for 4 s makes us ask
+ * the server for a new connection (PQping, 5 s); no answer there, and the
+ * connection counts as lost after sending (see wait_result()). Connecting
+ * has a per-host deadline too (connect_defaults()).
+ *
  * The cache, the generations, the reconnect rules, the latched transaction
  * error and the retries are store_server.c's, shared with MySQL; this file
  * gives them PostgreSQL's answers through struct server_ops.
@@ -75,6 +81,16 @@ struct pg_store {
 	PGconn *conn;
 	unsigned next_name;
 	bool fatal_notice;  /* the server said goodbye while we were idle */
+	/* A reply did not come and the server did not answer a new
+	 * connection either (wait_result()): the connection is given up. */
+	bool stuck;
+	char stuck_msg[160];
+	/* Change notices (store_listen()): the channel subscribed ("" none),
+	 * the connection generation it was subscribed on, and whether a
+	 * notice came that store_wait_notice() has not reported yet. */
+	char listen_channel[32];
+	uint64_t listen_gen;
+	bool notified;
 };
 
 #define PG(s) ((struct pg_store *)(s))
@@ -238,6 +254,8 @@ static void result_message(struct pg_store *s, const PGresult *res, char *buf, s
 {
 	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (!m && s->stuck)
+		m = s->stuck_msg;
 	if (!m)
 		m = s->conn ? PQerrorMessage(s->conn) : "no connection";
 	snprintf(buf, len, "%s%s%s%s", m, state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
@@ -268,6 +286,101 @@ static void notice_receiver(void *arg, const PGresult *res)
 		s->fatal_notice = true;
 }
 
+/* ---- waiting for a reply ------------------------------------------------------ */
+
+/* A reply that has not come within REPLY_PROBE_MS is not given up on by
+ * itself: a statement may rightly wait (for a row lock, up to lock_timeout
+ * = the busy timeout; a migrator for the advisory lock, 60 s). But a
+ * server that is frozen (SIGSTOP, a hung machine) or cut off never
+ * answers, and while the kernel at the other end acknowledges our bytes
+ * TCP keepalives and tcp_user_timeout see nothing wrong: libpq would wait
+ * for ever, and so would the daemon's thread or the worker. So each time
+ * REPLY_PROBE_MS pass without a reply, we ask the same server for a new
+ * connection (PQping, PROBE_CONNECT_TIMEOUT_S): a server that answers is
+ * alive and we wait on; one that does not is given up on. The connection
+ * then counts as lost after sending (the statement may or may not have
+ * been applied), and the next statement reconnects through the DSN's
+ * host list, to whichever host is the primary now. A frozen server costs
+ * a statement REPLY_PROBE_MS + PROBE_CONNECT_TIMEOUT_S (9 s). */
+#define REPLY_PROBE_MS 4000
+#define PROBE_CONNECT_TIMEOUT_S "5"
+
+static bool server_answers(struct pg_store *s)
+{
+	const char *host = PQhost(s->conn), *addr = PQhostaddr(s->conn), *port = PQport(s->conn);
+	const char *keys[5], *values[5];
+	size_t n = 0;
+	if (host && *host) {
+		keys[n] = "host";
+		values[n++] = host;
+	}
+	if (addr && *addr) {
+		keys[n] = "hostaddr";
+		values[n++] = addr;
+	}
+	if (port && *port) {
+		keys[n] = "port";
+		values[n++] = port;
+	}
+	keys[n] = "connect_timeout";
+	values[n++] = PROBE_CONNECT_TIMEOUT_S;
+	keys[n] = values[n] = NULL;
+	/* PQPING_REJECT: it answers (starting or stopping); NO_ATTEMPT: our
+	 * parameters, not the server. */
+	return PQpingParams(keys, values, 0) != PQPING_NO_RESPONSE;
+}
+
+/* The result of what was just sent (the first error, else the last
+ * result), waiting as above; NULL with s->stuck set when the server does
+ * not answer (the results still due are abandoned with the connection). */
+static PGresult *wait_result(struct pg_store *s)
+{
+	int64_t started = now_mono_ms(), probe_at = started + REPLY_PROBE_MS;
+	PGresult *keep = NULL, *res;
+	for (;;) {
+		while (PQisBusy(s->conn)) {
+			int64_t now = now_mono_ms();
+			if (now >= probe_at) {
+				if (!server_answers(s)) {
+					PQclear(keep);
+					s->stuck = true;
+					snprintf(s->stuck_msg, sizeof(s->stuck_msg),
+						 "no reply from the server for %lld ms, and it does not answer a new "
+						 "connection: given up",
+						 (long long)(now_mono_ms() - started));
+					return NULL;
+				}
+				probe_at = now_mono_ms() + REPLY_PROBE_MS;
+				continue;
+			}
+			struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+			if (p.fd < 0)
+				break;
+			int n = poll(&p, 1, (int)(probe_at - now));
+			if (n < 0 && errno != EINTR)
+				break;
+			/* Lost: PQgetResult() below returns the error. */
+			if (n > 0 && !PQconsumeInput(s->conn))
+				break;
+		}
+		if (!(res = PQgetResult(s->conn)))
+			return keep;
+		ExecStatusType st = PQresultStatus(keep);
+		if (keep && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+			PQclear(res);
+			continue;
+		}
+		PQclear(keep);
+		keep = res;
+	}
+}
+
+/* PQexec() with the wait above. */
+static PGresult *exec_waiting(struct pg_store *s, const char *sql)
+{
+	return PQsendQuery(s->conn, sql) ? wait_result(s) : NULL;
+}
+
 static int setup_session(struct pg_store *s, char *err, size_t errlen)
 {
 	PQsetNoticeReceiver(s->conn, notice_receiver, s);
@@ -279,7 +392,7 @@ static int setup_session(struct pg_store *s, char *err, size_t errlen)
 	char sql[160];
 	snprintf(sql, sizeof(sql), "SET lock_timeout = %d; SET standard_conforming_strings = on",
 		 s->sv.base.busy_timeout_ms);
-	PGresult *res = PQexec(s->conn, sql);
+	PGresult *res = exec_waiting(s, sql);
 	int r = 0;
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		char msg[384];
@@ -323,6 +436,7 @@ static int pg_connect(struct server_store *base, char *err, size_t errlen)
 {
 	struct pg_store *s = PG(base);
 	PQreset(s->conn);
+	s->stuck = false;
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		return connect_error(s->conn, err, errlen);
 	return setup_session(s, err, errlen);
@@ -331,11 +445,26 @@ static int pg_connect(struct server_store *base, char *err, size_t errlen)
 /* libpq keeps a lost connection's PGconn: connect() resets it. */
 static void pg_disconnect(struct server_store *base) { (void)base; }
 
+/* Take the notices libpq has read (during any statement, or just now):
+ * they only matter as "something changed" (store_wait_notice()). */
+static bool take_notices(struct pg_store *s)
+{
+	PGnotify *n;
+	bool any = false;
+	while ((n = PQnotifies(s->conn))) {
+		any = true;
+		PQfreemem(n);
+	}
+	if (any && s->listen_channel[0])
+		s->notified = true;
+	return any;
+}
+
 /* True when the server has closed (or is closing) this idle connection. */
 static bool pg_conn_dead(struct server_store *base)
 {
 	struct pg_store *s = PG(base);
-	if (PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice)
+	if (PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice || s->stuck)
 		return true;
 	struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
 	if (p.fd < 0)
@@ -344,9 +473,7 @@ static bool pg_conn_dead(struct server_store *base)
 		return false;
 	if (!PQconsumeInput(s->conn))
 		return true;
-	PGnotify *n;
-	while ((n = PQnotifies(s->conn)))
-		PQfreemem(n);
+	take_notices(s);
 	return PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice;
 }
 
@@ -407,12 +534,12 @@ static int pg_stmt_prepare(struct server_store *base, struct server_stmt *sc, bo
 	struct pg_stmt *c = (struct pg_stmt *)sc;
 	if (!c->name[0])
 		return 0;
-	PGresult *res = PQprepare(s->conn, c->name, c->pgsql, c->nparams, NULL);
+	PGresult *res = PQsendPrepare(s->conn, c->name, c->pgsql, c->nparams, NULL) ? wait_result(s) : NULL;
 	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
 		PQclear(res);
 		return 0;
 	}
-	*ret_lost = PQstatus(s->conn) != CONNECTION_OK;
+	*ret_lost = PQstatus(s->conn) != CONNECTION_OK || s->stuck;
 	int r = fail_result(s, res, "prepare", c->sv.sql);
 	PQclear(res);
 	return r;
@@ -472,16 +599,7 @@ static PGresult *run_once(struct pg_store *s, struct pg_stmt *c, bool *ret_sent)
 	int ok = c->name[0] ? PQsendQueryPrepared(s->conn, c->name, c->nparams, values, NULL, NULL, 0)
 			    : PQsendQueryParams(s->conn, c->pgsql, c->nparams, NULL, values, NULL, NULL, 0);
 	*ret_sent = ok != 0;
-	if (!ok)
-		return NULL;
-	PGresult *first = NULL, *res;
-	while ((res = PQgetResult(s->conn))) {
-		if (!first)
-			first = res;
-		else
-			PQclear(res);
-	}
-	return first;
+	return ok ? wait_result(s) : NULL;
 }
 
 /* Send: a result taken if the statement ran, and also when the connection
@@ -518,8 +636,8 @@ static void pg_classify(struct server_store *base, struct server_stmt *sc, struc
 	PGresult *res = c->failed;
 	c->failed = NULL;
 	const char *state = c->failed_ok ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (PQstatus(s->conn) != CONNECTION_OK) {
-		/* Lost before ReadyForQuery. In the extended protocol a
+	if (PQstatus(s->conn) != CONNECTION_OK || s->stuck) {
+		/* Lost before ReadyForQuery (or given up on: stuck). In the extended protocol a
 		 * statement outside a transaction commits at Sync, after its
 		 * CommandComplete: even a success result does not prove the
 		 * commit. But a session ended by pg_terminate_backend() (57P01)
@@ -596,10 +714,10 @@ static void pg_finalize(struct store_stmt *st)
 static void pg_command(struct server_store *base, const char *sql, struct server_failure *ret)
 {
 	struct pg_store *s = PG(base);
-	PGresult *res = PQexec(s->conn, sql);
+	PGresult *res = exec_waiting(s, sql);
 	*ret = (struct server_failure){ .kind = SERVER_OK };
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		ret->kind = PQstatus(s->conn) != CONNECTION_OK ? SERVER_LOST : SERVER_FAILED;
+		ret->kind = PQstatus(s->conn) != CONNECTION_OK || s->stuck ? SERVER_LOST : SERVER_FAILED;
 		ret->err = fail_result(s, res, sql, NULL);
 	} else if (strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
 		ret->kind = SERVER_FAILED;
@@ -615,6 +733,62 @@ static void pg_close(struct store *base)
 	server_store_close(&s->sv);
 	PQfinish(s->conn);
 	free(s);
+}
+
+/* ---- change notices ---------------------------------------------------------- */
+
+static int pg_listen(struct store *base, const char *channel, bool on)
+{
+	struct pg_store *s = PG(base);
+	if (on && strlen(channel) >= sizeof(s->listen_channel))
+		return -EINVAL;
+	char sql[64];
+	snprintf(sql, sizeof(sql), "%s %s", on ? "LISTEN" : "UNLISTEN", channel);
+	int64_t r = store_run(base, sql, NULL);
+	take_notices(s);
+	s->notified = false;
+	if (!on) {
+		s->listen_channel[0] = 0;
+		return r < 0 ? (int)r : 0;
+	}
+	if (r < 0)
+		return (int)r;
+	snprintf(s->listen_channel, sizeof(s->listen_channel), "%s", channel);
+	s->listen_gen = s->sv.gen;
+	return 0;
+}
+
+static int pg_wait_notice(struct store *base, int timeout_ms)
+{
+	struct pg_store *s = PG(base);
+	if (!s->listen_channel[0])
+		return -EINVAL;
+	if (s->listen_gen != s->sv.gen) {
+		/* Reconnected since the LISTEN: subscribe again, and say a
+		 * change may have come unseen. */
+		char channel[sizeof(s->listen_channel)];
+		snprintf(channel, sizeof(channel), "%s", s->listen_channel);
+		int r = pg_listen(base, channel, true);
+		return r < 0 ? r : 1;
+	}
+	int64_t deadline = now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		if (PQstatus(s->conn) != CONNECTION_OK || s->stuck || !PQconsumeInput(s->conn))
+			return 1; /* lost: the caller's next statement finds out */
+		take_notices(s);
+		if (s->notified) {
+			s->notified = false;
+			return 1;
+		}
+		int64_t left = deadline - now_mono_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+		if (p.fd < 0)
+			return 1;
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			return -errno;
+	}
 }
 
 static const struct server_ops postgres_server_ops = {
@@ -648,7 +822,55 @@ static const struct store_ops postgres_ops = {
 	.commit = server_commit,
 	.rollback = server_rollback,
 	.now_ms_sql = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+	.listen = pg_listen,
+	.wait_notice = pg_wait_notice,
 };
+
+/* What boxd asks of a connection unless the DSN says otherwise, for a
+ * primary/standby pair listed as several hosts ("host=a,b port=p,q" or
+ * postgresql://a:p,b:q/db):
+ *   - target_session_attrs=read-write: the lock store writes on every
+ *     change. Without it libpq takes the first host that answers, which
+ *     may be a standby: every write would fail (read-only transaction),
+ *     and after a failover a reconnect could land on the old primary
+ *     restarted as a standby. With it a standby is skipped, at connect
+ *     and at every reconnect (PQreset goes through the list again).
+ *   - connect_timeout=CONNECT_TIMEOUT_S, per host, with several hosts:
+ *     a host that is down without refusing (a machine gone, a frozen
+ *     server) would hold each reconnect for the kernel's SYN timeout, or
+ *     for ever once the kernel accepted the connection, before libpq
+ *     tries the next; a worker that holds locks must be through within
+ *     its lease (8.5 s of 10 s). With one host, SINGLE_CONNECT_TIMEOUT_S:
+ *     there is no other to try, but a frozen server must not hold the
+ *     daemon's thread for ever (the caller retries).
+ * Fills keys/values (at most 2) and returns how many. */
+#define CONNECT_TIMEOUT_S "3"
+#define SINGLE_CONNECT_TIMEOUT_S "10"
+
+static size_t connect_defaults(const PQconninfoOption *parsed, const char **keys, const char **values)
+{
+	bool has_attrs = false, has_timeout = false, several_hosts = false;
+	for (const PQconninfoOption *o = parsed; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (strcmp(o->keyword, "target_session_attrs") == 0)
+			has_attrs = true;
+		else if (strcmp(o->keyword, "connect_timeout") == 0)
+			has_timeout = true;
+		else if ((strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) && strchr(o->val, ','))
+			several_hosts = true;
+	}
+	size_t n = 0;
+	if (!has_attrs && !getenv("PGTARGETSESSIONATTRS")) {
+		keys[n] = "target_session_attrs";
+		values[n++] = "read-write";
+	}
+	if (!has_timeout && !getenv("PGCONNECT_TIMEOUT")) {
+		keys[n] = "connect_timeout";
+		values[n++] = several_hosts ? CONNECT_TIMEOUT_S : SINGLE_CONNECT_TIMEOUT_S;
+	}
+	return n;
+}
 
 int store_postgres_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen)
 {
@@ -667,7 +889,12 @@ int store_postgres_open(const struct store_options *opts, struct store **ret, ch
 		PQfreemem(perr);
 		return r;
 	}
+	const char *keys[4], *values[4];
+	size_t n = connect_defaults(parsed, keys, values);
 	PQconninfoFree(parsed);
+	keys[n] = "dbname"; /* the DSN last: what it says wins */
+	values[n] = opts->dsn;
+	keys[n + 1] = values[n + 1] = NULL;
 	struct pg_store *s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(errbuf, errlen, "out of memory");
@@ -675,7 +902,7 @@ int store_postgres_open(const struct store_options *opts, struct store **ret, ch
 	}
 	s->sv.base.ops = &postgres_ops;
 	server_store_init(&s->sv, &postgres_server_ops, opts);
-	s->conn = PQconnectdb(opts->dsn);
+	s->conn = PQconnectdbParams(keys, values, 1);
 	int r;
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
 		r = connect_error(s->conn, errbuf, errlen);

@@ -38,20 +38,14 @@ static bool watched(const struct supervisor *sv, int64_t id)
 /* Watch a live worker again. 1 if it is alive (and watched), 0 if gone. */
 static int adopt(struct supervisor *sv, const struct task *t)
 {
-	int pidfd = -1;
-	if (t->pid > 0 && proc_check(t->pid, t->pid_start) == PROC_ALIVE)
-		pidfd = pidfd_open_pid(t->pid);
-	/* Re-check after opening the pidfd: the pid cannot be recycled while
-	 * we hold it, so a matching start time now is conclusive. */
-	if (pidfd >= 0 && proc_check(t->pid, t->pid_start) != PROC_ALIVE) {
-		close(pidfd);
-		pidfd = -1;
-	}
-	if (pidfd < 0)
+	/* Only that very process: pid + the start time it registered with
+	 * (a pid reused since is another process). */
+	struct proc_ref proc;
+	if (t->pid <= 0 || !t->pid_start || proc_ref_open(t->pid, t->pid_start, &proc) < 0)
 		return 0;
 	const struct task_type *type = task_type_find(t->type);
-	if (supervisor_watch(sv, t->id, t->app_id, type && type->app_task, t->pid, pidfd, false) < 0) {
-		close(pidfd);
+	if (supervisor_watch(sv, t->id, t->app_id, type && type->app_task, &proc, false) < 0) {
+		proc_ref_close(&proc);
 		return 1; /* alive all the same: leave it be, look again next time */
 	}
 	log_info("task %lld: re-adopted its running worker (pid %d)", (long long)t->id, t->pid);
@@ -91,7 +85,11 @@ int supervisor_reconcile(struct supervisor *sv, struct supervisor_reconcile_repo
 		return r;
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		struct task *t = &tasks[i];
-		if (!t->host || strcmp(t->host, sv->o.host) != 0)
+		/* This host before a reboot: its workers are dead, and their
+		 * pid + start time may name new processes now (start times
+		 * count from boot), so never adopted. */
+		bool earlier_boot = t->host && host_owner_earlier_boot(t->host, sv->o.host);
+		if (!t->host || (strcmp(t->host, sv->o.host) != 0 && !earlier_boot))
 			continue; /* unclaimed, or another host's */
 		if (watched(sv, t->id))
 			continue;
@@ -102,13 +100,13 @@ int supervisor_reconcile(struct supervisor *sv, struct supervisor_reconcile_repo
 			 * registered gets there. Nothing to check. */
 			continue;
 		}
-		if (adopt(sv, t)) {
+		if (!earlier_boot && adopt(sv, t)) {
 			rep.adopted++;
 			continue;
 		}
 		/* Gone without its end recorded (or the store did not take it). */
 		struct pending_end p = { .task_id = t->id, .pid = t->pid, .gone_before = true,
-					 .gone_while_down = died_while_down(sv, t->id) };
+					 .gone_while_down = earlier_boot || died_while_down(sv, t->id) };
 		supervisor_end_task(sv, &p);
 		rep.ended++;
 	}

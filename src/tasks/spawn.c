@@ -6,18 +6,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-int pidfd_open_pid(pid_t pid)
-{
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0)
-		return -errno;
-	/* pidfds are close-on-exec by definition; say so for the reader. */
-	return fd;
-}
 
 static void child_fail(int fd, int err)
 {
@@ -68,7 +58,7 @@ static void set_child_fds(const struct spawn_opts *opts, int devnull, int *err_f
 	}
 }
 
-int spawn_process(const struct spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd)
+int spawn_process(const struct spawn_opts *opts, struct proc_ref *ret)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) < 0)
@@ -126,7 +116,6 @@ int spawn_process(const struct spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd)
 		waitpid(pid, NULL, 0);
 		return pidfd;
 	}
-	*ret_pid = pid;
-	*ret_pidfd = pidfd;
+	*ret = proc_ref_of_child(pid, pidfd);
 	return 0;
 }

@@ -9,13 +9,15 @@
  *     can signal the worker and everything it started with one killpg();
  *   - an exec failure travels back through a close-on-exec pipe: when
  *     spawn_process() returns 0 the program really started;
- *   - the process is returned as pid + pidfd (pidfd_open), so the daemon
- *     can poll for its exit and never signals a recycled pid.
+ *   - the process is returned as a proc_ref (pid, start time, pidfd), so
+ *     the daemon can poll for its exit and never signals a recycled pid.
  * No PDEATHSIG: workers must outlive a restart of the daemon.
  */
 #pragma once
 
 #include <sys/types.h>
+
+#include "common/proc.h"
 
 struct spawn_opts {
 	const char *path;         /* program to exec (absolute) */
@@ -24,9 +26,7 @@ struct spawn_opts {
 	int pass_fd;              /* becomes fd 3 in the child; -1 = none */
 };
 
-/* Returns 0 with *ret_pid and *ret_pidfd (close-on-exec) set, or a negative
- * errno: the exec's own errno when the program could not be started. */
-int spawn_process(const struct spawn_opts *opts, pid_t *ret_pid, int *ret_pidfd);
-
-/* pidfd_open(2) for a process this program did not start (re-adoption). */
-int pidfd_open_pid(pid_t pid);
+/* Returns 0 with *ret set (its pidfd is close-on-exec; proc_ref_close()
+ * it), or a negative errno: the exec's own errno when the program could
+ * not be started. */
+int spawn_process(const struct spawn_opts *opts, struct proc_ref *ret);

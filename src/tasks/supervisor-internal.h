@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "common/proc.h"
 #include "supervisor.h"
 
 struct child {
@@ -16,8 +17,7 @@ struct child {
 	int64_t task_id;
 	char *app_id;
 	bool app_task;
-	pid_t pid;
-	int pidfd;
+	struct proc_ref proc; /* the worker; its pidfd is polled */
 	bool own;          /* our child: we can read its exit status */
 	bool term_sent;
 	bool timeout_armed; /* the timeout counts from the task's startedAt */
@@ -31,9 +31,8 @@ struct child {
 /* A worker started ahead of its task (`boxd task standby`, see worker.h):
  * exec and library loading are paid before the next task arrives. */
 struct spare {
-	pid_t pid;          /* 0: none */
-	int pidfd;
-	int sock;           /* our end of its socketpair */
+	struct proc_ref proc; /* pid 0: none */
+	int sock;             /* our end of its socketpair */
 };
 
 /* A task whose worker is gone but whose end is not recorded yet: its
@@ -64,9 +63,10 @@ struct supervisor {
 	int64_t started_wall_ms; /* when this daemon's supervisor started */
 };
 
-/* Watch a worker through its pidfd (taken over: closed with the child). */
-int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task, pid_t pid, int pidfd,
-		     bool own);
+/* Watch a worker through its pidfd (the reference is taken over on
+ * success: closed with the child). */
+int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task,
+		     const struct proc_ref *proc, bool own);
 
 /* The task's worker is gone: free its locks and record its end, now or,
  * when the store does not take it, from the housekeeping tick on.
@@ -75,6 +75,16 @@ void supervisor_end_task(struct supervisor *sv, struct pending_end *tmpl);
 
 bool supervisor_has_pending(const struct supervisor *sv, int64_t task_id);
 
+/* The start of every worker's argv, which the daemon passes its state dir
+ * and config file on with (config.h): ARGV0 --state-dir D [--config F].
+ * Fills argv (room for SUPERVISOR_WORKER_ARGV_MAX) and returns how many it
+ * wrote. */
+#define SUPERVISOR_WORKER_ARGV_MAX 5
+int supervisor_worker_argv(const struct boxd_config *cfg, const char *argv0, const char **argv);
+
+/* Start a worker process: spawn_process(), or the test's spawner. */
+int supervisor_spawn_process(const struct supervisor *sv, const struct spawn_opts *so, struct proc_ref *ret);
+
 /* ---- the standby worker (supervisor_spare.c) ---- */
 
 /* Keep one standby worker ready (not with [tasks] user: sudo closes the
@@ -82,10 +92,9 @@ bool supervisor_has_pending(const struct supervisor *sv, int64_t task_id);
 void supervisor_spare_ensure(struct supervisor *sv);
 
 /* Hand task `id` and its log to the standby worker. Returns 0 with the
- * worker's pid and pidfd (now the task's), or negative errno (no spare, or
- * it died: the caller starts the task by exec). */
-int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, pid_t *ret_pid,
-			  int *ret_pidfd);
+ * worker (now the task's), or negative errno (no spare, or it died: the
+ * caller starts the task by exec). */
+int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, struct proc_ref *ret);
 
 /* Stop the standby worker (closing its socket makes it exit) and reap it. */
 void supervisor_spare_drop(struct supervisor *sv);

@@ -32,6 +32,7 @@ int supervisor_new(const struct supervisor_opts *opts, struct supervisor **ret)
 	if (!sv)
 		return -ENOMEM;
 	sv->o = *opts;
+	sv->spare.proc = PROC_REF_NONE;
 	sv->started_wall_ms = now_wall_ms();
 	*ret = sv;
 	return 0;
@@ -41,8 +42,7 @@ static void child_handle_closed(uv_handle_t *h)
 {
 	struct child *c = h->data;
 	if (--c->open_handles == 0) {
-		if (c->pidfd >= 0)
-			close(c->pidfd);
+		proc_ref_close(&c->proc);
 		free(c->app_id);
 		free(c);
 	}
@@ -254,9 +254,9 @@ static void on_child_exit(struct child *c, bool have_status, const siginfo_t *in
 	if (not_mine) {
 		/* The task went to another worker: its row and locks are not
 		 * ours to touch. */
-		log_info("task %lld: worker pid %d left it to another worker", (long long)c->task_id, c->pid);
+		log_info("task %lld: worker pid %d left it to another worker", (long long)c->task_id, c->proc.pid);
 	} else {
-		struct pending_end p = { .task_id = c->task_id, .pid = c->pid, .have_status = have_status };
+		struct pending_end p = { .task_id = c->task_id, .pid = c->proc.pid, .have_status = have_status };
 		if (have_status)
 			p.info = *info;
 		supervisor_end_task(sv, &p);
@@ -281,15 +281,15 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 	if (c->own) {
 		/* Peek first (WNOWAIT): while the worker is an unreaped zombie its
 		 * pid, and so its process group id, cannot be reused. */
-		int w = waitid(P_PIDFD, (id_t)c->pidfd, &info, WEXITED | WNOHANG | WNOWAIT);
+		int w = waitid(P_PIDFD, (id_t)c->proc.pidfd, &info, WEXITED | WNOHANG | WNOWAIT);
 		if (w == 0 && info.si_pid == 0)
 			return; /* spurious wake-up: still running */
 		if (w == 0) {
 			/* A task's processes must not outlive it: kill whatever the
 			 * worker left in its process group, then reap it. */
-			killpg(c->pid, SIGKILL);
+			killpg(c->proc.pid, SIGKILL);
 			siginfo_t reaped;
-			waitid(P_PIDFD, (id_t)c->pidfd, &reaped, WEXITED);
+			waitid(P_PIDFD, (id_t)c->proc.pidfd, &reaped, WEXITED);
 			have_status = true;
 		}
 	} else {
@@ -300,13 +300,13 @@ static void on_pidfd(uv_poll_t *h, int status, int events)
 		 * run in its process group; while anything does, or while it is
 		 * our unreaped zombie, the group id (= its pid) stays allocated
 		 * and cannot name another process. */
-		int w = waitid(P_PIDFD, (id_t)c->pidfd, &info, WEXITED | WNOHANG | WNOWAIT);
+		int w = waitid(P_PIDFD, (id_t)c->proc.pidfd, &info, WEXITED | WNOHANG | WNOWAIT);
 		if (w == 0 && info.si_pid == 0)
 			return; /* spurious wake-up: still running */
-		killpg(c->pid, SIGKILL);
+		killpg(c->proc.pid, SIGKILL);
 		if (w == 0) {
 			siginfo_t reaped;
-			waitid(P_PIDFD, (id_t)c->pidfd, &reaped, WEXITED);
+			waitid(P_PIDFD, (id_t)c->proc.pidfd, &reaped, WEXITED);
 			have_status = true;
 		} else {
 			memset(&info, 0, sizeof(info));
@@ -321,7 +321,7 @@ static void on_kill_timer(uv_timer_t *h)
 	log_warn("task %lld: worker did not stop within the grace period; sending SIGKILL", (long long)c->task_id);
 	/* Our own worker is not reaped before we have seen its exit, so its
 	 * pid (the group id) cannot have been reused yet. */
-	killpg(c->pid, SIGKILL);
+	killpg(c->proc.pid, SIGKILL);
 }
 
 static void send_term(struct supervisor *sv, struct child *c)
@@ -329,7 +329,7 @@ static void send_term(struct supervisor *sv, struct child *c)
 	if (c->term_sent || c->ended)
 		return;
 	c->term_sent = true;
-	killpg(c->pid, SIGTERM);
+	killpg(c->proc.pid, SIGTERM);
 	uv_timer_start(&c->kill_timer, on_kill_timer, (uint64_t)sv->o.config->stop_grace_ms, 0);
 }
 
@@ -342,15 +342,15 @@ static void on_timeout_timer(uv_timer_t *h)
 	send_term(sv, c);
 }
 
-int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task, pid_t pid, int pidfd,
-		     bool own)
+int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id, bool app_task,
+		     const struct proc_ref *proc, bool own)
 {
 	struct child *c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	*c = (struct child){ .sv = sv, .task_id = task_id, .app_id = app_id ? strdup(app_id) : NULL,
-			     .app_task = app_task, .pid = pid, .pidfd = pidfd, .own = own };
-	uv_poll_init(sv->o.loop, &c->poll, pidfd);
+			     .app_task = app_task, .proc = *proc, .own = own };
+	uv_poll_init(sv->o.loop, &c->poll, proc->pidfd);
 	uv_timer_init(sv->o.loop, &c->kill_timer);
 	uv_timer_init(sv->o.loop, &c->timeout_timer);
 	c->poll.data = c->kill_timer.data = c->timeout_timer.data = c;
@@ -360,6 +360,24 @@ int supervisor_watch(struct supervisor *sv, int64_t task_id, const char *app_id,
 	sv->n_children++;
 	uv_poll_start(&c->poll, UV_READABLE, on_pidfd);
 	return 0;
+}
+
+int supervisor_worker_argv(const struct boxd_config *cfg, const char *argv0, const char **argv)
+{
+	int n = 0;
+	argv[n++] = argv0;
+	argv[n++] = "--state-dir";
+	argv[n++] = cfg->state_dir;
+	if (cfg->config_path) {
+		argv[n++] = "--config";
+		argv[n++] = cfg->config_path;
+	}
+	return n;
+}
+
+int supervisor_spawn_process(const struct supervisor *sv, const struct spawn_opts *so, struct proc_ref *ret)
+{
+	return (sv->o.spawn ? sv->o.spawn : spawn_process)(so, ret);
 }
 
 static int open_log(const struct boxd_config *cfg, int64_t id)
@@ -374,7 +392,6 @@ static int open_log(const struct boxd_config *cfg, int64_t id)
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	return fd < 0 ? -errno : fd;
 }
-
 
 int supervisor_spawn(struct supervisor *sv, const struct task *t)
 {
@@ -394,15 +411,9 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 		argv[n++] = "-u";
 		argv[n++] = cfg->task_user;
 		argv[n++] = "--";
-		argv[n++] = sv->o.self_exe;
+		n += supervisor_worker_argv(cfg, sv->o.self_exe, argv + n);
 	} else {
-		argv[n++] = "boxd";
-	}
-	argv[n++] = "--state-dir";
-	argv[n++] = cfg->state_dir;
-	if (cfg->config_path) {
-		argv[n++] = "--config";
-		argv[n++] = cfg->config_path;
+		n += supervisor_worker_argv(cfg, "boxd", argv + n);
 	}
 	argv[n++] = "task";
 	argv[n++] = "run";
@@ -419,11 +430,10 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 		return logfd;
 	}
 	struct spawn_opts so = { .path = path, .argv = (char *const *)argv, .output_fd = logfd, .pass_fd = -1 };
-	pid_t pid;
-	int pidfd;
-	int r = supervisor_spare_take(sv, t->id, t->claim, logfd, &pid, &pidfd);
+	struct proc_ref proc;
+	int r = supervisor_spare_take(sv, t->id, t->claim, logfd, &proc);
 	if (r < 0)
-		r = spawn_process(&so, &pid, &pidfd);
+		r = supervisor_spawn_process(sv, &so, &proc);
 	close(logfd);
 	if (r < 0) {
 		char msg[256];
@@ -432,19 +442,18 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 		log_error("task %lld: %s", (long long)t->id, msg);
 		return r;
 	}
-	uint64_t start = 0;
-	proc_start_time(pid, &start);
-	r = task_set_pid(sv->o.store, t->id, t->claim, pid, start);
+	/* pid + start time: what a later daemon re-adopts it by. */
+	r = task_set_pid(sv->o.store, t->id, t->claim, proc.pid, proc.start_time);
 	if (r < 0)
 		log_error("task %lld: cannot record the worker pid: %s", (long long)t->id, store_errmsg(sv->o.store));
 	const struct task_type *type = task_type_find(t->type);
-	r = supervisor_watch(sv, t->id, t->app_id, type && type->app_task, pid, pidfd, true);
+	r = supervisor_watch(sv, t->id, t->app_id, type && type->app_task, &proc, true);
 	if (r < 0) {
-		killpg(pid, SIGKILL);
-		close(pidfd);
+		killpg(proc.pid, SIGKILL);
+		proc_ref_close(&proc);
 		return r;
 	}
-	log_debug("task %lld (%s): worker pid %d", (long long)t->id, t->type, (int)pid);
+	log_debug("task %lld (%s): worker pid %d", (long long)t->id, t->type, (int)proc.pid);
 	/* The next task's worker, loaded while this one runs. */
 	supervisor_spare_ensure(sv);
 	return 0;
@@ -453,7 +462,7 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 static bool watches_pid(const struct supervisor *sv, pid_t pid)
 {
 	for (const struct child *c = sv->children; c; c = c->next)
-		if (c->pid == pid)
+		if (c->proc.pid == pid)
 			return true;
 	return false;
 }
@@ -480,10 +489,11 @@ static void adopt_stray(struct supervisor *sv, pid_t pid)
 		return;
 	if (store_step(st) == 1) {
 		const struct task_type *type = task_type_find(store_col_text(st, 1) ? store_col_text(st, 1) : "");
-		int pidfd = pidfd_open_pid(pid);
-		if (pidfd >= 0 && supervisor_watch(sv, store_col_int64(st, 0), store_col_text(st, 2), type && type->app_task,
-						    pid, pidfd, false) < 0)
-			close(pidfd);
+		struct proc_ref proc;
+		if (proc_ref_open(pid, 0, &proc) == 0 &&
+		    supervisor_watch(sv, store_col_int64(st, 0), store_col_text(st, 2), type && type->app_task, &proc,
+				     false) < 0)
+			proc_ref_close(&proc);
 	} else {
 		/* No task: the previous image's standby worker (it exits on the
 		 * EOF of its socket, which the exec closed). Reap it. */

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <uv.h>
 
 #include "common/config.h"
@@ -19,6 +20,12 @@
 #include "task.h"
 
 struct supervisor;
+struct spawn_opts;
+struct proc_ref;
+
+/* How a worker process is started: spawn_process() (spawn.h) has this
+ * signature. */
+typedef int (*supervisor_spawn_fn)(const struct spawn_opts *opts, struct proc_ref *ret);
 
 /* Called in the loop thread after a worker ended and its task was
  * finalized (the scheduler starts the next task from here). */
@@ -33,6 +40,10 @@ struct supervisor_opts {
 	const char *host;          /* this host's id */
 	supervisor_exit_fn on_exit;
 	void *userdata;
+	/* A test seam: NULL (always, in boxd) means spawn_process(). The unit
+	 * tests pass a fake spawner that forks a stand-in worker instead of
+	 * exec'ing boxd (the real exec is covered end to end). */
+	supervisor_spawn_fn spawn;
 };
 
 int supervisor_new(const struct supervisor_opts *opts, struct supervisor **ret);

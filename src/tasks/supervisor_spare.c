@@ -21,14 +21,14 @@
 void supervisor_spare_drop(struct supervisor *sv)
 {
 	struct spare *sp = &sv->spare;
-	if (!sp->pid)
+	if (!sp->proc.pid)
 		return;
 	close(sp->sock);
 	/* Closing the socket makes it exit; reap it so no zombie stays. */
 	siginfo_t info;
-	waitid(P_PIDFD, (id_t)sp->pidfd, &info, WEXITED);
-	close(sp->pidfd);
-	*sp = (struct spare){ 0 };
+	waitid(P_PIDFD, (id_t)sp->proc.pidfd, &info, WEXITED);
+	proc_ref_close(&sp->proc);
+	*sp = (struct spare){ .proc = PROC_REF_NONE };
 }
 
 /* Keep one standby worker ready (not with [tasks] user: sudo closes the
@@ -36,44 +36,36 @@ void supervisor_spare_drop(struct supervisor *sv)
 void supervisor_spare_ensure(struct supervisor *sv)
 {
 	const struct boxd_config *cfg = sv->o.config;
-	if (sv->spare.pid || sv->closing || cfg->task_user)
+	if (sv->spare.proc.pid || sv->closing || cfg->task_user)
 		return;
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
 		return;
-	const char *argv[10];
-	int n = 0;
-	argv[n++] = "boxd";
-	argv[n++] = "--state-dir";
-	argv[n++] = cfg->state_dir;
-	if (cfg->config_path) {
-		argv[n++] = "--config";
-		argv[n++] = cfg->config_path;
-	}
+	const char *argv[SUPERVISOR_WORKER_ARGV_MAX + 3];
+	int n = supervisor_worker_argv(cfg, "boxd", argv);
 	argv[n++] = "task";
 	argv[n++] = "standby";
 	argv[n] = NULL;
 	struct spawn_opts so = { .path = sv->o.self_exe, .argv = (char *const *)argv, .output_fd = -1,
 				 .pass_fd = sp[1] };
-	pid_t pid;
-	int pidfd;
-	int r = spawn_process(&so, &pid, &pidfd);
+	struct proc_ref proc;
+	int r = supervisor_spawn_process(sv, &so, &proc);
 	close(sp[1]);
 	if (r < 0) {
 		close(sp[0]);
 		log_warn("cannot start a standby worker: %s", strerror(-r));
 		return;
 	}
-	sv->spare = (struct spare){ .pid = pid, .pidfd = pidfd, .sock = sp[0] };
+	sv->spare = (struct spare){ .proc = proc, .sock = sp[0] };
 }
 
 /* Hand task `id` and its log to the standby worker. Returns 0 with the
  * worker's pid and pidfd (now the task's), or negative errno (no spare, or
  * it died: the caller starts the task by exec). */
-int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, pid_t *ret_pid, int *ret_pidfd)
+int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, struct proc_ref *ret)
 {
 	struct spare *sp = &sv->spare;
-	if (!sp->pid)
+	if (!sp->proc.pid)
 		return -ENOENT;
 	char control[CMSG_SPACE(sizeof(int))];
 	memset(control, 0, sizeof(control));
@@ -95,8 +87,7 @@ int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int 
 		return -EPIPE;
 	}
 	close(sp->sock);
-	*ret_pid = sp->pid;
-	*ret_pidfd = sp->pidfd;
-	*sp = (struct spare){ 0 };
+	*ret = sp->proc;
+	*sp = (struct spare){ .proc = PROC_REF_NONE };
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
 #include "locks/lock_doc.h"
 
@@ -53,12 +54,14 @@ void task_release(struct task *t)
 	free(t->result);
 	free(t->host);
 	free(t->stop_reason);
+	free(t->app_host);
 	memset(t, 0, sizeof(*t));
 }
 
 #define TASK_COLS                                                                                        \
 	"id, type, app_id, args, state, percent, message, waiting_for, error_code, error_message, result, " \
-	"pid, pid_start, host, stop_reason, created_at, started_at, finished_at, timeout_ms, claim, claimed_at"
+	"pid, pid_start, host, stop_reason, created_at, started_at, finished_at, timeout_ms, claim, claimed_at, " \
+	"COALESCE(run_on, (SELECT apps.host FROM apps WHERE apps.id = tasks.app_id))"
 
 static void row_to_task(struct store_stmt *st, struct task *t)
 {
@@ -86,6 +89,7 @@ static void row_to_task(struct store_stmt *st, struct task *t)
 	t->timeout_ms = store_col_int64(st, 18);
 	t->claim = store_col_int64(st, 19);
 	t->claimed_at = store_col_int64(st, 20);
+	t->app_host = store_col_strdup(st, 21);
 }
 
 int task_create(struct store *s, const char *type, const char *app_id, const char *args_json, int64_t timeout_ms,
@@ -485,6 +489,12 @@ json_t *task_to_json(const struct task *t)
 		json_object_set_new(o, "error", json_null());
 	json_object_set_new(o, "result", json_or_null(t->result));
 	json_object_set_new(o, "pid", t->pid ? json_integer(t->pid) : json_null());
+	/* Where it runs (ran): the host that claimed it, else the one that
+	 * will (run_on, else its app's host; sched.c), else null: any host. */
+	if (t->host)
+		json_object_set_new(o, "host", json_stringn(t->host, host_owner_host_len(t->host)));
+	else
+		json_object_set_new(o, "host", t->app_host ? json_string(t->app_host) : json_null());
 	json_object_set_new(o, "createdAt", time_or_null(t->created_at));
 	json_object_set_new(o, "startedAt", time_or_null(t->started_at));
 	json_object_set_new(o, "finishedAt", time_or_null(t->finished_at));

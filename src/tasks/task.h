@@ -70,6 +70,7 @@ struct task {
 	int64_t timeout_ms;      /* 0 = none */
 	int64_t claim;           /* token of the scheduler's claim; 0 = none */
 	int64_t claimed_at;      /* database ms of the claim; 0 = none */
+	char *app_host;          /* the host to run it: run_on, else apps.host; NULL: any */
 };
 
 void task_release(struct task *t);

@@ -22,6 +22,19 @@ static int serialize(struct store *s)
 	return store_query_int64(s, &version, "SELECT version FROM schema_version FOR UPDATE", NULL);
 }
 
+int task_admit_join(struct store *s, const struct task_match *m, struct task_enqueued *ret)
+{
+	struct task t;
+	int r = task_find_active(s, m, &t);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	ret->id = t.id;
+	task_release(&t);
+	return TASK_ADMIT_JOIN;
+}
+
 int task_enqueue(struct store *s, const struct boxd_config *cfg, const struct task_enqueue *e,
 		 struct task_enqueued *ret)
 {
@@ -38,6 +51,10 @@ int task_enqueue(struct store *s, const struct boxd_config *cfg, const struct ta
 		ret->id = 0;
 		r = task_create_idempotent(s, e->type, e->app_id, e->args_json, config_task_timeout_ms(cfg, e->type),
 					   e->idem, &ret->id);
+		if (r >= 0 && e->run_on) {
+			int64_t n = store_run(s, "UPDATE tasks SET run_on = ? WHERE id = ?", "si", e->run_on, ret->id);
+			r = n < 0 ? (int)n : 0;
+		}
 		if (r >= 0 && e->claim_host)
 			r = task_claim(s, ret->id, e->claim_host) == 1 ? 0 : -EIO;
 		if (r >= 0 && e->created)

@@ -64,11 +64,19 @@ struct task_enqueue {
 	const struct task_idempotency *idem;  /* NULL: none */
 	const char *claim_host;               /* claim it for this host in the
 					       * same transaction (platformstart) */
+	const char *run_on;                   /* only this host id's scheduler
+					       * may claim it (tasks.run_on); NULL: any */
 	task_admit_fn admit;                  /* NULL: always admitted */
 	/* After the insert, in the same transaction. 0 or negative errno. */
 	int (*created)(struct store *s, const struct task_enqueue *e, int64_t id);
 	void *userdata;                       /* for the hooks */
 };
+
+/* For an admission hook that joins an active task rather than queue a
+ * second one (a rebuild, a host's platformstart): the newest active task
+ * that `m` matches becomes the answer (TASK_ADMIT_JOIN, its id in ret->id);
+ * 0 when there is none, or the store's negative errno. */
+int task_admit_join(struct store *s, const struct task_match *m, struct task_enqueued *ret);
 
 /* See above. 0 on success (ret->id); negative errno on a refusal
  * (ret->message set) or a store error. *ret is always written. */

@@ -100,7 +100,7 @@ static const struct task_type hold_type = {
 	.name = "hold",
 	.generic = true,
 	.validate = hold_validate,
-	.locks = hold_locks,
+	.dynamic_locks = hold_locks,
 	.run = hold_run,
 };
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,84 @@ const struct task_type *task_type_find(const char *name)
 		if (strcmp(types[i]->name, name) == 0)
 			return types[i];
 	return NULL;
+}
+
+const struct task_type *task_type_at(size_t i) { return i < n_types ? types[i] : NULL; }
+
+/* The template entry's %s, or NULL when the task has none to give. */
+static const char *template_value(const struct task_lock_template *l, const struct task *t, json_t *args)
+{
+	if (l->arg)
+		return json_string_value(json_object_get(args, l->arg));
+	return t->app_id;
+}
+
+int task_type_locks(const struct task_type *type, const struct task *t, json_t *args, struct lock_req **ret,
+		    size_t *ret_n)
+{
+	struct lock_req *dyn = NULL;
+	size_t n_dyn = 0, n = 0;
+	*ret = NULL;
+	*ret_n = 0;
+	if (type->dynamic_locks) {
+		int r = type->dynamic_locks(t, args, &dyn, &n_dyn);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < TASK_LOCKS_MAX && type->locks[i].name; i++)
+		n += !type->locks[i].later;
+	if (n + n_dyn == 0)
+		return 0;
+	struct lock_req *reqs = calloc(n + n_dyn, sizeof(*reqs));
+	if (!reqs) {
+		free(dyn);
+		return -ENOMEM;
+	}
+	n = 0;
+	for (size_t i = 0; i < TASK_LOCKS_MAX && type->locks[i].name; i++) {
+		const struct task_lock_template *l = &type->locks[i];
+		if (l->later)
+			continue;
+		const char *hole = strstr(l->name, "%s");
+		const char *value = hole ? template_value(l, t, args) : "";
+		int len = value ? snprintf(reqs[n].name, sizeof(reqs[n].name), "%.*s%s%s",
+					   (int)(hole ? hole - l->name : (ptrdiff_t)strlen(l->name)), l->name, value,
+					   hole ? hole + 2 : "")
+				: -1;
+		if (len < 0 || (size_t)len >= sizeof(reqs[n].name) || !lock_name_valid(reqs[n].name)) {
+			free(reqs);
+			free(dyn);
+			return -EINVAL;
+		}
+		reqs[n++].mode = l->mode;
+	}
+	if (n_dyn)
+		memcpy(reqs + n, dyn, n_dyn * sizeof(*dyn));
+	free(dyn);
+	*ret = reqs;
+	*ret_n = n + n_dyn;
+	return 0;
+}
+
+bool task_type_declares_later(const struct task_type *type, const struct lock_req *req)
+{
+	size_t len = strlen(req->name);
+	for (size_t i = 0; i < TASK_LOCKS_MAX && type->locks[i].name; i++) {
+		const struct task_lock_template *l = &type->locks[i];
+		if (!l->later || l->mode != req->mode)
+			continue;
+		const char *hole = strstr(l->name, "%s");
+		if (!hole) {
+			if (strcmp(l->name, req->name) == 0)
+				return true;
+			continue;
+		}
+		size_t head = (size_t)(hole - l->name), tail = strlen(hole + 2);
+		if (len > head + tail && strncmp(req->name, l->name, head) == 0 &&
+		    strcmp(req->name + len - tail, hole + 2) == 0)
+			return true;
+	}
+	return false;
 }
 
 void task_ctx_progress(struct task_ctx *ctx, int percent, const char *fmt, ...)

@@ -31,7 +31,7 @@ struct worker_lease;
  * task's locks and the token of their grant (task_ctx_fence_check()). */
 struct task_fence {
 	int64_t token;                /* the document version of the grant */
-	const struct lock_req *locks; /* the task's locks (its type's locks()) */
+	const struct lock_req *locks; /* the task's locks (task_type_locks()) */
 	size_t n_locks;
 	int64_t lease_ms;             /* [store] lease; 0: none (SQLite) */
 	struct worker_lease *lease;   /* the renewal thread; NULL: none */
@@ -40,6 +40,9 @@ struct task_fence {
 
 struct task_ctx {
 	struct store *store;                  /* the worker's connection */
+	/* The lock document's connection (on SQLite a relaxed one; on a
+	 * server database `store`): task_ctx_lock.h. NULL: `store`. */
+	struct store *lock_store;
 	const struct boxd_config *config;
 	const struct task *task;
 	json_t *args;                         /* parsed task args (borrowed) */
@@ -52,6 +55,25 @@ struct task_ctx {
 	 * outage; progress is advisory and never retried). */
 	struct store_retry progress_retry;
 	const struct task_fence *fence;       /* NULL: the task holds no locks */
+};
+
+/* How many locks a task type's template may name. */
+#define TASK_LOCKS_MAX 6
+
+/* One lock of a task type's template (struct task_type .locks). The
+ * templates of all types are the lock matrix in docs/ARCHITECTURE.md
+ * ("Task types and their locks"); tests/unit/test-lock-matrix.c compares
+ * the two. */
+struct task_lock_template {
+	/* A lock name ("platform"), or a pattern with one %s ("app:%s"):
+	 * the task's app id, or the string argument `arg` when set. NULL
+	 * ends the template. */
+	const char *name;
+	enum lock_mode mode;
+	const char *arg;
+	/* Taken by the handler while it runs (task_ctx_lock(); %s: any
+	 * value), not by the worker before run(). */
+	bool later;
 };
 
 struct task_type {
@@ -68,9 +90,15 @@ struct task_type {
 	/* Check args (a JSON object) before the task is created. Return 0, or
 	 * -EINVAL with a message for the user in err. NULL: any object. */
 	int (*validate)(json_t *args, char *err, size_t errlen);
-	/* The locks the worker takes, all at once, before run(). *ret is
-	 * malloc'ed (may be NULL with *ret_n = 0: no locks). */
-	int (*locks)(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n);
+	/* The locks: the worker takes those not `later`, all at once, before
+	 * run() (task_type_locks()); the handler may take the `later` ones,
+	 * and no others, while it runs (task_ctx_lock()). */
+	struct task_lock_template locks[TASK_LOCKS_MAX];
+	/* Only for locks that a template cannot say, computed from the args
+	 * (a configure that moves the data dir; hold): added after the
+	 * template's. *ret is malloc'ed (may be NULL with *ret_n = 0). NULL:
+	 * none. */
+	int (*dynamic_locks)(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n);
 	/* The work. 0 = succeeded; negative errno = failed (see task_ctx_fail). */
 	int (*run)(struct task_ctx *ctx);
 };
@@ -78,6 +106,20 @@ struct task_type {
 /* Register a type (the struct must outlive the program). */
 void task_type_register(const struct task_type *type);
 const struct task_type *task_type_find(const char *name);
+/* The i-th registered type, in order of registration; NULL past the end. */
+const struct task_type *task_type_at(size_t i);
+
+/* The locks the worker takes for task t (args: its parsed args) before
+ * run(): the template's that are not `later`, expanded, then those of
+ * dynamic_locks. *ret is malloc'ed (NULL with *ret_n = 0: no locks).
+ * -EINVAL when the template needs an app id or a string argument the task
+ * does not have, or a name comes out invalid; -ENOMEM. */
+int task_type_locks(const struct task_type *type, const struct task *t, json_t *args, struct lock_req **ret,
+		    size_t *ret_n);
+
+/* Does `type` declare req as a `later` lock (same mode, the name matching
+ * the pattern with a non-empty %s)? */
+bool task_type_declares_later(const struct task_type *type, const struct lock_req *req);
 /* Register the built-in types (hold). Idempotent. */
 void task_types_register_builtin(void);
 

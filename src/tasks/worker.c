@@ -23,19 +23,17 @@
 
 #include "common/log.h"
 #include "common/proc.h"
-#include "common/timeutil.h"
+#include "locks/broker_client.h"
 #include "locks/locks.h"
 #include "store/store.h"
 #include "store/store_retry.h"
 #include "task.h"
+#include "task_ctx_lock.h"
+#include "task_outage.h"
 #include "task_outcome.h"
 #include "task_type.h"
 #include "tasks/store_open.h"
 #include "worker_lease.h"
-
-/* How often an outage is written into the task's message (where the store
- * takes it at all). */
-#define OUTAGE_MESSAGE_EVERY_MS 5000
 
 static volatile sig_atomic_t cancel_requested;
 
@@ -61,42 +59,11 @@ struct worker {
 	struct store *s;        /* task rows */
 	struct store *ls;       /* the lock document (on a server database: s) */
 	struct worker_lease *lease; /* renews the lease of its locks; NULL: no lease */
-	int64_t last_message_ms;
+	const struct lock_owner *owner; /* this worker as lock owner, once known */
+	struct task_outage outage;  /* its .s is set once the store is open */
 };
 
 /* ---- riding out store outages ------------------------------------------------ */
-
-/* A transient failure of `what`: say so once per outage in the log, and
- * now and then in the task's message. */
-static void outage_note(struct worker *w, const struct store_retry *rt, int err, const char *msg, const char *what)
-{
-	char since[32];
-	store_retry_since(rt, since, sizeof(since));
-	bool busy = err == -EBUSY;
-	if (store_retry_first(rt))
-		log_warn("task %lld: %s since %s (%s: %s), %s", (long long)w->id,
-			 busy ? "store busy" : "store unavailable", since, what, msg, busy ? "waiting" : "retrying");
-	int64_t now = now_mono_ms();
-	if (w->s && now - w->last_message_ms >= OUTAGE_MESSAGE_EVERY_MS) {
-		w->last_message_ms = now;
-		char text[160];
-		snprintf(text, sizeof(text), "%s since %s, %s", busy ? "store busy" : "store unavailable", since,
-			 busy ? "waiting" : "retrying");
-		(void)task_set_message(w->s, w->id, text); /* it may well fail: advisory */
-	}
-	log_flush();
-}
-
-static void outage_over(struct worker *w, struct store_retry *rt, const char *what)
-{
-	if (!rt->since_mono_ms)
-		return;
-	char since[32];
-	store_retry_since(rt, since, sizeof(since));
-	int64_t ms = store_retry_done(rt);
-	log_info("task %lld: store available again (%s): the outage since %s lasted %lld ms", (long long)w->id, what,
-		 since, (long long)ms);
-}
 
 typedef int (*store_op)(struct worker *w, void *arg);
 
@@ -109,7 +76,7 @@ static int with_retry(struct worker *w, const char *what, struct store *msg_stor
 	for (;;) {
 		int r = op(w, arg);
 		if (r >= 0) {
-			outage_over(w, &rt, what);
+			task_outage_over(&w->outage, &rt, what);
 			return r;
 		}
 		if (store_retry_failed(&rt, r) < 0) {
@@ -119,7 +86,7 @@ static int with_retry(struct worker *w, const char *what, struct store *msg_stor
 					  msg_store ? store_errmsg(msg_store) : "");
 			return r;
 		}
-		outage_note(w, &rt, r, msg_store ? store_errmsg(msg_store) : "", what);
+		task_outage_note(&w->outage, &rt, r, msg_store ? store_errmsg(msg_store) : "", what);
 		store_retry_sleep(&rt);
 	}
 }
@@ -146,14 +113,14 @@ static int open_store(struct worker *w, unsigned flags, struct store **ret)
 	for (;;) {
 		int r = op_open(w, &a);
 		if (r >= 0) {
-			outage_over(w, &rt, "opening the store");
+			task_outage_over(&w->outage, &rt, "opening the store");
 			return r;
 		}
 		if (store_retry_failed(&rt, r) < 0) {
 			log_error("task %lld: cannot open the store: %s", (long long)w->id, a.err);
 			return r;
 		}
-		outage_note(w, &rt, r, a.err, "opening the store");
+		task_outage_note(&w->outage, &rt, r, a.err, "opening the store");
 		store_retry_sleep(&rt);
 	}
 }
@@ -181,6 +148,12 @@ static int op_running(struct worker *w, void *arg)
 static int op_release(struct worker *w, void *arg)
 {
 	(void)arg;
+	/* Through the lock broker first: it hands the locks to the host's
+	 * next waiters in the same change. Then the task's release as
+	 * before, for what other processes of the task hold or wait for
+	 * (nothing left: a change that writes nothing). */
+	if (w->owner)
+		(void)locks_unlock_brokered(task_lock_broker_path(w->cfg), w->ls, w->owner, NULL, 0, NULL);
 	return locks_unlock_task(w->ls, w->id, NULL);
 }
 
@@ -189,33 +162,6 @@ static int op_finish(struct worker *w, void *varg)
 	const struct task_outcome *o = varg;
 	return task_finish(w->s, w->id, o->state, o->error_code[0] ? o->error_code : NULL,
 			   o->error_code[0] ? o->error_message : NULL, o->result);
-}
-
-struct wait_report {
-	struct worker *w;
-};
-
-/* userdata: the struct wait_report of locks_acquire_opts (shared with
- * report_wait). */
-static void on_lock_store_error(int err, const struct store_retry *rt, const char *msg, void *userdata)
-{
-	struct worker *w = ((struct wait_report *)userdata)->w;
-	if (err == 0) {
-		char since[32];
-		store_retry_since(rt, since, sizeof(since));
-		log_info("task %lld: store available again (waiting for locks): the outage since %s lasted %lld ms",
-			 (long long)w->id, since, (long long)store_retry_elapsed_ms(rt));
-		return;
-	}
-	outage_note(w, rt, err, msg, "waiting for locks");
-}
-
-static void report_wait(const struct lock_blocker *b, void *userdata)
-{
-	struct wait_report *wr = userdata;
-	char msg[256];
-	if (task_report_waiting(wr->w->s, wr->w->id, b, msg, sizeof(msg)) >= 0)
-		log_info("task %lld: %s", (long long)wr->w->id, msg);
 }
 
 static int exit_code_unrecorded(enum task_state state)
@@ -341,7 +287,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 	sigaction(SIGFPE, &crash, NULL);
 	sigaction(SIGILL, &crash, NULL);
 
-	struct worker w = { .cfg = cfg, .id = task_id };
+	struct worker w = { .cfg = cfg, .id = task_id, .outage = { .task_id = task_id } };
 	int code = WORKER_EXIT_DONE;
 	struct task t = { 0 };
 	json_t *args = NULL;
@@ -358,6 +304,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 		code = WORKER_EXIT_SETUP;
 		goto out;
 	}
+	w.outage.s = w.s;
 	if (store_get_backend(w.s) != STORE_BACKEND_SQLITE)
 		w.ls = w.s;
 	else if (open_store(&w, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &w.ls) < 0) {
@@ -379,7 +326,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 	log_info("task %lld (%s) starting in pid %d", (long long)task_id, t.type, (int)getpid());
 	char host[LOCK_HOST_MAX];
 	struct register_arg reg = { .claim = claim, .host = host };
-	if (host_id_get(host, sizeof(host)) < 0 || proc_start_time(getpid(), &reg.start) < 0) {
+	if (host_owner_id_get(host, sizeof(host)) < 0 || proc_start_time(getpid(), &reg.start) < 0) {
 		code = fail_task(&w, false, "internal", "cannot identify the worker process");
 		goto out;
 	}
@@ -414,15 +361,19 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 		goto out;
 	}
 	have_owner = true;
-	if (type->locks) {
-		r = type->locks(&t, args, &reqs, &n_reqs);
-		if (r < 0) {
-			code = fail_task(&w, false, "bad_task", "cannot compute the task's locks");
-			goto out;
-		}
+	w.owner = &owner;
+	r = task_type_locks(type, &t, args, &reqs, &n_reqs);
+	if (r < 0) {
+		code = fail_task(&w, false, "bad_task", "cannot compute the task's locks");
+		goto out;
 	}
 	struct task_fence fence = { .locks = reqs, .n_locks = n_reqs, .lease_ms = config_lease_ms(cfg),
 				    .outage_grace_ms = cfg->outage_grace_ms };
+	struct task_ctx ctx = {
+		.store = w.s, .lock_store = w.ls, .config = cfg, .task = &t, .args = args, .owner = &owner,
+		.cancel = &cancel_requested, .fence = n_reqs > 0 ? &fence : NULL,
+	};
+	store_retry_init(&ctx.progress_retry, 0);
 	if (n_reqs > 0 && fence.lease_ms > 0) {
 		r = worker_lease_start(cfg, &owner, task_id, &w.lease);
 		if (r < 0) {
@@ -432,21 +383,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 		fence.lease = w.lease;
 	}
 	if (n_reqs > 0) {
-		struct wait_report wr = { &w };
-		struct store_retry lock_rt;
-		store_retry_init(&lock_rt, cfg->outage_grace_ms);
-		lock_rt.busy_is_waiting = true; /* waiting is our job, not the busy handler's */
-		struct locks_acquire_opts opts = {
-			.timeout_ms = -1, .on_wait = report_wait, .userdata = &wr, .cancel = &cancel_requested,
-			.lease_ms = config_lease_ms(cfg),
-			.on_expired = task_lock_lease_expired, .expired_userdata = w.s,
-			.retry = &lock_rt, .on_store_error = on_lock_store_error,
-			/* An exclusive request that a full backup blocks waits
-			 * outside the queue, so app tasks go on (lock_doc.h). */
-			.defer_ms = cfg->backup_wait_max_ms,
-		};
-		int64_t token;
-		r = locks_acquire(w.ls, &owner, reqs, n_reqs, &opts, &token, NULL);
+		r = task_ctx_lock_all(&ctx, reqs, n_reqs, &fence.token);
 		if (r == -ECANCELED) {
 			code = finish_stopped(&w, true);
 			goto out;
@@ -456,8 +393,7 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 			goto out;
 		}
 		worker_lease_set_holding(w.lease, true);
-		fence.token = token;
-		log_info("task %lld: locks taken (fencing token %lld)", (long long)task_id, (long long)token);
+		log_info("task %lld: locks taken (fencing token %lld)", (long long)task_id, (long long)fence.token);
 	}
 	r = with_retry(&w, "entering running", w.s, op_running, NULL);
 	if (r < 0) {
@@ -471,11 +407,6 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 		goto out;
 	}
 
-	struct task_ctx ctx = {
-		.store = w.s, .config = cfg, .task = &t, .args = args, .owner = &owner, .cancel = &cancel_requested,
-		.fence = n_reqs > 0 ? &fence : NULL,
-	};
-	store_retry_init(&ctx.progress_retry, 0);
 	r = type->run(&ctx);
 	if (r == -ECANCELED || (r < 0 && cancel_requested)) {
 		code = finish_stopped(&w, true);

@@ -154,7 +154,7 @@ static void *renew_thread(void *arg)
 				 (long long)store_retry_done(&rt));
 		if (atomic_load(&l->holding) && st.holders == 0)
 			lease_lost(l, "its locks are gone from the lock document (another host freed them once their "
-				      "lease had expired)");
+				      "lease had expired, or a database failover lost its grant)");
 		int64_t left = st.first_expiry_ms > 0 ? st.first_expiry_ms - st.now_ms : l->lease_ms;
 		atomic_store(&l->deadline_ms, sent + (left < l->lease_ms ? left : l->lease_ms));
 		next = atomic_load(&l->holding) ? sent + l->period_ms : INT64_MAX;

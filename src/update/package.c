@@ -66,42 +66,53 @@ static la_ssize_t pkg_read(struct archive *a, void *cls, const void **buf)
 	return n;
 }
 
-/* Hash what libarchive left unread (tar padding after the end marker). */
-static int pkg_drain(struct pkg_reader *r)
+static void pkg_close(struct pkg_reader *rd, struct archive *a)
 {
-	for (;;) {
-		ssize_t n = read(r->fd, r->buf, sizeof(r->buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return 0;
-		if (r->md)
-			EVP_DigestUpdate(r->md, r->buf, (size_t)n);
-	}
+	if (a)
+		archive_read_free(a);
+	if (rd)
+		EVP_MD_CTX_free(rd->md);
+	free(rd);
 }
 
-static struct archive *pkg_open(struct pkg_reader *r, char *err, size_t errlen)
+/* Read the package `fd` from its start with libarchive (*ret_a), through a
+ * reader (*ret_rd) that hashes every byte when `hash`. pkg_close() both.
+ * 0, -ENOMEM, or -EBADMSG for what is no tar.gz or tar.zst. */
+static int pkg_open(int fd, bool hash, struct pkg_reader **ret_rd, struct archive **ret_a, char *err, size_t errlen)
 {
-	if (lseek(r->fd, 0, SEEK_SET) < 0) {
-		snprintf(err, errlen, "cannot rewind the package: %s", strerror(errno));
-		return NULL;
-	}
-	struct archive *a = archive_read_new();
-	if (!a) {
+	struct pkg_reader *rd = calloc(1, sizeof(*rd));
+	struct archive *a = NULL;
+	int r = 0;
+	if (!rd || (hash && (!(rd->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(rd->md, EVP_sha256(), NULL)))) {
 		snprintf(err, errlen, "out of memory");
-		return NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	rd->fd = fd;
+	if (lseek(fd, 0, SEEK_SET) < 0) {
+		snprintf(err, errlen, "cannot rewind the package: %s", strerror(errno));
+		r = -EBADMSG;
+		goto fail;
+	}
+	if (!(a = archive_read_new())) {
+		snprintf(err, errlen, "out of memory");
+		r = -EBADMSG;
+		goto fail;
 	}
 	archive_read_support_format_tar(a);
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_zstd(a);
-	if (archive_read_open(a, r, NULL, pkg_read, NULL) != ARCHIVE_OK) {
+	if (archive_read_open(a, rd, NULL, pkg_read, NULL) != ARCHIVE_OK) {
 		snprintf(err, errlen, "not a tar.gz or tar.zst package: %s", archive_error_string(a));
-		archive_read_free(a);
-		return NULL;
+		r = -EBADMSG;
+		goto fail;
 	}
-	return a;
+	*ret_rd = rd;
+	*ret_a = a;
+	return 0;
+fail:
+	pkg_close(rd, a);
+	return r;
 }
 
 /* The entry's path relative to the release root, in `out` ("" for the root
@@ -183,7 +194,7 @@ out:
 
 int update_package_check(int fd, struct update_manifest *ret, char *err, size_t errlen)
 {
-	struct pkg_reader *rd = calloc(1, sizeof(*rd));
+	struct pkg_reader *rd = NULL;
 	char *data = malloc(READ_CHUNK);
 	char *manifest = NULL;
 	size_t manifest_len = 0;
@@ -191,17 +202,13 @@ int update_package_check(int fd, struct update_manifest *ret, char *err, size_t 
 	int r = 0;
 	struct update_manifest m = { 0 };
 	bool have_manifest = false, have_boxd = false, have_boxctl = false;
-	if (!rd || !data) {
+	if (!data) {
 		snprintf(err, errlen, "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
-	rd->fd = fd;
-	a = pkg_open(rd, err, errlen);
-	if (!a) {
-		r = -EBADMSG;
+	if ((r = pkg_open(fd, false, &rd, &a, err, errlen)) < 0)
 		goto out;
-	}
 	struct archive_entry *e;
 	int ar;
 	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
@@ -271,11 +278,9 @@ int update_package_check(int fd, struct update_manifest *ret, char *err, size_t 
 	}
 	*ret = m;
 out:
-	if (a)
-		archive_read_free(a);
+	pkg_close(rd, a);
 	free(manifest);
 	free(data);
-	free(rd);
 	return r;
 }
 
@@ -404,22 +409,14 @@ int update_release_unpack(int fd, const char *want_sha256, const char *root, con
 	/* mkdtemp made it 0700: until the bytes are known to be the verified
 	 * ones, no other user may reach (and run) anything in it. */
 
-	rd = calloc(1, sizeof(*rd));
-	if (!rd || !(rd->md = EVP_MD_CTX_new()) || !EVP_DigestInit_ex(rd->md, EVP_sha256(), NULL)) {
-		snprintf(err, errlen, "out of memory");
-		r = -ENOMEM;
+	if ((r = pkg_open(fd, true, &rd, &a, err, errlen)) < 0)
 		goto out;
-	}
-	rd->fd = fd;
-	a = pkg_open(rd, err, errlen);
-	if (!a) {
-		r = -EBADMSG;
-		goto out;
-	}
 	if ((r = extract(a, tmp, cancel, err, errlen)) < 0)
 		goto out;
 	char got[UPDATE_SHA256_HEX];
-	if ((r = pkg_drain(rd)) < 0 || (r = sha256_final_hex(rd->md, got)) < 0) {
+	/* What libarchive left unread (tar padding after the end marker) is
+	 * part of the package too. */
+	if ((r = sha256_update_fd(rd->md, fd, NULL)) < 0 || (r = sha256_final_hex(rd->md, got)) < 0) {
 		snprintf(err, errlen, "cannot hash the package: %s", strerror(-r));
 		goto out;
 	}
@@ -478,11 +475,7 @@ out:
 		const char *roots[] = { releases, NULL };
 		fs_remove_tree(roots, tmp, e2, sizeof(e2));
 	}
-	if (a)
-		archive_read_free(a);
-	if (rd)
-		EVP_MD_CTX_free(rd->md);
-	free(rd);
+	pkg_close(rd, a);
 	return r;
 }
 

@@ -32,15 +32,7 @@
  * still active (a re-exec) and joins it. */
 static int admit_platformstart(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
 {
-	struct task t;
-	int r = task_find_active(s, &(struct task_match){ .type = "platformstart", .host = e->claim_host }, &t);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	ret->id = t.id;
-	task_release(&t);
-	return TASK_ADMIT_JOIN;
+	return task_admit_join(s, &(struct task_match){ .type = "platformstart", .host = e->claim_host }, ret);
 }
 
 int platformstart_queue(struct store *s, const struct boxd_config *cfg, const char *host, int64_t *ret_id,
@@ -105,7 +97,7 @@ struct ps_run {
 	struct task_ctx *ctx;
 	char code[64];           /* of the first problem */
 	char problems[2048];     /* "; "-separated, for the error message */
-	json_t *started, *recreated, *running, *skipped, *failed;
+	json_t *started, *recreated, *running, *skipped, *failed, *stopped;
 };
 
 static void problem(struct ps_run *ps, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -175,13 +167,37 @@ static int ensure_proxy(struct ps_run *ps, struct engine *e, json_t *result)
 	return ensure_service(ps, e, &proxy_service, proxy_progress, result);
 }
 
-/* One installed app: running → nothing; stopped → start; removed →
- * recreate (only over an existing data dir). */
+/* An app the operator stopped (app.h) stays stopped: its container is
+ * stopped if something started it meanwhile, never recreated. */
+static void keep_stopped(struct ps_run *ps, struct engine *e, const struct app *a, const char *name)
+{
+	struct task_ctx *ctx = ps->ctx;
+	int r = engine_container_stop(e, name, -1);
+	if (r < 0 && r != -ENOENT) {
+		problem(ps, "engine_error", "app %s: stopped by the operator, but its container cannot be stopped: %s",
+			a->id, engine_errmsg(e));
+		json_array_append_new(ps->failed, json_string(a->id));
+		return;
+	}
+	if (r == 0)
+		log_info("platformstart: stopped %s (the app is stopped by the operator)", name);
+	if (!a->run_state || strcmp(a->run_state, "stopped") != 0)
+		app_set(ctx->store, a->id, "run_state", "stopped");
+	json_array_append_new(ps->stopped, json_string(a->id));
+}
+
+/* One installed app: stopped by the operator → it stays so; running →
+ * nothing; stopped → start; removed → recreate (only over an existing data
+ * dir). */
 static void ensure_app(struct ps_run *ps, struct engine *e, const struct app *a)
 {
 	struct task_ctx *ctx = ps->ctx;
 	char name[APP_ID_MAX + 8];
 	snprintf(name, sizeof(name), "app-%s", a->id);
+	if (a->stopped) {
+		keep_stopped(ps, e, a, name);
+		return;
+	}
 	struct engine_container c = { 0 };
 	int r = engine_container_inspect(e, name, &c);
 	if (r == 0) {
@@ -294,7 +310,7 @@ static int run_platformstart(struct task_ctx *ctx)
 {
 	const struct boxd_config *cfg = ctx->config;
 	struct ps_run ps = { .ctx = ctx, .started = json_array(), .recreated = json_array(), .running = json_array(),
-			     .skipped = json_array(), .failed = json_array() };
+			     .skipped = json_array(), .failed = json_array(), .stopped = json_array() };
 	json_t *result = json_object();
 	struct engine *e = NULL;
 	char err[600];
@@ -337,8 +353,9 @@ static int run_platformstart(struct task_ctx *ctx)
 	if ((r = ensure_proxy(&ps, e, result)) < 0)
 		goto out;
 	json_object_set_new(result, "apps",
-			    json_pack("{s:O, s:O, s:O, s:O, s:O}", "running", ps.running, "started", ps.started,
-				      "recreated", ps.recreated, "skipped", ps.skipped, "failed", ps.failed));
+			    json_pack("{s:O, s:O, s:O, s:O, s:O, s:O}", "running", ps.running, "started", ps.started,
+				      "recreated", ps.recreated, "stopped", ps.stopped, "skipped", ps.skipped, "failed",
+				      ps.failed));
 	if (ps.problems[0]) {
 		r = task_ctx_fail(ctx, -EIO, ps.code, "%s", ps.problems);
 		goto out;
@@ -355,6 +372,7 @@ out:
 	json_decref(ps.running);
 	json_decref(ps.skipped);
 	json_decref(ps.failed);
+	json_decref(ps.stopped);
 	return r;
 }
 
@@ -367,30 +385,13 @@ static int platformstart_validate(json_t *args, char *err, size_t errlen)
 	return 0;
 }
 
-static int platformstart_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)t;
-	(void)args;
-	static const char *const names[] = { "type:platformstart", "platform", "service:sftp", "service:proxy" };
-	size_t n = sizeof(names) / sizeof(names[0]);
-	struct lock_req *reqs = calloc(n, sizeof(*reqs));
-	if (!reqs)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		snprintf(reqs[i].name, sizeof(reqs[i].name), "%s", names[i]);
-		reqs[i].mode = LOCK_EXCLUSIVE;
-	}
-	*ret = reqs;
-	*ret_n = n;
-	return 0;
-}
-
 static const struct task_type platformstart_type = {
 	.name = "platformstart",
 	.generic = false,
 	.host_bound = true,
 	.validate = platformstart_validate,
-	.locks = platformstart_locks,
+	.locks = { { "type:platformstart", LOCK_EXCLUSIVE }, { "platform", LOCK_EXCLUSIVE },
+		   { "service:sftp", LOCK_EXCLUSIVE }, { "service:proxy", LOCK_EXCLUSIVE } },
 	.run = run_platformstart,
 };
 

@@ -29,7 +29,8 @@
  * the appsdata and volumes roots shared mounts, brings the sftp service to its
  * spec (rebuild only when its hash differs), and starts the containers of
  * installed apps that are not running, recreating those that were removed
- * (never over a missing data dir). App tasks created meanwhile wait for
+ * (never over a missing data dir); an app the operator stopped (app.h)
+ * stays stopped, its container stopped should it run. App tasks created meanwhile wait for
  * `platform`, visibly. Without a container engine it fails with
  * `engine_unavailable`; nothing else in boxd depends on it.
  */

@@ -12,13 +12,11 @@
 
 #include "backups/backups.h"
 #include "common/log.h"
-#include "locks/locks.h"
 #include "platformstart.h"
 #include "reexec.h"
 #include "release.h"
-#include "store/store_retry.h"
-#include "tasks/store_open.h"
 #include "tasks/task.h"
+#include "tasks/task_ctx_lock.h"
 #include "tasks/task_enqueue.h"
 #include "tasks/task_type.h"
 
@@ -78,60 +76,6 @@ int update_admit(struct store *s, const struct task_enqueue *e, struct task_enqu
 		 (long long)t.id);
 	task_release(&t);
 	return -EEXIST;
-}
-
-/* ---- taking `platform` from inside the handler --------------------------------- */
-
-struct wait_report {
-	struct task_ctx *ctx;
-};
-
-/* Like the worker's own report (worker.c): the row shows what we wait
- * for and who holds it. */
-static void report_wait(const struct lock_blocker *b, void *userdata)
-{
-	struct wait_report *w = userdata;
-	char msg[256];
-	if (task_report_waiting(w->ctx->store, w->ctx->task->id, b, msg, sizeof(msg)) >= 0)
-		log_info("task %lld: %s", (long long)w->ctx->task->id, msg);
-}
-
-/* Take `platform` exclusive for this task (the worker releases it with the
- * task's other locks when the handler returns). *ret_ls is the relaxed
- * lock-store connection used; the caller closes it. */
-static int take_platform(struct task_ctx *ctx, struct store **ret_ls)
-{
-	char err[512];
-	struct store *ls;
-	int r = store_open_config(ctx->config, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &ls, err, sizeof(err));
-	if (r < 0)
-		return task_ctx_fail(ctx, r, "store_error", "cannot open the lock store: %s", err);
-	struct lock_req req = { .name = "platform", .mode = LOCK_EXCLUSIVE };
-	struct wait_report wr = { ctx };
-	struct store_retry rt; /* a store outage is waited out, as by the worker */
-	store_retry_init(&rt, ctx->config->outage_grace_ms);
-	rt.busy_is_waiting = true;
-	struct locks_acquire_opts opts = {
-		.timeout_ms = -1, .on_wait = report_wait, .userdata = &wr, .cancel = ctx->cancel,
-		.lease_ms = config_lease_ms(ctx->config),
-		.on_expired = task_lock_lease_expired, .expired_userdata = ctx->store, .retry = &rt,
-		/* While a full backup runs, wait for it outside the lock queue:
-		 * app tasks (platform shared) go on meanwhile instead of queueing
-		 * behind this request for the rest of the backup (lock_doc.h). */
-		.defer_ms = ctx->config->backup_wait_max_ms,
-	};
-	int64_t token;
-	r = locks_acquire(ls, ctx->owner, &req, 1, &opts, &token, NULL);
-	if (r < 0) {
-		if (r != -ECANCELED)
-			task_ctx_fail(ctx, r, "lock_error", "cannot take platform: %s", store_errmsg(ls));
-		store_close(ls);
-		return r;
-	}
-	log_info("task %lld: took platform exclusive (fencing token %lld)", (long long)ctx->task->id, (long long)token);
-	task_set_running(ctx->store, ctx->task->id);
-	*ret_ls = ls;
-	return 0;
 }
 
 /* ---- the backup before ------------------------------------------------------------ */
@@ -196,7 +140,6 @@ static int run_update(struct task_ctx *ctx)
 	const char *want = json_string_value(json_object_get(ctx->args, "sha256"));
 	bool skip_backup = json_is_true(json_object_get(ctx->args, "skipBackup"));
 	struct apply ap = { .ctx = ctx, .root = cfg->install_root };
-	struct store *ls = NULL;
 	int64_t backup_id = 0;
 	char err[1024], got[UPDATE_SHA256_HEX];
 	int r;
@@ -253,9 +196,13 @@ static int run_update(struct task_ctx *ctx)
 	}
 
 	/* 4. The apply, under `platform` exclusive: no app task or backup runs
-	 * while the code changes under them. */
+	 * while the code changes under them. While a full backup runs, the
+	 * request waits for it outside the lock queue: app tasks (platform
+	 * shared) go on meanwhile instead of queueing behind it for the rest
+	 * of the backup (task_ctx_lock.h). The worker releases `platform`
+	 * with the task's other locks. */
 	task_ctx_progress(ctx, 60, "Waiting for the running app tasks to finish (platform)");
-	r = take_platform(ctx, &ls);
+	r = task_ctx_lock(ctx, "platform", LOCK_EXCLUSIVE);
 	if (r < 0)
 		goto out;
 	task_ctx_progress(ctx, 65, "Unpacking release %s into %s/releases/%s", m.version, ap.root, m.version);
@@ -347,32 +294,20 @@ static int run_update(struct task_ctx *ctx)
 				"releasesRemoved", pruned > 0 ? pruned : 0);
 	r = 0;
 out:
-	store_close(ls);
 	close(fd);
 	return r;
 }
 
 static int update_validate(json_t *args, char *err, size_t errlen) { return update_args_validate(args, err, errlen); }
 
-static int update_locks(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
-{
-	(void)t;
-	(void)args;
-	struct lock_req *reqs = calloc(1, sizeof(*reqs));
-	if (!reqs)
-		return -ENOMEM;
-	snprintf(reqs[0].name, sizeof(reqs[0].name), "type:update");
-	reqs[0].mode = LOCK_EXCLUSIVE;
-	*ret = reqs;
-	*ret_n = 1;
-	return 0;
-}
-
 static const struct task_type update_type = {
 	.name = "platformupdate",
 	.generic = false,
 	.validate = update_validate,
-	.locks = update_locks,
+	/* One update at a time; the backup before it takes each app's lock in
+	 * turn (backups_run_full()), the apply `platform` exclusive. */
+	.locks = { { "type:update", LOCK_EXCLUSIVE }, { "app:%s", LOCK_EXCLUSIVE, .later = true },
+		   { "platform", LOCK_EXCLUSIVE, .later = true } },
 	.run = run_update,
 };
 

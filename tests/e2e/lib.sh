@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # lib.sh — shared helpers of the end-to-end TAP scripts that run a real
-# boxd daemon. Source it after `set -u`:
+# boxd daemon. Source it after `set -u`; it sources tap.sh (plan, check,
+# ok/not_ok, diag, bail, done_testing, wait_for, alive/gone):
 #
 #	. "$(dirname "$0")/lib.sh"
 #	plan 5
@@ -24,6 +25,8 @@
 # its tasks), passes it with --store/--dsn, and the exit trap drops it.
 
 : "${BOXD:?BOXD must point at the boxd binary}"
+# shellcheck source=tests/e2e/tap.sh
+. "$(dirname "${BASH_SOURCE[0]}")/tap.sh"
 # shellcheck source=tests/e2e/store.sh
 . "$(dirname "${BASH_SOURCE[0]}")/store.sh"
 store_need
@@ -41,82 +44,9 @@ E2E_TAG="boxd-e2e-$$-$RANDOM$RANDOM"
 STATUS=
 BODY=
 
-# ---- TAP ---------------------------------------------------------------
-
-_tap_n=0
-_tap_fails=0
-_tap_plan=0
-
-plan() { _tap_plan=$1; echo "1..$1"; }
-ok() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $*"; }
-not_ok() { _tap_n=$((_tap_n + 1)); _tap_fails=$((_tap_fails + 1)); echo "not ok $_tap_n - $*"; }
-skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n - $1 # SKIP ${2:-}"; }
-# diag TEXT... or diag < file: TAP comments.
-diag() {
-	if [ $# -gt 0 ]; then
-		printf '%s\n' "$*" | sed 's/^/# /'
-	else
-		sed 's/^/# /'
-	fi
-}
-bail() { echo "Bail out! $*"; exit 1; }
-
-# check DESC CMD...: one test point, ok when CMD succeeds.
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-
-# equal DESC GOT WANT: one test point; shows both values when they differ.
-equal() {
-	if [ "$2" = "$3" ]; then
-		ok "$1"
-	else
-		not_ok "$1"
-		diag "got:  $2"
-		diag "want: $3"
-	fi
-}
-
-# done_testing: exit 0 when every planned test ran and passed.
-done_testing() {
-	if [ "$_tap_n" != "$_tap_plan" ]; then
-		diag "planned $_tap_plan tests but ran $_tap_n"
-		exit 1
-	fi
-	[ "$_tap_fails" = 0 ] || exit 1
-	exit 0
-}
-
 for _tool in curl jq; do
 	command -v "$_tool" >/dev/null || bail "$_tool is needed"
 done
-
-# ---- time and waiting --------------------------------------------------
-
-now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
-
-# wait_for DEADLINE_S CMD...: run CMD every 50 ms until it succeeds (0) or
-# the deadline passes (1).
-wait_for() {
-	local until=$(($(now_ms) + ${1%.*} * 1000))
-	shift
-	for (( ; ; )); do
-		"$@" && return 0
-		[ "$(now_ms)" -ge "$until" ] && return 1
-		sleep 0.05
-	done
-}
-
-# gone PID: the process no longer exists or is a zombie (will never run
-# again; its parent just has not reaped it yet).
-gone() {
-	local st
-	st=$(awk '{ sub(/.*\) /, ""); print substr($0, 1, 1) }' "/proc/$1/stat" 2>/dev/null) || return 0
-	[ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
-}
-alive() { ! gone "$1"; }
 
 # ---- the API -----------------------------------------------------------
 
@@ -124,24 +54,10 @@ alive() { ! gone "$1"; }
 # absolute path starting with /api or /metrics). Sets STATUS (HTTP code,
 # 000 when the daemon did not answer) and BODY. Not for $(...): the
 # variables would stay in the subshell.
-req() {
-	local method=$1 path=$2 url
-	case $path in
-	/api/* | /metrics*) url="http://boxd$path" ;;
-	*) url="http://boxd/api/v1$path" ;;
-	esac
-	local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" -X "$method")
-	if [ $# -ge 3 ]; then
-		args+=(-H 'Content-Type: application/json' --data-binary "$3")
-	fi
-	STATUS=$(curl "${args[@]}" "$url" 2>/dev/null)
-	[ -n "$STATUS" ] || STATUS=000
-	BODY=$(cat "$E2E_TMP/body" 2>/dev/null)
-	rm -f "$E2E_TMP/body"
-}
+req() { req_h "" "$@"; }
 
-# req_h HEADER METHOD PATH [BODY]: req with one more request header
-# ("Name: value").
+# req_h HEADER METHOD PATH [BODY|@FILE]: req with one more request header
+# ("Name: value"; none when empty).
 req_h() {
 	local header=$1 method=$2 path=$3 url
 	shift 3
@@ -149,7 +65,8 @@ req_h() {
 	/api/* | /metrics*) url="http://boxd$path" ;;
 	*) url="http://boxd/api/v1$path" ;;
 	esac
-	local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" -X "$method" -H "$header")
+	local args=(-s -o "$E2E_TMP/body" -w '%{http_code}' --max-time 10 --unix-socket "$SOCK" -X "$method")
+	[ -n "$header" ] && args+=(-H "$header")
 	if [ $# -ge 1 ]; then
 		args+=(-H 'Content-Type: application/json' --data-binary "$1")
 	fi
@@ -229,6 +146,32 @@ ms_of() {
 	local s=${1%Z} frac=000
 	case $s in *.*) frac=${s##*.}000; frac=${frac:0:3}; s=${s%.*} ;; esac
 	echo $(($(date -u -d "$s" +%s) * 1000 + 10#$frac))
+}
+
+# free_port: a TCP port nothing listens on now.
+free_port() {
+	local p
+	for _ in {1..50}; do
+		p=$((20000 + RANDOM % 30000))
+		if [ -z "$(ss -Htln "sport = :$p")" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# tree_hash DIR: one hash over the tree — every entry's type, mode, owner,
+# size, mtime and link target, and every regular file's SHA-256.
+tree_hash() {
+	(
+		cd "$1" || exit 1
+		{
+			find . -printf '%y %m %U:%G %s %P -> %l\n' | LC_ALL=C sort
+			find . \( -type f -o -type d \) -printf '%P %T@\n' | LC_ALL=C sort
+			find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
+		} | sha256sum | cut -d' ' -f1
+	)
 }
 
 # ---- the daemon --------------------------------------------------------
@@ -354,15 +297,14 @@ need_test_env() {
 	# the same test against the test env's dockerd instead of Podman.
 	if [ "${BOXD_TEST_ENGINE:-}" = docker ]; then
 		if [ -z "${BOXD_TEST_DOCKER_SOCKET:-}" ]; then
-			echo "1..0 # SKIP no dockerd in the test env (make check-extra starts one)"
-			exit 0
+			skip_all "no dockerd in the test env (make check-extra starts one)"
 		fi
+		BOXD_TEST_PODMAN_SOCKET=$BOXD_TEST_ENGINE_SOCKET # where test images are built
 		BOXD_TEST_ENGINE_SOCKET=$BOXD_TEST_DOCKER_SOCKET
 	fi
 	for v in "$@"; do
 		if [ -z "${!v:-}" ]; then
-			echo "1..0 # SKIP test env not started (run make check)"
-			exit 0
+			skip_all "test env not started (run make check)"
 		fi
 	done
 }
@@ -480,17 +422,25 @@ engine_rm_sftp_if_ours() {
 	done
 }
 
-# in_container NAME CMD...: run CMD in the container (podman exec through
-# the test env's engine socket, the compat API has no usable exec here;
-# docker exec on dockerd).
+# engine_cli ARGS...: the CLI of the engine the test runs against, on the
+# test env's socket: podman, or docker with BOXD_TEST_ENGINE=docker. For
+# what both CLIs spell the same (inspect -f, exec, rm -f, rmi -f, load).
+engine_cli() {
+	if [ "${BOXD_TEST_ENGINE:-}" = docker ]; then
+		docker -H "unix://$BOXD_TEST_ENGINE_SOCKET" "$@"
+	else
+		podman --url "unix://$BOXD_TEST_ENGINE_SOCKET" "$@"
+	fi
+}
+# engine_cli_name: the name of that CLI (to check that it is installed).
+engine_cli_name() { [ "${BOXD_TEST_ENGINE:-}" = docker ] && echo docker || echo podman; }
+
+# in_container NAME CMD...: run CMD in the container (the CLI's exec: the
+# compat API has no usable exec here).
 in_container() {
 	local name=$1
 	shift
-	if [ "${BOXD_TEST_ENGINE:-}" = docker ]; then
-		docker -H "unix://$BOXD_TEST_ENGINE_SOCKET" exec "$name" "$@"
-	else
-		podman --url "unix://$BOXD_TEST_ENGINE_SOCKET" exec "$name" "$@"
-	fi
+	engine_cli exec "$name" "$@"
 }
 
 # app ID [JQ]: the app object, or one field of it (jq -r).

@@ -18,28 +18,17 @@
 sftp_need() {
 	need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_SFTP_IMAGE BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 	if [ "$(id -u)" != 0 ]; then
-		echo "1..0 # SKIP needs root (mounts)"
-		exit 0
+		skip_all "needs root (mounts)"
 	fi
 	local tool
-	for tool in sftp ssh-keygen podman ss "$@"; do
-		command -v "$tool" >/dev/null || { echo "1..0 # SKIP $tool is missing"; exit 0; }
+	for tool in sftp ssh-keygen "$(engine_cli_name)" ss "$@"; do
+		command -v "$tool" >/dev/null || skip_all "$tool is missing"
 	done
 }
 
 # sftp_free_port: a TCP port nothing listens on (the container uses the
-# host network).
-sftp_free_port() {
-	local p
-	for _ in {1..50}; do
-		p=$((20000 + RANDOM % 30000))
-		if [ -z "$(ss -Htln "sport = :$p")" ]; then
-			echo "$p"
-			return 0
-		fi
-	done
-	return 1
-}
+# host network): lib.sh's free_port.
+sftp_free_port() { free_port; }
 
 SFTP_KEY=
 SFTP_CLIENT=

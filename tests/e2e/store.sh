@@ -9,7 +9,7 @@
 # A test makes its own database with store_db_create and drops it when it
 # ends; the server itself is never changed otherwise.
 #
-#	store_need                   TAP "1..0 # SKIP" and exit 0 unless the
+#	store_need                   skip_all (TAP "1..0 # SKIP") unless the
 #	                             backend's server is there
 #	db=$(store_db_create)        a fresh empty database, prints its name
 #	store_dsn "$db"              the DSN boxd takes for it ([store] dsn, --dsn)
@@ -40,8 +40,7 @@ store_need() {
 		;;
 	esac
 	if [ -n "$missing" ]; then
-		echo "1..0 # SKIP $TEST_STORE: $missing is not set (test env not started; run make check)"
-		exit 0
+		skip_all "$TEST_STORE: $missing is not set (test env not started; run make check)"
 	fi
 }
 

@@ -5,25 +5,25 @@
 # a key, and a mount made on the host under an rslave bind after the
 # container started shows up inside it (and its unmount too).
 # TAP. The environment comes from check.sh (the sourced test-env file).
-set -euo pipefail
+set -uo pipefail
+# shellcheck source=tests/e2e/tap.sh
+. "$(dirname "$0")/tap.sh"
 
 for v in BOXD_TEST_MYSQL_SOCKET BOXD_TEST_PG_DSN BOXD_TEST_PG_HOST BOXD_TEST_PG_PORT \
 	BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE BOXD_TEST_SFTP_IMAGE \
 	CONTAINERS_CONF CONTAINERS_STORAGE_CONF; do
-	if [[ -z "${!v:-}" ]]; then
-		echo "1..0 # SKIP test env not started (run make check)"
-		exit 0
-	fi
+	[[ -n "${!v:-}" ]] || skip_all "test env not started (run make check)"
 done
+plan 17
 
 sock=$BOXD_TEST_ENGINE_SOCKET
-work=$(mktemp -d /tmp/t0050-test-env.XXXXXX)
+work=$(mktemp -d /tmp/t0050-test-env.XXXXXX) || bail "mktemp failed"
 app=t0050-app-$$
 sftpc=t0050-sftp-$$
 data=$work/data      # bound at /data in the app container
 shared=$work/shared  # a shared mount, bound rslave at /shared and at /mnt/volumes
 appsdata=$work/appsdata
-mkdir -p "$data" "$shared" "$appsdata" "$work/client"
+mkdir -p "$data" "$shared" "$appsdata" "$work/client" || bail "cannot make the dirs"
 
 cleanup() {
 	podman rm -f -i -t 0 "$app" "$sftpc" >/dev/null 2>&1 || true
@@ -33,23 +33,6 @@ cleanup() {
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
-
-n=0
-failed=0
-# check DESCRIPTION CMD... — one TAP line; on failure CMD's output as comments.
-check() {
-	local desc=$1 out
-	shift
-	n=$((n + 1))
-	if out=$("$@" 2>&1); then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		[[ -n "$out" ]] && sed 's/^/# /' <<<"$out"
-		failed=$((failed + 1))
-	fi
-	return 0
-}
 
 # api METHOD PATH [JSON] — a Docker API call; sets $code and $body.
 api() {
@@ -66,16 +49,6 @@ expect_code() {
 	shift
 	api "$@" || return 1
 	[[ "$code" == "$want" ]] || { echo "HTTP $code (want $want): $body"; return 1; }
-}
-
-# eventually SECONDS CMD... — CMD succeeds within SECONDS (polled).
-eventually() {
-	local deadline=$(($(date +%s) + $1))
-	shift
-	until "$@"; do
-		(($(date +%s) < deadline)) || return 1
-		sleep 0.1
-	done
 }
 
 # ---- databases
@@ -113,8 +86,7 @@ check "engine: GET /version" version
 
 # Make $shared a shared mount: / is private here, and a bind with rslave
 # propagation receives later mounts only from a shared (master) mount.
-mount --bind "$shared" "$shared"
-mount --make-shared "$shared"
+mount --bind "$shared" "$shared" && mount --make-shared "$shared" || bail "cannot make $shared a shared mount"
 
 create_app() {
 	local spec
@@ -169,9 +141,10 @@ free_port() {
 	done
 	return 1
 }
-port=$(free_port)
-ssh-keygen -q -t ed25519 -N '' -C t0050 -f "$work/key"
+port=$(free_port) || bail "no free port"
+ssh-keygen -q -t ed25519 -N '' -C t0050 -f "$work/key" || bail "ssh-keygen failed"
 echo "served over sftp" >"$appsdata/hello.txt"
+sftp_port_open() { bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; }
 
 create_sftp() {
 	local spec
@@ -187,7 +160,7 @@ create_sftp() {
 			] } }')
 	expect_code 201 POST "/containers/create?name=$sftpc" "$spec" &&
 		expect_code 204 POST "/containers/$sftpc/start" &&
-		eventually 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null ||
+		wait_for 20 sftp_port_open ||
 		{ podman logs "$sftpc"; return 1; }
 }
 check "sftp: $BOXD_TEST_SFTP_IMAGE starts (host network, port $port)" create_sftp
@@ -232,5 +205,4 @@ no_password() {
 }
 check "sftp: refuses a login without the key" no_password
 
-echo "1..$n"
-[[ $failed -eq 0 ]]
+done_testing

@@ -13,10 +13,18 @@
 #  2. Kill test: a holder of t:0 is SIGKILLed while 3 workers queue for t:0;
 #     the workers reap the dead owner by themselves and finish.
 #
-# Needs: LOCK_TORTURE, BUILD_DIR (from tests/meson.build), sqlite3 and jq
+# With BOXD_TEST_LOCK_BROKER=on every phase runs behind a per-host lock
+# broker (tests/tools/lock-broker.c: the daemon's broker code alone in a
+# process; src/locks/broker.h): the workers ask it and it batches their
+# requests into one change per round. Same checks, plus: the broker served
+# them (no silent fallback to the direct loop).
+#
+# Needs: LOCK_TORTURE, LOCK_BROKER (broker runs), BUILD_DIR (from tests/meson.build), sqlite3 and jq
 # (mariadb or psql on the server backends).
 # Every wait has a deadline; the trap kills whatever this script started.
 set -u
+# shellcheck source=tests/e2e/tap.sh
+. "$(dirname "$0")/tap.sh"
 # shellcheck source=tests/e2e/store.sh
 . "$(dirname "$0")/store.sh"
 store_need
@@ -51,39 +59,44 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $*"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $*"; fails=$((fails + 1)); }
-diag() { sed 's/^/# /'; }
-bail() { echo "Bail out! $*"; exit 1; }
-
-echo "1..10"
+BROKER=${BOXD_TEST_LOCK_BROKER:-off}
+broker_flags=()
+if [ "$BROKER" = on ]; then
+	: "${LOCK_BROKER:?LOCK_BROKER must point at the lock-broker binary}"
+	plan 12
+else
+	plan 10
+fi
 
 for tool in sqlite3 jq; do
 	command -v "$tool" >/dev/null || bail "$tool is needed"
 done
-echo "# backend: $TEST_STORE"
+diag "backend: $TEST_STORE, lock broker: $BROKER"
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
+broker_listening() { grep -q '^LISTENING' "$broker_out"; }
+# start_broker NAME: a lock broker on the current phase's store (after
+# new_db); sets broker_flags for the workers.
+start_broker() {
+	[ "$BROKER" = on ] || return 0
+	local sock=$tmp/$1.sock
+	broker_out=$tmp/$1.broker.out
+	"$LOCK_BROKER" --socket "$sock" "${db_flags[@]}" >"$broker_out" 2>&1 &
+	pids+=($!)
+	wait_for 10 broker_listening || bail "the lock broker did not start: $(cat "$broker_out")"
+	broker_flags=(--broker "$sock")
+}
 
-# alive PID: the process has not exited (bash reaps its children as they end).
-alive() { kill -0 "$1" 2>/dev/null; }
-
-# wait_all DEADLINE_S PID...: wait until every PID has exited or the deadline
-# passed. Returns 1 on timeout.
-wait_all() {
-	local until=$(($(now_ms) + $1 * 1000)) p any
-	shift
-	for (( ; ; )); do
-		any=0
-		for p in "$@"; do
-			alive "$p" && any=1
-		done
-		[ $any = 0 ] && return 0
-		[ "$(now_ms)" -ge $until ] && return 1
-		sleep 0.02
-	done
+# brokered_ok FILE...: the workers' requests went through the broker.
+brokered_ok() {
+	[ "$BROKER" = on ] || return 0
+	local brokered direct
+	brokered=$(sum brokered "$@")
+	direct=$(sum direct "$@")
+	if [ "$brokered" -gt 0 ] && [ "$direct" = 0 ]; then
+		ok "the broker served every request ($brokered brokered, 0 direct)"
+	else
+		not_ok "the broker served every request ($brokered brokered, $direct direct)"
+	fi
 }
 
 # collect_codes PID...: sets $codes to " pid=status ..." (they must have
@@ -165,16 +178,17 @@ else
 	bail "cannot create the store"
 fi
 
+start_broker locks
 start=$(now_ms)
 torture=()
 for i in $(seq 1 $WORKERS); do
 	"$LOCK_TORTURE" "${db_flags[@]}" --counter "$tmp/counters/c" --iterations $ITERATIONS --names $NAMES \
-		--seed "$((1000 + i))" --shared-ratio 0.5 --invariant-dir "$tmp/witness" \
+		--seed "$((1000 + i))" --shared-ratio 0.5 --invariant-dir "$tmp/witness" ${broker_flags[@]+"${broker_flags[@]}"} \
 		>"$tmp/w$i.json" 2>"$tmp/w$i.err" &
 	pids+=($!)
 	torture+=($!)
 done
-if wait_all $TORTURE_DEADLINE "${torture[@]}"; then
+if wait_for $TORTURE_DEADLINE all_gone "${torture[@]}"; then
 	wall=$(($(now_ms) - start))
 	collect_codes "${torture[@]}"
 	if [[ "$codes" =~ =[1-9] ]]; then
@@ -214,6 +228,7 @@ if doc_is_empty "$db"; then
 else
 	not_ok "the lock document is empty after the torture"
 fi
+brokered_ok "$tmp"/w*.json
 
 conflicts=$(sum cas_conflicts "$tmp"/w*.json)
 commits=$(sum cas_commits "$tmp"/w*.json)
@@ -237,14 +252,15 @@ fi
 new_db kill
 kdb=$db
 mkdir "$tmp/kwitness" "$tmp/kcounters"
-"$LOCK_TORTURE" "${db_flags[@]}" --hold-and-wait t:0 >"$tmp/holder.out" 2>"$tmp/holder.err" &
+start_broker kill
+"$LOCK_TORTURE" "${db_flags[@]}" ${broker_flags[@]+"${broker_flags[@]}"} --hold-and-wait t:0 >"$tmp/holder.out" 2>"$tmp/holder.err" &
 holder=$!
 pids+=("$holder")
-until=$(($(now_ms) + STEP_DEADLINE * 1000))
-while ! grep -q '^HOLDING' "$tmp/holder.out" && alive $holder && [ "$(now_ms)" -lt $until ]; do
-	sleep 0.02
-done
-if grep -q '^HOLDING' "$tmp/holder.out"; then
+holding() { grep -q '^HOLDING' "$tmp/holder.out"; }
+# Stop waiting as soon as the holder died.
+holding_or_dead() { holding || gone "$holder"; }
+wait_for $STEP_DEADLINE holding_or_dead
+if holding; then
 	ok "a holder takes t:0 and says so"
 else
 	not_ok "a holder takes t:0 and says so"
@@ -254,18 +270,17 @@ fi
 victims=()
 for i in $(seq 1 $KILL_WORKERS); do
 	"$LOCK_TORTURE" "${db_flags[@]}" --counter "$tmp/kcounters/c" --iterations $KILL_ITERATIONS --names 1 \
-		--seed "$((2000 + i))" --invariant-dir "$tmp/kwitness" >"$tmp/k$i.json" 2>"$tmp/k$i.err" &
+		--seed "$((2000 + i))" --invariant-dir "$tmp/kwitness" ${broker_flags[@]+"${broker_flags[@]}"} >"$tmp/k$i.json" 2>"$tmp/k$i.err" &
 	pids+=($!)
 	victims+=($!)
 done
 # They must really be waiting behind the holder before it dies.
-until=$(($(now_ms) + STEP_DEADLINE * 1000))
 queued=0
-while [ "$(now_ms)" -lt $until ]; do
+all_queued() {
 	queued=$(doc_count "$kdb" T 2>/dev/null)
-	[ "${queued:-0}" -ge $KILL_WORKERS ] && break
-	sleep 0.02
-done
+	[ "${queued:-0}" -ge $KILL_WORKERS ]
+}
+wait_for $STEP_DEADLINE all_queued
 if [ "${queued:-0}" -ge $KILL_WORKERS ] && alive $holder; then
 	ok "$KILL_WORKERS workers queue behind the holder"
 else
@@ -276,7 +291,7 @@ fi
 killed_at=$(now_ms)
 kill -KILL $holder
 wait $holder 2>/dev/null # reap it: a zombie still counts as a live owner
-if wait_all $STEP_DEADLINE "${victims[@]}"; then
+if wait_for $STEP_DEADLINE all_gone "${victims[@]}"; then
 	collect_codes "${victims[@]}"
 	if [[ "$codes" =~ =[1-9] ]]; then
 		not_ok "the workers finish after the holder is killed (pid=status:$codes)"
@@ -305,5 +320,6 @@ if doc_is_empty "$kdb"; then
 else
 	not_ok "the lock document is empty after the kill test (the dead holder was reaped)"
 fi
+brokered_ok "$tmp"/k*.json
 
-[ $fails = 0 ]
+done_testing

@@ -5,7 +5,8 @@
 # filesystem mounted under the volumes root after the container started
 # (rslave on a shared root), refuses to create a missing bind source, and
 # answers the status calls when no engine is reachable. Prints the time of a
-# rebuild and of a restart as TAP comments.
+# rebuild and of a restart as TAP comments. With BOXD_TEST_ENGINE=docker
+# the same against the test env's dockerd.
 #
 # Needs root (mounts), the test env (scripts/test-env.sh: Podman and the sftp
 # image), sftp and ssh-keygen.
@@ -52,7 +53,7 @@ EOF
 write_conf "$BOXD_TEST_ENGINE_SOCKET"
 
 # The sftp container's id ("" when there is none).
-container_id() { podman inspect -f '{{.Id}}' boxd-sftp 2>/dev/null; }
+container_id() { engine_cli inspect -f '{{.Id}}' boxd-sftp 2>/dev/null; }
 
 result() { jq -r ".result.$1" <<<"$TASK"; }
 
@@ -76,7 +77,7 @@ req GET /status
 equal "status: the engine is reachable" "$(jq -r .engine.reachable <<<"$BODY")" true
 equal "status: on the configured socket" "$(jq -r .engine.socket <<<"$BODY")" "$BOXD_TEST_ENGINE_SOCKET"
 # Whoever made it (platformstart), start from no container.
-podman rm -f -i -t 0 boxd-sftp >/dev/null
+engine DELETE '/containers/boxd-sftp?force=1&v=1'
 req GET /services
 equal "GET /services lists sftp, without a container" \
 	"$(jq -c '[.services[] | {name, state, running, health}]' <<<"$BODY")" \
@@ -100,7 +101,7 @@ equal "the container binds the two roots rslave" \
 	"$(svc '[.mounts[] | "\(.source)>\(.target):\(.propagation)"] | sort | join(" ")')" \
 	"$APPS>/mnt/appsdata:rslave $VOLS>/mnt/volumes:rslave"
 equal "its labels: boxd.service and boxd.spec-hash" \
-	"$(podman inspect -f '{{index .Config.Labels "boxd.service"}} {{index .Config.Labels "boxd.spec-hash"}}' boxd-sftp)" \
+	"$(engine_cli inspect -f '{{index .Config.Labels "boxd.service"}} {{index .Config.Labels "boxd.spec-hash"}}' boxd-sftp)" \
 	"sftp $(svc .currentSpecHash)"
 
 # ---- an app under the appsdata root -------------------------------------

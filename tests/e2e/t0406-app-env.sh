@@ -17,7 +17,7 @@ need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE
 
 A=$APP_PREFIX-env
 T=60
-plan 16
+plan 18
 apps_setup
 daemon_start --config "$APPS_CONF"
 ctl() { "$BOXCTL" --socket "$SOCK" "$@"; }
@@ -61,6 +61,13 @@ check "bad patches: 400 (empty, unset not an array, set and unset, bad name, bad
 	bad 400 "/apps/$A/env" "{\"set\":{\"B\":\"1\"},\"unset\":[\"B\"]}" &&
 	bad 400 "/apps/$A/env" "{\"unset\":[\"1B\"]}" && bad 400 "/apps/$A/env" "{\"set\":{\"B\":1}}" &&
 	bad 404 "/apps/$APP_PREFIX-nope/env" "{\"set\":{\"B\":\"1\"}}"'
+# An empty patch or configure names the fields it takes (one message
+# builder serves both).
+req PATCH "/apps/$A/env" '{}'
+equal "empty patch: says what it needs" "$(jq -r .error.message <<<"$BODY")" 'an env patch needs "set" and/or "unset"'
+req POST "/apps/$A/configure" '{}'
+equal "empty configure: 400, says what it needs" "$STATUS $(jq -r .error.message <<<"$BODY")" \
+	'400 configure needs "env", "dataDir", "ports", "domains" and/or "httpPort"'
 equal "bad patches: nothing queued" "$(all_tasks | jq length)" "$n"
 
 done_testing

@@ -27,8 +27,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 if [ "$TEST_STORE" != sqlite ]; then
-	echo "1..0 # SKIP writes rows with the sqlite3 CLI"
-	exit 0
+	skip_all "writes rows with the sqlite3 CLI"
 fi
 command -v sqlite3 >/dev/null || bail "sqlite3 is needed"
 

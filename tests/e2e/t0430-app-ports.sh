@@ -26,15 +26,6 @@ T=60
 
 plan 25
 
-# free_port: a TCP port nothing listens on now.
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
-	done
-	return 1
-}
 P1=$(free_port)
 P2=$(free_port)
 while [ "$P2" = "$P1" ]; do P2=$(free_port); done

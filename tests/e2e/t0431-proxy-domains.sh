@@ -32,14 +32,6 @@ T=60
 
 plan 21
 
-free_port() {
-	local p
-	for _ in $(seq 50); do
-		p=$((20000 + RANDOM % 30000))
-		ss -Htln "sport = :$p" | grep -q . || { echo "$p"; return 0; }
-	done
-	return 1
-}
 HP=$(free_port)
 SP=$(free_port)
 while [ "$SP" = "$HP" ]; do SP=$(free_port); done

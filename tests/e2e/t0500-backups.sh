@@ -53,19 +53,6 @@ BK=$STATE/backups
 APPS=()
 for i in $(seq 1 $N); do APPS+=("$APP_PREFIX-app$i"); done
 
-# tree_hash DIR: one hash over the tree — every entry's type, mode, owner,
-# size, mtime and link target, and every regular file's SHA-256.
-tree_hash() {
-	(
-		cd "$1" || exit 1
-		{
-			find . -printf '%y %m %U:%G %s %P -> %l\n' | LC_ALL=C sort
-			find . \( -type f -o -type d \) -printf '%P %T@\n' | LC_ALL=C sort
-			find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
-		} | sha256sum | cut -d' ' -f1
-	)
-}
-
 # fill DIR: DATA_MB MiB of random data in four files, and a small tree
 # with modes, an empty dir, symlinks and a hard link.
 fill() {

@@ -30,8 +30,7 @@ set -u
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 : "${SWAP_ON_OPEN:?SWAP_ON_OPEN must point at tests/tools/swap-on-open}"
 if [ "$TEST_STORE" != sqlite ]; then
-	echo "1..0 # SKIP writes a row with the sqlite3 CLI"
-	exit 0
+	skip_all "writes a row with the sqlite3 CLI"
 fi
 command -v sqlite3 >/dev/null || bail "sqlite3 is needed"
 

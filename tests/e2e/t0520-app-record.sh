@@ -42,17 +42,6 @@ ROOT=$STATE/appsdata
 A=$APP_PREFIX-wiki
 B=$APP_PREFIX-blog
 
-tree_hash() {
-	(
-		cd "$1" || exit 1
-		{
-			find . -printf '%y %m %U:%G %s %P -> %l\n' | LC_ALL=C sort
-			find . \( -type f -o -type d \) -printf '%P %T@\n' | LC_ALL=C sort
-			find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
-		} | sha256sum | cut -d' ' -f1
-	)
-}
-
 # poll_message TASK REGEX SECONDS: the task's message matches REGEX at
 # some point (it changes twice a second).
 poll_message() {

@@ -29,17 +29,6 @@ ROOT=$STATE/appsdata
 BK=$STATE/backups
 A=$APP_PREFIX-vault
 
-tree_hash() {
-	(
-		cd "$1" || exit 1
-		{
-			find . -printf '%y %m %U:%G %s %P -> %l\n' | LC_ALL=C sort
-			find . \( -type f -o -type d \) -printf '%P %T@\n' | LC_ALL=C sort
-			find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
-		} | sha256sum | cut -d' ' -f1
-	)
-}
-
 ti=$(install_app "$A" "$IMG") || ti=
 check "app installed" wait_task "$ti" $T
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$ROOT/$A/blob.bin"

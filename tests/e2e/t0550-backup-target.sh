@@ -22,8 +22,8 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
-[ "$(id -u)" = 0 ] || { echo "1..0 # SKIP needs root (tmpfs)"; exit 0; }
-command -v sftp >/dev/null && [ -x /usr/sbin/sshd ] || { echo "1..0 # SKIP openssh is missing"; exit 0; }
+[ "$(id -u)" = 0 ] || skip_all "needs root (tmpfs)"
+command -v sftp >/dev/null && [ -x /usr/sbin/sshd ] || skip_all "openssh is missing"
 
 TESTENV=$(cd "$(dirname "$0")/../.." && pwd)/scripts/test-env.sh
 BIG_MB=${T0550_BIG_MB:-48}

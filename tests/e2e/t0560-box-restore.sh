@@ -5,8 +5,8 @@
 #
 # Box A (state dir A, its roots, the test env's Podman, sftp): five apps
 # with data, one of them with a custom data dir, a volume, finished tasks.
-# Its full backup goes to the test env's SFTP target (encrypted when the
-# backups encrypt: [backups] encryption_key_file). Box A is destroyed: its
+# Its full backup is the one its [backups] schedule fires (args.scheduledFor),
+# to the test env's SFTP target, encrypted ([backups] encryption_key_file). Box A is destroyed: its
 # daemon killed, its containers removed, its state dir, roots and custom
 # dir deleted, its database dropped. Box B (a fresh state dir, other roots,
 # a fresh database, the same Podman) then:
@@ -30,13 +30,14 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/sftp-lib.sh"
+. "$(dirname "$0")/box-lib.sh"
 sftp_need
 need_test_env BOXD_TEST_SSH_PORT BOXD_TEST_SSH_KEY BOXD_TEST_SSH_ROOT
 
 DATA_MB=${T0560_DATA_MB:-12}
 N=5
 
-plan 31
+plan 35
 
 TARGET=$BOXD_TEST_SSH_ROOT/$E2E_NAME-$$
 URL_BASE="sftp://$BOXD_TEST_SSH_USER@127.0.0.1:$BOXD_TEST_SSH_PORT"
@@ -50,30 +51,10 @@ backups_ini() {
 		"$URL" "$BOXD_TEST_SSH_KEY" "$BOXD_TEST_SSH_KNOWN_HOSTS" "$KEY"
 }
 
-tree_hash() {
-	(
-		cd "$1" || exit 1
-		{
-			find . -printf '%y %m %U:%G %s %P -> %l\n' | LC_ALL=C sort
-			find . \( -type f -o -type d \) -printf '%P %T@\n' | LC_ALL=C sort
-			find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum
-		} | sha256sum | cut -d' ' -f1
-	)
-}
-fill() {
-	local d=$1
-	mkdir -p "$d/sub/deeper" "$d/empty-dir"
-	head -c $((DATA_MB * 1024 * 1024)) /dev/urandom >"$d/blob.bin"
-	printf 'hello %s\n' "$d" >"$d/sub/hello.txt"
-	printf 'secret\n' >"$d/sub/deeper/secret"
-	chmod 0600 "$d/sub/deeper/secret"
-	chown 1234:2345 "$d/sub/deeper/secret"
-	ln -s sub/hello.txt "$d/link"
-	ln "$d/sub/hello.txt" "$d/hard"
-	touch -d '2001-02-03 04:05:06.789' "$d/sub/hello.txt"
-}
-
 # ---- box A ------------------------------------------------------------------------
+# Two machines: A and B have host ids of their own (apps are placed on the
+# host that installed them; B must take them over).
+export BOXD_HOST_ID=box-a
 sftp_setup "$(backups_ini)"
 daemon_start --config "$APPS_CONF"
 sftp_wait_idle
@@ -97,8 +78,20 @@ VOL_A=$(api GET /volumes | jq -r --arg id "$VOL" '.volumes[] | select(.id == $id
 sftp_wait_converged
 check "box A: sftp lists an app's data" sftp_lists "/appsdata/${APPS[0]}/sub" hello.txt
 
-req POST /backups/create
-FB_TASK=$(jq -r .taskId <<<"$BODY")
+# Box A's full backup is the one its [backups] schedule fires: the
+# schedule is set a few seconds ahead (UTC) by a reload (SIGHUP), as an
+# operator would; no test clock, every wait has a deadline.
+SLOT=$(($(date +%s) + 5))
+printf '[backups]\nschedule = daily %s\n' "$(date -u -d "@$SLOT" +%H:%M:%S)" >>"$APPS_CONF"
+kill -HUP "$DAEMON_PID"
+scheduled_task() {
+	api GET '/tasks?type=fullbackup' | jq -r --argjson s "$SLOT" '[.tasks[] | select(.args.scheduledFor == $s)][0].id // empty'
+}
+has_scheduled_task() { [ -n "$(scheduled_task)" ]; }
+check "box A: the schedule fires a full backup at its slot (args.scheduledFor)" wait_for 60 has_scheduled_task
+FB_TASK=$(scheduled_task)
+equal "box A: no other full backup was made" \
+	"$(api GET '/tasks?type=fullbackup' | jq '[.tasks[]] | length')" 1
 wait_task "$FB_TASK" 600
 check "box A: the full backup succeeded and went to the target" \
 	test "$(task "$FB_TASK" '.result.target.files')" -gt $((2 * N))
@@ -111,21 +104,12 @@ ls "$TARGET" | grep -q '\.enc$' && ENCRYPTED=1
 diag "the archives on the target are $([ $ENCRYPTED = 1 ] && echo encrypted || echo plain)"
 
 # ---- box A destroyed ------------------------------------------------------------------
-daemon_kill9
-_e2e_kill_all
-engine_rm_containers "app-$APP_PREFIX-"
-engine_rm_sftp_if_ours
-_e2e_unmount_all
-umount_below "$OUTSIDE"
-rm -rf "$STATE" "$CUSTOM_A"
-if [ -n "$E2E_DB" ]; then
-	store_db_drop "$E2E_DB"
-	E2E_DB=
-fi
+box_destroy "$CUSTOM_A"
 check "box A is gone (state dir, custom dir, containers)" \
 	eval '[ ! -e "$STATE" ] && [ ! -e "$CUSTOM_A" ] && [ "$(container_state "app-${APPS[0]}")" != running ]'
 
 # ---- box B --------------------------------------------------------------------------
+export BOXD_HOST_ID=box-b
 STATE=$E2E_TMP/stateB
 SOCK=$STATE/boxd.sock
 ROOT_B=$E2E_TMP/B-apps
@@ -134,7 +118,7 @@ CUSTOM_B=$OUTSIDE/B-custom
 B_CONF=$E2E_TMP/boxd-b.conf
 mkdir -p "$STATE"
 {
-	grep -v -e '^\[backups\]' -e '^target' -e '^ssh_key_file' -e '^known_hosts' -e '^encryption_key_file' "$APPS_CONF"
+	grep -v -e '^\[backups\]' -e '^schedule' -e '^target' -e '^ssh_key_file' -e '^known_hosts' -e '^encryption_key_file' "$APPS_CONF"
 	printf '[paths]\nappsdata = %s\nvolumes = %s\n' "$ROOT_B" "$VOLS_B"
 	backups_ini
 } >"$B_CONF"
@@ -145,19 +129,12 @@ if [ "$TEST_STORE" != sqlite ]; then
 fi
 restore() { "$BOXD" --state-dir "$STATE" --config "$B_CONF" restore "$@"; }
 
-# b_untouched: nothing of the box on B: no store rows, no data dir, no container.
 b_untouched() {
 	if [ "$TEST_STORE" = sqlite ]; then
 		[ ! -e "$STATE/boxd.db" ] || { diag "B has a database"; return 1; }
-	else
-		local n
-		n=$(store_sql "$E2E_DB" "SELECT COUNT(*) FROM apps" 2>/dev/null || echo 0)
-		[ "${n:-0}" = 0 ] || { diag "B's database has $n apps"; return 1; }
 	fi
-	[ -z "$(ls -A "$ROOT_B" 2>/dev/null)" ] && [ ! -e "$CUSTOM_B" ] || { diag "B has data dirs"; return 1; }
-	[ -z "$(engine_list_ours)" ] || { diag "B has containers: $(engine_list_ours)"; return 1; }
+	box_b_empty "$ROOT_B" "$CUSTOM_B"
 }
-engine_list_ours() { podman ps -a --format '{{.Names}}' 2>/dev/null | grep "^app-$APP_PREFIX-" || true; }
 
 # bad_copy NAME: a copy of the target with one thing wrong; prints its URL.
 BIG=$(cd "$TARGET" && ls -S | grep -v '\.json$' | grep -v '^box-' | head -n1)
@@ -240,6 +217,8 @@ check "it says what it changed: the default data dirs moved to B's root" \
 check "it says what it changed: the custom data dir remapped" \
 	grep -q "changed: app ${APPS[4]} data dir $CUSTOM_A -> $CUSTOM_B/${APPS[4]}" "$LOG1" "$LOG2"
 check "it says what it changed: the volume" grep -q "changed: volume $VOL $VOL_A -> $VOLS_B/$VOL" "$LOG1" "$LOG2"
+check "it says what it changed: A's apps are placed on B" \
+	grep -q "changed: $N apps placed on this host (box-b)" "$LOG1" "$LOG2"
 out=$(restore --from "$URL" 2>&1)
 check "restoring again over the restored box is refused without --force" \
 	eval 'grep -q "not empty" <<<"$out" && grep -q "nothing was changed" <<<"$out"'
@@ -276,6 +255,7 @@ check "sftp on B lists app 1's data" sftp_lists "/appsdata/${APPS[0]}/sub" hello
 check "sftp on B lists the custom data dir's data" sftp_lists "/custom/apps/${APPS[4]}/sub" hello.txt
 check "sftp on B serves a restored file's content" \
 	eval '[ "$(sftp_get "/appsdata/${APPS[1]}/sub/hello.txt")" = "$(cat "$ROOT_B/${APPS[1]}/sub/hello.txt")" ]'
+equal "every app lives on B" "$(api GET /apps | jq --arg p "$APP_PREFIX-" '[.apps[] | select((.id | startswith($p)) and .host == "box-b")] | length')" $N
 check "an app on B works after the restore (restart succeeds)" eval 'wait_task "$(app_task "${APPS[2]}" restart)" 120'
 
 done_testing

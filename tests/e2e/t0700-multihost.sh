@@ -59,7 +59,8 @@ declare -A HPID # host -> daemon pid
 
 # host_start NAME [ENV=VALUE...]: start instance NAME (host id host-NAME,
 # state dir $E2E_TMP/NAME) with ENV in its environment, and wait until its
-# API answers. Its processes carry BOXD_E2E_HOST=NAME.
+# API answers. Its processes carry BOXD_E2E_HOST=$E2E_TAG-NAME (this run's
+# only: another test's host b is not ours to kill).
 host_start() {
 	local name=$1 dir=$E2E_TMP/$1
 	shift
@@ -71,7 +72,7 @@ host_start() {
 		lease = ${LEASE_MS}ms
 	CONF
 	echo "=== host $name: boxd serve $*" >>"$DAEMON_LOG"
-	env BOXD_E2E_TAG="$E2E_TAG" BOXD_E2E_HOST="$name" BOXD_HOST_ID="host-$name" "$@" \
+	env BOXD_E2E_TAG="$E2E_TAG" BOXD_E2E_HOST="$E2E_TAG-$name" BOXD_HOST_ID="host-$name" "$@" \
 		"$BOXD" --config "$dir.conf" serve --state-dir "$dir" --stop-grace 2s >>"$DAEMON_LOG" 2>&1 &
 	HPID[$name]=$!
 	on "$name"
@@ -85,7 +86,7 @@ host_start() {
 on() { SOCK=$E2E_TMP/$1/boxd.sock; }
 
 # host_pids NAME: the daemon of NAME, its workers and their children.
-host_pids() { grep -slz "^BOXD_E2E_HOST=$1\$" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3; }
+host_pids() { grep -slz "^BOXD_E2E_HOST=$E2E_TAG-$1\$" /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3; }
 
 # ran_on ID: the host whose worker ran task ID (its log is in that state dir).
 ran_on() {

@@ -17,12 +17,10 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 if [ "$TEST_STORE" != sqlite ]; then
-	echo "1..0 # SKIP the state dir's disk matters to SQLite only"
-	exit 0
+	skip_all "the state dir's disk matters to SQLite only"
 fi
 if [ "$(id -u)" != 0 ]; then
-	echo "1..0 # SKIP needs root to mount a tmpfs"
-	exit 0
+	skip_all "needs root to mount a tmpfs"
 fi
 
 BUSY=12        # contended hold tasks in flight when the disk fills

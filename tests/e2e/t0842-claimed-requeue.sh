@@ -21,7 +21,8 @@ set -u
 
 plan 9
 daemon_start --stop-grace 2s
-HOST=$(api GET /status | jq -r .host)
+# Task claims carry the owner id (host id + boot, common/proc.h).
+HOST=$(api GET /status | jq -r .ownerId)
 
 # A hold task row as the API makes it, plus a claim: queued, no pid.
 insert_claimed() { # ID HOST CLAIM CLAIMED_AT LOCK [TYPE]

@@ -15,8 +15,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 if [ "$TEST_STORE" = sqlite ]; then
-	echo "1..0 # SKIP a database server is killed: run with BOXD_TEST_STORE=mysql or postgres"
-	exit 0
+	skip_all "a database server is killed: run with BOXD_TEST_STORE=mysql or postgres"
 fi
 need_test_env BOXD_TEST_ENV_DIR
 TESTENV="$SOURCE_DIR/scripts/test-env.sh"

@@ -20,8 +20,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 
 if [ "$TEST_STORE" = sqlite ]; then
-	echo "1..0 # SKIP several hosts share a server database: run with BOXD_TEST_STORE=mysql or postgres"
-	exit 0
+	skip_all "several hosts share a server database: run with BOXD_TEST_STORE=mysql or postgres"
 fi
 
 LEASE_MS=3000

@@ -77,7 +77,7 @@ static void setup(void)
 		abort();
 	}
 	store_close(s);
-	struct api_opts o = { .config = &cfg, .host = "fuzz-host", .started_at_ms = 1 };
+	struct api_opts o = { .config = &cfg, .host = "fuzz-host", .owner_id = "fuzz-host/000000000000", .started_at_ms = 1 };
 	if (api_server_start(&o, &srv, err, sizeof(err)) < 0) {
 		fprintf(stderr, "fuzz-api: %s\n", err);
 		abort();

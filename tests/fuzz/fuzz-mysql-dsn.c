@@ -41,6 +41,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 	struct mysql_dsn d, again;
 	char err[256];
+	/* The list parser: any text is parsed or refused with a reason. */
+	struct mysql_dsn_list l;
+	err[0] = '\0';
+	if (mysql_dsn_list_parse(text, &l, err, sizeof(err)) == 0) {
+		if (l.n < 1 || l.n > MYSQL_DSN_LIST_MAX)
+			abort();
+		mysql_dsn_list_release(&l);
+	} else if (!err[0]) {
+		abort();
+	}
 	if (mysql_dsn_parse(text, &d, err, sizeof(err)) != 0) {
 		if (!err[0])
 			abort(); /* refused without saying why */

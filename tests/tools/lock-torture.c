@@ -6,6 +6,11 @@
  *		     [--max-pause-us US]
  *	lock-torture --db PATH --hold-and-wait NAME
  *
+ * With --broker SOCKET every acquire and release asks the lock broker
+ * listening there (tests/tools/lock-broker.c, the daemon's broker code)
+ * and falls back to the direct CAS loop when it is gone
+ * (locks/broker_client.h); the stats line then counts both.
+ *
  * The store: --db PATH is an SQLite file; --store mysql|postgres --dsn DSN
  * (instead of --db) a server database, as in [store] backend/dsn.
  *
@@ -52,6 +57,7 @@
 #include <unistd.h>
 
 #include "common/timeutil.h"
+#include "locks/broker_client.h"
 #include "locks/locks.h"
 #include "store/store.h"
 
@@ -73,6 +79,8 @@ struct config {
 	int64_t timeout_ms;
 	long max_pause_us;
 };
+
+static const char *broker_path; /* --broker: NULL, direct */
 
 /* ---- randomness: splitmix64, reproducible from --seed ------------------- */
 
@@ -244,7 +252,7 @@ static void acquire_one(struct store *s, const struct lock_owner *me, const stru
 {
 	struct locks_acquire_opts opts = { .timeout_ms = timeout_ms };
 	struct lock_blocker b = { .lock = "" };
-	int r = locks_acquire(s, me, req, 1, &opts, ret_token, &b);
+	int r = locks_acquire_brokered(broker_path, s, me, req, 1, &opts, ret_token, &b);
 	if (r == -ETIMEDOUT)
 		die(EXIT_TIMEOUT, "timed out after %.1fs waiting for %s %s (%s pid %d, %s)", timeout_ms / 1000.0,
 		    req->name, lock_mode_name(req->mode), b.queued ? "queued behind" : "held by", b.pid,
@@ -316,7 +324,7 @@ static int torture(const struct config *cfg)
 
 		const char *names[] = { req.name };
 		int released = 0;
-		r = locks_unlock(s, &me, names, 1, &released);
+		r = locks_unlock_brokered(broker_path, s, &me, names, 1, &released);
 		if (r < 0)
 			die(EXIT_ERROR, "release %s: %s (%s)", req.name, strerror(-r), store_errmsg(s));
 		if (released != 1)
@@ -327,11 +335,15 @@ static int torture(const struct config *cfg)
 
 	struct locks_stats st;
 	locks_stats_get(&st);
+	struct lock_broker_client_stats bs;
+	lock_broker_client_stats_get(&bs);
 	printf("{\"pid\": %d, \"ops\": %ld, \"exclusive_ops\": %ld, \"shared_ops\": %ld, \"seconds\": %.3f, "
 	       "\"cas_commits\": %" PRIu64 ", \"cas_conflicts\": %" PRIu64 ", \"cas_noops\": %" PRIu64
-	       ", \"polls\": %" PRIu64 ", \"max_wait_ms\": %.1f}\n",
+	       ", \"polls\": %" PRIu64 ", \"max_wait_ms\": %.1f, \"brokered\": %" PRIu64 ", \"direct\": %" PRIu64
+	       ", \"fallbacks\": %" PRIu64 ", \"held_on_reread\": %" PRIu64 "}\n",
 	       (int)getpid(), cfg->iterations, n_excl, cfg->iterations - n_excl, seconds, st.cas_commits,
-	       st.cas_conflicts, st.cas_noops, st.polls, max_wait_us / 1000.0);
+	       st.cas_conflicts, st.cas_noops, st.polls, max_wait_us / 1000.0, bs.brokered, bs.direct,
+	       bs.fallbacks, bs.held_on_reread);
 	fflush(stdout);
 	store_close(s);
 	return 0;
@@ -344,7 +356,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: lock-torture --db PATH --counter PREFIX --iterations N --names K --seed S\n"
 		"                    [--shared-ratio 0.5] [--invariant-dir DIR] [--timeout SECONDS]\n"
-		"                    [--max-pause-us US]\n"
+		"                    [--max-pause-us US] [--broker SOCKET]\n"
 		"       lock-torture --db PATH --hold-and-wait NAME\n"
 		"       (a server database instead of --db PATH: --store mysql|postgres --dsn DSN)\n");
 	exit(EXIT_USAGE);
@@ -377,6 +389,7 @@ int main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "max-pause-us", required_argument, NULL, 'p' },
 		{ "hold-and-wait", required_argument, NULL, 'H' },
+		{ "broker", required_argument, NULL, 'B' },
 		{ 0 },
 	};
 	struct config cfg = { .iterations = -1, .names = -1, .shared_ratio = 0.5, .timeout_ms = 60000,
@@ -401,6 +414,7 @@ int main(int argc, char **argv)
 		case 'i': cfg.invariant_dir = optarg; break;
 		case 'p': cfg.max_pause_us = parse_long("max-pause-us", optarg, 0); break;
 		case 'H': cfg.hold_name = optarg; break;
+		case 'B': broker_path = optarg; break;
 		case 'r': {
 			char *end;
 			cfg.shared_ratio = strtod(optarg, &end);

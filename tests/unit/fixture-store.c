@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "locks/lock_wake.h"
+
 static int db_counter;
 
 const char *fixture_env_dsn(enum store_backend backend)
@@ -98,6 +100,11 @@ int fixture_db_create(struct fixture_db *db, enum store_backend backend, const c
 void fixture_db_drop(struct fixture_db *db)
 {
 	if (db->dbname[0]) {
+		/* The database's lock wake-up word (lock_wake.h) goes with it. */
+		struct store_options o = { .backend = db->backend, .dsn = db->dsn };
+		char wake[PATH_MAX];
+		if (lock_wake_file_of(&o, wake, sizeof(wake)) == 0)
+			unlink(wake);
 		char sql[256];
 		snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s%s", db->dbname,
 			 db->backend == STORE_BACKEND_POSTGRES ? " WITH (FORCE)" : "");

@@ -122,8 +122,8 @@ static void test_reserve(void **state)
 	struct store *s = NULL;
 	if (store_open_config(&cfg, 0, &s, err, sizeof(err)) < 0)
 		fail_msg("store: %s", err);
-	assert_int_equal(app_insert(s, "a", "img", "{}", NULL), 0);
-	assert_int_equal(app_insert(s, "b", "img", "{}", NULL), 0);
+	assert_int_equal(app_insert(s, "a", "img", "{}", NULL, NULL), 0);
+	assert_int_equal(app_insert(s, "b", "img", "{}", NULL, NULL), 0);
 
 	assert_int_equal(reserve(&cfg, s, "a", "{\"ports\":[{\"container\":80,\"host\":18080}]}", err, sizeof(err)), 0);
 	/* b cannot take a's port, nor the sftp port; udp on the same number is

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "locks/lock_doc.h"
+#include "locks/lock_doc_text.h"
 
 #define HOST "host-a"
 #define OTHER_HOST "host-b"
@@ -1325,7 +1326,7 @@ static void test_renew_owner(void **state)
 }
 
 /* A waiter keeps its ticket's lease alive itself: a poll refreshes it once
- * less than two thirds of the lease is left (and only then). */
+ * a tenth of the lease has passed (and only then), as a holder's is. */
 static void test_poll_refreshes_ticket_lease(void **state)
 {
 	struct lock_doc *d = *state;
@@ -1336,16 +1337,16 @@ static void test_poll_refreshes_ticket_lease(void **state)
 	w.lease_expires_ms = T0 + lease;
 	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0, NULL), 0);
 	assert_int_equal(find_waiter(d, tw)->owner.lease_expires_ms, T0 + lease);
-	/* 5 ms later: 25 of 30 left, not due. */
-	w.lease_expires_ms = T0 + 5 + lease;
+	/* 2 ms later: 28 of 30 left, not due. */
+	w.lease_expires_ms = T0 + 2 + lease;
 	char *before = fmt(d);
-	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0 + 5, NULL), 0);
+	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0 + 2, NULL), 0);
 	assert_doc_text(d, before);
 	free(before);
-	/* 15 ms later: 15 of 30 left, due. */
-	w.lease_expires_ms = T0 + 15 + lease;
-	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0 + 15, NULL), 0);
-	assert_int_equal(find_waiter(d, tw)->owner.lease_expires_ms, T0 + 15 + lease);
+	/* 4 ms later: 26 of 30 left, due. */
+	w.lease_expires_ms = T0 + 4 + lease;
+	assert_int_equal(wait1(d, &w, "app:a", LOCK_EXCLUSIVE, &tw, T0 + 4, NULL), 0);
+	assert_int_equal(find_waiter(d, tw)->owner.lease_expires_ms, T0 + 4 + lease);
 	check_invariants(d);
 }
 
@@ -1485,7 +1486,9 @@ static void test_text_format_refuses_bad_lines(void **state)
 	static const struct { const char *text, *why; } cases[] = {
 		{ "boxd-locks 2 1", "line 1: expected the end of the line" },
 		{ "boxd-locks 2 0\n", "nextTicket 0 is below 1" },
-		{ "boxd-locks 3 1\n", "line 1: expected \"boxd-locks 2 NEXT_TICKET\"" },
+		{ "boxd-locks 4 1\n", "line 1: expected \"boxd-locks 2 NEXT_TICKET\"" },
+		/* format 3 is split over rows: only locks.c reads it, with its base */
+		{ "boxd-locks 3 1 2 7 0 0\n", "a format 3 document is read with its base row" },
 		{ "boxd-locks 2 1\nH a x 1 0 1 1 0 0\n", "line 2: host index 0 is not in the host table" },
 		{ "boxd-locks 2 1\n@h\nH a q 1 0 1 1 0 0\n", "line 3: mode must be s or x" },
 		{ "boxd-locks 2 1\n@h\nH a x 1 0 1 1 0\n", "line 3: expected a space" },
@@ -2792,10 +2795,82 @@ static void test_exhaustive_search(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, doc_setup, doc_teardown)
 
+/* Format 3: a document as the lines that differ from its base (a holder
+ * gone, one changed in place, one new; a ticket gone, one new) reads back,
+ * against that base, to the same document, in the same order. */
+static void test_split_format_reads_back(void **state)
+{
+	(void)state;
+	static const char base_text[] = "boxd-locks 2 9\n@h\n"
+					"H a x 1 0 1 1 0 0\nH b x 2 0 1 1 0 0\nH c s 3 0 1 1 0 0\n"
+					"T 5 9 4 0 1 1 0 0 1 a s\nT 6 9 5 0 1 1 0 0 1 b s\n";
+	static const char doc_text[] = "boxd-locks 2 10\n@h\n@g\n"
+				       "H a x 1 0 1 1 0 0\nH c s 3 0 1 1 0 77\nH d x 7 1 1 1 0 0\n"
+				       "T 6 9 5 0 1 1 0 0 1 b s\nT 9 9 8 0 1 1 0 0 1 a s\n";
+	char err[256], *split = NULL, *again = NULL;
+	struct lock_doc base, doc, back;
+	assert_int_equal(lock_doc_parse(base_text, &base, err, sizeof(err)), 0);
+	assert_int_equal(lock_doc_parse(doc_text, &doc, err, sizeof(err)), 0);
+	size_t changes = 0;
+	assert_int_equal(lock_doc_split_format(&doc, &base, 2, 77, &split, &changes), 0);
+	assert_string_equal(split, "boxd-locks 3 10 2 77 3 2\n@h\n@g\n"
+				   "-H 1\n=H 2 c s 3 0 1 1 0 77\n-T 0\n"
+				   "H d x 7 1 1 1 0 0\nT 9 9 8 0 1 1 0 0 1 a s\n");
+	assert_int_equal(changes, 5);
+	int slot = 0;
+	int64_t nonce = 0;
+	assert_int_equal(lock_doc_split_ref(split, &slot, &nonce), 0);
+	assert_int_equal(slot, 2);
+	assert_int_equal(nonce, 77);
+	lock_doc_cache_drop();
+	assert_int_equal(lock_doc_split_parse(split, &base, &back, err, sizeof(err)), 0);
+	assert_int_equal(lock_doc_format(&back, &again), 0);
+	assert_string_equal(again, doc_text);
+	lock_doc_release(&back);
+	/* The same document as its own base: nothing but the header. */
+	free(split);
+	assert_int_equal(lock_doc_split_format(&doc, &doc, 3, 8, &split, &changes), 0);
+	assert_string_equal(split, "boxd-locks 3 10 3 8 3 2\n");
+	assert_int_equal(changes, 0);
+	/* Against another base (its counts differ) it is refused. */
+	struct lock_doc empty;
+	lock_doc_init(&empty);
+	assert_int_equal(lock_doc_split_parse(split, &empty, &back, err, sizeof(err)), -EBADMSG);
+	assert_non_null(strstr(err, "the base has 0 holders and 0 tickets"));
+	free(split);
+	free(again);
+	lock_doc_release(&base);
+	lock_doc_release(&doc);
+}
+
+/* A format 3 text that breaks an invariant against its base (a new holder
+ * of a name the base holds exclusively) is refused like format 2. */
+static void test_split_parse_verifies(void **state)
+{
+	(void)state;
+	char err[256];
+	struct lock_doc base, doc;
+	assert_int_equal(lock_doc_parse("boxd-locks 2 1\n@h\nH a x 1 0 1 1 0 0\n", &base, err, sizeof(err)), 0);
+	lock_doc_cache_drop();
+	assert_int_equal(lock_doc_split_parse("boxd-locks 3 1 2 7 1 0\n@h\nH a x 2 0 1 1 0 0\n", &base, &doc, err,
+					      sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "holders[1]: a held exclusive by task 2"));
+	assert_int_equal(lock_doc_split_parse("boxd-locks 3 1 2 7 1 0\n-H 1\n", &base, &doc, err, sizeof(err)),
+			 -EBADMSG);
+	assert_non_null(strstr(err, "base index 1 is past"));
+	assert_int_equal(lock_doc_split_parse("boxd-locks 3 1 2 7 1 0\n-H 0\n", &base, &doc, err, sizeof(err)), 0);
+	assert_int_equal(doc.n_holders, 0);
+	lock_doc_release(&doc);
+	lock_doc_release(&base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_mode_helpers),
+		T(test_split_format_reads_back),
+		T(test_split_parse_verifies),
 		T(test_lock_name_valid),
 		T(test_lock_req_parse),
 		T(test_owner_identity),

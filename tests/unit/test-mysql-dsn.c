@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "store/mysql_dsn.h"
@@ -107,12 +108,78 @@ static void test_refused(void **state)
 	assert_refused("mysql://h/d?socket", "unknown DSN parameter \"socket\"");
 }
 
+/* A list: the nodes of a Galera cluster, tried in order. */
+static void test_list(void **state)
+{
+	(void)state;
+	struct mysql_dsn_list l;
+	char err[256] = "";
+	assert_int_equal(mysql_dsn_list_parse("mysql://u:secret@db1:3306/boxd,mysql://u:secret@db2/boxd, \n"
+					      "  mariadb://u@localhost/boxd?socket=/run/n3.sock  ",
+					      &l, err, sizeof(err)),
+			 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.v[0].host, "db1");
+	assert_int_equal(l.v[0].port, 3306);
+	assert_string_equal(l.v[0].pass, "secret");
+	assert_string_equal(l.v[1].host, "db2");
+	assert_int_equal(l.v[1].port, 0);
+	assert_string_equal(l.v[1].db, "boxd");
+	assert_null(l.v[2].pass);
+	assert_string_equal(l.v[2].socket, "/run/n3.sock");
+	mysql_dsn_list_release(&l);
+	mysql_dsn_list_release(&l); /* zeroed */
+
+	/* One DSN is a list of one; a comma that no scheme follows stays in
+	 * the DSN (a password "a,b" needs no encoding). */
+	assert_int_equal(mysql_dsn_list_parse("mysql://u:a,b@h/d", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].pass, "a,b");
+	mysql_dsn_list_release(&l);
+	assert_int_equal(mysql_dsn_list_parse("mysql://u:x,mysql%3A%2F%2F@h/d", &l, err, sizeof(err)), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.v[0].pass, "x,mysql://");
+	mysql_dsn_list_release(&l);
+}
+
+static void assert_list_refused(const char *text, const char *why)
+{
+	struct mysql_dsn_list l = { .n = 42 };
+	char err[256] = "";
+	assert_int_equal(mysql_dsn_list_parse(text, &l, err, sizeof(err)), -EINVAL);
+	print_message("%s -> %s\n", text, err);
+	assert_non_null(strstr(err, why));
+	assert_null(strstr(err, "secret"));
+	assert_int_equal(l.n, 42); /* untouched */
+	assert_null(l.v);
+}
+
+static void test_list_refused(void **state)
+{
+	(void)state;
+	assert_list_refused(NULL, "no DSN given");
+	assert_list_refused("", "no DSN given");
+	/* Which entry is wrong, without its password. */
+	assert_list_refused("mysql://u:secret@h1/d,mysql://u:secret@h2:99999/d", "malformed DSN");
+	assert_list_refused("mysql://u:secret@h1/d,mysql://u:secret@h2:99999/d", "(DSN 2 of 2)");
+	assert_list_refused("mysql://u:secret@h1/d?ssl=1, mysql://h2/d", "(DSN 1 of 2)");
+	assert_list_refused("mysql://h1/d, mysql://h2/d, mysql://h3/d?x=y", "unknown DSN parameter \"x\"");
+	/* A separator needs an entry on both sides. */
+	assert_list_refused(",mysql://h2/d", "no DSN given (e.g. mysql://user:pass@host/dbname?socket=/path) (DSN 1 of 2)");
+	char many[2048] = "";
+	for (int i = 0; i <= MYSQL_DSN_LIST_MAX; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "%smysql://h%d/d", i ? "," : "", i);
+	assert_list_refused(many, "at most 16");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_part),
 		cmocka_unit_test(test_absent_and_empty_parts),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_list_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

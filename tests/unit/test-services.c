@@ -419,7 +419,8 @@ static void test_registry(void **state)
 	assert_int_equal(rs->validate(ok, err, sizeof(err)), -EINVAL); /* restart takes no force */
 	struct lock_req *reqs = NULL;
 	size_t n_reqs = 0;
-	assert_int_equal(rb->locks(NULL, ok, &reqs, &n_reqs), 0);
+	struct task t = { .type = "service.rebuild" };
+	assert_int_equal(task_type_locks(rb, &t, ok, &reqs, &n_reqs), 0);
 	assert_int_equal(n_reqs, 1);
 	assert_string_equal(reqs[0].name, "service:sftp");
 	assert_int_equal(reqs[0].mode, LOCK_EXCLUSIVE);
@@ -482,6 +483,42 @@ static void test_mountinfo_lookup(void **state)
 
 /* Which mounts are boxd's binds of a directory onto itself (undone before a
  * data dir is moved or deleted) and which are someone's filesystem. */
+/* mountinfo_parse(): every line, with peer group numbers and decoded paths
+ * (mount_release.c's view), and the same refusals as mountinfo_lookup(). */
+static void test_mountinfo_parse(void **state)
+{
+	(void)state;
+	struct mountinfo_mount *m = NULL;
+	size_t n = 0;
+	assert_int_equal(mountinfo_parse(mountinfo, &m, &n), 0);
+	assert_int_equal(n, 5);
+	assert_int_equal(m[0].id, 22);
+	assert_int_equal(m[0].parent, 1);
+	assert_int_equal(m[0].major, 254);
+	assert_int_equal(m[0].minor, 0);
+	assert_string_equal(m[0].root, "/");
+	assert_int_equal(m[0].shared, 0);
+	assert_int_equal(m[0].master, 0);
+	assert_string_equal(m[1].mount_point, "/srv/box/appsdata");
+	assert_int_equal(m[1].shared, 2);
+	assert_int_equal(m[3].major, 0);
+	assert_int_equal(m[3].minor, 51);
+	assert_int_equal(m[3].master, 7);
+	assert_int_equal(m[3].parent, 48);
+	assert_string_equal(m[4].mount_point, "/srv/with space");
+	assert_int_equal(m[4].shared, 9);
+	assert_int_equal(m[4].master, 3);
+	mountinfo_free(m, n);
+	assert_int_equal(mountinfo_parse("", &m, &n), 0);
+	assert_int_equal(n, 0);
+	mountinfo_free(m, n);
+	assert_int_equal(mountinfo_parse("22 1 254:0 / /\n", &m, &n), -EBADMSG);
+	assert_int_equal(mountinfo_parse("22 1 254:0 / /x rw shared:1\n", &m, &n), -EBADMSG);
+	assert_int_equal(mountinfo_parse("22 1 254 / /x rw - ext4 /dev/vda rw\n", &m, &n), -EBADMSG);
+	/* A bad line after good ones: nothing is returned (and nothing leaks). */
+	assert_int_equal(mountinfo_parse("22 1 254:0 / / rw - ext4 /dev/vda rw\n23 22\n", &m, &n), -EBADMSG);
+}
+
 static void test_mountinfo_self_bind(void **state)
 {
 	(void)state;
@@ -579,10 +616,10 @@ static void test_spec_load_from_store(void **state)
 	service_spec_release(&spec);
 
 	/* Apps under the root: same spec. */
-	assert_int_equal(app_insert(s, "wiki", "img", "{}", NULL), 0);
+	assert_int_equal(app_insert(s, "wiki", "img", "{}", NULL, NULL), 0);
 	char under[600];
 	snprintf(under, sizeof(under), "%s/blog", cfg.appsdata_root);
-	assert_int_equal(app_insert(s, "blog", "img", "{}", under), 0);
+	assert_int_equal(app_insert(s, "blog", "img", "{}", under, NULL), 0);
 	char vin[600];
 	snprintf(vin, sizeof(vin), "%s/media", cfg.volumes_root);
 	assert_int_equal(volume_insert(s, "media", "Media", vin, "dir", NULL, NULL), 0);
@@ -594,7 +631,7 @@ static void test_spec_load_from_store(void **state)
 
 	/* A custom dir and a volume outside: two more mounts, once the app's
 	 * install is past creating its dir (before that it has none to show). */
-	assert_int_equal(app_insert(s, "nas-app", "img", "{}", "/srv/nas-app"), 0);
+	assert_int_equal(app_insert(s, "nas-app", "img", "{}", "/srv/nas-app", NULL), 0);
 	assert_int_equal(volume_insert(s, "usb", "USB", "/media/usb", "mountpoint", NULL, NULL), 0);
 	assert_int_equal(sftp_spec_load(&cfg, s, &spec, err, sizeof(err)), 0);
 	assert_int_equal(spec.n_mounts, 3);
@@ -655,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_keys_normalize),
 		cmocka_unit_test(test_registry),
 		cmocka_unit_test(test_mountinfo_lookup),
+		cmocka_unit_test(test_mountinfo_parse),
 		cmocka_unit_test(test_mountinfo_self_bind),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_spec_load_from_store),

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <string.h>
 
 #include "common/sha256.h"
@@ -61,12 +62,31 @@ static void test_hex_encode(void **state)
 	assert_string_equal(out, "");
 }
 
+static void test_hex_decode(void **state)
+{
+	(void)state;
+	unsigned char b[4];
+	assert_int_equal(hex_decode("000fF0ff", 4, b), 0);
+	assert_memory_equal(b, "\x00\x0f\xf0\xff", 4);
+	assert_int_equal(hex_decode("0g", 1, b), -EINVAL);
+	assert_int_equal(hex_decode(" 1", 1, b), -EINVAL);
+	assert_int_equal(hex_value('a'), 10);
+	assert_int_equal(hex_value('F'), 15);
+	assert_int_equal(hex_value('9'), 9);
+	assert_int_equal(hex_value('G'), -1);
+	assert_int_equal(hex_value(0xe4), -1);
+	char round[9];
+	hex_encode(b, 4, round);
+	assert_string_equal(round, "000ff0ff");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_shot),
 		cmocka_unit_test(test_in_pieces),
 		cmocka_unit_test(test_hex_encode),
+		cmocka_unit_test(test_hex_decode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,14 +91,13 @@ static void test_pass_fd_already_3(void **state)
 
 	char *const argv[] = { "sh", "-c", "echo ok >&3", NULL };
 	struct spawn_opts so = { .path = "/bin/sh", .argv = argv, .output_fd = -1, .pass_fd = 3 };
-	pid_t pid;
-	int pidfd;
-	assert_int_equal(spawn_process(&so, &pid, &pidfd), 0);
+	struct proc_ref proc;
+	assert_int_equal(spawn_process(&so, &proc), 0);
 	restore_fd(saved3, 3); /* our copy of the child's end */
 	char buf[64];
 	read_all(sp[0], buf, sizeof(buf));
 	close(sp[0]);
-	assert_int_equal(wait_exit(pid, pidfd), 0);
+	assert_int_equal(wait_exit(proc.pid, proc.pidfd), 0);
 	assert_string_equal(buf, "ok\n");
 }
 
@@ -120,16 +119,15 @@ static void test_exec_error_pipe_on_3(void **state)
 	char *const argv[] = { "missing", NULL };
 	struct spawn_opts so = { .path = "/nonexistent/boxd-test-missing", .argv = argv, .output_fd = -1,
 				 .pass_fd = pass };
-	pid_t pid = 0;
-	int pidfd = -1;
-	int r = spawn_process(&so, &pid, &pidfd);
+	struct proc_ref proc = PROC_REF_NONE;
+	int r = spawn_process(&so, &proc);
 	restore_fd(saved0, 0);
 	restore_fd(saved3, 3);
 	restore_fd(saved4, 4);
 	close(pass);
 	if (r == 0) {
-		waitpid(pid, NULL, 0);
-		close(pidfd);
+		waitpid(proc.pid, NULL, 0);
+		proc_ref_close(&proc);
 	}
 	assert_int_equal(r, -ENOENT);
 	/* Nothing of the child's error went into the passed socket. */
@@ -152,15 +150,14 @@ static void test_output_fd_already_1(void **state)
 	close(sp[1]);
 	char *const argv[] = { "sh", "-c", "echo out; echo err >&2", NULL };
 	struct spawn_opts so = { .path = "/bin/sh", .argv = argv, .output_fd = 1, .pass_fd = -1 };
-	pid_t pid;
-	int pidfd;
-	int r = spawn_process(&so, &pid, &pidfd);
+	struct proc_ref proc;
+	int r = spawn_process(&so, &proc);
 	restore_fd(saved1, 1);
 	assert_int_equal(r, 0);
 	char buf[128];
 	read_all(sp[0], buf, sizeof(buf));
 	close(sp[0]);
-	assert_int_equal(wait_exit(pid, pidfd), 0);
+	assert_int_equal(wait_exit(proc.pid, proc.pidfd), 0);
 	assert_string_equal(buf, "out\nerr\n");
 }
 

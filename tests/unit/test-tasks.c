@@ -291,15 +291,7 @@ static void test_enqueue_full_backup_one_at_a_time(void **state)
 
 static int admit_join_any(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
 {
-	struct task t;
-	int r = task_find_active(s, &(struct task_match){ .type = e->type, .not_started = true }, &t);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	ret->id = t.id;
-	task_release(&t);
-	return TASK_ADMIT_JOIN;
+	return task_admit_join(s, &(struct task_match){ .type = e->type, .not_started = true }, ret);
 }
 
 static int created_calls;

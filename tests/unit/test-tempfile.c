@@ -96,6 +96,43 @@ static void test_failed_write_changes_nothing(void **state)
 	assert_int_equal(entries(), 1);
 }
 
+/* tempfile_commit(): a temp file the caller wrote (through its fd, or
+ * closed already) replaces the target; a failed rename changes nothing and
+ * leaves the temp file to the caller. */
+static void test_commit_streamed(void **state)
+{
+	(void)state;
+	char tmp[512], path[512], err[256] = "", buf[64] = "";
+	snprintf(tmp, sizeof(tmp), "%s/.out.tmp-1", dir);
+	snprintf(path, sizeof(path), "%s/out", dir);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "streamed\n", 9), 9);
+	assert_int_equal(tempfile_commit(fd, tmp, path, err, sizeof(err)), 0);
+	close(fd);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	buf[fread(buf, 1, sizeof(buf) - 1, f)] = '\0';
+	fclose(f);
+	assert_string_equal(buf, "streamed\n");
+	assert_false(exists(".out.tmp-1"));
+	/* fd < 0: the file is opened to be fsynced. */
+	touch(".out.tmp-1");
+	assert_int_equal(tempfile_commit(-1, tmp, path, err, sizeof(err)), 0);
+	assert_int_equal(entries(), 1);
+	/* The target is a directory: nothing changes, the temp file stays. */
+	touch(".out.tmp-1");
+	snprintf(path, sizeof(path), "%s/adir", dir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(tempfile_commit(-1, tmp, path, err, sizeof(err)), -EISDIR);
+	assert_non_null(strstr(err, "cannot rename"));
+	assert_true(exists(".out.tmp-1"));
+	/* No temp file: the fsync step says so. */
+	snprintf(tmp, sizeof(tmp), "%s/none", dir);
+	assert_int_equal(tempfile_commit(-1, tmp, path, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "cannot fsync"));
+}
+
 static void test_sweep_removes_dead_writers_only(void **state)
 {
 	(void)state;
@@ -131,6 +168,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_write_replaces_whole),
 		T(test_failed_write_changes_nothing),
+		T(test_commit_streamed),
 		T(test_sweep_removes_dead_writers_only),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

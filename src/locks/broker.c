@@ -1,0 +1,687 @@
+/* broker.c — the per-host lock broker's thread; see broker.h. */
+#include "broker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/array.h"
+#include "../common/proc.h"
+#include "../common/timeutil.h"
+#include "broker_proto.h"
+#include "lock_wake.h"
+#include "locks.h"
+#include "locks_batch.h"
+
+#define BATCH_MAX_DEFAULT 128
+/* As a direct waiter (locks.c): reap dead owners once a second. */
+#define REAP_INTERVAL_MS 1000
+/* Server stores without a wake-up word: how often the version is read
+ * while there are waiters. */
+#define VERSION_POLL_MS 2
+/* The wake-up word (lock_wake.h) wakes the broker for this host's changes;
+ * this is the safety poll (lock_broker_opts.safety_poll_ms). */
+#define WAKE_POLL_MS 1000
+/* Other hosts' changes do not bump the word. While the document has owners
+ * of other hosts (the last round saw them), a MariaDB broker polls the
+ * version every VERSION_POLL_MS for REMOTE_FAST_MS after its last round,
+ * then every REMOTE_POLL_MS, as a direct waiter does (locks.c); a
+ * PostgreSQL broker LISTENs on a connection of its own (listen_store)
+ * and polls like MariaDB only until that LISTEN is made. */
+#define REMOTE_FAST_MS 500
+#define REMOTE_POLL_MS 20
+/* Waiters' tickets (and their leases) are refreshed by a round at least
+ * this often: a third of the shortest ttl or lease among them. */
+#define DEFAULT_TICKET_TTL_MS 30000
+
+struct conn {
+	int fd;
+	pid_t pid;
+	uint64_t start_time;
+	bool gone;              /* EOF or error: close after the next round */
+	/* The outstanding acquire. */
+	bool acq;
+	struct broker_msg req;
+	int64_t ticket;
+	int64_t since_ms;       /* monotonic: when it arrived */
+	bool tried;
+	bool reported;          /* a WAITING was sent; `last` is its blocker */
+	struct lock_blocker last;
+	/* A pending release or cancel. */
+	uint32_t op;            /* 0, BROKER_UNLOCK or BROKER_CANCEL */
+	struct broker_msg op_msg;
+	const char *names[BROKER_MAX_LOCKS];
+};
+
+struct lock_broker {
+	struct lock_broker_opts o;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char host[LOCK_HOST_MAX];
+	int listen_fd, stop_fd, wake_fd;
+	pthread_t thread, wake_thread;
+	bool wake_thread_started;
+	atomic_bool stopping;
+	struct lock_wake *wake;
+	struct conn **conns;
+	size_t n_conns, cap_conns;
+	int64_t last_version, last_reap_ms, last_round_ms;
+	bool version_known;
+	bool remote;            /* the last round's document had other hosts' owners */
+	/* PostgreSQL: the LISTEN thread, on opts.listen_store. want_listen
+	 * (under listen_lock) says whether to be subscribed; `listening` that
+	 * the subscription is made. */
+	pthread_t listen_thread;
+	bool listen_thread_started;
+	pthread_mutex_t listen_lock;
+	pthread_cond_t listen_cond;
+	bool want_listen;
+	atomic_bool listening;
+	pthread_mutex_t stats_lock;
+	struct lock_broker_stats stats;
+};
+
+int lock_broker_socket_path(const char *state_dir, char *buf, size_t len)
+{
+	size_t max = sizeof(((struct sockaddr_un *)0)->sun_path);
+	int n = snprintf(buf, len, "%s/lock-broker.sock", state_dir);
+	if (n < 0 || (size_t)n >= len || (size_t)n >= max)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void stat_add(struct lock_broker *b, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&b->stats_lock);
+	*field += n;
+	pthread_mutex_unlock(&b->stats_lock);
+}
+
+void lock_broker_stats_get(struct lock_broker *b, struct lock_broker_stats *ret)
+{
+	pthread_mutex_lock(&b->stats_lock);
+	*ret = b->stats;
+	pthread_mutex_unlock(&b->stats_lock);
+}
+
+static void reply(struct conn *c, uint32_t type, int err, int64_t fence, int64_t ticket,
+		  const struct lock_blocker *blocker)
+{
+	struct broker_msg m = { .version = BROKER_PROTO_VERSION, .type = type, .err = err, .fence = fence,
+				.ticket = ticket };
+	if (blocker)
+		m.blocker = *blocker;
+	/* Only the header and the blocker matter in a reply. */
+	size_t len = offsetof(struct broker_msg, reqs);
+	if (send(c->fd, &m, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+		c->gone = true; /* a client that does not read its replies is dropped */
+}
+
+/* ---- accepting and reading ------------------------------------------------ */
+
+static void accept_all(struct lock_broker *b)
+{
+	for (;;) {
+		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		uint64_t start = 0;
+		bool ok = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0 &&
+			  (cred.uid == geteuid() || cred.uid == 0 || cred.uid == b->o.extra_uid) &&
+			  proc_start_time(cred.pid, &start) == 0;
+		struct conn *c = ok ? calloc(1, sizeof(*c)) : NULL;
+		if (!c || ARRAY_GROW(b->conns, b->n_conns + 1, b->cap_conns) < 0) {
+			if (!ok)
+				stat_add(b, &b->stats.refused_peers, 1);
+			free(c);
+			close(fd);
+			continue;
+		}
+		*c = (struct conn){ .fd = fd, .pid = cred.pid, .start_time = start };
+		b->conns[b->n_conns++] = c;
+	}
+}
+
+/* The request's owner must be the peer: its pid, start time, this host. */
+static bool owner_is_peer(const struct lock_broker *b, const struct conn *c, const struct lock_owner *o)
+{
+	return o->pid == c->pid && o->start_time == c->start_time && strncmp(o->host, b->host, sizeof(o->host)) == 0;
+}
+
+static void on_message(struct lock_broker *b, struct conn *c, struct broker_msg *m, ssize_t len)
+{
+	if (len != (ssize_t)sizeof(*m) || m->version != BROKER_PROTO_VERSION || m->n > BROKER_MAX_LOCKS) {
+		reply(c, BROKER_ERROR, -EPROTO, 0, 0, NULL);
+		c->gone = true;
+		return;
+	}
+	m->owner.host[sizeof(m->owner.host) - 1] = '\0';
+	for (uint32_t i = 0; i < m->n; i++)
+		m->reqs[i].name[sizeof(m->reqs[i].name) - 1] = '\0';
+	if (m->type == BROKER_CANCEL) {
+		if (c->acq)
+			c->op = BROKER_CANCEL;
+		else
+			reply(c, BROKER_CANCELLED, 0, 0, 0, NULL); /* its final reply went out already */
+		return;
+	}
+	if (m->type != BROKER_ACQUIRE && m->type != BROKER_UNLOCK) {
+		reply(c, BROKER_ERROR, -EPROTO, 0, 0, NULL);
+		return;
+	}
+	if (!owner_is_peer(b, c, &m->owner)) {
+		stat_add(b, &b->stats.refused_peers, 1);
+		reply(c, BROKER_ERROR, -EPERM, 0, 0, NULL);
+		return;
+	}
+	if (c->acq || c->op) {
+		reply(c, BROKER_ERROR, -EBUSY, 0, 0, NULL); /* one request at a time */
+		return;
+	}
+	if (m->type == BROKER_ACQUIRE) {
+		if (m->n == 0) {
+			reply(c, BROKER_ERROR, -EINVAL, 0, 0, NULL);
+			return;
+		}
+		c->acq = true;
+		c->req = *m;
+		c->ticket = 0;
+		c->since_ms = now_mono_ms();
+		c->tried = c->reported = false;
+		return;
+	}
+	c->op = BROKER_UNLOCK;
+	c->op_msg = *m;
+	for (uint32_t i = 0; i < m->n; i++)
+		c->names[i] = c->op_msg.reqs[i].name;
+}
+
+static void read_conn(struct lock_broker *b, struct conn *c)
+{
+	for (;;) {
+		struct broker_msg m;
+		ssize_t len = recv(c->fd, &m, sizeof(m), MSG_DONTWAIT);
+		if (len < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (len <= 0) {
+			c->gone = true;
+			return;
+		}
+		on_message(b, c, &m, len);
+	}
+}
+
+/* ---- rounds -------------------------------------------------------------- */
+
+static int64_t reap_interval(const struct lock_broker *b)
+{
+	return b->o.reap_interval_ms > 0 ? b->o.reap_interval_ms : REAP_INTERVAL_MS;
+}
+
+static bool blocker_differs(const struct lock_blocker *a, const struct lock_blocker *b)
+{
+	return strcmp(a->lock, b->lock) != 0 || a->task_id != b->task_id || a->pid != b->pid ||
+	       a->queued != b->queued || a->deferred != b->deferred || strcmp(a->host, b->host) != 0;
+}
+
+static bool has_work(const struct lock_broker *b, bool *ret_waiters, int64_t *ret_refresh_ms)
+{
+	bool work = false, waiters = false;
+	int64_t refresh = DEFAULT_TICKET_TTL_MS / 3;
+	for (size_t i = 0; i < b->n_conns; i++) {
+		const struct conn *c = b->conns[i];
+		if (c->op || (c->acq && (!c->tried || c->gone)))
+			work = true;
+		if (c->acq && c->tried && !c->gone) {
+			waiters = true;
+			int64_t ttl = c->req.ttl_ms > 0 ? c->req.ttl_ms : DEFAULT_TICKET_TTL_MS;
+			if (ttl / 3 < refresh)
+				refresh = ttl / 3;
+			if (c->req.lease_ms > 0 && c->req.lease_ms / 10 < refresh)
+				refresh = c->req.lease_ms / 10;
+			/* A deferring request queues once it has deferred long enough. */
+			if (c->req.defer_ms > 0 && c->ticket == 0 && now_mono_ms() - c->since_ms >= c->req.defer_ms)
+				work = true;
+		}
+	}
+	*ret_waiters = waiters;
+	*ret_refresh_ms = refresh;
+	return work;
+}
+
+static int by_arrival(const void *x, const void *y)
+{
+	const struct conn *a = *(struct conn *const *)x, *c = *(struct conn *const *)y;
+	if (a->since_ms != c->since_ms)
+		return a->since_ms < c->since_ms ? -1 : 1;
+	return a < c ? -1 : a > c;
+}
+
+static void round_run(struct lock_broker *b)
+{
+	size_t max = b->o.batch_max ? b->o.batch_max : BATCH_MAX_DEFAULT;
+	struct lock_batch_item *items = calloc(max, sizeof(*items));
+	struct conn **who = calloc(max, sizeof(*who));
+	if (!items || !who) {
+		free(items);
+		free(who);
+		return;
+	}
+	int64_t now = now_mono_ms();
+	size_t n = 0;
+	bool try_in_batch = false;
+	/* Releases and cancels first (they never wait), then the acquires:
+	 * lock_doc_apply_batch() orders them anyway; a full round keeps the
+	 * rest for the next one. */
+	for (size_t i = 0; i < b->n_conns && n < max; i++) {
+		struct conn *c = b->conns[i];
+		if (c->op == BROKER_UNLOCK) { /* even if its client went: it asked */
+			items[n] = (struct lock_batch_item){ .op = LOCK_BATCH_UNLOCK, .owner = c->op_msg.owner,
+							     .names = c->names, .n_names = c->op_msg.n };
+			who[n++] = c;
+		} else if (c->acq && (c->op == BROKER_CANCEL || c->gone)) {
+			items[n] = (struct lock_batch_item){ .op = LOCK_BATCH_CANCEL, .owner = c->req.owner,
+							     .ticket = c->ticket };
+			who[n++] = c;
+		}
+	}
+	/* The acquires oldest first: a full round leaves the newest for the
+	 * next one, and newcomers of one round queue in arrival order. */
+	size_t n_acq = 0;
+	struct conn **acq = calloc(b->n_conns ? b->n_conns : 1, sizeof(*acq));
+	for (size_t i = 0; acq && i < b->n_conns; i++)
+		if (b->conns[i]->acq && !b->conns[i]->op && !b->conns[i]->gone)
+			acq[n_acq++] = b->conns[i];
+	if (acq)
+		qsort(acq, n_acq, sizeof(*acq), by_arrival);
+	for (size_t i = 0; i < n_acq && n < max; i++) {
+		struct conn *c = acq[i];
+		const struct broker_msg *m = &c->req;
+		items[n] = (struct lock_batch_item){
+			.op = LOCK_BATCH_ACQUIRE, .owner = m->owner, .reqs = m->reqs, .n = m->n,
+			.queue = m->timeout_ms != 0, .ticket = c->ticket,
+			.ttl_ms = m->ttl_ms > 0 ? m->ttl_ms : DEFAULT_TICKET_TTL_MS, .lease_ms = m->lease_ms,
+			.flags = m->defer_ms > 0 && now - c->since_ms < m->defer_ms ? LOCK_ACQ_DEFER : 0,
+		};
+		if (m->timeout_ms == 0)
+			try_in_batch = true;
+		who[n++] = c;
+	}
+	free(acq);
+	/* A try gives up only after a reap (as locks_acquire()'s does);
+	 * waiters reap once a second. */
+	bool reap = try_in_batch || now - b->last_reap_ms >= reap_interval(b);
+	int64_t version = 0;
+	bool remote = b->remote;
+	int r = n ? locks_commit_batch(b->o.store, items, n, reap ? b->host : NULL, b->host, &version, &remote) : 0;
+	stat_add(b, &b->stats.rounds, 1);
+	b->last_round_ms = now_mono_ms();
+	if (r == 0 && reap)
+		b->last_reap_ms = now;
+	if (r == 0) {
+		b->last_version = version;
+		b->version_known = true;
+		b->remote = remote;
+	}
+	uint64_t grants = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct conn *c = who[k];
+		struct lock_batch_item *it = &items[k];
+		if (it->op == LOCK_BATCH_UNLOCK) {
+			/* Failed: the worker releases them itself (idempotent). */
+			reply(c, r < 0 ? BROKER_ERROR : BROKER_UNLOCKED, r < 0 ? r : it->result, 0, 0, NULL);
+			if (r < 0)
+				stat_add(b, &b->stats.fallbacks, 1);
+			c->op = 0;
+			continue;
+		}
+		if (it->op == LOCK_BATCH_CANCEL) {
+			/* Failed: its ticket expires, or is reaped with its owner. */
+			if (c->op == BROKER_CANCEL)
+				reply(c, BROKER_CANCELLED, r, 0, 0, NULL);
+			c->op = 0;
+			c->acq = false;
+			continue;
+		}
+		if (r < 0) {
+			/* The store did not take this round: the waiter goes on by
+			 * itself, from the ticket it has (which it re-reads). */
+			reply(c, BROKER_FALLBACK, r, 0, c->ticket, NULL);
+			stat_add(b, &b->stats.fallbacks, 1);
+			c->acq = false;
+			continue;
+		}
+		c->tried = true;
+		if (it->result == 1) {
+			reply(c, BROKER_GRANTED, 0, version, 0, NULL);
+			grants++;
+			c->acq = false;
+		} else if (it->result < 0) {
+			reply(c, BROKER_ERROR, it->result, 0, 0, NULL);
+			c->acq = false;
+		} else if (!it->queue) {
+			reply(c, BROKER_REFUSED, 0, 0, 0, &it->blocker);
+			c->acq = false;
+		} else {
+			c->ticket = it->attempt_ticket;
+			if (!c->reported || blocker_differs(&c->last, &it->blocker)) {
+				reply(c, BROKER_WAITING, 0, 0, c->ticket, &it->blocker);
+				c->reported = true;
+				c->last = it->blocker;
+			}
+		}
+	}
+	stat_add(b, &b->stats.requests, n);
+	stat_add(b, &b->stats.grants, grants);
+	free(items);
+	free(who);
+}
+
+static void drop_gone(struct lock_broker *b)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < b->n_conns; i++) {
+		struct conn *c = b->conns[i];
+		/* A gone client's ticket is cancelled by a round first. */
+		if (c->gone && !c->acq && !c->op) {
+			close(c->fd);
+			free(c);
+		} else {
+			b->conns[kept++] = c;
+		}
+	}
+	b->n_conns = kept;
+}
+
+/* ---- the threads ------------------------------------------------------------ */
+
+/* How long the broker may sleep, with waiters, before it reads the version
+ * (it wakes earlier for requests, this host's changes and notices). */
+static int64_t poll_cap_ms(struct lock_broker *b, int64_t now)
+{
+	int64_t safety = b->o.safety_poll_ms > 0 ? b->o.safety_poll_ms : WAKE_POLL_MS;
+	if (!b->wake)
+		return VERSION_POLL_MS;
+	if (!b->remote || store_get_backend(b->o.store) == STORE_BACKEND_SQLITE)
+		return safety; /* every writer of an SQLite file is on this host */
+	if (atomic_load(&b->listening))
+		return safety;
+	return now - b->last_round_ms < REMOTE_FAST_MS ? VERSION_POLL_MS : REMOTE_POLL_MS;
+}
+
+/* PostgreSQL: subscribe while the broker has waiters and the document has
+ * other hosts' owners (an idle subscribed connection piles up notices),
+ * and turn every notice into a wake-up of the broker. Once subscribed it
+ * wakes the broker once, so that a change made before the LISTEN is seen
+ * by a read of the version. */
+static void set_want_listen(struct lock_broker *b, bool want)
+{
+	if (!b->listen_thread_started)
+		return;
+	pthread_mutex_lock(&b->listen_lock);
+	if (b->want_listen != want) {
+		b->want_listen = want;
+		pthread_cond_signal(&b->listen_cond);
+	}
+	pthread_mutex_unlock(&b->listen_lock);
+}
+
+static void *listen_main(void *arg)
+{
+	struct lock_broker *b = arg;
+	struct store *ls = b->o.listen_store;
+	bool on = false;
+	pthread_mutex_lock(&b->listen_lock);
+	while (!atomic_load(&b->stopping)) {
+		bool want = b->want_listen;
+		if (!want && !on) {
+			pthread_cond_wait(&b->listen_cond, &b->listen_lock);
+			continue;
+		}
+		pthread_mutex_unlock(&b->listen_lock);
+		if (!want) {
+			store_listen(ls, STORE_LOCKS_CHANNEL, false);
+			on = false;
+			atomic_store(&b->listening, false);
+		} else if (!on) {
+			if (store_listen(ls, STORE_LOCKS_CHANNEL, true) == 0) {
+				on = true;
+				atomic_store(&b->listening, true);
+				eventfd_write(b->wake_fd, 1);
+			} else {
+				sleep_us(100000); /* the broker polls meanwhile */
+			}
+		} else {
+			int r = store_wait_notice(ls, 200);
+			if (r != 0)
+				eventfd_write(b->wake_fd, 1);
+			if (r < 0) { /* the connection: poll until it is back */
+				on = false;
+				atomic_store(&b->listening, false);
+				sleep_us(100000);
+			}
+		}
+		pthread_mutex_lock(&b->listen_lock);
+	}
+	pthread_mutex_unlock(&b->listen_lock);
+	if (on)
+		store_listen(ls, STORE_LOCKS_CHANNEL, false);
+	return NULL;
+}
+
+/* SQLite: turn the wake-up word (a futex) into a readable eventfd. Every
+ * change after `seen` was taken makes the word differ from it, so none is
+ * missed. */
+static void *wake_main(void *arg)
+{
+	struct lock_broker *b = arg;
+	uint32_t seen = lock_wake_seq(b->wake);
+	while (!atomic_load(&b->stopping)) {
+		lock_wake_wait(b->wake, seen, 200 * 1000);
+		uint32_t now = lock_wake_seq(b->wake);
+		if (now != seen) {
+			seen = now;
+			eventfd_write(b->wake_fd, 1);
+		}
+	}
+	return NULL;
+}
+
+static void *broker_main(void *arg)
+{
+	struct lock_broker *b = arg;
+	struct pollfd *pfd = NULL;
+	size_t cap = 0;
+	bool check_version = true;
+	for (;;) {
+		bool waiters;
+		int64_t refresh_ms;
+		bool work = has_work(b, &waiters, &refresh_ms);
+		int64_t now = now_mono_ms();
+		if (!work && waiters) {
+			if (now - b->last_reap_ms >= reap_interval(b) || now - b->last_round_ms >= refresh_ms)
+				work = true;
+			else if (check_version || !b->wake) {
+				int64_t v;
+				check_version = false;
+				if (locks_version(b->o.store, &v) == 0 && (!b->version_known || v != b->last_version))
+					work = true;
+			}
+		}
+		if (work) {
+			round_run(b);
+			drop_gone(b);
+			continue; /* read what came meanwhile, without sleeping */
+		}
+		drop_gone(b);
+		set_want_listen(b, waiters && b->remote);
+		int timeout = -1;
+		if (waiters) {
+			int64_t until = reap_interval(b) - (now - b->last_reap_ms);
+			if (refresh_ms - (now - b->last_round_ms) < until)
+				until = refresh_ms - (now - b->last_round_ms);
+			int64_t poll_cap = poll_cap_ms(b, now);
+			if (until > poll_cap)
+				until = poll_cap;
+			timeout = until < 0 ? 0 : (int)until;
+		}
+		if (ARRAY_GROW(pfd, b->n_conns + 3, cap) < 0) {
+			sleep_us(10000);
+			continue;
+		}
+		pfd[0] = (struct pollfd){ .fd = b->stop_fd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = b->listen_fd, .events = POLLIN };
+		pfd[2] = (struct pollfd){ .fd = b->wake_fd, .events = POLLIN };
+		for (size_t i = 0; i < b->n_conns; i++)
+			pfd[3 + i] = (struct pollfd){ .fd = b->conns[i]->fd, .events = POLLIN };
+		size_t npfd = 3 + b->n_conns;
+		int pr = poll(pfd, npfd, timeout);
+		if (pr < 0 && errno != EINTR)
+			sleep_us(1000);
+		if (pr <= 0) {
+			check_version = true; /* a timeout: the poll of the version */
+			continue;
+		}
+		if (pfd[0].revents)
+			break;
+		if (pfd[1].revents)
+			accept_all(b);
+		if (pfd[2].revents) {
+			eventfd_t v;
+			eventfd_read(b->wake_fd, &v);
+			check_version = true;
+		}
+		for (size_t i = 0; i + 3 < npfd; i++)
+			if (pfd[3 + i].revents)
+				read_conn(b, b->conns[i]);
+	}
+	free(pfd);
+	return NULL;
+}
+
+/* After `stopping` is set: wake the LISTEN thread (it looks at `stopping`
+ * at least every 200 ms) and join it. */
+static void stop_listen_thread(struct lock_broker *b)
+{
+	if (!b->listen_thread_started)
+		return;
+	pthread_mutex_lock(&b->listen_lock);
+	pthread_cond_signal(&b->listen_cond);
+	pthread_mutex_unlock(&b->listen_lock);
+	pthread_join(b->listen_thread, NULL);
+	b->listen_thread_started = false;
+}
+
+int lock_broker_start(const struct lock_broker_opts *opts, struct lock_broker **ret, char *err, size_t errlen)
+{
+	struct lock_broker *b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->o = *opts;
+	b->listen_fd = b->stop_fd = b->wake_fd = -1;
+	pthread_mutex_init(&b->stats_lock, NULL);
+	pthread_mutex_init(&b->listen_lock, NULL);
+	pthread_cond_init(&b->listen_cond, NULL);
+	snprintf(b->host, sizeof(b->host), "%s", opts->host);
+	int r = 0;
+	if (snprintf(b->path, sizeof(b->path), "%s", opts->socket_path) >= (int)sizeof(b->path)) {
+		snprintf(err, errlen, "lock broker socket path too long: %s", opts->socket_path);
+		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	memcpy(sa.sun_path, b->path, sizeof(sa.sun_path));
+	b->listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	b->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->listen_fd < 0 || b->stop_fd < 0 || b->wake_fd < 0) {
+		r = -errno;
+		snprintf(err, errlen, "lock broker: %s", strerror(-r));
+		goto fail;
+	}
+	/* A socket left by a daemon that was killed: nobody listens on it
+	 * (this host's daemon is us), replace it. */
+	unlink(b->path);
+	if (bind(b->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(b->listen_fd, 128) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "lock broker: cannot listen on %s: %s", b->path, strerror(-r));
+		goto fail;
+	}
+	/* The state dir keeps strangers out; workers of the [tasks] user must
+	 * get in (SO_PEERCRED decides who is served). */
+	chmod(b->path, 0666);
+	b->wake = lock_wake_get(opts->store);
+	b->last_reap_ms = b->last_round_ms = now_mono_ms();
+	if (b->wake) {
+		if (pthread_create(&b->wake_thread, NULL, wake_main, b) != 0) {
+			b->wake = NULL; /* the version is polled instead */
+		} else {
+			b->wake_thread_started = true;
+		}
+	}
+	/* Without the word there is nothing to LISTEN beside: it polls. */
+	if (b->wake && opts->listen_store && store_get_backend(opts->listen_store) == STORE_BACKEND_POSTGRES &&
+	    pthread_create(&b->listen_thread, NULL, listen_main, b) == 0)
+		b->listen_thread_started = true;
+	r = -pthread_create(&b->thread, NULL, broker_main, b);
+	if (r < 0) {
+		snprintf(err, errlen, "lock broker: cannot start its thread: %s", strerror(-r));
+		unlink(b->path);
+		goto fail;
+	}
+	*ret = b;
+	return 0;
+fail:
+	atomic_store(&b->stopping, true);
+	if (b->wake_thread_started)
+		pthread_join(b->wake_thread, NULL);
+	stop_listen_thread(b);
+	if (b->listen_fd >= 0)
+		close(b->listen_fd);
+	if (b->stop_fd >= 0)
+		close(b->stop_fd);
+	if (b->wake_fd >= 0)
+		close(b->wake_fd);
+	pthread_mutex_destroy(&b->stats_lock);
+	pthread_mutex_destroy(&b->listen_lock);
+	pthread_cond_destroy(&b->listen_cond);
+	free(b);
+	return r;
+}
+
+void lock_broker_stop(struct lock_broker *b)
+{
+	if (!b)
+		return;
+	atomic_store(&b->stopping, true);
+	eventfd_write(b->stop_fd, 1);
+	pthread_join(b->thread, NULL);
+	if (b->wake_thread_started)
+		pthread_join(b->wake_thread, NULL);
+	stop_listen_thread(b);
+	for (size_t i = 0; i < b->n_conns; i++) {
+		close(b->conns[i]->fd);
+		free(b->conns[i]);
+	}
+	free(b->conns);
+	unlink(b->path);
+	close(b->listen_fd);
+	close(b->stop_fd);
+	close(b->wake_fd);
+	pthread_mutex_destroy(&b->stats_lock);
+	pthread_mutex_destroy(&b->listen_lock);
+	pthread_cond_destroy(&b->listen_cond);
+	free(b);
+}
