@@ -37,11 +37,23 @@ count() { # file → "passed failed skipped"
 	jq -rs '[ .[] | .result ] | "\(map(select(. == "OK" or . == "EXPECTEDFAIL")) | length) \(map(select(. == "FAIL" or . == "TIMEOUT" or . == "ERROR" or . == "UNEXPECTEDPASS")) | length) \(map(select(. == "SKIP")) | length)"' "$1"
 }
 
+# The failed checks of every failed test, printed again last: CI may keep
+# only the end of a long log, and the name of a failed test alone does not
+# say which of its checks failed.
+failed_checks() { # testlog.json...
+	jq -r 'select(.result == "FAIL" or .result == "ERROR" or .result == "TIMEOUT" or .result == "UNEXPECTEDPASS")
+		| "failed: \(.name) (\(.result))",
+		  ((.stdout // "") | split("\n") | map(select(. != "")) as $out
+		   | ($out | map(select(test("^(not ok|Bail out!)")))) as $bad
+		   | (if ($bad | length) > 0 then $bad[:6] else $out[-3:] end)[] | "  \(.[:160])")' "$@"
+}
+
 status=0
 if ((extra)); then
 	meson test -C "$build" --suite extra --print-errorlogs --num-processes 2 || status=1
 	read -r p f s < <(count "$build/meson-logs/testlog.json")
 	echo
+	failed_checks "$build/meson-logs/testlog.json"
 	echo "extra: $p passed, $f failed, $s skipped"
 	[[ $f -eq 0 && $status -eq 0 ]]
 	exit
@@ -53,5 +65,6 @@ read -r p1 f1 s1 < <(count "$build/meson-logs/testlog.json")
 read -r p2 f2 s2 < <(count "$san/meson-logs/testlog.json")
 passed=$((p1 + p2)) failed=$((f1 + f2)) skipped=$((s1 + s2))
 echo
+failed_checks "$build/meson-logs/testlog.json" "$san/meson-logs/testlog.json"
 echo "$passed passed, $failed failed, $skipped skipped"
 [[ $failed -eq 0 && $status -eq 0 ]]
