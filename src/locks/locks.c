@@ -70,6 +70,21 @@ static struct locks_stats stats;
  * nobody. Reset before every attempt. */
 static _Thread_local bool quiet_change;
 
+/* After this handle met store trouble (store_trouble_age_ms(): a lost
+ * connection, a node not ready, a stall), the owners of other hosts met it
+ * too and could not renew their leases through it; a lease that ran out
+ * meanwhile says nothing about its owner being gone. So for one default
+ * lease after the trouble, no other host's owner is freed for an expired
+ * lease: they renew once the store is back, and the dead among them are
+ * freed after. Seen on a Galera cluster: a node rejoining paused every
+ * commit, then the cluster was not ready for 3 s; the first daemon back
+ * freed six live waiters of three hosts whose leases had run out 1-102 ms
+ * before. Freeing later never breaks exclusion; it only delays the locks
+ * of a host that really died at that time. Set by cas_x() for the
+ * mutation it runs. */
+#define LOCKS_TROUBLE_GRACE_MS 10000
+static _Thread_local bool leases_trusted;
+
 void locks_stats_get(struct locks_stats *ret) { *ret = stats; }
 
 int lock_owner_self(struct lock_owner *ret, int64_t task_id)
@@ -393,6 +408,7 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 
 		quiet_change = false;
 		r = read_doc(s, tx, true, &version, &old_text, need_now ? &now : NULL, &doc, &st);
+		leases_trusted = store_trouble_age_ms(s) >= LOCKS_TROUBLE_GRACE_MS;
 		if (r >= 0)
 			r = result = fn(&doc, now, ctx);
 		if (r >= 0)
@@ -511,8 +527,9 @@ static bool owner_is_dead(const struct lock_owner *o, void *userdata)
 	if (host_owner_earlier_boot(o->host, ctx->my_host))
 		return true;
 	/* Another host's process cannot be checked from here: only its lease,
-	 * in the database's clock, says it is gone. */
-	bool expired = lock_owner_lease_expired(o, ctx->now_ms);
+	 * in the database's clock, says it is gone (unless the store was in
+	 * trouble just now: leases_trusted). */
+	bool expired = leases_trusted && lock_owner_lease_expired(o, ctx->now_ms);
 	if (expired && ctx->expired)
 		expired_add(ctx->expired, o);
 	return expired;

@@ -48,6 +48,9 @@ struct store {
 	char errmsg[512];
 	/* store_db_key(): hex SHA-256, "" when there is none (SQLite). */
 	char db_key[65];
+	/* store_trouble_age_ms(): when (now_mono_ms()) a call on this handle
+	 * last met a lost connection or stalled; 0: never. */
+	int64_t trouble_mono_ms;
 };
 
 struct store_stmt {

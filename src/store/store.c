@@ -2,6 +2,8 @@
  * binding by format string, errors. */
 #include "store-internal.h"
 
+#include "../common/timeutil.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -90,15 +92,39 @@ void store_close(struct store *s)
 enum store_backend store_get_backend(const struct store *s) { return s->backend; }
 const char *store_errmsg(const struct store *s) { return s->errmsg; }
 
+/* A call that met a lost connection (the server gone, a node not ready,
+ * a failover) or that took this long is trouble: see store_trouble_age_ms().
+ * Two renewal periods of the default lease: a renewal held up this long
+ * starts to eat into its lease. */
+#define STORE_STALL_MS 2000
+
+static int watch(struct store *s, int64_t t0, int r)
+{
+	int64_t t1 = now_mono_ms();
+	if (r == -ECONNRESET || r == -ENOTCONN || t1 - t0 >= STORE_STALL_MS)
+		s->trouble_mono_ms = t1 > 0 ? t1 : 1;
+	return r;
+}
+
+int64_t store_trouble_age_ms(const struct store *s)
+{
+	return s->trouble_mono_ms ? now_mono_ms() - s->trouble_mono_ms : INT64_MAX;
+}
+
 int store_prepare(struct store *s, const char *sql, struct store_stmt **ret)
 {
-	return s->ops->prepare(s, sql, ret);
+	int64_t t0 = now_mono_ms();
+	return watch(s, t0, s->ops->prepare(s, sql, ret));
 }
 
 int store_bind_int64(struct store_stmt *st, int idx, int64_t v) { return st->store->ops->bind_int64(st, idx, v); }
 int store_bind_text(struct store_stmt *st, int idx, const char *v) { return st->store->ops->bind_text(st, idx, v); }
 int store_bind_null(struct store_stmt *st, int idx) { return st->store->ops->bind_null(st, idx); }
-int store_step(struct store_stmt *st) { return st->store->ops->step(st); }
+int store_step(struct store_stmt *st)
+{
+	int64_t t0 = now_mono_ms();
+	return watch(st->store, t0, st->store->ops->step(st));
+}
 int64_t store_col_int64(struct store_stmt *st, int col) { return st->store->ops->col_int64(st, col); }
 const char *store_col_text(struct store_stmt *st, int col) { return st->store->ops->col_text(st, col); }
 bool store_col_is_null(struct store_stmt *st, int col) { return st->store->ops->col_is_null(st, col); }
@@ -208,7 +234,8 @@ int store_begin(struct store *s, bool write)
 {
 	if (s->in_tx)
 		return store_set_error(s, -EINPROGRESS, "a transaction is already open on this connection");
-	int r = s->ops->begin(s, write);
+	int64_t t0 = now_mono_ms();
+	int r = watch(s, t0, s->ops->begin(s, write));
 	if (r >= 0)
 		s->in_tx = true;
 	return r;
@@ -221,7 +248,8 @@ int store_commit(struct store *s)
 	/* Every backend ends the transaction whatever happens: on failure it
 	 * has rolled back (or the server did, with the lost connection), so
 	 * there is nothing left for store_rollback() to do. */
-	int r = s->ops->commit(s);
+	int64_t t0 = now_mono_ms();
+	int r = watch(s, t0, s->ops->commit(s));
 	s->in_tx = false;
 	return r;
 }

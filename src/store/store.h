@@ -225,6 +225,15 @@ int store_now_ms(struct store *s, int64_t *ret_ms);
 int store_listen(struct store *s, const char *channel, bool on);
 int store_wait_notice(struct store *s, int timeout_ms);
 
+/* How long ago (this process's monotonic clock, ms) a call on this handle
+ * last met trouble: a lost connection (-ECONNRESET, -ENOTCONN: the server
+ * gone, a cluster node not ready, a failover) or a call that stalled for
+ * 2 s or more (a cluster pausing its commits). INT64_MAX when it never
+ * did. Other processes, on this host or others, most likely met the same
+ * trouble and could not renew their lock leases through it: locks.c
+ * reaps no other host's lease soon after trouble. */
+int64_t store_trouble_age_ms(const struct store *s);
+
 /* The same clock as an SQL expression (a BIGINT of milliseconds since the
  * epoch), for a caller that reads it in the statement that reads its data
  * and so saves store_now_ms()'s round trip (the lock CAS loop does, once

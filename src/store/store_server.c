@@ -63,6 +63,9 @@ static int lost_in_session(struct server_store *s, const char *how)
 static int reconnect(struct server_store *s)
 {
 	char err[sizeof(s->base.errmsg)];
+	/* A connection lost is trouble (store_trouble_age_ms()), also when
+	 * the statement then runs on the new one and the caller sees none. */
+	s->base.trouble_mono_ms = now_mono_ms();
 	s->sops->disconnect(s);
 	int r = s->sops->connect(s, err, sizeof(err));
 	if (r < 0)

@@ -3,13 +3,13 @@
 # hosts (own host ids and state dirs) on a 3-node cluster
 # (scripts/test-galera.sh, started here, stopped on exit), each connected
 # to a different node first through a DSN list that names all three, with
-# the default 10 s lease; 3 × PER_HOST contended hold tasks on one app lock,
+# a lease of 30 s (T0901_LEASE); 3 × PER_HOST contended hold tasks on one app lock,
 # posted to the three APIs in two batches:
 #  - batch 1: node 1 (host a's node) is killed with -9 once a third of
 #    it succeeded, and started again at once: it rejoins (state transfer)
 #    while the tasks go on;
 #  - batch 2, once node 1 is Synced again and host a restarted onto it
-#    (its list names node 1 first): every host runs tasks again;
+#    (its list names node 1 first): host a writes through node 1 again;
 # and then:
 #  - 0 lost: every task ends succeeded (none failed, none stuck);
 #  - 0 violations: the exclusive windows the workers logged (each hold
@@ -32,6 +32,7 @@ GALERA="$SOURCE_DIR/scripts/test-galera.sh"
 command -v mariabackup >/dev/null || skip_all "mariadb-backup is not installed (scripts/deps.sh --test)"
 
 PER_HOST=${T0901_PER_HOST:-20}
+LEASE=${T0901_LEASE:-30s}
 HOLD=0.2          # seconds each task holds the lock
 B1=$((PER_HOST / 2))        # batch 1 per host (the kill and the rejoin)
 B2=$((PER_HOST - B1))       # batch 2 per host (after the rejoin)
@@ -71,10 +72,14 @@ host_start() { # host_start NAME NODE
 	local name=$1 dir=$E2E_TMP/$1
 	mkdir -p "$dir"
 	{
-		# The default lease (10 s): a holding and a waiter's ticket are
-		# renewed every tenth of it, so the survivors' stall after a kill
-		# (3 s here, longer when both cores are saturated) is ridden out.
-		printf '[store]\nbackend = mysql\n'
+		# A lease of 30 s, as ARCHITECTURE advises on Galera (renewed
+		# every tenth of it). With the default 10 s, runs on a machine
+		# with busy disks (stress-ng --hdd 2 --io 2) failed live waiters'
+		# tasks: after the kill, host a's waiters took 10.5 s to reach
+		# another node (4-5 s when the disks are quiet), and in other
+		# runs one host's renewals did not commit for 12 s while node 1
+		# rejoined; another host then freed their tickets.
+		printf '[store]\nbackend = mysql\nlease = %s\n' "$LEASE"
 		dsn_from "$2"
 	} >"$dir.conf"
 	echo "=== host $name (node $2 first)" >>"$DAEMON_LOG"
@@ -99,7 +104,7 @@ host_start c 3
 # The first host migrated the schema on node 1; every node has it.
 conns() { node_sql "$1" "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = 'boxd'"; }
 every_node_serves() { [ "$(conns 1)" -gt 0 ] && [ "$(conns 2)" -gt 0 ] && [ "$(conns 3)" -gt 0 ]; }
-check "each node serves boxd connections (host a on 1, b on 2, c on 3)" wait_for 10 every_node_serves
+check "each node serves boxd connections (host a on 1, b on 2, c on 3)" wait_for 30 every_node_serves
 diag "boxd connections per node: $(conns 1) $(conns 2) $(conns 3)"
 
 # ---- the tasks, posted to the three APIs ----------------------------------------
@@ -212,19 +217,22 @@ same_doc() {
 		[ "$(lock_rows "$n")" = "$v1" ] || return 1
 	done
 }
-check "the three nodes hold the same lock rows" wait_for 10 same_doc
+check "the three nodes hold the same lock rows" wait_for 30 same_doc
 
 per_host=$(awk '{ print $4 }' "$windows" | sort | uniq -c | awk '{ printf "%s:%s ", $2, $1 }')
 diag "ran on: $per_host"
 a_after=$(awk -v k="$kill_ms" '$4 == "a" && $1 > k { print $1 }' "$windows" | sort -n | head -n 1)
 check "host a (node 1 first) reconnected and ran tasks after the kill" test -n "$a_after"
-ran_after_rejoin() {
-	local h
-	for h in a b c; do
-		awk -v k="$rejoined_ms" -v h="$h" '$4 == h && $1 > k { n++ } END { exit !(n > 0) }' "$windows" || return 1
-	done
-}
-check "every host ran tasks after node 1 rejoined" ran_after_rejoin
+# Which host runs a task is a race (every host claims any unplaced task,
+# and the first claim to commit wins), so "host a ran tasks after the
+# rejoin" is not something to check; that host a writes through the
+# rejoined node is, by its heartbeat (every 2 s) read on node 1.
+after_rejoin=$(awk -v k="$rejoined_ms" '$1 > k { n[$4]++ } END { printf "a:%d b:%d c:%d", n["a"], n["b"], n["c"] }' "$windows")
+diag "ran after the rejoin: $after_rejoin"
+beat_of_a() { node_sql 1 "SET SESSION wsrep_sync_wait = 1; SELECT heartbeat_at FROM boxd.hosts WHERE id = 'host-a'"; }
+beat0=$(beat_of_a)
+beat_advanced() { [ "$(beat_of_a)" -gt "${beat0:-0}" ]; }
+check "host a writes through the rejoined node 1 (its heartbeat advances there)" wait_for 30 beat_advanced
 # The cluster's stall: the longest pause between one window's end and the
 # next one's start across the kill (in batch 1).
 stall=$(sort -k1,1n "$windows" | awk -v k="$kill_ms" -v r="$rejoined_ms" '

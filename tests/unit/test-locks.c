@@ -1511,6 +1511,74 @@ static void test_reap_expired_reports_other_hosts_only(void **state)
 	assert_int_equal(reaped, 1);
 }
 
+/* Kill the server session of `s` (from `admin`) and read on `s`: it
+ * reconnects, the caller sees no error, and the handle has met trouble. */
+static void lose_connection(struct store *s, struct store *admin)
+{
+	bool my = test_backend == STORE_BACKEND_MYSQL;
+	int64_t session = 0, n = 0;
+	assert_int_equal(store_query_int64(s, &session, my ? "SELECT CONNECTION_ID()" : "SELECT pg_backend_pid()", NULL), 0);
+	char sql[128];
+	snprintf(sql, sizeof(sql), my ? "KILL CONNECTION %lld" : "SELECT pg_terminate_backend(%lld)", (long long)session);
+	if (my)
+		assert_true(store_run(admin, sql, NULL) >= 0);
+	else
+		assert_int_equal(store_query_int64(admin, &n, sql, NULL), 0);
+	assert_int_equal(store_query_int64(s, &n, "SELECT 1", NULL), 0);
+}
+
+/* A lease that ran out while the store was in trouble says nothing about
+ * its owner: a handle that just lost its connection (or waited 2 s on one
+ * call) frees no other host's lease for a default lease's time; a handle
+ * without trouble frees it. (A Galera node rejoining paused the cluster,
+ * then the first daemon back freed six live waiters of three hosts.) */
+static void test_no_lease_reaped_right_after_trouble(void **state)
+{
+	struct fx *f = *state;
+	if (test_backend == STORE_BACKEND_SQLITE)
+		skip(); /* no other host, no lease to reap */
+	struct store *admin = NULL, *calm = NULL;
+	assert_int_equal(open_db(f->path, &admin), 0);
+	assert_int_equal(open_db(f->path, &calm), 0);
+	assert_true(store_trouble_age_ms(calm) == INT64_MAX);
+
+	/* A call of 2 s or more is trouble too (a cluster pausing commits). */
+	int64_t n = 0;
+	assert_int_equal(store_query_int64(admin, &n, test_backend == STORE_BACKEND_MYSQL ? "SELECT SLEEP(2.1)" : "SELECT 1 FROM pg_sleep(2.1)", NULL), 0);
+	assert_true(store_trouble_age_ms(admin) < 1000);
+
+	lose_connection(f->s, admin);
+	assert_true(store_trouble_age_ms(f->s) < 1000);
+
+	struct lock_owner held = { .task_id = 131, .pid = 1, .start_time = 1 };
+	strcpy(held.host, "other-host");
+	struct locks_acquire_opts lopts = { .lease_ms = 200 };
+	assert_int_equal(acquire_spec(calm, &held, "app:t", &lopts, NULL, NULL), 0);
+	struct lock_doc d;
+	assert_int_equal(locks_read(calm, &d, NULL, NULL), 0);
+	int64_t expires = holder_named(&d, "app:t")->owner.lease_expires_ms, now = 0;
+	lock_doc_release(&d);
+	int64_t end = now_mono_ms() + 10000;
+	do {
+		assert_true(now_mono_ms() < end);
+		sleep_us(5000);
+		assert_int_equal(store_now_ms(calm, &now), 0);
+	} while (now <= expires);
+
+	int reaped = -1;
+	assert_int_equal(locks_reap_expired(f->s, my_owner, NULL, NULL, &reaped), 0);
+	assert_int_equal(reaped, 0); /* this handle lost its connection just now */
+	assert_int_equal(locks_reap_expired(admin, my_owner, NULL, NULL, &reaped), 0);
+	assert_int_equal(reaped, 0); /* this one waited 2 s on a call */
+	assert_int_equal(locks_read(calm, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	lock_doc_release(&d);
+	assert_int_equal(locks_reap_expired(calm, my_owner, NULL, NULL, &reaped), 0);
+	assert_int_equal(reaped, 1);
+	store_close(admin);
+	store_close(calm);
+}
+
 static void test_waiter_reports_expired_holder(void **state)
 {
 	struct fx *f = *state;
@@ -2091,6 +2159,7 @@ int main(void)
 		T(test_fence_check),
 		T(test_task_ctx_lock_waits_visibly),
 		T(test_reap_expired_reports_other_hosts_only),
+		T(test_no_lease_reaped_right_after_trouble),
 		T(test_waiter_reports_expired_holder),
 		T(test_corrupt_row_fails_and_is_left_alone),
 		T(test_repair_keeps_valid_holders),
