@@ -270,7 +270,10 @@ if [[ ${BENCH_SKIP_LOCKS:-0} != 1 ]]; then
 			done
 		done
 	done
+	# Gone with the servers: the wait benchmark below starts them again
+	# when it finds no env file.
 	"$root/scripts/test-env.sh" stop "$envfile" >/dev/null 2>&1 || true
+	rm -f "$envfile"
 fi
 
 # ---------------------------------------------------------- task benchmarks
