@@ -145,9 +145,14 @@ bad_copy() {
 	case $1 in
 	truncated) truncate -s -1000 "$d/$BIG" ;;
 	flipped)
-		local size
-		size=$(stat -c %s "$d/$BIG")
-		printf '\xff' | dd of="$d/$BIG" bs=1 seek=$((size / 2)) conv=notrunc status=none
+		# Every bit of the middle byte inverted: writing a fixed byte
+		# changed nothing when the byte already was that one (1 run in
+		# 256 restored the "damaged" copy).
+		local off byte
+		off=$(($(stat -c %s "$d/$BIG") / 2))
+		byte=$(od -An -tu1 -j "$off" -N1 "$d/$BIG" | tr -d ' ')
+		# shellcheck disable=SC2059 # the format is the octal escape
+		printf "\\$(printf '%03o' $((byte ^ 255)))" | dd of="$d/$BIG" bs=1 seek="$off" conv=notrunc status=none
 		;;
 	missing) rm "$d/$BIG" ;;
 	esac
