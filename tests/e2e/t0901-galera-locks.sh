@@ -77,8 +77,8 @@ host_start() { # host_start NAME NODE
 		# with busy disks (stress-ng --hdd 2 --io 2) failed live waiters'
 		# tasks: after the kill, host a's waiters took 10.5 s to reach
 		# another node (4-5 s when the disks are quiet), and in other
-		# runs one host's renewals did not commit for 12 s while node 1
-		# rejoined; another host then freed their tickets.
+		# runs one host's renewals did not land for 12 s around node 1's
+		# rejoin; another host then freed their tickets.
 		printf '[store]\nbackend = mysql\nlease = %s\n' "$LEASE"
 		dsn_from "$2"
 	} >"$dir.conf"
