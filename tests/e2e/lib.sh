@@ -130,7 +130,9 @@ hold_task() {
 		'{type: "hold", args: ({locks: $l, seconds: $s} + $e)}')
 	req POST /tasks "$body"
 	if [ "$STATUS" != 202 ]; then
-		diag "creating a hold task failed: $STATUS $BODY"
+		# To stderr: callers read the task id from stdout ($(hold_task ...)),
+		# which would swallow why it failed.
+		diag "creating a hold task failed: $STATUS $BODY" >&2
 		return 1
 	fi
 	jq -r .taskId <<<"$BODY"
