@@ -1511,19 +1511,36 @@ static void test_reap_expired_reports_other_hosts_only(void **state)
 	assert_int_equal(reaped, 1);
 }
 
-/* Kill the server session of `s` (from `admin`) and read on `s`: it
- * reconnects, the caller sees no error, and the handle has met trouble. */
-static void lose_connection(struct store *s, struct store *admin)
+/* The server session behind `s` (MariaDB or PostgreSQL). */
+static int64_t session_of(struct store *s)
+{
+	int64_t session = 0;
+	assert_int_equal(store_query_int64(s, &session,
+					   test_backend == STORE_BACKEND_MYSQL ? "SELECT CONNECTION_ID()" : "SELECT pg_backend_pid()",
+					   NULL),
+			 0);
+	return session;
+}
+
+/* Kill server session `session` from `admin`, as a dying server would. */
+static void kill_session(struct store *admin, int64_t session)
 {
 	bool my = test_backend == STORE_BACKEND_MYSQL;
-	int64_t session = 0, n = 0;
-	assert_int_equal(store_query_int64(s, &session, my ? "SELECT CONNECTION_ID()" : "SELECT pg_backend_pid()", NULL), 0);
+	int64_t n = 0;
 	char sql[128];
 	snprintf(sql, sizeof(sql), my ? "KILL CONNECTION %lld" : "SELECT pg_terminate_backend(%lld)", (long long)session);
 	if (my)
 		assert_true(store_run(admin, sql, NULL) >= 0);
 	else
 		assert_int_equal(store_query_int64(admin, &n, sql, NULL), 0);
+}
+
+/* Kill the server session of `s` (from `admin`) and read on `s`: it
+ * reconnects, the caller sees no error, and the handle has met trouble. */
+static void lose_connection(struct store *s, struct store *admin)
+{
+	int64_t n = 0;
+	kill_session(admin, session_of(s));
 	assert_int_equal(store_query_int64(s, &n, "SELECT 1", NULL), 0);
 }
 
@@ -1885,8 +1902,7 @@ static void test_cas_survives_losing_its_update(void **state)
 	struct store *blocker = NULL, *admin = NULL;
 	assert_int_equal(open_db(f->path, &blocker), 0);
 	assert_int_equal(open_db(f->path, &admin), 0);
-	int64_t v0 = current_version(f->s), session = 0;
-	assert_int_equal(store_query_int64(f->s, &session, my ? "SELECT CONNECTION_ID()" : "SELECT pg_backend_pid()", NULL), 0);
+	int64_t v0 = current_version(f->s), session = session_of(f->s);
 
 	/* Hold the lock row, so that the CAS's UPDATE waits. */
 	assert_int_equal(store_begin(blocker, true), 0);
@@ -1905,12 +1921,7 @@ static void test_cas_survives_losing_its_update(void **state)
 			sleep_us(5000);
 	}
 	assert_int_equal(n, 1);
-	char sql[128];
-	snprintf(sql, sizeof(sql), my ? "KILL CONNECTION %lld" : "SELECT pg_terminate_backend(%lld)", (long long)session);
-	if (my)
-		assert_true(store_run(admin, sql, NULL) >= 0);
-	else
-		assert_int_equal(store_query_int64(admin, &n, sql, NULL), 0);
+	kill_session(admin, session);
 	/* Let the retry through once the killed session is gone. */
 	const char *gone = my ? "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?"
 			      : "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?";
