@@ -42,7 +42,8 @@ static void create_full(struct api_req *req)
 {
 	if (!api_body_empty(req))
 		return;
-	struct task_enqueue e = { .type = "fullbackup", .admit = backups_admit_full };
+	/* This host's: a full backup covers the apps of the host that runs it. */
+	struct task_enqueue e = { .type = "fullbackup", .admit = backups_admit_full, .run_on = api_host(req) };
 	api_enqueue(req, &e, NULL);
 }
 

@@ -196,7 +196,8 @@ static void restart_service(struct api_req *req)
 		api_reply_error(req, 500, "internal", "out of memory");
 		return;
 	}
-	struct task_enqueue enq = { .type = "service.restart", .args_json = text };
+	/* The container is this host's own: only this host restarts it. */
+	struct task_enqueue enq = { .type = "service.restart", .args_json = text, .run_on = api_host(req) };
 	api_enqueue(req, &enq, NULL);
 	free(text);
 }

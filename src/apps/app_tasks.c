@@ -660,11 +660,12 @@ out:
 
 /* ---- locks and registration ------------------------------------------------ */
 
-/* Every app task: its app exclusive, `platform` shared (an update's apply
- * or a platformstart waits for it); service:sftp shared when it creates,
- * moves or deletes a data dir, which the sftp container binds. */
-#define APP_LOCKS { "app:%s", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED }
-#define SFTP_LOCK { "service:sftp", LOCK_SHARED }
+/* Every app task: its app exclusive, its host's `platform` shared (an
+ * update's apply or a platformstart there waits for it); the host's
+ * service:sftp shared when it creates, moves or deletes a data dir, which
+ * the sftp container binds. */
+#define APP_LOCKS { "app:%s", LOCK_EXCLUSIVE }, { "platform:%h", LOCK_SHARED }
+#define SFTP_LOCK { "service:sftp:%h", LOCK_SHARED }
 
 /* A configure moves the data dir only when it names a new one. */
 static int locks_configure(const struct task *t, json_t *args, struct lock_req **ret, size_t *ret_n)
@@ -677,7 +678,12 @@ static int locks_configure(const struct task *t, json_t *args, struct lock_req *
 	struct lock_req *req = calloc(1, sizeof(*req));
 	if (!req)
 		return -ENOMEM;
-	*req = (struct lock_req){ .name = "service:sftp", .mode = LOCK_SHARED };
+	*req = (struct lock_req){ .mode = LOCK_SHARED };
+	int r = task_host_lock_name("service:sftp", req->name, sizeof(req->name));
+	if (r < 0) {
+		free(req);
+		return r;
+	}
 	*ret = req;
 	*ret_n = 1;
 	return 0;

@@ -181,9 +181,9 @@ static int source_remove(struct move *m)
 	char err[512];
 	const char *roots[PATHS_TRUSTED_MAX + 1];
 	paths_trusted_roots(ctx->config, roots);
-	int r = task_ctx_lock(ctx, "platform", LOCK_SHARED);
+	int r = task_ctx_lock_here(ctx, "platform", LOCK_SHARED);
 	if (r >= 0)
-		r = task_ctx_lock(ctx, "service:sftp", LOCK_SHARED);
+		r = task_ctx_lock_here(ctx, "service:sftp", LOCK_SHARED);
 	if (r >= 0)
 		r = task_ctx_fence_check(ctx, "removing the app from the source host");
 	if (r < 0)
@@ -242,7 +242,7 @@ static int run_move(struct task_ctx *ctx)
 
 	/* 1. Stopped, then backed up: what the target restores is all the
 	 * app wrote. */
-	if ((r = task_ctx_lock(ctx, "platform", LOCK_SHARED)) < 0 ||
+	if ((r = task_ctx_lock_here(ctx, "platform", LOCK_SHARED)) < 0 ||
 	    (r = task_ctx_fence_check(ctx, "stopping the app to move it")) < 0)
 		goto out;
 	struct engine_container c = { 0 };
@@ -280,7 +280,7 @@ static int run_move(struct task_ctx *ctx)
 	/* The target's step takes `platform` (its host's) and service:sftp
 	 * shared: none held here while it runs, so no exclusive waiter
 	 * queued between them can deadlock the two. */
-	task_ctx_unlock(ctx, "platform");
+	task_ctx_unlock_here(ctx, "platform");
 
 	/* 3. Wait for it. */
 	r = wait_target_step(&m, step_id, &step);
@@ -412,11 +412,11 @@ static int move_validate(json_t *args, char *err, size_t errlen)
  * move.restore: an app task's locks but app:<id>, which its move holds. */
 static const struct task_type move_types[] = {
 	{ .name = "move", .app_task = true, .validate = move_validate,
-	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED, .later = true },
-		     { "service:sftp", LOCK_SHARED, .later = true } },
+	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform:%h", LOCK_SHARED, .later = true },
+		     { "service:sftp:%h", LOCK_SHARED, .later = true } },
 	  .run = run_move },
 	{ .name = "move.restore",
-	  .locks = { { "platform", LOCK_SHARED }, { "service:sftp", LOCK_SHARED } },
+	  .locks = { { "platform:%h", LOCK_SHARED }, { "service:sftp:%h", LOCK_SHARED } },
 	  .run = backups_run_move_restore },
 };
 

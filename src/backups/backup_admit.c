@@ -13,9 +13,9 @@
 
 int backups_admit_full(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
 {
-	(void)e;
+	/* One at a time per host: each host backs up the apps it runs. */
 	struct task t;
-	int r = task_find_active(s, &(struct task_match){ .type = "fullbackup" }, &t);
+	int r = task_find_active(s, &(struct task_match){ .type = "fullbackup", .run_on = e->run_on }, &t);
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)

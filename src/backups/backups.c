@@ -50,14 +50,14 @@ static int restore_validate(json_t *args, char *err, size_t errlen)
  * like the app tasks that create, move or delete one (app_tasks.h). */
 static const struct task_type backup_types[] = {
 	{ .name = "fullbackup",
-	  .locks = { { "type:fullbackup", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED },
+	  .locks = { { "type:fullbackup:%h", LOCK_EXCLUSIVE }, { "platform:%h", LOCK_SHARED },
 		     { "app:%s", LOCK_EXCLUSIVE, .later = true } },
 	  .run = backups_run_fullbackup },
 	{ .name = "backup", .app_task = true,
-	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED } },
+	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform:%h", LOCK_SHARED } },
 	  .run = backups_run_backup },
 	{ .name = "restore", .app_task = true, .validate = restore_validate,
-	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform", LOCK_SHARED }, { "service:sftp", LOCK_SHARED } },
+	  .locks = { { "app:%s", LOCK_EXCLUSIVE }, { "platform:%h", LOCK_SHARED }, { "service:sftp:%h", LOCK_SHARED } },
 	  .run = backups_run_restore },
 };
 

@@ -21,6 +21,7 @@
 #include "target_prune.h"
 #include "common/fs.h"
 #include "common/paths.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
 #include "tarball.h"
 #include "tasks/task.h"
@@ -72,8 +73,41 @@ static void remove_files_of(struct task_ctx *ctx, const struct backup *b, json_t
 	}
 }
 
-/* Apply the retention rule (backup_store.h). The row goes first: the
- * store is the truth, and a file whose row is gone is only litter. */
+/* Drop from `all` the full backups that another host made (their task ran
+ * there: tasks.run_on), so that each host's retention keeps its own `keep`
+ * newest and never deletes another host's. Full backups from before
+ * per-host backups (run_on NULL) count as this host's. Their archives stay
+ * in the list: they are deleted only with a full backup that is doomed. */
+static int drop_other_hosts_fulls(struct task_ctx *ctx, struct backup *all, size_t *n)
+{
+	char self[HOST_ID_MAX + 1];
+	int r = host_id_get(self, sizeof(self));
+	if (r < 0)
+		return r;
+	struct store_stmt *st;
+	r = store_query(ctx->store, &st,
+			"SELECT backups.id FROM backups JOIN tasks ON tasks.id = backups.task_id "
+			"WHERE backups.kind = 'full' AND tasks.run_on IS NOT NULL AND tasks.run_on <> ?",
+			"s", self);
+	if (r < 0)
+		return r;
+	while ((r = store_step(st)) == 1) {
+		int64_t id = store_col_int64(st, 0);
+		for (size_t i = 0; i < *n; i++) {
+			if (all[i].id != id)
+				continue;
+			backup_release(&all[i]);
+			all[i] = all[--*n];
+			break;
+		}
+	}
+	store_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+/* Apply the retention rule (backup_store.h) to this host's full backups.
+ * The row goes first: the store is the truth, and a file whose row is gone
+ * is only litter. */
 static int apply_retention(struct task_ctx *ctx, int *ret_deleted, json_t *target_names)
 {
 	struct backup *all;
@@ -81,6 +115,12 @@ static int apply_retention(struct task_ctx *ctx, int *ret_deleted, json_t *targe
 	int r = backup_list(ctx->store, NULL, &all, &n);
 	if (r < 0)
 		return r;
+	size_t listed = n;
+	r = drop_other_hosts_fulls(ctx, all, &n);
+	if (r < 0) {
+		backup_list_free(all, listed);
+		return r;
+	}
 	struct retention_plan plan;
 	r = backup_retention_plan(all, n, ctx->config->backups_keep > 0 ? ctx->config->backups_keep : 7, &plan);
 	if (r < 0) {
@@ -130,6 +170,17 @@ struct full_stats {
 
 static int scale(int from, int to, int step, int steps) { return from + (to - from) * step / (steps > 0 ? steps : 1); }
 
+/* Does this host's full backup take app a? Installed, and placed here or
+ * on no host (a box from before placement): each host backs up the apps it
+ * runs, whose data dirs it has (issue 16). */
+static bool backed_up_here(const struct app *a)
+{
+	char self[HOST_ID_MAX + 1];
+	if (strcmp(a->install_state, "installed") != 0)
+		return false;
+	return !a->host || (host_id_get(self, sizeof(self)) == 0 && strcmp(a->host, self) == 0);
+}
+
 /* Archive one app while holding its lock. Returns 0, -ECANCELED, or
  * another negative errno with ctx's error set (the caller goes on with the
  * next app). *ret_skipped: the app went away meanwhile. */
@@ -141,11 +192,11 @@ static int full_one_app(struct task_ctx *ctx, const char *app_id, int64_t full_i
 	int r = lock_app(ctx, app_id);
 	if (r < 0)
 		return r;
-	/* Re-read under the lock: it may have been uninstalled or moved while
-	 * we waited. */
+	/* Re-read under the lock: it may have been uninstalled or moved
+	 * (to another host, too) while we waited. */
 	struct app a;
 	r = app_get(ctx->store, app_id, &a);
-	if (r == -ENOENT || (r == 0 && strcmp(a.install_state, "installed") != 0)) {
+	if (r == -ENOENT || (r == 0 && !backed_up_here(&a))) {
 		if (r == 0)
 			app_release(&a);
 		unlock_app(ctx, app_id);
@@ -215,11 +266,11 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 		r = task_ctx_fail(ctx, r, "store_error", "cannot list apps: %s", store_errmsg(ctx->store));
 		goto out;
 	}
-	/* Only installed apps; the list is taken now, and each app is looked
-	 * at again once its lock is held. */
+	/* Only installed apps of this host; the list is taken now, and each
+	 * app is looked at again once its lock is held. */
 	size_t n = 0;
 	for (size_t i = 0; i < n_apps; i++)
-		if (strcmp(apps[i].install_state, "installed") == 0)
+		if (backed_up_here(&apps[i]))
 			n++;
 	int steps = (int)n + 1, step = 0;
 	/* The data of every app first (metadata only): progress by bytes over
@@ -232,7 +283,7 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 	struct backups_progress progress = { .ctx = ctx, .from = scale(from, to, 1, 50), .to = to };
 	for (size_t i = 0; i < n_apps; i++) {
 		char *dir = NULL;
-		if (strcmp(apps[i].install_state, "installed") != 0 ||
+		if (!backed_up_here(&apps[i]) ||
 		    app_data_dir_checked(ctx->config, &apps[i], &dir, err, sizeof(err)) < 0 ||
 		    tarball_tree_size(dir, &sizes[i], NULL, err, sizeof(err)) < 0)
 			sizes[i] = 0;
@@ -261,7 +312,7 @@ static int run_full(struct task_ctx *ctx, int from, int to, int64_t *ret_id, str
 
 	int done = 0;
 	for (size_t i = 0; i < n_apps; i++) {
-		if (strcmp(apps[i].install_state, "installed") != 0)
+		if (!backed_up_here(&apps[i]))
 			continue;
 		step++;
 		done++;

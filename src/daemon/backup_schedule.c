@@ -10,6 +10,7 @@
 
 #include "backups/backup_admit.h"
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
 #include "tasks/task.h"
 #include "tasks/task_enqueue.h"
@@ -71,9 +72,17 @@ static int64_t queue(struct store *s, const struct boxd_config *cfg, time_t slot
 	char when[40], args[96];
 	utc(slot, when, sizeof(when));
 	snprintf(args, sizeof(args), "{\"scheduledFor\":%lld}", (long long)slot);
-	struct task_enqueue e = { .type = "fullbackup", .args_json = args, .admit = backups_admit_full };
+	/* This host's full backup: of the apps it runs (backups.h). */
+	char host[HOST_ID_MAX + 1];
+	int r = host_id_get(host, sizeof(host));
+	if (r < 0) {
+		log_error("backups: cannot queue the scheduled full backup for %s: this host has no valid id", when);
+		return r;
+	}
+	struct task_enqueue e = { .type = "fullbackup", .args_json = args, .admit = backups_admit_full,
+				  .run_on = host };
 	struct task_enqueued out;
-	int r = task_enqueue(s, cfg, &e, &out);
+	r = task_enqueue(s, cfg, &e, &out);
 	if (r == -EEXIST && out.message[0]) {
 		log_warn("backups: scheduled full backup for %s skipped: full backup task %lld is still running", when,
 			 (long long)out.id);

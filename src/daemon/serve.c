@@ -558,7 +558,7 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	if (psr < 0)
 		log_error("cannot start the platformstart task %lld: %s", (long long)ps_id, strerror(-psr));
 	if (ps_id > 0 && platformstart_wait_queued(d.lock_store, d.store, ps_id, 2000) < 0)
-		log_warn("platformstart task %lld is not in line for platform after 2 s; going on", (long long)ps_id);
+		log_warn("platformstart task %lld is not in line for this host's platform lock after 2 s; going on", (long long)ps_id);
 	if (ps_id > 0)
 		log_info("platformstart: task %lld%s", (long long)ps_id, ps_new ? "" : " (already active)");
 	/* The API answers and platformstart is in line: app tasks created from

@@ -738,12 +738,18 @@ static bool owner_holds_any(const struct lock_doc *doc, const struct lock_owner 
 	return false;
 }
 
+bool lock_name_is_long_marker(const char *name)
+{
+	size_t len = strlen(LOCK_LONG_MARKER);
+	return strncmp(name, LOCK_LONG_MARKER, len) == 0 && (name[len] == '\0' || name[len] == ':');
+}
+
 bool lock_doc_is_long_holder(const struct lock_doc *doc, const struct lock_holder *h)
 {
 	if (h->lock.mode != LOCK_SHARED)
 		return false;
 	for (size_t i = 0; i < doc->n_holders; i++)
-		if (strcmp(doc->holders[i].lock.name, LOCK_LONG_MARKER) == 0 &&
+		if (lock_name_is_long_marker(doc->holders[i].lock.name) &&
 		    lock_owner_same(&doc->holders[i].owner, &h->owner))
 			return true;
 	return false;

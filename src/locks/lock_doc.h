@@ -109,7 +109,10 @@ struct lock_doc {
 };
 
 /* The lock that marks its owner's shared holdings as long-running: a full
- * backup holds it (exclusive) and `platform` shared for hours. */
+ * backup holds it (exclusive) and `platform` shared for hours. Each host's
+ * full backup holds its own, "type:fullbackup:<host>" (docs/ARCHITECTURE.md
+ * "Lock names and their scope"): the marker is this name, or it followed
+ * by ':' and anything. */
 #define LOCK_LONG_MARKER "type:fullbackup"
 
 /* Flags of lock_doc_acquire_ex(). */
@@ -241,8 +244,11 @@ int lock_doc_acquire_ex(struct lock_doc *doc, const struct lock_owner *owner, co
 			size_t n, int64_t *ticket, int64_t now_ms, int64_t ttl_ms, unsigned flags,
 			struct lock_blocker *ret_blocker);
 
+/* Is `name` LOCK_LONG_MARKER, or a host's one ("type:fullbackup:<host>")? */
+bool lock_name_is_long_marker(const char *name);
+
 /* Is `h` a long-running shared holding: shared, and its owner holds a
- * lock named LOCK_LONG_MARKER? */
+ * lock named LOCK_LONG_MARKER (lock_name_is_long_marker())? */
 bool lock_doc_is_long_holder(const struct lock_doc *doc, const struct lock_holder *h);
 
 /* Remove the owner's holdings of `names` (all of its holdings if n == 0).

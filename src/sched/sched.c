@@ -27,6 +27,7 @@ struct sched {
 	bool app_busy;      /* app tasks active or queued at the last pass */
 	bool queue_failing; /* the last pass could not read the queue */
 	unsigned rebuilds;
+	char host_id[HOST_ID_MAX + 1]; /* o.host's host id part */
 };
 
 static void on_idle(uv_idle_t *h)
@@ -43,6 +44,7 @@ int sched_new(const struct sched_opts *opts, struct sched **ret)
 	if (!sc)
 		return -ENOMEM;
 	sc->o = *opts;
+	snprintf(sc->host_id, sizeof(sc->host_id), "%.*s", (int)host_owner_host_len(opts->host), opts->host);
 	uv_idle_init(opts->loop, &sc->idle);
 	sc->idle.data = sc;
 	uv_timer_init(opts->loop, &sc->quiet);
@@ -61,14 +63,15 @@ void sched_close(struct sched *sc)
 
 unsigned sched_sftp_rebuilds(const struct sched *sc) { return sc->rebuilds; }
 
-/* Is a rebuild of sftp queued, waiting or running? While one is, the
+/* Is a rebuild of this host's sftp queued, waiting or running? While one is, the
  * container's hash label is the old one and the comparison below would
  * queue a second rebuild for nothing; the check is put off until it ends
  * (the spec stays dirty, and a later pass compares again). */
 static bool rebuild_active(struct sched *sc)
 {
 	int64_t n = 0;
-	int r = task_count_active(sc->o.store, &(struct task_match){ .type = "service.rebuild" }, &n);
+	int r = task_count_active(sc->o.store, &(struct task_match){ .type = "service.rebuild", .run_on = sc->host_id },
+				  &n);
 	return r < 0 || n > 0;
 }
 
@@ -94,7 +97,9 @@ static bool check_sftp(struct sched *sc, const char *why)
 	}
 	if (!changed)
 		return true;
-	struct task_enqueue e = { .type = "service.rebuild", .args_json = "{\"force\":false,\"name\":\"sftp\"}" };
+	/* This host's sftp container: only this host may run it. */
+	struct task_enqueue e = { .type = "service.rebuild", .args_json = "{\"force\":false,\"name\":\"sftp\"}",
+				  .run_on = sc->host_id };
 	struct task_enqueued out;
 	r = task_enqueue(sc->o.store, sc->o.config, &e, &out);
 	int64_t id = out.id;
@@ -244,9 +249,9 @@ int sched_pass(struct sched *sc)
 	 * makes taking them over safe (task_claim_again()). This host's own
 	 * such claims are queued again by the reconcile. */
 	int64_t now = 0;
-	/* A task with run_on is claimed only by that host (a move's steps). */
-	char host_id[HOST_ID_MAX + 1];
-	snprintf(host_id, sizeof(host_id), "%.*s", (int)host_owner_host_len(sc->o.host), sc->o.host);
+	/* A task with run_on is claimed only by that host (a move's steps,
+	 * service tasks). */
+	const char *host_id = sc->host_id;
 	int r = store_now_ms(s, &now);
 	struct store_stmt *st = NULL;
 	if (r >= 0)

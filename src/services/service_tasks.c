@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/proc.h"
 #include "common/timeutil.h"
 #include "service.h"
 #include "tasks/task.h"
@@ -181,6 +182,7 @@ static int run_restart(struct task_ctx *ctx)
 struct rebuild_request {
 	const char *name;
 	bool force;
+	char host[HOST_ID_MAX + 1]; /* this host: each host rebuilds its own */
 };
 
 /* A rebuild at least as strong as the one asked for (forced, or this one
@@ -195,13 +197,13 @@ static bool rebuild_covers(const struct task *t, void *userdata)
 	return ok;
 }
 
-/* Join a rebuild that is queued, or waiting for service:<name> (its worker
- * has not built a spec yet). A running one may have read the spec before
- * the change that prompts this request. */
+/* Join a rebuild of this host's container that is queued, or waiting for
+ * service:<name>:<host> (its worker has not built a spec yet). A running
+ * one may have read the spec before the change that prompts this request. */
 static int admit_rebuild(struct store *s, const struct task_enqueue *e, struct task_enqueued *ret)
 {
 	return task_admit_join(s,
-			       &(struct task_match){ .type = "service.rebuild", .not_started = true,
+			       &(struct task_match){ .type = "service.rebuild", .run_on = e->run_on, .not_started = true,
 						     .accept = rebuild_covers, .userdata = e->userdata },
 			       ret);
 }
@@ -218,8 +220,16 @@ static int rebuild_enqueue_init(struct task_enqueue *e, const char *name, bool f
 		return -ENOMEM;
 	}
 	*want = (struct rebuild_request){ .name = name, .force = force };
+	int r = host_id_get(want->host, sizeof(want->host));
+	if (r < 0) {
+		free(want);
+		free(text);
+		return r;
+	}
+	/* A service container is the host's own (service:<name>:<host>): only
+	 * this host may run its rebuild. */
 	*e = (struct task_enqueue){ .type = "service.rebuild", .args_json = text, .admit = admit_rebuild,
-				    .userdata = want };
+				    .userdata = want, .run_on = want->host };
 	return 0;
 }
 
@@ -252,14 +262,14 @@ int service_rebuild_queue(struct store *s, const struct boxd_config *cfg, const 
 static const struct task_type rebuild_type = {
 	.name = "service.rebuild",
 	.validate = validate_rebuild,
-	.locks = { { "service:%s", LOCK_EXCLUSIVE, .arg = "name" } },
+	.locks = { { "service:%s:%h", LOCK_EXCLUSIVE, .arg = "name" } },
 	.run = run_rebuild,
 };
 
 static const struct task_type restart_type = {
 	.name = "service.restart",
 	.validate = validate_restart,
-	.locks = { { "service:%s", LOCK_EXCLUSIVE, .arg = "name" } },
+	.locks = { { "service:%s:%h", LOCK_EXCLUSIVE, .arg = "name" } },
 	.run = run_restart,
 };
 

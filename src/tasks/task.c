@@ -168,11 +168,12 @@ int task_get(struct store *s, int64_t id, struct task *ret)
  * pair (see task_list()), so every value is bound. */
 #define MATCH_WHERE                                                                                      \
 	" FROM tasks WHERE state IN " ACTIVE_STATES " AND (? = 0 OR type = ?) AND (? = 0 OR app_id = ?)" \
-	" AND (? = 0 OR app_id IS NOT NULL) AND (? = 0 OR host = ?)"                                       \
+	" AND (? = 0 OR app_id IS NOT NULL) AND (? = 0 OR host = ?) AND (? = 0 OR run_on = ?)"            \
 	" AND (? = 0 OR (state IN ('queued','waiting') AND stop_reason IS NULL)) AND (? = 0 OR state = ?)"
 #define MATCH_ARGS(m)                                                                                           \
 	(int64_t)((m)->type != NULL), (m)->type, (int64_t)((m)->app_id != NULL), (m)->app_id,                   \
-		(int64_t)(m)->app_tasks, (int64_t)((m)->host != NULL), (m)->host, (int64_t)(m)->not_started,     \
+		(int64_t)(m)->app_tasks, (int64_t)((m)->host != NULL), (m)->host, (int64_t)((m)->run_on != NULL), \
+		(m)->run_on, (int64_t)(m)->not_started,                                                         \
 		(int64_t)(m)->only_state, (m)->only_state ? task_state_name((m)->state) : NULL
 
 int task_find_active(struct store *s, const struct task_match *m, struct task *ret)
@@ -181,7 +182,7 @@ int task_find_active(struct store *s, const struct task_match *m, struct task *r
 	int r = store_query(s, &st,
 			    m->newest_first ? "SELECT " TASK_COLS MATCH_WHERE " ORDER BY id DESC"
 					    : "SELECT " TASK_COLS MATCH_WHERE " ORDER BY id",
-			    "isisiisiis", MATCH_ARGS(m));
+			    "isisiisisiis", MATCH_ARGS(m));
 	if (r < 0)
 		return r;
 	r = -ENOENT;
@@ -204,7 +205,7 @@ int task_find_active(struct store *s, const struct task_match *m, struct task *r
 
 int task_count_active(struct store *s, const struct task_match *m, int64_t *ret_n)
 {
-	return store_query_int64(s, ret_n, "SELECT COUNT(*)" MATCH_WHERE, "isisiisiis", MATCH_ARGS(m));
+	return store_query_int64(s, ret_n, "SELECT COUNT(*)" MATCH_WHERE, "isisiisisiis", MATCH_ARGS(m));
 }
 
 void task_list_free(struct task *tasks, size_t n)

@@ -114,6 +114,7 @@ struct task_match {
 	const char *app_id;
 	bool app_tasks;            /* only tasks with an app id */
 	const char *host;          /* only tasks claimed by this host */
+	const char *run_on;        /* only tasks that only this host may claim */
 	/* Only tasks whose worker has not begun the work: queued, or waiting
 	 * for its locks, and no stop asked for. A request for the same work
 	 * may join such a task instead of queueing another. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/log.h"
 #include "locks/broker.h"
@@ -113,4 +114,20 @@ void task_ctx_unlock(struct task_ctx *ctx, const char *name)
 {
 	const char *names[] = { name };
 	(void)locks_unlock_brokered(task_lock_broker_path(ctx->config), lock_store(ctx), ctx->owner, names, 1, NULL);
+}
+
+int task_ctx_lock_here(struct task_ctx *ctx, const char *base, enum lock_mode mode)
+{
+	char name[LOCK_NAME_MAX];
+	int r = task_host_lock_name(base, name, sizeof(name));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, "lock_error", "cannot name this host's %s lock: %s", base, strerror(-r));
+	return task_ctx_lock(ctx, name, mode);
+}
+
+void task_ctx_unlock_here(struct task_ctx *ctx, const char *base)
+{
+	char name[LOCK_NAME_MAX];
+	if (task_host_lock_name(base, name, sizeof(name)) == 0)
+		task_ctx_unlock(ctx, name);
 }

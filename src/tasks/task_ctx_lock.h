@@ -44,6 +44,12 @@ int task_ctx_lock_all(struct task_ctx *ctx, const struct lock_req *reqs, size_t 
  * undeclared_lock for a lock the type does not declare). */
 int task_ctx_lock(struct task_ctx *ctx, const char *name, enum lock_mode mode);
 
+/* task_ctx_lock() and task_ctx_unlock() of this host's lock of a per-host
+ * resource: "<base>:<host id>" (task_host_lock_name(); "platform" names
+ * "platform:<host id>"). */
+int task_ctx_lock_here(struct task_ctx *ctx, const char *base, enum lock_mode mode);
+void task_ctx_unlock_here(struct task_ctx *ctx, const char *base);
+
 /* The daemon's lock broker socket for `cfg`, or NULL when [locks] broker
  * is off (a static buffer). */
 const char *task_lock_broker_path(const struct boxd_config *cfg);

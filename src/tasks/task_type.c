@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/log.h"
+#include "common/proc.h"
 #include "common/timeutil.h"
 
 #define MAX_TYPES 32
@@ -42,6 +43,46 @@ static const char *template_value(const struct task_lock_template *l, const stru
 	return t->app_id;
 }
 
+int task_host_lock_name(const char *base, char *buf, size_t len)
+{
+	char host[HOST_ID_MAX + 1];
+	int r = host_id_get(host, sizeof(host));
+	if (r < 0)
+		return r;
+	int n = snprintf(buf, len, "%s:%s", base, host);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+/* The name a template entry's pattern makes: %h this host's id, %s
+ * `value` (NULL: the pattern must have no %s). 0, or -EINVAL when a value
+ * is missing, the name too long, or (when `check`) not a valid name. */
+static int expand_pattern(const char *pattern, const char *value, bool check, char *buf, size_t len)
+{
+	char host[HOST_ID_MAX + 1] = "";
+	size_t n = 0;
+	for (const char *p = pattern; *p; p++) {
+		const char *piece = NULL;
+		size_t piece_len = 1;
+		if (p[0] == '%' && (p[1] == 's' || p[1] == 'h')) {
+			if (p[1] == 'h' && !host[0] && host_id_get(host, sizeof(host)) < 0)
+				return -EINVAL;
+			piece = p[1] == 'h' ? host : value;
+			if (!piece)
+				return -EINVAL;
+			piece_len = strlen(piece);
+			p++;
+		} else {
+			piece = p;
+		}
+		if (n + piece_len >= len)
+			return -EINVAL;
+		memcpy(buf + n, piece, piece_len);
+		n += piece_len;
+	}
+	buf[n] = '\0';
+	return !check || lock_name_valid(buf) ? 0 : -EINVAL;
+}
+
 int task_type_locks(const struct task_type *type, const struct task *t, json_t *args, struct lock_req **ret,
 		    size_t *ret_n)
 {
@@ -68,13 +109,8 @@ int task_type_locks(const struct task_type *type, const struct task *t, json_t *
 		const struct task_lock_template *l = &type->locks[i];
 		if (l->later)
 			continue;
-		const char *hole = strstr(l->name, "%s");
-		const char *value = hole ? template_value(l, t, args) : "";
-		int len = value ? snprintf(reqs[n].name, sizeof(reqs[n].name), "%.*s%s%s",
-					   (int)(hole ? hole - l->name : (ptrdiff_t)strlen(l->name)), l->name, value,
-					   hole ? hole + 2 : "")
-				: -1;
-		if (len < 0 || (size_t)len >= sizeof(reqs[n].name) || !lock_name_valid(reqs[n].name)) {
+		const char *value = strstr(l->name, "%s") ? template_value(l, t, args) : NULL;
+		if (expand_pattern(l->name, value, true, reqs[n].name, sizeof(reqs[n].name)) < 0) {
 			free(reqs);
 			free(dyn);
 			return -EINVAL;
@@ -96,14 +132,20 @@ bool task_type_declares_later(const struct task_type *type, const struct lock_re
 		const struct task_lock_template *l = &type->locks[i];
 		if (!l->later || l->mode != req->mode)
 			continue;
+		/* This host's names only: %h is filled in, %s matches any
+		 * non-empty value. */
+		char pattern[LOCK_NAME_MAX];
 		const char *hole = strstr(l->name, "%s");
+		if (expand_pattern(l->name, hole ? "%s" : NULL, false, pattern, sizeof(pattern)) < 0)
+			continue;
+		hole = strstr(pattern, "%s");
 		if (!hole) {
-			if (strcmp(l->name, req->name) == 0)
+			if (strcmp(pattern, req->name) == 0)
 				return true;
 			continue;
 		}
-		size_t head = (size_t)(hole - l->name), tail = strlen(hole + 2);
-		if (len > head + tail && strncmp(req->name, l->name, head) == 0 &&
+		size_t head = (size_t)(hole - pattern), tail = strlen(hole + 2);
+		if (len > head + tail && strncmp(req->name, pattern, head) == 0 &&
 		    strcmp(req->name + len - tail, hole + 2) == 0)
 			return true;
 	}

@@ -65,9 +65,11 @@ struct task_ctx {
  * ("Task types and their locks"); tests/unit/test-lock-matrix.c compares
  * the two. */
 struct task_lock_template {
-	/* A lock name ("platform"), or a pattern with one %s ("app:%s"):
-	 * the task's app id, or the string argument `arg` when set. NULL
-	 * ends the template. */
+	/* A lock name ("type:update"), or a pattern: %s is the task's app
+	 * id ("app:%s"), or the string argument `arg` when set; %h is the id
+	 * of the host that runs the task ("platform:%h"), for what each host
+	 * has its own of (docs/ARCHITECTURE.md "Lock names and their
+	 * scope"). NULL ends the template. */
 	const char *name;
 	enum lock_mode mode;
 	const char *arg;
@@ -118,8 +120,13 @@ int task_type_locks(const struct task_type *type, const struct task *t, json_t *
 		    size_t *ret_n);
 
 /* Does `type` declare req as a `later` lock (same mode, the name matching
- * the pattern with a non-empty %s)? */
+ * the pattern with this host's id for %h and a non-empty %s)? */
 bool task_type_declares_later(const struct task_type *type, const struct lock_req *req);
+/* The per-host lock name "<base>:<host id>" of this host (host_id_get())
+ * into buf: what a template's "<base>:%h" names for a task run here.
+ * 0, -ENAMETOOLONG, or host_id_get()'s error. */
+int task_host_lock_name(const char *base, char *buf, size_t len);
+
 /* Register the built-in types (hold). Idempotent. */
 void task_types_register_builtin(void);
 

@@ -64,12 +64,16 @@ int platformstart_spawn(struct store *s, struct supervisor *sv, int64_t id)
 int platformstart_wait_queued(struct store *lock_store, struct store *store, int64_t id, int64_t timeout_ms)
 {
 	int64_t until = now_mono_ms() + timeout_ms, next_state_check = 0;
+	char platform[LOCK_NAME_MAX];
+	int r0 = task_host_lock_name("platform", platform, sizeof(platform));
+	if (r0 < 0)
+		return r0;
 	for (;;) {
 		struct lock_doc doc;
 		int r = locks_read(lock_store, &doc, NULL, NULL);
 		if (r < 0)
 			return r;
-		bool done = lock_doc_task_in_line(&doc, id, "platform");
+		bool done = lock_doc_task_in_line(&doc, id, platform);
 		lock_doc_release(&doc);
 		if (done)
 			return 0;
@@ -390,8 +394,8 @@ static const struct task_type platformstart_type = {
 	.generic = false,
 	.host_bound = true,
 	.validate = platformstart_validate,
-	.locks = { { "type:platformstart", LOCK_EXCLUSIVE }, { "platform", LOCK_EXCLUSIVE },
-		   { "service:sftp", LOCK_EXCLUSIVE }, { "service:proxy", LOCK_EXCLUSIVE } },
+	.locks = { { "type:platformstart:%h", LOCK_EXCLUSIVE }, { "platform:%h", LOCK_EXCLUSIVE },
+		   { "service:sftp:%h", LOCK_EXCLUSIVE }, { "service:proxy:%h", LOCK_EXCLUSIVE } },
 	.run = run_platformstart,
 };
 

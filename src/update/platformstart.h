@@ -30,7 +30,7 @@ int platformstart_queue(struct store *s, const struct boxd_config *cfg, const ch
  * meanwhile. 0 or a negative errno (the task is then failed). */
 int platformstart_spawn(struct store *s, struct supervisor *sv, int64_t id);
 
-/* Wait at most timeout_ms until task `id` holds `platform`, has a ticket
+/* Wait at most timeout_ms until task `id` holds this host's `platform`, has a ticket
  * for it, or has ended. 0 then; -ETIMEDOUT; other negative errno from the
  * store. */
 int platformstart_wait_queued(struct store *lock_store, struct store *store, int64_t id, int64_t timeout_ms);

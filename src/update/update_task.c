@@ -202,7 +202,7 @@ static int run_update(struct task_ctx *ctx)
 	 * of the backup (task_ctx_lock.h). The worker releases `platform`
 	 * with the task's other locks. */
 	task_ctx_progress(ctx, 60, "Waiting for the running app tasks to finish (platform)");
-	r = task_ctx_lock(ctx, "platform", LOCK_EXCLUSIVE);
+	r = task_ctx_lock_here(ctx, "platform", LOCK_EXCLUSIVE);
 	if (r < 0)
 		goto out;
 	task_ctx_progress(ctx, 65, "Unpacking release %s into %s/releases/%s", m.version, ap.root, m.version);
@@ -307,7 +307,7 @@ static const struct task_type update_type = {
 	/* One update at a time; the backup before it takes each app's lock in
 	 * turn (backups_run_full()), the apply `platform` exclusive. */
 	.locks = { { "type:update", LOCK_EXCLUSIVE }, { "app:%s", LOCK_EXCLUSIVE, .later = true },
-		   { "platform", LOCK_EXCLUSIVE, .later = true } },
+		   { "platform:%h", LOCK_EXCLUSIVE, .later = true } },
 	.run = run_update,
 };
 

@@ -138,6 +138,14 @@ hold_task() {
 	jq -r .taskId <<<"$BODY"
 }
 
+# here NAME: this daemon's lock of a per-host resource, NAME:<host id>
+# ("platform:<host>"; docs/ARCHITECTURE.md "Lock names and their scope").
+here() {
+	local host
+	host=$(api GET /status | jq -r .host) && [ -n "$host" ] && [ "$host" != null ] || return 1
+	printf '%s:%s\n' "$1" "$host"
+}
+
 # holder_of LOCK: the task id holding LOCK (empty if none).
 holder_of() { api GET /locks | jq -r --arg n "$1" '[.holders[] | select(.name == $n) | .task] | join(",")'; }
 # holds TASK: the lock names TASK holds, comma-separated (empty if none).

@@ -84,8 +84,9 @@ wait_for 60 state_is "$FB" running || diag "the backup does not run: $(task "$FB
 
 req POST /updater/update "$(jq -nc --arg p "$PKG" --arg s "$PKG_SHA" '{package: $p, sha256: $s, skipBackup: true}')"
 UP=$(jq -r .taskId <<<"$BODY")
+PLATFORM=$(here platform) || bail "cannot read this host's id"
 deferring() {
-	[ "$(task "$UP" .waitingFor.deferred)" = true ] && [ "$(task "$UP" .waitingFor.lock)" = platform ]
+	[ "$(task "$UP" .waitingFor.deferred)" = true ] && [ "$(task "$UP" .waitingFor.lock)" = "$PLATFORM" ]
 }
 if ! wait_for 30 eval 'deferring || ! state_is $FB running waiting'; then :; fi
 if ! state_is "$FB" running waiting; then
@@ -126,7 +127,7 @@ check "the update succeeds afterwards" wait_for 180 eval 'state_is $UP succeeded
 equal "... succeeded, into the new release" "$(task "$UP" .state) $(readlink "$IR/current")" \
 	"succeeded releases/9.9.9-t0320"
 # When did it take platform? Its log says, with the time.
-took=$(api GET "/tasks/$UP/logs" | grep -m1 'took platform exclusive' | cut -d' ' -f1)
+took=$(api GET "/tasks/$UP/logs" | grep -m1 "took $PLATFORM exclusive" | cut -d' ' -f1)
 fb_end=$(ms_of "$(task "$FB" .finishedAt)")
 before_end() { local t; for t in "${starts[@]}"; do [ "$t" -lt "$fb_end" ] || return 1; done; }
 check "... and they started while the backup still ran" before_end

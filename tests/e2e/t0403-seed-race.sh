@@ -61,7 +61,7 @@ install_custom() { install_app "$(app_id "$1")" "$IMG" '{}' "$(dir_of "$1")"; }
 # must not fail on that dir, nor create it.
 if [ $SERVICES = yes ]; then
 	Q=$APP_PREFIX-q
-	hold=$(hold_task 60 service:sftp) || hold=
+	hold=$(hold_task 60 "$(here service:sftp)") || hold=
 	wait_for 10 state_is "$hold" running
 	req POST '/services/sftp/rebuild?force=1'
 	tr=$(jq -r '.taskId // empty' <<<"$BODY")

@@ -138,7 +138,8 @@ equal "a failed apply: what was in the way is untouched, no temp dir is left" \
 
 # ---- the update ------------------------------------------------------------
 
-H=$(hold_task 120 platform:shared) || bail "cannot create a hold task"
+PLATFORM=$(here platform) || bail "cannot read this host's id"
+H=$(hold_task 120 "$PLATFORM:shared") || bail "cannot create a hold task"
 wait_for 15 state_is "$H" running || bail "hold $H did not run"
 req POST /updater/update "$(upd_body "$PKG" "$PKG_SHA" false)"
 equal "POST /updater/update: 202" "$STATUS" 202
@@ -146,13 +147,13 @@ U=$(jq -r .taskId <<<"$BODY")
 waits_for_platform() {
 	local t
 	t=$(task "$1") || return 1
-	[ "$(jq -r '[.state, .waitingFor.lock] | join(" ")' <<<"$t")" = "waiting platform" ] &&
+	[ "$(jq -r '[.state, .waitingFor.lock] | join(" ")' <<<"$t")" = "waiting $PLATFORM" ] &&
 		[ "$(jq -r .waitingFor.heldBy <<<"$t")" = "$2" ]
 }
 check "the update backs up, then waits for platform held by the hold (an app task's lock)" \
 	wait_for 30 waits_for_platform "$U" "$H"
 diag "message: $(task "$U" .message)"
-check "its message names platform and the holder" grep -q "Waiting for platform (held by task $H, hold)" \
+check "its message names platform and the holder" grep -q "Waiting for $PLATFORM (held by task $H, hold)" \
 	<<<"$(task "$U" .message)"
 equal "the backup before the update was made (a full backup, ok)" \
 	"$(api GET /backups | jq -r '[.backups[] | select(.kind == "full") | .state] | join(",")')" ok
@@ -160,7 +161,7 @@ equal "current is unchanged while the update waits" "$(current)" releases/0.1.0
 req POST /updater/update "$(upd_body "$PKG" "$PKG_SHA")"
 equal "a second update while one waits: 409" "$STATUS" 409
 equal "... naming the waiting update task" "$(jq -r .error.taskId <<<"$BODY")" "$U"
-Q=$(hold_task 1 platform:shared) || bail "cannot create a hold task"
+Q=$(hold_task 1 "$PLATFORM:shared") || bail "cannot create a hold task"
 queued_behind() { [ "$(task "$1" '[.state, .waitingFor.heldBy, .waitingFor.queued] | join(" ")')" = "waiting $2 true" ]; }
 check "a task that wants platform after the update queues behind it" wait_for 15 queued_behind "$Q" "$U"
 

@@ -81,14 +81,15 @@ R=$(jq -r .taskId <<<"$BODY")
 equal "a restart of $B submitted as soon as the API answers: 202" "$STATUS" 202
 P2=$(ps_task)
 check "the next start queued a new platformstart task" test "$P2" -gt "$P1"
+PLATFORM=$(here platform) || bail "cannot read this host's id"
 waits_for_platform() {
-	[ "$(task "$R" '[.state, .waitingFor.lock, (.waitingFor.heldBy | tostring)] | join(" ")')" = "waiting platform $P2" ]
+	[ "$(task "$R" '[.state, .waitingFor.lock, (.waitingFor.heldBy | tostring)] | join(" ")')" = "waiting $PLATFORM $P2" ]
 }
 check "the restart waits for platform, held by platformstart" wait_for 30 waits_for_platform
 msg=$(task "$R" .message)
 diag "message: $msg"
 equal "its message names platform and the platformstart task" "$msg" \
-	"Waiting for platform (held by task $P2, platformstart)"
+	"Waiting for $PLATFORM (held by task $P2, platformstart)"
 check "platformstart succeeds" wait_task "$P2" 120
 diag "result: $(task "$P2" .result | jq -c .)"
 equal "it recreated $A's container and started $B's" \
@@ -108,7 +109,7 @@ equal "... over its data" "$(in_container "app-$A" cat /app/data/keep.txt 2>&1)"
 check "the restart of $B ran after platformstart and succeeded" wait_task "$R" 60
 started_after() { [ "$(ms_of "$(task "$R" .startedAt)")" -ge "$(ms_of "$(task "$P2" .startedAt)")" ]; }
 check "... it started running only after platformstart had started" started_after
-check "... and its log shows the wait" grep -q "Waiting for platform (held by task $P2, platformstart)" \
+check "... and its log shows the wait" grep -q "Waiting for $PLATFORM (held by task $P2, platformstart)" \
 	"$STATE/logs/tasks/$R.log"
 equal "app-$B runs" "$(container_state "app-$B")" running
 
@@ -140,7 +141,7 @@ P4=$(ps_task)
 wait_for 30 is_final "$P4" || diag "platformstart $P4 did not end"
 equal "without an engine platformstart fails with engine_unavailable" "$(task "$P4" .error.code)" engine_unavailable
 diag "error.message: $(task "$P4" .error.message)"
-H=$(hold_task 0 platform) || H=
+H=$(hold_task 0 "$(here platform)") || H=
 rest_works() { daemon_answers && [ -n "$H" ] && wait_task "$H" 30; }
 check "... and the rest of boxd works: status answers, a task takes platform" rest_works
 

@@ -72,7 +72,7 @@ check "each answer is 202 with that task or 409" all_name_it
 
 # ---- 4. a route with its own check ----------------------------------------
 K4="key-$RANDOM-$RANDOM"
-blocker=$(hold_task 60 platform) || bail "cannot create a hold task"
+blocker=$(hold_task 60 "$(here platform)") || bail "cannot create a hold task"
 wait_for 15 state_is "$blocker" running || bail "task $blocker does not run"
 req_h "Idempotency-Key: $K4" POST /backups/create
 fb1=$(jq -r .taskId <<<"$BODY") s1=$STATUS

@@ -21,6 +21,10 @@
 #     asked, so its restore never starts; once b's heartbeat is 10 s old
 #     the move is called off (host_gone), a runs the app again with its
 #     data, placed on a, and b, woken, cancels the restore (nothing there).
+#  5. Full backups per host (docs/ARCHITECTURE.md "One full backup at a
+#     time, per host"): asked of a and of b at once, both are accepted and
+#     run, each on its own host; a's takes the app (placed on a), b's none.
+#     With `keep = 1`, a's next full backup deletes a's older one, not b's.
 #
 # Needs BOXD_TEST_MYSQL_DSN and the app engine of the test env.
 # shellcheck disable=SC2317 # functions run through check and wait_for
@@ -35,7 +39,7 @@ export BOXD_TEST_STORE=mysql
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 : "${BOXCTL:?BOXCTL must point at the boxctl binary}"
 
-plan 34
+plan 41
 
 DB=$(store_db_create) || bail "cannot create a MariaDB database"
 on_exit store_db_drop "$DB"
@@ -67,6 +71,8 @@ host_start() {
 		port = $PORT
 		[paths]
 		backups = $E2E_TMP/backups
+		[backups]
+		keep = 1
 	CONF
 	echo "=== host $name" >>"$DAEMON_LOG"
 	env BOXD_E2E_TAG="$E2E_TAG" BOXD_HOST_ID="host-$name" \
@@ -200,3 +206,25 @@ kill -CONT "${HPID[b]}"
 RT3=$(db_sql "SELECT MAX(id) FROM tasks WHERE type = 'move.restore'")
 check "b, woken, cancels its restore" wait_for 15 state_is "$RT3" cancelled
 check "b has no data dir of the app" test ! -e "$B_DIR"
+
+# ---- 5. full backups per host ------------------------------------------------------
+
+full_create() { req POST /backups/create && [ "$STATUS" = 202 ] && jq -r .taskId <<<"$BODY"; }
+full_apps() { api GET /backups | jq -r --argjson t "$1" '[.backups[] | select(.kind == "app" and .taskId == $t) | .appId] | join(",")'; }
+full_ids() { api GET /backups | jq -r '[.backups[] | select(.kind == "full") | .taskId] | sort | map(tostring) | join(",")'; }
+on a
+FA1=$(full_create) || FA1=
+on b
+FB1=$(full_create) || FB1=
+check "a full backup asked of a and one of b at once: both accepted" test -n "$FA1" -a -n "$FB1"
+check "... both succeed" eval 'wait_task "$FA1" 120 && wait_task "$FB1" 120'
+equal "... each ran on the host that was asked" "$(task "$FA1" .host) $(task "$FB1" .host)" "host-a host-b"
+equal "a's full backup took the app placed on a" "$(full_apps "$FA1")" "$APP"
+equal "b's took no app (none is placed on b)" "$(full_apps "$FB1")" ""
+on a
+FA2=$(full_create) || FA2=
+check "a's next full backup succeeds" wait_task "$FA2" 120
+equal "keep = 1 deleted a's older full backup, not b's" "$(full_ids)" \
+	"$(printf '%s\n' "$FB1" "$FA2" | sort | paste -sd,)"
+
+done_testing

@@ -13,6 +13,10 @@
 #     waitingFor naming host-b (reason host_gone), and a never claims it;
 #     b started again: the task runs on b and succeeds. No task of the app
 #     ever ran on a.
+#  4. Per-host lock names (docs/ARCHITECTURE.md "Lock names and their
+#     scope"): while platform:host-a is held exclusive (as a's platformstart
+#     or update would), a restart of b's app runs at once; while
+#     platform:host-b is, it waits naming that lock, and runs once freed.
 #
 # Needs the test env (engine, app image, the store's server).
 # shellcheck disable=SC2317 # functions run through check and wait_for
@@ -23,7 +27,7 @@ export BOXD_TEST_STORE=${BOXD_TEST_STORE:-mysql}
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 [ "$TEST_STORE" != sqlite ] || skip_all "two hosts need a server database (BOXD_TEST_STORE=mysql|postgres)"
 
-plan 15
+plan 19
 
 DB=$(store_db_create) || bail "cannot create a $TEST_STORE database"
 on_exit store_db_drop "$DB"
@@ -115,5 +119,23 @@ check "b again: the restart runs and succeeds" wait_task "$r" 60
 equal "... on host-b" "$(task "$r" .host)" host-b
 equal "no task of the app ever ran on a" \
 	"$(all_tasks | jq -r --arg x "$X" '[.[] | select(.appId == $x) | .host] | unique | join(" ")')" host-b
+
+# ---- 4. each host's platform lock is its own -------------------------------------
+
+on b
+ha=$(hold_task 120 platform:host-a) || bail "cannot create a hold task"
+wait_for 15 state_is "$ha" running || bail "hold $ha does not run"
+r2=$(app_task "$X" restart) || bail "restart refused"
+check "while platform:host-a is held, a restart of b's app succeeds" wait_task "$r2" 60
+check "... without waiting for it (the hold still runs, the log shows no wait)" \
+	eval 'state_is "$ha" running && ! grep -q "Waiting for" "$E2E_TMP/b/logs/tasks/$r2.log"'
+hb=$(hold_task 120 platform:host-b) || bail "cannot create a hold task"
+wait_for 15 state_is "$hb" running || bail "hold $hb does not run"
+r3=$(app_task "$X" restart) || bail "restart refused"
+waits_for_own() { [ "$(task "$r3" '"\(.state) \(.waitingFor.lock) \(.waitingFor.heldBy)"')" = "waiting platform:host-b $hb" ]; }
+check "while platform:host-b is held, the restart waits naming platform:host-b" wait_for 30 waits_for_own
+req POST "/tasks/$hb/stop"
+check "... and runs once it is freed" wait_task "$r3" 60
+req POST "/tasks/$ha/stop"
 
 done_testing

@@ -667,6 +667,29 @@ static void start_backup(struct lock_doc *d, const struct lock_owner *b, int64_t
 	assert_int_equal(lock_doc_acquire(d, b, reqs, 2, NULL, now, TTL, NULL), 1);
 }
 
+/* Issue 16: each host's full backup holds its own marker,
+ * type:fullbackup:<host>; it marks that owner's shared holdings as long
+ * like the box-wide name does, and a name that merely starts alike does
+ * not. */
+static void test_long_marker_per_host(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner backup = mk_owner(1, 100), other = mk_owner(2, 200);
+	assert_true(lock_name_is_long_marker(LOCK_LONG_MARKER));
+	assert_true(lock_name_is_long_marker("type:fullbackup:host-a"));
+	assert_false(lock_name_is_long_marker("type:fullbackups"));
+	assert_false(lock_name_is_long_marker("type:fullbackup-host-a"));
+	assert_false(lock_name_is_long_marker("platform:host-a"));
+	struct lock_req reqs[] = { mk_req("type:fullbackup:host-a", LOCK_EXCLUSIVE),
+				   mk_req("platform:host-a", LOCK_SHARED) };
+	assert_int_equal(lock_doc_acquire(d, &backup, reqs, 2, NULL, T0, TTL, NULL), 1);
+	assert_true(lock_doc_is_long_holder(d, find_holder(d, &backup, "platform:host-a")));
+	struct lock_req look_alike[] = { mk_req("type:fullbackups", LOCK_EXCLUSIVE), mk_req("platform:host-b", LOCK_SHARED) };
+	assert_int_equal(lock_doc_acquire(d, &other, look_alike, 2, NULL, T0, TTL, NULL), 1);
+	assert_false(lock_doc_is_long_holder(d, find_holder(d, &other, "platform:host-b")));
+	check_invariants(d);
+}
+
 /* The case of issue 20: while a full backup holds `platform` shared, an
  * update wanting it exclusive waits outside the queue, so an app task
  * (platform shared) arriving after it is granted at once; without the flag
@@ -2935,6 +2958,7 @@ int main(void)
 		T(test_format_allocation_failures),
 		T(test_model_check),
 		T(test_exhaustive_search),
+		T(test_long_marker_per_host),
 		T(test_defer_lets_shared_pass_during_backup),
 		T(test_defer_ends_with_the_backup),
 		T(test_defer_only_when_it_should),

@@ -7,7 +7,8 @@
  * can be pasted into the doc once it is the intended change.
  *
  * Each type is shown with sample arguments (app id `<app>` for app tasks,
- * `<name>` for a name given in args); types whose locks depend on their
+ * `<name>` for a name given in args, `<host>` for the id of the host that
+ * runs the task); types whose locks depend on their
  * args get one row per case (samples[] below). A type without a sample
  * gets one row with no args, and must be able to compute its locks so. */
 #include <setjmp.h>
@@ -31,6 +32,7 @@
 #define MARKER "<!-- lock-matrix -->"
 #define SAMPLE_APP "sample-app"
 #define SAMPLE_NAME "sample-name"
+#define SAMPLE_HOST "sample-host"
 
 /* Types whose locks depend on their args: one row per case. */
 static const struct sample {
@@ -80,8 +82,14 @@ static void render_lock(char *cell, const char *name, enum lock_mode mode)
 		} else if (strncmp(p, SAMPLE_NAME, strlen(SAMPLE_NAME)) == 0) {
 			cell_add(cell, "<name>");
 			p += strlen(SAMPLE_NAME);
+		} else if (strncmp(p, SAMPLE_HOST, strlen(SAMPLE_HOST)) == 0) {
+			cell_add(cell, "<host>");
+			p += strlen(SAMPLE_HOST);
 		} else if (strncmp(p, "%s", 2) == 0) {
 			cell_add(cell, "*");
+			p += 2;
+		} else if (strncmp(p, "%h", 2) == 0) {
+			cell_add(cell, "<host>");
 			p += 2;
 		} else {
 			char c[2] = { *p++, 0 };
@@ -335,8 +343,11 @@ static void test_later_locks_are_declared(void **state)
 	struct lock_req app_x = { .name = "app:wiki", .mode = LOCK_EXCLUSIVE };
 	struct lock_req app_shared = { .name = "app:wiki", .mode = LOCK_SHARED };
 	struct lock_req app_empty = { .name = "app:", .mode = LOCK_EXCLUSIVE };
-	struct lock_req platform_x = { .name = "platform", .mode = LOCK_EXCLUSIVE };
-	struct lock_req platform_s = { .name = "platform", .mode = LOCK_SHARED };
+	struct lock_req platform_x = { .name = "platform:" SAMPLE_HOST, .mode = LOCK_EXCLUSIVE };
+	struct lock_req platform_s = { .name = "platform:" SAMPLE_HOST, .mode = LOCK_SHARED };
+	/* Another host's platform, or the old box-wide name: not this task's. */
+	struct lock_req other_x = { .name = "platform:other-host", .mode = LOCK_EXCLUSIVE };
+	struct lock_req global_x = { .name = "platform", .mode = LOCK_EXCLUSIVE };
 	assert_true(task_type_declares_later(full, &app_x));
 	assert_false(task_type_declares_later(full, &app_shared));
 	assert_false(task_type_declares_later(full, &app_empty));
@@ -345,17 +356,74 @@ static void test_later_locks_are_declared(void **state)
 	assert_true(task_type_declares_later(upd, &app_x));
 	assert_true(task_type_declares_later(upd, &platform_x));
 	assert_false(task_type_declares_later(upd, &platform_s));
+	assert_false(task_type_declares_later(upd, &other_x));
+	assert_false(task_type_declares_later(upd, &global_x));
 	assert_false(task_type_declares_later(restart, &app_x));
+}
+
+/* The locks of `type` (app id "wiki", args `args_text`) on host `host`,
+ * as "name mode,name mode,...". */
+static void locks_on(const char *host, const char *type_name, const char *args_text, char *out, size_t len)
+{
+	assert_int_equal(setenv("BOXD_HOST_ID", host, 1), 0);
+	const struct task_type *type = task_type_find(type_name);
+	assert_non_null(type);
+	json_t *args = json_loads(args_text, 0, NULL);
+	struct task t = { .type = (char *)type->name, .app_id = type->app_task ? "wiki" : NULL };
+	struct lock_req *reqs = NULL;
+	size_t n = 0;
+	assert_int_equal(task_type_locks(type, &t, args, &reqs, &n), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + strlen(out), len - strlen(out), "%s%s %s", i ? "," : "", reqs[i].name,
+			 lock_mode_name(reqs[i].mode));
+	free(reqs);
+	json_decref(args);
+	assert_int_equal(setenv("BOXD_HOST_ID", SAMPLE_HOST, 1), 0);
+}
+
+/* Issue 16: what each host has its own of is named per host, so a
+ * platformstart or a service rebuild on one host does not wait for, nor
+ * hold up, the other hosts; app ids and the rolled update stay global. */
+static void test_per_host_names(void **state)
+{
+	(void)state;
+	char a[512], b[512];
+	locks_on("host-a", "platformstart", "{}", a, sizeof(a));
+	locks_on("host-b", "platformstart", "{}", b, sizeof(b));
+	assert_string_equal(a, "type:platformstart:host-a exclusive,platform:host-a exclusive,"
+			       "service:sftp:host-a exclusive,service:proxy:host-a exclusive");
+	assert_string_equal(b, "type:platformstart:host-b exclusive,platform:host-b exclusive,"
+			       "service:sftp:host-b exclusive,service:proxy:host-b exclusive");
+	locks_on("host-a", "install", "{}", a, sizeof(a));
+	assert_string_equal(a, "app:wiki exclusive,platform:host-a shared,service:sftp:host-a shared");
+	locks_on("host-b", "configure", "{\"dataDir\":\"/srv/x\"}", b, sizeof(b));
+	assert_string_equal(b, "app:wiki exclusive,platform:host-b shared,service:sftp:host-b shared");
+	locks_on("host-b", "service.rebuild", "{\"name\":\"sftp\"}", b, sizeof(b));
+	assert_string_equal(b, "service:sftp:host-b exclusive");
+	locks_on("host-a", "platformupdate", "{}", a, sizeof(a));
+	assert_string_equal(a, "type:update exclusive");
+
+	char name[LOCK_NAME_MAX];
+	assert_int_equal(setenv("BOXD_HOST_ID", "host-a", 1), 0);
+	assert_int_equal(task_host_lock_name("platform", name, sizeof(name)), 0);
+	assert_string_equal(name, "platform:host-a");
+	assert_int_equal(task_host_lock_name("platform", name, 12), -ENAMETOOLONG);
+	assert_int_equal(setenv("BOXD_HOST_ID", SAMPLE_HOST, 1), 0);
 }
 
 int main(void)
 {
+	/* The host that runs the tasks, rendered as <host>. */
+	if (setenv("BOXD_HOST_ID", SAMPLE_HOST, 1) < 0)
+		return 1;
 	boxd_register_task_types();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_matrix_matches_doc),
 		cmocka_unit_test(test_every_type_is_in_the_matrix),
 		cmocka_unit_test(test_template_refuses_what_it_cannot_fill),
 		cmocka_unit_test(test_later_locks_are_declared),
+		cmocka_unit_test(test_per_host_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -420,9 +420,12 @@ static void test_registry(void **state)
 	struct lock_req *reqs = NULL;
 	size_t n_reqs = 0;
 	struct task t = { .type = "service.rebuild" };
+	/* Each host's own container: the lock names the host (issue 16). */
+	assert_int_equal(setenv("BOXD_HOST_ID", "host-t", 1), 0);
 	assert_int_equal(task_type_locks(rb, &t, ok, &reqs, &n_reqs), 0);
+	unsetenv("BOXD_HOST_ID");
 	assert_int_equal(n_reqs, 1);
-	assert_string_equal(reqs[0].name, "service:sftp");
+	assert_string_equal(reqs[0].name, "service:sftp:host-t");
 	assert_int_equal(reqs[0].mode, LOCK_EXCLUSIVE);
 	free(reqs);
 	json_decref(ok);
