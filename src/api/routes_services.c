@@ -153,7 +153,7 @@ static void restart_service(struct api_req *req)
 	struct engine *e = NULL;
 	int n = 0;
 	if (service_engine_open(api_config(req), ENGINE_TIMEOUT_MS, &e, err, sizeof(err)) == 0) {
-		n = service_missing_sources(e, def, missing, sizeof(missing));
+		n = service_missing_sources(e, def, api_config(req), missing, sizeof(missing));
 		engine_close(e);
 	}
 	/* No engine, no container, an engine error: the task reports it. */

@@ -182,6 +182,8 @@ static int handle(void *user, const char *section, const char *name, const char 
 		r = set_bool(value, &cfg->lock_broker);
 	else if (IS("engine", "socket"))
 		config_set(&cfg->engine_socket, *value ? value : NULL);
+	else if (IS("engine", "shared"))
+		r = set_bool(value, &cfg->engine_shared);
 	else if (IS("paths", "appsdata"))
 		config_set(&cfg->appsdata_root, value);
 	else if (IS("paths", "volumes"))

@@ -61,6 +61,9 @@ struct boxd_config {
 				     * locks through the daemon's lock broker (locks/broker.h) */
 	/* [engine] */
 	char *engine_socket;        /* NULL = autodetect; see config_docker_host_socket() */
+	bool engine_shared;         /* [engine] shared: other boxd hosts use this engine too, so
+				     * service containers carry the host id in their name
+				     * (service_container_name()); default no */
 	/* [paths] */
 	char *appsdata_root;        /* default <state_dir>/appsdata */
 	char *volumes_root;         /* default <state_dir>/volumes */

@@ -194,8 +194,11 @@ const struct service_def *service_find(const char *name);
 /* All services, in listing order: *ret_n entries. */
 const struct service_def *const *service_list(size_t *ret_n);
 
-/* "boxd-<name>" into buf. */
-void service_container_name(const char *name, char *buf, size_t len);
+/* The service's container: "boxd-<name>", or "boxd-<name>-<host id>" when
+ * cfg says the engine is shared with other hosts ([engine] shared), so each
+ * host keeps its own (cfg may be NULL: not shared). */
+#define SERVICE_CONTAINER_NAME_MAX 96
+void service_container_name(const struct boxd_config *cfg, const char *name, char *buf, size_t len);
 
 /* ---- the engine ----------------------------------------------------------- */
 
@@ -294,7 +297,8 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
  * `missing`. Returns how many (0: none), -ENOENT when there is no
  * container, or another negative errno with the engine's message in
  * `missing`. */
-int service_missing_sources(struct engine *e, const struct service_def *def, char *missing, size_t len);
+int service_missing_sources(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
+			    char *missing, size_t len);
 
 /* Does the service's container differ from its spec now? *ret_changed is
  * true when there is no container or its boxd.spec-hash label is not the

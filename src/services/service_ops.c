@@ -451,11 +451,11 @@ int service_rebuild(struct engine *e, const struct service_def *def, const struc
 	struct engine_container old = { 0 };
 	struct service_rebuild_result res = { .reason = "created", .downtime_ms = -1 };
 	struct fs_id *ids = NULL;
-	char cname[64], oldname[80], msg[512] = "";
+	char cname[SERVICE_CONTAINER_NAME_MAX], oldname[SERVICE_CONTAINER_NAME_MAX + 4], msg[512] = "";
 	bool have_old = false, renamed = false, stopped_old = false;
 	int64_t t_stop = 0;
 	*err = (struct service_error){ 0 };
-	service_container_name(def->name, cname, sizeof(cname));
+	service_container_name(cfg, def->name, cname, sizeof(cname));
 	snprintf(oldname, sizeof(oldname), "%s-old", cname);
 
 	progress(op, 5, "Computing the %s spec", def->name);
@@ -609,12 +609,13 @@ out:
 	return r;
 }
 
-int service_missing_sources(struct engine *e, const struct service_def *def, char *missing, size_t len)
+int service_missing_sources(struct engine *e, const struct service_def *def, const struct boxd_config *cfg,
+			    char *missing, size_t len)
 {
 	struct engine_container c = { 0 };
 	struct service_error err = { 0 };
-	char cname[64];
-	service_container_name(def->name, cname, sizeof(cname));
+	char cname[SERVICE_CONTAINER_NAME_MAX];
+	service_container_name(cfg, def->name, cname, sizeof(cname));
 	missing[0] = '\0';
 	int r = find_container(e, def->name, cname, &c, &err);
 	if (r < 0) {
@@ -644,9 +645,9 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 		    struct service_error *err)
 {
 	struct engine_container c = { 0 };
-	char cname[64], id[ENGINE_ID_MAX], missing[800];
+	char cname[SERVICE_CONTAINER_NAME_MAX], id[ENGINE_ID_MAX], missing[800];
 	*err = (struct service_error){ 0 };
-	service_container_name(def->name, cname, sizeof(cname));
+	service_container_name(cfg, def->name, cname, sizeof(cname));
 	int r = find_container(e, def->name, cname, &c, err);
 	if (r < 0)
 		return r;
@@ -655,7 +656,7 @@ int service_restart(struct engine *e, const struct service_def *def, const struc
 			    "the %s container does not exist yet; a rebuild creates it (a restart never does)", def->name);
 	snprintf(id, sizeof(id), "%s", c.id);
 	engine_container_release(&c);
-	r = service_missing_sources(e, def, missing, sizeof(missing));
+	r = service_missing_sources(e, def, cfg, missing, sizeof(missing));
 	if (r < 0 && r != -ENOENT)
 		return fail(err, r, SERVICE_ERR_ENGINE, "cannot inspect %s: %s", cname, missing);
 	if (r > 0)
@@ -737,7 +738,7 @@ int service_spec_changed(struct engine *e, const struct service_def *def, const 
 	struct engine *own = NULL;
 	struct service_spec spec = { 0 };
 	char hash[SERVICE_HASH_MAX], cname[64], msg[512] = "";
-	service_container_name(def->name, cname, sizeof(cname));
+	service_container_name(cfg, def->name, cname, sizeof(cname));
 	int r = def->build_spec(cfg, store, &spec, msg, sizeof(msg));
 	if (r < 0) {
 		snprintf(err, errlen, "cannot build the %s spec: %s", def->name, msg);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/proc.h"
 #include "proxy.h"
 #include "sftp.h"
 
@@ -297,7 +298,11 @@ const struct service_def *const *service_list(size_t *ret_n)
 	return services;
 }
 
-void service_container_name(const char *name, char *buf, size_t len)
+void service_container_name(const struct boxd_config *cfg, const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "boxd-%s", name);
+	char host[HOST_ID_MAX + 1];
+	if (cfg && cfg->engine_shared && host_id_get(host, sizeof(host)) == 0)
+		snprintf(buf, len, "boxd-%s-%s", name, host);
+	else
+		snprintf(buf, len, "boxd-%s", name);
 }

@@ -40,8 +40,8 @@ static json_t *engine_mounts_json(const struct engine_container *c)
 json_t *service_status(struct engine *e, const char *engine_error, const struct service_def *def,
 		       const struct boxd_config *cfg, struct store *store)
 {
-	char cname[64], msg[512] = "", hash[SERVICE_HASH_MAX] = "";
-	service_container_name(def->name, cname, sizeof(cname));
+	char cname[SERVICE_CONTAINER_NAME_MAX], msg[512] = "", hash[SERVICE_HASH_MAX] = "";
+	service_container_name(cfg, def->name, cname, sizeof(cname));
 	json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:b, s:s, s:n, s:n, s:n, s:n, s:n, s:n, s:s, s:[], s:n, s:n}",
 			      "name", def->name, "summary", def->summary, "containerName", cname, "exists", 0, "running",
 			      0, "state", "unknown", "containerId", "image", "startedAt", "specHash", "currentSpecHash",

@@ -416,18 +416,23 @@ engine_rm_containers() {
 	done
 }
 
-# engine_rm_sftp_if_ours: remove boxd-sftp when it binds something of this
-# test (our temp dir or one of our outside dirs): our daemon made it.
+# engine_rm_sftp_if_ours: remove boxd-sftp (and the boxd-sftp-<host> of
+# hosts on a shared engine, [engine] shared) when it binds something of
+# this test (our temp dir or one of our outside dirs): our daemon made it.
 engine_rm_sftp_if_ours() {
-	local src d
-	engine GET /containers/boxd-sftp/json
+	local name src d
+	engine GET '/containers/json?all=1'
 	[ "$ESTATUS" = 200 ] || return 0
-	for src in $(jq -r '.Mounts[]?.Source' <<<"$EBODY"); do
-		for d in "$E2E_TMP" ${_e2e_outside_dirs[@]+"${_e2e_outside_dirs[@]}"}; do
-			if [ "${src#"$d"}" != "$src" ]; then
-				engine DELETE '/containers/boxd-sftp?force=1&v=1'
-				return 0
-			fi
+	for name in $(jq -r '.[] | .Names[]? | ltrimstr("/") | select(. == "boxd-sftp" or startswith("boxd-sftp-"))' <<<"$EBODY"); do
+		engine GET "/containers/$name/json"
+		[ "$ESTATUS" = 200 ] || continue
+		for src in $(jq -r '.Mounts[]?.Source' <<<"$EBODY"); do
+			for d in "$E2E_TMP" ${_e2e_outside_dirs[@]+"${_e2e_outside_dirs[@]}"}; do
+				if [ "${src#"$d"}" != "$src" ]; then
+					engine DELETE "/containers/$name?force=1&v=1"
+					continue 3
+				fi
+			done
 		done
 	done
 }

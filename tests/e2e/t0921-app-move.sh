@@ -25,6 +25,9 @@
 #     time, per host"): asked of a and of b at once, both are accepted and
 #     run, each on its own host; a's takes the app (placed on a), b's none.
 #     With `keep = 1`, a's next full backup deletes a's older one, not b's.
+#  6. Each host its own sftp container on the shared engine ([engine]
+#     shared): boxd-sftp-host-a and boxd-sftp-host-b both run, each
+#     binding its own host's apps data root.
 #
 # Needs BOXD_TEST_MYSQL_DSN and the app engine of the test env.
 # shellcheck disable=SC2317 # functions run through check and wait_for
@@ -39,7 +42,7 @@ export BOXD_TEST_STORE=mysql
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 : "${BOXCTL:?BOXCTL must point at the boxctl binary}"
 
-plan 41
+plan 44
 
 DB=$(store_db_create) || bail "cannot create a MariaDB database"
 on_exit store_db_drop "$DB"
@@ -51,6 +54,7 @@ PORT=$((20000 + RANDOM % 20000))
 mkdir -p "$E2E_TMP/backups"
 
 declare -A HPID # host -> daemon pid
+declare -A HPORT=([a]=$PORT [b]=$((PORT + 1))) # each host's sftp port: host network
 
 # host_start NAME: start host NAME (host id host-NAME, state dir
 # $E2E_TMP/NAME) and wait until its API answers.
@@ -64,11 +68,12 @@ host_start() {
 		lease = 3s
 		[engine]
 		socket = $BOXD_TEST_ENGINE_SOCKET
+		shared = yes
 		[sched]
 		sftp_quiet = 1s
 		[sftp]
 		image = ${BOXD_TEST_SFTP_IMAGE:-localhost/boxd/sftp:latest}
-		port = $PORT
+		port = ${HPORT[$name]}
 		[paths]
 		backups = $E2E_TMP/backups
 		[backups]
@@ -226,5 +231,14 @@ FA2=$(full_create) || FA2=
 check "a's next full backup succeeds" wait_task "$FA2" 120
 equal "keep = 1 deleted a's older full backup, not b's" "$(full_ids)" \
 	"$(printf '%s\n' "$FB1" "$FA2" | sort | paste -sd,)"
+
+# ---- 6. each host its own sftp container -----------------------------------------
+
+binds_of() { container_inspect "$1" '.Mounts[].Source' 2>/dev/null; }
+check "each host runs its own sftp container (boxd-sftp-host-a, boxd-sftp-host-b)" \
+	wait_for 60 eval '[ "$(container_state boxd-sftp-host-a):$(container_state boxd-sftp-host-b)" = running:running ]'
+check "a's binds a's apps data root" wait_for 30 eval 'binds_of boxd-sftp-host-a | grep -qxF "$(dirname "$A_DIR")"'
+check "b's binds b's, not a's" \
+	eval 'binds_of boxd-sftp-host-b | grep -qxF "$(dirname "$B_DIR")" && ! binds_of boxd-sftp-host-b | grep -qxF "$(dirname "$A_DIR")"'
 
 done_testing

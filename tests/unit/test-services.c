@@ -397,9 +397,17 @@ static void test_registry(void **state)
 	const struct service_def *const *all = service_list(&n);
 	assert_true(n >= 1);
 	assert_ptr_equal(all[0], d);
-	char name[64];
-	service_container_name("sftp", name, sizeof(name));
+	char name[SERVICE_CONTAINER_NAME_MAX];
+	service_container_name(NULL, "sftp", name, sizeof(name));
 	assert_string_equal(name, "boxd-sftp");
+	/* An engine shared by several hosts: each host its own container. */
+	struct boxd_config shared = { .engine_shared = true }, alone = { 0 };
+	assert_int_equal(setenv("BOXD_HOST_ID", "host-t", 1), 0);
+	service_container_name(&shared, "sftp", name, sizeof(name));
+	assert_string_equal(name, "boxd-sftp-host-t");
+	service_container_name(&alone, "proxy", name, sizeof(name));
+	assert_string_equal(name, "boxd-proxy");
+	unsetenv("BOXD_HOST_ID");
 
 	/* The task types and their validation. */
 	services_register_task_types();
