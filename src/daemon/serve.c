@@ -73,6 +73,7 @@ struct daemon {
 	 * it starts and once when it ends, and its end triggers a reconcile. */
 	struct store_retry store_health;
 	int64_t last_reconcile_ms;
+	int64_t last_sweep_ms;        /* task_sweep_gone_hosts(), server stores */
 	/* systemd (notify.h): the watchdog ping, and SIGHUP = reload
 	 * (reload.h), which reads the config as the start did. */
 	uv_timer_t watchdog;
@@ -191,6 +192,23 @@ static void heartbeat(struct daemon *d, bool force)
 	d->beat_failing = r < 0;
 }
 
+/* Every SWEEP_EVERY_MS: the tasks of gone hosts that hold no lock, which
+ * no reap ends (task_sweep_gone_hosts()). */
+#define SWEEP_EVERY_MS 5000
+static void sweep_gone_hosts(struct daemon *d)
+{
+	if (now_mono_ms() - d->last_sweep_ms < SWEEP_EVERY_MS)
+		return;
+	d->last_sweep_ms = now_mono_ms();
+	struct lock_doc doc;
+	if (locks_read(d->lock_store, &doc, NULL, NULL) < 0)
+		return; /* the store is out: check_store() says so */
+	int n = 0;
+	if (task_sweep_gone_hosts(d->store, &doc, d->host, &n) < 0)
+		log_warn("cannot look for the tasks of gone hosts: %s", store_errmsg(d->store));
+	lock_doc_release(&doc);
+}
+
 static void on_housekeeping(uv_timer_t *h)
 {
 	struct daemon *d = h->data;
@@ -206,8 +224,10 @@ static void on_housekeeping(uv_timer_t *h)
 	 * not here. Only a server database can be shared with other hosts:
 	 * free what their workers stopped renewing, and fail those tasks
 	 * (task_lock_lease_expired). */
-	if (store_get_backend(d->lock_store) != STORE_BACKEND_SQLITE)
+	if (store_get_backend(d->lock_store) != STORE_BACKEND_SQLITE) {
 		locks_reap_expired(d->lock_store, d->host, task_lock_lease_expired, d->store, NULL);
+		sweep_gone_hosts(d);
+	}
 	/* A safety net: tasks created or stopped by another process (another
 	 * host's API, an operator's tool) are picked up within a second. */
 	supervisor_apply_stops(d->sv);

@@ -5,6 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tasks/task.h"
+
+/* tasks/task.h cannot include this layer; its copy must agree. */
+_Static_assert(HOSTS_LEASE_MS == TASK_HOST_GONE_MS, "a host is gone after the same time for the reaper");
+
 int hosts_heartbeat(struct store *s, const struct host_beat *b)
 {
 	int64_t now;

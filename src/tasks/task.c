@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -416,19 +415,94 @@ int task_finish(struct store *s, int64_t id, enum task_state state, const char *
 	return n < 0 ? (int)n : n > 0;
 }
 
+/* Fail active task `id` claimed by owner id `host` as crashed with `msg`,
+ * if the host's heartbeat is at least `gone_ms` old (or it has none). The
+ * heartbeat is compared in the database's clock, in the same statement: no
+ * host's local clock decides who is gone. 1 if this ended it, 0, or
+ * negative errno. */
+static int fail_if_host_gone(struct store *s, int64_t id, const char *host, int64_t gone_ms, const char *msg)
+{
+	char host_id[HOST_ID_MAX + 1];
+	snprintf(host_id, sizeof(host_id), "%.*s", (int)host_owner_host_len(host), host);
+	int64_t now_db;
+	int r = store_now_ms(s, &now_db);
+	if (r < 0)
+		return r;
+	int64_t n = store_run(s,
+			      "UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, waiting_for = NULL, "
+			      "finished_at = ? WHERE id = ? AND host = ? AND state IN " ACTIVE_STATES
+			      " AND NOT EXISTS (SELECT 1 FROM hosts WHERE hosts.id = ? AND hosts.heartbeat_at > ?)",
+			      "ssiissi", TASK_ERR_CRASHED, msg, now_wall_ms(), id, host, host_id, now_db - gone_ms);
+	return n < 0 ? (int)n : n > 0;
+}
+
 int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t expired_ms_ago)
 {
 	char msg[400];
 	snprintf(msg, sizeof(msg),
 		 "its worker on host %s stopped renewing its lock lease (which expired %lld ms earlier by the "
-		 "database's clock): the worker, or its host, is presumed gone or frozen, and another host freed "
-		 "its locks",
+		 "database's clock) and the host stopped its heartbeat: the host is presumed gone or frozen, and "
+		 "another host freed its locks",
 		 host, (long long)expired_ms_ago);
-	int64_t n = store_run(s,
-			      "UPDATE tasks SET state = 'failed', error_code = ?, error_message = ?, waiting_for = NULL, "
-			      "finished_at = ? WHERE id = ? AND host = ? AND state IN " ACTIVE_STATES,
-			      "ssiis", TASK_ERR_CRASHED, msg, now_wall_ms(), id, host);
-	return n < 0 ? (int)n : n > 0;
+	return fail_if_host_gone(s, id, host, TASK_HOST_GONE_MS, msg);
+}
+
+/* Does the document name task `id` as a holder or a waiter? */
+static bool doc_names_task(const struct lock_doc *doc, int64_t id)
+{
+	for (size_t i = 0; i < doc->n_holders; i++)
+		if (doc->holders[i].owner.task_id == id)
+			return true;
+	for (size_t i = 0; i < doc->n_waiters; i++)
+		if (doc->waiters[i].owner.task_id == id)
+			return true;
+	return false;
+}
+
+int task_sweep_gone_hosts(struct store *s, const struct lock_doc *doc, const char *self, int *ret_n)
+{
+	size_t self_len = host_owner_host_len(self);
+	struct store_stmt *st;
+	int r = store_query(s, &st, "SELECT id, host FROM tasks WHERE state IN ('waiting','running') AND host IS NOT NULL",
+			    NULL);
+	if (r < 0)
+		return r;
+	int64_t ids[TASK_SWEEP_MAX];
+	char hosts[TASK_SWEEP_MAX][HOST_ID_MAX + HOST_BOOT_TAG_LEN + 2]; /* owner ids */
+	size_t n = 0;
+	while (n < TASK_SWEEP_MAX && (r = store_step(st)) == 1) {
+		int64_t id = store_col_int64(st, 0);
+		const char *host = store_col_text(st, 1);
+		/* This host's tasks are its supervisor's; those in the document
+		 * are the reaper's (task_fail_host_gone()). */
+		if (!host || strlen(host) >= sizeof(hosts[0]) ||
+		    (host_owner_host_len(host) == self_len && strncmp(host, self, self_len) == 0) ||
+		    doc_names_task(doc, id))
+			continue;
+		ids[n] = id;
+		snprintf(hosts[n++], sizeof(hosts[0]), "%s", host);
+	}
+	store_finalize(st);
+	if (r < 0)
+		return r;
+	int swept = 0;
+	for (size_t i = 0; i < n; i++) {
+		char msg[400];
+		snprintf(msg, sizeof(msg),
+			 "its host %.*s stopped its heartbeat over %d s ago and its worker holds no lock and waits for "
+			 "none: the host is presumed gone",
+			 (int)host_owner_host_len(hosts[i]), hosts[i], TASK_SWEEP_GONE_MS / 1000);
+		r = fail_if_host_gone(s, ids[i], hosts[i], TASK_SWEEP_GONE_MS, msg);
+		if (r < 0)
+			return r;
+		if (r == 1) {
+			log_warn("task %lld (host %s) failed: %s", (long long)ids[i], hosts[i], msg);
+			swept++;
+		}
+	}
+	if (ret_n)
+		*ret_n = swept;
+	return 0;
 }
 
 void task_lock_lease_expired(const struct lock_owner *o, int64_t now_ms, void *store)
@@ -436,9 +510,16 @@ void task_lock_lease_expired(const struct lock_owner *o, int64_t now_ms, void *s
 	int64_t ago = now_ms - o->lease_expires_ms;
 	log_warn("freed the locks of pid %d on host %s (task %lld): its lease expired %lld ms ago", o->pid, o->host,
 		 (long long)o->task_id, (long long)ago);
-	if (o->task_id > 0 && task_fail_host_gone(store, o->task_id, o->host, ago) == 1)
-		log_warn("task %lld (host %s) failed: its worker stopped renewing its lock lease", (long long)o->task_id,
-			 o->host);
+	if (o->task_id <= 0)
+		return;
+	int r = task_fail_host_gone(store, o->task_id, o->host, ago);
+	if (r == 1)
+		log_warn("task %lld (host %s) failed: its worker stopped renewing its lock lease and its host is gone",
+			 (long long)o->task_id, o->host);
+	else if (r == 0)
+		log_info("task %lld (host %s) left to its host: it has ended, or its host still beats (a live worker "
+			 "queues again or stops by itself; its daemon ends a dead one)",
+			 (long long)o->task_id, o->host);
 }
 
 int task_request_stop(struct store *s, int64_t id, const char *reason)

@@ -207,14 +207,38 @@ int task_set_progress(struct store *s, int64_t id, int percent, const char *mess
 int task_finish(struct store *s, int64_t id, enum task_state state, const char *error_code,
 		const char *error_message, const char *result_json);
 
+/* How old a host's heartbeat (the hosts table, sched/hosts.h) must be for
+ * the host to count as gone: HOSTS_LEASE_MS, which hosts.c checks is the
+ * same (tasks sits below sched and cannot include it). */
+#define TASK_HOST_GONE_MS 10000
+
 /* Multi-host: the lock lease of task `id`'s worker on another host expired
  * by the database's clock (`expired_ms_ago` before the reap) and its locks
- * were freed — the worker stopped renewing, so it (or its host) is presumed
- * gone or frozen; a frozen worker that wakes up stops by itself
- * (worker_lease.h). Fails the task with error code crashed, with a message
- * naming the host, if it is still active and was claimed by `host`.
- * Returns 1 if this call ended it, 0 if not, negative errno. */
+ * were freed — the worker stopped renewing. Fails the task with error code
+ * crashed, with a message naming the host, if it is still active, was
+ * claimed by `host` (an owner id), and that host is gone too: no heartbeat
+ * for TASK_HOST_GONE_MS by the database's clock, or no hosts row. While the
+ * host beats, the task is its host's to end: a live worker that only
+ * renewed late queues again (a waiter) or stops by itself on its next
+ * renewal (a holder, worker_lease.h), and a dead one is ended by its own
+ * daemon's supervisor. Returns 1 if this call ended it, 0 if not, negative
+ * errno. */
 int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t expired_ms_ago);
+
+/* Multi-host: the tasks that no reap will ever end. A task in `waiting` or
+ * `running`, claimed by another host whose heartbeat is TASK_SWEEP_GONE_MS
+ * old (or that has none), which neither holds a lock nor waits for one in
+ * `doc` (the reaper ends those, task_fail_host_gone()), is failed as
+ * crashed: its host died while it held nothing (or after another host freed
+ * its locks while the host still beat). Twice the gone time, as a margin
+ * for a daemon that restarts while its workers run: those hold their
+ * locks, renewed by themselves, and are not touched. At most
+ * TASK_SWEEP_MAX tasks per call. *ret_n: how many were failed. 0 or
+ * negative errno. */
+#define TASK_SWEEP_GONE_MS (2 * TASK_HOST_GONE_MS)
+#define TASK_SWEEP_MAX 64
+struct lock_doc;
+int task_sweep_gone_hosts(struct store *s, const struct lock_doc *doc, const char *self, int *ret_n);
 
 /* A locks_expired_fn (locks/locks.h) for whoever waits for locks: logs the
  * reap and fails the gone owner's task with task_fail_host_gone() through

@@ -26,6 +26,7 @@
 
 #include "backups/backup_admit.h"
 #include "common/config.h"
+#include "locks/lock_doc.h"
 #include "store/store.h"
 #include "tasks/task.h"
 #include "tasks/task_enqueue.h"
@@ -199,6 +200,100 @@ static void test_find_active_filters(void **state)
 	assert_int_equal(n, 3);
 	assert_int_equal(find(f, &(struct task_match){ .host = "h1" }), a1);
 	assert_int_equal(find(f, &(struct task_match){ .host = "h2" }), 0);
+}
+
+/* ---- a reaped lease ---------------------------------------------------------- */
+
+/* Host `id`'s heartbeat, `age_ms` old by the database's clock. */
+static void beat(struct fx *f, const char *id, int64_t age_ms)
+{
+	int64_t now;
+	assert_int_equal(store_now_ms(f->s, &now), 0);
+	assert_true(store_run(f->s, "DELETE FROM hosts WHERE id = ?", "s", id) >= 0);
+	assert_int_equal(store_run(f->s,
+				   "INSERT INTO hosts (id, owner_id, version, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)",
+				   "sssii", id, id, "test", now - 60000, now - age_ms),
+			 1);
+}
+
+/* Issue 16: another host reaped the lease of a task's worker. The task is
+ * failed only when the worker's host is gone too; while the host beats,
+ * the task is its own host's to end (a waiter whose renewal was only late
+ * queues again instead of losing its task). */
+static void test_reaped_task_fails_only_when_its_host_is_gone(void **state)
+{
+	struct fx *f = *state;
+	int64_t t1 = create(f, "restart", "wiki"), t2 = create(f, "restart", "blog");
+	assert_int_equal(task_claim(f->s, t1, "host-x/boot00000001"), 1);
+	assert_int_equal(task_set_running(f->s, t1), 1);
+	assert_int_equal(task_claim(f->s, t2, "host-y/boot00000001"), 1);
+
+	beat(f, "host-x", 1000);
+	assert_int_equal(task_fail_host_gone(f->s, t1, "host-x/boot00000001", 50), 0);
+	struct task t;
+	assert_int_equal(task_get(f->s, t1, &t), 0);
+	assert_int_equal(t.state, TASK_RUNNING);
+	task_release(&t);
+
+	beat(f, "host-x", TASK_HOST_GONE_MS + 1000);
+	assert_int_equal(task_fail_host_gone(f->s, t1, "host-x/boot00000001", 50), 1);
+	assert_int_equal(task_get(f->s, t1, &t), 0);
+	assert_int_equal(t.state, TASK_FAILED);
+	assert_string_equal(t.error_code, TASK_ERR_CRASHED);
+	task_release(&t);
+
+	/* A host that never beat is gone; a claim of another host is not
+	 * this owner's to fail. */
+	assert_int_equal(task_fail_host_gone(f->s, t2, "host-x/boot00000001", 50), 0);
+	assert_int_equal(task_fail_host_gone(f->s, t2, "host-y/boot00000001", 50), 1);
+}
+
+static enum task_state state_of(struct fx *f, int64_t id)
+{
+	struct task t;
+	assert_int_equal(task_get(f->s, id, &t), 0);
+	enum task_state st = t.state;
+	task_release(&t);
+	return st;
+}
+
+/* The sweep ends only the tasks no reap will end: claimed by another host
+ * that is gone for TASK_SWEEP_GONE_MS, holding no lock and waiting for
+ * none. A task in the document is the reaper's, a live host's is its own,
+ * and this host's are its supervisor's. */
+static void test_sweep_ends_lockless_tasks_of_gone_hosts(void **state)
+{
+	struct fx *f = *state;
+	int64_t lockless = create(f, "restart", "a"), holding = create(f, "restart", "b");
+	int64_t alive = create(f, "restart", "c"), mine = create(f, "restart", "d"), recent = create(f, "restart", "e");
+	assert_int_equal(task_claim(f->s, lockless, "host-z/boot00000001"), 1);
+	assert_int_equal(task_claim(f->s, holding, "host-z/boot00000001"), 1);
+	assert_int_equal(task_claim(f->s, alive, "host-w/boot00000001"), 1);
+	assert_int_equal(task_claim(f->s, mine, "host-self/boot00000001"), 1);
+	assert_int_equal(task_claim(f->s, recent, "host-v/boot00000001"), 1);
+	int64_t all[] = { lockless, holding, alive, mine, recent };
+	for (size_t i = 0; i < 5; i++)
+		assert_int_equal(task_set_running(f->s, all[i]), 1);
+	beat(f, "host-z", TASK_SWEEP_GONE_MS + 1000);
+	beat(f, "host-w", 1000);
+	beat(f, "host-v", TASK_HOST_GONE_MS + 1000); /* gone, but not for long */
+
+	struct lock_doc doc;
+	lock_doc_init(&doc);
+	struct lock_owner o = { .task_id = holding, .pid = 4242, .start_time = 1 };
+	snprintf(o.host, sizeof(o.host), "host-z/boot00000001");
+	struct lock_req req = { .name = "app:b", .mode = LOCK_EXCLUSIVE };
+	assert_int_equal(lock_doc_acquire(&doc, &o, &req, 1, NULL, 1000, 60000, NULL), 1);
+
+	int n = -1;
+	assert_int_equal(task_sweep_gone_hosts(f->s, &doc, "host-self/boot00000002", &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(state_of(f, lockless), TASK_FAILED);
+	assert_int_equal(state_of(f, holding), TASK_RUNNING);
+	assert_int_equal(state_of(f, alive), TASK_RUNNING);
+	assert_int_equal(state_of(f, mine), TASK_RUNNING);
+	assert_int_equal(state_of(f, recent), TASK_RUNNING);
+	lock_doc_release(&doc);
 }
 
 /* ---- task_enqueue ---------------------------------------------------------- */
@@ -410,6 +505,8 @@ int main(void)
 	printf("# backend: %s\n", store_backend_name(test_backend));
 	const struct CMUnitTest tests[] = {
 		T(test_find_active_filters),
+		T(test_reaped_task_fails_only_when_its_host_is_gone),
+		T(test_sweep_ends_lockless_tasks_of_gone_hosts),
 		T(test_enqueue_timeout_args_and_claim),
 		T(test_enqueue_refusal_rolls_back),
 		T(test_enqueue_store_error_is_no_refusal),
