@@ -460,6 +460,14 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 	}
 	if (r_other < 0)
 		log_warn("cannot check that host id %s is ours alone: %s", d.host_id, store_errmsg(d.store));
+	/* A box from before placement that has been this one host: its apps
+	 * are here, and stay claimed here when another host joins. */
+	int64_t n_placed = 0;
+	if (hosts_adopt_unplaced_apps(d.store, d.host_id, &n_placed) < 0)
+		log_warn("cannot place the apps from before placement on this host: %s", store_errmsg(d.store));
+	else if (n_placed > 0)
+		log_info("placed %lld app(s) from before placement on this host (%s), where their data is",
+			 (long long)n_placed, d.host_id);
 	/* Before any worker starts (platformstart included): they ask it. */
 	serve_broker_start(&d.cfg, d.host, &d.broker);
 	/* The sftp container binds the roots rslave; only a shared root

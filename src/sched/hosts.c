@@ -58,6 +58,19 @@ int hosts_other_owner(struct store *s, const char *id, const char *owner_id, cha
 	return r;
 }
 
+int hosts_adopt_unplaced_apps(struct store *s, const char *id, int64_t *ret_n)
+{
+	int64_t n = store_run(s,
+			      "UPDATE apps SET host = ? WHERE host IS NULL AND NOT EXISTS "
+			      "(SELECT 1 FROM hosts WHERE hosts.id <> ?)",
+			      "ss", id, id);
+	if (n < 0)
+		return (int)n;
+	if (ret_n)
+		*ret_n = n;
+	return 0;
+}
+
 int hosts_state(struct store *s, const char *id, enum host_state *ret)
 {
 	int64_t now, beat = 0;

@@ -45,6 +45,14 @@ int hosts_heartbeat(struct store *s, const struct host_beat *b);
 int hosts_other_owner(struct store *s, const char *id, const char *owner_id, char *other, size_t len,
 		      int64_t *ret_age_ms);
 
+/* Place the apps from before placement (apps.host NULL) on host `id`, if
+ * no other host has ever beaten in this store: a box that was one host
+ * keeps its apps where their containers and data are, so that a host
+ * added later does not claim their tasks. With other hosts in the table
+ * nothing is guessed (they stay unplaced: any host). *ret_n: how many
+ * were placed. 0 or negative errno. */
+int hosts_adopt_unplaced_apps(struct store *s, const char *id, int64_t *ret_n);
+
 enum host_state { HOST_UNKNOWN, HOST_ALIVE, HOST_GONE };
 
 /* Whether host `id` has a row, and whether its heartbeat is within the

@@ -228,6 +228,37 @@ static void test_placed_app_runs_only_on_its_host(void **state)
 	assert_false(started(&f->w, there));
 }
 
+/* A box from before placement (apps.host NULL) that has been one host:
+ * its apps are placed on it at its start; once another host has beaten,
+ * nothing is guessed. */
+static void test_unplaced_apps_adopted_by_the_only_host(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(app_insert(f->w.s, "old1", "img", "{}", NULL, NULL), 0);
+	assert_int_equal(app_insert(f->w.s, "placed", "img", "{}", NULL, "host-c"), 0);
+	struct host_beat a = { .id = "host-a", .owner_id = "host-a/000000000000", .version = "test" };
+	assert_int_equal(hosts_heartbeat(f->w.s, &a), 0);
+	int64_t n = -1;
+	assert_int_equal(hosts_adopt_unplaced_apps(f->w.s, "host-a", &n), 0);
+	assert_int_equal(n, 1);
+	struct app app;
+	assert_int_equal(app_get(f->w.s, "old1", &app), 0);
+	assert_string_equal(app.host, "host-a");
+	app_release(&app);
+	assert_int_equal(app_get(f->w.s, "placed", &app), 0);
+	assert_string_equal(app.host, "host-c"); /* placed apps stay */
+	app_release(&app);
+
+	assert_int_equal(app_insert(f->w.s, "old2", "img", "{}", NULL, NULL), 0);
+	struct host_beat b = { .id = "host-b", .owner_id = "host-b/000000000000", .version = "test" };
+	assert_int_equal(hosts_heartbeat(f->w.s, &b), 0);
+	assert_int_equal(hosts_adopt_unplaced_apps(f->w.s, "host-a", &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(app_get(f->w.s, "old2", &app), 0);
+	assert_null(app.host);
+	app_release(&app);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -237,6 +268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stopped_while_queued_never_starts, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_run_on_another_host_is_left, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_placed_app_runs_only_on_its_host, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unplaced_apps_adopted_by_the_only_host, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
