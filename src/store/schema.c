@@ -343,8 +343,15 @@ int store_migrate(struct store *s)
 		 * rather than a silent reconnect without the lock. */
 		int64_t got = 0;
 		s->session_pinned = true;
-		r = store_query_int64(s, &got,
-				      "SELECT GET_LOCK(CONCAT('boxd_migrate_', SHA1(COALESCE(DATABASE(), ''))), 60)", NULL);
+		/* Up to 60 s for another migrator, in waits of 5 s: each is one
+		 * reply, shorter than the reply timeout (store_options). */
+		for (int i = 0; i < 12 && got != 1; i++) {
+			r = store_query_int64(s, &got,
+					      "SELECT GET_LOCK(CONCAT('boxd_migrate_', SHA1(COALESCE(DATABASE(), ''))), 5)",
+					      NULL);
+			if (r < 0)
+				break;
+		}
 		if (r >= 0 && got != 1)
 			r = store_set_error(s, -EBUSY, "timed out waiting for another process's migration");
 		if (r >= 0) {

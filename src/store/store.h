@@ -92,6 +92,15 @@ struct store_options {
 	bool relaxed_durability;
 	/* Skip schema migrations at open (tools that only read). */
 	bool no_migrate;
+	/* MariaDB/MySQL: how long one read or write on the connection may
+	 * wait before the connection is taken for lost (a frozen server or
+	 * Galera node, a cut network that sends no reset): the statement
+	 * fails "may have been applied" and the next one reconnects, to the
+	 * next server of the list first. 0 means the default: the busy
+	 * timeout + 20 s (30 s), so that a row lock wait, which the busy
+	 * timeout bounds, is never cut. (PostgreSQL asks a silent server on
+	 * a fresh connection instead, store_postgres.c.) */
+	int reply_timeout_ms;
 };
 
 struct store;

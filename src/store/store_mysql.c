@@ -81,6 +81,7 @@
 
 #define COL_INITIAL_CAP 64
 #define CONNECT_TIMEOUT_S 10
+#define REPLY_MARGIN_S 20 /* the default reply timeout: the row lock wait + this */
 #define ER_CLIENT_INTERACTION_TIMEOUT_MYSQL8 4031
 
 enum param_kind { P_NULL = 0, P_INT, P_TEXT };
@@ -121,6 +122,7 @@ struct my_store {
 	struct mysql_dsn_list dsns;
 	size_t node;        /* the entry of dsns connected to (or last lost) */
 	int lock_wait_s;
+	unsigned reply_timeout_s; /* MYSQL_OPT_READ_TIMEOUT and _WRITE_TIMEOUT */
 };
 
 #define MY(s) ((struct my_store *)(s))
@@ -296,6 +298,11 @@ static int connect_one(struct my_store *s, const struct mysql_dsn *d, MYSQL **re
 	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
 	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
 	mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* we reconnect ourselves, see above */
+	/* A server that stops answering (frozen, or cut off without a reset)
+	 * would otherwise hold the caller until TCP gives up, hours later:
+	 * a worker's lease renewal among them (store_options). */
+	mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &s->reply_timeout_s);
+	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &s->reply_timeout_s);
 	if (!mysql_real_connect(db, d->host, d->user, d->pass, d->db, d->port, d->socket, CLIENT_FOUND_ROWS)) {
 		unsigned e = mysql_errno(db);
 		snprintf(err, errlen, "mysql: cannot connect: %s (error %u)", mysql_error(db), e);
@@ -813,6 +820,8 @@ int store_mysql_open(const struct store_options *opts, struct store **ret, char 
 	s->sv.base.ops = &mysql_ops;
 	server_store_init(&s->sv, &mysql_server_ops, opts);
 	s->lock_wait_s = (s->sv.base.busy_timeout_ms + 999) / 1000;
+	s->reply_timeout_s = opts->reply_timeout_ms > 0 ? (unsigned)((opts->reply_timeout_ms + 999) / 1000)
+							: (unsigned)s->lock_wait_s + REPLY_MARGIN_S;
 	int r = mysql_dsn_list_parse(opts->dsn, &s->dsns, errbuf, errlen);
 	if (r >= 0)
 		r = connect_db(s, 0, &s->db, errbuf, errlen);

@@ -1074,6 +1074,111 @@ static void t_dsn_list(void **state)
 	assert_non_null(strstr(err, "node 2 of 2: mysql: cannot connect"));
 }
 
+/* ---- a frozen server (MariaDB) ------------------------------------------------------ */
+
+/* The test's database as a TCP server that can be frozen: socat forwards
+ * 127.0.0.1:port to the server's unix socket, in a process group of its
+ * own. SIGSTOP of that group is a server that stops answering without
+ * closing anything (what a frozen node or a cut network is to a client).
+ * Returns socat's pid, or 0 when it cannot run here (no socat, no socket
+ * in the DSN). */
+static pid_t frozen_proxy_start(const char *dsn, int *ret_port)
+{
+	const char *sock = strstr(dsn, "socket=");
+	if (!sock || access("/usr/bin/socat", X_OK) < 0)
+		return 0;
+	sock += strlen("socket=");
+	char unix_addr[600], listen_addr[64];
+	snprintf(unix_addr, sizeof(unix_addr), "UNIX-CONNECT:%.*s", (int)strcspn(sock, "&"), sock);
+	int port = 20000 + (int)(getpid() % 20000);
+	snprintf(listen_addr, sizeof(listen_addr), "TCP-LISTEN:%d,bind=127.0.0.1,reuseaddr,fork", port);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setpgid(0, 0);
+		execl("/usr/bin/socat", "socat", listen_addr, unix_addr, (char *)NULL);
+		_exit(127);
+	}
+	if (pid < 0)
+		return 0;
+	setpgid(pid, pid);
+	/* Until it listens: a connect that is accepted. */
+	for (int i = 0; i < 100; i++) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "exec 3<>/dev/tcp/127.0.0.1/%d", port);
+		pid_t probe = fork();
+		if (probe == 0) {
+			freopen("/dev/null", "w", stderr); /* "connection refused" until it listens */
+			execl("/bin/bash", "bash", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+		int status = 1;
+		waitpid(probe, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+			*ret_port = port;
+			return pid;
+		}
+		sleep_us(50 * 1000);
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return 0;
+}
+
+static void frozen_proxy_stop(pid_t pid)
+{
+	kill(-pid, SIGCONT);
+	kill(-pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* A node that stops answering mid-session (issue 16): the statement gives
+ * up after the reply timeout instead of waiting for ever, and the next one
+ * reconnects to the next node of the list and goes on. Without a reply
+ * timeout the statement never returns (SIGALRM ends the test then). */
+static void t_frozen_server(void **state)
+{
+	struct backend *b = B(state);
+	if (b->kind != STORE_BACKEND_MYSQL)
+		skip();
+	SKIP_UNLESS_AVAILABLE(b);
+	int port = 0;
+	pid_t proxy = frozen_proxy_start(b->db.dsn, &port);
+	if (!proxy)
+		skip();
+	const char *path = strstr(b->db.dsn, "localhost/");
+	assert_non_null(path);
+	char list[2400];
+	snprintf(list, sizeof(list), "mysql://root@127.0.0.1:%d/%.*s, %s", port,
+		 (int)strcspn(path + strlen("localhost/"), "?"), path + strlen("localhost/"), b->db.dsn);
+	struct store_options o = { .backend = b->kind, .dsn = list, .reply_timeout_ms = 2000 };
+	struct store *s = NULL;
+	char err[512] = "";
+	int r = store_open(&o, &s, err, sizeof(err));
+	if (r < 0) {
+		frozen_proxy_stop(proxy);
+		fail_msg("open %s: %s (%d)", list, err, r);
+	}
+	assert_int_equal(q_int(s, "SELECT version FROM locks WHERE id = 1"), 0);
+
+	kill(-proxy, SIGSTOP);
+	alarm(60); /* a hang is a failure, not a stuck suite */
+	int64_t t0 = now_mono_ms(), v = -1;
+	r = store_query_int64(s, &v, "SELECT version + 7 FROM locks WHERE id = 1", NULL);
+	int64_t first = now_mono_ms() - t0;
+	if (r < 0) /* lost (may have been applied): the next one reconnects */
+		r = store_query_int64(s, &v, "SELECT version + 7 FROM locks WHERE id = 1", NULL);
+	int64_t took = now_mono_ms() - t0;
+	alarm(0);
+	frozen_proxy_stop(proxy);
+	printf("# frozen node: the first statement returned after %lld ms, the store answered after %lld ms\n",
+	       (long long)first, (long long)took);
+	if (r < 0)
+		fail_msg("after the node froze: %s (%d)", store_errmsg(s), r);
+	assert_int_equal(v, 7);
+	assert_true(took < 20000);
+	store_close(s);
+}
+
 /* ---- main ------------------------------------------------------------------------ */
 
 #define T(f) cmocka_unit_test_setup_teardown(f, test_setup, test_teardown)
@@ -1083,7 +1188,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning), T(t_returning_commit_fails),
 		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_cas), T(t_now), T(t_busy),
-		T(t_reconnect), T(t_late_reply), T(t_dsn_list), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
+		T(t_reconnect), T(t_late_reply), T(t_dsn_list), T(t_frozen_server), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
 	};
 	const struct CMUnitTest policy[] = { cmocka_unit_test(t_retry_policy) };
 	int failed = cmocka_run_group_tests_name("retry policy", policy, NULL, NULL);
