@@ -178,9 +178,7 @@ static int wait_target_step(struct move *m, int64_t id, struct task *ret)
 static int source_remove(struct move *m)
 {
 	struct task_ctx *ctx = m->ctx;
-	char err[512];
-	const char *roots[PATHS_TRUSTED_MAX + 1];
-	paths_trusted_roots(ctx->config, roots);
+	char err[700];
 	int r = task_ctx_lock_here(ctx, "platform", LOCK_SHARED);
 	if (r >= 0)
 		r = task_ctx_lock_here(ctx, "service:sftp", LOCK_SHARED);
@@ -189,16 +187,10 @@ static int source_remove(struct move *m)
 	if (r < 0)
 		return r;
 	task_ctx_progress(ctx, 90, "Removing the app's container and data on %s", m->self);
-	if (m->container_id[0]) {
-		r = engine_container_remove(m->eng, m->container_id, ENGINE_REMOVE_FORCE | ENGINE_REMOVE_VOLUMES);
-		if (r < 0 && r != -ENOENT)
-			return task_ctx_fail(ctx, r, "engine_error", "the app moved to %s, but its old container %s on %s "
-					     "was not removed: %s", m->target, m->container_id, m->self, engine_errmsg(m->eng));
-	}
-	if ((r = mount_release(m->dir, err, sizeof(err))) < 0 ||
-	    (r = fs_remove_tree(roots, m->dir, err, sizeof(err))) < 0)
-		return task_ctx_fail(ctx, r, "fs_error", "the app moved to %s, but its old data dir on %s was not removed: %s",
-				     m->target, m->self, err);
+	r = backups_move_remove_leftovers(ctx, m->eng, m->container_id, m->dir, err, sizeof(err));
+	if (r < 0)
+		return task_ctx_fail(ctx, r, "cleanup_failed", "the app moved to %s, but on %s %s", m->target, m->self,
+				     err);
 	return 0;
 }
 
@@ -266,7 +258,11 @@ static int run_move(struct task_ctx *ctx)
 	       (long long)ar.data_bytes, (long long)ms);
 	fflush(stdout);
 
-	/* 2. Handed over to the target, which alone may claim the restore. */
+	/* 2. Handed over to the target, which alone may claim the restore.
+	 * First the cleanup of what stays here, should this worker not live
+	 * to remove it (app_move_cleanup.c). */
+	if ((r = backups_move_queue_cleanup(ctx, id, m.self, m.container_id, m.dir)) < 0)
+		goto out;
 	int64_t n = row_hand_over(ctx->store, id, m.self, m.target);
 	if (n != 1) {
 		r = task_ctx_fail(ctx, n < 0 ? (int)n : -EBUSY, n < 0 ? "store_error" : "bad_state",
@@ -406,6 +402,17 @@ static int move_validate(json_t *args, char *err, size_t errlen)
 	return 0;
 }
 
+static int cleanup_validate(json_t *args, char *err, size_t errlen)
+{
+	const char *id = json_string_value(json_object_get(args, "appId"));
+	if (!id || !*id || strlen(id) > APP_ID_MAX || !json_is_string(json_object_get(args, "containerId")) ||
+	    !json_is_string(json_object_get(args, "dataDir"))) {
+		snprintf(err, errlen, "move.cleanup: args are {\"appId\", \"containerId\", \"dataDir\", \"moveTask\"}");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* move: the app for the whole move; `platform` while it stops and backs
  * up, `platform` and service:sftp while it removes the old data dir — not
  * while it waits for the target's step, which takes those itself.
@@ -418,6 +425,10 @@ static const struct task_type move_types[] = {
 	{ .name = "move.restore",
 	  .locks = { { "platform:%h", LOCK_SHARED }, { "service:sftp:%h", LOCK_SHARED } },
 	  .run = backups_run_move_restore },
+	{ .name = "move.cleanup", .validate = cleanup_validate,
+	  .locks = { { "app:%s", LOCK_EXCLUSIVE, .arg = "appId" }, { "platform:%h", LOCK_SHARED },
+		     { "service:sftp:%h", LOCK_SHARED } },
+	  .run = backups_run_move_cleanup },
 };
 
 void app_move_register_task_types(void)

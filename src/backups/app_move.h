@@ -17,6 +17,12 @@
  *   5. it succeeded: remove the source's
  *      container (by its id) and data dir
  *
+ * Before step 2 the source queues `move.cleanup` on itself
+ * (app_move_cleanup.c): it waits for `app:<id>` behind the move and, once
+ * the app is installed on another host, removes the same container and
+ * data dir. Normally the move did that already; it matters when the
+ * source's worker died after the target's commit.
+ *
  * Who wins is decided by one conditional UPDATE of the app's row: the
  * target's commit (pending_move → installed) or the source's abort
  * (pending_move → installed with host = source); exactly one of them

@@ -112,3 +112,16 @@ int backups_run_fullbackup(struct task_ctx *ctx);
 int backups_run_backup(struct task_ctx *ctx);
 int backups_run_restore(struct task_ctx *ctx);
 int backups_run_move_restore(struct task_ctx *ctx); /* app_move_target.c */
+int backups_run_move_cleanup(struct task_ctx *ctx); /* app_move_cleanup.c */
+
+/* app_move_cleanup.c: what a move leaves on its source. */
+struct engine;
+/* Remove the source's container (by id; "" or NULL: none) and data dir
+ * (below the configured roots; gone already is fine). 0, or a negative
+ * errno with err saying what stayed. */
+int backups_move_remove_leftovers(struct task_ctx *ctx, struct engine *eng, const char *container_id,
+				  const char *dir, char *err, size_t errlen);
+/* Queue move.cleanup on this host (`self`) for app_id's container and
+ * data dir here. 0, or a negative errno after task_ctx_fail(). */
+int backups_move_queue_cleanup(struct task_ctx *ctx, const char *app_id, const char *self,
+			       const char *container_id, const char *dir);

@@ -28,6 +28,11 @@
 #  6. Each host its own sftp container on the shared engine ([engine]
 #     shared): boxd-sftp-host-a and boxd-sftp-host-b both run, each
 #     binding its own host's apps data root.
+#  7. The source's move worker dies after the target's commit (frozen
+#     while b restores, killed once b runs the app): a's move task ends
+#     failed, and its move.cleanup, queued before the hand-over, removes
+#     the old container and data dir on a; the app runs on b, its data
+#     unchanged.
 #
 # Needs BOXD_TEST_MYSQL_DSN and the app engine of the test env.
 # shellcheck disable=SC2317 # functions run through check and wait_for
@@ -42,7 +47,7 @@ export BOXD_TEST_STORE=mysql
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE CONTAINERS_CONF
 : "${BOXCTL:?BOXCTL must point at the boxctl binary}"
 
-plan 44
+plan 50
 
 DB=$(store_db_create) || bail "cannot create a MariaDB database"
 on_exit store_db_drop "$DB"
@@ -240,5 +245,33 @@ check "each host runs its own sftp container (boxd-sftp-host-a, boxd-sftp-host-b
 check "a's binds a's apps data root" wait_for 30 eval 'binds_of boxd-sftp-host-a | grep -qxF "$(dirname "$A_DIR")"'
 check "b's binds b's, not a's" \
 	eval 'binds_of boxd-sftp-host-b | grep -qxF "$(dirname "$B_DIR")" && ! binds_of boxd-sftp-host-b | grep -qxF "$(dirname "$A_DIR")"'
+
+# ---- 7. the source dies after the commit --------------------------------------------
+
+on a
+OLD_CID=$(container_inspect "app-$APP" .Id) || bail "no container of the app on a"
+RT_BEFORE=$(db_sql "SELECT MAX(id) FROM tasks WHERE type = 'move.restore'")
+req POST "/apps/$APP/move" '{"host":"host-b"}'
+equal "move to b: 202" "$STATUS" 202
+MT4=$(jq -r .taskId <<<"$BODY")
+RT4=
+restore_running() {
+	RT4=$(db_sql "SELECT MAX(id) FROM tasks WHERE type = 'move.restore'")
+	[ "$RT4" != "$RT_BEFORE" ] && state_is "$RT4" running succeeded
+}
+wait_for 60 restore_running || bail "b's restore does not run"
+mpid=$(task "$MT4" .pid)
+kill -STOP "$mpid"
+check "b commits and runs the app while a's move worker is frozen" \
+	wait_for 60 eval '[ "$(placed_on)" = host-b ] && state_is "$RT4" succeeded'
+kill -KILL "$mpid"
+check "a's move task ends failed (its worker died)" wait_for 30 state_is "$MT4" failed
+CL=$(db_sql "SELECT MAX(id) FROM tasks WHERE type = 'move.cleanup'")
+check "a's move.cleanup (task $CL) removes what the move left on a" wait_for 60 state_is "$CL" succeeded
+diag "move.cleanup: $(task "$CL" .result | jq -c .)"
+engine GET "/containers/$OLD_CID/json"
+equal "a's data dir and old container are gone" "$(test -e "$A_DIR" && echo left || echo gone):$ESTATUS" "gone:404"
+equal "the app runs on b with its data" "$(container_state "app-$APP"):$(bound_dir):$(tree_hash "$B_DIR")" \
+	"running:$B_DIR:$H"
 
 done_testing

@@ -45,6 +45,7 @@ static const struct sample {
 	{ "service.restart", "`name`", "{\"name\":\"" SAMPLE_NAME "\"}" },
 	{ "configure", "", "{}" },
 	{ "configure", "`dataDir`", "{\"dataDir\":\"/srv/elsewhere\"}" },
+	{ "move.cleanup", "`appId`", "{\"appId\":\"" SAMPLE_APP "\",\"containerId\":\"\",\"dataDir\":\"/x\"}" },
 };
 
 #define COLS 4
