@@ -432,6 +432,14 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 	struct spawn_opts so = { .path = path, .argv = (char *const *)argv, .output_fd = logfd, .pass_fd = -1 };
 	struct proc_ref proc;
 	int r = supervisor_spare_take(sv, t->id, t->claim, logfd, &proc);
+	if (r == -EINPROGRESS) {
+		/* A worker may run it: starting another would make two. */
+		close(logfd);
+		log_warn("task %lld: left to the reconcile, which re-adopts its worker or queues it again",
+			 (long long)t->id);
+		supervisor_spare_ensure(sv);
+		return r;
+	}
 	if (r < 0)
 		r = supervisor_spawn_process(sv, &so, &proc);
 	close(logfd);
@@ -454,7 +462,8 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 		return r;
 	}
 	log_debug("task %lld (%s): worker pid %d", (long long)t->id, t->type, (int)proc.pid);
-	/* The next task's worker, loaded while this one runs. */
+	/* The standby, loaded while this task runs, if the task took it (or
+	 * started by exec). */
 	supervisor_spare_ensure(sv);
 	return 0;
 }

@@ -1,9 +1,13 @@
 /* supervisor_spare.c — the standby worker: one `boxd task standby`
- * process started ahead of the next task, so exec and library loading are
- * paid while the current task runs (worker.h). The supervisor hands it a
- * task and its log over a socketpair; without one, tasks start by exec.
+ * process started ahead of the tasks, so exec and library loading are paid
+ * once, not per task (worker.h). The supervisor hands it a task and its
+ * log over a socketpair; it answers with the pid of the task's worker, a
+ * child of ours it cloned, and waits for the next. Without one, tasks
+ * start by exec.
  * Owned by the loop thread, like the rest of the supervisor. */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -59,9 +63,52 @@ void supervisor_spare_ensure(struct supervisor *sv)
 	sv->spare = (struct spare){ .proc = proc, .sock = sp[0] };
 }
 
-/* Hand task `id` and its log to the standby worker. Returns 0 with the
- * worker's pid and pidfd (now the task's), or negative errno (no spare, or
- * it died: the caller starts the task by exec). */
+/* How long the loop thread waits for the standby's answer: it clones
+ * and answers at once, so only a stopped or dying standby takes long. */
+#define SPARE_REPLY_MS 2000
+
+/* The standby's answer to a task: the pid of the process that runs it,
+ * with its pidfd unless that process is the standby itself. 0, or
+ * negative errno (no answer). */
+static int spare_reply(int sock, pid_t *ret_pid, int *ret_pidfd)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int r;
+	do
+		r = poll(&pfd, 1, SPARE_REPLY_MS);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return r < 0 ? -errno : -ETIMEDOUT;
+	int64_t pid = 0;
+	char control[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = &pid, .iov_len = sizeof(pid) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+			      .msg_controllen = sizeof(control) };
+	ssize_t n;
+	do
+		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	int pidfd = -1;
+	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+		memcpy(&pidfd, CMSG_DATA(cm), sizeof(pidfd));
+	if (n != (ssize_t)sizeof(pid) || pid <= 0) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return n < 0 ? -errno : -EPIPE;
+	}
+	*ret_pid = (pid_t)pid;
+	*ret_pidfd = pidfd;
+	return 0;
+}
+
+/* Hand task `id` and its log to the standby worker (worker.h: it starts
+ * the task's worker as our child and stays, or becomes it). Returns 0
+ * with the worker's pid and pidfd (now the task's); -ENOENT or -EPIPE
+ * when the task did not reach it (no spare, or it died: the caller starts
+ * the task by exec); -EINPROGRESS when it did but no answer came, so a
+ * worker may run it: not a second one then (the reconcile re-adopts the
+ * worker once it registered, or queues the task again). */
 int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, struct proc_ref *ret)
 {
 	struct spare *sp = &sv->spare;
@@ -86,8 +133,35 @@ int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int 
 		supervisor_spare_drop(sv);
 		return -EPIPE;
 	}
-	close(sp->sock);
-	*ret = sp->proc;
-	*sp = (struct spare){ .proc = PROC_REF_NONE };
+	pid_t pid = 0;
+	int pidfd = -1;
+	int r = spare_reply(sp->sock, &pid, &pidfd);
+	if (r < 0) {
+		log_warn("task %lld: the standby worker (pid %d) did not say which process runs the task (%s); "
+			 "stopping it", (long long)id, (int)sp->proc.pid, strerror(-r));
+		kill(sp->proc.pid, SIGKILL); /* our unreaped child: the pid is still its */
+		supervisor_spare_drop(sv);
+		return -EINPROGRESS;
+	}
+	if (pid == sp->proc.pid) {
+		/* It became the task's worker itself. */
+		if (pidfd >= 0)
+			close(pidfd);
+		close(sp->sock);
+		*ret = sp->proc;
+		*sp = (struct spare){ .proc = PROC_REF_NONE };
+		return 0;
+	}
+	if (pidfd < 0)
+		pidfd = pidfd_open_pid(pid); /* our child, unreaped: still that process */
+	if (pidfd < 0) {
+		/* Cannot happen short of running out of descriptors. */
+		log_error("task %lld: no pidfd for its worker (pid %d): %s; stopping it", (long long)id, (int)pid,
+			  strerror(-pidfd));
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		return -EINPROGRESS;
+	}
+	*ret = proc_ref_of_child(pid, pidfd);
 	return 0;
 }

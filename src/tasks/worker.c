@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/log.h"
@@ -238,42 +240,144 @@ static int finish_stopped(struct worker *w, bool have_locks)
 	return end_task(w, &o, have_locks, WORKER_EXIT_STOPPED);
 }
 
-int worker_standby(const struct boxd_config *cfg, int sock_fd)
+/* Run task `id` in this process, with the config file read again: a
+ * standby worker started before its task, perhaps long before, must apply
+ * an edit made since as a worker started by exec does (the environment,
+ * which carries the daemon's flags, is the same). */
+static int standby_run(const struct boxd_config *cfg, int64_t id, int64_t claim)
 {
-	int64_t msg_ids[2] = { 0, 0 }; /* task id, claim token */
-	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = msg_ids, .iov_len = sizeof(msg_ids) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			      .msg_controllen = sizeof(control) };
-	ssize_t n;
-	do
-		n = recvmsg(sock_fd, &msg, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	close(sock_fd);
-	if (n != (ssize_t)sizeof(msg_ids) || msg_ids[0] <= 0)
-		return WORKER_EXIT_DONE; /* the daemon went away: nothing to do */
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-		int logfd;
-		memcpy(&logfd, CMSG_DATA(cm), sizeof(logfd));
-		dup2(logfd, STDOUT_FILENO);
-		dup2(logfd, STDERR_FILENO);
-		close(logfd);
-	}
-	/* Started before its task, perhaps long before: read the config file
-	 * again, so that an edit made since applies to this task as it does
-	 * to a worker started by exec (the environment, which carries the
-	 * daemon's flags, is the same). */
 	struct boxd_config fresh;
 	char err[512];
 	if (config_load(&fresh, cfg->config_path, cfg->state_dir, err, sizeof(err)) == 0) {
-		int r = worker_main(&fresh, msg_ids[0], msg_ids[1]);
+		int r = worker_main(&fresh, id, claim);
 		config_release(&fresh);
 		return r;
 	}
-	log_warn("task %lld: cannot read the config again (%s); using the one read at start", (long long)msg_ids[0],
-		 err);
-	return worker_main(cfg, msg_ids[0], msg_ids[1]);
+	log_warn("task %lld: cannot read the config again (%s); using the one read at start", (long long)id, err);
+	return worker_main(cfg, id, claim);
+}
+
+/* The task's log as stdout and stderr. */
+static void standby_take_log(int logfd)
+{
+	if (logfd < 0)
+		return;
+	dup2(logfd, STDOUT_FILENO);
+	dup2(logfd, STDERR_FILENO);
+	close(logfd);
+}
+
+/* Tell the daemon which process runs the task (worker.h); pidfd < 0: none
+ * to pass (this very process). */
+static int standby_reply(int sock_fd, pid_t pid, int pidfd)
+{
+	int64_t v = pid;
+	char control[CMSG_SPACE(sizeof(int))];
+	memset(control, 0, sizeof(control));
+	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (pidfd >= 0) {
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sendmsg(sock_fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(v) ? 0 : -EPIPE;
+}
+
+/* A new process for one task, as a sibling (CLONE_PARENT): the daemon is
+ * its parent, so it reaps it, reads its exit status and owns its pidfd
+ * exactly as for a worker it started by exec. fork() cannot do that, and
+ * is what this replaces: clone3 goes around glibc's fork(), so the child
+ * runs no atfork handlers and glibc's record of the thread id stays the
+ * standby's. That is safe here because the standby is single-threaded,
+ * holds no lock, has opened no store and used no library beyond what the
+ * libraries' constructors did (all it does is read the config and wait),
+ * and nothing in a worker asks glibc for its own thread id to signal or
+ * schedule itself (pthread_kill() on oneself asks the kernel). Returns the child's pid in the parent (and
+ * its pidfd in *ret_pidfd), 0 in the child, or negative errno. */
+static pid_t clone_sibling(int *ret_pidfd)
+{
+	int pidfd = -1;
+	/* No exit_signal: with CLONE_PARENT the child gets the standby's own
+	 * (SIGCHLD, as fork() in spawn_process() gave it). */
+	struct clone_args ca = { .flags = CLONE_PARENT | CLONE_PIDFD, .pidfd = (uint64_t)(uintptr_t)&pidfd };
+	long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+#if defined(__x86_64__) || defined(__aarch64__)
+	/* clone3 refused outright (some container seccomp profiles): the
+	 * older clone, whose parent_tid argument (third on these two) takes
+	 * the pidfd. */
+	if (pid < 0 && errno == ENOSYS)
+		pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | CLONE_PIDFD | SIGCHLD), 0UL, &pidfd, 0UL, 0UL);
+#endif
+	if (pid < 0)
+		return -errno;
+	if (pid > 0)
+		*ret_pidfd = pidfd;
+	return (pid_t)pid;
+}
+
+int worker_standby(const struct boxd_config *cfg, int sock_fd)
+{
+	for (;;) {
+		int64_t msg_ids[2] = { 0, 0 }; /* task id, claim token */
+		char control[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = msg_ids, .iov_len = sizeof(msg_ids) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+				      .msg_controllen = sizeof(control) };
+		ssize_t n;
+		do
+			n = recvmsg(sock_fd, &msg, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		int logfd = -1;
+		struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(&logfd, CMSG_DATA(cm), sizeof(logfd));
+		if (n != (ssize_t)sizeof(msg_ids) || msg_ids[0] <= 0) {
+			if (logfd >= 0)
+				close(logfd);
+			close(sock_fd);
+			return WORKER_EXIT_DONE; /* the daemon went away: nothing to do */
+		}
+		log_flush(); /* nothing buffered may be written twice */
+		int pidfd = -1;
+		pid_t pid = clone_sibling(&pidfd);
+		if (pid == 0) {
+			/* The task's worker: its own session, as spawn_process()
+			 * gives a worker started by exec. */
+			close(sock_fd);
+			setsid();
+			standby_take_log(logfd);
+			return standby_run(cfg, msg_ids[0], msg_ids[1]);
+		}
+		if (pid < 0) {
+			/* No sibling (an old kernel, a seccomp filter): this
+			 * process becomes the task's worker, as a standby did
+			 * before it could start more than one. */
+			int r = standby_reply(sock_fd, getpid(), -1);
+			close(sock_fd);
+			standby_take_log(logfd);
+			if (r < 0)
+				return WORKER_EXIT_DONE; /* the daemon went away: it records nothing of ours */
+			return standby_run(cfg, msg_ids[0], msg_ids[1]);
+		}
+		close(logfd);
+		int r = standby_reply(sock_fd, pid, pidfd);
+		close(pidfd);
+		if (r < 0) {
+			/* The daemon went away after it handed the task over: the
+			 * worker runs on and the next daemon re-adopts it. */
+			close(sock_fd);
+			return WORKER_EXIT_DONE;
+		}
+	}
 }
 
 int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)

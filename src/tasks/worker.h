@@ -34,12 +34,16 @@
  * is started by hand. */
 int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim);
 
-/* `boxd task standby`: a worker started before its task exists. Starting
- * the boxd binary costs most of a task's start latency (the dynamic loader
- * maps ~50 libraries), so the supervisor keeps one such process ready. It
- * blocks on the socket `sock_fd` (fd 3) for one message: the task id and
- * its claim token (two int64_t), with the task's log file as SCM_RIGHTS; it
- * makes the log its stdout and stderr and becomes that task's worker
- * (worker_main). EOF (the daemon went away or
- * re-exec'd): exit 0 without doing anything. */
+/* `boxd task standby`: the process tasks start from. Starting the boxd
+ * binary costs most of a task's start latency and CPU (the dynamic loader
+ * maps ~55 libraries: ~14 ms of CPU), so the supervisor keeps one such
+ * process ready and pays that once. It blocks on the socket `sock_fd` (fd 3)
+ * for a message: the task id and its claim token (two int64_t), with the
+ * task's log file as SCM_RIGHTS. For each it clones the task's worker as a
+ * sibling (CLONE_PARENT: the daemon's child, in a session of its own, the
+ * log as its stdout and stderr, the config file read again), answers with
+ * the worker's pid (an int64_t) and its pidfd (SCM_RIGHTS), and waits for
+ * the next. Where the kernel refuses that clone it answers with its own pid
+ * and becomes the task's worker (worker_main) instead, and the supervisor
+ * starts a new standby. EOF (the daemon went away or re-exec'd): exit 0. */
 int worker_standby(const struct boxd_config *cfg, int sock_fd);

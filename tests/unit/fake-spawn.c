@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,6 +43,13 @@ void fake_spawn_kill_all(void)
 		kill(fake_log[i].pid, SIGKILL);
 		waitpid(fake_log[i].pid, NULL, 0); /* ECHILD when the supervisor reaped it */
 	}
+	/* Stand-ins cloned by standbys: our children too. */
+	for (int i = 0; fake && i < fake->n_taken && i < FAKE_MAX; i++) {
+		if (!fake->taken[i].pid)
+			continue;
+		kill(fake->taken[i].pid, SIGKILL);
+		waitpid(fake->taken[i].pid, NULL, 0);
+	}
 }
 
 /* ---- the stand-in (child side; async-signal-safe from the handlers on) -- */
@@ -55,26 +63,78 @@ static void on_term(int sig)
 		_exit(WORKER_EXIT_STOPPED);
 }
 
+/* The answer of `boxd task standby` (worker.h): the pid of the task's
+ * process, with its pidfd when that is not the standby itself. */
+static void standby_answer(int sock, pid_t pid, int pidfd)
+{
+	int64_t v = pid;
+	char control[CMSG_SPACE(sizeof(int))];
+	memset(control, 0, sizeof(control));
+	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (pidfd >= 0) {
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
+	}
+	(void)!sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
+/* Returns in the process that is to stand in for the task (the standby
+ * itself, or the sibling it cloned); _exit(0) on EOF. */
 static void standby_wait(int sock)
 {
-	int64_t ids[2];
-	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = ids, .iov_len = sizeof(ids) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			      .msg_controllen = sizeof(control) };
-	ssize_t n;
-	do
-		n = recvmsg(sock, &msg, 0);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(ids))
-		_exit(0); /* EOF: the supervisor dropped its standby */
-	int slot = __atomic_fetch_add(&fake->n_taken, 1, __ATOMIC_SEQ_CST);
-	if (slot < FAKE_MAX) {
-		fake->taken[slot].task_id = ids[0];
-		fake->taken[slot].claim = ids[1];
-		fake->taken[slot].pid = getpid();
+	for (;;) {
+		int64_t ids[2];
+		char control[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = { .iov_base = ids, .iov_len = sizeof(ids) };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+				      .msg_controllen = sizeof(control) };
+		ssize_t n;
+		do
+			n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof(ids))
+			_exit(0); /* EOF: the supervisor dropped its standby */
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int logfd;
+			memcpy(&logfd, CMSG_DATA(cm), sizeof(logfd));
+			close(logfd);
+		}
+		int slot = __atomic_fetch_add(&fake->n_taken, 1, __ATOMIC_SEQ_CST);
+		if (slot < FAKE_MAX) {
+			fake->taken[slot].task_id = ids[0];
+			fake->taken[slot].claim = ids[1];
+			fake->taken[slot].pid = getpid();
+		}
+		if (fake->standby_mute)
+			continue;
+		if (!fake->standby_clones) {
+			standby_answer(sock, getpid(), -1);
+			close(sock);
+			return;
+		}
+		int pidfd = -1;
+		struct clone_args ca = { .flags = CLONE_PARENT | CLONE_PIDFD, .pidfd = (uint64_t)(uintptr_t)&pidfd };
+		long pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid == 0) {
+			close(sock);
+			setsid();
+			if (slot < FAKE_MAX)
+				fake->taken[slot].pid = getpid();
+			return;
+		}
+		if (slot < FAKE_MAX && pid > 0)
+			fake->taken[slot].pid = (pid_t)pid;
+		standby_answer(sock, pid > 0 ? (pid_t)pid : 0, pidfd);
+		if (pidfd >= 0)
+			close(pidfd);
 	}
-	close(sock);
 }
 
 /* Keep 0-2 and pass_fd, as exec would (boxd's fds are close-on-exec): a

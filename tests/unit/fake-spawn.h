@@ -8,9 +8,13 @@
  *   SIGUSR2  exit WORKER_EXIT_UNRECORDED_SUCCEEDED
  *   SIGTERM  exit WORKER_EXIT_STOPPED, or nothing when the test set
  *            fake->ignore_term (then only SIGKILL ends it)
- * A standby stand-in first waits on its socket (fd passed as pass_fd) for
- * a task, as `boxd task standby` does, and exits 0 on EOF. The real exec of
- * boxd is covered by the end-to-end tests.
+ * A standby stand-in waits on its socket (fd passed as pass_fd) for a
+ * task, as `boxd task standby` does, and exits 0 on EOF. By default it
+ * answers with its own pid and becomes that task's stand-in (the standby's
+ * fallback); with fake->standby_clones it clones a sibling stand-in for
+ * each task (CLONE_PARENT, as the real one does), answers with its pid and
+ * pidfd, and waits for the next; with fake->standby_mute it answers
+ * nothing. The real exec of boxd is covered by the end-to-end tests.
  *
  * Every call is logged (argv, pid, standby or not); what the stand-ins
  * learn is written to memory shared with the test.
@@ -34,9 +38,11 @@ struct fake_spawned {
 /* In memory shared with every stand-in (MAP_SHARED). */
 struct fake_shared {
 	volatile int ignore_term;              /* stand-ins ignore SIGTERM */
+	volatile int standby_clones;           /* standbys clone a worker per task */
+	volatile int standby_mute;             /* standbys never answer */
 	volatile int n_taken;
 	struct {
-		pid_t pid;
+		pid_t pid;                      /* the stand-in that runs it */
 		int64_t task_id, claim;
 	} taken[FAKE_MAX];                      /* tasks handed to standby stand-ins */
 };

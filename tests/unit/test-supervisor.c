@@ -4,8 +4,9 @@
  * (the e2e tests run the real worker). Covered: spawn of a claimed task
  * (argv, pid + start time recorded), the end recorded from the worker's
  * exit, stop and timeout (SIGTERM, then SIGKILL after the grace period),
- * and the standby worker: ensured after a spawn, taken by the next task,
- * and replaced by an exec when it died. */
+ * and the standby worker: ensured after a spawn, taken by the next task
+ * (becoming its worker, or cloning one per task and staying), replaced by
+ * an exec when it died, and never doubled by one when it did not answer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -295,6 +296,80 @@ static void test_dead_standby_falls_back_to_exec(void **state)
 	assert_true(supervisor_watches(f->w.sv, id2));
 }
 
+/* The standby clones each task's worker as our child and stays: no exec
+ * and no new standby per task, and the workers are watched, ended and
+ * reaped like those started by exec. */
+static void test_standby_clones_a_worker_per_task(void **state)
+{
+	struct fx *f = *state;
+	fake->standby_clones = 1;
+	pid_t pid1, pid2, pid3;
+	spawn_task(f, 0, &pid1);
+	pid_t standby = fake_last_standby();
+	assert_true(standby > 0);
+	int spawned = fake_n;
+	int64_t id2 = spawn_task(f, 0, &pid2);
+	int64_t id3 = spawn_task(f, 0, &pid3);
+	assert_int_equal(fake_n, spawned); /* no exec, no new standby */
+	assert_int_equal(fake_last_standby(), standby);
+	assert_true(pid2 != standby && pid3 != standby && pid2 != pid3);
+	assert_int_equal(fake->n_taken, 2);
+	assert_int_equal(fake->taken[0].task_id, id2);
+	assert_int_equal(fake->taken[0].pid, pid2);
+	assert_int_equal(fake->taken[1].task_id, id3);
+	assert_int_equal(fake->taken[1].pid, pid3);
+	/* pid + start time recorded, as for a worker started by exec. */
+	struct task t;
+	uint64_t start = 0;
+	assert_int_equal(task_get(f->w.s, id2, &t), 0);
+	assert_int_equal(proc_start_time(pid2, &start), 0);
+	assert_true(t.pid_start == start);
+	task_release(&t);
+	assert_true(supervisor_watches(f->w.sv, id2));
+	assert_true(supervisor_watches(f->w.sv, id3));
+	/* Our children: their exit status is read (73: succeeded, unrecorded)
+	 * and they are reaped. */
+	kill(pid2, SIGUSR2);
+	assert_true(fixture_sv_run_until(&f->w, fixture_sv_is_final, id2));
+	assert_end(f, id2, TASK_SUCCEEDED, NULL, NULL);
+	assert_reaped(pid2);
+	kill(pid3, SIGKILL);
+	assert_true(fixture_sv_run_until(&f->w, fixture_sv_is_final, id3));
+	assert_end(f, id3, TASK_FAILED, TASK_ERR_CRASHED, "killed by signal 9");
+	assert_reaped(pid3);
+	/* The standby still waits for the next task. */
+	assert_int_equal(waitpid(standby, NULL, WNOHANG), 0);
+}
+
+/* A standby that takes the task but does not answer may have started a
+ * worker: no second one is started; it is stopped and reaped, and the
+ * task is left to the reconcile. */
+static void test_mute_standby_starts_no_second_worker(void **state)
+{
+	struct fx *f = *state;
+	pid_t pid1;
+	spawn_task(f, 0, &pid1);
+	pid_t standby = fake_last_standby();
+	fake->standby_mute = 1;
+	int runs = fake_count_runs();
+	int64_t id = 0;
+	assert_int_equal(task_create(f->w.s, "test.plain", NULL, "{}", 0, &id), 0);
+	assert_int_equal(task_claim(f->w.s, id, FIXTURE_SV_HOST), 1);
+	struct task t;
+	assert_int_equal(task_get(f->w.s, id, &t), 0);
+	assert_int_equal(supervisor_spawn(f->w.sv, &t), -EINPROGRESS);
+	task_release(&t);
+	assert_int_equal(fake_count_runs(), runs); /* no exec */
+	assert_false(supervisor_watches(f->w.sv, id));
+	assert_reaped(standby);
+	/* Still queued and claimed, for the reconcile to look at. */
+	assert_int_equal(task_get(f->w.s, id, &t), 0);
+	assert_int_equal(t.state, TASK_QUEUED);
+	assert_true(t.pid <= 0);
+	task_release(&t);
+	fake->standby_mute = 0;
+}
+
 static void test_spawn_failure_fails_the_task(void **state)
 {
 	struct fx *f = *state;
@@ -360,6 +435,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timeout_stops_the_worker, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_standby_is_taken_by_the_next_task, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_dead_standby_falls_back_to_exec, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_standby_clones_a_worker_per_task, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_mute_standby_starts_no_second_worker, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_spawn_failure_fails_the_task, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_ends_a_task_of_an_earlier_boot, fx_setup, fx_teardown),
 	};
