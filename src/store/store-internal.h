@@ -21,6 +21,11 @@ struct store_ops {
 	bool (*col_is_null)(struct store_stmt *st, int col);
 	int64_t (*changes)(struct store_stmt *st);
 	void (*finalize)(struct store_stmt *st);
+	/* store_run_relaxed(): flush commits from now on (false) or not
+	 * (true); NULL where a commit's durability is not the client's to
+	 * choose. A backend that cannot go back to flushing must fail every
+	 * later statement until it can (it reports nothing here). */
+	void (*set_relaxed)(struct store *s, bool relaxed);
 	int (*begin)(struct store *s, bool write);
 	int (*commit)(struct store *s);
 	void (*rollback)(struct store *s);

@@ -203,6 +203,28 @@ int64_t store_run(struct store *s, const char *sql, const char *fmt, ...)
 	return n;
 }
 
+int64_t store_run_relaxed(struct store *s, const char *sql, const char *fmt, ...)
+{
+	bool relax = !s->in_tx && s->ops->set_relaxed;
+	if (relax)
+		s->ops->set_relaxed(s, true);
+	struct store_stmt *st;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = query_va(s, &st, sql, fmt, ap);
+	va_end(ap);
+	int64_t n = r;
+	if (r >= 0) {
+		while ((r = store_step(st)) == 1)
+			;
+		n = r < 0 ? r : store_changes(st);
+		store_finalize(st);
+	}
+	if (relax)
+		s->ops->set_relaxed(s, false);
+	return n;
+}
+
 int store_query_int64(struct store *s, int64_t *ret, const char *sql, const char *fmt, ...)
 {
 	struct store_stmt *st;

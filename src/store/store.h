@@ -184,6 +184,19 @@ int store_query(struct store *s, struct store_stmt **ret, const char *sql, const
  * number of rows changed (>= 0), or negative errno. */
 int64_t store_run(struct store *s, const char *sql, const char *fmt, ...);
 
+/* Like store_run(), for a change that need not survive a power loss on its
+ * own: on SQLite its commit is not flushed to disk (synchronous=NORMAL for
+ * this one statement; durable connections stay FULL for everything else).
+ * In WAL mode every connection appends to the same log in order, and a
+ * durable commit flushes all of it: such a change is lost only together
+ * with every change committed after it, until the next durable commit on
+ * any connection. So it suits a change that matters only once a durable
+ * one follows it (a task's claim and its worker's pid: `running` is
+ * committed durably before the task does anything). Inside a transaction,
+ * and on the server backends (durability is the server's), it is
+ * store_run(). */
+int64_t store_run_relaxed(struct store *s, const char *sql, const char *fmt, ...);
+
 /* Run `sql` and return the first column of the first row as int64 in *ret.
  * -ENOENT when there is no row. The statement is stepped to its end and
  * every step is checked: for `INSERT ... RETURNING id` a failure of the

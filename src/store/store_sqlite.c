@@ -39,6 +39,9 @@ static const char *const tx_sql[TX_COUNT] = { "BEGIN", "BEGIN IMMEDIATE", "COMMI
 struct sqlite_store {
 	struct store base;
 	sqlite3 *db;
+	bool relaxed;     /* opened with relaxed_durability: NORMAL throughout */
+	bool relaxed_run;     /* a durable connection at NORMAL for store_run_relaxed() */
+	bool durable_pending; /* ... and FULL could not be set again after it yet */
 	int64_t busy_since_us;
 	struct sqlite_stmt *cache[STMT_CACHE_SIZE];
 	sqlite3_stmt *tx[TX_COUNT];
@@ -111,9 +114,14 @@ static void sq_close(struct store *base)
 	free(s);
 }
 
+static int durable_again(struct sqlite_store *s);
+
 static int sq_prepare(struct store *base, const char *sql, struct store_stmt **ret)
 {
 	struct sqlite_store *s = SQ(base);
+	int r = durable_again(s);
+	if (r < 0)
+		return r;
 	int free_slot = -1;
 	for (int i = 0; i < STMT_CACHE_SIZE; i++) {
 		struct sqlite_stmt *c = s->cache[i];
@@ -232,9 +240,41 @@ static int exec_tx(struct sqlite_store *s, int which)
 	return r;
 }
 
+/* Back to FULL after store_run_relaxed(). SQLite applies a PRAGMA
+ * synchronous when it compiles it (a prepared one run again does
+ * nothing), so it is compiled each time: the only failure is running out
+ * of memory. Until that worked, no other statement runs (sq_prepare() and
+ * sq_begin() call this first and fail with it): nothing that is to be
+ * durable is ever committed at NORMAL. */
+static int durable_again(struct sqlite_store *s)
+{
+	if (!s->durable_pending)
+		return 0;
+	int r = exec_simple(s, "PRAGMA synchronous=FULL");
+	if (r == 0)
+		s->durable_pending = false;
+	return r;
+}
+
+static void sq_set_relaxed(struct store *base, bool relaxed)
+{
+	struct sqlite_store *s = SQ(base);
+	if (s->relaxed)
+		return; /* NORMAL throughout */
+	if (relaxed) {
+		/* On failure it stays durable: no harm. */
+		s->relaxed_run = exec_simple(s, "PRAGMA synchronous=NORMAL") == 0;
+	} else if (s->relaxed_run) {
+		s->relaxed_run = false;
+		s->durable_pending = true;
+		durable_again(s);
+	}
+}
+
 static int sq_begin(struct store *base, bool write)
 {
-	return exec_tx(SQ(base), write ? TX_BEGIN_IMMEDIATE : TX_BEGIN);
+	int r = durable_again(SQ(base));
+	return r < 0 ? r : exec_tx(SQ(base), write ? TX_BEGIN_IMMEDIATE : TX_BEGIN);
 }
 
 static int sq_commit(struct store *base)
@@ -272,6 +312,7 @@ static const struct store_ops sqlite_ops = {
 	.col_is_null = sq_col_is_null,
 	.changes = sq_changes,
 	.finalize = sq_finalize,
+	.set_relaxed = sq_set_relaxed,
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
@@ -326,6 +367,7 @@ int store_sqlite_open(const struct store_options *opts, struct store **ret, char
 			return r;
 		}
 	}
+	s->relaxed = opts->relaxed_durability;
 	*ret = &s->base;
 	return 0;
 }

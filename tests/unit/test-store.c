@@ -516,6 +516,44 @@ static void t_bad_dsn(void **state)
 
 /* ---- transactions and the CAS ------------------------------------------------ */
 
+/* store_run_relaxed(): store_run() as far as the caller sees (rows
+ * changed, errors, transactions); on SQLite a durable connection is FULL
+ * again after it, a relaxed one stays NORMAL. */
+static void t_run_relaxed(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0), *other = open_db(b, 0);
+	create_t(b, s);
+	bool sqlite = b->kind == STORE_BACKEND_SQLITE;
+	if (sqlite)
+		assert_int_equal(q_int(s, "PRAGMA synchronous"), 2);
+	assert_int_equal(store_run_relaxed(s, "INSERT INTO t (id, name) VALUES (?, ?)", "is", (int64_t)1, "a"), 1);
+	assert_int_equal(q_int(other, "SELECT COUNT(*) FROM t"), 1);
+	assert_int_equal(store_run_relaxed(s, "UPDATE t SET name = 'b' WHERE id = 2", NULL), 0);
+	assert_int_equal(store_run_relaxed(s, "INSERT INTO t (id, name) VALUES (1, 'dup')", NULL), -EEXIST);
+	if (sqlite)
+		assert_int_equal(q_int(s, "PRAGMA synchronous"), 2);
+	/* In a transaction: part of it. */
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_run_relaxed(s, "INSERT INTO t (id, name) VALUES (2, 'b')", NULL), 1);
+	store_rollback(s);
+	assert_int_equal(q_int(other, "SELECT COUNT(*) FROM t"), 1);
+	if (sqlite) {
+		assert_int_equal(q_int(s, "PRAGMA synchronous"), 2);
+		/* A connection opened relaxed stays so. */
+		struct store *r = NULL;
+		char err[512];
+		struct store_options o = { .backend = b->kind, .sqlite_path = b->db.path, .relaxed_durability = true };
+		assert_int_equal(store_open(&o, &r, err, sizeof(err)), 0);
+		assert_int_equal(store_run_relaxed(r, "INSERT INTO t (id, name) VALUES (3, 'c')", NULL), 1);
+		assert_int_equal(q_int(r, "PRAGMA synchronous"), 1);
+		store_close(r);
+	}
+	store_close(other);
+	store_close(s);
+}
+
 static void t_transactions(void **state)
 {
 	struct backend *b = B(state);
@@ -1187,7 +1225,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning), T(t_returning_commit_fails),
-		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_cas), T(t_now), T(t_busy),
+		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_run_relaxed), T(t_cas), T(t_now), T(t_busy),
 		T(t_reconnect), T(t_late_reply), T(t_dsn_list), T(t_frozen_server), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
 	};
 	const struct CMUnitTest policy[] = { cmocka_unit_test(t_retry_policy) };
