@@ -249,6 +249,7 @@ static int standby_run(const struct boxd_config *cfg, int64_t id, int64_t claim)
 	struct boxd_config fresh;
 	char err[512];
 	if (config_load(&fresh, cfg->config_path, cfg->state_dir, err, sizeof(err)) == 0) {
+		log_set_level((enum log_level)fresh.log_level); /* as `boxd task run` sets it */
 		int r = worker_main(&fresh, id, claim);
 		config_release(&fresh);
 		return r;
