@@ -281,13 +281,15 @@ static int claim_as(struct store *s, int64_t id, const char *host, bool again, i
 	if (r < 0)
 		return r;
 	int64_t n = again
-		? store_run_relaxed(s, "UPDATE tasks SET host = ?, claim = ?, claimed_at = ? WHERE id = ? AND state = 'queued' "
-			       "AND stop_reason IS NULL AND host IS NOT NULL AND COALESCE(claim, 0) = ? "
-			       "AND (pid IS NULL OR pid = 0)",
-			    "siiii", host, new_claim_token(), now, id, old_claim)
-		: store_run_relaxed(s, "UPDATE tasks SET host = ?, claim = ?, claimed_at = ? WHERE id = ? AND state = 'queued' "
-			       "AND host IS NULL AND stop_reason IS NULL",
-			    "siii", host, new_claim_token(), now, id);
+		? store_run_relaxed(s,
+				    "UPDATE tasks SET host = ?, claim = ?, claimed_at = ? WHERE id = ? AND state = 'queued' "
+				    "AND stop_reason IS NULL AND host IS NOT NULL AND COALESCE(claim, 0) = ? "
+				    "AND (pid IS NULL OR pid = 0)",
+				    "siiii", host, new_claim_token(), now, id, old_claim)
+		: store_run_relaxed(s,
+				    "UPDATE tasks SET host = ?, claim = ?, claimed_at = ? WHERE id = ? AND state = 'queued' "
+				    "AND host IS NULL AND stop_reason IS NULL",
+				    "siii", host, new_claim_token(), now, id);
 	return n < 0 ? (int)n : n > 0;
 }
 
@@ -308,19 +310,21 @@ int task_requeue(struct store *s, int64_t id, int64_t old_claim)
 
 int task_set_pid(struct store *s, int64_t id, int64_t claim, int pid, uint64_t pid_start)
 {
-	int64_t n = store_run_relaxed(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND COALESCE(claim, 0) = ?",
-			      "iiii", (int64_t)pid, (int64_t)pid_start, id, claim);
+	int64_t n = store_run_relaxed(s,
+				      "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND COALESCE(claim, 0) = ?",
+				      "iiii", (int64_t)pid, (int64_t)pid_start, id, claim);
 	return n < 0 ? (int)n : 0;
 }
 
 int task_register_worker(struct store *s, int64_t id, int64_t claim, const char *host, int pid, uint64_t pid_start)
 {
 	int64_t n = claim == 0
-		? store_run_relaxed(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0)", "iii",
-			    (int64_t)pid, (int64_t)pid_start, id)
-		: store_run_relaxed(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0) "
-			       "AND host = ? AND COALESCE(claim, 0) = ?",
-			    "iiisi", (int64_t)pid, (int64_t)pid_start, id, host, claim);
+		? store_run_relaxed(s, "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0)",
+				    "iii", (int64_t)pid, (int64_t)pid_start, id)
+		: store_run_relaxed(s,
+				    "UPDATE tasks SET pid = ?, pid_start = ? WHERE id = ? AND (pid IS NULL OR pid = 0) "
+				    "AND host = ? AND COALESCE(claim, 0) = ?",
+				    "iiisi", (int64_t)pid, (int64_t)pid_start, id, host, claim);
 	if (n < 0)
 		return (int)n;
 	struct task t;
