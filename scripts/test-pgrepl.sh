@@ -113,10 +113,12 @@ start() {
 		--no-sync >"$dir/primary/initdb.log" 2>&1 || { cat "$dir/primary/initdb.log" >&2; die "initdb failed"; }
 	# TCP on 127.0.0.1 only (the hosts list needs ports), sockets in the
 	# server's dir. fsync off: a kill -9 of the processes loses nothing the
-	# kernel has; nothing here survives a machine crash anyway.
+	# kernel has; nothing here survives a machine crash anyway. 1000
+	# connections: every waiting worker keeps one (the 3 x 200 of issue 16
+	# exhausted 300).
 	as_postgres tee -a "$dir/primary/data/postgresql.conf" >/dev/null <<-CONF
 		listen_addresses = '127.0.0.1'
-		max_connections = 300
+		max_connections = 1000
 		wal_level = replica
 		max_wal_senders = 5
 		max_replication_slots = 5
