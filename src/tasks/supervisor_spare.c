@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "common/fd_pass.h"
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -80,22 +82,13 @@ static int spare_reply(int sock, pid_t *ret_pid, int *ret_pidfd)
 	if (r <= 0)
 		return r < 0 ? -errno : -ETIMEDOUT;
 	int64_t pid = 0;
-	char control[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { .iov_base = &pid, .iov_len = sizeof(pid) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			      .msg_controllen = sizeof(control) };
-	ssize_t n;
-	do
-		n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
 	int pidfd = -1;
-	struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-	if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-		memcpy(&pidfd, CMSG_DATA(cm), sizeof(pidfd));
-	if (n != (ssize_t)sizeof(pid) || pid <= 0) {
+	if ((r = fd_pass_recv(sock, &pid, sizeof(pid), &pidfd, MSG_DONTWAIT)) < 0)
+		return r;
+	if (pid <= 0) {
 		if (pidfd >= 0)
 			close(pidfd);
-		return n < 0 ? -errno : -EPIPE;
+		return -EPIPE;
 	}
 	*ret_pid = (pid_t)pid;
 	*ret_pidfd = pidfd;
@@ -114,22 +107,8 @@ int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int 
 	struct spare *sp = &sv->spare;
 	if (!sp->proc.pid)
 		return -ENOENT;
-	char control[CMSG_SPACE(sizeof(int))];
-	memset(control, 0, sizeof(control));
 	int64_t ids[2] = { id, claim };
-	struct iovec iov = { .iov_base = ids, .iov_len = sizeof(ids) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-			      .msg_controllen = sizeof(control) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &logfd, sizeof(int));
-	ssize_t n;
-	do
-		n = sendmsg(sp->sock, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n != (ssize_t)sizeof(ids)) {
+	if (fd_pass_send(sp->sock, ids, sizeof(ids), logfd) < 0) {
 		supervisor_spare_drop(sv);
 		return -EPIPE;
 	}

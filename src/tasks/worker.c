@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "common/fd_pass.h"
 #include "common/log.h"
 #include "common/proc.h"
 #include "locks/broker_client.h"
@@ -273,24 +274,7 @@ static void standby_take_log(int logfd)
 static int standby_reply(int sock_fd, pid_t pid, int pidfd)
 {
 	int64_t v = pid;
-	char control[CMSG_SPACE(sizeof(int))];
-	memset(control, 0, sizeof(control));
-	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (pidfd >= 0) {
-		msg.msg_control = control;
-		msg.msg_controllen = sizeof(control);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sendmsg(sock_fd, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n == (ssize_t)sizeof(v) ? 0 : -EPIPE;
+	return fd_pass_send(sock_fd, &v, sizeof(v), pidfd) < 0 ? -EPIPE : 0;
 }
 
 /* A new process for one task, as a sibling (CLONE_PARENT): the daemon is
@@ -329,19 +313,8 @@ int worker_standby(const struct boxd_config *cfg, int sock_fd)
 {
 	for (;;) {
 		int64_t msg_ids[2] = { 0, 0 }; /* task id, claim token */
-		char control[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { .iov_base = msg_ids, .iov_len = sizeof(msg_ids) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-				      .msg_controllen = sizeof(control) };
-		ssize_t n;
-		do
-			n = recvmsg(sock_fd, &msg, MSG_CMSG_CLOEXEC);
-		while (n < 0 && errno == EINTR);
 		int logfd = -1;
-		struct cmsghdr *cm = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
-		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-			memcpy(&logfd, CMSG_DATA(cm), sizeof(logfd));
-		if (n != (ssize_t)sizeof(msg_ids) || msg_ids[0] <= 0) {
+		if (fd_pass_recv(sock_fd, msg_ids, sizeof(msg_ids), &logfd, 0) < 0 || msg_ids[0] <= 0) {
 			if (logfd >= 0)
 				close(logfd);
 			close(sock_fd);

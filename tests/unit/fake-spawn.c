@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/fd_pass.h"
 #include "tasks/worker.h"
 
 struct fake_spawned fake_log[FAKE_MAX];
@@ -68,20 +69,7 @@ static void on_term(int sig)
 static void standby_answer(int sock, pid_t pid, int pidfd)
 {
 	int64_t v = pid;
-	char control[CMSG_SPACE(sizeof(int))];
-	memset(control, 0, sizeof(control));
-	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (pidfd >= 0) {
-		msg.msg_control = control;
-		msg.msg_controllen = sizeof(control);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &pidfd, sizeof(int));
-	}
-	(void)!sendmsg(sock, &msg, MSG_NOSIGNAL);
+	(void)fd_pass_send(sock, &v, sizeof(v), pidfd);
 }
 
 /* Returns in the process that is to stand in for the task (the standby
@@ -90,22 +78,11 @@ static void standby_wait(int sock)
 {
 	for (;;) {
 		int64_t ids[2];
-		char control[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = { .iov_base = ids, .iov_len = sizeof(ids) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-				      .msg_controllen = sizeof(control) };
-		ssize_t n;
-		do
-			n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-		while (n < 0 && errno == EINTR);
-		if (n != (ssize_t)sizeof(ids))
+		int logfd = -1;
+		if (fd_pass_recv(sock, ids, sizeof(ids), &logfd, 0) < 0)
 			_exit(0); /* EOF: the supervisor dropped its standby */
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			int logfd;
-			memcpy(&logfd, CMSG_DATA(cm), sizeof(logfd));
+		if (logfd >= 0)
 			close(logfd);
-		}
 		int slot = __atomic_fetch_add(&fake->n_taken, 1, __ATOMIC_SEQ_CST);
 		if (slot < FAKE_MAX) {
 			fake->taken[slot].task_id = ids[0];
