@@ -12,6 +12,7 @@
 
 #include "../common/timeutil.h"
 #include "broker_proto.h"
+#include "lock_wait_report.h"
 
 /* How long an unlock waits for the broker's answer before doing it
  * directly (a round is one commit). Short: a task's last release runs
@@ -30,6 +31,12 @@
  * WAKE_POLL_MAX_US). Every wake-up costs: 50 waiting workers took 7.5% of
  * a core at 50 ms, ~1% at 1 s (make bench, "CPU of 50 tasks waiting"). */
 #define WAIT_SLICE_MS 10000
+/* A waiter that has used its store for nothing this long gives up the
+ * connection (store_release_connection()) until the grant, or until it
+ * writes what it waits for: hundreds of queued workers on a host would
+ * otherwise hold as many server sessions. Short waits keep theirs, so a
+ * quick hand-off does not pay for a new connection. */
+#define RELEASE_AFTER_MS 1000
 
 static int conn_fd = -1;
 static pid_t conn_pid;
@@ -149,12 +156,6 @@ static int go_on_directly(struct store *s, const struct lock_owner *owner, const
 	return locks_acquire(s, owner, reqs, n, &o, ret_version, ret_blocker);
 }
 
-static bool blocker_differs(const struct lock_blocker *a, const struct lock_blocker *b)
-{
-	return strcmp(a->lock, b->lock) != 0 || a->task_id != b->task_id || a->pid != b->pid ||
-	       a->queued != b->queued || a->deferred != b->deferred || strcmp(a->host, b->host) != 0;
-}
-
 int locks_acquire_brokered(const char *socket_path, struct store *s, const struct lock_owner *owner,
 			   const struct lock_req *reqs, size_t n, const struct locks_acquire_opts *opts,
 			   int64_t *ret_version, struct lock_blocker *ret_blocker)
@@ -180,7 +181,9 @@ int locks_acquire_brokered(const char *socket_path, struct store *s, const struc
 	}
 	int64_t ticket = 0;
 	int give_up = 0; /* -ECANCELED or -ETIMEDOUT once a cancel was sent */
-	struct lock_blocker reported = { .lock = "" };
+	struct lock_wait_report report = { 0 };
+	int64_t release_at = INT64_MAX; /* mono ms; INT64_MAX: released, or not waiting yet */
+	bool armed = false;
 	for (;;) {
 		if (!give_up && ((opts->cancel && *opts->cancel) || now_mono_ms() >= deadline)) {
 			give_up = opts->cancel && *opts->cancel ? -ECANCELED : -ETIMEDOUT;
@@ -197,10 +200,28 @@ int locks_acquire_brokered(const char *socket_path, struct store *s, const struc
 			slice = CANCEL_REPLY_MS;
 		else if (!opts->cancel) /* only the deadline to look at */
 			slice = left > INT_MAX ? INT_MAX : (int)(left > 0 ? left : 0);
+		bool timer = false; /* the slice ends for a report or the release */
+		if (!give_up) {
+			int64_t now = now_mono_ms(), due = lock_wait_report_due_in_ms(&report);
+			if (release_at != INT64_MAX && release_at - now < due)
+				due = release_at - now > 0 ? release_at - now : 0;
+			if (due < slice) {
+				slice = (int)due;
+				timer = true;
+			}
+		}
 		struct broker_msg rep;
 		int r = recv_msg(fd, &rep, slice);
-		if (r == 0 && !give_up)
-			stats.wakeups++;
+		if (r == 0 && !give_up) {
+			if (!timer)
+				stats.wakeups++; /* the timers wake a waiter once per report, not in a loop */
+			if (lock_wait_report_flush(&report, opts))
+				release_at = now_mono_ms() + RELEASE_AFTER_MS; /* the report used the store */
+			if (now_mono_ms() >= release_at) {
+				store_release_connection(s);
+				release_at = INT64_MAX;
+			}
+		}
 		if (r == 0 && give_up) {
 			/* No last word from the broker: read the document. */
 			broken();
@@ -233,9 +254,11 @@ int locks_acquire_brokered(const char *socket_path, struct store *s, const struc
 			ticket = rep.ticket;
 			if (ret_blocker)
 				*ret_blocker = rep.blocker;
-			if (opts->on_wait && blocker_differs(&reported, &rep.blocker)) {
-				reported = rep.blocker;
-				opts->on_wait(&rep.blocker, opts->userdata);
+			/* The store was used just now (on_wait, or before the
+			 * request for the first WAITING): give it up later. */
+			if (lock_wait_report_seen(&report, &rep.blocker, opts) || !armed) {
+				release_at = now_mono_ms() + RELEASE_AFTER_MS;
+				armed = true;
 			}
 			continue;
 		case BROKER_CANCELLED:

@@ -12,6 +12,7 @@
 #include "../common/array.h"
 #include "../common/timeutil.h"
 #include "lock_doc_text.h"
+#include "lock_wait_report.h"
 #include "lock_wake.h"
 #include "locks_batch.h"
 
@@ -741,12 +742,6 @@ static void store_back(struct store *s, const struct locks_acquire_opts *opts)
 	store_retry_done(opts->retry);
 }
 
-static bool blocker_differs(const struct lock_blocker *a, const struct lock_blocker *b)
-{
-	return strcmp(a->lock, b->lock) != 0 || a->task_id != b->task_id || a->pid != b->pid ||
-	       a->queued != b->queued || a->deferred != b->deferred || strcmp(a->host, b->host) != 0;
-}
-
 static int acquire(struct store *s, const struct lock_owner *owner, const struct lock_req *reqs, size_t n,
 		   const struct locks_acquire_opts *opts, int64_t *ret_version, struct lock_blocker *ret_blocker,
 		   bool *listening)
@@ -769,7 +764,7 @@ static int acquire(struct store *s, const struct lock_owner *owner, const struct
 		refresh_ms = op.lease_ms / 10;
 	int64_t reap_interval_ms = opts->reap_interval_ms > 0 ? opts->reap_interval_ms : REAP_INTERVAL_MS;
 	bool reaped_once = false, reap_next = false;
-	struct lock_blocker reported = { .lock = "" };
+	struct lock_wait_report report = { 0 };
 	struct lock_wake *wake = lock_wake_get(s);
 	int64_t wake_poll_us = opts->wake_poll_ms > 0 ? opts->wake_poll_ms * 1000 : WAKE_POLL_MAX_US;
 
@@ -816,10 +811,7 @@ static int acquire(struct store *s, const struct lock_owner *owner, const struct
 		 * first attempt always does, reap_if_refused). */
 		if (opts->timeout_ms == 0)
 			return -EAGAIN;
-		if (opts->on_wait && blocker_differs(&reported, &op.blocker)) {
-			reported = op.blocker;
-			opts->on_wait(&op.blocker, opts->userdata);
-		}
+		lock_wait_report_seen(&report, &op.blocker, opts);
 		/* Wait for the document to change, for the ticket to need a
 		 * refresh, for the next reap, or for the deadline. */
 		int64_t poll_us = POLL_MIN_US;
@@ -867,6 +859,9 @@ static int acquire(struct store *s, const struct lock_owner *owner, const struct
 				until = refresh_ms - (now - last_write);
 			if (op.flags && opts->defer_ms - (now - start) < until)
 				until = opts->defer_ms - (now - start);
+			lock_wait_report_flush(&report, opts);
+			if (lock_wait_report_due_in_ms(&report) < until)
+				until = lock_wait_report_due_in_ms(&report);
 			if (*listening || (wake && !remote)) {
 				/* Woken. The counter is taken (the LISTEN was made)
 				 * before the version is read: a change after that
@@ -924,10 +919,7 @@ static int acquire(struct store *s, const struct lock_owner *owner, const struct
 				break;
 			if (ret_blocker)
 				*ret_blocker = b;
-			if (opts->on_wait && blocker_differs(&reported, &b)) {
-				reported = b;
-				opts->on_wait(&b, opts->userdata);
-			}
+			lock_wait_report_seen(&report, &b, opts);
 			poll_us = POLL_MIN_US;
 		}
 	}

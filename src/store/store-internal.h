@@ -38,6 +38,8 @@ struct store_ops {
 	 * backend without them. */
 	int (*listen)(struct store *s, const char *channel, bool on);
 	int (*wait_notice)(struct store *s, int timeout_ms);
+	/* store_release_connection(); NULL where there is no server. */
+	void (*release_connection)(struct store *s);
 };
 
 struct store {

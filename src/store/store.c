@@ -307,6 +307,12 @@ int store_wait_notice(struct store *s, int timeout_ms)
 	return s->ops->wait_notice ? s->ops->wait_notice(s, timeout_ms) : -EOPNOTSUPP;
 }
 
+void store_release_connection(struct store *s)
+{
+	if (s && s->ops->release_connection && !s->in_tx && !s->session_pinned)
+		s->ops->release_connection(s);
+}
+
 const char *store_now_ms_sql(const struct store *s) { return s->ops->now_ms_sql; }
 
 static const char *skip_noise(const char *p)

@@ -247,6 +247,17 @@ int store_now_ms(struct store *s, int64_t *ret_ms);
 int store_listen(struct store *s, const char *channel, bool on);
 int store_wait_notice(struct store *s, int timeout_ms);
 
+/* Give up the handle's server connection while the caller waits on
+ * something else for a long time (a worker queued behind the lock broker):
+ * the next statement connects again, like after a loss but without
+ * counting as trouble (store_trouble_age_ms()). Hundreds of waiting workers
+ * on several hosts would otherwise hold as many server sessions (one
+ * PostgreSQL backend process each) and all reconnect at once after a
+ * failover. Does nothing inside a transaction or a pinned session, on a
+ * subscribed (store_listen()) connection, and on SQLite, which has no
+ * server. */
+void store_release_connection(struct store *s);
+
 /* How long ago (this process's monotonic clock, ms) a call on this handle
  * last met trouble: a lost connection (-ECONNRESET, -ENOTCONN: the server
  * gone, a cluster node not ready, a failover) or a call that stalled for

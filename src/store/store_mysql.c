@@ -376,11 +376,18 @@ static void my_disconnect(struct server_store *base)
 	}
 }
 
+static bool my_close_conn(struct server_store *base)
+{
+	my_disconnect(base);
+	return true;
+}
+
 /* After a loss: the next node first, the one just lost last. */
 static int my_connect(struct server_store *base, char *err, size_t errlen)
 {
 	struct my_store *s = MY(base);
-	return connect_db(s, s->node + 1, &s->db, err, errlen);
+	/* (A connection given up on purpose: the same node first.) */
+	return connect_db(s, s->sv.released ? s->node : s->node + 1, &s->db, err, errlen);
 }
 
 /* True when the server has closed (or is closing) this idle connection. */
@@ -783,6 +790,7 @@ static const struct server_ops mysql_server_ops = {
 	.error_aborts_tx = false,
 	.connect = my_connect,
 	.disconnect = my_disconnect,
+	.close_conn = my_close_conn,
 	.conn_dead = my_conn_dead,
 	.stmt_new = my_stmt_new,
 	.stmt_free = my_stmt_free,
@@ -808,6 +816,7 @@ static const struct store_ops mysql_ops = {
 	.commit = server_commit,
 	.rollback = server_rollback,
 	.now_ms_sql = "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)",
+	.release_connection = server_release_connection,
 };
 
 int store_mysql_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen)

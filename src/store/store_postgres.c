@@ -91,6 +91,10 @@ struct pg_store {
 	char listen_channel[32];
 	uint64_t listen_gen;
 	bool notified;
+	/* How to connect anew once the connection was closed on purpose
+	 * (store_release_connection(): conn is NULL then). */
+	const char *keys[5], *values[5];
+	char *dsn;
 };
 
 #define PG(s) ((struct pg_store *)(s))
@@ -435,7 +439,10 @@ static int connect_error(PGconn *conn, char *err, size_t errlen)
 static int pg_connect(struct server_store *base, char *err, size_t errlen)
 {
 	struct pg_store *s = PG(base);
-	PQreset(s->conn);
+	if (s->conn)
+		PQreset(s->conn);
+	else
+		s->conn = PQconnectdbParams(s->keys, s->values, 1);
 	s->stuck = false;
 	if (PQstatus(s->conn) != CONNECTION_OK)
 		return connect_error(s->conn, err, errlen);
@@ -444,6 +451,16 @@ static int pg_connect(struct server_store *base, char *err, size_t errlen)
 
 /* libpq keeps a lost connection's PGconn: connect() resets it. */
 static void pg_disconnect(struct server_store *base) { (void)base; }
+
+static bool pg_close_conn(struct server_store *base)
+{
+	struct pg_store *s = PG(base);
+	if (s->listen_channel[0])
+		return false;
+	PQfinish(s->conn);
+	s->conn = NULL;
+	return true;
+}
 
 /* Take the notices libpq has read (during any statement, or just now):
  * they only matter as "something changed" (store_wait_notice()). */
@@ -732,6 +749,7 @@ static void pg_close(struct store *base)
 	struct pg_store *s = PG(base);
 	server_store_close(&s->sv);
 	PQfinish(s->conn);
+	free(s->dsn);
 	free(s);
 }
 
@@ -797,6 +815,7 @@ static const struct server_ops postgres_server_ops = {
 	.error_aborts_tx = true,
 	.connect = pg_connect,
 	.disconnect = pg_disconnect,
+	.close_conn = pg_close_conn,
 	.conn_dead = pg_conn_dead,
 	.stmt_new = pg_stmt_new,
 	.stmt_free = pg_stmt_free,
@@ -824,6 +843,7 @@ static const struct store_ops postgres_ops = {
 	.now_ms_sql = "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
 	.listen = pg_listen,
 	.wait_notice = pg_wait_notice,
+	.release_connection = server_release_connection,
 };
 
 /* What boxd asks of a connection unless the DSN says otherwise, for a
@@ -889,20 +909,21 @@ int store_postgres_open(const struct store_options *opts, struct store **ret, ch
 		PQfreemem(perr);
 		return r;
 	}
-	const char *keys[4], *values[4];
-	size_t n = connect_defaults(parsed, keys, values);
-	PQconninfoFree(parsed);
-	keys[n] = "dbname"; /* the DSN last: what it says wins */
-	values[n] = opts->dsn;
-	keys[n + 1] = values[n + 1] = NULL;
 	struct pg_store *s = calloc(1, sizeof(*s));
-	if (!s) {
+	if (!s || !(s->dsn = strdup(opts->dsn))) {
+		PQconninfoFree(parsed);
+		free(s);
 		snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	size_t n = connect_defaults(parsed, s->keys, s->values);
+	PQconninfoFree(parsed);
+	s->keys[n] = "dbname"; /* the DSN last: what it says wins */
+	s->values[n] = s->dsn;
+	s->keys[n + 1] = s->values[n + 1] = NULL;
 	s->sv.base.ops = &postgres_ops;
 	server_store_init(&s->sv, &postgres_server_ops, opts);
-	s->conn = PQconnectdbParams(keys, values, 1);
+	s->conn = PQconnectdbParams(s->keys, s->values, 1);
 	int r;
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
 		r = connect_error(s->conn, errbuf, errlen);
@@ -910,6 +931,7 @@ int store_postgres_open(const struct store_options *opts, struct store **ret, ch
 		r = setup_session(s, errbuf, errlen);
 	if (r < 0) {
 		PQfinish(s->conn);
+		free(s->dsn);
 		free(s);
 		return r;
 	}

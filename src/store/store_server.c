@@ -64,14 +64,28 @@ static int reconnect(struct server_store *s)
 {
 	char err[sizeof(s->base.errmsg)];
 	/* A connection lost is trouble (store_trouble_age_ms()), also when
-	 * the statement then runs on the new one and the caller sees none. */
-	s->base.trouble_mono_ms = now_mono_ms();
+	 * the statement then runs on the new one and the caller sees none;
+	 * one given up on purpose is not. */
+	if (!s->released)
+		s->base.trouble_mono_ms = now_mono_ms();
 	s->sops->disconnect(s);
 	int r = s->sops->connect(s, err, sizeof(err));
 	if (r < 0)
-		return store_set_error(&s->base, -ENOTCONN, "%s (the connection was lost; reconnecting failed)", err);
+		return store_set_error(&s->base, -ENOTCONN, "%s (%s)", err,
+				       s->released ? "connecting again after waiting without a connection failed"
+						   : "the connection was lost; reconnecting failed");
+	s->released = false;
 	s->gen++;
 	return 0;
+}
+
+void server_release_connection(struct store *base)
+{
+	struct server_store *s = SV(base);
+	if (s->released || s->sops->conn_dead(s))
+		return; /* nothing to give up: the next statement connects */
+	if (s->sops->close_conn(s))
+		s->released = true;
 }
 
 /* A live connection before sending; *reconnected is set when this
@@ -80,6 +94,8 @@ static int ensure_conn(struct server_store *s, bool *reconnected)
 {
 	if (s->base.in_tx && s->tx_err)
 		return store_set_error(&s->base, s->tx_err, "%s", s->tx_msg);
+	if (s->released)
+		return reconnect(s); /* not a loss: it does not use up *reconnected */
 	if (!s->sops->conn_dead(s))
 		return 0;
 	if (must_not_reconnect(s))

@@ -74,6 +74,10 @@ struct server_ops {
 	int (*connect)(struct server_store *s, char *err, size_t errlen);
 	/* Forget a connection found lost. */
 	void (*disconnect)(struct server_store *s);
+	/* Close a live, idle connection for server_release_connection(),
+	 * or keep it (false: it holds session state, a LISTEN); connect()
+	 * makes a new one. */
+	bool (*close_conn)(struct server_store *s);
 	/* Whether the server has closed (or is closing) this idle
 	 * connection. No round trip. */
 	bool (*conn_dead)(struct server_store *s);
@@ -105,6 +109,9 @@ struct server_store {
 	int tx_err;
 	char tx_msg[400];
 	struct server_stmt *cache[SERVER_STMT_CACHE_SIZE];
+	/* The connection was given up on purpose (store_release_connection()):
+	 * the next statement connects again without counting it as trouble. */
+	bool released;
 };
 
 /* After the backend's first connect. */
@@ -120,6 +127,10 @@ int server_prepare(struct store *base, const char *sql, struct store_stmt **ret)
 void server_finalize(struct server_stmt *c);
 /* Run c (bound) with the rules above; 0 when it ran. */
 int server_execute(struct server_store *s, struct server_stmt *c);
+
+/* store_ops.release_connection (store.c checks the transaction and the
+ * pinned session). */
+void server_release_connection(struct store *base);
 
 /* store_ops.begin, commit, rollback. */
 int server_begin(struct store *base, bool write);

@@ -540,6 +540,7 @@ struct waiter_report {
 	int64_t fence;
 	struct lock_broker_client_stats st;
 	int64_t held_ticket_seen;
+	int after_grant; /* a statement after the grant (store_now_ms()) */
 };
 
 static pid_t spawn_waiter(struct fx *f, int *ret_fd)
@@ -561,6 +562,8 @@ static pid_t spawn_waiter(struct fx *f, int *ret_fd)
 		lock_broker_client_stats_get(&st0);
 		rep.r = locks_acquire_brokered(f->sock, s, &me, &X, 1, &o, &rep.fence, NULL);
 		lock_broker_client_stats_get(&rep.st);
+		int64_t now;
+		rep.after_grant = store_now_ms(s, &now);
 		rep.st.brokered -= st0.brokered;
 		rep.st.direct -= st0.direct;
 		rep.st.fallbacks -= st0.fallbacks;
@@ -656,6 +659,58 @@ static void test_waiter_through_broker_sleeps(void **state)
 	assert_int_equal(rep.st.brokered, 1);
 	print_message("woken %llu times in its wait\n", (unsigned long long)rep.st.wakeups);
 	assert_int_equal(rep.st.wakeups, 0);
+}
+
+/* Sessions of the test database on its server. */
+static int64_t sessions(struct fx *f)
+{
+	int64_t n = -1;
+	assert_int_equal(store_query_int64(f->s, &n,
+					   test_backend == STORE_BACKEND_MYSQL
+						   ? "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE()"
+						   : "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database()",
+					   NULL),
+			 0);
+	return n;
+}
+
+/* A waiter on a server store gives up its connection once it has waited
+ * through the broker for a second (broker_client.c, RELEASE_AFTER_MS): 3
+ * hosts x 200 queued workers held 600 PostgreSQL sessions. Its first
+ * statement after the grant connects again. */
+static void test_waiter_gives_up_its_connection(void **state)
+{
+	struct fx *f = *state;
+	if (test_backend == STORE_BACKEND_SQLITE)
+		skip(); /* no server session to give up */
+	start_broker(f);
+	reopen(f);
+	int64_t base = sessions(f); /* ours and the broker's */
+	struct lock_owner me;
+	assert_int_equal(lock_owner_self(&me, 7), 0);
+	int64_t fence;
+	struct locks_acquire_opts o = { .timeout_ms = 5000 };
+	assert_int_equal(locks_acquire_brokered(f->sock, f->s, &me, &X, 1, &o, &fence, NULL), 0);
+	close_for_fork(f);
+	int fd;
+	spawn_waiter(f, &fd);
+	reopen(f);
+	assert_true(wait_tickets(f, 1));
+	int64_t end = now_mono_ms() + 10000, n;
+	while ((n = sessions(f)) != base && now_mono_ms() < end)
+		sleep_us(20000);
+	print_message("%lld sessions while the child waits, %lld without it\n", (long long)n, (long long)base);
+	assert_int_equal(n, base);
+	const char *names[] = { "x" };
+	int unlocked = 0;
+	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
+	struct waiter_report rep;
+	read_report(fd, &rep);
+	kill_wait(&f->child);
+	assert_int_equal(rep.r, 0);
+	assert_true(rep.fence > fence);
+	assert_int_equal(rep.after_grant, 0);
+	assert_int_equal(rep.st.brokered, 1);
 }
 
 /* Another host's release does not bump this host's wake-up word
@@ -881,6 +936,7 @@ int main(void)
 			cmocka_unit_test_setup_teardown(test_broker_hands_off_to_a_waiting_process, fx_setup,
 							fx_teardown),
 			cmocka_unit_test_setup_teardown(test_broker_sees_other_hosts_release, fx_setup, fx_teardown),
+			cmocka_unit_test_setup_teardown(test_waiter_gives_up_its_connection, fx_setup, fx_teardown),
 		};
 		return cmocka_run_group_tests(server_tests, NULL, NULL);
 	}

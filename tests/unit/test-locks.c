@@ -37,6 +37,7 @@
 #include "common/config.h"
 #include "common/proc.h"
 #include "common/timeutil.h"
+#include "locks/lock_wait_report.h"
 #include "locks/lock_wake.h"
 #include "locks/locks.h"
 #include "store/store.h"
@@ -2120,6 +2121,77 @@ static void test_big_document_kept_doc_follows_the_row(void **state)
 	assert_int_equal(acquire_spec(f->s, &b, "big:6", NULL, NULL, NULL), -EAGAIN);
 }
 
+/* lock_wait_report: a waiter is told of its first blocker and of another
+ * lock at once, of another holder of the same lock at most every
+ * LOCK_WAIT_REPORT_MS (the latest), because each report writes the task's
+ * row and a hand-off changes the holder for every waiter of the queue. */
+struct seen_reports {
+	int n;
+	struct lock_blocker last;
+};
+
+static void count_report(const struct lock_blocker *b, void *userdata)
+{
+	struct seen_reports *s = userdata;
+	s->n++;
+	s->last = *b;
+}
+
+static struct lock_blocker blocker(const char *lock, int64_t task)
+{
+	struct lock_blocker b = { .task_id = task, .pid = (int32_t)(1000 + task), .mode = LOCK_EXCLUSIVE };
+	snprintf(b.lock, sizeof(b.lock), "%s", lock);
+	snprintf(b.host, sizeof(b.host), "h");
+	return b;
+}
+
+static void test_wait_report_throttles_holder_changes(void **state)
+{
+	(void)state;
+	struct seen_reports s = { 0 };
+	struct locks_acquire_opts o = { .on_wait = count_report, .userdata = &s };
+	struct lock_wait_report wr = { 0 };
+	struct lock_blocker a1 = blocker("app:a", 1), a2 = blocker("app:a", 2), a3 = blocker("app:a", 3),
+			    b4 = blocker("platform:h", 4);
+
+	assert_int_equal(lock_wait_report_due_in_ms(&wr), INT64_MAX);
+	assert_true(lock_wait_report_seen(&wr, &a1, &o)); /* the first: at once */
+	assert_int_equal(s.n, 1);
+	assert_false(lock_wait_report_seen(&wr, &a1, &o)); /* the same: never again */
+	/* Two hand-offs within the interval: nothing now, the latest later. */
+	assert_false(lock_wait_report_seen(&wr, &a2, &o));
+	assert_false(lock_wait_report_seen(&wr, &a3, &o));
+	assert_int_equal(s.n, 1);
+	int64_t due = lock_wait_report_due_in_ms(&wr);
+	assert_true(due > 0 && due <= LOCK_WAIT_REPORT_MS);
+	assert_false(lock_wait_report_flush(&wr, &o)); /* not due yet */
+	wr.shown_mono_ms -= LOCK_WAIT_REPORT_MS;      /* the interval has passed */
+	assert_int_equal(lock_wait_report_due_in_ms(&wr), 0);
+	assert_true(lock_wait_report_flush(&wr, &o));
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.last.task_id, 3);
+	assert_int_equal(lock_wait_report_due_in_ms(&wr), INT64_MAX);
+
+	/* Another lock: at once, whatever the interval. */
+	assert_true(lock_wait_report_seen(&wr, &b4, &o));
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.last.lock, "platform:h");
+	/* Out of the queue into it (deferred, then queued): at once. */
+	struct lock_blocker d = b4;
+	d.deferred = true;
+	assert_true(lock_wait_report_seen(&wr, &d, &o));
+	assert_true(lock_wait_report_seen(&wr, &b4, &o));
+	assert_int_equal(s.n, 5);
+	/* A change that goes back before it was told is not told. */
+	struct lock_blocker b5 = blocker("platform:h", 5);
+	assert_false(lock_wait_report_seen(&wr, &b5, &o));
+	assert_false(lock_wait_report_seen(&wr, &b4, &o));
+	assert_int_equal(lock_wait_report_due_in_ms(&wr), INT64_MAX);
+	wr.shown_mono_ms -= LOCK_WAIT_REPORT_MS;
+	assert_false(lock_wait_report_flush(&wr, &o));
+	assert_int_equal(s.n, 5);
+}
+
 int main(void)
 {
 	/* One stable host id for this process and its children. */
@@ -2143,6 +2215,7 @@ int main(void)
 	}
 	printf("# backend: %s\n", store_backend_name(test_backend));
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_wait_report_throttles_holder_changes),
 		T(test_try_grant_fencing_token_increases),
 		T(test_try_conflict_returns_eagain_with_blocker),
 		T(test_invalid_request),

@@ -848,6 +848,69 @@ static void t_reconnect(void **state)
 	store_close(s);
 }
 
+/* Whether the server still has session `id` (it ends a closed one
+ * asynchronously: awaited with a deadline). */
+static bool session_gone(struct backend *b, int64_t id)
+{
+	const char *sql = b->kind == STORE_BACKEND_MYSQL
+				  ? "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?"
+				  : "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?";
+	for (int i = 0; i < 500; i++) {
+		int64_t n = -1;
+		assert_int_equal(store_query_int64(b->admin, &n, sql, "i", id), 0);
+		if (n == 0)
+			return true;
+		sleep_us(10000);
+	}
+	return false;
+}
+
+/* store_release_connection(): the server session ends; the next statement
+ * (a cached one too) runs on a new one without counting as trouble; it
+ * keeps the connection inside a transaction. On SQLite it does nothing. */
+static void t_release_connection(void **state)
+{
+	struct backend *b = B(state);
+	SKIP_UNLESS_AVAILABLE(b);
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+	static const char ins[] = "INSERT INTO t (id, name) VALUES (?, ?)";
+	assert_int_equal(store_run(s, ins, "is", (int64_t)1, "before"), 1);
+	if (b->kind == STORE_BACKEND_SQLITE) {
+		store_release_connection(s);
+		assert_int_equal(store_run(s, ins, "is", (int64_t)2, "after"), 1);
+		assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 2);
+		store_close(s);
+		return;
+	}
+	int64_t id = session_id(b, s);
+	store_release_connection(s);
+	store_release_connection(s); /* twice: still one new connection later */
+	assert_true(session_gone(b, id));
+	assert_int_equal(store_run(s, ins, "is", (int64_t)2, "after release"), 1);
+	int64_t id2 = session_id(b, s);
+	assert_true(id2 != id);
+	assert_int_equal(store_trouble_age_ms(s), INT64_MAX);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 2);
+
+	/* Inside a transaction it keeps the session (and the transaction). */
+	assert_int_equal(store_begin(s, true), 0);
+	assert_int_equal(store_run(s, ins, "is", (int64_t)3, "in tx"), 1);
+	store_release_connection(s);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(session_id(b, s), id2);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 3);
+
+	/* A loss after a release is a loss again: reconnected, and trouble. */
+	store_release_connection(s);
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 3);
+	assert_int_equal(store_trouble_age_ms(s), INT64_MAX);
+	kill_session(b, session_id(b, s));
+	assert_int_equal(q_int(s, "SELECT COUNT(*) FROM t"), 3);
+	assert_true(store_trouble_age_ms(s) < 60000);
+	store_close(s);
+}
+
 /* More statements than the per-connection cache holds, all open at once,
  * then again after the session was killed (uncached statements too). */
 static void t_many_statements(void **state)
@@ -1226,7 +1289,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning), T(t_returning_commit_fails),
 		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_run_relaxed), T(t_cas), T(t_now), T(t_busy),
-		T(t_reconnect), T(t_late_reply), T(t_dsn_list), T(t_frozen_server), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
+		T(t_reconnect), T(t_release_connection), T(t_late_reply), T(t_dsn_list), T(t_frozen_server), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
 	};
 	const struct CMUnitTest policy[] = { cmocka_unit_test(t_retry_policy) };
 	int failed = cmocka_run_group_tests_name("retry policy", policy, NULL, NULL);
