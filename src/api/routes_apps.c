@@ -419,7 +419,7 @@ static void move_app(struct api_req *req)
 	}
 	if (hs == HOST_GONE) {
 		api_reply_error(req, 409, "host_gone", "host %s is gone (its heartbeat is over %d s old)", target,
-				HOSTS_LEASE_MS / 1000);
+				HOST_LEASE_MS / 1000);
 		goto out;
 	}
 	json_t *args = json_pack("{s:s}", "host", target);

@@ -13,7 +13,7 @@ static void get_hosts(struct api_req *req)
 	}
 	api_reply_json(req, 200,
 		       json_pack("{s:o, s:s, s:I}", "hosts", list, "self", api_host(req), "leaseMs",
-				 (json_int_t)HOSTS_LEASE_MS));
+				 (json_int_t)HOST_LEASE_MS));
 }
 
 const struct api_route api_routes_hosts[] = {

@@ -4,9 +4,9 @@
  *
  * Why in `backups`: both steps are the existing backup and restore code
  * (backups_archive_app(), backups_run_restore()), and `apps` may not call
- * `backups` (layers). Host liveness is read from the hosts table here with
- * the rule of sched/hosts.h (HOSTS_LEASE_MS by the database's clock):
- * `backups` does not link `sched`. */
+ * `backups` (layers). Whether the target is alive is
+ * tasks/host_liveness.h's rule, the one sched/hosts.h uses too (`backups`
+ * does not link `sched`). */
 #include "app_move.h"
 
 #include <errno.h>
@@ -22,7 +22,7 @@
 #include "common/paths.h"
 #include "common/proc.h"
 #include "engine/engine.h"
-#include "sched/hosts.h" /* HOSTS_LEASE_MS only: no call into sched */
+#include "tasks/host_liveness.h"
 #include "tasks/task.h"
 #include "tasks/task_ctx_lock.h"
 #include "tasks/task_enqueue.h"
@@ -70,21 +70,6 @@ static int64_t row_abort(struct store *s, const char *id, const char *source)
 			 "UPDATE apps SET install_state = 'installed', host = ? WHERE id = ? AND "
 			 "install_state = 'pending_move'",
 			 "ss", source, id);
-}
-
-/* Is host `id` alive (heartbeat younger than HOSTS_LEASE_MS by the
- * database's clock)? 1, 0 (gone or unknown), or a store error. */
-static int host_alive(struct store *s, const char *id)
-{
-	int64_t now = 0, beat = 0;
-	int r = store_now_ms(s, &now);
-	if (r >= 0)
-		r = store_query_int64(s, &beat, "SELECT heartbeat_at FROM hosts WHERE id = ?", "s", id);
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0)
-		return r;
-	return now - beat < HOSTS_LEASE_MS;
 }
 
 /* ---- the source: the move task ------------------------------------------------- */
@@ -165,7 +150,10 @@ static int wait_target_step(struct move *m, int64_t id, struct task *ret)
 					  t.message && t.message[0] ? t.message : task_state_name(t.state));
 			task_release(&t);
 		}
-		if (host_alive(ctx->store, m->target) == 0)
+		/* Gone or unknown (host_liveness.h) ends the wait; a store
+		 * error does not: the next poll asks again. */
+		enum host_state hs;
+		if (host_liveness(ctx->store, m->target, &hs, NULL) == 0 && hs != HOST_ALIVE)
 			return -EHOSTDOWN;
 		if (task_ctx_sleep(ctx, WAIT_POLL_MS) < 0)
 			return -ECANCELED;

@@ -186,7 +186,7 @@ static void heartbeat(struct daemon *d, bool force)
 	int r = hosts_heartbeat(d->store, &b);
 	if (r < 0 && !d->beat_failing)
 		log_warn("cannot record this host's heartbeat (other hosts will see it gone after %d s): %s",
-			 HOSTS_LEASE_MS / 1000, store_errmsg(d->store));
+			 HOST_LEASE_MS / 1000, store_errmsg(d->store));
 	else if (r >= 0 && d->beat_failing)
 		log_info("this host's heartbeat is recorded again");
 	d->beat_failing = r < 0;
@@ -455,7 +455,7 @@ int cmd_serve(const struct boxd_globals *g, int argc, char **argv)
 		log_error("host id %s is in use by another boxd (owner id %s, heartbeat %lld ms ago) sharing this "
 			  "store: give each host its own [host] id (or its own /etc/machine-id); if this host has just "
 			  "rebooted, start again in %d s",
-			  d.host_id, other, (long long)other_age, HOSTS_LEASE_MS / 1000);
+			  d.host_id, other, (long long)other_age, HOST_LEASE_MS / 1000);
 		return 1;
 	}
 	if (r_other < 0)

@@ -1,14 +1,8 @@
 /* hosts.c — the hosts table: heartbeat, state, list (see hosts.h). */
 #include "hosts.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-#include "tasks/task.h"
-
-/* tasks/task.h cannot include this layer; its copy must agree. */
-_Static_assert(HOSTS_LEASE_MS == TASK_HOST_GONE_MS, "a host is gone after the same time for the reaper");
 
 int hosts_heartbeat(struct store *s, const struct host_beat *b)
 {
@@ -47,7 +41,7 @@ int hosts_other_owner(struct store *s, const char *id, const char *owner_id, cha
 	if (r == 1) {
 		const char *owner = store_col_text(st, 0);
 		int64_t age = now - store_col_int64(st, 1);
-		if (owner && strcmp(owner, owner_id) != 0 && age < HOSTS_LEASE_MS) {
+		if (owner && strcmp(owner, owner_id) != 0 && age < HOST_LEASE_MS) {
 			snprintf(other, len, "%s", owner);
 			*ret_age_ms = age;
 		} else {
@@ -73,19 +67,7 @@ int hosts_adopt_unplaced_apps(struct store *s, const char *id, int64_t *ret_n)
 
 int hosts_state(struct store *s, const char *id, enum host_state *ret)
 {
-	int64_t now, beat = 0;
-	int r = store_now_ms(s, &now);
-	if (r < 0)
-		return r;
-	r = store_query_int64(s, &beat, "SELECT heartbeat_at FROM hosts WHERE id = ?", "s", id);
-	if (r == -ENOENT) {
-		*ret = HOST_UNKNOWN;
-		return 0;
-	}
-	if (r < 0)
-		return r;
-	*ret = now - beat < HOSTS_LEASE_MS ? HOST_ALIVE : HOST_GONE;
-	return 0;
+	return host_liveness(s, id, ret, NULL);
 }
 
 static json_t *text_or_null(struct store_stmt *st, int col)
@@ -114,7 +96,7 @@ int hosts_list_json(struct store *s, const char *self_id, json_t **ret)
 					text_or_null(st, 1), "ownerId", text_or_null(st, 2), "apiUrl",
 					text_or_null(st, 3), "version", text_or_null(st, 4), "startedAt",
 					(json_int_t)store_col_int64(st, 5), "lastHeartbeat", (json_int_t)beat,
-					"heartbeatAgeMs", (json_int_t)(now - beat), "alive", now - beat < HOSTS_LEASE_MS,
+					"heartbeatAgeMs", (json_int_t)(now - beat), "alive", now - beat < HOST_LEASE_MS,
 					"self", id && self_id && strcmp(id, self_id) == 0));
 	}
 	store_finalize(st);

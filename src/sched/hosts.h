@@ -4,11 +4,11 @@
  * Each daemon upserts its row of the `hosts` table (migration 11) every
  * HOSTS_HEARTBEAT_MS: its host id (common/proc.h), name, owner id, API URL
  * ([host] api_url) and version, and `heartbeat_at` in the database's clock
- * (store_now_ms(): no host's local clock decides who is gone). A host is
- * alive while its last heartbeat is less than HOSTS_LEASE_MS old by that
- * clock; gone after. Apps are placed on hosts (apps.host); the scheduler
- * claims an app's tasks only on its host, and a task of an app whose host
- * is gone waits, naming it (sched.c).
+ * (store_now_ms(): no host's local clock decides who is gone). Whether a
+ * host is alive or gone by that heartbeat is tasks/host_liveness.h's rule
+ * (HOST_LEASE_MS), the one every layer uses. Apps are placed on hosts
+ * (apps.host); the scheduler claims an app's tasks only on its host, and a
+ * task of an app whose host is gone waits, naming it (sched.c).
  */
 #pragma once
 
@@ -18,9 +18,9 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "tasks/host_liveness.h"
 
 #define HOSTS_HEARTBEAT_MS 2000
-#define HOSTS_LEASE_MS 10000
 
 struct host_beat {
 	const char *id;       /* host id */
@@ -39,7 +39,7 @@ int hosts_heartbeat(struct store *s, const struct host_beat *b);
  * id other than `owner_id` (another machine configured with the same id,
  * or this one before a reboot) and its heartbeat is alive. 1 with that
  * owner id in other[len] and its heartbeat age in *ret_age_ms; 0 no (no
- * row, our owner id, or a heartbeat over HOSTS_LEASE_MS old); negative
+ * row, our owner id, or a heartbeat HOST_LEASE_MS old or older); negative
  * errno. serve.c refuses to start on 1: two daemons with one host id would
  * take each other's lock owners for their own earlier boot and free them. */
 int hosts_other_owner(struct store *s, const char *id, const char *owner_id, char *other, size_t len,
@@ -53,10 +53,9 @@ int hosts_other_owner(struct store *s, const char *id, const char *owner_id, cha
  * were placed. 0 or negative errno. */
 int hosts_adopt_unplaced_apps(struct store *s, const char *id, int64_t *ret_n);
 
-enum host_state { HOST_UNKNOWN, HOST_ALIVE, HOST_GONE };
-
 /* Whether host `id` has a row, and whether its heartbeat is within the
- * lease by the database's clock. 0 or negative errno. */
+ * lease by the database's clock: host_liveness() (tasks/host_liveness.h)
+ * without the age. 0 or negative errno. */
 int hosts_state(struct store *s, const char *id, enum host_state *ret);
 
 /* Every host as a JSON array of {id, name, ownerId, apiUrl, version,

@@ -226,7 +226,7 @@ static void mark_host_gone(struct sched *sc, const char *host_id)
 			char *text = wf ? json_dumps(wf, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 			char msg[160];
 			snprintf(msg, sizeof(msg), "Waiting for host %s, where the app lives: no heartbeat for %d s",
-				 p[i].host, HOSTS_LEASE_MS / 1000);
+				 p[i].host, HOST_LEASE_MS / 1000);
 			if (text && store_run(s, "UPDATE tasks SET waiting_for = ?, message = ? WHERE id = ? AND state = 'queued'",
 					      "ssi", text, msg, p[i].id) > 0)
 				log_info("scheduler: task %lld waits for host %s (gone), where its app lives",

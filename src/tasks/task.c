@@ -420,10 +420,12 @@ int task_finish(struct store *s, int64_t id, enum task_state state, const char *
 }
 
 /* Fail active task `id` claimed by owner id `host` as crashed with `msg`,
- * if the host's heartbeat is at least `gone_ms` old (or it has none). The
- * heartbeat is compared in the database's clock, in the same statement: no
- * host's local clock decides who is gone. 1 if this ended it, 0, or
- * negative errno. */
+ * if the host's heartbeat is at least `gone_ms` old (or it has none): the
+ * rule of host_liveness.h, with gone_ms for HOST_LEASE_MS (the sweep waits
+ * twice that), written as SQL because the heartbeat is compared in the
+ * same statement that fails the task: a beat between a host_liveness()
+ * and the UPDATE would be missed. In the database's clock: no host's local
+ * clock decides who is gone. 1 if this ended it, 0, or negative errno. */
 static int fail_if_host_gone(struct store *s, int64_t id, const char *host, int64_t gone_ms, const char *msg)
 {
 	char host_id[HOST_ID_MAX + 1];
@@ -448,7 +450,7 @@ int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t e
 		 "database's clock) and the host stopped its heartbeat: the host is presumed gone or frozen, and "
 		 "another host freed its locks",
 		 host, (long long)expired_ms_ago);
-	return fail_if_host_gone(s, id, host, TASK_HOST_GONE_MS, msg);
+	return fail_if_host_gone(s, id, host, HOST_LEASE_MS, msg);
 }
 
 /* Does the document name task `id` as a holder or a waiter? */

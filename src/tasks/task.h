@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "tasks/host_liveness.h"
 
 enum task_state {
 	TASK_QUEUED,
@@ -207,22 +208,18 @@ int task_set_progress(struct store *s, int64_t id, int percent, const char *mess
 int task_finish(struct store *s, int64_t id, enum task_state state, const char *error_code,
 		const char *error_message, const char *result_json);
 
-/* How old a host's heartbeat (the hosts table, sched/hosts.h) must be for
- * the host to count as gone: HOSTS_LEASE_MS, which hosts.c checks is the
- * same (tasks sits below sched and cannot include it). */
-#define TASK_HOST_GONE_MS 10000
-
 /* Multi-host: the lock lease of task `id`'s worker on another host expired
  * by the database's clock (`expired_ms_ago` before the reap) and its locks
  * were freed — the worker stopped renewing. Fails the task with error code
  * crashed, with a message naming the host, if it is still active, was
- * claimed by `host` (an owner id), and that host is gone too: no heartbeat
- * for TASK_HOST_GONE_MS by the database's clock, or no hosts row. While the
- * host beats, the task is its host's to end: a live worker that only
- * renewed late queues again (a waiter) or stops by itself on its next
- * renewal (a holder, worker_lease.h), and a dead one is ended by its own
- * daemon's supervisor. Returns 1 if this call ended it, 0 if not, negative
- * errno. */
+ * claimed by `host` (an owner id), and that host is gone too: gone or
+ * unknown by tasks/host_liveness.h's rule (no heartbeat for HOST_LEASE_MS
+ * by the database's clock, or no hosts row), tested inside the UPDATE
+ * that fails the task. While the host beats, the task is its host's to
+ * end: a live worker that only renewed late queues again (a waiter) or
+ * stops by itself on its next renewal (a holder, worker_lease.h), and a
+ * dead one is ended by its own daemon's supervisor. Returns 1 if this call
+ * ended it, 0 if not, negative errno. */
 int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t expired_ms_ago);
 
 /* Multi-host: the tasks that no reap will ever end. A task in `waiting` or
@@ -235,7 +232,7 @@ int task_fail_host_gone(struct store *s, int64_t id, const char *host, int64_t e
  * locks, renewed by themselves, and are not touched. At most
  * TASK_SWEEP_MAX tasks per call. *ret_n: how many were failed. 0 or
  * negative errno. */
-#define TASK_SWEEP_GONE_MS (2 * TASK_HOST_GONE_MS)
+#define TASK_SWEEP_GONE_MS (2 * HOST_LEASE_MS)
 #define TASK_SWEEP_MAX 64
 struct lock_doc;
 int task_sweep_gone_hosts(struct store *s, const struct lock_doc *doc, const char *self, int *ret_n);

@@ -5,7 +5,7 @@
 #
 #  1. GET /api/v1/hosts (and boxctl hosts) on either host lists both, alive,
 #     each with its owner id (host id + boot) and version; b stopped: a
-#     sees b gone once b's heartbeat is HOSTS_LEASE_MS (10 s) old by the
+#     sees b gone once b's heartbeat is HOST_LEASE_MS (10 s) old by the
 #     database's clock; b again: alive again.
 #  2. A second daemon with a's host id (another machine: BOXD_FAKE_BOOT_ID,
 #     the named fake of another boot) refuses to start, naming the id,

@@ -28,6 +28,7 @@
 #include "common/config.h"
 #include "locks/lock_doc.h"
 #include "store/store.h"
+#include "tasks/host_liveness.h"
 #include "tasks/task.h"
 #include "tasks/task_enqueue.h"
 #include "fixture-store.h"
@@ -235,7 +236,7 @@ static void test_reaped_task_fails_only_when_its_host_is_gone(void **state)
 	assert_int_equal(t.state, TASK_RUNNING);
 	task_release(&t);
 
-	beat(f, "host-x", TASK_HOST_GONE_MS + 1000);
+	beat(f, "host-x", HOST_LEASE_MS + 1000);
 	assert_int_equal(task_fail_host_gone(f->s, t1, "host-x/boot00000001", 50), 1);
 	assert_int_equal(task_get(f->s, t1, &t), 0);
 	assert_int_equal(t.state, TASK_FAILED);
@@ -246,6 +247,35 @@ static void test_reaped_task_fails_only_when_its_host_is_gone(void **state)
 	 * this owner's to fail. */
 	assert_int_equal(task_fail_host_gone(f->s, t2, "host-x/boot00000001", 50), 0);
 	assert_int_equal(task_fail_host_gone(f->s, t2, "host-y/boot00000001", 50), 1);
+}
+
+/* host_liveness(): no row is unknown (its age untouched), a heartbeat
+ * younger than HOST_LEASE_MS alive, one that old or older gone; and the
+ * reaper's clause inside its UPDATE judges a host the same way. */
+static void test_host_liveness_is_the_reapers_rule(void **state)
+{
+	struct fx *f = *state;
+	enum host_state hs = HOST_ALIVE;
+	int64_t age = -42;
+	assert_int_equal(host_liveness(f->s, "host-u", &hs, &age), 0);
+	assert_int_equal(hs, HOST_UNKNOWN);
+	assert_int_equal(age, -42);
+
+	beat(f, "host-u", 1000);
+	assert_int_equal(host_liveness(f->s, "host-u", &hs, &age), 0);
+	assert_int_equal(hs, HOST_ALIVE);
+	assert_true(age >= 1000 && age < HOST_LEASE_MS);
+	assert_int_equal(host_liveness(f->s, "host-u", &hs, NULL), 0);
+	assert_int_equal(hs, HOST_ALIVE);
+	int64_t t = create(f, "restart", "wiki");
+	assert_int_equal(task_claim(f->s, t, "host-u/boot00000001"), 1);
+	assert_int_equal(task_fail_host_gone(f->s, t, "host-u/boot00000001", 50), 0);
+
+	beat(f, "host-u", HOST_LEASE_MS);
+	assert_int_equal(host_liveness(f->s, "host-u", &hs, &age), 0);
+	assert_int_equal(hs, HOST_GONE);
+	assert_true(age >= HOST_LEASE_MS);
+	assert_int_equal(task_fail_host_gone(f->s, t, "host-u/boot00000001", 50), 1);
 }
 
 static enum task_state state_of(struct fx *f, int64_t id)
@@ -276,7 +306,7 @@ static void test_sweep_ends_lockless_tasks_of_gone_hosts(void **state)
 		assert_int_equal(task_set_running(f->s, all[i]), 1);
 	beat(f, "host-z", TASK_SWEEP_GONE_MS + 1000);
 	beat(f, "host-w", 1000);
-	beat(f, "host-v", TASK_HOST_GONE_MS + 1000); /* gone, but not for long */
+	beat(f, "host-v", HOST_LEASE_MS + 1000); /* gone, but not for long */
 
 	struct lock_doc doc;
 	lock_doc_init(&doc);
@@ -506,6 +536,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_find_active_filters),
 		T(test_reaped_task_fails_only_when_its_host_is_gone),
+		T(test_host_liveness_is_the_reapers_rule),
 		T(test_sweep_ends_lockless_tasks_of_gone_hosts),
 		T(test_enqueue_timeout_args_and_claim),
 		T(test_enqueue_refusal_rolls_back),
