@@ -19,6 +19,7 @@
 #include "../common/array.h"
 #include "../common/proc.h"
 #include "../common/timeutil.h"
+#include "../store/store_retry.h"
 #include "broker_proto.h"
 #include "lock_wake.h"
 #include "locks.h"
@@ -44,6 +45,17 @@
 /* Waiters' tickets (and their leases) are refreshed by a round at least
  * this often: a third of the shortest ttl or lease among them. */
 #define DEFAULT_TICKET_TTL_MS 30000
+/* A round the store did not take for a transient reason (a lost
+ * connection, a failover, a busy server) is tried again after a backoff
+ * from RETRY_MIN_MS to RETRY_MAX_MS, with the waiters kept, for up to
+ * RIDE_OUT_MS of failures in a row; then the waiters go on by themselves
+ * (BROKER_FALLBACK). Handing them back at the first failure sent a host's
+ * hundreds of waiters to the database at once, each on a connection of
+ * its own, right when a new primary was coming up (t0910 with 3 x 200:
+ * the hosts' heartbeats stalled for over 20 s). */
+#define RETRY_MIN_MS 50
+#define RETRY_MAX_MS 1000
+#define RIDE_OUT_MS 30000
 
 struct conn {
 	int fd;
@@ -78,6 +90,9 @@ struct lock_broker {
 	int64_t last_version, last_reap_ms, last_round_ms;
 	bool version_known;
 	bool remote;            /* the last round's document had other hosts' owners */
+	/* Riding out a store outage: since when rounds fail (0: they do not),
+	 * when to try the next, and the backoff. */
+	int64_t failing_since_ms, retry_at_ms, retry_delay_ms;
 	/* PostgreSQL: the LISTEN thread, on opts.listen_store. want_listen
 	 * (under listen_lock) says whether to be subscribed; `listening` that
 	 * the subscription is made. */
@@ -334,6 +349,23 @@ static void round_run(struct lock_broker *b)
 		b->last_version = version;
 		b->version_known = true;
 		b->remote = remote;
+		b->failing_since_ms = b->retry_at_ms = 0;
+	}
+	bool ride_out = false;
+	if (r < 0 && store_error_is_transient(r)) {
+		int64_t t_now = now_mono_ms();
+		if (!b->failing_since_ms) {
+			b->failing_since_ms = t_now;
+			b->retry_delay_ms = RETRY_MIN_MS;
+		} else {
+			b->retry_delay_ms = b->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : b->retry_delay_ms * 2;
+		}
+		ride_out = t_now - b->failing_since_ms < RIDE_OUT_MS;
+		b->retry_at_ms = ride_out ? t_now + b->retry_delay_ms : 0;
+		if (ride_out)
+			stat_add(b, &b->stats.retried_rounds, 1);
+	} else if (r < 0) {
+		b->failing_since_ms = b->retry_at_ms = 0;
 	}
 	uint64_t grants = 0;
 	for (size_t k = 0; k < n; k++) {
@@ -353,6 +385,13 @@ static void round_run(struct lock_broker *b)
 				reply(c, BROKER_CANCELLED, r, 0, 0, NULL);
 			c->op = 0;
 			c->acq = false;
+			continue;
+		}
+		if (r < 0 && ride_out) {
+			/* Kept for the next try. Its ticket, if this round's
+			 * commit was lost after all, is found again by the retry
+			 * (lock_doc.c, find_same_request()). */
+			c->tried = true;
 			continue;
 		}
 		if (r < 0) {
@@ -520,6 +559,8 @@ static void *broker_main(void *arg)
 					work = true;
 			}
 		}
+		if (b->retry_at_ms) /* riding out an outage: the next try is due then, not before */
+			work = now >= b->retry_at_ms;
 		if (work) {
 			round_run(b);
 			drop_gone(b);
@@ -537,6 +578,8 @@ static void *broker_main(void *arg)
 				until = poll_cap;
 			timeout = until < 0 ? 0 : (int)until;
 		}
+		if (b->retry_at_ms)
+			timeout = b->retry_at_ms > now ? (int)(b->retry_at_ms - now) : 0;
 		if (ARRAY_GROW(pfd, b->n_conns + 3, cap) < 0) {
 			sleep_us(10000);
 			continue;

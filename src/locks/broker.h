@@ -89,6 +89,7 @@ struct lock_broker_stats {
 	uint64_t grants;
 	uint64_t refused_peers; /* requests refused: not the peer's own owner */
 	uint64_t fallbacks;    /* requests handed back after a failed round */
+	uint64_t retried_rounds; /* rounds the store did not take, tried again with the waiters kept */
 };
 void lock_broker_stats_get(struct lock_broker *b, struct lock_broker_stats *ret);
 

@@ -599,6 +599,27 @@ static struct lock_waiter *find_ticket(struct lock_doc *doc, int64_t ticket, con
 	return NULL;
 }
 
+/* The owner's ticket for exactly these locks: a request made again
+ * without its ticket, because the answer to the change that queued it was
+ * lost (a connection lost during COMMIT, a broker's round retried). One
+ * owner waits for one request at a time; a second ticket would stand in
+ * the queue, unused, until it expired. */
+static struct lock_waiter *find_same_request(struct lock_doc *doc, const struct lock_owner *owner,
+					     const struct lock_req *reqs, size_t n)
+{
+	for (size_t i = 0; i < doc->n_waiters; i++) {
+		struct lock_waiter *w = &doc->waiters[i];
+		if (w->n_locks != n || !lock_owner_same(&w->owner, owner))
+			continue;
+		bool same = true;
+		for (size_t k = 0; k < n && same; k++)
+			same = strcmp(w->locks[k].name, reqs[k].name) == 0 && w->locks[k].mode == reqs[k].mode;
+		if (same)
+			return w;
+	}
+	return NULL;
+}
+
 static void remove_waiter_at(struct lock_doc *doc, size_t i)
 {
 	waiter_release(&doc->waiters[i]);
@@ -780,6 +801,8 @@ static int acquire(struct lock_doc *doc, const struct lock_owner *owner, const s
 		return r;
 
 	struct lock_waiter *mine = ticket && *ticket ? find_ticket(doc, *ticket, owner) : NULL;
+	if (ticket && !*ticket && !(flags & LOCK_ACQ_DEFER))
+		mine = find_same_request(doc, owner, reqs, n);
 	int64_t my_ticket = mine ? mine->ticket : 0;
 
 	/* An owner that already holds locks (a full backup holding `platform`
@@ -816,6 +839,7 @@ static int acquire(struct lock_doc *doc, const struct lock_owner *owner, const s
 		return 0;
 	}
 	if (mine) {
+		*ticket = mine->ticket;
 		/* Compared without subtracting: expires_ms comes from the stored
 		 * document and may be anything. The ticket's lease (another
 		 * host's reason to reap it) is refreshed once a tenth of it has

@@ -713,6 +713,73 @@ static void test_waiter_gives_up_its_connection(void **state)
 	assert_int_equal(rep.st.brokered, 1);
 }
 
+/* PostgreSQL: no new connection to the test's database, and its sessions
+ * ended (the broker's, the waiter's, ours): an outage that every
+ * reconnect meets until connections are allowed again. */
+static void pg_outage(struct fx *f, bool on)
+{
+	struct store *admin;
+	struct store_options o = { .backend = STORE_BACKEND_POSTGRES, .dsn = f->db.admin_dsn };
+	char err[512] = "", sql[160];
+	assert_int_equal(store_open(&o, &admin, err, sizeof(err)), 0);
+	snprintf(sql, sizeof(sql), "ALTER DATABASE %s WITH ALLOW_CONNECTIONS %s", f->db.dbname, on ? "false" : "true");
+	assert_true(store_run(admin, sql, NULL) >= 0);
+	if (on)
+		assert_true(store_run(admin,
+				      "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE datname = ?",
+				      "s", f->db.dbname) >= 0);
+	store_close(admin);
+}
+
+/* The broker rides out a store outage with its waiters kept (before, the
+ * first failed round handed every waiter back, and a host's hundreds of
+ * waiters went to the database at once as a new primary came up): the
+ * child, queued through the broker, is granted through it after the
+ * outage, with no fallback to the direct path and one ticket only. */
+static void test_broker_rides_out_an_outage(void **state)
+{
+	struct fx *f = *state;
+	if (test_backend != STORE_BACKEND_POSTGRES)
+		skip(); /* the outage is made with ALLOW_CONNECTIONS */
+	start_broker(f);
+	reopen(f);
+	struct lock_owner me;
+	assert_int_equal(lock_owner_self(&me, 7), 0);
+	int64_t fence;
+	struct locks_acquire_opts o = { .timeout_ms = 5000 };
+	assert_int_equal(locks_acquire_brokered(f->sock, f->s, &me, &X, 1, &o, &fence, NULL), 0);
+	close_for_fork(f);
+	int fd;
+	spawn_waiter(f, &fd);
+	reopen(f);
+	assert_true(wait_tickets(f, 1));
+	int64_t next_before;
+	size_t h, t;
+	doc_counts(f, &h, &t, &next_before);
+
+	pg_outage(f, true);
+	/* A round now (a release of a name we do not hold) fails in the
+	 * broker; so does the direct release it falls back to. */
+	const char *none[] = { "nothing" };
+	assert_true(locks_unlock_brokered(f->sock, f->s, &me, none, 1, NULL) < 0);
+	pg_outage(f, false);
+
+	const char *names[] = { "x" };
+	int unlocked = 0;
+	assert_int_equal(locks_unlock(f->s, &me, names, 1, &unlocked), 0);
+	assert_int_equal(unlocked, 1);
+	struct waiter_report rep;
+	read_report(fd, &rep);
+	kill_wait(&f->child);
+	assert_int_equal(rep.r, 0);
+	assert_int_equal(rep.st.fallbacks, 0);
+	assert_int_equal(rep.st.brokered, 1);
+	int64_t next_after;
+	doc_counts(f, &h, &t, &next_after);
+	assert_int_equal(next_after, next_before); /* no second ticket */
+	assert_int_equal(t, 0);
+}
+
 /* Another host's release does not bump this host's wake-up word
  * (lock_wake.h): the broker must see it by itself while the document has
  * other hosts' owners, polling (MariaDB) or LISTENing (PostgreSQL), not at
@@ -937,6 +1004,7 @@ int main(void)
 							fx_teardown),
 			cmocka_unit_test_setup_teardown(test_broker_sees_other_hosts_release, fx_setup, fx_teardown),
 			cmocka_unit_test_setup_teardown(test_waiter_gives_up_its_connection, fx_setup, fx_teardown),
+			cmocka_unit_test_setup_teardown(test_broker_rides_out_an_outage, fx_setup, fx_teardown),
 		};
 		return cmocka_run_group_tests(server_tests, NULL, NULL);
 	}

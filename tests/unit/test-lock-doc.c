@@ -1304,6 +1304,35 @@ static void test_renew_leases_of_tickets(void **state)
 /* A worker renews its own lease: only its own holdings (another owner of
  * the same host, e.g. a frozen worker, is not kept alive by it), and only
  * when due, so that a renewal that is not due writes nothing. */
+/* A request made again without its ticket (its answer was lost: a
+ * connection lost during COMMIT, a broker's round retried after a
+ * failover) keeps the ticket it has: no second one stands in the queue. */
+static void test_request_again_keeps_its_ticket(void **state)
+{
+	struct lock_doc *d = *state;
+	struct lock_owner a = mk_owner(1, 101), b = mk_owner(2, 102), c = mk_owner(3, 103);
+	assert_int_equal(try1(d, &a, "x", LOCK_EXCLUSIVE, T0, NULL), 1);
+	int64_t tb = 0, again = 0, tc = 0;
+	assert_int_equal(wait1(d, &b, "x", LOCK_EXCLUSIVE, &tb, T0, NULL), 0);
+	assert_true(tb > 0);
+	assert_int_equal(wait1(d, &c, "x", LOCK_EXCLUSIVE, &tc, T0, NULL), 0);
+	assert_int_equal(wait1(d, &b, "x", LOCK_EXCLUSIVE, &again, T0 + 1, NULL), 0);
+	assert_int_equal(again, tb);
+	assert_int_equal(d->n_waiters, 2);
+	/* Other locks (or another mode) are another request. */
+	int64_t other = 0;
+	assert_int_equal(wait1(d, &b, "x", LOCK_SHARED, &other, T0 + 1, NULL), 0);
+	assert_true(other != tb);
+	assert_int_equal(d->n_waiters, 3);
+	/* The granted request takes its ticket out of the queue, still first. */
+	assert_int_equal(lock_doc_unlock(d, &a, NULL, 0), 1);
+	int64_t ticket = 0;
+	assert_int_equal(wait1(d, &b, "x", LOCK_EXCLUSIVE, &ticket, T0 + 2, NULL), 1);
+	assert_int_equal(d->n_waiters, 2);
+	for (size_t i = 0; i < d->n_waiters; i++)
+		assert_true(d->waiters[i].ticket != tb);
+}
+
 static void test_renew_owner(void **state)
 {
 	struct lock_doc *d = *state;
@@ -2927,7 +2956,7 @@ int main(void)
 		T(test_reap_other_host_lease),
 		T(test_renew_leases),
 		T(test_renew_leases_of_tickets),
-		T(test_renew_owner),
+		T(test_request_again_keeps_its_ticket), T(test_renew_owner),
 		T(test_poll_refreshes_ticket_lease),
 		T(test_format_empty_is_canonical),
 		T(test_parse_format_roundtrip),
