@@ -138,6 +138,15 @@ static int prefix(char *buf, size_t len, const char *tag)
 	return snprintf(buf, len, "%s.%03ldZ %-5s [%d] ", stamp, (long)(tv.tv_usec / 1000), tag, (int)getpid());
 }
 
+int log_line_prefix(char *buf, size_t len, enum log_level level)
+{
+	static const char *const tags[] = { "ERROR", "WARN", "INFO", "DEBUG" };
+	if ((unsigned)level > LOG_LVL_DEBUG)
+		level = LOG_LVL_INFO;
+	int n = prefix(buf, len, tags[level]);
+	return n < 0 || (size_t)n >= len ? -1 : n;
+}
+
 /* Called with out_mu held. */
 static bool flush_locked(void)
 {

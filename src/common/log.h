@@ -33,6 +33,11 @@ char *log_escape(const char *s, char *buf, size_t len);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The prefix log_msg() starts each line with (timestamp, level, pid), for
+ * a line written to a log by other means (task_outcome.c appends a record
+ * to a task log). Returns its length, or -1 when buf is too small. */
+int log_line_prefix(char *buf, size_t len, enum log_level level);
+
 /* A line that cannot be written (a full disk under the task log) is kept
  * in memory (64 KiB at most; beyond that lines are counted) and written
  * before the next one once writing works again, followed by a count of the

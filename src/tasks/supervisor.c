@@ -66,9 +66,9 @@ static void child_unlink(struct child *c)
 /* ---- how a task whose worker is gone ends ---------------------------------- */
 
 /* The end to record for a task whose worker is gone without recording it
- * (t is its row, not final). The worker's own word comes first: its
- * outcome file, then its exit code, then its log; only then is it a
- * crash. */
+ * (t is its row, not final). The worker's own word comes first: the
+ * outcome in its log, then its exit code, then its "succeeded" line; only
+ * then is it a crash. */
 static void decide_end(struct supervisor *sv, const struct pending_end *p, const struct task *t,
 		       struct task_outcome *o, char *how, size_t howlen)
 {
@@ -79,7 +79,7 @@ static void decide_end(struct supervisor *sv, const struct pending_end *p, const
 	*o = (struct task_outcome){ .state = TASK_FAILED };
 	snprintf(how, howlen, "the worker's exit");
 	if (task_outcome_read(state_dir, t->id, o) == 0) {
-		snprintf(how, howlen, "the outcome the worker left (%s/logs/tasks/%lld.outcome)", state_dir,
+		snprintf(how, howlen, "the outcome the worker left in its log (%s/logs/tasks/%lld.log)", state_dir,
 			 (long long)t->id);
 		return;
 	}

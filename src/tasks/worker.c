@@ -174,8 +174,8 @@ static int exit_code_unrecorded(enum task_state state)
 					 : WORKER_EXIT_UNRECORDED_FAILED;
 }
 
-/* The end of every task that got past loading: leave the outcome beside
- * the log, free the locks (before the end is visible: whoever sees the task
+/* The end of every task that got past loading: leave the outcome in the
+ * log (task_outcome.h), free the locks (before the end is visible: whoever sees the task
  * ended may rely on its locks being free), record the end, and say by the
  * exit code whether that worked. `code` is the exit code once recorded. */
 static int end_task(struct worker *w, struct task_outcome *o, bool have_locks, int code)
@@ -203,8 +203,6 @@ static int end_task(struct worker *w, struct task_outcome *o, bool have_locks, i
 		log_flush();
 		return exit_code_unrecorded(o->state);
 	}
-	if (wr == 0)
-		task_outcome_remove(w->cfg->state_dir, w->id);
 	return code;
 }
 
@@ -381,16 +379,20 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 	struct lock_owner owner;
 	bool have_owner = false;
 
-	/* Two connections on SQLite, where the lock document's commits are
-	 * relaxed (store.h); on a server database the one connection serves
-	 * both (durability is the server's), which halves the connections
-	 * of many waiting workers. */
+	/* One connection for the task rows and the lock document: on a
+	 * server database (durability is the server's; it halves the
+	 * connections of many waiting workers), and on SQLite behind the
+	 * lock broker, whose own connection commits the locks: this one
+	 * serves them only if the broker is gone (then at full durability),
+	 * and a second SQLite open per task cost more than that fallback
+	 * saves (issue 18). On SQLite without the broker, a second
+	 * connection whose lock commits are relaxed (store.h). */
 	if (open_store(&w, STORE_OPEN_NO_MIGRATE, &w.s) < 0) {
 		code = WORKER_EXIT_SETUP;
 		goto out;
 	}
 	w.outage.s = w.s;
-	if (store_get_backend(w.s) != STORE_BACKEND_SQLITE)
+	if (store_get_backend(w.s) != STORE_BACKEND_SQLITE || task_lock_broker_path(cfg))
 		w.ls = w.s;
 	else if (open_store(&w, STORE_OPEN_NO_MIGRATE | STORE_OPEN_RELAXED, &w.ls) < 0) {
 		code = WORKER_EXIT_SETUP;

@@ -15,8 +15,8 @@
 #define WORKER_EXIT_STOPPED 70 /* stopped on SIGTERM (stop or timeout) */
 #define WORKER_EXIT_SETUP 71   /* could not even load the task */
 /* The task ended but the worker could not record that in the store within
- * [store] outage_grace: the outcome is in <state>/logs/tasks/<id>.outcome
- * (task_outcome.h) when that could be written, and the code says which
+ * [store] outage_grace: the outcome is in its log, <state>/logs/tasks/<id>.log
+ * (task_outcome.h), when that could be written, and the code says which
  * final state it is. The supervisor records it (and frees the locks) and
  * retries until the store takes it. */
 #define WORKER_EXIT_UNRECORDED_SUCCEEDED 73

@@ -83,7 +83,7 @@ static void lease_lost(struct worker_lease *l, const char *why)
 		 (long long)l->lease_ms);
 	int r = task_outcome_write(l->cfg->state_dir, l->task_id, &o);
 	log_error("task %lld: lease lost: %s; stopped%s", (long long)l->task_id, why,
-		  r < 0 ? " (and its outcome could not be written beside the log)" : "");
+		  r < 0 ? " (and its outcome could not be written to its log)" : "");
 	log_flush();
 	_exit(WORKER_EXIT_LEASE_LOST);
 }

@@ -25,6 +25,7 @@
 #include "fixture-supervisor.h"
 #include "tasks/supervisor.h"
 #include "tasks/task.h"
+#include "tasks/task_outcome.h"
 #include "tasks/task_type.h"
 #include "tasks/worker.h"
 
@@ -202,6 +203,24 @@ static void test_exit_outcomes(void **state)
 		assert_reaped(pid);
 	}
 	assert_int_equal(supervisor_count(f->w.sv), 0);
+}
+
+/* A worker that left its outcome in its log (task_outcome.h) and then died
+ * (killed while it retried recording it) ends with that outcome, not as a
+ * crash. */
+static void test_outcome_from_the_log(void **state)
+{
+	struct fx *f = *state;
+	pid_t pid;
+	int64_t id = spawn_task(f, 0, &pid);
+	struct task_outcome o = { .state = TASK_FAILED };
+	snprintf(o.error_code, sizeof(o.error_code), "engine_error");
+	snprintf(o.error_message, sizeof(o.error_message), "the engine said no");
+	assert_int_equal(task_outcome_write(f->w.cfg.state_dir, id, &o), 0);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_true(fixture_sv_run_until(&f->w, fixture_sv_is_final, id));
+	assert_end(f, id, TASK_FAILED, "engine_error", "the engine said no");
+	assert_reaped(pid);
 }
 
 static void test_stop_request_terminates(void **state)
@@ -430,6 +449,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_path_is_passed_on, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_task_user_runs_through_sudo_without_standby, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_exit_outcomes, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_outcome_from_the_log, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_request_terminates, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_stop_kills_after_the_grace_period, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_stops_the_worker, fx_setup, fx_teardown),
