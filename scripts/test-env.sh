@@ -330,8 +330,8 @@ start_registry() {
 	registry_password=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 	htpasswd -Bbn "$registry_user" "$registry_password" >"$d/htpasswd" 2>/dev/null
 	for try in 1 2 3 4 5; do
-		registry_port=$((20000 + RANDOM % 30000))
-		ss -Htln "sport = :$registry_port" | grep -q . && continue
+		registry_port=$((20000 + RANDOM % 12000))
+		ss -Htan "sport = :$registry_port" | grep -q . && continue
 		cat >"$d/config.yml" <<-EOF
 			version: 0.1
 			log:
@@ -384,9 +384,9 @@ start_pebble() {
 		openssl x509 -req -in "$d/cert.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
 			-out "$d/cert.pem" -days 30 -extfile "$d/ext.cnf" >/dev/null 2>&1 || return 1
 	for try in 1 2 3 4 5; do
-		pebble_port=$((20000 + RANDOM % 30000))
+		pebble_port=$((20000 + RANDOM % 12000))
 		pebble_mgmt=$((pebble_port + 1))
-		ss -Htln "sport = :$pebble_port or sport = :$pebble_mgmt" | grep -q . && continue
+		ss -Htan "sport = :$pebble_port or sport = :$pebble_mgmt" | grep -q . && continue
 		cat >"$d/config.json" <<-EOF
 			{"pebble": {"listenAddress": "127.0.0.1:$pebble_port", "managementListenAddress": "127.0.0.1:$pebble_mgmt",
 			 "certificate": "$d/cert.pem", "privateKey": "$d/key.pem", "httpPort": 5002, "tlsPort": 5001,
@@ -677,8 +677,8 @@ sshd_start() {
 	cp "$d/client_key.pub" "$d/authorized_keys"
 	chmod 0600 "$d/authorized_keys"
 	for try in 1 2 3 4 5; do
-		port=$((20000 + RANDOM % 30000))
-		ss -Htln "sport = :$port" | grep -q . && continue
+		port=$((20000 + RANDOM % 12000))
+		ss -Htan "sport = :$port" | grep -q . && continue
 		cat >"$d/sshd_config" <<-EOF
 			ListenAddress 127.0.0.1:$port
 			HostKey $d/host_key

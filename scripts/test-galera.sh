@@ -56,9 +56,9 @@ declare -A taken=()
 free_port() {
 	local p
 	for _ in $(seq 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % 12000))
 		[[ -z ${taken[$p]:-} ]] || continue
-		if ! ss -Htln "sport = :$p" | grep -q .; then
+		if ! ss -Htan "sport = :$p" | grep -q .; then
 			taken[$p]=1
 			echo "$p"
 			return 0

@@ -66,8 +66,8 @@ wait_until() {
 free_port() {
 	local p
 	for _ in {1..50}; do
-		p=$((20000 + RANDOM % 30000))
-		if [ -z "$(ss -Htln "sport = :$p")" ]; then
+		p=$((20000 + RANDOM % 12000))
+		if [ -z "$(ss -Htan "sport = :$p")" ]; then
 			echo "$p"
 			return 0
 		fi

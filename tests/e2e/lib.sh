@@ -158,12 +158,17 @@ ms_of() {
 	echo $(($(date -u -d "$s" +%s) * 1000 + 10#$frac))
 }
 
-# free_port: a TCP port nothing listens on now.
+# free_port: a TCP port no socket uses now. From 20000-31999, below the
+# kernel's ephemeral range (32768-60999 on Debian): a port in that range
+# can be the local port of any outgoing connection, and a server that
+# binds 0.0.0.0 on it then fails with "Address already in use" (the sftp
+# container's sshd did, in a CI run of t0310). scripts/test-env.sh,
+# test-galera.sh and test-pgrepl.sh pick their ports the same way.
 free_port() {
 	local p
 	for _ in {1..50}; do
-		p=$((20000 + RANDOM % 30000))
-		if [ -z "$(ss -Htln "sport = :$p")" ]; then
+		p=$((20000 + RANDOM % 12000))
+		if [ -z "$(ss -Htan "sport = :$p")" ]; then
 			echo "$p"
 			return 0
 		fi
@@ -331,7 +336,7 @@ _e2e_outside_dirs=()
 # sections, e.g. $'[paths]\nvolumes = /srv/x'), and register the cleanup of
 # this test's containers and mounts.
 apps_setup() {
-	local port=${APPS_SFTP_PORT:-$((20000 + RANDOM % 20000))}
+	local port=${APPS_SFTP_PORT:-$((20000 + RANDOM % 12000))}
 	mkdir -p "$STATE"
 	cat >"$APPS_CONF" <<-CONF
 		[engine]

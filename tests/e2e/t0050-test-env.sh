@@ -133,8 +133,8 @@ check "propagation: its unmount is seen in the container too" late_umount_gone
 free_port() {
 	local p
 	for _ in {1..50}; do
-		p=$((20000 + RANDOM % 30000))
-		if [[ -z "$(ss -Htln "sport = :$p")" ]]; then
+		p=$((20000 + RANDOM % 12000))
+		if [[ -z "$(ss -Htan "sport = :$p")" ]]; then
 			echo "$p"
 			return 0
 		fi

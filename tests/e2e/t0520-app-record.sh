@@ -54,7 +54,7 @@ poll_message() {
 	return 1
 }
 
-PORT=$((30000 + RANDOM % 20000))
+PORT=$(free_port) || bail "no free port"
 req POST /apps "$(jq -nc --arg id "$A" --arg img "$IMG" --argjson p "$PORT" \
 	'{id: $id, image: $img, env: {GREETING: "hello", SECRET: "s3cr3t"}, ports: [{container: 8080, host: $p}]}')"
 t1=$(jq -r .taskId <<<"$BODY")

@@ -22,7 +22,7 @@ set -u
 need_test_env BOXD_TEST_ENGINE_SOCKET BOXD_TEST_APP_IMAGE BOXD_TEST_SFTP_IMAGE CONTAINERS_CONF
 
 plan 28
-APPS_SFTP_PORT=$((20000 + RANDOM % 20000))
+APPS_SFTP_PORT=$(free_port) || bail "no free port"
 # shellcheck disable=SC2119 # no extra ini
 apps_setup
 IMG=$BOXD_TEST_APP_IMAGE
