@@ -599,23 +599,36 @@ static bool wait_tickets(struct fx *f, size_t want)
 	return false;
 }
 
+/* The broker started, and x held by this process (task 7) through it. */
+static void hold_x(struct fx *f, struct lock_owner *me, int64_t *fence)
+{
+	start_broker(f);
+	reopen(f);
+	assert_int_equal(lock_owner_self(me, 7), 0);
+	struct locks_acquire_opts o = { .timeout_ms = 5000 };
+	assert_int_equal(locks_acquire_brokered(f->sock, f->s, me, &X, 1, &o, fence, NULL), 0);
+}
+
+/* A child waiting for x (spawn_waiter()), once its ticket is in the
+ * document; its report comes on *ret_fd. */
+static void spawn_queued_waiter(struct fx *f, int *ret_fd)
+{
+	close_for_fork(f);
+	spawn_waiter(f, ret_fd);
+	reopen(f);
+	assert_true(wait_tickets(f, 1));
+}
+
 /* The parent holds x; a child waits through the broker; the release
  * through the broker hands x to the child in the broker's round. */
 static void test_broker_hands_off_to_a_waiting_process(void **state)
 {
 	struct fx *f = *state;
-	start_broker(f);
-	reopen(f);
 	struct lock_owner me;
-	assert_int_equal(lock_owner_self(&me, 7), 0);
 	int64_t fence;
-	struct locks_acquire_opts o = { .timeout_ms = 5000 };
-	assert_int_equal(locks_acquire_brokered(f->sock, f->s, &me, &X, 1, &o, &fence, NULL), 0);
-	close_for_fork(f);
+	hold_x(f, &me, &fence);
 	int fd;
-	spawn_waiter(f, &fd);
-	reopen(f);
-	assert_true(wait_tickets(f, 1));
+	spawn_queued_waiter(f, &fd);
 	const char *names[] = { "x" };
 	int unlocked = 0;
 	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
@@ -636,18 +649,11 @@ static void test_broker_hands_off_to_a_waiting_process(void **state)
 static void test_waiter_through_broker_sleeps(void **state)
 {
 	struct fx *f = *state;
-	start_broker(f);
-	reopen(f);
 	struct lock_owner me;
-	assert_int_equal(lock_owner_self(&me, 7), 0);
 	int64_t fence;
-	struct locks_acquire_opts o = { .timeout_ms = 5000 };
-	assert_int_equal(locks_acquire_brokered(f->sock, f->s, &me, &X, 1, &o, &fence, NULL), 0);
-	close_for_fork(f);
+	hold_x(f, &me, &fence);
 	int fd;
-	spawn_waiter(f, &fd);
-	reopen(f);
-	assert_true(wait_tickets(f, 1));
+	spawn_queued_waiter(f, &fd);
 	sleep_us(2500000); /* the wait measured, not a synchronization */
 	const char *names[] = { "x" };
 	int unlocked = 0;
@@ -683,19 +689,12 @@ static void test_waiter_gives_up_its_connection(void **state)
 	struct fx *f = *state;
 	if (test_backend == STORE_BACKEND_SQLITE)
 		skip(); /* no server session to give up */
-	start_broker(f);
-	reopen(f);
-	int64_t base = sessions(f); /* ours and the broker's */
 	struct lock_owner me;
-	assert_int_equal(lock_owner_self(&me, 7), 0);
 	int64_t fence;
-	struct locks_acquire_opts o = { .timeout_ms = 5000 };
-	assert_int_equal(locks_acquire_brokered(f->sock, f->s, &me, &X, 1, &o, &fence, NULL), 0);
-	close_for_fork(f);
+	hold_x(f, &me, &fence);
+	int64_t base = sessions(f); /* ours and the broker's */
 	int fd;
-	spawn_waiter(f, &fd);
-	reopen(f);
-	assert_true(wait_tickets(f, 1));
+	spawn_queued_waiter(f, &fd);
 	int64_t end = now_mono_ms() + 10000, n;
 	while ((n = sessions(f)) != base && now_mono_ms() < end)
 		sleep_us(20000);
@@ -741,18 +740,11 @@ static void test_broker_rides_out_an_outage(void **state)
 	struct fx *f = *state;
 	if (test_backend != STORE_BACKEND_POSTGRES)
 		skip(); /* the outage is made with ALLOW_CONNECTIONS */
-	start_broker(f);
-	reopen(f);
 	struct lock_owner me;
-	assert_int_equal(lock_owner_self(&me, 7), 0);
 	int64_t fence;
-	struct locks_acquire_opts o = { .timeout_ms = 5000 };
-	assert_int_equal(locks_acquire_brokered(f->sock, f->s, &me, &X, 1, &o, &fence, NULL), 0);
-	close_for_fork(f);
+	hold_x(f, &me, &fence);
 	int fd;
-	spawn_waiter(f, &fd);
-	reopen(f);
-	assert_true(wait_tickets(f, 1));
+	spawn_queued_waiter(f, &fd);
 	int64_t next_before;
 	size_t h, t;
 	doc_counts(f, &h, &t, &next_before);
@@ -800,11 +792,8 @@ static void test_broker_sees_other_hosts_release(void **state)
 	int64_t fence;
 	struct locks_acquire_opts o = { .timeout_ms = 0 };
 	assert_int_equal(locks_acquire(f->s, &far, &X, 1, &o, &fence, NULL), 0);
-	close_for_fork(f);
 	int fd;
-	spawn_waiter(f, &fd);
-	reopen(f);
-	assert_true(wait_tickets(f, 1));
+	spawn_queued_waiter(f, &fd);
 	/* Past the broker's first 500 ms of 2 ms polls (and, on PostgreSQL,
 	 * until its LISTEN is made): the slow path is the one tested. Not a
 	 * synchronization: the test passes without it too. */
@@ -836,18 +825,11 @@ static void test_broker_sees_other_hosts_release(void **state)
 static void test_killed_broker_leaves_waiter_on_its_ticket(void **state)
 {
 	struct fx *f = *state;
-	start_broker(f);
-	reopen(f);
 	struct lock_owner me;
-	assert_int_equal(lock_owner_self(&me, 7), 0);
 	int64_t fence;
-	struct locks_acquire_opts o = { .timeout_ms = 5000 };
-	assert_int_equal(locks_acquire_brokered(f->sock, f->s, &me, &X, 1, &o, &fence, NULL), 0);
-	close_for_fork(f);
+	hold_x(f, &me, &fence);
 	int fd;
-	spawn_waiter(f, &fd);
-	reopen(f);
-	assert_true(wait_tickets(f, 1));
+	spawn_queued_waiter(f, &fd);
 	size_t h, t;
 	int64_t next_before, next_after;
 	doc_counts(f, &h, &t, &next_before);
