@@ -245,12 +245,6 @@ static int64_t reap_interval(const struct lock_broker *b)
 	return b->o.reap_interval_ms > 0 ? b->o.reap_interval_ms : REAP_INTERVAL_MS;
 }
 
-static bool blocker_differs(const struct lock_blocker *a, const struct lock_blocker *b)
-{
-	return strcmp(a->lock, b->lock) != 0 || a->task_id != b->task_id || a->pid != b->pid ||
-	       a->queued != b->queued || a->deferred != b->deferred || strcmp(a->host, b->host) != 0;
-}
-
 static bool has_work(const struct lock_broker *b, bool *ret_waiters, int64_t *ret_refresh_ms)
 {
 	bool work = false, waiters = false;
@@ -415,7 +409,7 @@ static void round_run(struct lock_broker *b)
 			c->acq = false;
 		} else {
 			c->ticket = it->attempt_ticket;
-			if (!c->reported || blocker_differs(&c->last, &it->blocker)) {
+			if (!c->reported || !lock_blocker_same(&c->last, &it->blocker)) {
 				reply(c, BROKER_WAITING, 0, 0, c->ticket, &it->blocker);
 				c->reported = true;
 				c->last = it->blocker;

@@ -45,6 +45,12 @@ bool lock_owner_same(const struct lock_owner *a, const struct lock_owner *b)
 	       strcmp(a->host, b->host) == 0;
 }
 
+bool lock_blocker_same(const struct lock_blocker *a, const struct lock_blocker *b)
+{
+	return strcmp(a->lock, b->lock) == 0 && a->task_id == b->task_id && a->pid == b->pid &&
+	       a->queued == b->queued && a->deferred == b->deferred && strcmp(a->host, b->host) == 0;
+}
+
 void lock_doc_init(struct lock_doc *doc)
 {
 	*doc = (struct lock_doc){ .next_ticket = 1 };

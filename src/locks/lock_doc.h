@@ -148,6 +148,10 @@ int lock_req_parse(const char *spec, struct lock_req *ret);
 
 bool lock_owner_same(const struct lock_owner *a, const struct lock_owner *b);
 
+/* Whether two blockers name the same wait (lock, holder or earlier waiter,
+ * queued or deferred): what a waiter is told again only when it changes. */
+bool lock_blocker_same(const struct lock_blocker *a, const struct lock_blocker *b);
+
 void lock_doc_init(struct lock_doc *doc);
 void lock_doc_release(struct lock_doc *doc);
 

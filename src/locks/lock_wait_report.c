@@ -5,12 +5,6 @@
 
 #include "../common/timeutil.h"
 
-static bool same_blocker(const struct lock_blocker *a, const struct lock_blocker *b)
-{
-	return strcmp(a->lock, b->lock) == 0 && a->task_id == b->task_id && a->pid == b->pid &&
-	       a->queued == b->queued && a->deferred == b->deferred && strcmp(a->host, b->host) == 0;
-}
-
 /* What the operator must see at once: the first wait, another lock, or
  * the end of waiting outside the queue. */
 static bool urgent(const struct lock_wait_report *wr, const struct lock_blocker *b)
@@ -32,7 +26,7 @@ static bool tell(struct lock_wait_report *wr, const struct locks_acquire_opts *o
 bool lock_wait_report_seen(struct lock_wait_report *wr, const struct lock_blocker *b,
 			   const struct locks_acquire_opts *opts)
 {
-	if (wr->shown_mono_ms && same_blocker(&wr->shown, b)) {
+	if (wr->shown_mono_ms && lock_blocker_same(&wr->shown, b)) {
 		wr->pending = false; /* back to what is shown */
 		return false;
 	}

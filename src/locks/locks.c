@@ -860,8 +860,9 @@ static int acquire(struct store *s, const struct lock_owner *owner, const struct
 			if (op.flags && opts->defer_ms - (now - start) < until)
 				until = opts->defer_ms - (now - start);
 			lock_wait_report_flush(&report, opts);
-			if (lock_wait_report_due_in_ms(&report) < until)
-				until = lock_wait_report_due_in_ms(&report);
+			int64_t report_due = lock_wait_report_due_in_ms(&report);
+			if (report_due < until)
+				until = report_due;
 			if (*listening || (wake && !remote)) {
 				/* Woken. The counter is taken (the LISTEN was made)
 				 * before the version is read: a change after that
