@@ -41,7 +41,7 @@ int hosts_other_owner(struct store *s, const char *id, const char *owner_id, cha
 	if (r == 1) {
 		const char *owner = store_col_text(st, 0);
 		int64_t age = now - store_col_int64(st, 1);
-		if (owner && strcmp(owner, owner_id) != 0 && age < HOST_LEASE_MS) {
+		if (owner && strcmp(owner, owner_id) != 0 && host_age_alive(age)) {
 			snprintf(other, len, "%s", owner);
 			*ret_age_ms = age;
 		} else {
@@ -96,7 +96,7 @@ int hosts_list_json(struct store *s, const char *self_id, json_t **ret)
 					text_or_null(st, 1), "ownerId", text_or_null(st, 2), "apiUrl",
 					text_or_null(st, 3), "version", text_or_null(st, 4), "startedAt",
 					(json_int_t)store_col_int64(st, 5), "lastHeartbeat", (json_int_t)beat,
-					"heartbeatAgeMs", (json_int_t)(now - beat), "alive", now - beat < HOST_LEASE_MS,
+					"heartbeatAgeMs", (json_int_t)(now - beat), "alive", host_age_alive(now - beat),
 					"self", id && self_id && strcmp(id, self_id) == 0));
 	}
 	store_finalize(st);

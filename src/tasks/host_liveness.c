@@ -18,7 +18,7 @@ int host_liveness(struct store *s, const char *host_id, enum host_state *ret, in
 	if (r < 0)
 		return r;
 	int64_t age = now - beat;
-	*ret = age < HOST_LEASE_MS ? HOST_ALIVE : HOST_GONE;
+	*ret = host_age_alive(age) ? HOST_ALIVE : HOST_GONE;
 	if (ret_age_ms)
 		*ret_age_ms = age;
 	return 0;

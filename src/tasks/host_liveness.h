@@ -17,6 +17,7 @@
  * missed; its clause is this rule written in SQL, with HOST_LEASE_MS. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store/store.h"
@@ -24,6 +25,10 @@
 /* How old a heartbeat must be, by the database's clock, for its host to
  * count as gone. Five heartbeats (sched/hosts.h HOSTS_HEARTBEAT_MS). */
 #define HOST_LEASE_MS 10000
+
+/* The rule itself, for a caller that has the heartbeat's age already (a
+ * list of every host read in one query, hosts.c). */
+static inline bool host_age_alive(int64_t age_ms) { return age_ms < HOST_LEASE_MS; }
 
 enum host_state {
 	HOST_UNKNOWN, /* no hosts row */
