@@ -619,6 +619,18 @@ static void spawn_queued_waiter(struct fx *f, int *ret_fd)
 	assert_true(wait_tickets(f, 1));
 }
 
+/* Release x (held by `me`) through the broker, and take the report of
+ * the child that waited for it (spawn_queued_waiter()). */
+static void release_x_to_waiter(struct fx *f, const struct lock_owner *me, int fd, struct waiter_report *rep)
+{
+	const char *names[] = { "x" };
+	int unlocked = 0;
+	assert_int_equal(locks_unlock_brokered(f->sock, f->s, me, names, 1, &unlocked), 0);
+	assert_int_equal(unlocked, 1);
+	read_report(fd, rep);
+	kill_wait(&f->child);
+}
+
 /* The parent holds x; a child waits through the broker; the release
  * through the broker hands x to the child in the broker's round. */
 static void test_broker_hands_off_to_a_waiting_process(void **state)
@@ -629,13 +641,8 @@ static void test_broker_hands_off_to_a_waiting_process(void **state)
 	hold_x(f, &me, &fence);
 	int fd;
 	spawn_queued_waiter(f, &fd);
-	const char *names[] = { "x" };
-	int unlocked = 0;
-	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
-	assert_int_equal(unlocked, 1);
 	struct waiter_report rep;
-	read_report(fd, &rep);
-	kill_wait(&f->child);
+	release_x_to_waiter(f, &me, fd, &rep);
 	assert_int_equal(rep.r, 0);
 	assert_true(rep.fence > fence);
 	assert_int_equal(rep.st.brokered, 1);
@@ -655,12 +662,8 @@ static void test_waiter_through_broker_sleeps(void **state)
 	int fd;
 	spawn_queued_waiter(f, &fd);
 	sleep_us(2500000); /* the wait measured, not a synchronization */
-	const char *names[] = { "x" };
-	int unlocked = 0;
-	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
 	struct waiter_report rep;
-	read_report(fd, &rep);
-	kill_wait(&f->child);
+	release_x_to_waiter(f, &me, fd, &rep);
 	assert_int_equal(rep.r, 0);
 	assert_int_equal(rep.st.brokered, 1);
 	print_message("woken %llu times in its wait\n", (unsigned long long)rep.st.wakeups);
@@ -700,12 +703,8 @@ static void test_waiter_gives_up_its_connection(void **state)
 		sleep_us(20000);
 	print_message("%lld sessions while the child waits, %lld without it\n", (long long)n, (long long)base);
 	assert_int_equal(n, base);
-	const char *names[] = { "x" };
-	int unlocked = 0;
-	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
 	struct waiter_report rep;
-	read_report(fd, &rep);
-	kill_wait(&f->child);
+	release_x_to_waiter(f, &me, fd, &rep);
 	assert_int_equal(rep.r, 0);
 	assert_true(rep.fence > fence);
 	assert_int_equal(rep.after_grant, 0);
@@ -836,13 +835,8 @@ static void test_killed_broker_leaves_waiter_on_its_ticket(void **state)
 	kill_wait(&f->broker);
 	/* The child notices and re-reads; its ticket stays the only one. */
 	sleep_us(0);
-	const char *names[] = { "x" };
-	int unlocked = 0;
-	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
-	assert_int_equal(unlocked, 1);
 	struct waiter_report rep;
-	read_report(fd, &rep);
-	kill_wait(&f->child);
+	release_x_to_waiter(f, &me, fd, &rep);
 	assert_int_equal(rep.r, 0);
 	assert_true(rep.fence > fence);
 	assert_int_equal(rep.st.fallbacks, 1);

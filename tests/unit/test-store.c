@@ -758,6 +758,23 @@ static int64_t session_id(struct backend *b, struct store *s)
 	return q_int(s, b->kind == STORE_BACKEND_MYSQL ? "SELECT CONNECTION_ID()" : "SELECT pg_backend_pid()");
 }
 
+/* Whether the server has ended session `id` (it ends a closed one
+ * asynchronously: awaited with a deadline). */
+static bool session_gone(struct backend *b, int64_t id)
+{
+	const char *sql = b->kind == STORE_BACKEND_MYSQL
+				  ? "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?"
+				  : "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?";
+	for (int i = 0; i < 500; i++) {
+		int64_t n = -1;
+		assert_int_equal(store_query_int64(b->admin, &n, sql, "i", id), 0);
+		if (n == 0)
+			return true;
+		sleep_us(10000);
+	}
+	return false;
+}
+
 static void kill_session(struct backend *b, int64_t id)
 {
 	char sql[128];
@@ -765,16 +782,8 @@ static void kill_session(struct backend *b, int64_t id)
 		snprintf(sql, sizeof(sql), "KILL CONNECTION %lld", (long long)id);
 		run_ok(b->admin, sql);
 		/* KILL returns before the session is gone. */
-		for (int i = 0; i < 500; i++) {
-			int64_t n = -1;
-			assert_int_equal(store_query_int64(b->admin, &n,
-							   "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?",
-							   "i", id), 0);
-			if (n == 0)
-				return;
-			sleep_us(10000);
-		}
-		fail_msg("connection %lld still there after KILL", (long long)id);
+		if (!session_gone(b, id))
+			fail_msg("connection %lld still there after KILL", (long long)id);
 	} else {
 		int64_t ok = 0;
 		assert_int_equal(store_query_int64(b->admin, &ok, "SELECT CAST(pg_terminate_backend(?, 5000) AS INT)",
@@ -846,23 +855,6 @@ static void t_reconnect(void **state)
 	kill_session(b, session_id(b, s));
 	assert_int_equal(store_now_ms(s, &dbnow), 0);
 	store_close(s);
-}
-
-/* Whether the server still has session `id` (it ends a closed one
- * asynchronously: awaited with a deadline). */
-static bool session_gone(struct backend *b, int64_t id)
-{
-	const char *sql = b->kind == STORE_BACKEND_MYSQL
-				  ? "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?"
-				  : "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ?";
-	for (int i = 0; i < 500; i++) {
-		int64_t n = -1;
-		assert_int_equal(store_query_int64(b->admin, &n, sql, "i", id), 0);
-		if (n == 0)
-			return true;
-		sleep_us(10000);
-	}
-	return false;
 }
 
 /* store_release_connection(): the server session ends; the next statement
