@@ -10,13 +10,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "tasks/task_outcome.h"
 
 static char dir[256], logs[300];
@@ -35,18 +35,11 @@ static int setup(void **state)
 	return mkdir(logs, 0700);
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int teardown(void **state)
 {
 	(void)state;
-	return nftw(dir, remove_one, 8, FTW_DEPTH | FTW_PHYS);
+	char err[256];
+	return fs_remove_tree(NULL, dir, err, sizeof(err));
 }
 
 static void append(int64_t id, const char *text)
