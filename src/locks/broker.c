@@ -46,15 +46,13 @@
  * this often: a third of the shortest ttl or lease among them. */
 #define DEFAULT_TICKET_TTL_MS 30000
 /* A round the store did not take for a transient reason (a lost
- * connection, a failover, a busy server) is tried again after a backoff
- * from RETRY_MIN_MS to RETRY_MAX_MS, with the waiters kept, for up to
+ * connection, a failover, a busy server) is tried again after the store's
+ * own backoff (store_retry.h), with the waiters kept, for up to
  * RIDE_OUT_MS of failures in a row; then the waiters go on by themselves
  * (BROKER_FALLBACK). Handing them back at the first failure sent a host's
  * hundreds of waiters to the database at once, each on a connection of
  * its own, right when a new primary was coming up (t0910 with 3 x 200:
  * the hosts' heartbeats stalled for over 20 s). */
-#define RETRY_MIN_MS 50
-#define RETRY_MAX_MS 1000
 #define RIDE_OUT_MS 30000
 
 struct conn {
@@ -90,9 +88,10 @@ struct lock_broker {
 	int64_t last_version, last_reap_ms, last_round_ms;
 	bool version_known;
 	bool remote;            /* the last round's document had other hosts' owners */
-	/* Riding out a store outage: since when rounds fail (0: they do not),
-	 * when to try the next, and the backoff. */
-	int64_t failing_since_ms, retry_at_ms, retry_delay_ms;
+	/* Riding out a store outage: the failed rounds in a row (grace
+	 * RIDE_OUT_MS), and when to try the next (0: no outage). */
+	struct store_retry outage;
+	int64_t retry_at_ms;
 	/* PostgreSQL: the LISTEN thread, on opts.listen_store. want_listen
 	 * (under listen_lock) says whether to be subscribed; `listening` that
 	 * the subscription is made. */
@@ -343,24 +342,15 @@ static void round_run(struct lock_broker *b)
 		b->last_version = version;
 		b->version_known = true;
 		b->remote = remote;
-		b->failing_since_ms = b->retry_at_ms = 0;
 	}
-	bool ride_out = false;
-	if (r < 0 && store_error_is_transient(r)) {
-		int64_t t_now = now_mono_ms();
-		if (!b->failing_since_ms) {
-			b->failing_since_ms = t_now;
-			b->retry_delay_ms = RETRY_MIN_MS;
-		} else {
-			b->retry_delay_ms = b->retry_delay_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : b->retry_delay_ms * 2;
-		}
-		ride_out = t_now - b->failing_since_ms < RIDE_OUT_MS;
-		b->retry_at_ms = ride_out ? t_now + b->retry_delay_ms : 0;
-		if (ride_out)
-			stat_add(b, &b->stats.retried_rounds, 1);
-	} else if (r < 0) {
-		b->failing_since_ms = b->retry_at_ms = 0;
-	}
+	/* Not transient, or RIDE_OUT_MS of failures: hand the requests back
+	 * (below); a success or another kind of error ends the outage. */
+	bool ride_out = r < 0 && store_retry_failed(&b->outage, r) == 0;
+	b->retry_at_ms = ride_out ? now_mono_ms() + store_retry_delay_ms(&b->outage) : 0;
+	if (ride_out)
+		stat_add(b, &b->stats.retried_rounds, 1);
+	else if (r == 0 || !store_error_is_transient(r))
+		store_retry_done(&b->outage);
 	uint64_t grants = 0;
 	for (size_t k = 0; k < n; k++) {
 		struct conn *c = who[k];
@@ -629,6 +619,7 @@ int lock_broker_start(const struct lock_broker_opts *opts, struct lock_broker **
 	b->o = *opts;
 	b->listen_fd = b->stop_fd = b->wake_fd = -1;
 	pthread_mutex_init(&b->stats_lock, NULL);
+	store_retry_init(&b->outage, RIDE_OUT_MS);
 	pthread_mutex_init(&b->listen_lock, NULL);
 	pthread_cond_init(&b->listen_cond, NULL);
 	snprintf(b->host, sizeof(b->host), "%s", opts->host);
