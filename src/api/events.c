@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <jansson.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "apps/app.h"
 #include "common/array.h"
+#include "common/random.h"
 #include "backups/backup_store.h"
 #include "common/timeutil.h"
 #include "locks/locks.h"
@@ -513,7 +513,7 @@ int api_events_new(const struct boxd_config *cfg, struct api_events **ret)
 	pthread_mutex_init(&ev->mu, NULL);
 	cond_init_mono(&ev->cond_sub);
 	cond_init_mono(&ev->cond_watch);
-	if (RAND_bytes((unsigned char *)&ev->epoch, sizeof(ev->epoch)) != 1)
+	if (random_bytes(&ev->epoch, sizeof(ev->epoch)) < 0)
 		ev->epoch = (uint32_t)now_wall_ms();
 	ev->idle_since_ms = now_mono_ms();
 	struct watcher *ws[] = { &ev->fast, &ev->slow };

@@ -3,13 +3,13 @@
 
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "common/random.h"
 #include "common/sha256.h"
 #include "common/timeutil.h"
 #include "tokens.h"
@@ -58,8 +58,9 @@ void api_sessions_free(struct api_sessions *s)
 static int random_hex(char out[HEX_LEN + 1])
 {
 	unsigned char b[HEX_LEN / 2];
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		return -EIO;
+	int r = random_bytes(b, sizeof(b));
+	if (r < 0)
+		return r;
 	hex_encode(b, sizeof(b), out);
 	return 0;
 }

@@ -6,7 +6,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/fs.h"
+#include "common/random.h"
 #include "common/sha256.h"
 #include "common/tempfile.h"
 #include "common/timeutil.h"
@@ -167,7 +167,7 @@ int tokens_create(const char *path, const char *name, char ret_token[TOKEN_LEN +
 		return -EINVAL;
 	}
 	unsigned char raw[24];
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+	if (random_bytes(raw, sizeof(raw)) < 0) {
 		snprintf(err, errlen, "no randomness available");
 		return -EIO;
 	}

@@ -7,8 +7,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libssh/libssh.h>
-#include <libssh/sftp.h>
 #include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -18,6 +16,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "ssh_lib.h"
 
 #define CHUNK (240 * 1024) /* one request, under sftp-server's 256 KiB cap: a round trip each */
 
@@ -98,8 +98,8 @@ int sftp_target_url_parse(const char *url, struct sftp_target_url *ret, char *er
 
 static bool connection_lost(struct sftp_target *t)
 {
-	return !t->ssh || !ssh_is_connected(t->ssh) ||
-	       (t->sftp && sftp_get_error(t->sftp) == SSH_FX_CONNECTION_LOST);
+	return !t->ssh || !sym_ssh_is_connected(t->ssh) ||
+	       (t->sftp && sym_sftp_get_error(t->sftp) == SSH_FX_CONNECTION_LOST);
 }
 
 static const char *fx_name(int code)
@@ -124,11 +124,11 @@ static int sftp_fail(struct sftp_target *t, const char *what, char *err, size_t 
 {
 	if (connection_lost(t)) {
 		snprintf(err, errlen, "%s: the connection to %s was lost (%s)", what, t->name,
-			 t->ssh ? ssh_get_error(t->ssh) : "closed");
+			 t->ssh ? sym_ssh_get_error(t->ssh) : "closed");
 		return -ECONNRESET;
 	}
-	int code = sftp_get_error(t->sftp);
-	snprintf(err, errlen, "%s on %s: %s (%s)", what, t->name, fx_name(code), ssh_get_error(t->ssh));
+	int code = sym_sftp_get_error(t->sftp);
+	snprintf(err, errlen, "%s on %s: %s (%s)", what, t->name, fx_name(code), sym_ssh_get_error(t->ssh));
 	switch (code) {
 	case SSH_FX_NO_SUCH_FILE: return -ENOENT;
 	case SSH_FX_PERMISSION_DENIED: return -EACCES;
@@ -142,11 +142,11 @@ static int sftp_fail(struct sftp_target *t, const char *what, char *err, size_t 
 static void disconnect(struct sftp_target *t)
 {
 	if (t->sftp)
-		sftp_free(t->sftp);
+		sym_sftp_free(t->sftp);
 	t->sftp = NULL;
 	if (t->ssh) {
-		ssh_disconnect(t->ssh);
-		ssh_free(t->ssh);
+		sym_ssh_disconnect(t->ssh);
+		sym_ssh_free(t->ssh);
 	}
 	t->ssh = NULL;
 }
@@ -157,10 +157,10 @@ static int check_host_key(struct sftp_target *t, char *err, size_t errlen)
 	unsigned char *hash = NULL;
 	size_t hlen = 0;
 	char *fp = NULL;
-	if (ssh_get_server_publickey(t->ssh, &key) == SSH_OK &&
-	    ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0)
-		fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
-	enum ssh_known_hosts_e k = ssh_session_is_known_server(t->ssh);
+	if (sym_ssh_get_server_publickey(t->ssh, &key) == SSH_OK &&
+	    sym_ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) == 0)
+		fp = sym_ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+	enum ssh_known_hosts_e k = sym_ssh_session_is_known_server(t->ssh);
 	int r = 0;
 	switch (k) {
 	case SSH_KNOWN_HOSTS_OK:
@@ -183,9 +183,9 @@ static int check_host_key(struct sftp_target *t, char *err, size_t errlen)
 		r = -EPERM;
 		break;
 	}
-	ssh_string_free_char(fp);
-	ssh_clean_pubkey_hash(&hash);
-	ssh_key_free(key);
+	sym_ssh_string_free_char(fp);
+	sym_ssh_clean_pubkey_hash(&hash);
+	sym_ssh_key_free(key);
 	return r;
 }
 
@@ -198,16 +198,16 @@ static int make_target_dir(struct sftp_target *t, char *err, size_t errlen)
 		bool end = *c == '\0';
 		if (*c == '/' || end) {
 			*c = '\0';
-			sftp_attributes a = sftp_stat(t->sftp, path);
+			sftp_attributes a = sym_sftp_stat(t->sftp, path);
 			if (a) {
 				bool dir = a->type == SSH_FILEXFER_TYPE_DIRECTORY;
-				sftp_attributes_free(a);
+				sym_sftp_attributes_free(a);
 				if (!dir) {
 					snprintf(err, errlen, "%s on %s is not a directory", path, t->name);
 					return -ENOTDIR;
 				}
-			} else if (sftp_get_error(t->sftp) == SSH_FX_NO_SUCH_FILE) {
-				if (sftp_mkdir(t->sftp, path, 0700) < 0 && sftp_get_error(t->sftp) != SSH_FX_FILE_ALREADY_EXISTS)
+			} else if (sym_sftp_get_error(t->sftp) == SSH_FX_NO_SUCH_FILE) {
+				if (sym_sftp_mkdir(t->sftp, path, 0700) < 0 && sym_sftp_get_error(t->sftp) != SSH_FX_FILE_ALREADY_EXISTS)
 					return sftp_fail(t, "cannot create the target dir", err, errlen);
 			} else {
 				return sftp_fail(t, "cannot look at the target dir", err, errlen);
@@ -223,7 +223,7 @@ static int make_target_dir(struct sftp_target *t, char *err, size_t errlen)
 static int connect_target(struct sftp_target *t, char *err, size_t errlen)
 {
 	disconnect(t);
-	t->ssh = ssh_new();
+	t->ssh = sym_ssh_new();
 	if (!t->ssh) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
@@ -232,19 +232,19 @@ static int connect_target(struct sftp_target *t, char *err, size_t errlen)
 	int no = 0;
 	unsigned int port = (unsigned int)t->url.port;
 	/* Only what the config names: no ~/.ssh/config, no system files. */
-	if (ssh_options_set(t->ssh, SSH_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
-	    ssh_options_set(t->ssh, SSH_OPTIONS_HOST, t->url.host) < 0 ||
-	    ssh_options_set(t->ssh, SSH_OPTIONS_PORT, &port) < 0 ||
-	    ssh_options_set(t->ssh, SSH_OPTIONS_USER, t->url.user) < 0 ||
-	    ssh_options_set(t->ssh, SSH_OPTIONS_KNOWNHOSTS, t->known_hosts) < 0 ||
-	    ssh_options_set(t->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
-	    ssh_options_set(t->ssh, SSH_OPTIONS_TIMEOUT, &timeout) < 0) {
-		snprintf(err, errlen, "cannot set the SSH options for %s: %s", t->name, ssh_get_error(t->ssh));
+	if (sym_ssh_options_set(t->ssh, SSH_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
+	    sym_ssh_options_set(t->ssh, SSH_OPTIONS_HOST, t->url.host) < 0 ||
+	    sym_ssh_options_set(t->ssh, SSH_OPTIONS_PORT, &port) < 0 ||
+	    sym_ssh_options_set(t->ssh, SSH_OPTIONS_USER, t->url.user) < 0 ||
+	    sym_ssh_options_set(t->ssh, SSH_OPTIONS_KNOWNHOSTS, t->known_hosts) < 0 ||
+	    sym_ssh_options_set(t->ssh, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0 ||
+	    sym_ssh_options_set(t->ssh, SSH_OPTIONS_TIMEOUT, &timeout) < 0) {
+		snprintf(err, errlen, "cannot set the SSH options for %s: %s", t->name, sym_ssh_get_error(t->ssh));
 		disconnect(t);
 		return -EINVAL;
 	}
-	if (ssh_connect(t->ssh) != SSH_OK) {
-		const char *m = ssh_get_error(t->ssh);
+	if (sym_ssh_connect(t->ssh) != SSH_OK) {
+		const char *m = sym_ssh_get_error(t->ssh);
 		snprintf(err, errlen, "cannot connect to %s: %s", t->name, m);
 		int r = strcasestr(m, "refused") ? -ECONNREFUSED : strcasestr(m, "timeout") || strcasestr(m, "timed out")
 								     ? -ETIMEDOUT
@@ -258,22 +258,22 @@ static int connect_target(struct sftp_target *t, char *err, size_t errlen)
 		return r;
 	}
 	ssh_key key = NULL;
-	if (ssh_pki_import_privkey_file(t->key_file, NULL, NULL, NULL, &key) != SSH_OK) {
+	if (sym_ssh_pki_import_privkey_file(t->key_file, NULL, NULL, NULL, &key) != SSH_OK) {
 		snprintf(err, errlen, "cannot read the SSH key %s (a private key without passphrase)", t->key_file);
 		disconnect(t);
 		return -EINVAL;
 	}
-	int a = ssh_userauth_publickey(t->ssh, NULL, key);
-	ssh_key_free(key);
+	int a = sym_ssh_userauth_publickey(t->ssh, NULL, key);
+	sym_ssh_key_free(key);
 	if (a != SSH_AUTH_SUCCESS) {
 		snprintf(err, errlen, "%s refused the key %s for user %s: %s", t->name, t->key_file, t->url.user,
-			 ssh_get_error(t->ssh));
+			 sym_ssh_get_error(t->ssh));
 		disconnect(t);
 		return -EPERM;
 	}
-	t->sftp = sftp_new(t->ssh);
-	if (!t->sftp || sftp_init(t->sftp) != SSH_OK) {
-		snprintf(err, errlen, "cannot start SFTP on %s: %s", t->name, ssh_get_error(t->ssh));
+	t->sftp = sym_sftp_new(t->ssh);
+	if (!t->sftp || sym_sftp_init(t->sftp) != SSH_OK) {
+		snprintf(err, errlen, "cannot start SFTP on %s: %s", t->name, sym_ssh_get_error(t->ssh));
 		disconnect(t);
 		return -EIO;
 	}
@@ -293,6 +293,11 @@ int sftp_target_open(const struct sftp_target_opts *o, struct sftp_target **ret,
 	if (!o->known_hosts || !*o->known_hosts) {
 		snprintf(err, errlen, "no known_hosts file for the target ([backups] known_hosts)");
 		return -EINVAL;
+	}
+	/* libssh is loaded here, by the first target of a process. */
+	if (ssh_lib_load() < 0) {
+		snprintf(err, errlen, "cannot load libssh: %s", ssh_lib_error());
+		return -ELIBACC;
 	}
 	struct sftp_target *t = calloc(1, sizeof(*t));
 	if (!t) {
@@ -314,7 +319,7 @@ int sftp_target_open(const struct sftp_target_opts *o, struct sftp_target **ret,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ssh_init();
+	sym_ssh_init();
 	if ((r = connect_target(t, err, errlen)) < 0) {
 		sftp_target_close(t);
 		return r;
@@ -363,11 +368,11 @@ int sftp_target_stat(struct sftp_target *t, const char *name, int64_t *ret_size,
 		return sftp_fail(t, "stat", err, errlen);
 	char path[PATH_MAX];
 	remote_path(t, name, path, sizeof(path));
-	sftp_attributes a = sftp_stat(t->sftp, path);
+	sftp_attributes a = sym_sftp_stat(t->sftp, path);
 	if (!a)
 		return sftp_fail(t, path, err, errlen);
 	*ret_size = (int64_t)a->size;
-	sftp_attributes_free(a);
+	sym_sftp_attributes_free(a);
 	return 0;
 }
 
@@ -390,12 +395,12 @@ static int read_pipelined(struct sftp_target *t, sftp_file f, int64_t from, int6
 	} q[READ_AHEAD];
 	int head = 0, n = 0, r = 0;
 	int64_t asked = from;
-	if (from > 0 && sftp_seek64(f, (uint64_t)from) < 0)
+	if (from > 0 && sym_sftp_seek64(f, (uint64_t)from) < 0)
 		return sftp_fail(t, "cannot seek", err, errlen);
 	for (;;) {
 		while (r == 0 && n < READ_AHEAD && asked < to) {
 			uint32_t len = (uint32_t)(to - asked < READ_PIECE ? to - asked : READ_PIECE);
-			int id = sftp_async_read_begin(f, len);
+			int id = sym_sftp_async_read_begin(f, len);
 			if (id < 0) {
 				r = sftp_fail(t, "cannot read", err, errlen);
 				break;
@@ -409,7 +414,7 @@ static int read_pipelined(struct sftp_target *t, sftp_file f, int64_t from, int6
 			break;
 		/* Every request sent gets its answer read, also after a
 		 * failure: libssh keeps unread answers otherwise. */
-		int got = sftp_async_read(f, buf, q[head].len, (uint32_t)q[head].id);
+		int got = sym_sftp_async_read(f, buf, q[head].len, (uint32_t)q[head].id);
 		uint32_t want = q[head].len;
 		head = (head + 1) % READ_AHEAD;
 		n--;
@@ -460,12 +465,12 @@ static int hash_sink(void *userdata, const void *buf, size_t len)
 static int remote_sha256(struct sftp_target *t, const char *path, char out[65], int64_t *ret_size, char *err,
 			 size_t errlen)
 {
-	sftp_attributes a = sftp_stat(t->sftp, path);
+	sftp_attributes a = sym_sftp_stat(t->sftp, path);
 	if (!a)
 		return sftp_fail(t, "cannot look at the uploaded file to verify it", err, errlen);
 	int64_t size = (int64_t)a->size;
-	sftp_attributes_free(a);
-	sftp_file f = sftp_open(t->sftp, path, O_RDONLY, 0);
+	sym_sftp_attributes_free(a);
+	sftp_file f = sym_sftp_open(t->sftp, path, O_RDONLY, 0);
 	if (!f)
 		return sftp_fail(t, "cannot open the uploaded file to verify it", err, errlen);
 	struct hash_sink h = { .md = EVP_MD_CTX_new(), .fd = -1 };
@@ -474,7 +479,7 @@ static int remote_sha256(struct sftp_target *t, const char *path, char out[65], 
 	unsigned char d[32];
 	EVP_DigestFinal_ex(h.md, d, NULL);
 	EVP_MD_CTX_free(h.md);
-	sftp_close(f);
+	sym_sftp_close(f);
 	if (r < 0)
 		return r;
 	hex(d, out);
@@ -491,11 +496,11 @@ static int write_failed(struct sftp_target *t, const char *path, int64_t at, int
 		snprintf(err + strlen(err), errlen - strlen(err), " after %lld bytes of %s", (long long)at, path);
 		return r;
 	}
-	if (sftp_extension_supported(t->sftp, "statvfs@openssh.com", "2")) {
-		sftp_statvfs_t v = sftp_statvfs(t->sftp, t->url.path);
+	if (sym_sftp_extension_supported(t->sftp, "statvfs@openssh.com", "2")) {
+		sftp_statvfs_t v = sym_sftp_statvfs(t->sftp, t->url.path);
 		if (v) {
 			uint64_t avail = v->f_bavail * v->f_frsize;
-			sftp_statvfs_free(v);
+			sym_sftp_statvfs_free(v);
 			if (avail < (uint64_t)(need > 0 ? need : 1) || avail < 64 * 1024) {
 				snprintf(err, errlen, "the target %s is full: %llu bytes free, %lld more needed for %s",
 					 t->name, (unsigned long long)avail, (long long)need, path);
@@ -525,10 +530,10 @@ int sftp_target_put(struct sftp_target *t, const char *local_path, const char *n
 
 	/* Already complete there (an earlier attempt got as far as the
 	 * rename): verify, and send nothing. */
-	sftp_attributes a = sftp_stat(t->sftp, path);
+	sftp_attributes a = sym_sftp_stat(t->sftp, path);
 	if (a) {
 		bool same_size = (int64_t)a->size == size;
-		sftp_attributes_free(a);
+		sym_sftp_attributes_free(a);
 		int r = same_size ? remote_sha256(t, path, got, &got_size, err, errlen) : 0;
 		if (r < 0)
 			return r;
@@ -549,10 +554,10 @@ int sftp_target_put(struct sftp_target *t, const char *local_path, const char *n
 		return -errno;
 	}
 	int64_t offset = 0;
-	a = sftp_stat(t->sftp, part);
+	a = sym_sftp_stat(t->sftp, part);
 	if (a) {
 		offset = (int64_t)a->size;
-		sftp_attributes_free(a);
+		sym_sftp_attributes_free(a);
 		if (offset > size)
 			offset = 0; /* not ours: start over */
 	} else if (connection_lost(t)) {
@@ -577,14 +582,14 @@ int sftp_target_put(struct sftp_target *t, const char *local_path, const char *n
 		pos += n;
 	}
 	int flags = O_WRONLY | O_CREAT | (offset == 0 ? O_TRUNC : 0);
-	sftp_file f = sftp_open(t->sftp, part, flags, 0600);
+	sftp_file f = sym_sftp_open(t->sftp, part, flags, 0600);
 	if (!f) {
 		r = sftp_fail(t, "cannot create the upload file", err, errlen);
 		goto out_md;
 	}
-	if (offset > 0 && sftp_seek64(f, (uint64_t)offset) < 0) {
+	if (offset > 0 && sym_sftp_seek64(f, (uint64_t)offset) < 0) {
 		r = sftp_fail(t, "cannot seek in the upload file", err, errlen);
-		sftp_close(f);
+		sym_sftp_close(f);
 		goto out_md;
 	}
 	info.resumed_from = offset;
@@ -600,7 +605,7 @@ int sftp_target_put(struct sftp_target *t, const char *local_path, const char *n
 			break;
 		}
 		EVP_DigestUpdate(md, buf, (size_t)n);
-		ssize_t w = sftp_write(f, buf, (size_t)n);
+		ssize_t w = sym_sftp_write(f, buf, (size_t)n);
 		if (w != n) {
 			r = write_failed(t, path, pos, size - pos, err, errlen);
 			break;
@@ -610,10 +615,10 @@ int sftp_target_put(struct sftp_target *t, const char *local_path, const char *n
 		if (progress)
 			progress(userdata, pos, size);
 	}
-	if (r == 0 && sftp_extension_supported(t->sftp, "fsync@openssh.com", "1") && sftp_fsync(f) < 0)
+	if (r == 0 && sym_sftp_extension_supported(t->sftp, "fsync@openssh.com", "1") && sym_sftp_fsync(f) < 0)
 		r = write_failed(t, path, pos, 0, err, errlen);
 	/* A close that fails may mean the last writes did not land. */
-	if (sftp_close(f) < 0 && r == 0)
+	if (sym_sftp_close(f) < 0 && r == 0)
 		r = write_failed(t, path, pos, 0, err, errlen);
 	unsigned char d[32];
 	EVP_DigestFinal_ex(md, d, NULL);
@@ -640,13 +645,13 @@ int sftp_target_put(struct sftp_target *t, const char *local_path, const char *n
 			 "%s on %s differs after the upload (%lld bytes, SHA-256 %s; expected %lld bytes, %s): removed, "
 			 "the next attempt starts over",
 			 name, t->name, (long long)got_size, got, (long long)size, sha256);
-		sftp_unlink(t->sftp, part);
+		sym_sftp_unlink(t->sftp, part);
 		r = -EBADMSG;
 		goto out_md;
 	}
 	/* posix-rename@openssh.com when the server has it (libssh uses it),
 	 * so an old NAME (a damaged copy) is replaced. */
-	if (sftp_rename(t->sftp, part, path) < 0) {
+	if (sym_sftp_rename(t->sftp, part, path) < 0) {
 		r = sftp_fail(t, "cannot rename the uploaded file", err, errlen);
 		goto out_md;
 	}
@@ -673,11 +678,11 @@ int sftp_target_get(struct sftp_target *t, const char *name, const char *local_d
 	remote_path(t, name, path, sizeof(path));
 	snprintf(lpath, sizeof(lpath), "%s/%s", local_dir, name);
 	snprintf(lpart, sizeof(lpart), "%s/.%s.part", local_dir, name);
-	sftp_attributes a = sftp_stat(t->sftp, path);
+	sftp_attributes a = sym_sftp_stat(t->sftp, path);
 	if (!a)
 		return sftp_fail(t, name, err, errlen);
 	int64_t rsize = (int64_t)a->size;
-	sftp_attributes_free(a);
+	sym_sftp_attributes_free(a);
 	if (sha256 && rsize != size) {
 		snprintf(err, errlen, "%s on %s is damaged: it has %lld bytes, the manifest says %lld", name, t->name,
 			 (long long)rsize, (long long)size);
@@ -714,7 +719,7 @@ int sftp_target_get(struct sftp_target *t, const char *name, const char *local_d
 		EVP_DigestUpdate(md, buf, (size_t)n);
 		pos += n;
 	}
-	sftp_file f = sftp_open(t->sftp, path, O_RDONLY, 0);
+	sftp_file f = sym_sftp_open(t->sftp, path, O_RDONLY, 0);
 	if (!f) {
 		r = sftp_fail(t, name, err, errlen);
 		goto out;
@@ -722,7 +727,7 @@ int sftp_target_get(struct sftp_target *t, const char *name, const char *local_d
 	struct hash_sink h = { .md = md, .total = offset, .fd = fd, .progress = progress, .userdata = userdata,
 			       .of = rsize };
 	r = read_pipelined(t, f, offset, rsize, hash_sink, &h, err, errlen);
-	sftp_close(f);
+	sym_sftp_close(f);
 	if (r < 0)
 		goto out;
 	pos = h.total;
@@ -757,37 +762,37 @@ int sftp_target_list(struct sftp_target *t, char ***ret_names, size_t *ret_n, ch
 {
 	if (!t->sftp)
 		return sftp_fail(t, "list", err, errlen);
-	sftp_dir d = sftp_opendir(t->sftp, t->url.path);
+	sftp_dir d = sym_sftp_opendir(t->sftp, t->url.path);
 	if (!d)
 		return sftp_fail(t, "cannot list the target dir", err, errlen);
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int r = 0;
 	sftp_attributes a;
-	while ((a = sftp_readdir(t->sftp, d))) {
+	while ((a = sym_sftp_readdir(t->sftp, d))) {
 		if (a->name && a->name[0] != '.' && a->type == SSH_FILEXFER_TYPE_REGULAR) {
 			if (n == cap) {
 				cap = cap ? cap * 2 : 32;
 				char **nn = realloc(names, cap * sizeof(*nn));
 				if (!nn) {
-					sftp_attributes_free(a);
+					sym_sftp_attributes_free(a);
 					r = -ENOMEM;
 					break;
 				}
 				names = nn;
 			}
 			if (!(names[n] = strdup(a->name))) {
-				sftp_attributes_free(a);
+				sym_sftp_attributes_free(a);
 				r = -ENOMEM;
 				break;
 			}
 			n++;
 		}
-		sftp_attributes_free(a);
+		sym_sftp_attributes_free(a);
 	}
-	if (r == 0 && !sftp_dir_eof(d))
+	if (r == 0 && !sym_sftp_dir_eof(d))
 		r = sftp_fail(t, "cannot list the target dir", err, errlen);
-	sftp_closedir(d);
+	sym_sftp_closedir(d);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			snprintf(err, errlen, "out of memory");
@@ -818,5 +823,5 @@ int sftp_target_remove(struct sftp_target *t, const char *name, char *err, size_
 		return sftp_fail(t, "remove", err, errlen);
 	char path[PATH_MAX];
 	remote_path(t, name, path, sizeof(path));
-	return sftp_unlink(t->sftp, path) < 0 ? sftp_fail(t, "cannot remove", err, errlen) : 0;
+	return sym_sftp_unlink(t->sftp, path) < 0 ? sftp_fail(t, "cannot remove", err, errlen) : 0;
 }

@@ -11,8 +11,6 @@
  */
 #include "tarball.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +25,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "archive_lib.h"
 #include "backup_crypt.h"
 #include "common/array.h"
 #include "common/fs.h"
@@ -138,7 +137,7 @@ static int sink(void *userdata, const void *buf, size_t len)
 	struct writer *w = userdata;
 	struct archive *a = w->a;
 	if (w->max_size > 0 && w->size + (int64_t)len > w->max_size) {
-		archive_set_error(a, EFBIG, "the archive grew beyond the limit of %lld bytes ([backups] max_archive_size)",
+		sym_archive_set_error(a, EFBIG, "the archive grew beyond the limit of %lld bytes ([backups] max_archive_size)",
 				  (long long)w->max_size);
 		return -EFBIG;
 	}
@@ -150,7 +149,7 @@ static int sink(void *userdata, const void *buf, size_t len)
 			continue;
 		if (n < 0) {
 			int e = errno;
-			archive_set_error(a, e, "cannot write the archive");
+			sym_archive_set_error(a, e, "cannot write the archive");
 			return -e;
 		}
 		p += n;
@@ -166,8 +165,8 @@ static la_ssize_t write_block(struct archive *a, void *userdata, const void *buf
 	struct writer *w = userdata;
 	int r = w->enc ? backup_enc_update(w->enc, buf, len, sink, w) : sink(w, buf, len);
 	if (r < 0) {
-		if (r != -EFBIG && r != -archive_errno(a))
-			archive_set_error(a, -r, "cannot encrypt the archive");
+		if (r != -EFBIG && r != -sym_archive_errno(a))
+			sym_archive_set_error(a, -r, "cannot encrypt the archive");
 		return -1;
 	}
 	return (la_ssize_t)len;
@@ -175,8 +174,8 @@ static la_ssize_t write_block(struct archive *a, void *userdata, const void *buf
 
 static int archive_fail(struct writer *w, const char *what, const char *path)
 {
-	int e = archive_errno(w->a);
-	snprintf(w->err, w->errlen, "%s %s: %s", what, path, archive_error_string(w->a) ? archive_error_string(w->a) : "?");
+	int e = sym_archive_errno(w->a);
+	snprintf(w->err, w->errlen, "%s %s: %s", what, path, sym_archive_error_string(w->a) ? sym_archive_error_string(w->a) : "?");
 	return e > 0 ? -e : -EIO;
 }
 
@@ -201,7 +200,7 @@ static int write_data(struct writer *w, struct archive_entry *e, int fd, int64_t
 {
 	static const char zeros[IO_CHUNK];
 	int64_t off = 0;
-	bool sparse = archive_entry_sparse_reset(e) > 0;
+	bool sparse = sym_archive_entry_sparse_reset(e) > 0;
 	/* Not sparse: one data segment, the whole file. Sparse: none yet, the
 	 * loop fetches the first. */
 	la_int64_t seg_off = 0, seg_len = sparse ? 0 : size;
@@ -210,7 +209,7 @@ static int write_data(struct writer *w, struct archive_entry *e, int fd, int64_t
 			return -ECANCELED;
 		/* The data segment at or after `off`, if the entry is sparse. */
 		if (sparse && off >= seg_off + seg_len) {
-			if (archive_entry_sparse_next(e, &seg_off, &seg_len) != ARCHIVE_OK) {
+			if (sym_archive_entry_sparse_next(e, &seg_off, &seg_len) != ARCHIVE_OK) {
 				seg_off = size; /* a hole to the end */
 				seg_len = 0;
 			}
@@ -236,7 +235,7 @@ static int write_data(struct writer *w, struct archive_entry *e, int fd, int64_t
 			if (w->progress)
 				w->progress(w->userdata, w->data_bytes);
 		}
-		if (archive_write_data(w->a, p, want) < 0)
+		if (sym_archive_write_data(w->a, p, want) < 0)
 			return archive_fail(w, "cannot archive", rel);
 		off += (int64_t)want;
 	}
@@ -281,9 +280,9 @@ static void add_sparse_map(struct archive_entry *e, int fd, const struct stat *s
 		data_total += segs[i].len;
 	if (data_total < st->st_size) {
 		if (n == 0)
-			archive_entry_sparse_add_entry(e, st->st_size, 0);
+			sym_archive_entry_sparse_add_entry(e, st->st_size, 0);
 		for (size_t i = 0; i < n; i++)
-			archive_entry_sparse_add_entry(e, segs[i].off, segs[i].len);
+			sym_archive_entry_sparse_add_entry(e, segs[i].off, segs[i].len);
 	}
 	free(segs);
 }
@@ -291,41 +290,41 @@ static void add_sparse_map(struct archive_entry *e, int fd, const struct stat *s
 /* Write one entry (and, for a regular file, its data read from `fd`). */
 static int write_entry(struct writer *w, const char *rel, const struct stat *st, const char *link_target, int fd)
 {
-	struct archive_entry *e = archive_entry_new();
+	struct archive_entry *e = archive_lib_entry_new();
 	if (!e)
 		return -ENOMEM;
-	archive_entry_set_pathname(e, rel);
-	archive_entry_copy_stat(e, st);
-	archive_entry_set_uname(e, NULL);
-	archive_entry_set_gname(e, NULL);
+	sym_archive_entry_set_pathname(e, rel);
+	sym_archive_entry_copy_stat(e, st);
+	sym_archive_entry_set_uname(e, NULL);
+	sym_archive_entry_set_gname(e, NULL);
 	/* Reading the tree changes atimes, and ctime cannot be restored: keep
 	 * neither, so that the same tree gives the same archive. */
-	archive_entry_unset_atime(e);
-	archive_entry_unset_ctime(e);
-	archive_entry_unset_birthtime(e);
+	sym_archive_entry_unset_atime(e);
+	sym_archive_entry_unset_ctime(e);
+	sym_archive_entry_unset_birthtime(e);
 	if (!S_ISREG(st->st_mode))
-		archive_entry_set_size(e, 0);
+		sym_archive_entry_set_size(e, 0);
 	if (link_target)
-		archive_entry_set_symlink(e, link_target);
+		sym_archive_entry_set_symlink(e, link_target);
 	/* Hard links: the tar strategy hands back the first occurrence as is and
 	 * every later one as a link to it (size 0, no data). */
 	struct archive_entry *spare = NULL;
 	if (S_ISREG(st->st_mode) && st->st_nlink > 1)
-		archive_entry_linkify(w->links, &e, &spare);
+		sym_archive_entry_linkify(w->links, &e, &spare);
 	if (!e) /* not with the tar strategy; kept for safety */
 		return 0;
-	if (S_ISREG(st->st_mode) && fd >= 0 && !archive_entry_hardlink(e))
+	if (S_ISREG(st->st_mode) && fd >= 0 && !sym_archive_entry_hardlink(e))
 		add_sparse_map(e, fd, st);
 	int r = 0;
-	if (archive_write_header(w->a, e) < ARCHIVE_WARN) {
+	if (sym_archive_write_header(w->a, e) < ARCHIVE_WARN) {
 		r = archive_fail(w, "cannot archive", rel);
 	} else {
 		w->entries++;
-		if (fd >= 0 && archive_entry_size(e) > 0 && !archive_entry_hardlink(e))
-			r = write_data(w, e, fd, archive_entry_size(e), rel);
+		if (fd >= 0 && sym_archive_entry_size(e) > 0 && !sym_archive_entry_hardlink(e))
+			r = write_data(w, e, fd, sym_archive_entry_size(e), rel);
 	}
-	archive_entry_free(e);
-	archive_entry_free(spare);
+	sym_archive_entry_free(e);
+	sym_archive_entry_free(spare);
 	return r;
 }
 
@@ -462,20 +461,20 @@ static int write_record(struct writer *w, const char *record)
 		snprintf(w->err, w->errlen, "the app record has %zu bytes, more than %d", len, TARBALL_RECORD_MAX);
 		return -EFBIG;
 	}
-	struct archive_entry *e = archive_entry_new();
+	struct archive_entry *e = archive_lib_entry_new();
 	if (!e)
 		return -ENOMEM;
-	archive_entry_set_pathname(e, TARBALL_RECORD_NAME);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0600);
-	archive_entry_set_size(e, (la_int64_t)len);
+	sym_archive_entry_set_pathname(e, TARBALL_RECORD_NAME);
+	sym_archive_entry_set_filetype(e, AE_IFREG);
+	sym_archive_entry_set_perm(e, 0600);
+	sym_archive_entry_set_size(e, (la_int64_t)len);
 	int r = 0;
-	if (archive_write_header(w->a, e) < ARCHIVE_WARN ||
-	    (len && archive_write_data(w->a, record, len) < 0))
+	if (sym_archive_write_header(w->a, e) < ARCHIVE_WARN ||
+	    (len && sym_archive_write_data(w->a, record, len) < 0))
 		r = archive_fail(w, "cannot archive", TARBALL_RECORD_NAME);
 	else
 		w->entries++;
-	archive_entry_free(e);
+	sym_archive_entry_free(e);
 	return r;
 }
 
@@ -513,10 +512,10 @@ int tarball_create_ex(const char *src_dir, const char *dest_path, const struct t
 	}
 	w.md = EVP_MD_CTX_new();
 	w.buf = malloc(IO_CHUNK);
-	w.a = archive_write_new();
-	w.links = archive_entry_linkresolver_new();
+	w.a = archive_lib_write_new();
+	w.links = archive_lib_entry_linkresolver_new();
 	if (!w.md || !w.buf || !w.a || !w.links || !EVP_DigestInit_ex(w.md, EVP_sha256(), NULL)) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "%s", !w.a || !w.links ? archive_lib_failure() : "out of memory");
 		r = -ENOMEM;
 		goto out;
 	}
@@ -528,13 +527,13 @@ int tarball_create_ex(const char *src_dir, const char *dest_path, const struct t
 		if (r < 0)
 			goto out;
 	}
-	archive_entry_linkresolver_set_strategy(w.links, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
-	if (archive_write_set_format_pax(w.a) != ARCHIVE_OK ||
-	    (fmt == TARBALL_GZIP ? archive_write_add_filter_gzip(w.a) : archive_write_add_filter_zstd(w.a)) !=
+	sym_archive_entry_linkresolver_set_strategy(w.links, ARCHIVE_FORMAT_TAR_PAX_INTERCHANGE);
+	if (sym_archive_write_set_format_pax(w.a) != ARCHIVE_OK ||
+	    (fmt == TARBALL_GZIP ? sym_archive_write_add_filter_gzip(w.a) : sym_archive_write_add_filter_zstd(w.a)) !=
 		    ARCHIVE_OK ||
-	    archive_write_set_bytes_per_block(w.a, 64 * 1024) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(w.a, 1) != ARCHIVE_OK ||
-	    archive_write_open(w.a, &w, NULL, write_block, NULL) != ARCHIVE_OK) {
+	    sym_archive_write_set_bytes_per_block(w.a, 64 * 1024) != ARCHIVE_OK ||
+	    sym_archive_write_set_bytes_in_last_block(w.a, 1) != ARCHIVE_OK ||
+	    sym_archive_write_open(w.a, &w, NULL, write_block, NULL) != ARCHIVE_OK) {
 		r = archive_fail(&w, "cannot start archive", dest_path);
 		goto out;
 	}
@@ -553,7 +552,7 @@ int tarball_create_ex(const char *src_dir, const char *dest_path, const struct t
 			snprintf(err, errlen, "cancelled");
 		goto out;
 	}
-	if (archive_write_close(w.a) != ARCHIVE_OK) {
+	if (sym_archive_write_close(w.a) != ARCHIVE_OK) {
 		r = archive_fail(&w, "cannot finish archive", dest_path);
 		goto out;
 	}
@@ -578,8 +577,8 @@ int tarball_create_ex(const char *src_dir, const char *dest_path, const struct t
 	ret->entries = w.entries;
 out:
 	if (w.a)
-		archive_write_free(w.a); /* after a failure: closes without flushing more */
-	archive_entry_linkresolver_free(w.links);
+		sym_archive_write_free(w.a); /* after a failure: closes without flushing more */
+	sym_archive_entry_linkresolver_free(w.links);
 	backup_enc_free(w.enc);
 	EVP_MD_CTX_free(w.md);
 	free(w.buf);
@@ -689,8 +688,8 @@ static bool safe_rel_path(const char *p)
 
 static int read_fail(struct archive *a, char *err, size_t errlen, const char *what, const char *path)
 {
-	int e = archive_errno(a);
-	snprintf(err, errlen, "%s %s: %s", what, path, archive_error_string(a) ? archive_error_string(a) : "?");
+	int e = sym_archive_errno(a);
+	snprintf(err, errlen, "%s %s: %s", what, path, sym_archive_error_string(a) ? sym_archive_error_string(a) : "?");
 	return e > 0 && e != EINVAL ? -e : -EBADMSG;
 }
 
@@ -698,16 +697,16 @@ static int read_fail(struct archive *a, char *err, size_t errlen, const char *wh
 static int apply_top(int dfd, struct archive_entry *e, const struct tarball_extract_opts *o, char *err,
 		     size_t errlen)
 {
-	if (o->owners && geteuid() == 0 && fchown(dfd, archive_entry_uid(e), archive_entry_gid(e)) < 0)
+	if (o->owners && geteuid() == 0 && fchown(dfd, sym_archive_entry_uid(e), sym_archive_entry_gid(e)) < 0)
 		return fail(err, errlen, errno, "cannot set the owner of %s", "the restored directory");
-	mode_t perm = archive_entry_perm(e) & (o->special ? 07777 : 01777);
+	mode_t perm = sym_archive_entry_perm(e) & (o->special ? 07777 : 01777);
 	if (fchmod(dfd, perm) < 0)
 		return fail(err, errlen, errno, "cannot set the mode of %s", "the restored directory");
 	struct timespec ts[2] = {
-		{ .tv_sec = archive_entry_atime(e), .tv_nsec = archive_entry_atime_nsec(e) },
-		{ .tv_sec = archive_entry_mtime(e), .tv_nsec = archive_entry_mtime_nsec(e) },
+		{ .tv_sec = sym_archive_entry_atime(e), .tv_nsec = sym_archive_entry_atime_nsec(e) },
+		{ .tv_sec = sym_archive_entry_mtime(e), .tv_nsec = sym_archive_entry_mtime_nsec(e) },
 	};
-	if (!archive_entry_atime_is_set(e))
+	if (!sym_archive_entry_atime_is_set(e))
 		ts[0] = ts[1];
 	if (futimens(dfd, ts) < 0)
 		return fail(err, errlen, errno, "cannot set the mtime of %s", "the restored directory");
@@ -750,12 +749,12 @@ static la_ssize_t hashed_read(struct archive *a, void *cls, const void **buf)
 	if (s->dec) {
 		n = backup_dec_next(s->dec, buf, s->err, sizeof(s->err));
 		if (n < 0)
-			archive_set_error(a, n == -EBADMSG ? EBADMSG : (int)-n, "%s", s->err);
+			sym_archive_set_error(a, n == -EBADMSG ? EBADMSG : (int)-n, "%s", s->err);
 		return n < 0 ? -1 : n;
 	}
 	n = raw_in(s, s->buf, IO_CHUNK);
 	if (n < 0) {
-		archive_set_error(a, (int)-n, "cannot read the archive");
+		sym_archive_set_error(a, (int)-n, "cannot read the archive");
 		return -1;
 	}
 	*buf = s->buf;
@@ -902,7 +901,7 @@ out:
  * archive (a node that opens a disk). */
 static bool is_special(struct archive_entry *e)
 {
-	mode_t t = archive_entry_filetype(e);
+	mode_t t = sym_archive_entry_filetype(e);
 	return t == AE_IFCHR || t == AE_IFBLK || t == AE_IFIFO || t == AE_IFSOCK;
 }
 
@@ -926,23 +925,23 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 	struct tarball_extract_info info = { 0 };
 	struct source rd = { .fd = fd };
 	bool first = true;
-	struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+	struct archive *in = archive_lib_read_new(), *out = archive_lib_write_disk_new();
 	struct archive_entry *top = NULL;
 	rd.md = EVP_MD_CTX_new();
 	rd.buf = malloc(IO_CHUNK);
 	if (!in || !out || !rd.md || !rd.buf || !EVP_DigestInit_ex(rd.md, EVP_sha256(), NULL)) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "%s", !in || !out ? archive_lib_failure() : "out of memory");
 		r = -ENOMEM;
 		goto done;
 	}
-	archive_read_support_format_tar(in);
-	archive_read_support_filter_zstd(in);
-	archive_read_support_filter_gzip(in);
+	sym_archive_read_support_format_tar(in);
+	sym_archive_read_support_filter_zstd(in);
+	sym_archive_read_support_filter_gzip(in);
 	int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
 		    ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_SPARSE;
 	if (o->owners && geteuid() == 0)
 		flags |= ARCHIVE_EXTRACT_OWNER;
-	archive_write_disk_set_options(out, flags);
+	sym_archive_write_disk_set_options(out, flags);
 
 	cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cwd < 0 || fchdir(dest_fd) < 0) {
@@ -951,7 +950,7 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 	}
 	if ((r = source_open(&rd, fd, path, o, err, errlen)) < 0)
 		goto done;
-	if (archive_read_open(in, &rd, NULL, hashed_read, NULL) != ARCHIVE_OK) {
+	if (sym_archive_read_open(in, &rd, NULL, hashed_read, NULL) != ARCHIVE_OK) {
 		r = read_fail(in, err, errlen, "cannot open archive", path);
 		goto done;
 	}
@@ -962,14 +961,14 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 			r = -ECANCELED;
 			goto done;
 		}
-		int rr = archive_read_next_header(in, &e);
+		int rr = sym_archive_read_next_header(in, &e);
 		if (rr == ARCHIVE_EOF)
 			break;
 		if (rr < ARCHIVE_WARN) {
 			r = read_fail(in, err, errlen, "cannot read archive", path);
 			goto done;
 		}
-		const char *name = archive_entry_pathname(e);
+		const char *name = sym_archive_entry_pathname(e);
 		bool record = first && name && strcmp(name, TARBALL_RECORD_NAME) == 0;
 		first = false;
 		if (record)
@@ -977,14 +976,14 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 		if (name && (strcmp(name, ".") == 0 || strcmp(name, "./") == 0)) {
 			/* Applied at the end: once the archive checked out, and
 			 * so that its mtime survives the entries made inside. */
-			archive_entry_free(top);
-			if (!(top = archive_entry_clone(e))) {
+			sym_archive_entry_free(top);
+			if (!(top = sym_archive_entry_clone(e))) {
 				r = -ENOMEM;
 				goto done;
 			}
 			continue;
 		}
-		const char *hl = archive_entry_hardlink(e);
+		const char *hl = sym_archive_entry_hardlink(e);
 		if (!safe_rel_path(name) || (hl && !safe_rel_path(hl))) {
 			snprintf(err, errlen, "archive %s: refusing entry \"%s\" (absolute or with \"..\")", path,
 				 name ? name : "");
@@ -996,28 +995,28 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 				info.skipped++;
 				continue; /* its data (none) is skipped by the next header */
 			}
-			mode_t perm = archive_entry_perm(e);
+			mode_t perm = sym_archive_entry_perm(e);
 			if (perm & 06000) {
-				archive_entry_set_perm(e, perm & ~(mode_t)06000);
+				sym_archive_entry_set_perm(e, perm & ~(mode_t)06000);
 				info.stripped++;
 			}
 		}
-		if (archive_write_header(out, e) < ARCHIVE_WARN) {
+		if (sym_archive_write_header(out, e) < ARCHIVE_WARN) {
 			r = read_fail(out, err, errlen, "cannot restore", name);
 			goto done;
 		}
 		info.entries++;
-		if (archive_entry_size(e) > 0 && !hl) {
+		if (sym_archive_entry_size(e) > 0 && !hl) {
 			const void *buf;
 			size_t len;
 			la_int64_t off;
-			while ((rr = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
+			while ((rr = sym_archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
 				if (cancelled(cancel)) {
 					snprintf(err, errlen, "cancelled");
 					r = -ECANCELED;
 					goto done;
 				}
-				if (archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN) {
+				if (sym_archive_write_data_block(out, buf, len, off) < ARCHIVE_WARN) {
 					r = read_fail(out, err, errlen, "cannot restore", name);
 					goto done;
 				}
@@ -1028,14 +1027,14 @@ int tarball_extract_fd(int fd, const char *path, int dest_fd, const struct tarba
 				goto done;
 			}
 		}
-		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
+		if (sym_archive_write_finish_entry(out) < ARCHIVE_WARN) {
 			r = read_fail(out, err, errlen, "cannot restore", name);
 			goto done;
 		}
 	}
 	/* Directory modes and times are applied at close (after their
 	 * contents were written). */
-	if (archive_write_close(out) < ARCHIVE_WARN) {
+	if (sym_archive_write_close(out) < ARCHIVE_WARN) {
 		r = read_fail(out, err, errlen, "cannot finish restoring into", "the restore directory");
 		goto done;
 	}
@@ -1073,11 +1072,11 @@ done:
 	source_close(&rd);
 	EVP_MD_CTX_free(rd.md);
 	free(rd.buf);
-	archive_entry_free(top);
+	sym_archive_entry_free(top);
 	if (in)
-		archive_read_free(in);
+		sym_archive_read_free(in);
 	if (out)
-		archive_write_free(out);
+		sym_archive_write_free(out);
 	return r;
 }
 
@@ -1085,11 +1084,11 @@ int tarball_read_record(int fd, const char *path, const struct tarball_extract_o
 			size_t errlen)
 {
 	struct source rd = { .fd = fd };
-	struct archive *in = archive_read_new();
+	struct archive *in = archive_lib_read_new();
 	char *text = NULL;
 	int r = 0;
 	if (!in || !(rd.buf = malloc(IO_CHUNK))) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, "%s", !in ? archive_lib_failure() : "out of memory");
 		r = -ENOMEM;
 		goto done;
 	}
@@ -1097,19 +1096,19 @@ int tarball_read_record(int fd, const char *path, const struct tarball_extract_o
 		r = fail(err, errlen, errno, "cannot rewind archive %s", path);
 		goto done;
 	}
-	archive_read_support_format_tar(in);
-	archive_read_support_filter_zstd(in);
-	archive_read_support_filter_gzip(in);
+	sym_archive_read_support_format_tar(in);
+	sym_archive_read_support_filter_zstd(in);
+	sym_archive_read_support_filter_gzip(in);
 	if ((r = source_open(&rd, fd, path, o, err, errlen)) < 0)
 		goto done;
 	struct archive_entry *e;
-	if (archive_read_open(in, &rd, NULL, hashed_read, NULL) != ARCHIVE_OK ||
-	    archive_read_next_header(in, &e) < ARCHIVE_WARN) {
+	if (sym_archive_read_open(in, &rd, NULL, hashed_read, NULL) != ARCHIVE_OK ||
+	    sym_archive_read_next_header(in, &e) < ARCHIVE_WARN) {
 		r = read_fail(in, err, errlen, "cannot read archive", path);
 		goto done;
 	}
-	const char *name = archive_entry_pathname(e);
-	la_int64_t size = archive_entry_size(e);
+	const char *name = sym_archive_entry_pathname(e);
+	la_int64_t size = sym_archive_entry_size(e);
 	if (!name || strcmp(name, TARBALL_RECORD_NAME) != 0) {
 		snprintf(err, errlen, "archive %s has no app record (made by an older boxd)", path);
 		r = -ENOENT;
@@ -1120,7 +1119,7 @@ int tarball_read_record(int fd, const char *path, const struct tarball_extract_o
 		r = -EBADMSG;
 		goto done;
 	}
-	la_ssize_t got = size ? archive_read_data(in, text, (size_t)size) : 0;
+	la_ssize_t got = size ? sym_archive_read_data(in, text, (size_t)size) : 0;
 	if (got != size) {
 		r = got < 0 ? read_fail(in, err, errlen, "cannot read archive", path) : -EBADMSG;
 		if (got >= 0)
@@ -1132,7 +1131,7 @@ int tarball_read_record(int fd, const char *path, const struct tarball_extract_o
 	text = NULL;
 done:
 	if (in)
-		archive_read_free(in);
+		sym_archive_read_free(in);
 	source_close(&rd);
 	free(rd.buf);
 	free(text);

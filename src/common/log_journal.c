@@ -24,6 +24,7 @@
  * nothing: the daemon's line then goes to stderr as text.
  */
 #include "log.h"
+#include "systemd_lib.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -32,7 +33,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <systemd/sd-journal.h>
 #include <unistd.h>
 
 enum mode { MODE_OFF, MODE_ONLY, MODE_COPY };
@@ -60,6 +60,12 @@ static void detect(void)
 		mode = MODE_COPY;
 	else
 		mode = MODE_OFF;
+	/* Without libsystemd the lines stay text on stderr, which systemd
+	 * still puts in the journal. */
+	if (mode != MODE_OFF && systemd_lib_load() < 0) {
+		fprintf(stderr, "boxd: journal fields are off: %s\n", systemd_lib_error());
+		mode = MODE_OFF;
+	}
 }
 
 bool log_to_journal(void)
@@ -141,7 +147,7 @@ bool log_journal_line(enum log_level level, const char *message)
 		snprintf(f_lock, sizeof(f_lock), "LOCK=%s", lock);
 		iov[n++] = (struct iovec){ f_lock, strlen(f_lock) };
 	}
-	int r = sd_journal_sendv(iov, n);
+	int r = sym_sd_journal_sendv(iov, n);
 	/* Only the daemon whose stderr is the journal skips the text line, and
 	 * only when the entry went out. */
 	return mode == MODE_ONLY && r >= 0;

@@ -2,14 +2,31 @@
 #include "notify.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 
+#include "common/log.h"
+#include "common/systemd_lib.h"
 #include "tasks/task.h"
 
 static char last_status[256];
+
+/* Whether there is a systemd to tell: sd_notify() does nothing without
+ * NOTIFY_SOCKET, so a daemon not under systemd never loads libsystemd. */
+static bool notify_loaded(void)
+{
+	static bool warned;
+	if (!getenv("NOTIFY_SOCKET"))
+		return false;
+	if (systemd_lib_load() == 0)
+		return true;
+	if (!warned)
+		log_warn("cannot tell systemd the daemon's state: %s", systemd_lib_error());
+	warned = true;
+	return false;
+}
 
 static void send_status(const char *extra, const char *status)
 {
@@ -21,7 +38,8 @@ static void send_status(const char *extra, const char *status)
 		snprintf(msg + n, sizeof(msg) - n, "%s", status);
 		snprintf(last_status, sizeof(last_status), "%s", status);
 	}
-	sd_notify(0, msg);
+	if (notify_loaded())
+		sym_sd_notify(0, msg);
 }
 
 void notify_ready(const char *status) { send_status("READY=1", status); }
@@ -41,13 +59,17 @@ void notify_status(const char *fmt, ...)
 uint64_t notify_watchdog_interval_ms(void)
 {
 	uint64_t usec = 0;
-	if (sd_watchdog_enabled(0, &usec) <= 0)
+	if (!notify_loaded() || sym_sd_watchdog_enabled(0, &usec) <= 0)
 		return 0;
 	uint64_t ms = usec / 2000;
 	return ms > 0 ? ms : 1;
 }
 
-void notify_watchdog(void) { sd_notify(0, "WATCHDOG=1"); }
+void notify_watchdog(void)
+{
+	if (notify_loaded())
+		sym_sd_notify(0, "WATCHDOG=1");
+}
 
 static const char *plural(int64_t n, const char *one, const char *many) { return n == 1 ? one : many; }
 

@@ -10,7 +10,7 @@
  */
 #include "engine/engine-internal.h"
 
-#include <curl/curl.h>
+#include "engine/curl_lib.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -73,9 +73,10 @@ struct reply {
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_result;
 
+/* libcurl is loaded here, at the first engine a process opens. */
 static void curl_init_once(void)
 {
-	curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+	curl_init_result = curl_lib_load() < 0 ? CURLE_FAILED_INIT : sym_curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 static int set_error(struct engine *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -137,7 +138,7 @@ static int transport_error(struct engine *e, CURLcode code, const struct reply *
 			   const char *path, long timeout_ms)
 {
 	long os_errno = 0;
-	const char *why = e->curl_err[0] ? e->curl_err : curl_easy_strerror(code);
+	const char *why = e->curl_err[0] ? e->curl_err : sym_curl_easy_strerror(code);
 
 	switch (code) {
 	case CURLE_WRITE_ERROR:
@@ -153,7 +154,7 @@ static int transport_error(struct engine *e, CURLcode code, const struct reply *
 		return set_error(e, -ETIMEDOUT, "container engine at %s did not answer %s %s within %ld ms",
 				 e->socket_path, method, path, timeout_ms);
 	case CURLE_COULDNT_CONNECT:
-		curl_easy_getinfo(e->curl, CURLINFO_OS_ERRNO, &os_errno);
+		sym_curl_easy_getinfo(e->curl, CURLINFO_OS_ERRNO, &os_errno);
 		if (os_errno <= 0)
 			os_errno = ECONNREFUSED;
 		return set_error(e, -(int)os_errno, "container engine not reachable at %s: %s", e->socket_path,
@@ -212,37 +213,37 @@ static int request(struct engine *e, const char *method, const char *path, const
 		     path) < 0)
 		return set_error(e, -ENOMEM, "out of memory");
 
-	curl_easy_reset(e->curl);
+	sym_curl_easy_reset(e->curl);
 	e->curl_err[0] = '\0';
-	curl_easy_setopt(e->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket_path);
-	curl_easy_setopt(e->curl, CURLOPT_URL, url);
-	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->curl_err);
-	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
-	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, rep);
-	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->json_headers);
+	sym_curl_easy_setopt(e->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket_path);
+	sym_curl_easy_setopt(e->curl, CURLOPT_URL, url);
+	sym_curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->curl_err);
+	sym_curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
+	sym_curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	sym_curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, write_cb);
+	sym_curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, rep);
+	sym_curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, e->json_headers);
 	if (e->unversioned) {
-		curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, header_cb);
-		curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
+		sym_curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, header_cb);
+		sym_curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
 	}
 	if (strcmp(method, "POST") == 0) {
-		curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
-		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body ? body : "");
-		curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, body ? (long)strlen(body) : 0L);
+		sym_curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
+		sym_curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body ? body : "");
+		sym_curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, body ? (long)strlen(body) : 0L);
 	} else if (strcmp(method, "DELETE") == 0) {
-		curl_easy_setopt(e->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
+		sym_curl_easy_setopt(e->curl, CURLOPT_CUSTOMREQUEST, "DELETE");
 	}
 
-	code = curl_easy_perform(e->curl);
+	code = sym_curl_easy_perform(e->curl);
 	free(url);
 	if (code != CURLE_OK) {
 		int r = transport_error(e, code, rep, method, path, timeout_ms);
 		reply_release(rep);
 		return r;
 	}
-	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &rep->status);
+	sym_curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &rep->status);
 	return 0;
 }
 
@@ -352,24 +353,25 @@ static int open_path(const struct engine_options *opts, const char *path, struct
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_result != CURLE_OK) {
 		if (errbuf)
-			snprintf(errbuf, errlen, "libcurl: %s", curl_easy_strerror(curl_init_result));
+			snprintf(errbuf, errlen, "libcurl: %s",
+				 *curl_lib_error() ? curl_lib_error() : sym_curl_easy_strerror(curl_init_result));
 		return -ENOMEM;
 	}
 
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		goto oom;
-	e->curl = curl_easy_init();
+	e->curl = curl_lib_easy_init();
 	e->socket_path = strdup(path);
-	e->json_headers = curl_slist_append(NULL, "Content-Type: application/json");
+	e->json_headers = curl_lib_slist_append(NULL, "Content-Type: application/json");
 	if (e->json_headers) {
 		/* curl sends "Expect: 100-continue" for larger bodies and then
 		 * waits up to a second for an answer some servers never send. */
-		struct curl_slist *l = curl_slist_append(e->json_headers, "Expect:");
+		struct curl_slist *l = curl_lib_slist_append(e->json_headers, "Expect:");
 		if (l)
 			e->json_headers = l;
 		else {
-			curl_slist_free_all(e->json_headers);
+			sym_curl_slist_free_all(e->json_headers);
 			e->json_headers = NULL;
 		}
 	}
@@ -449,8 +451,8 @@ void engine_close(struct engine *e)
 	if (!e)
 		return;
 	if (e->curl)
-		curl_easy_cleanup(e->curl);
-	curl_slist_free_all(e->json_headers);
+		sym_curl_easy_cleanup(e->curl);
+	sym_curl_slist_free_all(e->json_headers);
 	free(e->socket_path);
 	free(e);
 }
@@ -881,7 +883,7 @@ int engine_container_list(struct engine *e, const char *const *labels, bool all,
 		text = json_dumps(filters, JSON_COMPACT);
 		if (!text)
 			goto oom;
-		esc = curl_easy_escape(e->curl, text, 0);
+		esc = sym_curl_easy_escape(e->curl, text, 0);
 		if (!esc)
 			goto oom;
 	}
@@ -902,7 +904,7 @@ oom:
 out:
 	json_decref(root);
 	free(path);
-	curl_free(esc);
+	sym_curl_free(esc);
 	free(text);
 	json_decref(filters);
 	return r;
@@ -1072,7 +1074,7 @@ static size_t pull_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata
 	struct pull_ctx *p = userdata;
 	size_t n = size * nmemb;
 	if (!p->status)
-		curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &p->status);
+		sym_curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &p->status);
 	if (p->status < 200 || p->status >= 300)
 		return write_cb(ptr, size, nmemb, p->error_body);
 	int r = engine_pull_stream_feed(&p->stream, ptr, n);
@@ -1119,15 +1121,15 @@ int engine_image_pull(struct engine *e, const char *ref, const struct engine_reg
 			goto out;
 		}
 	}
-	headers = curl_slist_append(NULL, "Expect:");
+	headers = curl_lib_slist_append(NULL, "Expect:");
 	if (headers && authhdr) {
-		struct curl_slist *h = curl_slist_append(headers, authhdr);
+		struct curl_slist *h = curl_lib_slist_append(headers, authhdr);
 		if (!h)
-			curl_slist_free_all(headers);
+			sym_curl_slist_free_all(headers);
 		headers = h;
 	}
-	q_repo = curl_easy_escape(e->curl, repo, 0);
-	q_tag = curl_easy_escape(e->curl, tag, 0);
+	q_repo = sym_curl_easy_escape(e->curl, repo, 0);
+	q_tag = sym_curl_easy_escape(e->curl, tag, 0);
 	if (!headers || !q_repo || !q_tag ||
 	    asprintf(&url, "http://localhost/v%s/images/create?fromImage=%s&tag=%s", e->api, q_repo, q_tag) < 0) {
 		url = NULL;
@@ -1135,31 +1137,31 @@ int engine_image_pull(struct engine *e, const char *ref, const struct engine_reg
 		goto out;
 	}
 
-	curl_easy_reset(e->curl);
+	sym_curl_easy_reset(e->curl);
 	e->curl_err[0] = '\0';
-	curl_easy_setopt(e->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket_path);
-	curl_easy_setopt(e->curl, CURLOPT_URL, url);
-	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->curl_err);
-	curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
+	sym_curl_easy_setopt(e->curl, CURLOPT_UNIX_SOCKET_PATH, e->socket_path);
+	sym_curl_easy_setopt(e->curl, CURLOPT_URL, url);
+	sym_curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(e->curl, CURLOPT_ERRORBUFFER, e->curl_err);
+	sym_curl_easy_setopt(e->curl, CURLOPT_CONNECTTIMEOUT_MS, e->connect_timeout_ms);
 	/* No overall limit (a large image takes what it takes); silence for
 	 * long_timeout_ms is a stuck pull. */
-	curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_TIME, (e->long_timeout_ms + 999) / 1000);
-	curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
-	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, "");
-	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, 0L);
-	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, headers);
+	sym_curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	sym_curl_easy_setopt(e->curl, CURLOPT_LOW_SPEED_TIME, (e->long_timeout_ms + 999) / 1000);
+	sym_curl_easy_setopt(e->curl, CURLOPT_POST, 1L);
+	sym_curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, "");
+	sym_curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE, 0L);
+	sym_curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, headers);
 	/* A 2xx reply streams progress lines; anything else is an error
 	 * body, collected whole. */
-	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, pull_write_cb);
-	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &p);
-	code = curl_easy_perform(e->curl);
+	sym_curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, pull_write_cb);
+	sym_curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &p);
+	code = sym_curl_easy_perform(e->curl);
 	/* The handle keeps no pointer to the headers past the transfer, but
 	 * clear them anyway before they are freed. */
-	curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, NULL);
+	sym_curl_easy_setopt(e->curl, CURLOPT_HTTPHEADER, NULL);
 	long status = 0;
-	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
+	sym_curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (status != 0 && (status < 200 || status >= 300)) {
 		/* Docker and Podman send {"message": ...}: the reason. */
 		char cause[128];
@@ -1191,7 +1193,7 @@ int engine_image_pull(struct engine *e, const char *ref, const struct engine_reg
 	pull_report(&p, true);
 	r = 0;
 out:
-	curl_slist_free_all(headers);
+	sym_curl_slist_free_all(headers);
 	if (authhdr) {
 		explicit_bzero(authhdr, strlen(authhdr));
 		free(authhdr);
@@ -1200,8 +1202,8 @@ out:
 		explicit_bzero(authval, strlen(authval));
 		free(authval);
 	}
-	curl_free(q_repo);
-	curl_free(q_tag);
+	sym_curl_free(q_repo);
+	sym_curl_free(q_tag);
 	free(url);
 	reply_release(&rep);
 	engine_pull_stream_release(&p.stream);

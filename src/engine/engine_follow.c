@@ -11,7 +11,7 @@
  */
 #include "engine/engine-internal.h"
 
-#include <curl/curl.h>
+#include "engine/curl_lib.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -59,7 +59,7 @@ static int follow_error(struct engine_log_follow *f, int err, const char *fmt, .
 static long status_of(struct engine_log_follow *f)
 {
 	long status = 0;
-	curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
+	sym_curl_easy_getinfo(f->curl, CURLINFO_RESPONSE_CODE, &status);
 	return status;
 }
 
@@ -118,8 +118,8 @@ static void pump(struct engine_log_follow *f)
 
 	if (f->done)
 		return;
-	curl_multi_perform(f->multi, &running);
-	while ((m = curl_multi_info_read(f->multi, &left)))
+	sym_curl_multi_perform(f->multi, &running);
+	while ((m = sym_curl_multi_info_read(f->multi, &left)))
 		if (m->msg == CURLMSG_DONE && m->easy_handle == f->curl) {
 			f->done = true;
 			f->result = m->data.result;
@@ -151,7 +151,7 @@ static int end_result(struct engine_log_follow *f)
 	if (f->result == CURLE_PARTIAL_FILE || f->result == CURLE_RECV_ERROR || f->result == CURLE_GOT_NOTHING)
 		return 0;
 	return follow_error(f, -EIO, "following the log of %s: %s", f->container,
-			    f->curl_err[0] ? f->curl_err : curl_easy_strerror(f->result));
+			    f->curl_err[0] ? f->curl_err : sym_curl_easy_strerror(f->result));
 }
 
 static int64_t mono_ms(void)
@@ -177,7 +177,7 @@ int engine_logs_follow_read(struct engine_log_follow *f, char *buf, size_t max, 
 				f->start = 0;
 			if (f->paused && f->len < FOLLOW_BUFFER_MAX / 2) {
 				f->paused = false;
-				curl_easy_pause(f->curl, CURLPAUSE_CONT);
+				sym_curl_easy_pause(f->curl, CURLPAUSE_CONT);
 			}
 			return (int)n;
 		}
@@ -196,9 +196,9 @@ int engine_logs_follow_read(struct engine_log_follow *f, char *buf, size_t max, 
 		}
 		struct curl_waitfd w = { .fd = watch_fd, .events = CURL_WAIT_POLLIN };
 		int numfds = 0;
-		CURLMcode mc = curl_multi_poll(f->multi, watch_fd >= 0 ? &w : NULL, watch_fd >= 0 ? 1 : 0, wait, &numfds);
+		CURLMcode mc = sym_curl_multi_poll(f->multi, watch_fd >= 0 ? &w : NULL, watch_fd >= 0 ? 1 : 0, wait, &numfds);
 		if (mc != CURLM_OK)
-			return follow_error(f, -EIO, "following the log of %s: %s", f->container, curl_multi_strerror(mc));
+			return follow_error(f, -EIO, "following the log of %s: %s", f->container, sym_curl_multi_strerror(mc));
 		if (watch_fd >= 0 && w.revents)
 			return -ECANCELED;
 	}
@@ -214,11 +214,11 @@ void engine_logs_follow_close(struct engine_log_follow *f)
 	if (!f)
 		return;
 	if (f->attached)
-		curl_multi_remove_handle(f->multi, f->curl);
+		sym_curl_multi_remove_handle(f->multi, f->curl);
 	if (f->curl)
-		curl_easy_cleanup(f->curl);
+		sym_curl_easy_cleanup(f->curl);
 	if (f->multi)
-		curl_multi_cleanup(f->multi);
+		sym_curl_multi_cleanup(f->multi);
 	free(f->buf);
 	free(f->errbody);
 	free(f);
@@ -257,20 +257,20 @@ int engine_logs_follow_open(struct engine *e, const char *id, const struct engin
 		 (o.flags & ENGINE_LOGS_TIMESTAMPS) ? 1 : 0, tail);
 
 	f = calloc(1, sizeof(*f));
-	if (!f || !(f->multi = curl_multi_init()) || !(f->curl = curl_easy_init()))
+	if (!f || !(f->multi = curl_lib_multi_init()) || !(f->curl = curl_lib_easy_init()))
 		goto oom;
 	snprintf(f->container, sizeof(f->container), "%s", id);
 	snprintf(f->socket_path, sizeof(f->socket_path), "%s", engine_socket_path(e));
 	f->demux.streams = o.flags;
 	f->demux.raw = tty;
-	curl_easy_setopt(f->curl, CURLOPT_UNIX_SOCKET_PATH, engine_socket_path(e));
-	curl_easy_setopt(f->curl, CURLOPT_URL, url);
-	curl_easy_setopt(f->curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(f->curl, CURLOPT_ERRORBUFFER, f->curl_err);
-	curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT_MS, FOLLOW_CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, follow_write_cb);
-	curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, f);
-	if (curl_multi_add_handle(f->multi, f->curl) != CURLM_OK)
+	sym_curl_easy_setopt(f->curl, CURLOPT_UNIX_SOCKET_PATH, engine_socket_path(e));
+	sym_curl_easy_setopt(f->curl, CURLOPT_URL, url);
+	sym_curl_easy_setopt(f->curl, CURLOPT_NOSIGNAL, 1L);
+	sym_curl_easy_setopt(f->curl, CURLOPT_ERRORBUFFER, f->curl_err);
+	sym_curl_easy_setopt(f->curl, CURLOPT_CONNECTTIMEOUT_MS, FOLLOW_CONNECT_TIMEOUT_MS);
+	sym_curl_easy_setopt(f->curl, CURLOPT_WRITEFUNCTION, follow_write_cb);
+	sym_curl_easy_setopt(f->curl, CURLOPT_WRITEDATA, f);
+	if (sym_curl_multi_add_handle(f->multi, f->curl) != CURLM_OK)
 		goto oom;
 	f->attached = true;
 

@@ -3,6 +3,8 @@
 #include "store-internal.h"
 
 #include "../common/timeutil.h"
+#include "mysql_lib.h"
+#include "pq_lib.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -53,9 +55,19 @@ int store_open(const struct store_options *opts, struct store **ret, char *errbu
 		r = store_sqlite_open(opts, &s, errbuf, errlen);
 		break;
 	case STORE_BACKEND_MYSQL:
+		/* The client library is loaded here, by the first store of a
+		 * process on this backend (store/mysql_lib.h). */
+		if (mysql_lib_load() < 0) {
+			snprintf(errbuf, errlen, "cannot load the MariaDB client library: %s", mysql_lib_error());
+			return -ELIBACC;
+		}
 		r = store_mysql_open(opts, &s, errbuf, errlen);
 		break;
 	case STORE_BACKEND_POSTGRES:
+		if (pq_lib_load() < 0) {
+			snprintf(errbuf, errlen, "cannot load libpq: %s", pq_lib_error());
+			return -ELIBACC;
+		}
 		r = store_postgres_open(opts, &s, errbuf, errlen);
 		break;
 	default:

@@ -3,12 +3,12 @@
 #include "store-internal.h"
 
 #include <errno.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../common/sha256.h"
 #include "mysql_dsn.h"
+#include "pq_lib.h"
 
 /* Append "name=value\n" (value may be NULL) to buf. */
 static void add(char *buf, size_t len, const char *name, const char *value)
@@ -45,7 +45,9 @@ static int where_of(enum store_backend backend, const char *dsn, char *buf, size
 		return 0;
 	}
 	if (backend == STORE_BACKEND_POSTGRES) {
-		PQconninfoOption *opts = PQconninfoParse(dsn, NULL);
+		if (pq_lib_load() < 0)
+			return -ELIBACC;
+		PQconninfoOption *opts = sym_PQconninfoParse(dsn, NULL);
 		if (!opts)
 			return -EINVAL;
 		add(buf, len, "postgres", "");
@@ -54,7 +56,7 @@ static int where_of(enum store_backend backend, const char *dsn, char *buf, size
 			for (PQconninfoOption *o = opts; o->keyword; o++)
 				if (strcmp(o->keyword, keys[k]) == 0)
 					add(buf, len, keys[k], o->val);
-		PQconninfoFree(opts);
+		sym_PQconninfoFree(opts);
 		return 0;
 	}
 	return -EOPNOTSUPP;

@@ -73,11 +73,11 @@
 #include <sys/socket.h>
 
 #include <errmsg.h>
-#include <mysql.h>
 #include <mysqld_error.h>
 
 #include "../common/timeutil.h"
 #include "mysql_dsn.h"
+#include "mysql_lib.h"
 
 #define COL_INITIAL_CAP 64
 #define CONNECT_TIMEOUT_S 10
@@ -231,7 +231,7 @@ static int fail_code(struct my_store *s, unsigned e, const char *msg, const char
 
 static int fail_stmt(struct my_store *s, MYSQL_STMT *st, const char *what, const char *sql)
 {
-	return fail_code(s, mysql_stmt_errno(st), mysql_stmt_error(st), what, sql);
+	return fail_code(s, sym_mysql_stmt_errno(st), sym_mysql_stmt_error(st), what, sql);
 }
 
 /* ---- connection ------------------------------------------------------------ */
@@ -239,7 +239,7 @@ static int fail_stmt(struct my_store *s, MYSQL_STMT *st, const char *what, const
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 static int library_status;
 
-static void library_init(void) { library_status = mysql_library_init(0, NULL, NULL); }
+static void library_init(void) { library_status = sym_mysql_server_init(0, NULL, NULL); }
 
 /* Whether a fresh connection may serve: not a Galera node (wsrep off, or
  * a server without it), or a Synced one, whose session then waits for
@@ -250,31 +250,31 @@ static int check_node(MYSQL *db, char *err, size_t errlen)
 		"SELECT @@wsrep_on, "
 		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_READY'), "
 		"(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'WSREP_LOCAL_STATE')";
-	if (mysql_real_query(db, q, strlen(q)) != 0) {
-		unsigned e = mysql_errno(db);
+	if (sym_mysql_real_query(db, q, strlen(q)) != 0) {
+		unsigned e = sym_mysql_errno(db);
 		if (e == ER_UNKNOWN_SYSTEM_VARIABLE)
 			return 0; /* no wsrep at all (MySQL, a MariaDB built without it) */
-		snprintf(err, errlen, "mysql: cannot read the node's state: %s (error %u)", mysql_error(db), e);
-		return is_wsrep_not_ready(e, mysql_error(db)) ? -EAGAIN : map_errno(e);
+		snprintf(err, errlen, "mysql: cannot read the node's state: %s (error %u)", sym_mysql_error(db), e);
+		return is_wsrep_not_ready(e, sym_mysql_error(db)) ? -EAGAIN : map_errno(e);
 	}
-	MYSQL_RES *res = mysql_store_result(db);
-	MYSQL_ROW row = res ? mysql_fetch_row(res) : NULL;
+	MYSQL_RES *res = sym_mysql_store_result(db);
+	MYSQL_ROW row = res ? sym_mysql_fetch_row(res) : NULL;
 	bool wsrep = row && row[0] && strcmp(row[0], "1") == 0;
 	bool ready = wsrep && row[1] && strcmp(row[1], "ON") == 0 && row[2] && strcmp(row[2], "4") == 0;
 	if (wsrep && !ready)
 		snprintf(err, errlen, "mysql: the Galera node is not ready (wsrep_ready %s, wsrep_local_state %s; 4 is Synced)",
 			 row[1] ? row[1] : "?", row[2] ? row[2] : "?");
 	if (res)
-		mysql_free_result(res);
+		sym_mysql_free_result(res);
 	if (!wsrep)
 		return 0;
 	if (!ready)
 		return -EAGAIN;
 	static const char sync[] = "SET SESSION wsrep_sync_wait = 1";
-	if (mysql_real_query(db, sync, strlen(sync)) != 0) {
-		unsigned e = mysql_errno(db);
-		snprintf(err, errlen, "mysql: session setup failed: %s (error %u)", mysql_error(db), e);
-		return is_wsrep_not_ready(e, mysql_error(db)) ? -EAGAIN : map_errno(e);
+	if (sym_mysql_real_query(db, sync, strlen(sync)) != 0) {
+		unsigned e = sym_mysql_errno(db);
+		snprintf(err, errlen, "mysql: session setup failed: %s (error %u)", sym_mysql_error(db), e);
+		return is_wsrep_not_ready(e, sym_mysql_error(db)) ? -EAGAIN : map_errno(e);
 	}
 	return 0;
 }
@@ -288,25 +288,25 @@ static int connect_one(struct my_store *s, const struct mysql_dsn *d, MYSQL **re
 		snprintf(err, errlen, "mysql: cannot initialize the client library");
 		return -EIO;
 	}
-	MYSQL *db = mysql_init(NULL);
+	MYSQL *db = sym_mysql_init(NULL);
 	if (!db) {
 		snprintf(err, errlen, "mysql: out of memory");
 		return -ENOMEM;
 	}
 	unsigned timeout = CONNECT_TIMEOUT_S;
 	my_bool no = 0;
-	mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
-	mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-	mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* we reconnect ourselves, see above */
+	sym_mysql_options(db, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+	sym_mysql_options(db, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+	sym_mysql_options(db, MYSQL_OPT_RECONNECT, &no); /* we reconnect ourselves, see above */
 	/* A server that stops answering (frozen, or cut off without a reset)
 	 * would otherwise hold the caller until TCP gives up, hours later:
 	 * a worker's lease renewal among them (store_options). */
-	mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &s->reply_timeout_s);
-	mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &s->reply_timeout_s);
-	if (!mysql_real_connect(db, d->host, d->user, d->pass, d->db, d->port, d->socket, CLIENT_FOUND_ROWS)) {
-		unsigned e = mysql_errno(db);
-		snprintf(err, errlen, "mysql: cannot connect: %s (error %u)", mysql_error(db), e);
-		mysql_close(db);
+	sym_mysql_options(db, MYSQL_OPT_READ_TIMEOUT, &s->reply_timeout_s);
+	sym_mysql_options(db, MYSQL_OPT_WRITE_TIMEOUT, &s->reply_timeout_s);
+	if (!sym_mysql_real_connect(db, d->host, d->user, d->pass, d->db, d->port, d->socket, CLIENT_FOUND_ROWS)) {
+		unsigned e = sym_mysql_errno(db);
+		snprintf(err, errlen, "mysql: cannot connect: %s (error %u)", sym_mysql_error(db), e);
+		sym_mysql_close(db);
 		int r = map_errno(e);
 		return r == -EIO || r == -ECONNRESET ? -ECONNREFUSED : r;
 	}
@@ -317,15 +317,15 @@ static int connect_one(struct my_store *s, const struct mysql_dsn *d, MYSQL **re
 		 "innodb_lock_wait_timeout = %d, lock_wait_timeout = %d",
 		 s->lock_wait_s, s->lock_wait_s);
 	int r = 0;
-	if (mysql_real_query(db, setup, strlen(setup)) != 0) {
-		unsigned e = mysql_errno(db);
-		snprintf(err, errlen, "mysql: session setup failed: %s (error %u)", mysql_error(db), e);
-		r = is_wsrep_not_ready(e, mysql_error(db)) ? -EAGAIN : map_errno(e);
+	if (sym_mysql_real_query(db, setup, strlen(setup)) != 0) {
+		unsigned e = sym_mysql_errno(db);
+		snprintf(err, errlen, "mysql: session setup failed: %s (error %u)", sym_mysql_error(db), e);
+		r = is_wsrep_not_ready(e, sym_mysql_error(db)) ? -EAGAIN : map_errno(e);
 	}
 	if (r == 0)
 		r = check_node(db, err, errlen);
 	if (r < 0) {
-		mysql_close(db);
+		sym_mysql_close(db);
 		return r;
 	}
 	*ret = db;
@@ -371,7 +371,7 @@ static void my_disconnect(struct server_store *base)
 {
 	struct my_store *s = MY(base);
 	if (s->db) {
-		mysql_close(s->db);
+		sym_mysql_close(s->db);
 		s->db = NULL;
 	}
 }
@@ -396,7 +396,7 @@ static bool my_conn_dead(struct server_store *base)
 	struct my_store *s = MY(base);
 	if (!s->db)
 		return true;
-	int fd = (int)mysql_get_socket(s->db);
+	int fd = (int)sym_mysql_get_socket(s->db);
 	if (fd < 0)
 		return true;
 	struct pollfd p = { .fd = fd, .events = POLLIN };
@@ -404,7 +404,7 @@ static bool my_conn_dead(struct server_store *base)
 		return false;
 	if (p.revents & (POLLHUP | POLLERR | POLLNVAL))
 		return true;
-	if (mysql_get_ssl_cipher(s->db)) {
+	if (sym_mysql_get_ssl_cipher(s->db)) {
 		/* TLS may have records of its own in flight: only EOF counts. */
 		char c;
 		return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
@@ -440,7 +440,7 @@ static void my_stmt_free(struct server_stmt *sc)
 	if (!c)
 		return;
 	if (c->st)
-		mysql_stmt_close(c->st);
+		sym_mysql_stmt_close(c->st);
 	clear_params(c);
 	free(c->params);
 	free(c->pbind);
@@ -467,29 +467,29 @@ static int my_stmt_prepare(struct server_store *base, struct server_stmt *sc, bo
 	struct my_store *s = MY(base);
 	struct my_stmt *c = (struct my_stmt *)sc;
 	if (c->st) {
-		mysql_stmt_close(c->st); /* invalidated with the old connection */
+		sym_mysql_stmt_close(c->st); /* invalidated with the old connection */
 		c->st = NULL;
 	}
-	MYSQL_STMT *st = mysql_stmt_init(s->db);
+	MYSQL_STMT *st = sym_mysql_stmt_init(s->db);
 	if (!st)
 		return store_set_error(&base->base, -ENOMEM, "mysql: out of memory");
-	if (mysql_stmt_prepare(st, c->sv.sql, strlen(c->sv.sql)) != 0) {
-		unsigned e = mysql_stmt_errno(st);
+	if (sym_mysql_stmt_prepare(st, c->sv.sql, strlen(c->sv.sql)) != 0) {
+		unsigned e = sym_mysql_stmt_errno(st);
 		*ret_lost = is_conn_lost(e);
 		int r = fail_stmt(s, st, "prepare", c->sv.sql);
-		mysql_stmt_close(st);
+		sym_mysql_stmt_close(st);
 		return r;
 	}
-	int n = (int)mysql_stmt_param_count(st);
+	int n = (int)sym_mysql_stmt_param_count(st);
 	if (c->params && n != c->nparams) {
-		mysql_stmt_close(st);
+		sym_mysql_stmt_close(st);
 		return store_set_error(&base->base, -EIO, "mysql: statement changed its parameters on re-prepare");
 	}
 	if (!c->params && n > 0) {
 		c->params = calloc((size_t)n, sizeof(*c->params));
 		c->pbind = calloc((size_t)n, sizeof(*c->pbind));
 		if (!c->params || !c->pbind) {
-			mysql_stmt_close(st);
+			sym_mysql_stmt_close(st);
 			return store_set_error(&base->base, -ENOMEM, "mysql: out of memory");
 		}
 	}
@@ -574,14 +574,14 @@ static int bind_params(struct my_store *s, struct my_stmt *c)
 			break;
 		}
 	}
-	if (mysql_stmt_bind_param(c->st, c->pbind) != 0)
+	if (sym_mysql_stmt_bind_param(c->st, c->pbind) != 0)
 		return fail_stmt(s, c->st, "bind", c->sv.sql);
 	return 0;
 }
 
 static int bind_results(struct my_store *s, struct my_stmt *c)
 {
-	unsigned n = mysql_stmt_field_count(c->st);
+	unsigned n = sym_mysql_stmt_field_count(c->st);
 	if (n != c->ncols) {
 		free_cols(c);
 		c->cols = calloc(n, sizeof(*c->cols));
@@ -611,7 +611,7 @@ static int bind_results(struct my_store *s, struct my_stmt *c)
 			.error = &col->error,
 		};
 	}
-	if (n > 0 && mysql_stmt_bind_result(c->st, c->rbind) != 0)
+	if (n > 0 && sym_mysql_stmt_bind_result(c->st, c->rbind) != 0)
 		return fail_stmt(s, c->st, "bind result", c->sv.sql);
 	return 0;
 }
@@ -625,10 +625,10 @@ static int my_send(struct server_store *base, struct server_stmt *sc)
 	int r = bind_params(s, c);
 	if (r < 0)
 		return r;
-	bool ok = mysql_stmt_execute(c->st) == 0;
-	bool has_rows = ok && mysql_stmt_field_count(c->st) > 0;
+	bool ok = sym_mysql_stmt_execute(c->st) == 0;
+	bool has_rows = ok && sym_mysql_stmt_field_count(c->st) > 0;
 	if (ok && has_rows)
-		ok = mysql_stmt_store_result(c->st) == 0;
+		ok = sym_mysql_stmt_store_result(c->st) == 0;
 	if (ok)
 		return has_rows ? bind_results(s, c) : 0;
 	return 1;
@@ -638,11 +638,11 @@ static void my_classify(struct server_store *base, struct server_stmt *sc, struc
 {
 	struct my_store *s = MY(base);
 	struct my_stmt *c = (struct my_stmt *)sc;
-	unsigned e = mysql_stmt_errno(c->st);
-	enum server_outcome kind = failure_kind(e, mysql_stmt_error(c->st));
+	unsigned e = sym_mysql_stmt_errno(c->st);
+	enum server_outcome kind = failure_kind(e, sym_mysql_stmt_error(c->st));
 	if (kind == SERVER_NOT_SENT || kind == SERVER_LOST) {
 		ret->kind = kind;
-		snprintf(ret->msg, sizeof(ret->msg), "%s (error %u)", mysql_stmt_error(c->st), e);
+		snprintf(ret->msg, sizeof(ret->msg), "%s (error %u)", sym_mysql_stmt_error(c->st), e);
 		return;
 	}
 	ret->kind = e == ER_NEED_REPREPARE ? SERVER_REPREPARE : SERVER_FAILED;
@@ -651,7 +651,7 @@ static void my_classify(struct server_store *base, struct server_stmt *sc, struc
 
 static int fetch_row(struct my_store *s, struct my_stmt *c)
 {
-	int rc = mysql_stmt_fetch(c->st);
+	int rc = sym_mysql_stmt_fetch(c->st);
 	if (rc == MYSQL_NO_DATA) {
 		c->state = ST_DONE;
 		return 0;
@@ -678,11 +678,11 @@ static int fetch_row(struct my_store *s, struct my_stmt *c)
 			c->rbind[i].buffer = buf;
 			c->rbind[i].buffer_length = cap - 1;
 			rebind = true;
-			if (mysql_stmt_fetch_column(c->st, &c->rbind[i], i, 0) != 0)
+			if (sym_mysql_stmt_fetch_column(c->st, &c->rbind[i], i, 0) != 0)
 				return fail_stmt(s, c->st, "fetch column", c->sv.sql);
 		}
 		/* Keep the bigger buffers for the rows still to come. */
-		if (rebind && mysql_stmt_bind_result(c->st, c->rbind) != 0)
+		if (rebind && sym_mysql_stmt_bind_result(c->st, c->rbind) != 0)
 			return fail_stmt(s, c->st, "bind result", c->sv.sql);
 	}
 	for (unsigned i = 0; i < c->ncols; i++) {
@@ -708,14 +708,14 @@ static int my_step(struct store_stmt *st)
 	int r = server_execute(&s->sv, &c->sv);
 	if (r < 0)
 		return r;
-	if (mysql_stmt_field_count(c->st) == 0) {
-		my_ulonglong n = mysql_stmt_affected_rows(c->st);
+	if (sym_mysql_stmt_field_count(c->st) == 0) {
+		my_ulonglong n = sym_mysql_stmt_affected_rows(c->st);
 		c->changes = n == (my_ulonglong)-1 ? 0 : (int64_t)n;
 		c->state = ST_DONE;
 		return 0;
 	}
 	/* With a result (INSERT ... RETURNING): the rows it produced. */
-	c->changes = (int64_t)mysql_stmt_num_rows(c->st);
+	c->changes = (int64_t)sym_mysql_stmt_num_rows(c->st);
 	c->state = ST_ROWS;
 	return fetch_row(s, c);
 }
@@ -751,7 +751,7 @@ static void my_finalize(struct store_stmt *st)
 	if (c->sv.cached) {
 		/* Client-side only (no round trip): the result was fully buffered. */
 		if (c->st && c->sv.gen == s->sv.gen && s->db)
-			mysql_stmt_free_result(c->st);
+			sym_mysql_stmt_free_result(c->st);
 		clear_params(c);
 		c->state = ST_IDLE;
 	}
@@ -765,14 +765,14 @@ static void my_command(struct server_store *base, const char *sql, struct server
 {
 	struct my_store *s = MY(base);
 	*ret = (struct server_failure){ .kind = SERVER_OK };
-	if (mysql_real_query(s->db, sql, strlen(sql)) == 0)
+	if (sym_mysql_real_query(s->db, sql, strlen(sql)) == 0)
 		return;
-	unsigned e = mysql_errno(s->db);
-	ret->kind = failure_kind(e, mysql_error(s->db));
-	ret->err = fail_code(s, e, mysql_error(s->db), sql, NULL);
+	unsigned e = sym_mysql_errno(s->db);
+	ret->kind = failure_kind(e, sym_mysql_error(s->db));
+	ret->err = fail_code(s, e, sym_mysql_error(s->db), sql, NULL);
 	if (ret->kind == SERVER_NOT_SENT && !is_conn_lost(e))
 		ret->err = store_set_error(&s->sv.base, -ECONNRESET, "mysql: %s: %s (error %u)", sql,
-					   mysql_error(s->db), e);
+					   sym_mysql_error(s->db), e);
 }
 
 static void my_close(struct store *base)

@@ -55,9 +55,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "../common/timeutil.h"
+#include "pq_lib.h"
 
 #define BOOLOID 16
 
@@ -256,12 +255,12 @@ static int map_sqlstate(const char *st)
 /* A one-line message from a result or the connection. */
 static void result_message(struct pg_store *s, const PGresult *res, char *buf, size_t len)
 {
-	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *m = res ? sym_PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *state = res ? sym_PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	if (!m && s->stuck)
 		m = s->stuck_msg;
 	if (!m)
-		m = s->conn ? PQerrorMessage(s->conn) : "no connection";
+		m = s->conn ? sym_PQerrorMessage(s->conn) : "no connection";
 	snprintf(buf, len, "%s%s%s%s", m, state ? " (SQLSTATE " : "", state ? state : "", state ? ")" : "");
 	size_t n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
@@ -275,7 +274,7 @@ static int fail_result(struct pg_store *s, const PGresult *res, const char *what
 {
 	char msg[384];
 	result_message(s, res, msg, sizeof(msg));
-	int r = res ? map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -EIO;
+	int r = res ? map_sqlstate(sym_PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -EIO;
 	return store_set_error(&s->sv.base, r, "postgres: %s: %s%s%.*s", what, msg, sql ? " in: " : "",
 			       SERVER_SQL_IN_MSG, sql ? sql : "");
 }
@@ -285,7 +284,7 @@ static int fail_result(struct pg_store *s, const PGresult *res, const char *what
 static void notice_receiver(void *arg, const PGresult *res)
 {
 	struct pg_store *s = arg;
-	const char *sev = PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *sev = sym_PQresultErrorField(res, PG_DIAG_SEVERITY_NONLOCALIZED);
 	if (sev && (strcmp(sev, "FATAL") == 0 || strcmp(sev, "PANIC") == 0))
 		s->fatal_notice = true;
 }
@@ -311,7 +310,7 @@ static void notice_receiver(void *arg, const PGresult *res)
 
 static bool server_answers(struct pg_store *s)
 {
-	const char *host = PQhost(s->conn), *addr = PQhostaddr(s->conn), *port = PQport(s->conn);
+	const char *host = sym_PQhost(s->conn), *addr = sym_PQhostaddr(s->conn), *port = sym_PQport(s->conn);
 	const char *keys[5], *values[5];
 	size_t n = 0;
 	if (host && *host) {
@@ -331,7 +330,7 @@ static bool server_answers(struct pg_store *s)
 	keys[n] = values[n] = NULL;
 	/* PQPING_REJECT: it answers (starting or stopping); NO_ATTEMPT: our
 	 * parameters, not the server. */
-	return PQpingParams(keys, values, 0) != PQPING_NO_RESPONSE;
+	return sym_PQpingParams(keys, values, 0) != PQPING_NO_RESPONSE;
 }
 
 /* The result of what was just sent (the first error, else the last
@@ -342,11 +341,11 @@ static PGresult *wait_result(struct pg_store *s)
 	int64_t started = now_mono_ms(), probe_at = started + REPLY_PROBE_MS;
 	PGresult *keep = NULL, *res;
 	for (;;) {
-		while (PQisBusy(s->conn)) {
+		while (sym_PQisBusy(s->conn)) {
 			int64_t now = now_mono_ms();
 			if (now >= probe_at) {
 				if (!server_answers(s)) {
-					PQclear(keep);
+					sym_PQclear(keep);
 					s->stuck = true;
 					snprintf(s->stuck_msg, sizeof(s->stuck_msg),
 						 "no reply from the server for %lld ms, and it does not answer a new "
@@ -357,24 +356,24 @@ static PGresult *wait_result(struct pg_store *s)
 				probe_at = now_mono_ms() + REPLY_PROBE_MS;
 				continue;
 			}
-			struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+			struct pollfd p = { .fd = sym_PQsocket(s->conn), .events = POLLIN };
 			if (p.fd < 0)
 				break;
 			int n = poll(&p, 1, (int)(probe_at - now));
 			if (n < 0 && errno != EINTR)
 				break;
 			/* Lost: PQgetResult() below returns the error. */
-			if (n > 0 && !PQconsumeInput(s->conn))
+			if (n > 0 && !sym_PQconsumeInput(s->conn))
 				break;
 		}
-		if (!(res = PQgetResult(s->conn)))
+		if (!(res = sym_PQgetResult(s->conn)))
 			return keep;
-		ExecStatusType st = PQresultStatus(keep);
+		ExecStatusType st = sym_PQresultStatus(keep);
 		if (keep && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-			PQclear(res);
+			sym_PQclear(res);
 			continue;
 		}
-		PQclear(keep);
+		sym_PQclear(keep);
 		keep = res;
 	}
 }
@@ -382,15 +381,15 @@ static PGresult *wait_result(struct pg_store *s)
 /* PQexec() with the wait above. */
 static PGresult *exec_waiting(struct pg_store *s, const char *sql)
 {
-	return PQsendQuery(s->conn, sql) ? wait_result(s) : NULL;
+	return sym_PQsendQuery(s->conn, sql) ? wait_result(s) : NULL;
 }
 
 static int setup_session(struct pg_store *s, char *err, size_t errlen)
 {
-	PQsetNoticeReceiver(s->conn, notice_receiver, s);
+	sym_PQsetNoticeReceiver(s->conn, notice_receiver, s);
 	s->fatal_notice = false;
-	if (PQsetClientEncoding(s->conn, "UTF8") != 0) {
-		snprintf(err, errlen, "postgres: cannot set client encoding UTF8: %s", PQerrorMessage(s->conn));
+	if (sym_PQsetClientEncoding(s->conn, "UTF8") != 0) {
+		snprintf(err, errlen, "postgres: cannot set client encoding UTF8: %s", sym_PQerrorMessage(s->conn));
 		return -EIO;
 	}
 	char sql[160];
@@ -398,19 +397,19 @@ static int setup_session(struct pg_store *s, char *err, size_t errlen)
 		 s->sv.base.busy_timeout_ms);
 	PGresult *res = exec_waiting(s, sql);
 	int r = 0;
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+	if (sym_PQresultStatus(res) != PGRES_COMMAND_OK) {
 		char msg[384];
 		result_message(s, res, msg, sizeof(msg));
 		snprintf(err, errlen, "postgres: session setup failed: %s", msg);
-		r = res ? map_sqlstate(PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -EIO;
+		r = res ? map_sqlstate(sym_PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -EIO;
 	}
-	PQclear(res);
+	sym_PQclear(res);
 	return r;
 }
 
 static int connect_error(PGconn *conn, char *err, size_t errlen)
 {
-	const char *m = conn ? PQerrorMessage(conn) : "out of memory";
+	const char *m = conn ? sym_PQerrorMessage(conn) : "out of memory";
 	snprintf(err, errlen, "postgres: cannot connect: %s", m);
 	size_t n = strlen(err);
 	while (n > 0 && err[n - 1] == '\n')
@@ -440,11 +439,11 @@ static int pg_connect(struct server_store *base, char *err, size_t errlen)
 {
 	struct pg_store *s = PG(base);
 	if (s->conn)
-		PQreset(s->conn);
+		sym_PQreset(s->conn);
 	else
-		s->conn = PQconnectdbParams(s->keys, s->values, 1);
+		s->conn = sym_PQconnectdbParams(s->keys, s->values, 1);
 	s->stuck = false;
-	if (PQstatus(s->conn) != CONNECTION_OK)
+	if (sym_PQstatus(s->conn) != CONNECTION_OK)
 		return connect_error(s->conn, err, errlen);
 	return setup_session(s, err, errlen);
 }
@@ -457,7 +456,7 @@ static bool pg_close_conn(struct server_store *base)
 	struct pg_store *s = PG(base);
 	if (s->listen_channel[0])
 		return false;
-	PQfinish(s->conn);
+	sym_PQfinish(s->conn);
 	s->conn = NULL;
 	return true;
 }
@@ -468,9 +467,9 @@ static bool take_notices(struct pg_store *s)
 {
 	PGnotify *n;
 	bool any = false;
-	while ((n = PQnotifies(s->conn))) {
+	while ((n = sym_PQnotifies(s->conn))) {
 		any = true;
-		PQfreemem(n);
+		sym_PQfreemem(n);
 	}
 	if (any && s->listen_channel[0])
 		s->notified = true;
@@ -481,17 +480,17 @@ static bool take_notices(struct pg_store *s)
 static bool pg_conn_dead(struct server_store *base)
 {
 	struct pg_store *s = PG(base);
-	if (PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice || s->stuck)
+	if (sym_PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice || s->stuck)
 		return true;
-	struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+	struct pollfd p = { .fd = sym_PQsocket(s->conn), .events = POLLIN };
 	if (p.fd < 0)
 		return true;
 	if (poll(&p, 1, 0) <= 0)
 		return false;
-	if (!PQconsumeInput(s->conn))
+	if (!sym_PQconsumeInput(s->conn))
 		return true;
 	take_notices(s);
-	return PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice;
+	return sym_PQstatus(s->conn) != CONNECTION_OK || s->fatal_notice;
 }
 
 /* ---- statements ------------------------------------------------------------ */
@@ -506,7 +505,7 @@ static void clear_values(struct pg_stmt *c)
 
 static void clear_result(struct pg_stmt *c)
 {
-	PQclear(c->res);
+	sym_PQclear(c->res);
 	c->res = NULL;
 	c->executed = false;
 	c->row = -1;
@@ -519,7 +518,7 @@ static void pg_stmt_free(struct server_stmt *sc)
 	if (!c)
 		return;
 	clear_result(c);
-	PQclear(c->failed);
+	sym_PQclear(c->failed);
 	clear_values(c);
 	free(c->values);
 	free(c->sv.sql);
@@ -551,14 +550,14 @@ static int pg_stmt_prepare(struct server_store *base, struct server_stmt *sc, bo
 	struct pg_stmt *c = (struct pg_stmt *)sc;
 	if (!c->name[0])
 		return 0;
-	PGresult *res = PQsendPrepare(s->conn, c->name, c->pgsql, c->nparams, NULL) ? wait_result(s) : NULL;
-	if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-		PQclear(res);
+	PGresult *res = sym_PQsendPrepare(s->conn, c->name, c->pgsql, c->nparams, NULL) ? wait_result(s) : NULL;
+	if (sym_PQresultStatus(res) == PGRES_COMMAND_OK) {
+		sym_PQclear(res);
 		return 0;
 	}
-	*ret_lost = PQstatus(s->conn) != CONNECTION_OK || s->stuck;
+	*ret_lost = sym_PQstatus(s->conn) != CONNECTION_OK || s->stuck;
 	int r = fail_result(s, res, "prepare", c->sv.sql);
-	PQclear(res);
+	sym_PQclear(res);
 	return r;
 }
 
@@ -613,8 +612,8 @@ static int pg_bind_null(struct store_stmt *st, int idx) { return value_at(st, id
 static PGresult *run_once(struct pg_store *s, struct pg_stmt *c, bool *ret_sent)
 {
 	const char *const *values = (const char *const *)c->values;
-	int ok = c->name[0] ? PQsendQueryPrepared(s->conn, c->name, c->nparams, values, NULL, NULL, 0)
-			    : PQsendQueryParams(s->conn, c->pgsql, c->nparams, NULL, values, NULL, NULL, 0);
+	int ok = c->name[0] ? sym_PQsendQueryPrepared(s->conn, c->name, c->nparams, values, NULL, NULL, 0)
+			    : sym_PQsendQueryParams(s->conn, c->pgsql, c->nparams, NULL, values, NULL, NULL, 0);
 	*ret_sent = ok != 0;
 	return ok ? wait_result(s) : NULL;
 }
@@ -628,18 +627,18 @@ static int pg_send(struct server_store *base, struct server_stmt *sc)
 	struct pg_stmt *c = (struct pg_stmt *)sc;
 	bool sent;
 	PGresult *res = run_once(s, c, &sent);
-	ExecStatusType status = PQresultStatus(res);
+	ExecStatusType status = sym_PQresultStatus(res);
 	bool ok = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
-	if (ok && (PQstatus(s->conn) == CONNECTION_OK || c->sv.read_only)) {
+	if (ok && (sym_PQstatus(s->conn) == CONNECTION_OK || c->sv.read_only)) {
 		c->res = res;
 		c->executed = true;
 		c->row = -1;
-		c->nrows = status == PGRES_TUPLES_OK ? PQntuples(res) : 0;
-		const char *n = PQcmdTuples(res);
+		c->nrows = status == PGRES_TUPLES_OK ? sym_PQntuples(res) : 0;
+		const char *n = sym_PQcmdTuples(res);
 		c->changes = n && *n ? strtoll(n, NULL, 10) : 0;
 		return 0;
 	}
-	PQclear(c->failed);
+	sym_PQclear(c->failed);
 	c->failed = res;
 	c->failed_sent = sent;
 	c->failed_ok = ok;
@@ -652,8 +651,8 @@ static void pg_classify(struct server_store *base, struct server_stmt *sc, struc
 	struct pg_stmt *c = (struct pg_stmt *)sc;
 	PGresult *res = c->failed;
 	c->failed = NULL;
-	const char *state = c->failed_ok ? NULL : PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	if (PQstatus(s->conn) != CONNECTION_OK || s->stuck) {
+	const char *state = c->failed_ok ? NULL : sym_PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	if (sym_PQstatus(s->conn) != CONNECTION_OK || s->stuck) {
 		/* Lost before ReadyForQuery (or given up on: stuck). In the extended protocol a
 		 * statement outside a transaction commits at Sync, after its
 		 * CommandComplete: even a success result does not prove the
@@ -673,7 +672,7 @@ static void pg_classify(struct server_store *base, struct server_stmt *sc, struc
 		ret->kind = vanished ? SERVER_REPREPARE : SERVER_FAILED;
 		ret->err = fail_result(s, res, "step", c->sv.sql);
 	}
-	PQclear(res);
+	sym_PQclear(res);
 }
 
 static int pg_step(struct store_stmt *st)
@@ -691,8 +690,8 @@ static int pg_step(struct store_stmt *st)
 
 static bool col_ok(struct pg_stmt *c, int col)
 {
-	return c->res && c->row >= 0 && c->row < c->nrows && col >= 0 && col < PQnfields(c->res) &&
-	       !PQgetisnull(c->res, c->row, col);
+	return c->res && c->row >= 0 && c->row < c->nrows && col >= 0 && col < sym_PQnfields(c->res) &&
+	       !sym_PQgetisnull(c->res, c->row, col);
 }
 
 static int64_t pg_col_int64(struct store_stmt *st, int col)
@@ -700,8 +699,8 @@ static int64_t pg_col_int64(struct store_stmt *st, int col)
 	struct pg_stmt *c = PGST(st);
 	if (!col_ok(c, col))
 		return 0;
-	const char *v = PQgetvalue(c->res, c->row, col);
-	if (PQftype(c->res, col) == BOOLOID)
+	const char *v = sym_PQgetvalue(c->res, c->row, col);
+	if (sym_PQftype(c->res, col) == BOOLOID)
 		return v[0] == 't';
 	return (int64_t)strtoll(v, NULL, 10);
 }
@@ -709,7 +708,7 @@ static int64_t pg_col_int64(struct store_stmt *st, int col)
 static const char *pg_col_text(struct store_stmt *st, int col)
 {
 	struct pg_stmt *c = PGST(st);
-	return col_ok(c, col) ? PQgetvalue(c->res, c->row, col) : NULL;
+	return col_ok(c, col) ? sym_PQgetvalue(c->res, c->row, col) : NULL;
 }
 
 static bool pg_col_is_null(struct store_stmt *st, int col) { return !col_ok(PGST(st), col); }
@@ -733,22 +732,22 @@ static void pg_command(struct server_store *base, const char *sql, struct server
 	struct pg_store *s = PG(base);
 	PGresult *res = exec_waiting(s, sql);
 	*ret = (struct server_failure){ .kind = SERVER_OK };
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		ret->kind = PQstatus(s->conn) != CONNECTION_OK || s->stuck ? SERVER_LOST : SERVER_FAILED;
+	if (sym_PQresultStatus(res) != PGRES_COMMAND_OK) {
+		ret->kind = sym_PQstatus(s->conn) != CONNECTION_OK || s->stuck ? SERVER_LOST : SERVER_FAILED;
 		ret->err = fail_result(s, res, sql, NULL);
-	} else if (strcmp(sql, "COMMIT") == 0 && strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
+	} else if (strcmp(sql, "COMMIT") == 0 && strcmp(sym_PQcmdStatus(res), "ROLLBACK") == 0) {
 		ret->kind = SERVER_FAILED;
 		ret->err = store_set_error(&s->sv.base, -ECANCELED,
 					   "postgres: COMMIT: the server rolled the transaction back");
 	}
-	PQclear(res);
+	sym_PQclear(res);
 }
 
 static void pg_close(struct store *base)
 {
 	struct pg_store *s = PG(base);
 	server_store_close(&s->sv);
-	PQfinish(s->conn);
+	sym_PQfinish(s->conn);
 	free(s->dsn);
 	free(s);
 }
@@ -791,7 +790,7 @@ static int pg_wait_notice(struct store *base, int timeout_ms)
 	}
 	int64_t deadline = now_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
-		if (PQstatus(s->conn) != CONNECTION_OK || s->stuck || !PQconsumeInput(s->conn))
+		if (sym_PQstatus(s->conn) != CONNECTION_OK || s->stuck || !sym_PQconsumeInput(s->conn))
 			return 1; /* lost: the caller's next statement finds out */
 		take_notices(s);
 		if (s->notified) {
@@ -801,7 +800,7 @@ static int pg_wait_notice(struct store *base, int timeout_ms)
 		int64_t left = deadline - now_mono_ms();
 		if (left <= 0)
 			return 0;
-		struct pollfd p = { .fd = PQsocket(s->conn), .events = POLLIN };
+		struct pollfd p = { .fd = sym_PQsocket(s->conn), .events = POLLIN };
 		if (p.fd < 0)
 			return 1;
 		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
@@ -899,38 +898,38 @@ int store_postgres_open(const struct store_options *opts, struct store **ret, ch
 		return -EINVAL;
 	}
 	char *perr = NULL;
-	PQconninfoOption *parsed = PQconninfoParse(opts->dsn, &perr);
+	PQconninfoOption *parsed = sym_PQconninfoParse(opts->dsn, &perr);
 	if (!parsed) {
 		snprintf(errbuf, errlen, "postgres: malformed DSN: %s", perr ? perr : "out of memory");
 		size_t n = strlen(errbuf);
 		while (n > 0 && errbuf[n - 1] == '\n')
 			errbuf[--n] = 0;
 		int r = perr ? -EINVAL : -ENOMEM;
-		PQfreemem(perr);
+		sym_PQfreemem(perr);
 		return r;
 	}
 	struct pg_store *s = calloc(1, sizeof(*s));
 	if (!s || !(s->dsn = strdup(opts->dsn))) {
-		PQconninfoFree(parsed);
+		sym_PQconninfoFree(parsed);
 		free(s);
 		snprintf(errbuf, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	size_t n = connect_defaults(parsed, s->keys, s->values);
-	PQconninfoFree(parsed);
+	sym_PQconninfoFree(parsed);
 	s->keys[n] = "dbname"; /* the DSN last: what it says wins */
 	s->values[n] = s->dsn;
 	s->keys[n + 1] = s->values[n + 1] = NULL;
 	s->sv.base.ops = &postgres_ops;
 	server_store_init(&s->sv, &postgres_server_ops, opts);
-	s->conn = PQconnectdbParams(s->keys, s->values, 1);
+	s->conn = sym_PQconnectdbParams(s->keys, s->values, 1);
 	int r;
-	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
+	if (!s->conn || sym_PQstatus(s->conn) != CONNECTION_OK)
 		r = connect_error(s->conn, errbuf, errlen);
 	else
 		r = setup_session(s, errbuf, errlen);
 	if (r < 0) {
-		PQfinish(s->conn);
+		sym_PQfinish(s->conn);
 		free(s->dsn);
 		free(s);
 		return r;

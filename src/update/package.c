@@ -5,8 +5,6 @@
  */
 #include "release.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -18,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backups/archive_lib.h"
 #include "common/fs.h"
 #include "common/sha256.h"
 
@@ -57,7 +56,7 @@ static la_ssize_t pkg_read(struct archive *a, void *cls, const void **buf)
 		n = read(r->fd, r->buf, sizeof(r->buf));
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		archive_set_error(a, errno, "cannot read the package: %s", strerror(errno));
+		sym_archive_set_error(a, errno, "cannot read the package: %s", strerror(errno));
 		return -1;
 	}
 	if (n > 0 && r->md)
@@ -69,7 +68,7 @@ static la_ssize_t pkg_read(struct archive *a, void *cls, const void **buf)
 static void pkg_close(struct pkg_reader *rd, struct archive *a)
 {
 	if (a)
-		archive_read_free(a);
+		sym_archive_read_free(a);
 	if (rd)
 		EVP_MD_CTX_free(rd->md);
 	free(rd);
@@ -94,16 +93,16 @@ static int pkg_open(int fd, bool hash, struct pkg_reader **ret_rd, struct archiv
 		r = -EBADMSG;
 		goto fail;
 	}
-	if (!(a = archive_read_new())) {
-		snprintf(err, errlen, "out of memory");
+	if (!(a = archive_lib_read_new())) {
+		snprintf(err, errlen, "%s", archive_lib_failure());
 		r = -EBADMSG;
 		goto fail;
 	}
-	archive_read_support_format_tar(a);
-	archive_read_support_filter_gzip(a);
-	archive_read_support_filter_zstd(a);
-	if (archive_read_open(a, rd, NULL, pkg_read, NULL) != ARCHIVE_OK) {
-		snprintf(err, errlen, "not a tar.gz or tar.zst package: %s", archive_error_string(a));
+	sym_archive_read_support_format_tar(a);
+	sym_archive_read_support_filter_gzip(a);
+	sym_archive_read_support_filter_zstd(a);
+	if (sym_archive_read_open(a, rd, NULL, pkg_read, NULL) != ARCHIVE_OK) {
+		snprintf(err, errlen, "not a tar.gz or tar.zst package: %s", sym_archive_error_string(a));
 		r = -EBADMSG;
 		goto fail;
 	}
@@ -159,8 +158,8 @@ static int clean_name(const char *name, char *out, size_t len, char *err, size_t
  * hard link that a later entry would be written through. */
 static int check_entry_type(struct archive_entry *e, const char *name, char *err, size_t errlen)
 {
-	mode_t type = archive_entry_filetype(e);
-	if (archive_entry_hardlink(e) || (type != AE_IFREG && type != AE_IFDIR)) {
+	mode_t type = sym_archive_entry_filetype(e);
+	if (sym_archive_entry_hardlink(e) || (type != AE_IFREG && type != AE_IFDIR)) {
 		snprintf(err, errlen, "entry %s: only regular files and directories are allowed", name);
 		return -EBADMSG;
 	}
@@ -211,16 +210,16 @@ int update_package_check(int fd, struct update_manifest *ret, char *err, size_t 
 		goto out;
 	struct archive_entry *e;
 	int ar;
-	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
+	while ((ar = sym_archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
 		char name[4096];
-		const char *raw = archive_entry_pathname(e);
+		const char *raw = sym_archive_entry_pathname(e);
 		if ((r = clean_name(raw, name, sizeof(name), err, errlen)) < 0 ||
 		    (r = check_entry_type(e, raw, err, errlen)) < 0)
 			goto out;
 		m.entries++;
-		bool is_reg = archive_entry_filetype(e) == AE_IFREG;
+		bool is_reg = sym_archive_entry_filetype(e) == AE_IFREG;
 		bool is_manifest = strcmp(name, "manifest.json") == 0;
-		if (is_manifest && (!is_reg || archive_entry_size(e) > MANIFEST_MAX)) {
+		if (is_manifest && (!is_reg || sym_archive_entry_size(e) > MANIFEST_MAX)) {
 			snprintf(err, errlen, "manifest.json must be a file of at most %d bytes", MANIFEST_MAX);
 			r = -EBADMSG;
 			goto out;
@@ -239,10 +238,10 @@ int update_package_check(int fd, struct update_manifest *ret, char *err, size_t 
 		/* Decompress every byte: a truncated or corrupt package must fail
 		 * now, not halfway through the unpack. */
 		for (;;) {
-			la_ssize_t n = archive_read_data(a, data, READ_CHUNK);
+			la_ssize_t n = sym_archive_read_data(a, data, READ_CHUNK);
 			if (n < 0) {
 				snprintf(err, errlen, "the package is damaged (entry %s): %s", raw,
-					 archive_error_string(a));
+					 sym_archive_error_string(a));
 				r = -EBADMSG;
 				goto out;
 			}
@@ -266,7 +265,7 @@ int update_package_check(int fd, struct update_manifest *ret, char *err, size_t 
 		}
 	}
 	if (ar != ARCHIVE_EOF) {
-		snprintf(err, errlen, "the package is damaged: %s", archive_error_string(a));
+		snprintf(err, errlen, "the package is damaged: %s", sym_archive_error_string(a));
 		r = -EBADMSG;
 		goto out;
 	}
@@ -303,24 +302,24 @@ static int fsync_one(const char *path, const struct stat *st, int flag, struct F
 static int extract(struct archive *a, const char *dest, const volatile sig_atomic_t *cancel, char *err,
 		   size_t errlen)
 {
-	struct archive *w = archive_write_disk_new();
+	struct archive *w = archive_lib_write_disk_new();
 	if (!w)
 		return -ENOMEM;
 	/* Names were checked (clean_name) and are made absolute below dest,
 	 * so NOABSOLUTEPATHS cannot be used; the other guards stay as a second
 	 * line of defence. */
-	archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+	sym_archive_write_disk_set_options(w, ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
 						  ARCHIVE_EXTRACT_SECURE_SYMLINKS);
 	int r = 0, ar;
 	struct archive_entry *e;
-	while ((ar = archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
+	while ((ar = sym_archive_read_next_header(a, &e)) == ARCHIVE_OK || ar == ARCHIVE_WARN) {
 		if (cancel && *cancel) {
 			r = -ECANCELED;
 			snprintf(err, errlen, "cancelled");
 			goto out;
 		}
 		char name[4096], path[8200];
-		const char *raw = archive_entry_pathname(e);
+		const char *raw = sym_archive_entry_pathname(e);
 		if ((r = clean_name(raw, name, sizeof(name), err, errlen)) < 0 ||
 		    (r = check_entry_type(e, raw, err, errlen)) < 0)
 			goto out;
@@ -331,49 +330,49 @@ static int extract(struct archive *a, const char *dest, const volatile sig_atomi
 			r = -ENAMETOOLONG;
 			goto out;
 		}
-		archive_entry_set_pathname(e, path);
+		sym_archive_entry_set_pathname(e, path);
 		/* A release never needs a setuid or setgid file. */
-		archive_entry_set_perm(e, archive_entry_perm(e) & ~(mode_t)06000);
-		if (archive_write_header(w, e) < ARCHIVE_WARN) {
-			snprintf(err, errlen, "cannot unpack %s: %s", name, archive_error_string(w));
+		sym_archive_entry_set_perm(e, sym_archive_entry_perm(e) & ~(mode_t)06000);
+		if (sym_archive_write_header(w, e) < ARCHIVE_WARN) {
+			snprintf(err, errlen, "cannot unpack %s: %s", name, sym_archive_error_string(w));
 			r = -EIO;
 			goto out;
 		}
-		if (archive_entry_size(e) > 0) {
+		if (sym_archive_entry_size(e) > 0) {
 			const void *buf;
 			size_t size;
 			la_int64_t off;
 			int dr;
-			while ((dr = archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
-				if (archive_write_data_block(w, buf, size, off) < ARCHIVE_WARN) {
-					snprintf(err, errlen, "cannot write %s: %s", name, archive_error_string(w));
+			while ((dr = sym_archive_read_data_block(a, &buf, &size, &off)) == ARCHIVE_OK) {
+				if (sym_archive_write_data_block(w, buf, size, off) < ARCHIVE_WARN) {
+					snprintf(err, errlen, "cannot write %s: %s", name, sym_archive_error_string(w));
 					r = -EIO;
 					goto out;
 				}
 			}
 			if (dr != ARCHIVE_EOF) {
-				snprintf(err, errlen, "the package is damaged (entry %s): %s", name, archive_error_string(a));
+				snprintf(err, errlen, "the package is damaged (entry %s): %s", name, sym_archive_error_string(a));
 				r = -EBADMSG;
 				goto out;
 			}
 		}
-		if (archive_write_finish_entry(w) < ARCHIVE_WARN) {
-			snprintf(err, errlen, "cannot finish %s: %s", name, archive_error_string(w));
+		if (sym_archive_write_finish_entry(w) < ARCHIVE_WARN) {
+			snprintf(err, errlen, "cannot finish %s: %s", name, sym_archive_error_string(w));
 			r = -EIO;
 			goto out;
 		}
 	}
 	if (ar != ARCHIVE_EOF) {
-		snprintf(err, errlen, "the package is damaged: %s", archive_error_string(a));
+		snprintf(err, errlen, "the package is damaged: %s", sym_archive_error_string(a));
 		r = -EBADMSG;
 		goto out;
 	}
-	if (archive_write_close(w) != ARCHIVE_OK) {
-		snprintf(err, errlen, "cannot unpack: %s", archive_error_string(w));
+	if (sym_archive_write_close(w) != ARCHIVE_OK) {
+		snprintf(err, errlen, "cannot unpack: %s", sym_archive_error_string(w));
 		r = -EIO;
 	}
 out:
-	archive_write_free(w);
+	sym_archive_write_free(w);
 	return r;
 }
 
