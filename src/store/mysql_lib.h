@@ -39,6 +39,7 @@
 	X(mysql_stmt_num_rows) \
 	X(mysql_stmt_param_count) \
 	X(mysql_stmt_prepare) \
+	X(mysql_stmt_reset) \
 	X(mysql_stmt_store_result) \
 	X(mysql_store_result) \
 	X(mysql_server_init)

@@ -114,6 +114,9 @@ struct my_stmt {
 	struct my_col *cols;
 	MYSQL_BIND *rbind;
 	int64_t changes;
+	/* Executed, but its result failed (INSERT ... RETURNING that hit a
+	 * unique index): the rest of that result is still on the wire. */
+	bool result_failed;
 };
 
 struct my_store {
@@ -627,8 +630,10 @@ static int my_send(struct server_store *base, struct server_stmt *sc)
 		return r;
 	bool ok = sym_mysql_stmt_execute(c->st) == 0;
 	bool has_rows = ok && sym_mysql_stmt_field_count(c->st) > 0;
-	if (ok && has_rows)
+	if (ok && has_rows) {
 		ok = sym_mysql_stmt_store_result(c->st) == 0;
+		c->result_failed = !ok;
+	}
 	if (ok)
 		return has_rows ? bind_results(s, c) : 0;
 	return 1;
@@ -647,6 +652,14 @@ static void my_classify(struct server_store *base, struct server_stmt *sc, struc
 	}
 	ret->kind = e == ER_NEED_REPREPARE ? SERVER_REPREPARE : SERVER_FAILED;
 	ret->err = fail_stmt(s, c->st, "step", c->sv.sql);
+	if (c->result_failed) {
+		/* Read the rest of the failed result off the connection, or the
+		 * next command on it waits for an answer that is not coming
+		 * (t0801: the POST after a 409 hung until its reply timeout). */
+		sym_mysql_stmt_free_result(c->st);
+		sym_mysql_stmt_reset(c->st);
+		c->result_failed = false;
+	}
 }
 
 static int fetch_row(struct my_store *s, struct my_stmt *c)

@@ -26,6 +26,7 @@
 
 #include "backups/backup_admit.h"
 #include "common/config.h"
+#include "common/timeutil.h"
 #include "locks/lock_doc.h"
 #include "store/store.h"
 #include "tasks/host_liveness.h"
@@ -515,6 +516,31 @@ static void test_enqueue_concurrent_admission(void **state)
 
 /* ---- main --------------------------------------------------------------- */
 
+/* An Idempotency-Key already taken: the INSERT ... RETURNING hits the
+ * unique index inside the enqueue's transaction (-EEXIST, the API's 409),
+ * and the connection is then usable at once. On MariaDB the failed
+ * result stayed on the wire and the next statement waited for an answer
+ * until its reply timeout (t0801 hung the POST after a 409). */
+static void test_taken_key_leaves_the_connection_usable(void **state)
+{
+	struct fx *f = *state;
+	struct task_idempotency idem = { .key = "k-taken", .fingerprint = "fp", .not_before_ms = 0 };
+	int64_t id1 = 0, id2 = 0, n = 0;
+	assert_int_equal(task_create_idempotent(f->s, "hold", NULL, "{}", 0, &idem, &id1), 0);
+	assert_int_equal(store_begin(f->s, true), 0);
+	assert_int_equal(task_create_idempotent(f->s, "hold", NULL, "{}", 0, &idem, &id2), -EEXIST);
+	store_rollback(f->s);
+	int64_t t0 = now_mono_ms();
+	assert_int_equal(store_begin(f->s, true), 0);
+	assert_int_equal(task_create(f->s, "hold", NULL, "{}", 0, &id2), 0);
+	assert_int_equal(store_commit(f->s), 0);
+	assert_int_equal(store_query_int64(f->s, &n, "SELECT COUNT(*) FROM tasks WHERE id IN (?, ?)", "ii", id1, id2), 0);
+	assert_int_equal(n, 2);
+	int64_t took = now_mono_ms() - t0;
+	print_message("the statements after the refused key took %lld ms\n", (long long)took);
+	assert_true(took < 5000);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 
 int main(void)
@@ -534,6 +560,7 @@ int main(void)
 	}
 	printf("# backend: %s\n", store_backend_name(test_backend));
 	const struct CMUnitTest tests[] = {
+		T(test_taken_key_leaves_the_connection_usable),
 		T(test_find_active_filters),
 		T(test_reaped_task_fails_only_when_its_host_is_gone),
 		T(test_host_liveness_is_the_reapers_rule),
