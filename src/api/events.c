@@ -14,6 +14,7 @@
 #include "common/random.h"
 #include "backups/backup_store.h"
 #include "common/timeutil.h"
+#include "engine/engine.h"
 #include "locks/locks.h"
 #include "services/service.h"
 #include "store_pool.h"
@@ -513,6 +514,9 @@ int api_events_new(const struct boxd_config *cfg, struct api_events **ret)
 	pthread_mutex_init(&ev->mu, NULL);
 	cond_init_mono(&ev->cond_sub);
 	cond_init_mono(&ev->cond_watch);
+	/* The watchers open the engine from their own threads: its library
+	 * is loaded here, in the thread that starts them (engine.h). */
+	engine_library_preload(cfg->engine_socket);
 	if (random_bytes(&ev->epoch, sizeof(ev->epoch)) < 0)
 		ev->epoch = (uint32_t)now_wall_ms();
 	ev->idle_since_ms = now_mono_ms();

@@ -6,10 +6,9 @@
  * process; an idle daemon and a worker that never calls the engine need
  * none of them. boxctl links libcurl the usual way.
  *
- * The constructors below load the library first (NULL when it cannot be
- * loaded, as for no memory; curl_lib_error() says why). Every other sym_
- * function takes a handle or list only a constructor makes, except
- * curl_global_init(): call curl_lib_load() before it. */
+ * The constructors below load and initialise the library first (NULL when
+ * it cannot be, as for no memory; curl_lib_error() says why). Every other
+ * sym_ function takes a handle or list only a constructor makes. */
 #pragma once
 
 #include <curl/curl.h>
@@ -43,6 +42,7 @@ CURL *curl_lib_easy_init(void);
 CURLM *curl_lib_multi_init(void);
 struct curl_slist *curl_lib_slist_append(struct curl_slist *list, const char *s);
 
-/* 0, or -ELIBACC (curl_lib_error() says why). */
+/* Load and initialise libcurl (curl_global_init(), once per process).
+ * 0, -ELIBACC or -ENOMEM (curl_lib_error() says why). */
 int curl_lib_load(void);
 const char *curl_lib_error(void);

@@ -70,15 +70,6 @@ struct reply {
 	long status;
 };
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-
-/* libcurl is loaded here, at the first engine a process opens. */
-static void curl_init_once(void)
-{
-	curl_init_result = curl_lib_load() < 0 ? CURLE_FAILED_INIT : sym_curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 static int set_error(struct engine *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int set_error(struct engine *e, int err, const char *fmt, ...)
 {
@@ -350,11 +341,9 @@ static int open_path(const struct engine_options *opts, const char *path, struct
 			snprintf(errbuf, errlen, "bad container engine socket path \"%.200s\"", path);
 		return -EINVAL;
 	}
-	pthread_once(&curl_once, curl_init_once);
-	if (curl_init_result != CURLE_OK) {
+	if (curl_lib_load() < 0) {
 		if (errbuf)
-			snprintf(errbuf, errlen, "libcurl: %s",
-				 *curl_lib_error() ? curl_lib_error() : sym_curl_easy_strerror(curl_init_result));
+			snprintf(errbuf, errlen, "libcurl: %s", curl_lib_error());
 		return -ENOMEM;
 	}
 
@@ -390,6 +379,17 @@ oom:
 	if (errbuf)
 		snprintf(errbuf, errlen, "out of memory");
 	return -ENOMEM;
+}
+
+int engine_library_preload(const char *socket_path)
+{
+	static const char *const defaults[] = { ENGINE_DOCKER_SOCKET, ENGINE_PODMAN_SOCKET, NULL };
+	bool any = socket_path != NULL;
+	for (size_t i = 0; !any && defaults[i]; i++) {
+		struct stat st;
+		any = stat(defaults[i], &st) == 0 && S_ISSOCK(st.st_mode);
+	}
+	return any ? curl_lib_load() : 0;
 }
 
 int engine_open_opts(const struct engine_options *opts, struct engine **ret, char *errbuf, size_t errlen)

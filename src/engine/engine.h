@@ -112,6 +112,15 @@ int engine_open(const char *socket_path, struct engine **ret);
  * found (tried /var/run/docker.sock, /run/podman/podman.sock)". */
 int engine_open_opts(const struct engine_options *opts, struct engine **ret, char *errbuf, size_t errlen);
 
+/* Load the engine's HTTP client library (libcurl, loaded when first needed:
+ * engine/curl_lib.h) now, in the calling thread, if this process will talk
+ * to an engine: socket_path is set, or (NULL) one of the default sockets
+ * exists. A process that opens engines from threads it starts calls it
+ * first: libcurl initialises OpenSSL, and OpenSSL leaves per-thread state
+ * behind in a thread that initialises it and then ends. 0, or the negative
+ * errno of the load (the first engine_open() reports it again). */
+int engine_library_preload(const char *socket_path);
+
 /* Close the connection and free the handle; accepts NULL. */
 void engine_close(struct engine *e);
 
