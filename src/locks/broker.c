@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #include "../common/timeutil.h"
 #include "../store/store_retry.h"
 #include "broker_proto.h"
+#include "lock_wait_report.h"
 #include "lock_wake.h"
 #include "locks.h"
 #include "locks_batch.h"
@@ -45,6 +47,19 @@
 /* Waiters' tickets (and their leases) are refreshed by a round at least
  * this often: a third of the shortest ttl or lease among them. */
 #define DEFAULT_TICKET_TTL_MS 30000
+/* A waiting client hears of a new holder (or earlier waiter) of the lock
+ * it waits for at most this often; of its first blocker, another lock or
+ * the step into the queue at once (lock_wait_report.h). Its own report to
+ * its task row is throttled further (LOCK_WAIT_REPORT_MS). Before this,
+ * each hand-off of a lock sent every waiter of it a message and woke it:
+ * 7 wake-ups per hand-off with 8 processes on one name. */
+#define WAITING_UPDATE_MS 1000
+/* ... and of its first blocker only once it has waited this long: most
+ * waits behind a short holder end sooner, and the message would only wake
+ * the client. A client that gives up before then gets the blocker with
+ * the CANCELLED reply; one whose broker dies finds its ticket again by
+ * asking (lock_doc.c, find_same_request()). */
+#define FIRST_WAITING_MS 20
 /* A round the store did not take for a transient reason (a lost
  * connection, a failover, a busy server) is tried again after the store's
  * own backoff (store_retry.h), with the waiters kept, for up to
@@ -66,8 +81,9 @@ struct conn {
 	int64_t ticket;
 	int64_t since_ms;       /* monotonic: when it arrived */
 	bool tried;
-	bool reported;          /* a WAITING was sent; `last` is its blocker */
-	struct lock_blocker last;
+	/* What the client was told it waits for (WAITING messages): a new
+	 * holder of the same lock at most every WAITING_UPDATE_MS. */
+	struct lock_wait_report wr;
 	/* A pending release or cancel. */
 	uint32_t op;            /* 0, BROKER_UNLOCK or BROKER_CANCEL */
 	struct broker_msg op_msg;
@@ -139,6 +155,32 @@ static void reply(struct conn *c, uint32_t type, int err, int64_t fence, int64_t
 	size_t len = offsetof(struct broker_msg, reqs);
 	if (send(c->fd, &m, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
 		c->gone = true; /* a client that does not read its replies is dropped */
+}
+
+static void send_waiting(const struct lock_blocker *blocker, void *userdata)
+{
+	struct conn *c = userdata;
+	reply(c, BROKER_WAITING, 0, 0, c->ticket, blocker);
+}
+
+/* How lock_wait_report tells c what it waits for: a WAITING message. */
+#define waiting_reply(c) ((struct locks_acquire_opts){ .on_wait = send_waiting, .userdata = (c) })
+
+/* Send the WAITING updates that are due; the milliseconds until the next
+ * one is (INT64_MAX: none pending). */
+static int64_t flush_waiting(struct lock_broker *b)
+{
+	int64_t next = INT64_MAX;
+	for (size_t i = 0; i < b->n_conns; i++) {
+		struct conn *c = b->conns[i];
+		if (!c->acq || c->gone || !c->wr.pending)
+			continue;
+		lock_wait_report_flush(&c->wr, &waiting_reply(c));
+		int64_t due = lock_wait_report_due_in_ms(&c->wr);
+		if (due < next)
+			next = due;
+	}
+	return next;
 }
 
 /* ---- accepting and reading ------------------------------------------------ */
@@ -213,7 +255,9 @@ static void on_message(struct lock_broker *b, struct conn *c, struct broker_msg 
 		c->req = *m;
 		c->ticket = 0;
 		c->since_ms = now_mono_ms();
-		c->tried = c->reported = false;
+		c->tried = false;
+		c->wr = (struct lock_wait_report){ .interval_ms = WAITING_UPDATE_MS, .first_after_ms = FIRST_WAITING_MS,
+						   .since_mono_ms = c->since_ms };
 		return;
 	}
 	c->op = BROKER_UNLOCK;
@@ -275,6 +319,66 @@ static int by_arrival(const void *x, const void *y)
 	if (a->since_ms != c->since_ms)
 		return a->since_ms < c->since_ms ? -1 : 1;
 	return a < c ? -1 : a > c;
+}
+
+/* A round's outcome, for answer(): the commit's result, whether the
+ * broker rides out its failure, the version it made, the grants so far. */
+struct round_outcome {
+	int r;
+	bool ride_out;
+	int64_t version;
+	uint64_t grants;
+};
+
+/* Tell c what became of its item in the round. */
+static void answer(struct lock_broker *b, struct conn *c, const struct lock_batch_item *it, struct round_outcome *o)
+{
+	if (it->op == LOCK_BATCH_UNLOCK) {
+		/* Failed: the worker releases them itself (idempotent). */
+		reply(c, o->r < 0 ? BROKER_ERROR : BROKER_UNLOCKED, o->r < 0 ? o->r : it->result, 0, 0, NULL);
+		if (o->r < 0)
+			stat_add(b, &b->stats.fallbacks, 1);
+		c->op = 0;
+		return;
+	}
+	if (it->op == LOCK_BATCH_CANCEL) {
+		/* Failed: its ticket expires, or is reaped with its owner. */
+		if (c->op == BROKER_CANCEL)
+			reply(c, BROKER_CANCELLED, o->r, 0, 0, lock_wait_report_current(&c->wr));
+		c->op = 0;
+		c->acq = false;
+		return;
+	}
+	if (o->r < 0 && o->ride_out) {
+		/* Kept for the next try. Its ticket, if this round's
+		 * commit was lost after all, is found again by the retry
+		 * (lock_doc.c, find_same_request()). */
+		c->tried = true;
+		return;
+	}
+	if (o->r < 0) {
+		/* The store did not take this round: the waiter goes on by
+		 * itself, from the ticket it has (which it re-reads). */
+		reply(c, BROKER_FALLBACK, o->r, 0, c->ticket, NULL);
+		stat_add(b, &b->stats.fallbacks, 1);
+		c->acq = false;
+		return;
+	}
+	c->tried = true;
+	if (it->result == 1) {
+		reply(c, BROKER_GRANTED, 0, o->version, 0, NULL);
+		o->grants++;
+		c->acq = false;
+	} else if (it->result < 0) {
+		reply(c, BROKER_ERROR, it->result, 0, 0, NULL);
+		c->acq = false;
+	} else if (!it->queue) {
+		reply(c, BROKER_REFUSED, 0, 0, 0, &it->blocker);
+		c->acq = false;
+	} else {
+		c->ticket = it->attempt_ticket;
+		lock_wait_report_seen(&c->wr, &it->blocker, &waiting_reply(c));
+	}
 }
 
 static void round_run(struct lock_broker *b)
@@ -351,63 +455,18 @@ static void round_run(struct lock_broker *b)
 		stat_add(b, &b->stats.retried_rounds, 1);
 	else if (r == 0 || !store_error_is_transient(r))
 		store_retry_done(&b->outage);
-	uint64_t grants = 0;
-	for (size_t k = 0; k < n; k++) {
-		struct conn *c = who[k];
-		struct lock_batch_item *it = &items[k];
-		if (it->op == LOCK_BATCH_UNLOCK) {
-			/* Failed: the worker releases them itself (idempotent). */
-			reply(c, r < 0 ? BROKER_ERROR : BROKER_UNLOCKED, r < 0 ? r : it->result, 0, 0, NULL);
-			if (r < 0)
-				stat_add(b, &b->stats.fallbacks, 1);
-			c->op = 0;
-			continue;
-		}
-		if (it->op == LOCK_BATCH_CANCEL) {
-			/* Failed: its ticket expires, or is reaped with its owner. */
-			if (c->op == BROKER_CANCEL)
-				reply(c, BROKER_CANCELLED, r, 0, 0, NULL);
-			c->op = 0;
-			c->acq = false;
-			continue;
-		}
-		if (r < 0 && ride_out) {
-			/* Kept for the next try. Its ticket, if this round's
-			 * commit was lost after all, is found again by the retry
-			 * (lock_doc.c, find_same_request()). */
-			c->tried = true;
-			continue;
-		}
-		if (r < 0) {
-			/* The store did not take this round: the waiter goes on by
-			 * itself, from the ticket it has (which it re-reads). */
-			reply(c, BROKER_FALLBACK, r, 0, c->ticket, NULL);
-			stat_add(b, &b->stats.fallbacks, 1);
-			c->acq = false;
-			continue;
-		}
-		c->tried = true;
-		if (it->result == 1) {
-			reply(c, BROKER_GRANTED, 0, version, 0, NULL);
-			grants++;
-			c->acq = false;
-		} else if (it->result < 0) {
-			reply(c, BROKER_ERROR, it->result, 0, 0, NULL);
-			c->acq = false;
-		} else if (!it->queue) {
-			reply(c, BROKER_REFUSED, 0, 0, 0, &it->blocker);
-			c->acq = false;
-		} else {
-			c->ticket = it->attempt_ticket;
-			if (!c->reported || !lock_blocker_same(&c->last, &it->blocker)) {
-				reply(c, BROKER_WAITING, 0, 0, c->ticket, &it->blocker);
-				c->reported = true;
-				c->last = it->blocker;
-			}
-		}
-	}
+	struct round_outcome out = { .r = r, .ride_out = ride_out, .version = version };
+	/* The acquires' answers first, then the releases': a grant wakes the
+	 * next holder, who is the hand-off's critical path; the process that
+	 * released can wait a moment to hear that it did. */
+	for (size_t k = 0; k < n; k++)
+		if (items[k].op == LOCK_BATCH_ACQUIRE)
+			answer(b, who[k], &items[k], &out);
+	for (size_t k = 0; k < n; k++)
+		if (items[k].op != LOCK_BATCH_ACQUIRE)
+			answer(b, who[k], &items[k], &out);
 	stat_add(b, &b->stats.requests, n);
-	stat_add(b, &b->stats.grants, grants);
+	stat_add(b, &b->stats.grants, out.grants);
 	free(items);
 	free(who);
 }
@@ -512,7 +571,7 @@ static void *wake_main(void *arg)
 	struct lock_broker *b = arg;
 	uint32_t seen = lock_wake_seq(b->wake);
 	while (!atomic_load(&b->stopping)) {
-		lock_wake_wait(b->wake, seen, 200 * 1000);
+		lock_wake_watch(b->wake, seen, 200 * 1000, lock_wake_watcher_bit());
 		uint32_t now = lock_wake_seq(b->wake);
 		if (now != seen) {
 			seen = now;
@@ -528,6 +587,8 @@ static void *broker_main(void *arg)
 	struct pollfd *pfd = NULL;
 	size_t cap = 0;
 	bool check_version = true;
+	/* This thread's commits do not wake our own watcher (wake_main). */
+	lock_wake_this_thread_is_broker(lock_wake_watcher_bit());
 	for (;;) {
 		bool waiters;
 		int64_t refresh_ms;
@@ -552,6 +613,7 @@ static void *broker_main(void *arg)
 		}
 		drop_gone(b);
 		set_want_listen(b, waiters && b->remote);
+		int64_t waiting_due = flush_waiting(b);
 		int timeout = -1;
 		if (waiters) {
 			int64_t until = reap_interval(b) - (now - b->last_reap_ms);
@@ -562,6 +624,8 @@ static void *broker_main(void *arg)
 				until = poll_cap;
 			timeout = until < 0 ? 0 : (int)until;
 		}
+		if (waiting_due != INT64_MAX && (timeout < 0 || waiting_due < timeout))
+			timeout = (int)waiting_due;
 		if (b->retry_at_ms)
 			timeout = b->retry_at_ms > now ? (int)(b->retry_at_ms - now) : 0;
 		if (ARRAY_GROW(pfd, b->n_conns + 3, cap) < 0) {

@@ -251,6 +251,7 @@ int locks_acquire_brokered(const char *socket_path, struct store *s, const struc
 				*ret_blocker = rep.blocker;
 			return -EAGAIN;
 		case BROKER_WAITING:
+			stats.waiting_messages++;
 			ticket = rep.ticket;
 			if (ret_blocker)
 				*ret_blocker = rep.blocker;
@@ -264,6 +265,10 @@ int locks_acquire_brokered(const char *socket_path, struct store *s, const struc
 		case BROKER_CANCELLED:
 			if (!give_up)
 				continue; /* not ours (cannot happen) */
+			/* What it waited for, also when the wait was too short
+			 * for a WAITING (broker.c, FIRST_WAITING_MS). */
+			if (ret_blocker && rep.blocker.lock[0])
+				*ret_blocker = rep.blocker;
 			stats.brokered++;
 			return give_up;
 		case BROKER_FALLBACK:

@@ -47,5 +47,6 @@ struct lock_broker_client_stats {
 	uint64_t fallbacks;    /* requests the broker started and the client finished directly */
 	uint64_t held_on_reread; /* ...of which the re-read found the grant committed */
 	uint64_t wakeups;      /* waits woken with no message (a slice ended, a signal) */
+	uint64_t waiting_messages; /* WAITING messages received: what a request waits for */
 };
 void lock_broker_client_stats_get(struct lock_broker_client_stats *ret);

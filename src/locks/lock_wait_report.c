@@ -12,6 +12,11 @@ static bool urgent(const struct lock_wait_report *wr, const struct lock_blocker 
 	return !wr->shown_mono_ms || strcmp(wr->shown.lock, b->lock) != 0 || wr->shown.deferred != b->deferred;
 }
 
+static int64_t interval(const struct lock_wait_report *wr)
+{
+	return wr->interval_ms > 0 ? wr->interval_ms : LOCK_WAIT_REPORT_MS;
+}
+
 static bool tell(struct lock_wait_report *wr, const struct locks_acquire_opts *opts)
 {
 	wr->shown = wr->latest;
@@ -31,7 +36,11 @@ bool lock_wait_report_seen(struct lock_wait_report *wr, const struct lock_blocke
 		return false;
 	}
 	wr->latest = *b;
-	if (urgent(wr, b) || now_mono_ms() - wr->shown_mono_ms >= LOCK_WAIT_REPORT_MS)
+	if (!wr->shown_mono_ms && now_mono_ms() - wr->since_mono_ms < wr->first_after_ms) {
+		wr->pending = true; /* a wait too short so far to tell */
+		return false;
+	}
+	if (urgent(wr, b) || now_mono_ms() - wr->shown_mono_ms >= interval(wr))
 		return tell(wr, opts);
 	wr->pending = true;
 	return false;
@@ -48,6 +57,14 @@ int64_t lock_wait_report_due_in_ms(const struct lock_wait_report *wr)
 {
 	if (!wr->pending)
 		return INT64_MAX;
-	int64_t left = wr->shown_mono_ms + LOCK_WAIT_REPORT_MS - now_mono_ms();
+	int64_t left = wr->shown_mono_ms ? wr->shown_mono_ms + interval(wr) - now_mono_ms()
+					 : wr->since_mono_ms + wr->first_after_ms - now_mono_ms();
 	return left > 0 ? left : 0;
+}
+
+const struct lock_blocker *lock_wait_report_current(const struct lock_wait_report *wr)
+{
+	if (wr->pending)
+		return &wr->latest;
+	return wr->shown_mono_ms ? &wr->shown : NULL;
 }

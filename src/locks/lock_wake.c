@@ -104,16 +104,54 @@ struct lock_wake *lock_wake_get(struct store *s)
 
 uint32_t lock_wake_seq(const struct lock_wake *w) { return atomic_load_explicit(w->word, memory_order_acquire); }
 
+/* Who sleeps on the word, as futex bitset bits: bit 0 every waiter of
+ * lock_wake_wait(), one of bits 1..31 a broker's watcher
+ * (lock_wake_watch()). A broker thread's own bumps leave its watcher's bit
+ * out: the broker knows of its own changes, and waking its watcher for
+ * them cost a thread wake-up, an eventfd and a read of the version per
+ * round. */
+#define WAITER_BIT 1u
+static __thread uint32_t own_watcher_bit; /* set in a broker's thread */
+
+uint32_t lock_wake_watcher_bit(void)
+{
+	/* Two brokers of one host on one database (two daemons on one
+	 * server database) whose pids give the same bit do not wake each
+	 * other: they still poll (broker.c, poll_cap_ms()). */
+	return 1u << (1 + (uint32_t)getpid() % 31);
+}
+
+void lock_wake_this_thread_is_broker(uint32_t watcher_bit) { own_watcher_bit = watcher_bit; }
+
 void lock_wake_bump(struct lock_wake *w)
 {
 	atomic_fetch_add_explicit(w->word, 1, memory_order_release);
-	syscall(SYS_futex, (uint32_t *)w->word, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+	syscall(SYS_futex, (uint32_t *)w->word, FUTEX_WAKE_BITSET, INT_MAX, NULL, NULL,
+		FUTEX_BITSET_MATCH_ANY & ~own_watcher_bit);
+}
+
+static void wait_bits(struct lock_wake *w, uint32_t seen, int64_t timeout_us, uint32_t bits)
+{
+	if (timeout_us <= 0)
+		return;
+	/* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC deadline. */
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(timeout_us / 1000000);
+	ts.tv_nsec += (long)(timeout_us % 1000000) * 1000;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	syscall(SYS_futex, (uint32_t *)w->word, FUTEX_WAIT_BITSET, seen, &ts, NULL, bits);
 }
 
 void lock_wake_wait(struct lock_wake *w, uint32_t seen, int64_t timeout_us)
 {
-	if (timeout_us <= 0)
-		return;
-	struct timespec ts = { .tv_sec = (time_t)(timeout_us / 1000000), .tv_nsec = (long)(timeout_us % 1000000) * 1000 };
-	syscall(SYS_futex, (uint32_t *)w->word, FUTEX_WAIT, seen, &ts, NULL, 0);
+	wait_bits(w, seen, timeout_us, WAITER_BIT);
+}
+
+void lock_wake_watch(struct lock_wake *w, uint32_t seen, int64_t timeout_us, uint32_t watcher_bit)
+{
+	wait_bits(w, seen, timeout_us, watcher_bit);
 }

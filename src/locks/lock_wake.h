@@ -48,3 +48,11 @@ void lock_wake_bump(struct lock_wake *w);
 /* Sleep until the counter differs from `seen` or timeout_us passed (or a
  * signal). */
 void lock_wake_wait(struct lock_wake *w, uint32_t seen, int64_t timeout_us);
+
+/* A lock broker's watcher: lock_wake_wait(), woken by every bump except
+ * those of the broker's own thread, which called
+ * lock_wake_this_thread_is_broker() with the same bit (the broker knows
+ * its own changes). The bit is lock_wake_watcher_bit(), one per process. */
+uint32_t lock_wake_watcher_bit(void);
+void lock_wake_this_thread_is_broker(uint32_t watcher_bit);
+void lock_wake_watch(struct lock_wake *w, uint32_t seen, int64_t timeout_us, uint32_t watcher_bit);

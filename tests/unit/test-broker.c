@@ -351,6 +351,7 @@ static enum store_backend test_backend = STORE_BACKEND_SQLITE;
  * before start_broker() / spawn_waiter(). */
 static int broker_safety_poll_ms, broker_reap_interval_ms;
 static int64_t waiter_ttl_ms;
+static bool waiter_releases; /* spawn_waiter()'s child releases x through the broker once granted */
 
 struct fx {
 	struct fixture_db db;
@@ -378,6 +379,7 @@ static int fx_setup(void **state)
 		return -1;
 	broker_safety_poll_ms = broker_reap_interval_ms = 0;
 	waiter_ttl_ms = 0;
+	waiter_releases = false;
 	if (lock_broker_socket_path(f->db.dir, f->sock, sizeof(f->sock)) < 0)
 		return -1;
 	/* Create the schema once, then close: no connection crosses a fork. */
@@ -561,6 +563,10 @@ static pid_t spawn_waiter(struct fx *f, int *ret_fd)
 		struct lock_broker_client_stats st0; /* the parent's, copied by fork */
 		lock_broker_client_stats_get(&st0);
 		rep.r = locks_acquire_brokered(f->sock, s, &me, &X, 1, &o, &rep.fence, NULL);
+		const char *names[] = { "x" };
+		int unlocked = 0;
+		if (rep.r == 0 && waiter_releases && locks_unlock_brokered(f->sock, s, &me, names, 1, &unlocked) < 0)
+			_exit(4);
 		lock_broker_client_stats_get(&rep.st);
 		int64_t now;
 		rep.after_grant = store_now_ms(s, &now);
@@ -569,6 +575,7 @@ static pid_t spawn_waiter(struct fx *f, int *ret_fd)
 		rep.st.fallbacks -= st0.fallbacks;
 		rep.st.held_on_reread -= st0.held_on_reread;
 		rep.st.wakeups -= st0.wakeups;
+		rep.st.waiting_messages -= st0.waiting_messages;
 		if (write(fds[1], &rep, sizeof(rep)) != sizeof(rep))
 			_exit(2);
 		_exit(0);
@@ -668,6 +675,55 @@ static void test_waiter_through_broker_sleeps(void **state)
 	assert_int_equal(rep.st.brokered, 1);
 	print_message("woken %llu times in its wait\n", (unsigned long long)rep.st.wakeups);
 	assert_int_equal(rep.st.wakeups, 0);
+}
+
+/* A hand-off tells only the next holder. The other waiters of the lock
+ * are not sent a message, and woken, at each change of its holder: each
+ * hears once that it waits (once it has waited FIRST_WAITING_MS), and of a
+ * new holder at most every second (broker.c, WAITING_UPDATE_MS). Before,
+ * four waiters draining were sent 4 + 3 + 2 + 1 messages, the last one 4. */
+static void test_hand_off_wakes_no_other_waiter(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner me;
+	int64_t fence;
+	hold_x(f, &me, &fence);
+	waiter_releases = true;
+	enum { N = 4 };
+	int fds[N];
+	pid_t pids[N];
+	for (size_t i = 0; i < N; i++) {
+		close_for_fork(f);
+		pids[i] = spawn_waiter(f, &fds[i]);
+		reopen(f);
+		assert_true(wait_tickets(f, i + 1));
+	}
+	f->child = 0; /* each killed below */
+	/* Long enough a wait for each to be told that it waits (a duration
+	 * measured, not a synchronization). */
+	sleep_us(200000);
+	int64_t start = now_mono_ms();
+	const char *names[] = { "x" };
+	int unlocked = 0;
+	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
+	uint64_t total = 0, most = 0;
+	for (size_t i = 0; i < N; i++) {
+		struct waiter_report rep;
+		read_report(fds[i], &rep);
+		kill_wait(&pids[i]);
+		assert_int_equal(rep.r, 0);
+		assert_int_equal(rep.st.brokered, 2); /* its acquire and its release */
+		total += rep.st.waiting_messages;
+		if (rep.st.waiting_messages > most)
+			most = rep.st.waiting_messages;
+	}
+	int64_t took = now_mono_ms() - start;
+	print_message("%d hand-offs in %lld ms; WAITING messages: %llu in all, at most %llu to one waiter\n", N,
+		      (long long)took, (unsigned long long)total, (unsigned long long)most);
+	/* Each was told once that it waits; none again for the hand-offs in
+	 * front of it, but one more per second the drain took (a slow machine). */
+	assert_true(total >= N);
+	assert_true(most <= 1 + (uint64_t)(took / 1000));
 }
 
 /* Sessions of the test database on its server. */
@@ -993,6 +1049,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broker_serves_its_peer_only, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_broker_hands_off_to_a_waiting_process, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_waiter_through_broker_sleeps, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_hand_off_wakes_no_other_waiter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_broker_leaves_waiter_on_its_ticket, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_no_broker_goes_direct, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_reply_after_grant_rereads_and_holds, fx_setup, fx_teardown),

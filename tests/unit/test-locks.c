@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2192,6 +2193,108 @@ static void test_wait_report_throttles_holder_changes(void **state)
 	assert_int_equal(s.n, 5);
 }
 
+/* A report of the first blocker can wait until the request has waited a
+ * while (the broker's WAITING, broker.c FIRST_WAITING_MS): a wait granted
+ * sooner is told nothing. */
+static void test_wait_report_first_after(void **state)
+{
+	(void)state;
+	struct seen_reports s = { 0 };
+	struct locks_acquire_opts o = { .on_wait = count_report, .userdata = &s };
+	struct lock_wait_report wr = { .first_after_ms = 1000, .since_mono_ms = now_mono_ms() };
+	struct lock_blocker a1 = blocker("app:a", 1), a2 = blocker("app:a", 2);
+	assert_null(lock_wait_report_current(&wr));
+	assert_false(lock_wait_report_seen(&wr, &a1, &o)); /* too soon */
+	assert_int_equal(s.n, 0);
+	assert_int_equal(lock_wait_report_current(&wr)->task_id, 1);
+	int64_t due = lock_wait_report_due_in_ms(&wr);
+	assert_true(due > 0 && due <= 1000);
+	assert_false(lock_wait_report_seen(&wr, &a2, &o)); /* still too soon; the latest kept */
+	assert_false(lock_wait_report_flush(&wr, &o));
+	wr.since_mono_ms -= 1000; /* it has waited long enough */
+	assert_int_equal(lock_wait_report_due_in_ms(&wr), 0);
+	assert_true(lock_wait_report_flush(&wr, &o));
+	assert_int_equal(s.n, 1);
+	assert_int_equal(s.last.task_id, 2);
+	assert_int_equal(lock_wait_report_current(&wr)->task_id, 2);
+	/* From then on, the usual rule: a new holder after the interval. */
+	assert_false(lock_wait_report_seen(&wr, &a1, &o));
+	assert_int_equal(s.n, 1);
+}
+
+/* A lock broker's watcher (lock_wake_watch()) is not woken by the bumps of
+ * the broker's own thread, which knows its changes, and is woken by any
+ * other's: before, each of the broker's commits woke its watcher, which
+ * woke the broker to read the version it had just written. */
+struct watch_arg {
+	struct lock_wake *w;
+	uint32_t seen, bit;
+	pid_t tid;
+	atomic_bool woke;
+	int64_t slept_ms;
+};
+
+static void *watch_main(void *p)
+{
+	struct watch_arg *a = p;
+	__atomic_store_n(&a->tid, gettid(), __ATOMIC_RELEASE);
+	int64_t t0 = now_mono_ms();
+	lock_wake_watch(a->w, a->seen, 20 * 1000 * 1000, a->bit);
+	a->slept_ms = now_mono_ms() - t0;
+	atomic_store(&a->woke, true);
+	return NULL;
+}
+
+/* Whether thread tid of this process sleeps (state S in its stat). */
+static bool thread_sleeps(pid_t tid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] == 'S';
+}
+
+static void *bump_main(void *p)
+{
+	lock_wake_bump(p); /* a thread that is not the broker's */
+	return NULL;
+}
+
+static void test_broker_watcher_ignores_its_own_bumps(void **state)
+{
+	struct fx *f = *state;
+	struct lock_wake *w = lock_wake_get(f->s);
+	if (!w)
+		skip(); /* no shared word here (a server store without /dev/shm) */
+	struct watch_arg a = { .w = w, .seen = lock_wake_seq(w), .bit = lock_wake_watcher_bit() };
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, watch_main, &a), 0);
+	int64_t end = now_mono_ms() + 10000;
+	while (now_mono_ms() < end && !(__atomic_load_n(&a.tid, __ATOMIC_ACQUIRE) && thread_sleeps(a.tid)))
+		sleep_us(1000);
+	assert_true(thread_sleeps(a.tid));
+	/* This thread as the broker's: its bumps leave the watcher asleep. */
+	lock_wake_this_thread_is_broker(a.bit);
+	for (int i = 0; i < 3; i++)
+		lock_wake_bump(w);
+	sleep_us(300 * 1000); /* an absence, measured over a while */
+	assert_false(atomic_load(&a.woke));
+	lock_wake_this_thread_is_broker(0);
+	/* Any other thread's bump wakes it. */
+	pthread_t o;
+	assert_int_equal(pthread_create(&o, NULL, bump_main, w), 0);
+	pthread_join(o, NULL);
+	pthread_join(t, NULL);
+	assert_true(atomic_load(&a.woke));
+	assert_true(a.slept_ms < 10000);
+}
+
 int main(void)
 {
 	/* One stable host id for this process and its children. */
@@ -2216,6 +2319,8 @@ int main(void)
 	printf("# backend: %s\n", store_backend_name(test_backend));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wait_report_throttles_holder_changes),
+		cmocka_unit_test(test_wait_report_first_after),
+		T(test_broker_watcher_ignores_its_own_bumps),
 		T(test_try_grant_fencing_token_increases),
 		T(test_try_conflict_returns_eagain_with_blocker),
 		T(test_invalid_request),
