@@ -48,8 +48,8 @@
  * this often: a third of the shortest ttl or lease among them. */
 #define DEFAULT_TICKET_TTL_MS 30000
 /* A waiting client hears of a new holder (or earlier waiter) of the lock
- * it waits for at most this often; of its first blocker, another lock or
- * the step into the queue at once (lock_wait_report.h). Its own report to
+ * it waits for at most this often; of another lock or the step into the
+ * queue at once (lock_wait_report.h). Its own report to
  * its task row is throttled further (LOCK_WAIT_REPORT_MS). Before this,
  * each hand-off of a lock sent every waiter of it a message and woke it:
  * 7 wake-ups per hand-off with 8 processes on one name. */
