@@ -7,7 +7,7 @@
  *
  * Every use starts with a constructor, and the constructors below are
  * functions that load the library first (NULL when it cannot be loaded,
- * as when memory runs out; archive_lib_error() says why). Every other
+ * as when memory runs out; archive_lib_failure() says which). Every other
  * sym_ function takes an object only a constructor makes, so none can be
  * called before the load. */
 #pragma once

@@ -13,19 +13,20 @@
  * symbols; each symbol becomes a pointer sym_<function> of the function's
  * own type (typeof), declared in <name>_lib.h:
  *
- *	#define ARCHIVE_SYMBOLS(X) X(archive_read_new) X(archive_read_free) ...
- *	ARCHIVE_SYMBOLS(DLIB_DECLARE)                 // in the .h
- *	ARCHIVE_SYMBOLS(DLIB_DEFINE)                  // in the .c
- *	static const struct dlib_symbol symbols[] = { ARCHIVE_SYMBOLS(DLIB_SYMBOL) };
- *	static struct dlib lib = DLIB_INIT("libarchive.so.13", symbols);
- *	int archive_lib_load(void) { return dlib_load(&lib); }
+ *	#define PQ_SYMBOLS(X) X(PQconnectdbParams) X(PQexec) ...
+ *	PQ_SYMBOLS(DLIB_DECLARE)                      // in the .h
+ *	PQ_SYMBOLS(DLIB_DEFINE)                       // in the .c
+ *	static const struct dlib_symbol symbols[] = { PQ_SYMBOLS(DLIB_SYMBOL) };
+ *	static struct dlib lib = DLIB_INIT("libpq.so.5", symbols);
+ *	int pq_lib_load(void) { return dlib_load(&lib); }
  *
  * Callers call <name>_lib_load() before the first sym_ call (it is cheap
  * after the first time). The pointers are NULL until then, so a path that
  * forgot it crashes at once in the tests rather than misbehaving. The
  * usual way to make forgetting impossible: the library's constructors
- * (archive_read_new, curl_easy_init, ...) are wrappers that load first, and
- * every other function needs an object only a constructor makes.
+ * (archive_lib_read_new(), curl_lib_easy_init(), ...) are wrappers that
+ * load first, and every other function needs an object only a
+ * constructor makes.
  *
  * The soname is the ABI the headers describe (the package's Depends pins
  * it, debian/control); test-dlib loads every library of boxd, so a

@@ -381,20 +381,25 @@ oom:
 	return -ENOMEM;
 }
 
+/* Where an engine is looked for when no socket is configured. */
+static const char *const default_sockets[] = { ENGINE_DOCKER_SOCKET, ENGINE_PODMAN_SOCKET, NULL };
+
+static bool is_socket(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 int engine_library_preload(const char *socket_path)
 {
-	static const char *const defaults[] = { ENGINE_DOCKER_SOCKET, ENGINE_PODMAN_SOCKET, NULL };
 	bool any = socket_path != NULL;
-	for (size_t i = 0; !any && defaults[i]; i++) {
-		struct stat st;
-		any = stat(defaults[i], &st) == 0 && S_ISSOCK(st.st_mode);
-	}
+	for (size_t i = 0; !any && default_sockets[i]; i++)
+		any = is_socket(default_sockets[i]);
 	return any ? curl_lib_load() : 0;
 }
 
 int engine_open_opts(const struct engine_options *opts, struct engine **ret, char *errbuf, size_t errlen)
 {
-	static const char *const defaults[] = { ENGINE_DOCKER_SOCKET, ENGINE_PODMAN_SOCKET, NULL };
 	const char *const *cand;
 	char tried[512] = "";
 	size_t tlen = 0;
@@ -405,15 +410,14 @@ int engine_open_opts(const struct engine_options *opts, struct engine **ret, cha
 	if (opts->socket_path)
 		return open_path(opts, opts->socket_path, ret, errbuf, errlen);
 
-	cand = opts->autodetect_paths ? opts->autodetect_paths : defaults;
+	cand = opts->autodetect_paths ? opts->autodetect_paths : default_sockets;
 	for (size_t i = 0; cand[i]; i++) {
 		struct engine *e;
-		struct stat st;
 		int r;
 
 		if (tlen < sizeof(tried))
 			tlen += snprintf(tried + tlen, sizeof(tried) - tlen, "%s%s", i ? ", " : "", cand[i]);
-		if (stat(cand[i], &st) < 0 || !S_ISSOCK(st.st_mode))
+		if (!is_socket(cand[i]))
 			continue;
 		r = open_path(opts, cand[i], &e, errbuf, errlen);
 		if (r < 0) {
