@@ -108,6 +108,9 @@ struct lock_broker {
 	 * RIDE_OUT_MS), and when to try the next (0: no outage). */
 	struct store_retry outage;
 	int64_t retry_at_ms;
+	/* The lock row as the last round wrote it: the next round's one
+	 * round trip on the server stores (locks_row_cache in locks.h). */
+	struct locks_row_cache row;
 	/* PostgreSQL: the LISTEN thread, on opts.listen_store. want_listen
 	 * (under listen_lock) says whether to be subscribed; `listening` that
 	 * the subscription is made. */
@@ -437,7 +440,8 @@ static void round_run(struct lock_broker *b)
 	bool reap = try_in_batch || now - b->last_reap_ms >= reap_interval(b);
 	int64_t version = 0;
 	bool remote = b->remote;
-	int r = n ? locks_commit_batch(b->o.store, items, n, reap ? b->host : NULL, b->host, &version, &remote) : 0;
+	int r = n ? locks_commit_batch(b->o.store, items, n, reap ? b->host : NULL, b->host, &b->row, &version,
+					   &remote) : 0;
 	stat_add(b, &b->stats.rounds, 1);
 	b->last_round_ms = now_mono_ms();
 	if (r == 0 && reap)
@@ -602,6 +606,8 @@ static void *broker_main(void *arg)
 				check_version = false;
 				if (locks_version(b->o.store, &v) == 0 && (!b->version_known || v != b->last_version))
 					work = true;
+				if (work && b->row.valid && v != b->row.version)
+					b->row.valid = false; /* another writer: its swap would miss */
 			}
 		}
 		if (b->retry_at_ms) /* riding out an outage: the next try is due then, not before */
@@ -768,6 +774,7 @@ void lock_broker_stop(struct lock_broker *b)
 		free(b->conns[i]);
 	}
 	free(b->conns);
+	locks_row_cache_clear(&b->row);
 	unlink(b->path);
 	close(b->listen_fd);
 	close(b->stop_fd);

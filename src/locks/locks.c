@@ -388,10 +388,64 @@ static int64_t resolve_lost_update(struct store *s, int64_t version, const char 
 	return applied ? 1 : 0;
 }
 
+void locks_row_cache_clear(struct locks_row_cache *c)
+{
+	free(c->text);
+	*c = (struct locks_row_cache){ 0 };
+}
+
+/* The row as the cache has it, if it is recent enough: 1 (version, text,
+ * the clock and the document set), 0 to read the row. */
+static int read_doc_cached(struct store *s, struct locks_row_cache *c, int64_t *ret_version, char **ret_text,
+			   int64_t *ret_now, struct lock_doc *doc, struct stored *ret_stored)
+{
+	int64_t mono = now_mono_ms();
+	if (!c || !c->valid || mono - c->read_mono_ms >= LOCKS_ROW_CACHE_MAX_MS)
+		return 0;
+	char *text = strdup(c->text);
+	if (!text)
+		return 0;
+	char err[256];
+	/* A base that is no longer this thread's (-ESTALE) or a text that
+	 * does not parse: the row is read, and that says what is wrong. */
+	if (compose(s, text, true, doc, ret_stored, err, sizeof(err)) < 0) {
+		lock_doc_release(doc);
+		lock_doc_init(doc);
+		free(text);
+		c->valid = false;
+		return 0;
+	}
+	*ret_version = c->version;
+	*ret_text = text;
+	if (ret_now)
+		*ret_now = mono + c->clock_offset_ms;
+	stats.row_cache_hits++;
+	return 1;
+}
+
+/* After a change read the row (with the clock): what the cache starts from. */
+static void row_cache_read(struct locks_row_cache *c, int64_t now)
+{
+	c->read_mono_ms = now_mono_ms();
+	c->clock_offset_ms = now - c->read_mono_ms;
+}
+
+/* After a change committed: the row is now `text` (taken) at `version`. */
+static void row_cache_wrote(struct locks_row_cache *c, int64_t version, char **text)
+{
+	free(c->text);
+	c->text = *text;
+	*text = NULL;
+	c->version = version;
+	c->valid = true;
+}
+
 /* One read-modify-write with retry. *ret_version gets the version after the
  * change (or the unchanged version when nothing changed); *ret_result what
- * `fn` returned. */
-static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result, bool need_now)
+ * `fn` returned. With `cache` (server stores, locks_row_cache above) the
+ * change starts from the row its writer last wrote. */
+static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result, bool need_now,
+		 struct locks_row_cache *cache)
 {
 	for (;;) {
 		bool tx = in_tx_backend(s);
@@ -406,9 +460,18 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 		struct stored st;
 		lock_doc_init(&doc);
 		int result = 0;
+		struct locks_row_cache *c = tx ? NULL : cache;
 
 		quiet_change = false;
-		r = read_doc(s, tx, true, &version, &old_text, need_now ? &now : NULL, &doc, &st);
+		r = read_doc_cached(s, c, &version, &old_text, need_now ? &now : NULL, &doc, &st);
+		bool from_cache = r == 1;
+		if (r == 0) {
+			r = read_doc(s, tx, true, &version, &old_text, need_now ? &now : NULL, &doc, &st);
+			if (r >= 0 && c && need_now)
+				row_cache_read(c, now);
+			else if (c)
+				c->valid = false; /* no clock read: the next change reads */
+		}
 		leases_trusted = store_trouble_age_ms(s) >= LOCKS_TROUBLE_GRACE_MS;
 		if (r >= 0)
 			r = result = fn(&doc, now, ctx);
@@ -419,6 +482,15 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 		lock_doc_release(&doc);
 
 		bool changed = r >= 0 && strcmp(old_text, w.text) != 0;
+		if (from_cache && r >= 0 && !changed) {
+			/* No swap will say whether the cached row is still the
+			 * row, and the result may rest on it (a release of a
+			 * lock the cache does not know was taken): read it. */
+			free(old_text);
+			write_plan_release(&w);
+			c->valid = false;
+			continue;
+		}
 		/* The server stores change the lock row alone without a
 		 * transaction; a change of the base rows needs one. */
 		bool own_tx = changed && !tx && (w.base_text || w.drop_slot);
@@ -431,6 +503,10 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 			n = write_plan_run(s, &w, version);
 		if (n == -ECONNRESET && !tx)
 			n = resolve_lost_update(s, version, w.text);
+		if (c && r >= 0 && n == 1 && !own_tx) /* own_tx (a new base): the next change reads */
+			row_cache_wrote(c, changed ? version + 1 : version, changed ? &w.text : &old_text);
+		else if (c)
+			c->valid = false;
 		free(old_text);
 		write_plan_release(&w);
 		if (r >= 0 && n < 0)
@@ -469,14 +545,14 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 
 static int cas(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result)
 {
-	return cas_x(s, fn, ctx, ret_version, ret_result, true);
+	return cas_x(s, fn, ctx, ret_version, ret_result, true, NULL);
 }
 
 /* For mutations that ignore now_ms (unlock, cancel): on the server
  * backends the database clock is a round trip of its own. */
 static int cas_nonow(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result)
 {
-	return cas_x(s, fn, ctx, ret_version, ret_result, false);
+	return cas_x(s, fn, ctx, ret_version, ret_result, false, NULL);
 }
 
 static int read_version(struct store *s, int64_t *ret)
@@ -971,10 +1047,11 @@ static int mutate_batch(struct lock_doc *doc, int64_t now_ms, void *vctx)
 }
 
 int locks_commit_batch(struct store *s, struct lock_batch_item *items, size_t n, const char *reap_host,
-		       const char *my_host, int64_t *ret_version, bool *ret_other_hosts)
+		       const char *my_host, struct locks_row_cache *cache, int64_t *ret_version,
+		       bool *ret_other_hosts)
 {
 	struct batch_op op = { .items = items, .n = n, .reap_host = reap_host, .my_host = my_host };
-	int r = cas(s, mutate_batch, &op, ret_version, NULL);
+	int r = cas_x(s, mutate_batch, &op, ret_version, NULL, true, cache);
 	if (r >= 0 && ret_other_hosts)
 		*ret_other_hosts = op.other_hosts;
 	return r;

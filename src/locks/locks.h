@@ -201,6 +201,7 @@ void locks_repair_report_release(struct locks_repair_report *report);
 int locks_version(struct store *s, int64_t *ret);
 
 struct lock_batch_item;
+struct locks_row_cache;
 /* Group commit (the lock broker, broker.h): apply `items` with
  * lock_doc_apply_batch() (locks_batch.h) in one compare-and-swap, retried
  * on a lost race like every change here; each item's results are those of
@@ -212,7 +213,30 @@ struct lock_batch_item;
  * tickets): only then can a change that does not bump this host's wake-up
  * word (lock_wake.h) let a waiter through. */
 int locks_commit_batch(struct store *s, struct lock_batch_item *items, size_t n, const char *reap_host,
-		       const char *my_host, int64_t *ret_version, bool *ret_other_hosts);
+		       const char *my_host, struct locks_row_cache *cache, int64_t *ret_version,
+		       bool *ret_other_hosts);
+
+/* The lock row as one writer last read or wrote it, for
+ * locks_commit_batch() (optional). On the server stores a change then
+ * starts from it instead of reading the row: its compare-and-swap is the
+ * change's one round trip instead of two (a SELECT, then the UPDATE). If
+ * anyone else changed the row meanwhile, the swap matches no row and the
+ * change reads the row and runs again, as after any lost race; so the
+ * cache only saves time when its writer is the row's usual writer (the
+ * broker of the only host). The database's clock is the one read with the
+ * row, moved on by this host's monotonic clock; the row (and the clock)
+ * is read again at least every LOCKS_ROW_CACHE_MAX_MS. SQLite reads the
+ * row in its transaction anyway (a local read): the cache is not used.
+ * Zero-initialise; locks_row_cache_clear() frees it. */
+struct locks_row_cache {
+	bool valid;
+	int64_t version;
+	char *text;
+	int64_t read_mono_ms;    /* when the row and the clock were last read */
+	int64_t clock_offset_ms; /* the database's clock minus now_mono_ms() then */
+};
+#define LOCKS_ROW_CACHE_MAX_MS 1000
+void locks_row_cache_clear(struct locks_row_cache *c);
 
 /* Per-process counters, for tests and benchmarks. */
 struct locks_stats {
@@ -220,5 +244,6 @@ struct locks_stats {
 	uint64_t cas_conflicts;   /* CAS lost to another writer: retried */
 	uint64_t cas_noops;       /* computed document identical: not written */
 	uint64_t polls;           /* version reads while waiting */
+	uint64_t row_cache_hits;  /* changes that started from a locks_row_cache */
 };
 void locks_stats_get(struct locks_stats *ret);

@@ -952,7 +952,7 @@ static pid_t fake_broker_commit_then_vanish(struct fx *f, int64_t *ret_ticket_fd
 		struct lock_batch_item it = { .op = LOCK_BATCH_ACQUIRE, .owner = m.owner, .reqs = m.reqs, .n = m.n,
 					      .queue = true, .ttl_ms = 30000 };
 		int64_t v;
-		if (locks_commit_batch(s, &it, 1, NULL, NULL, &v, NULL) < 0)
+		if (locks_commit_batch(s, &it, 1, NULL, NULL, NULL, &v, NULL) < 0)
 			_exit(2);
 		_exit(0); /* no reply */
 	}

@@ -41,6 +41,7 @@
 #include "locks/lock_wait_report.h"
 #include "locks/lock_wake.h"
 #include "locks/locks.h"
+#include "locks/locks_batch.h"
 #include "store/store.h"
 #include "tasks/task.h"
 #include "tasks/task_ctx_lock.h"
@@ -2146,6 +2147,137 @@ static struct lock_blocker blocker(const char *lock, int64_t task)
 	return b;
 }
 
+/* ---- the broker's row cache (locks_row_cache) ---------------------------- */
+
+/* One acquire of `name` through locks_commit_batch() with `cache`: its
+ * result (1 granted). */
+static int batch_take(struct store *s, struct locks_row_cache *cache, const struct lock_owner *o, const char *name,
+		      int64_t lease_ms)
+{
+	struct lock_req req;
+	assert_int_equal(lock_req_parse(name, &req), 0);
+	struct lock_batch_item it = { .op = LOCK_BATCH_ACQUIRE, .owner = *o, .reqs = &req, .n = 1,
+				      .ttl_ms = 30000, .lease_ms = lease_ms };
+	int64_t v = 0;
+	assert_int_equal(locks_commit_batch(s, &it, 1, NULL, my_owner, cache, &v, NULL), 0);
+	if (cache && cache->valid)
+		assert_int_equal(cache->version, v);
+	return it.result;
+}
+
+static uint64_t cache_hits(void)
+{
+	struct locks_stats st;
+	locks_stats_get(&st);
+	return st.row_cache_hits;
+}
+
+/* The writer of the row starts each change from what it wrote: on the
+ * server stores no read before the swap (SQLite reads in its transaction
+ * and does not use it). */
+static void test_row_cache_starts_from_what_it_wrote(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner o = self_owner(7);
+	struct locks_row_cache cache = { 0 };
+	uint64_t hits = cache_hits();
+	char name[32];
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "cache:%d", i);
+		assert_int_equal(batch_take(f->s, &cache, &o, name, 0), 1);
+	}
+	bool server = test_backend != STORE_BACKEND_SQLITE;
+	assert_int_equal(cache_hits() - hits, server ? 4 : 0);
+	assert_int_equal(cache.valid, server);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 5);
+	lock_doc_release(&d);
+	locks_row_cache_clear(&cache);
+	assert_false(cache.valid);
+	assert_null(cache.text);
+}
+
+/* A change by anyone else makes the cached swap miss: the change reads the
+ * row and runs again on it, and the other writer's change is kept. */
+static void test_row_cache_misses_another_writers_change(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(7), b = self_owner(8);
+	struct locks_row_cache cache = { 0 };
+	assert_int_equal(batch_take(f->s, &cache, &a, "cache:a", 0), 1);
+	/* Another writer: the direct path, on a connection of its own. */
+	struct store *other;
+	assert_int_equal(open_db(f->path, &other), 0);
+	assert_int_equal(acquire_spec(other, &b, "cache:b", NULL, NULL, NULL), 0);
+	store_close(other);
+	struct locks_stats before, after;
+	locks_stats_get(&before);
+	/* b holds cache:b now: a is refused it, which the cached document
+	 * (without b) would have granted. */
+	assert_int_equal(batch_take(f->s, &cache, &a, "cache:b", 0), 0);
+	assert_int_equal(batch_take(f->s, &cache, &a, "cache:c", 0), 1);
+	locks_stats_get(&after);
+	if (test_backend != STORE_BACKEND_SQLITE)
+		assert_int_equal(after.cas_conflicts - before.cas_conflicts, 1);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 3);
+	assert_int_equal(holder_named(&d, "cache:b")->owner.task_id, 8);
+	assert_int_equal(holder_named(&d, "cache:c")->owner.task_id, 7);
+	lock_doc_release(&d);
+	locks_row_cache_clear(&cache);
+}
+
+/* A change that the cached row says changes nothing is not trusted: with
+ * no swap to say the row is still the one cached, it reads the row. Here
+ * the cache does not know that a was granted a lock by the direct path. */
+static void test_row_cache_checks_a_change_of_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner a = self_owner(7);
+	struct locks_row_cache cache = { 0 };
+	assert_int_equal(batch_take(f->s, &cache, &a, "cache:a", 0), 1);
+	assert_int_equal(acquire_spec(f->s, &a, "cache:direct", NULL, NULL, NULL), 0);
+	const char *names[] = { "cache:direct" };
+	struct lock_batch_item it = { .op = LOCK_BATCH_UNLOCK, .owner = a, .names = names, .n_names = 1 };
+	int64_t v = 0;
+	assert_int_equal(locks_commit_batch(f->s, &it, 1, NULL, my_owner, &cache, &v, NULL), 0);
+	assert_int_equal(it.result, 1);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	assert_int_equal(d.n_holders, 1);
+	assert_null(holder_named(&d, "cache:direct"));
+	lock_doc_release(&d);
+	locks_row_cache_clear(&cache);
+}
+
+/* A change from the cache stamps leases in the database's clock (read
+ * with the row, moved on by this host's), as a change that reads does. */
+static void test_row_cache_keeps_the_database_clock(void **state)
+{
+	struct fx *f = *state;
+	struct lock_owner o = self_owner(7);
+	struct locks_row_cache cache = { 0 };
+	assert_int_equal(batch_take(f->s, &cache, &o, "clock:0", 60000), 1);
+	int64_t t0 = 0, t1 = 0;
+	assert_int_equal(store_now_ms(f->s, &t0), 0);
+	uint64_t hits = cache_hits();
+	assert_int_equal(batch_take(f->s, &cache, &o, "clock:1", 60000), 1);
+	assert_int_equal(store_now_ms(f->s, &t1), 0);
+	if (test_backend != STORE_BACKEND_SQLITE)
+		assert_int_equal(cache_hits() - hits, 1);
+	struct lock_doc d;
+	assert_int_equal(locks_read(f->s, &d, NULL, NULL), 0);
+	const struct lock_holder *h = holder_named(&d, "clock:1");
+	assert_non_null(h);
+	/* Both clocks are read in whole milliseconds: 2 ms of slack. */
+	assert_in_range(h->owner.acquired_at_ms, t0 - 2, t1 + 2);
+	assert_int_equal(h->owner.lease_expires_ms, h->owner.acquired_at_ms + 60000);
+	lock_doc_release(&d);
+	locks_row_cache_clear(&cache);
+}
+
 static void test_wait_report_throttles_holder_changes(void **state)
 {
 	(void)state;
@@ -2360,6 +2492,10 @@ int main(void)
 		T(test_big_document_new_base_is_read),
 		T(test_big_document_bad_base_is_repaired),
 		T(test_big_document_kept_doc_follows_the_row),
+		T(test_row_cache_starts_from_what_it_wrote),
+		T(test_row_cache_misses_another_writers_change),
+		T(test_row_cache_checks_a_change_of_nothing),
+		T(test_row_cache_keeps_the_database_clock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
