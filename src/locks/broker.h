@@ -73,6 +73,11 @@ struct lock_broker_opts {
 	/* How often, while it has waiters, a round reaps this host's dead
 	 * owners; 0: 1000 ms. */
 	int reap_interval_ms;
+	/* How long a request that can only queue behind a lock another
+	 * client of the broker holds waits for a round with other work
+	 * before it gets one of its own (broker.c, TICKET_DEFER_MS);
+	 * 0: 10 ms. */
+	int ticket_defer_ms;
 };
 
 /* Bind the socket (a stale one is replaced), start the thread. 0 or

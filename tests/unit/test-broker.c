@@ -34,6 +34,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -349,8 +350,9 @@ static void test_batch_equals_sequential(void **state)
 static enum store_backend test_backend = STORE_BACKEND_SQLITE;
 /* The broker's and the waiter's timers (0: their defaults), set by a test
  * before start_broker() / spawn_waiter(). */
-static int broker_safety_poll_ms, broker_reap_interval_ms;
+static int broker_safety_poll_ms, broker_reap_interval_ms, broker_ticket_defer_ms;
 static int64_t waiter_ttl_ms;
+static const struct lock_req *waiter_req; /* what spawn_waiter()'s child asks for; NULL: x */
 static bool waiter_releases; /* spawn_waiter()'s child releases x through the broker once granted */
 
 struct fx {
@@ -377,8 +379,9 @@ static int fx_setup(void **state)
 	const char *admin = fixture_env_dsn(test_backend);
 	if (!f || !admin || fixture_db_create(&f->db, test_backend, admin, "broker") < 0)
 		return -1;
-	broker_safety_poll_ms = broker_reap_interval_ms = 0;
+	broker_safety_poll_ms = broker_reap_interval_ms = broker_ticket_defer_ms = 0;
 	waiter_ttl_ms = 0;
+	waiter_req = NULL;
 	waiter_releases = false;
 	if (lock_broker_socket_path(f->db.dir, f->sock, sizeof(f->sock)) < 0)
 		return -1;
@@ -440,7 +443,8 @@ static void start_broker(struct fx *f)
 			_exit(1);
 		struct lock_broker_opts o = { .socket_path = f->sock, .store = s, .host = host, .extra_uid = (uid_t)-1,
 					      .listen_store = ls, .safety_poll_ms = broker_safety_poll_ms,
-					      .reap_interval_ms = broker_reap_interval_ms };
+					      .reap_interval_ms = broker_reap_interval_ms,
+					      .ticket_defer_ms = broker_ticket_defer_ms };
 		if (lock_broker_start(&o, &b, err, sizeof(err)) < 0)
 			_exit(2);
 		if (write(fds[1], "R", 1) != 1)
@@ -562,8 +566,9 @@ static pid_t spawn_waiter(struct fx *f, int *ret_fd)
 		struct locks_acquire_opts o = { .timeout_ms = 20000, .ticket_ttl_ms = waiter_ttl_ms, .cancel = &cancel };
 		struct lock_broker_client_stats st0; /* the parent's, copied by fork */
 		lock_broker_client_stats_get(&st0);
-		rep.r = locks_acquire_brokered(f->sock, s, &me, &X, 1, &o, &rep.fence, NULL);
-		const char *names[] = { "x" };
+		const struct lock_req *want = waiter_req ? waiter_req : &X;
+		rep.r = locks_acquire_brokered(f->sock, s, &me, want, 1, &o, &rep.fence, NULL);
+		const char *names[] = { want->name };
 		int unlocked = 0;
 		if (rep.r == 0 && waiter_releases && locks_unlock_brokered(f->sock, s, &me, names, 1, &unlocked) < 0)
 			_exit(4);
@@ -724,6 +729,94 @@ static void test_hand_off_wakes_no_other_waiter(void **state)
 	 * front of it, but one more per second the drain took (a slow machine). */
 	assert_true(total >= N);
 	assert_true(most <= 1 + (uint64_t)(took / 1000));
+}
+
+/* Is `pid` asleep in poll(2) (/proc/PID/syscall)? A waiting client
+ * sleeps there once its request is sent. */
+static bool in_poll(pid_t pid)
+{
+	char path[64], buf[128] = "";
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	FILE *fp = fopen(path, "re");
+	if (!fp)
+		return false;
+	bool got = fgets(buf, sizeof(buf), fp) != NULL;
+	fclose(fp);
+	long nr = got ? strtol(buf, NULL, 10) : -1;
+#ifdef SYS_poll
+	if (nr == SYS_poll)
+		return true;
+#endif
+	return nr == SYS_ppoll;
+}
+
+/* A request that can only queue behind a lock another client of the
+ * broker holds gets no round of its own (TICKET_DEFER_MS, set to a minute
+ * here): its ticket would be a commit that lets nobody through. The
+ * release's round takes it, and grants it x in the same change. */
+static void test_request_behind_a_local_holder_waits_for_its_release(void **state)
+{
+	struct fx *f = *state;
+	broker_ticket_defer_ms = 60000;
+	struct lock_owner me;
+	int64_t fence;
+	hold_x(f, &me, &fence);
+	int64_t v0 = -1;
+	assert_int_equal(locks_read(f->s, NULL, &v0, NULL), 0);
+	int fd;
+	/* Not close_for_fork(): the broker forgets what a client that
+	 * closes its connection held (the child makes its own). */
+	store_close(f->s);
+	f->s = NULL;
+	pid_t w = spawn_waiter(f, &fd);
+	reopen(f);
+	/* Its request is sent once it sleeps in poll(). */
+	int64_t end = now_mono_ms() + 10000;
+	while (!in_poll(w)) {
+		if (now_mono_ms() >= end)
+			fail_msg("the waiter did not reach its poll() within 10 s");
+		sleep_us(1000);
+	}
+	const char *names[] = { "x" };
+	int unlocked = 0;
+	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
+	assert_int_equal(unlocked, 1);
+	struct waiter_report rep;
+	read_report(fd, &rep);
+	kill_wait(&f->child);
+	assert_int_equal(rep.r, 0);
+	assert_int_equal(rep.st.brokered, 1);
+	/* One change: the release and the grant. A round of its own would
+	 * have written the ticket first (v0 + 1), the grant after (v0 + 2). */
+	assert_int_equal(rep.fence, v0 + 1);
+	int64_t v1 = -1;
+	assert_int_equal(locks_read(f->s, NULL, &v1, NULL), 0);
+	assert_int_equal(v1, v0 + 1);
+}
+
+/* ... and only such a request: one for a lock nobody here holds is served
+ * at once, whatever else waits (a minute's deferral would outlast the
+ * waiter's 20 s timeout). */
+static void test_unrelated_request_is_not_deferred(void **state)
+{
+	struct fx *f = *state;
+	broker_ticket_defer_ms = 60000;
+	struct lock_owner me;
+	int64_t fence;
+	hold_x(f, &me, &fence);
+	static const struct lock_req y = { .name = "y", .mode = LOCK_EXCLUSIVE };
+	waiter_req = &y;
+	int fd;
+	store_close(f->s); /* as above: the broker still knows that we hold x */
+	f->s = NULL;
+	spawn_waiter(f, &fd);
+	reopen(f);
+	struct waiter_report rep;
+	read_report(fd, &rep);
+	kill_wait(&f->child);
+	assert_int_equal(rep.r, 0);
+	assert_int_equal(rep.st.brokered, 1);
+	assert_true(owner_holds(f, &me, "x"));
 }
 
 /* Sessions of the test database on its server. */
@@ -1050,6 +1143,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_broker_hands_off_to_a_waiting_process, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_waiter_through_broker_sleeps, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_hand_off_wakes_no_other_waiter, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_request_behind_a_local_holder_waits_for_its_release, fx_setup,
+						fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unrelated_request_is_not_deferred, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_killed_broker_leaves_waiter_on_its_ticket, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_no_broker_goes_direct, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_lost_reply_after_grant_rereads_and_holds, fx_setup, fx_teardown),
