@@ -78,6 +78,16 @@
  * per hand-off before. Below FIRST_WAITING_MS: a client told what it
  * waits for finds its ticket in the document. */
 #define TICKET_DEFER_MS 10
+/* After a round that granted a lock, the broker looks for the next
+ * message without sleeping for this long before it sleeps in poll(): the
+ * new holder's release of a short holding comes within it, and on this
+ * VM a thread woken from idle costs tens of microseconds (a halted CPU,
+ * an interrupt to wake it), once per hand-off on its critical path.
+ * lockbench --broker, 8 processes on one name, SQLite: 6.2-7.3k pairs/s
+ * without, 9.4-10.1k with 50 us (100 and 200 us: no better; a
+ * sched_yield() in the loop: worse). At most this much CPU per granting
+ * round. */
+#define GRANT_SPIN_US 50
 /* The holdings the broker remembers per client; more are not remembered
  * (a request behind them is not deferred). */
 #define HELD_MAX 16
@@ -121,6 +131,9 @@ struct lock_broker {
 	struct conn **conns;
 	size_t n_conns, cap_conns;
 	int64_t last_version, last_reap_ms, last_round_ms;
+	/* After a round that granted: poll without sleeping until then
+	 * (GRANT_SPIN_US; each message read meanwhile starts it again). */
+	int64_t spin_until_us;
 	bool version_known;
 	bool remote;            /* the last round's document had other hosts' owners */
 	/* Riding out a store outage: the failed rounds in a row (grace
@@ -556,6 +569,7 @@ static void round_run(struct lock_broker *b)
 			answer(b, who[k], &items[k], &out);
 	stat_add(b, &b->stats.requests, n);
 	stat_add(b, &b->stats.grants, out.grants);
+	b->spin_until_us = out.grants > 0 ? now_mono_us() + GRANT_SPIN_US : 0;
 	free(items);
 	free(who);
 }
@@ -731,7 +745,15 @@ static void *broker_main(void *arg)
 		for (size_t i = 0; i < b->n_conns; i++)
 			pfd[3 + i] = (struct pollfd){ .fd = b->conns[i]->fd, .events = POLLIN };
 		size_t npfd = 3 + b->n_conns;
-		int pr = poll(pfd, npfd, timeout);
+		int pr = 0;
+		while (b->spin_until_us && pr == 0 && now_mono_us() < b->spin_until_us)
+			pr = poll(pfd, npfd, 0);
+		if (pr > 0 && b->spin_until_us) /* the next message may follow this one */
+			b->spin_until_us = now_mono_us() + GRANT_SPIN_US;
+		else
+			b->spin_until_us = 0;
+		if (pr == 0)
+			pr = poll(pfd, npfd, timeout);
 		if (pr < 0 && errno != EINTR)
 			sleep_us(1000);
 		if (pr <= 0) {
