@@ -485,6 +485,14 @@ static void answer(struct lock_broker *b, struct conn *c, const struct lock_batc
 static void round_run(struct lock_broker *b)
 {
 	size_t max = b->o.batch_max ? b->o.batch_max : BATCH_MAX_DEFAULT;
+	/* Room for what is pending, not for a full round: an item is 440
+	 * bytes, and zeroing 128 of them (56 KiB) every round cost about
+	 * 4 us of user CPU per hand-off (lockbench, 8 on one name). */
+	size_t pending = 0;
+	for (size_t i = 0; i < b->n_conns; i++)
+		pending += b->conns[i]->op || b->conns[i]->acq;
+	if (pending < max)
+		max = pending ? pending : 1;
 	struct lock_batch_item *items = calloc(max, sizeof(*items));
 	struct conn **who = calloc(max, sizeof(*who));
 	if (!items || !who) {
