@@ -750,6 +750,18 @@ static bool in_poll(pid_t pid)
 	return nr == SYS_ppoll;
 }
 
+/* spawn_waiter() without close_for_fork(): this process keeps its
+ * connection to the broker, which forgets what a client that closes it
+ * held (the child makes its own). */
+static pid_t spawn_waiter_staying_connected(struct fx *f, int *ret_fd)
+{
+	store_close(f->s);
+	f->s = NULL;
+	pid_t pid = spawn_waiter(f, ret_fd);
+	reopen(f);
+	return pid;
+}
+
 /* A request that can only queue behind a lock another client of the
  * broker holds gets no round of its own (TICKET_DEFER_MS, set to a minute
  * here): its ticket would be a commit that lets nobody through. The
@@ -764,12 +776,7 @@ static void test_request_behind_a_local_holder_waits_for_its_release(void **stat
 	int64_t v0 = -1;
 	assert_int_equal(locks_read(f->s, NULL, &v0, NULL), 0);
 	int fd;
-	/* Not close_for_fork(): the broker forgets what a client that
-	 * closes its connection held (the child makes its own). */
-	store_close(f->s);
-	f->s = NULL;
-	pid_t w = spawn_waiter(f, &fd);
-	reopen(f);
+	pid_t w = spawn_waiter_staying_connected(f, &fd);
 	/* Its request is sent once it sleeps in poll(). */
 	int64_t end = now_mono_ms() + 10000;
 	while (!in_poll(w)) {
@@ -807,10 +814,7 @@ static void test_unrelated_request_is_not_deferred(void **state)
 	static const struct lock_req y = { .name = "y", .mode = LOCK_EXCLUSIVE };
 	waiter_req = &y;
 	int fd;
-	store_close(f->s); /* as above: the broker still knows that we hold x */
-	f->s = NULL;
-	spawn_waiter(f, &fd);
-	reopen(f);
+	spawn_waiter_staying_connected(f, &fd); /* the broker still knows that we hold x */
 	struct waiter_report rep;
 	read_report(fd, &rep);
 	kill_wait(&f->child);
