@@ -132,16 +132,17 @@ report() {
 		  # pairs/s in the same run, on the path a worker takes by
 		  # default (through the broker, when the run has its row), the
 		  # direct path beside it.
-		  def default_run($i; $p; $n): ($all | run($i + "+broker"; $p; $n)) // ($all | run($i; $p; $n));
-		  def path($i; $p; $n): if ($all | run($i + "+broker"; $p; $n)) then "with the broker" else "direct" end;
+		  def path($k): if $k then "with the broker" else "direct" end;
 		  ( [["boxd-sqlite", "update-sqlite", 8, "shared", 0.5, "SQLite CAS floor"],
 		     ["boxd-postgres", "update-postgres", 8, "distinct", 0.4, "PostgreSQL UPDATE floor"],
 		     ["boxd-mysql", "getlock", 8, "shared", 0.3, "MariaDB GET_LOCK"]][] as [$i, $f, $p, $n, $t, $what]
-		    | default_run($i; $p; $n) as $a | ($all | run($i; $p; $n)) as $d | ($all | run($f; $p; $n)) as $b | select($a and $b)
+		    | ($all | run($i + "+broker"; $p; $n)) as $k | ($all | run($i; $p; $n)) as $d | ($k // $d) as $a
+		    | ($all | run($f; $p; $n)) as $b | select($a and $b)
 		    | ($a.pairs_per_s / $b.pairs_per_s) as $q
-		    | "\(pf($q >= $t))  \($p)p \(if $n == "shared" then "one name" else "distinct" end), \($i) \(path($i; $p; $n)) / \($what) >= \($t * 100 | round)%: \($q * 100 | round)% (\($a.pairs_per_s | f) / \($b.pairs_per_s | f) pairs/s; direct \(($d.pairs_per_s // 0) / $b.pairs_per_s * 100 | round)%)"),
-		  ( ["boxd-sqlite", "boxd-mysql", "boxd-postgres"][] as $i | default_run($i; 8; "shared") as $a | ($all | run($i; 8; "shared")) as $d | select($a)
-		    | "\(pf($a.handoff_p99_ms != null and $a.handoff_p99_ms <= 2))  \($i) \(path($i; 8; "shared")) hand-off p99 <= 2 ms with 8 waiters: \($a.handoff_p99_ms) ms (direct \($d.handoff_p99_ms // "-") ms)"),
+		    | "\(pf($q >= $t))  \($p)p \(if $n == "shared" then "one name" else "distinct" end), \($i) \(path($k)) / \($what) >= \($t * 100 | round)%: \($q * 100 | round)% (\($a.pairs_per_s | f) / \($b.pairs_per_s | f) pairs/s; direct \(($d.pairs_per_s // 0) / $b.pairs_per_s * 100 | round)%)"),
+		  ( ["boxd-sqlite", "boxd-mysql", "boxd-postgres"][] as $i
+		    | ($all | run($i + "+broker"; 8; "shared")) as $k | ($all | run($i; 8; "shared")) as $d | ($k // $d) as $a | select($a)
+		    | "\(pf($a.handoff_p99_ms != null and $a.handoff_p99_ms <= 2))  \($i) \(path($k)) hand-off p99 <= 2 ms with 8 waiters: \($a.handoff_p99_ms) ms (direct \($d.handoff_p99_ms // "-") ms)"),
 		  ( [ .[] | select(.bench == "task-rate") ][0] as $t | select($t)
 		    | "\(pf($t.tasks_per_s >= 300))  zero-second tasks >= 300/s: \($t.tasks_per_s | f)/s (\($t.tasks) tasks)"),
 		  ( [ .[] | select(.bench == "rss") ][0] as $m | select($m)

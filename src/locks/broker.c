@@ -355,7 +355,7 @@ static bool held_conflicts(const struct lock_broker *b, const struct conn *c)
 				continue;
 			for (uint32_t h = 0; h < o->n_held; h++)
 				if (strcmp(o->held[h].name, want->name) == 0 &&
-				    (o->held[h].mode == LOCK_EXCLUSIVE || want->mode == LOCK_EXCLUSIVE))
+				    !lock_modes_compatible(o->held[h].mode, want->mode))
 					return true;
 		}
 	}
@@ -578,12 +578,7 @@ static void round_run(struct lock_broker *b)
 			answer(b, who[k], &items[k], &out);
 	stat_add(b, &b->stats.requests, n);
 	stat_add(b, &b->stats.grants, out.grants);
-	/* Spin only while a hand-off chain runs: a grant, and queued
-	 * waiters for whom the next release may be the one. */
-	bool queued = false;
-	for (size_t i = 0; i < b->n_conns && !queued && out.grants > 0; i++)
-		queued = b->conns[i]->acq && b->conns[i]->tried && !b->conns[i]->gone;
-	b->spin_until_us = queued ? now_mono_us() + GRANT_SPIN_US : 0;
+	b->spin_until_us = out.grants > 0 ? now_mono_us() + GRANT_SPIN_US : 0;
 	free(items);
 	free(who);
 }
@@ -760,6 +755,8 @@ static void *broker_main(void *arg)
 			pfd[3 + i] = (struct pollfd){ .fd = b->conns[i]->fd, .events = POLLIN };
 		size_t npfd = 3 + b->n_conns;
 		int pr = 0;
+		if (!waiters) /* a grant with nobody queued starts no hand-off chain */
+			b->spin_until_us = 0;
 		while (b->spin_until_us && pr == 0 && now_mono_us() < b->spin_until_us)
 			pr = poll(pfd, npfd, 0);
 		if (pr > 0 && b->spin_until_us) /* the next message may follow this one */

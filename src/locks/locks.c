@@ -469,8 +469,6 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 			r = read_doc(s, tx, true, &version, &old_text, need_now ? &now : NULL, &doc, &st);
 			if (r >= 0 && c && need_now)
 				row_cache_read(c, now);
-			else if (c)
-				c->valid = false; /* no clock read: the next change reads */
 		}
 		leases_trusted = store_trouble_age_ms(s) >= LOCKS_TROUBLE_GRACE_MS;
 		if (r >= 0)
