@@ -442,17 +442,12 @@ static void row_cache_wrote(struct locks_row_cache *c, int64_t version, char **t
 
 /* One read-modify-write with retry. *ret_version gets the version after the
  * change (or the unchanged version when nothing changed); *ret_result what
- * `fn` returned. With `cache` (server stores, locks_row_cache above) the
+ * `fn` returned. With `cache` (locks_row_cache in locks.h) the
  * change starts from the row its writer last wrote. */
 static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version, int *ret_result, bool need_now,
 		 struct locks_row_cache *cache)
 {
 	for (;;) {
-		bool tx = in_tx_backend(s);
-		int r = tx ? store_begin(s, true) : 0;
-		if (r < 0)
-			return r;
-
 		int64_t version = 0, now = 0;
 		char *old_text = NULL;
 		struct write_plan w = { 0 };
@@ -460,11 +455,17 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 		struct stored st;
 		lock_doc_init(&doc);
 		int result = 0;
-		struct locks_row_cache *c = tx ? NULL : cache;
+		struct locks_row_cache *c = cache;
 
 		quiet_change = false;
-		r = read_doc_cached(s, c, &version, &old_text, need_now ? &now : NULL, &doc, &st);
+		int r = read_doc_cached(s, c, &version, &old_text, need_now ? &now : NULL, &doc, &st);
 		bool from_cache = r == 1;
+		/* SQLite reads and writes in one write transaction, unless the
+		 * change starts from the cache: then, as on the server stores,
+		 * the compare-and-swap alone (autocommitted) is the change. */
+		bool tx = in_tx_backend(s) && !from_cache;
+		if (tx && (r = store_begin(s, true)) < 0)
+			return r;
 		if (r == 0) {
 			r = read_doc(s, tx, true, &version, &old_text, need_now ? &now : NULL, &doc, &st);
 			if (r >= 0 && c && need_now)
@@ -489,9 +490,11 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 			c->valid = false;
 			continue;
 		}
-		/* The server stores change the lock row alone without a
-		 * transaction; a change of the base rows needs one. */
-		bool own_tx = changed && !tx && (w.base_text || w.drop_slot);
+		/* Without a transaction (the server stores; SQLite from the
+		 * cache) the lock row changes alone; a change of the base rows
+		 * needs one. */
+		bool wrote_base = changed && (w.base_text || w.drop_slot);
+		bool own_tx = wrote_base && !tx;
 		if (own_tx) {
 			r = store_begin(s, true);
 			tx = r >= 0;
@@ -501,7 +504,7 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 			n = write_plan_run(s, &w, version);
 		if (n == -ECONNRESET && !tx)
 			n = resolve_lost_update(s, version, w.text);
-		if (c && r >= 0 && n == 1 && !own_tx) /* own_tx (a new base): the next change reads */
+		if (c && r >= 0 && n == 1 && !wrote_base) /* a new base: the next change reads */
 			row_cache_wrote(c, changed ? version + 1 : version, changed ? &w.text : &old_text);
 		else if (c)
 			c->valid = false;
@@ -520,8 +523,11 @@ static int cas_x(struct store *s, mutate_fn fn, void *ctx, int64_t *ret_version,
 		}
 		if (tx) {
 			r = store_commit(s);
-			if (r < 0)
+			if (r < 0) {
+				if (c) /* it holds what was not committed */
+					c->valid = false;
 				return r;
+			}
 		}
 		if (n == 0) {
 			stats.cas_conflicts++;
