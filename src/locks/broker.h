@@ -78,6 +78,10 @@ struct lock_broker_opts {
 	 * before it gets one of its own (broker.c, TICKET_DEFER_MS);
 	 * 0: 10 ms. */
 	int ticket_defer_ms;
+	/* The rounds' commits (a moving average) below which the waiter next
+	 * in line for a lock being released is told before the commit
+	 * (broker.c, PREPARE_MAX_US); 0: 150 us, negative: never. */
+	int prepare_max_us;
 };
 
 /* Bind the socket (a stale one is replaced), start the thread. 0 or
@@ -95,6 +99,7 @@ struct lock_broker_stats {
 	uint64_t refused_peers; /* requests refused: not the peer's own owner */
 	uint64_t fallbacks;    /* requests handed back after a failed round */
 	uint64_t retried_rounds; /* rounds the store did not take, tried again with the waiters kept */
+	uint64_t prepares;     /* PREPARE hints sent */
 };
 void lock_broker_stats_get(struct lock_broker *b, struct lock_broker_stats *ret);
 

@@ -48,5 +48,6 @@ struct lock_broker_client_stats {
 	uint64_t held_on_reread; /* ...of which the re-read found the grant committed */
 	uint64_t wakeups;      /* waits woken with no message (a slice ended, a signal) */
 	uint64_t waiting_messages; /* WAITING messages received: what a request waits for */
+	uint64_t prepares;     /* PREPARE hints received (a grant likely follows) */
 };
 void lock_broker_client_stats_get(struct lock_broker_client_stats *ret);

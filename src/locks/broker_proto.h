@@ -7,14 +7,21 @@
  * each request with exactly one final reply (WAITING replies before an
  * acquire's final one are progress reports). Both ends run the same
  * binary (the daemon and its workers; re-exec replaces both), so the
- * layout is the in-memory one, with a version word to refuse a stranger. */
+ * layout is the in-memory one, with a version word to refuse a stranger.
+ * The broker still serves version 1 (a worker of the build before, still
+ * running while the new daemon starts), in version 1 and without PREPARE.
+ * A PREPARE is a hint and never a reply: it may come before any final
+ * reply, and the client goes on waiting for that. */
 #pragma once
 
 #include <stdint.h>
 
 #include "lock_doc.h"
 
-#define BROKER_PROTO_VERSION 1
+/* 2: the broker may send PREPARE. A broker answers a client in the
+ * version the client spoke (1 or 2) and sends PREPARE only in 2. */
+#define BROKER_PROTO_VERSION 2
+#define BROKER_PROTO_MIN 1
 /* A request for more locks than this goes the direct way. */
 #define BROKER_MAX_LOCKS 16
 
@@ -32,6 +39,11 @@ enum broker_msg_type {
 	BROKER_FALLBACK,      /* the broker stops serving this request: go on
 			       * directly (ticket: the one to resume, 0 none) */
 	BROKER_ERROR,         /* err: negative errno (-EPERM: not the owner) */
+	BROKER_PREPARE,       /* a hint, not an answer: a round that may grant
+			       * the request is committing; timeout_ms carries
+			       * its expected length in microseconds. The
+			       * client polls for the answer for about that
+			       * long instead of sleeping (version 2) */
 };
 
 struct broker_msg {

@@ -350,7 +350,7 @@ static void test_batch_equals_sequential(void **state)
 static enum store_backend test_backend = STORE_BACKEND_SQLITE;
 /* The broker's and the waiter's timers (0: their defaults), set by a test
  * before start_broker() / spawn_waiter(). */
-static int broker_safety_poll_ms, broker_reap_interval_ms, broker_ticket_defer_ms;
+static int broker_safety_poll_ms, broker_reap_interval_ms, broker_ticket_defer_ms, broker_prepare_max_us;
 static int64_t waiter_ttl_ms;
 static const struct lock_req *waiter_req; /* what spawn_waiter()'s child asks for; NULL: x */
 static bool waiter_releases; /* spawn_waiter()'s child releases x through the broker once granted */
@@ -379,7 +379,7 @@ static int fx_setup(void **state)
 	const char *admin = fixture_env_dsn(test_backend);
 	if (!f || !admin || fixture_db_create(&f->db, test_backend, admin, "broker") < 0)
 		return -1;
-	broker_safety_poll_ms = broker_reap_interval_ms = broker_ticket_defer_ms = 0;
+	broker_safety_poll_ms = broker_reap_interval_ms = broker_ticket_defer_ms = broker_prepare_max_us = 0;
 	waiter_ttl_ms = 0;
 	waiter_req = NULL;
 	waiter_releases = false;
@@ -444,7 +444,8 @@ static void start_broker(struct fx *f)
 		struct lock_broker_opts o = { .socket_path = f->sock, .store = s, .host = host, .extra_uid = (uid_t)-1,
 					      .listen_store = ls, .safety_poll_ms = broker_safety_poll_ms,
 					      .reap_interval_ms = broker_reap_interval_ms,
-					      .ticket_defer_ms = broker_ticket_defer_ms };
+					      .ticket_defer_ms = broker_ticket_defer_ms,
+					      .prepare_max_us = broker_prepare_max_us };
 		if (lock_broker_start(&o, &b, err, sizeof(err)) < 0)
 			_exit(2);
 		if (write(fds[1], "R", 1) != 1)
@@ -581,6 +582,7 @@ static pid_t spawn_waiter(struct fx *f, int *ret_fd)
 		rep.st.held_on_reread -= st0.held_on_reread;
 		rep.st.wakeups -= st0.wakeups;
 		rep.st.waiting_messages -= st0.waiting_messages;
+		rep.st.prepares -= st0.prepares;
 		if (write(fds[1], &rep, sizeof(rep)) != sizeof(rep))
 			_exit(2);
 		_exit(0);
@@ -637,8 +639,16 @@ static void release_x_to_waiter(struct fx *f, const struct lock_owner *me, int f
 {
 	const char *names[] = { "x" };
 	int unlocked = 0;
+	struct lock_broker_client_stats st0, st1;
+	lock_broker_client_stats_get(&st0);
 	assert_int_equal(locks_unlock_brokered(f->sock, f->s, me, names, 1, &unlocked), 0);
 	assert_int_equal(unlocked, 1);
+	/* A live broker answered the release in time (it sends that answer
+	 * late, but before it sleeps: broker.c, ack_later()); no fallback
+	 * after a wait for it. Without a broker the release is direct. */
+	lock_broker_client_stats_get(&st1);
+	assert_int_equal((st1.brokered - st0.brokered) + (st1.direct - st0.direct), 1);
+	assert_int_equal(st1.fallbacks - st0.fallbacks, 0);
 	read_report(fd, rep);
 	kill_wait(&f->child);
 }
@@ -659,6 +669,60 @@ static void test_broker_hands_off_to_a_waiting_process(void **state)
 	assert_true(rep.fence > fence);
 	assert_int_equal(rep.st.brokered, 1);
 	assert_int_equal(rep.st.direct + rep.st.fallbacks, 0);
+}
+
+/* The waiter next in line for x is told before the round that releases x
+ * commits (PREPARE), so that it polls for the grant instead of sleeping.
+ * The threshold is set out of reach of a slow machine's commits. */
+static void test_next_in_line_is_told_before_the_commit(void **state)
+{
+	struct fx *f = *state;
+	broker_prepare_max_us = 60 * 1000 * 1000;
+	struct lock_owner me;
+	int64_t fence;
+	hold_x(f, &me, &fence);
+	int fd;
+	spawn_queued_waiter(f, &fd);
+	struct waiter_report rep;
+	release_x_to_waiter(f, &me, fd, &rep);
+	assert_int_equal(rep.r, 0);
+	assert_true(rep.fence > fence);
+	assert_int_equal(rep.st.prepares, 1);
+	assert_int_equal(rep.st.brokered, 1);
+	assert_int_equal(rep.st.direct + rep.st.fallbacks, 0);
+}
+
+/* A client of protocol version 1 (a worker started before the daemon was
+ * updated) is answered in version 1 and gets no PREPARE, which it would
+ * not know: its first message after queueing is its grant. */
+static void test_version_1_client_gets_no_prepare(void **state)
+{
+	struct fx *f = *state;
+	broker_prepare_max_us = 60 * 1000 * 1000;
+	struct lock_owner me;
+	int64_t fence;
+	hold_x(f, &me, &fence);
+	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(sock >= 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->sock);
+	assert_int_equal(connect(sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct broker_msg m = { .version = 1, .type = BROKER_ACQUIRE, .n = 1, .timeout_ms = 20000 };
+	assert_int_equal(lock_owner_self(&m.owner, 9), 0);
+	m.reqs[0] = X;
+	assert_int_equal(send(sock, &m, sizeof(m), MSG_NOSIGNAL), sizeof(m));
+	assert_true(wait_tickets(f, 1));
+	const char *names[] = { "x" };
+	int unlocked = 0;
+	assert_int_equal(locks_unlock_brokered(f->sock, f->s, &me, names, 1, &unlocked), 0);
+	assert_int_equal(unlocked, 1);
+	struct broker_msg rep;
+	wait_readable(sock, 20000);
+	assert_true(recv(sock, &rep, sizeof(rep), 0) >= (ssize_t)offsetof(struct broker_msg, reqs));
+	assert_int_equal(rep.version, 1);
+	assert_int_equal(rep.type, BROKER_GRANTED);
+	assert_true(rep.fence > fence);
+	close(sock);
 }
 
 /* A process waiting through the broker sleeps until the broker answers:
@@ -1131,6 +1195,8 @@ int main(void)
 		const struct CMUnitTest server_tests[] = {
 			cmocka_unit_test_setup_teardown(test_broker_hands_off_to_a_waiting_process, fx_setup,
 							fx_teardown),
+			cmocka_unit_test_setup_teardown(test_next_in_line_is_told_before_the_commit, fx_setup,
+							fx_teardown),
 			cmocka_unit_test_setup_teardown(test_broker_sees_other_hosts_release, fx_setup, fx_teardown),
 			cmocka_unit_test_setup_teardown(test_waiter_gives_up_its_connection, fx_setup, fx_teardown),
 			cmocka_unit_test_setup_teardown(test_broker_rides_out_an_outage, fx_setup, fx_teardown),
@@ -1145,6 +1211,8 @@ int main(void)
 		cmocka_unit_test(test_batch_equals_sequential),
 		cmocka_unit_test_setup_teardown(test_broker_serves_its_peer_only, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_broker_hands_off_to_a_waiting_process, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_next_in_line_is_told_before_the_commit, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_version_1_client_gets_no_prepare, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_waiter_through_broker_sleeps, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_hand_off_wakes_no_other_waiter, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_request_behind_a_local_holder_waits_for_its_release, fx_setup,
