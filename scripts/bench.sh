@@ -14,7 +14,8 @@
 #      is set), and the K sweep.
 #   3. Task benchmarks against a real daemon on SQLite (BUILD/bench/taskbench):
 #      start latency over TASKBENCH_START tasks posted one at a time, the
-#      rate of TASKBENCH_RATE `hold` tasks of 0 s, daemon RSS idle and with 50
+#      rate of TASKBENCH_RATE `hold` tasks of 0 s (three runs; the target
+#      takes their median), daemon RSS idle and with 50
 #      running `hold` tasks.
 #   4. The API under abuse (BUILD/bench/apibench, BUILD/bench/conn-flood):
 #      latency of GET /api/v1/status on the unix socket, one connection per
@@ -77,7 +78,7 @@ report() {
 		      ($h.handoff_p50_ms | ms), ($h.handoff_p99_ms | ms)]),
 		  ([ .[] | select(.bench == "task-start") ][0] as $s | select($s) |
 		   ["task start, POST -> running (\($s.tasks) tasks)", "p50 \($s.p50_ms) ms", "p99 \($s.p99_ms) ms", "max \($s.max_ms) ms", "", "", ""]),
-		  ([ .[] | select(.bench == "task-rate") ][0] as $t | select($t) |
+		  ([ .[] | select(.bench == "task-rate") ] | sort_by(.tasks_per_s) | .[(length - 1) / 2 | floor] as $t | select($t) |
 		   ["\($t.tasks) hold tasks of 0 s", "\($t.tasks_per_s | r) tasks/s", "\($t.seconds | r) s", "posted \($t.posts_per_s | r)/s", "\($t.succeeded) succeeded", "", ""]),
 		  ([ .[] | select(.bench == "rss") ][0] as $m | select($m) |
 		   ["daemon RSS", "idle \($m.idle_kb | mib)", "\($m.running) running: \($m.with_tasks_kb | mib)", "after stop \($m.after_stop_kb | mib)",
@@ -161,8 +162,9 @@ report() {
 		    | ($all | rounds($i + "+broker"; 8; "shared") | map(.handoff_p99_ms | select(. != null))) as $pa
 		    | (if ($pa | length) > 0 then ($pa | median) else $a.handoff_p99_ms end) as $p99
 		    | "\(pf($p99 != null and $p99 <= 2))  \($i) \(path($k)) hand-off p99 <= 2 ms with 8 waiters: \($p99) ms\(if ($pa | length) > 0 then " (median of \($pa | length) interleaved runs: \($pa | map(tostring) | join(", ")); the matrix run alone: \($a.handoff_p99_ms))" else "" end) (direct \($d.handoff_p99_ms // "-") ms)"),
-		  ( [ .[] | select(.bench == "task-rate") ][0] as $t | select($t)
-		    | "\(pf($t.tasks_per_s >= 300))  zero-second tasks >= 300/s: \($t.tasks_per_s | f)/s (\($t.tasks) tasks)"),
+		  ( [ .[] | select(.bench == "task-rate") ] as $runs | ($runs | map(.tasks_per_s)) as $v | select($v | length > 0)
+		    | ($v | median) as $m
+		    | "\(pf($m >= 300))  zero-second tasks >= 300/s: \($m | f)/s (\($runs[0].tasks) tasks\(if ($v | length) > 1 then "; the median of \($v | length) runs: \($v | map(f) | join(", "))" else "" end))"),
 		  ( [ .[] | select(.bench == "rss") ][0] as $m | select($m)
 		    | "\(pf($m.idle_kb <= 10240))  daemon RSS idle <= 10 MiB: \($m.idle_kb / 1024 * 10 | round / 10) MiB (anon \(($m.idle_anon_kb // 0) / 1024 * 10 | round / 10), shared-library and file pages \(($m.idle_file_kb // 0) / 1024 * 10 | round / 10), PSS \(($m.idle_pss_kb // 0) / 1024 * 10 | round / 10) MiB); a worker: RSS \(($m.worker_rss_kb // 0) / 1024 * 10 | round / 10) MiB, PSS \(($m.worker_pss_kb // 0) / 1024 * 10 | round / 10) MiB (mean of \($m.workers_measured // 0))"),
 		  ( [ .[] | select(.bench == "task-start") ][0] as $s | select($s)
@@ -338,8 +340,12 @@ if [[ ${BENCH_SKIP_TASKS:-0} != 1 ]]; then
 	"${tb[@]}" --pid "$daemon_pid" rss 50 60 >>"$out.tmp"
 	say "  rss done; start latency over $n_start tasks"
 	"${tb[@]}" start "$n_start" >>"$out.tmp"
-	say "  rate of $n_rate tasks"
-	"${tb[@]}" rate "$n_rate" >>"$out.tmp"
+	# Three runs, one after the other: the target takes their median (the
+	# VM's speed moves between minutes, as for the lock targets).
+	for round in 1 2 3; do
+		say "  rate of $n_rate tasks, run $round of 3"
+		"${tb[@]}" rate "$n_rate" | jq -c --argjson r "$round" '. + {round: $r}' >>"$out.tmp"
+	done
 	echo "{\"bench\": \"rss-end\", \"idle_kb\": $(awk '/^VmRSS:/ { print $2 }' "/proc/$daemon_pid/status")}" >>"$out.tmp"
 
 	kill "$daemon_pid" && wait "$daemon_pid" 2>/dev/null || true

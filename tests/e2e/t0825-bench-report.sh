@@ -3,7 +3,8 @@
 # made up here: issue 18's ratio targets take the medians of their three
 # interleaved runs when the file has them (and list every run), and the
 # matrix's single run when it does not; the hand-off p99 target takes the
-# median of the runs' p99s. The made-up numbers are chosen so that a
+# median of the runs' p99s, and the task rate the median of its three
+# runs. The made-up numbers are chosen so that a
 # mean, the first run or the matrix's run would each give another verdict.
 set -u
 # shellcheck source=tests/e2e/tap.sh
@@ -13,7 +14,7 @@ command -v jq >/dev/null || bail "jq is needed"
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/t0825.XXXXXX") || exit 1
 trap 'rm -rf "$T"' EXIT
-plan 7
+plan 8
 
 row() { # IMPL NAMES PAIRS_PER_S [P99] [ROUND]
 	jq -cn --arg i "$1" --arg n "$2" --argjson p "$3" --argjson h "${4:-null}" --argjson r "${5:-null}" \
@@ -40,6 +41,10 @@ row() { # IMPL NAMES PAIRS_PER_S [P99] [ROUND]
 	# One process's serial UPDATEs on MariaDB: the ceiling of one commit
 	# per hand-off, 1,000 / 2,000.
 	jq -cn '{impl: "update-mysql", procs: 1, names: "shared", pairs_per_s: 1000}'
+	# Three task-rate runs: the first alone (250/s) would miss.
+	for r in 250 320 310; do
+		jq -cn --argjson r "$r" '{bench: "task-rate", tasks: 1000, tasks_per_s: $r}'
+	done
 } >"$T/results.jsonl"
 
 run_report() { "$SOURCE_DIR/scripts/bench.sh" --report "$T/results.jsonl"; }
@@ -62,4 +67,8 @@ diag "$line"
 check "the hand-off p99 is the median of the runs' (1.8 ms)" grep -q '^PASS .*: 1.8 ms (median of 3 interleaved runs: 2.5, 1.5, 1.8' <<<"$line"
 line=$(grep -F 'boxd-mysql with the broker hand-off p99' <<<"$out")
 check "without interleaved runs, the matrix's p99" grep -q '^PASS .*: 1 ms (direct' <<<"$line"
+line=$(grep -F 'zero-second tasks' <<<"$out")
+diag "$line"
+check "the task rate is the median of its runs (310/s)" \
+	grep -q '^PASS .*: 310/s (1000 tasks; the median of 3 runs: 250, 320, 310)' <<<"$line"
 done_testing
