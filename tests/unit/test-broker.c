@@ -655,20 +655,24 @@ static void release_x_to_waiter(struct fx *f, const struct lock_owner *me, int f
 
 /* The parent holds x; a child waits through the broker; the release
  * through the broker hands x to the child in the broker's round. */
-static void test_broker_hands_off_to_a_waiting_process(void **state)
+static void hand_x_to_a_waiter(struct fx *f, struct waiter_report *rep)
 {
-	struct fx *f = *state;
 	struct lock_owner me;
 	int64_t fence;
 	hold_x(f, &me, &fence);
 	int fd;
 	spawn_queued_waiter(f, &fd);
+	release_x_to_waiter(f, &me, fd, rep);
+	assert_int_equal(rep->r, 0);
+	assert_true(rep->fence > fence);
+	assert_int_equal(rep->st.brokered, 1);
+	assert_int_equal(rep->st.direct + rep->st.fallbacks, 0);
+}
+
+static void test_broker_hands_off_to_a_waiting_process(void **state)
+{
 	struct waiter_report rep;
-	release_x_to_waiter(f, &me, fd, &rep);
-	assert_int_equal(rep.r, 0);
-	assert_true(rep.fence > fence);
-	assert_int_equal(rep.st.brokered, 1);
-	assert_int_equal(rep.st.direct + rep.st.fallbacks, 0);
+	hand_x_to_a_waiter(*state, &rep);
 }
 
 /* The waiter next in line for x is told before the round that releases x
@@ -676,20 +680,10 @@ static void test_broker_hands_off_to_a_waiting_process(void **state)
  * The threshold is set out of reach of a slow machine's commits. */
 static void test_next_in_line_is_told_before_the_commit(void **state)
 {
-	struct fx *f = *state;
 	broker_prepare_max_us = 60 * 1000 * 1000;
-	struct lock_owner me;
-	int64_t fence;
-	hold_x(f, &me, &fence);
-	int fd;
-	spawn_queued_waiter(f, &fd);
 	struct waiter_report rep;
-	release_x_to_waiter(f, &me, fd, &rep);
-	assert_int_equal(rep.r, 0);
-	assert_true(rep.fence > fence);
+	hand_x_to_a_waiter(*state, &rep);
 	assert_int_equal(rep.st.prepares, 1);
-	assert_int_equal(rep.st.brokered, 1);
-	assert_int_equal(rep.st.direct + rep.st.fallbacks, 0);
 }
 
 /* A client of protocol version 1 (a worker started before the daemon was
