@@ -199,17 +199,23 @@ void lock_broker_stats_get(struct lock_broker *b, struct lock_broker_stats *ret)
 	pthread_mutex_unlock(&b->stats_lock);
 }
 
+/* Send m's header and blocker (all a message to a client has), in the
+ * version the client speaks. */
+static void send_to_client(struct conn *c, struct broker_msg *m)
+{
+	m->version = c->proto ? c->proto : BROKER_PROTO_VERSION;
+	size_t len = offsetof(struct broker_msg, reqs);
+	if (send(c->fd, m, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+		c->gone = true; /* a client that does not read its replies is dropped */
+}
+
 static void reply(struct conn *c, uint32_t type, int err, int64_t fence, int64_t ticket,
 		  const struct lock_blocker *blocker)
 {
-	struct broker_msg m = { .version = c->proto ? c->proto : BROKER_PROTO_VERSION, .type = type, .err = err,
-				.fence = fence, .ticket = ticket };
+	struct broker_msg m = { .type = type, .err = err, .fence = fence, .ticket = ticket };
 	if (blocker)
 		m.blocker = *blocker;
-	/* Only the header and the blocker matter in a reply. */
-	size_t len = offsetof(struct broker_msg, reqs);
-	if (send(c->fd, &m, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
-		c->gone = true; /* a client that does not read its replies is dropped */
+	send_to_client(c, &m);
 }
 
 static void send_waiting(const struct lock_blocker *blocker, void *userdata)
@@ -564,11 +570,8 @@ static void prepare_next_in_line(struct lock_broker *b, const struct lock_batch_
 			}
 			if (next && !next->prepared) {
 				next->prepared = true;
-				struct broker_msg m = { .version = next->proto, .type = BROKER_PREPARE,
-							.timeout_ms = b->commit_avg_us };
-				size_t len = offsetof(struct broker_msg, reqs);
-				if (send(next->fd, &m, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
-					next->gone = true;
+				struct broker_msg m = { .type = BROKER_PREPARE, .timeout_ms = b->commit_avg_us };
+				send_to_client(next, &m);
 				stat_add(b, &b->stats.prepares, 1);
 			}
 		}
