@@ -319,6 +319,27 @@ static const struct store_ops sqlite_ops = {
 	.now_ms = sq_now_ms,
 };
 
+/* A connection's first sync of the WAL also fsyncs its directory, once:
+ * SQLite marks every WAL it opens for that, as the file may have just been
+ * created. That first sync is normally in the connection's first durable
+ * commit, inside the database's write lock, so each worker's first commit
+ * (`running`) held every other writer for two fsyncs instead of one, on a
+ * fresh connection per task (issue 18: one of the 4.2 fsyncs a zero-second
+ * task made under the lock). Sync now, while no lock is held: the
+ * directory sync is the same one, and flushing what other connections
+ * wrote to the WAL unsynced is what their next durable commit would do
+ * anyway. Best effort: otherwise the commit does it, as before. */
+static void sync_wal_now(struct sqlite_store *s)
+{
+	sqlite3_file *wal = NULL;
+	/* The WAL is opened by the first read, which the PRAGMAs did not
+	 * always make. */
+	exec_simple(s, "SELECT 1 FROM sqlite_master LIMIT 0");
+	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
+	    wal->pMethods)
+		wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
+}
+
 int store_sqlite_open(const struct store_options *opts, struct store **ret, char *errbuf, size_t errlen)
 {
 	if (!opts->sqlite_path || !*opts->sqlite_path) {
@@ -368,6 +389,8 @@ int store_sqlite_open(const struct store_options *opts, struct store **ret, char
 		}
 	}
 	s->relaxed = opts->relaxed_durability;
+	if (!s->relaxed)
+		sync_wal_now(s);
 	*ret = &s->base;
 	return 0;
 }

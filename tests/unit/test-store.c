@@ -26,6 +26,7 @@
 #include "store/store_retry.h"
 
 #include "fixture-store.h"
+#include "wal-sync-vfs.h"
 
 struct backend {
 	const char *name;
@@ -551,6 +552,30 @@ static void t_run_relaxed(void **state)
 		store_close(r);
 	}
 	store_close(other);
+	store_close(s);
+}
+
+/* A durable SQLite connection syncs its WAL when it opens, before it takes
+ * any lock. SQLite fsyncs the WAL's directory at a connection's first sync;
+ * in its first durable commit that sync fell inside the write lock, and
+ * every other writer waited for a second fsync (a worker's `running`, on
+ * every task: issue 18). */
+static void t_first_wal_sync_outside_write_lock(void **state)
+{
+	struct backend *b = B(state);
+	if (b->kind != STORE_BACKEND_SQLITE)
+		skip();
+	struct store *s = open_db(b, 0);
+	create_t(b, s);
+	store_close(s); /* the last connection: SQLite removes the WAL */
+	wal_sync_vfs_install();
+	s = open_db(b, 0);
+	assert_int_equal(wal_sync_vfs_counts().first_syncs_unlocked, 1);
+	run_ok(s, "INSERT INTO t (id, name) VALUES (1, 'a')");
+	struct wal_sync_counts c = wal_sync_vfs_counts();
+	assert_true(c.write_locks >= 1); /* the VFS saw the commit's lock */
+	assert_int_equal(c.first_syncs_locked, 0);
+	assert_int_equal(c.first_syncs_unlocked, 1);
 	store_close(s);
 }
 
@@ -1280,7 +1305,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning), T(t_returning_commit_fails),
-		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_run_relaxed), T(t_cas), T(t_now), T(t_busy),
+		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_run_relaxed), T(t_first_wal_sync_outside_write_lock), T(t_cas), T(t_now), T(t_busy),
 		T(t_reconnect), T(t_release_connection), T(t_late_reply), T(t_dsn_list), T(t_frozen_server), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
 	};
 	const struct CMUnitTest policy[] = { cmocka_unit_test(t_retry_policy) };
