@@ -91,10 +91,10 @@ int supervisor_spawn_process(const struct supervisor *sv, const struct spawn_opt
  * socket it would wait on). Best effort: without one, tasks start by exec. */
 void supervisor_spare_ensure(struct supervisor *sv);
 
-/* Hand task `id` and its log to the standby worker. Returns 0 with the
- * worker (now the task's), or negative errno (no spare, or it died: the
- * caller starts the task by exec). */
-int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, struct proc_ref *ret);
+/* Hand task `id` to the standby worker (its worker opens the task's log
+ * itself). Returns 0 with the worker (now the task's), or negative errno
+ * (no spare, or it died: the caller starts the task by exec). */
+int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, struct proc_ref *ret);
 
 /* Stop the standby worker (closing its socket makes it exit) and reap it. */
 void supervisor_spare_drop(struct supervisor *sv);

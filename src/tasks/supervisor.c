@@ -380,19 +380,6 @@ int supervisor_spawn_process(const struct supervisor *sv, const struct spawn_opt
 	return (sv->o.spawn ? sv->o.spawn : spawn_process)(so, ret);
 }
 
-static int open_log(const struct boxd_config *cfg, int64_t id)
-{
-	char dir[4096], path[4200];
-	snprintf(dir, sizeof(dir), "%s/logs", cfg->state_dir);
-	mkdir(dir, 0700);
-	snprintf(dir, sizeof(dir), "%s/logs/tasks", cfg->state_dir);
-	mkdir(dir, 0700);
-	snprintf(path, sizeof(path), "%s/%lld.log", dir, (long long)id);
-	/* Task logs may show app env and engine output: owner only. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	return fd < 0 ? -errno : fd;
-}
-
 int supervisor_spawn(struct supervisor *sv, const struct task *t)
 {
 	const struct boxd_config *cfg = sv->o.config;
@@ -421,32 +408,36 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 	argv[n++] = claim;
 	argv[n] = NULL;
 
-	int logfd = open_log(cfg, t->id);
-	if (logfd < 0) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "cannot open the task log under %s/logs/tasks: %s", cfg->state_dir,
-			 strerror(-logfd));
-		task_finish(sv->o.store, t->id, TASK_FAILED, "spawn_failed", msg, NULL);
-		return logfd;
-	}
-	struct spawn_opts so = { .path = path, .argv = (char *const *)argv, .output_fd = logfd, .pass_fd = -1 };
+	/* The standby's worker creates its own log: allocating the inode
+	 * was most of this thread's time per task after many files had been
+	 * deleted (ext4 without a journal skips recently freed inodes one
+	 * lookup at a time; issue 18). */
 	struct proc_ref proc;
-	int r = supervisor_spare_take(sv, t->id, t->claim, logfd, &proc);
+	int r = supervisor_spare_take(sv, t->id, t->claim, &proc);
 	if (r == -EINPROGRESS) {
 		/* A worker may run it: starting another would make two. */
-		close(logfd);
 		log_warn("task %lld: left to the reconcile, which re-adopts its worker or queues it again",
 			 (long long)t->id);
 		supervisor_spare_ensure(sv);
 		return r;
 	}
-	if (r < 0)
+	if (r < 0) {
+		int logfd = task_log_open(cfg->state_dir, t->id);
+		if (logfd < 0) {
+			char msg[256];
+			snprintf(msg, sizeof(msg), "cannot open the task log under %s/logs/tasks: %s", cfg->state_dir,
+				 strerror(-logfd));
+			task_finish(sv->o.store, t->id, TASK_FAILED, TASK_ERR_SPAWN_FAILED, msg, NULL);
+			return logfd;
+		}
+		struct spawn_opts so = { .path = path, .argv = (char *const *)argv, .output_fd = logfd, .pass_fd = -1 };
 		r = supervisor_spawn_process(sv, &so, &proc);
-	close(logfd);
+		close(logfd);
+	}
 	if (r < 0) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "cannot start the worker %s: %s", path, strerror(-r));
-		task_finish(sv->o.store, t->id, TASK_FAILED, "spawn_failed", msg, NULL);
+		task_finish(sv->o.store, t->id, TASK_FAILED, TASK_ERR_SPAWN_FAILED, msg, NULL);
 		log_error("task %lld: %s", (long long)t->id, msg);
 		return r;
 	}

@@ -1,7 +1,7 @@
 /* supervisor_spare.c — the standby worker: one `boxd task standby`
  * process started ahead of the tasks, so exec and library loading are paid
- * once, not per task (worker.h). The supervisor hands it a task and its
- * log over a socketpair; it answers with the pid of the task's worker, a
+ * once, not per task (worker.h). The supervisor hands it a task over a
+ * socketpair; it answers with the pid of the task's worker, a
  * child of ours it cloned, and waits for the next. Without one, tasks
  * start by exec.
  * Owned by the loop thread, like the rest of the supervisor. */
@@ -95,20 +95,20 @@ static int spare_reply(int sock, pid_t *ret_pid, int *ret_pidfd)
 	return 0;
 }
 
-/* Hand task `id` and its log to the standby worker (worker.h: it starts
+/* Hand task `id` to the standby worker (worker.h: it starts
  * the task's worker as our child and stays, or becomes it). Returns 0
  * with the worker's pid and pidfd (now the task's); -ENOENT or -EPIPE
  * when the task did not reach it (no spare, or it died: the caller starts
  * the task by exec); -EINPROGRESS when it did but no answer came, so a
  * worker may run it: not a second one then (the reconcile re-adopts the
  * worker once it registered, or queues the task again). */
-int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, int logfd, struct proc_ref *ret)
+int supervisor_spare_take(struct supervisor *sv, int64_t id, int64_t claim, struct proc_ref *ret)
 {
 	struct spare *sp = &sv->spare;
 	if (!sp->proc.pid)
 		return -ENOENT;
 	int64_t ids[2] = { id, claim };
-	if (fd_pass_send(sp->sock, ids, sizeof(ids), logfd) < 0) {
+	if (fd_pass_send(sp->sock, ids, sizeof(ids), -1) < 0) {
 		supervisor_spare_drop(sv);
 		return -EPIPE;
 	}

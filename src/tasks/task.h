@@ -48,6 +48,8 @@ bool task_state_is_final(enum task_state s);
 #define TASK_ERR_CRASHED "crashed"
 #define TASK_ERR_TIMEOUT "timeout"
 #define TASK_ERR_STOPPED "stopped"
+/* No worker ran it: it could not be started, or its log not opened. */
+#define TASK_ERR_SPAWN_FAILED "spawn_failed"
 
 struct task {
 	int64_t id;

@@ -23,6 +23,24 @@ static void path_of(const char *state_dir, int64_t id, const char *suffix, char 
 	snprintf(buf, len, "%s/logs/tasks/%lld%s", state_dir, (long long)id, suffix);
 }
 
+int task_log_open(const char *state_dir, int64_t id)
+{
+	char path[4200];
+	path_of(state_dir, id, ".log", path, sizeof(path));
+	/* Task logs may show app env and engine output: owner only. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 && errno == ENOENT) {
+		/* The first task of a state dir, or logs/ removed by hand. */
+		char dir[4200];
+		snprintf(dir, sizeof(dir), "%s/logs", state_dir);
+		mkdir(dir, 0700);
+		snprintf(dir, sizeof(dir), "%s/logs/tasks", state_dir);
+		mkdir(dir, 0700);
+		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
 void task_outcome_release(struct task_outcome *o)
 {
 	if (!o)
@@ -68,14 +86,12 @@ int task_outcome_write(const char *state_dir, int64_t id, const struct task_outc
 	memcpy(line + pn + hn, text, tn);
 	line[n - 1] = '\n';
 	free(text);
-	char path[4200];
-	path_of(state_dir, id, ".log", path, sizeof(path));
 	/* O_APPEND: one write lands whole after whatever the worker's stderr
 	 * (the same file) wrote before it. */
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = task_log_open(state_dir, id);
 	int r = 0;
 	if (fd < 0) {
-		r = -errno;
+		r = fd;
 	} else {
 		ssize_t w = write(fd, line, n);
 		if (w != (ssize_t)n)

@@ -36,6 +36,13 @@ struct task_outcome {
 
 void task_outcome_release(struct task_outcome *o);
 
+/* The task's log, <state_dir>/logs/tasks/<id>.log, opened to append and
+ * created owner-only, with its directories when missing. Its creator is
+ * the task's worker when a standby starts it (worker.h), so that the
+ * daemon's loop thread does not pay for the inode; the supervisor when it
+ * starts the worker by exec. The fd, or negative errno. */
+int task_log_open(const char *state_dir, int64_t id);
+
 /* 0 or negative errno (a full disk: the caller falls back to its exit code). */
 int task_outcome_write(const char *state_dir, int64_t id, const struct task_outcome *o);
 

@@ -239,32 +239,41 @@ static int finish_stopped(struct worker *w, bool have_locks)
 	return end_task(w, &o, have_locks, WORKER_EXIT_STOPPED);
 }
 
+static int worker_run(const struct boxd_config *cfg, int64_t task_id, int64_t claim, int log_err);
+
 /* Run task `id` in this process, with the config file read again: a
  * standby worker started before its task, perhaps long before, must apply
  * an edit made since as a worker started by exec does (the environment,
  * which carries the daemon's flags, is the same). */
-static int standby_run(const struct boxd_config *cfg, int64_t id, int64_t claim)
+static int standby_run(const struct boxd_config *cfg, int64_t id, int64_t claim, int log_err)
 {
 	struct boxd_config fresh;
 	char err[512];
 	if (config_load(&fresh, cfg->config_path, cfg->state_dir, err, sizeof(err)) == 0) {
 		log_set_level((enum log_level)fresh.log_level); /* as `boxd task run` sets it */
-		int r = worker_main(&fresh, id, claim);
+		int r = worker_run(&fresh, id, claim, log_err);
 		config_release(&fresh);
 		return r;
 	}
 	log_warn("task %lld: cannot read the config again (%s); using the one read at start", (long long)id, err);
-	return worker_main(cfg, id, claim);
+	return worker_run(cfg, id, claim, log_err);
 }
 
-/* The task's log as stdout and stderr. */
-static void standby_take_log(int logfd)
+/* The task's log as stdout and stderr: the one the daemon sent (a daemon
+ * of an older boxd does), else opened here, in the task's own process,
+ * which is what spares the daemon's loop thread the inode (task_outcome.h).
+ * 0, or negative errno: the output stays the standby's (the daemon's), and
+ * the worker fails the task with it. */
+static int standby_take_log(const struct boxd_config *cfg, int64_t id, int logfd)
 {
 	if (logfd < 0)
-		return;
+		logfd = task_log_open(cfg->state_dir, id);
+	if (logfd < 0)
+		return logfd;
 	dup2(logfd, STDOUT_FILENO);
 	dup2(logfd, STDERR_FILENO);
 	close(logfd);
+	return 0;
 }
 
 /* Tell the daemon which process runs the task (worker.h); pidfd < 0: none
@@ -326,8 +335,8 @@ int worker_standby(const struct boxd_config *cfg, int sock_fd)
 			 * gives a worker started by exec. */
 			close(sock_fd);
 			setsid();
-			standby_take_log(logfd);
-			int code = standby_run(cfg, msg_ids[0], msg_ids[1]);
+			int log_err = standby_take_log(cfg, msg_ids[0], logfd);
+			int code = standby_run(cfg, msg_ids[0], msg_ids[1], log_err);
 			/* _exit, not exit(): the destructors of the ~55 libraries
 			 * the standby loaded (nearly all unused here) cost a tenth
 			 * of such a worker's CPU, and none of them leaves anything
@@ -342,10 +351,13 @@ int worker_standby(const struct boxd_config *cfg, int sock_fd)
 			 * before it could start more than one. */
 			int r = standby_reply(sock_fd, getpid(), -1);
 			close(sock_fd);
-			standby_take_log(logfd);
-			if (r < 0)
+			if (r < 0) {
+				if (logfd >= 0)
+					close(logfd);
 				return WORKER_EXIT_DONE; /* the daemon went away: it records nothing of ours */
-			return standby_run(cfg, msg_ids[0], msg_ids[1]);
+			}
+			int log_err = standby_take_log(cfg, msg_ids[0], logfd);
+			return standby_run(cfg, msg_ids[0], msg_ids[1], log_err);
 		}
 		close(logfd);
 		int r = standby_reply(sock_fd, pid, pidfd);
@@ -359,7 +371,10 @@ int worker_standby(const struct boxd_config *cfg, int sock_fd)
 	}
 }
 
-int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
+/* worker_main(), for a task whose log could not be opened when log_err
+ * is negative (an errno): the task fails with it once this worker has
+ * registered. */
+static int worker_run(const struct boxd_config *cfg, int64_t task_id, int64_t claim, int log_err)
 {
 	struct sigaction term = { .sa_handler = on_term };
 	sigaction(SIGTERM, &term, NULL);
@@ -427,6 +442,12 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
 		log_warn("task %lld was queued again or claimed for another worker before this one started; "
 			 "leaving it alone", (long long)task_id);
 		code = WORKER_EXIT_NOT_MINE;
+		goto out;
+	}
+
+	if (log_err < 0) {
+		code = fail_task(&w, false, TASK_ERR_SPAWN_FAILED, "cannot open the task log under %s/logs/tasks: %s",
+				 cfg->state_dir, strerror(-log_err));
 		goto out;
 	}
 
@@ -526,4 +547,9 @@ out:
 	store_close(w.s);
 	log_flush();
 	return code;
+}
+
+int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim)
+{
+	return worker_run(cfg, task_id, claim, 0);
 }

@@ -39,9 +39,11 @@ int worker_main(const struct boxd_config *cfg, int64_t task_id, int64_t claim);
  * maps ~55 libraries: ~14 ms of CPU), so the supervisor keeps one such
  * process ready and pays that once. It blocks on the socket `sock_fd` (fd 3)
  * for a message: the task id and its claim token (two int64_t), with the
- * task's log file as SCM_RIGHTS. For each it clones the task's worker as a
- * sibling (CLONE_PARENT: the daemon's child, in a session of its own, the
- * log as its stdout and stderr, the config file read again), answers with
+ * task's log file as SCM_RIGHTS from a daemon of an older boxd; a daemon of
+ * this one sends none, and the worker opens the log itself. For each it
+ * clones the task's worker as a sibling (CLONE_PARENT: the daemon's child,
+ * in a session of its own, the log as its stdout and stderr, the config
+ * file read again), answers with
  * the worker's pid (an int64_t) and its pidfd (SCM_RIGHTS), and waits for
  * the next. Where the kernel refuses that clone it answers with its own pid
  * and becomes the task's worker (worker_main) instead, and the supervisor
