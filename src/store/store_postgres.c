@@ -384,13 +384,27 @@ static PGresult *exec_waiting(struct pg_store *s, const char *sql)
 	return sym_PQsendQuery(s->conn, sql) ? wait_result(s) : NULL;
 }
 
+/* Why the session's setup failed. A server that went away meanwhile
+ * (killed or restarting between accepting the connection and answering)
+ * leaves libpq's own error, which has no SQLSTATE: that is a lost
+ * connection, which the caller retries, not an error of the server's.
+ * Taken for one (-EIO), it failed a worker that started at the moment of
+ * a server's kill -9 (t0844 on PostgreSQL: "could not load or register
+ * its task"). */
+static int setup_error(struct pg_store *s, const PGresult *res)
+{
+	if (sym_PQstatus(s->conn) != CONNECTION_OK)
+		return -ECONNRESET;
+	return res ? map_sqlstate(sym_PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -EIO;
+}
+
 static int setup_session(struct pg_store *s, char *err, size_t errlen)
 {
 	sym_PQsetNoticeReceiver(s->conn, notice_receiver, s);
 	s->fatal_notice = false;
 	if (sym_PQsetClientEncoding(s->conn, "UTF8") != 0) {
 		snprintf(err, errlen, "postgres: cannot set client encoding UTF8: %s", sym_PQerrorMessage(s->conn));
-		return -EIO;
+		return setup_error(s, NULL);
 	}
 	char sql[160];
 	snprintf(sql, sizeof(sql), "SET lock_timeout = %d; SET standard_conforming_strings = on",
@@ -401,7 +415,7 @@ static int setup_session(struct pg_store *s, char *err, size_t errlen)
 		char msg[384];
 		result_message(s, res, msg, sizeof(msg));
 		snprintf(err, errlen, "postgres: session setup failed: %s", msg);
-		r = res ? map_sqlstate(sym_PQresultErrorField(res, PG_DIAG_SQLSTATE)) : -EIO;
+		r = setup_error(s, res);
 	}
 	sym_PQclear(res);
 	return r;

@@ -120,6 +120,10 @@ equal "all $TASKS tasks exist" "$(jq length <<<"$holds")" "$TASKS"
 failed=$(jq '[.[] | select(.state != "succeeded")] | length' <<<"$holds")
 equal "0 failed" "$failed" 0
 jq -c '.[] | select(.state != "succeeded") | {id, state, error}' <<<"$holds" | head -n 5 | diag
+# ... and what their workers logged: why (the log is removed with the test's dir)
+for id in $(jq -r '.[] | select(.state != "succeeded") | .id' <<<"$holds" | head -n 3); do
+	tail -n 8 "$STATE/logs/tasks/$id.log" 2>/dev/null | sed "s/^/task $id log: /" | diag
+done
 
 first_after=$(jq -r --argjson up "$up_ms" '[.[] | .finishedAt] | map(select(. != null))' <<<"$holds" |
 	jq -r '.[]' | while read -r f; do ms_of "$f"; done | sort -n | awk -v up="$up_ms" '$1 > up { print $1; exit }')

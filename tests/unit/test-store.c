@@ -26,6 +26,7 @@
 #include "store/store_retry.h"
 
 #include "fixture-store.h"
+#include "pg-drop-relay.h"
 #include "wal-sync-vfs.h"
 
 struct backend {
@@ -1158,6 +1159,43 @@ static void t_late_reply(void **state)
 	store_close(s);
 }
 
+/* ---- a server lost during the session's setup (PostgreSQL) ------------------------- */
+
+/* The server accepts the connection and answers the startup, then is gone
+ * before it answers the session's setup (its first query, the client
+ * encoding; or its second, the timeouts). That is a lost connection
+ * (-ECONNRESET), which every caller retries, never an error of the
+ * server's (-EIO): a worker starting at that moment took it for the end
+ * and failed its task (t0844 on PostgreSQL, kill -9 of the server). */
+static void t_lost_during_setup(void **state)
+{
+	struct backend *b = B(state);
+	if (b->kind != STORE_BACKEND_POSTGRES)
+		skip();
+	SKIP_UNLESS_AVAILABLE(b);
+	const char *host = getenv("BOXD_TEST_PG_HOST"), *port = getenv("BOXD_TEST_PG_PORT");
+	if (!host || !port)
+		fail_msg("BOXD_TEST_PG_HOST and BOXD_TEST_PG_PORT are not set (scripts/test-env.sh sets them)");
+	char server[PATH_MAX];
+	snprintf(server, sizeof(server), "%s/.s.PGSQL.%s", host, port);
+	for (int drop_at = 1; drop_at <= 2; drop_at++) {
+		struct pg_drop_relay relay;
+		assert_int_equal(pg_drop_relay_start(&relay, server, drop_at), 0);
+		char dsn[PATH_MAX + 64];
+		snprintf(dsn, sizeof(dsn), "host=%s port=%d user=postgres dbname=postgres", relay.dir, relay.port);
+		struct store_options o = { .backend = b->kind, .dsn = dsn, .no_migrate = true };
+		struct store *s = NULL;
+		char err[512] = "";
+		int r = store_open(&o, &s, err, sizeof(err));
+		pg_drop_relay_stop(&relay);
+		if (r >= 0)
+			store_close(s);
+		if (r != -ECONNRESET)
+			fail_msg("the server gone at query %d of the setup: %d (%s); want -ECONNRESET", drop_at, r, err);
+		assert_true(store_error_is_transient(r));
+	}
+}
+
 /* ---- a list of servers (MariaDB: the nodes of a Galera cluster) ------------------- */
 
 static void t_dsn_list(void **state)
@@ -1306,7 +1344,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(t_migrate_once), T(t_migrate_concurrent), T(t_text), T(t_nulls), T(t_returning), T(t_returning_commit_fails),
 		T(t_errors), T(t_bad_dsn), T(t_transactions), T(t_run_relaxed), T(t_first_wal_sync_outside_write_lock), T(t_cas), T(t_now), T(t_busy),
-		T(t_reconnect), T(t_release_connection), T(t_late_reply), T(t_dsn_list), T(t_frozen_server), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
+		T(t_reconnect), T(t_release_connection), T(t_late_reply), T(t_lost_during_setup), T(t_dsn_list), T(t_frozen_server), T(t_many_statements), T(t_locks_basic), T(t_locks_processes),
 	};
 	const struct CMUnitTest policy[] = { cmocka_unit_test(t_retry_policy) };
 	int failed = cmocka_run_group_tests_name("retry policy", policy, NULL, NULL);
