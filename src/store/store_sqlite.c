@@ -332,9 +332,9 @@ static const struct store_ops sqlite_ops = {
 static void sync_wal_now(struct sqlite_store *s)
 {
 	sqlite3_file *wal = NULL;
-	/* The WAL is opened by the first read, which the PRAGMAs did not
-	 * always make. */
-	exec_simple(s, "SELECT 1 FROM sqlite_master LIMIT 0");
+	/* PRAGMA journal_mode opened the WAL, unless the database is new
+	 * and has none yet: then its first commit syncs, as before (once in
+	 * the life of the database). */
 	if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &wal) == SQLITE_OK && wal &&
 	    wal->pMethods)
 		wal->pMethods->xSync(wal, SQLITE_SYNC_NORMAL);
