@@ -425,8 +425,7 @@ int supervisor_spawn(struct supervisor *sv, const struct task *t)
 		int logfd = task_log_open(cfg->state_dir, t->id);
 		if (logfd < 0) {
 			char msg[256];
-			snprintf(msg, sizeof(msg), "cannot open the task log under %s/logs/tasks: %s", cfg->state_dir,
-				 strerror(-logfd));
+			snprintf(msg, sizeof(msg), TASK_LOG_OPEN_FAILED_FMT, cfg->state_dir, strerror(-logfd));
 			task_finish(sv->o.store, t->id, TASK_FAILED, TASK_ERR_SPAWN_FAILED, msg, NULL);
 			return logfd;
 		}

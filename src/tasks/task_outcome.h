@@ -43,6 +43,10 @@ void task_outcome_release(struct task_outcome *o);
  * starts the worker by exec. The fd, or negative errno. */
 int task_log_open(const char *state_dir, int64_t id);
 
+/* The error message of a task whose log could not be opened, the same
+ * from either opener: state_dir, then strerror(). */
+#define TASK_LOG_OPEN_FAILED_FMT "cannot open the task log under %s/logs/tasks: %s"
+
 /* 0 or negative errno (a full disk: the caller falls back to its exit code). */
 int task_outcome_write(const char *state_dir, int64_t id, const struct task_outcome *o);
 

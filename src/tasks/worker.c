@@ -446,8 +446,8 @@ static int worker_run(const struct boxd_config *cfg, int64_t task_id, int64_t cl
 	}
 
 	if (log_err < 0) {
-		code = fail_task(&w, false, TASK_ERR_SPAWN_FAILED, "cannot open the task log under %s/logs/tasks: %s",
-				 cfg->state_dir, strerror(-log_err));
+		code = fail_task(&w, false, TASK_ERR_SPAWN_FAILED, TASK_LOG_OPEN_FAILED_FMT, cfg->state_dir,
+				 strerror(-log_err));
 		goto out;
 	}
 
